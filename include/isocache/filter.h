@@ -1,0 +1,144 @@
+/* The I/O filter framework (DESIGN.md §2-3).
+ *
+ * Every I/O the vdisk core sends to a layer passes down a stack of filters.
+ * A request is a vector of segments, each naming the layer it touches. A
+ * filter is a `struct ic_filter_ops` with designated initializers; it
+ * implements only what it changes: a NULL op passes the call to the filter
+ * below. The bottom of every stack is the layer backend, itself an ops table.
+ *
+ * Ownership and context:
+ * - Data ops are called from many threads at once; a filter protects its own
+ *   state.
+ * - A filter may complete segments itself (a cache hit), change them, split
+ *   them, or call down with any subset; `next` is only valid during the call.
+ * - Errors are negative errno. A filter that fails logs why with its name
+ *   (ic_log); callers only propagate.
+ */
+#ifndef ISOCACHE_FILTER_H
+#define ISOCACHE_FILTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "isocache/layer.h"
+
+#define IC_FILTER_ABI_VERSION 1
+
+/* One piece of a request: `len` bytes at byte `off` of `layer`'s file.
+ * `buf` is the data for pread/pwrite and NULL for trim, zero and cache. */
+struct ic_seg {
+	const struct ic_layer *layer;
+	uint64_t off;
+	uint32_t len;
+	void *buf;
+};
+
+/* The most segments in one call; a vdisk request is split to fit. */
+#define IC_MAX_SEGS 64
+
+/* Request flags. */
+#define IC_REQ_FUA 0x1u /* pwrite, zero, trim: durable on return */
+
+/* Capabilities, asked down the stack with caps(); a filter may clear bits
+ * (suppress) or set them (emulate). */
+#define IC_CAP_TRIM 0x1u       /* trim deallocates */
+#define IC_CAP_ZERO 0x2u       /* zero is cheaper than writing zeroes */
+#define IC_CAP_FUA 0x4u        /* IC_REQ_FUA is native */
+#define IC_CAP_MULTI_CONN 0x8u /* a flush on one connection covers all */
+#define IC_CAP_CACHE 0x10u     /* cache() hints are acted on */
+
+struct ic_next; /* the rest of the stack below a filter */
+
+struct ic_filter_ops {
+	/* Required: sizeof(struct ic_filter_ops) and IC_FILTER_ABI_VERSION as
+	 * the filter was built; IC_FILTER_OPS_INIT fills both. The stack reads
+	 * only the ops that fit in `size`, so older filters keep working. */
+	uint32_t size;
+	uint32_t abi_version;
+	/* Required: the name used in a spec ("stats"). */
+	const char *name;
+	/* Optional: one line per parameter, for --help. */
+	const char *usage;
+
+	/* Optional: make an instance from the spec's parameters ("read=200us",
+	 * or "" when none). Parameters are "key=value" separated by ":",
+	 * as in "error:rate=0.01:errno=EIO:file=/run/trigger".
+	 * Returns 0 or -EINVAL after logging which parameter was wrong. */
+	int (*create)(const char *params, void **inst);
+	/* Optional: free what create made. */
+	void (*destroy)(void *inst);
+
+	/* Optional: a layer enters or leaves use (vdisk open/close). */
+	int (*open)(struct ic_next *next, void *inst, const struct ic_layer *layer);
+	void (*close)(struct ic_next *next, void *inst, const struct ic_layer *layer);
+
+	/* Optional: capabilities; the default returns what is below. */
+	uint32_t (*caps)(struct ic_next *next, void *inst);
+
+	/* Optional data ops; each returns 0 or -errno for the whole call. */
+	int (*pread)(struct ic_next *next, void *inst, struct ic_seg *segs, unsigned n,
+		     uint32_t flags);
+	int (*pwrite)(struct ic_next *next, void *inst, struct ic_seg *segs, unsigned n,
+		      uint32_t flags);
+	int (*trim)(struct ic_next *next, void *inst, struct ic_seg *segs, unsigned n,
+		    uint32_t flags);
+	int (*zero)(struct ic_next *next, void *inst, struct ic_seg *segs, unsigned n,
+		    uint32_t flags);
+	/* Prefetch hint: read ahead into whatever cache lies below. */
+	int (*cache)(struct ic_next *next, void *inst, struct ic_seg *segs, unsigned n);
+	/* Make everything written to `layer` durable. */
+	int (*flush)(struct ic_next *next, void *inst, const struct ic_layer *layer);
+
+	/* Optional: a JSON object describing the instance's state and counters,
+	 * written into buf (at most cap bytes, NUL-terminated). Returns the
+	 * length, or -ENOSPC when cap is too small. Called from any thread. */
+	int (*report)(void *inst, char *buf, size_t cap);
+};
+
+#define IC_FILTER_OPS_INIT .size = sizeof(struct ic_filter_ops), .abi_version = IC_FILTER_ABI_VERSION
+
+/* Calls from a filter to the stack below it. */
+uint32_t ic_next_caps(struct ic_next *next);
+int ic_next_pread(struct ic_next *next, struct ic_seg *segs, unsigned n, uint32_t flags);
+int ic_next_pwrite(struct ic_next *next, struct ic_seg *segs, unsigned n, uint32_t flags);
+int ic_next_trim(struct ic_next *next, struct ic_seg *segs, unsigned n, uint32_t flags);
+int ic_next_zero(struct ic_next *next, struct ic_seg *segs, unsigned n, uint32_t flags);
+int ic_next_cache(struct ic_next *next, struct ic_seg *segs, unsigned n);
+int ic_next_flush(struct ic_next *next, const struct ic_layer *layer);
+
+/* ---- The stack, as the vdisk core and the front ends use it. ---- */
+
+struct ic_stack;
+
+/* Register a filter by name so specs can name it. The built-in filters are
+ * registered already. Returns 0, -EEXIST, or -EINVAL (bad size/version). */
+int ic_filter_register(const struct ic_filter_ops *ops);
+/* The registered filter called name, or NULL. */
+const struct ic_filter_ops *ic_filter_find(const char *name);
+
+/* Make a stack over `bottom` (the layer backend; its ops must all be set,
+ * and `bottom_inst` is passed to them). Empty until filters are added. */
+int ic_stack_new(const struct ic_filter_ops *bottom, void *bottom_inst, struct ic_stack **out);
+void ic_stack_free(struct ic_stack *stack);
+
+/* Insert the filters of spec ("stats,delay:read=200us,cache") at position
+ * pos (0 = top, -1 = just above the bottom), live: in-flight I/O drains
+ * first. Returns 0, or -EINVAL/-ENOENT after logging what was wrong. */
+int ic_stack_add(struct ic_stack *stack, const char *spec, int pos);
+/* Remove the filter called name (live, as above). Returns 0 or -ENOENT. */
+int ic_stack_remove(struct ic_stack *stack, const char *name);
+/* Write a JSON array describing the stack, top first, each with its report. */
+int ic_stack_report(struct ic_stack *stack, char *buf, size_t cap);
+
+/* Calls into the top of the stack (the vdisk core). */
+int ic_stack_open(struct ic_stack *stack, const struct ic_layer *layer);
+void ic_stack_close(struct ic_stack *stack, const struct ic_layer *layer);
+uint32_t ic_stack_caps(struct ic_stack *stack);
+int ic_stack_pread(struct ic_stack *stack, struct ic_seg *segs, unsigned n, uint32_t flags);
+int ic_stack_pwrite(struct ic_stack *stack, struct ic_seg *segs, unsigned n, uint32_t flags);
+int ic_stack_trim(struct ic_stack *stack, struct ic_seg *segs, unsigned n, uint32_t flags);
+int ic_stack_zero(struct ic_stack *stack, struct ic_seg *segs, unsigned n, uint32_t flags);
+int ic_stack_cache(struct ic_stack *stack, struct ic_seg *segs, unsigned n);
+int ic_stack_flush(struct ic_stack *stack, const struct ic_layer *layer);
+
+#endif

@@ -1,0 +1,147 @@
+/* Stores, images and vdisk I/O: the library every front end calls.
+ *
+ * A store is a directory with a metadata file (meta.mdb) and layer files
+ * (layers/<disk_id>.raw). An image is named either NAME (a vdisk: a writable
+ * leaf layer and its chain) or NAME@SNAP (a frozen snapshot layer).
+ *
+ * All functions return 0 (or a count) on success and a negative errno on
+ * failure, after logging what was wrong through ic_log:
+ *   -ENOENT no such image or store   -EEXIST name taken
+ *   -EINVAL bad name, size or range  -EUCLEAN corrupt or foreign metadata
+ *   -EBUSY  owned by another process -EROFS  write to a snapshot
+ *   -ENOSPC store full               -EPROTONOSUPPORT newer schema
+ *   -ESTALE ownership was taken away (fenced)
+ * Handles may be used from many threads at once unless said otherwise.
+ */
+#ifndef ISOCACHE_VDISK_H
+#define ISOCACHE_VDISK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "isocache/filter.h"
+
+#define IC_NAME_MAX 128          /* longest NAME or SNAP, bytes */
+#define IC_DEFAULT_CLUSTER (64u << 10)
+#define IC_DEFAULT_STORE "/var/lib/isocache"
+
+struct ic_store;
+struct ic_vdisk;
+
+/* ---- Stores ---- */
+
+/* The store directory: dir if not NULL, else $ISOCACHE_STORE, else the default. */
+const char *ic_store_path(const char *dir);
+
+/* Create a store in dir (made if missing, must not hold one already).
+ * cluster_size: 0 for the default, else a power of two 4 KiB - 2 MiB. */
+int ic_store_init(const char *dir, uint32_t cluster_size);
+
+int ic_store_open(const char *dir, struct ic_store **out);
+void ic_store_close(struct ic_store *store);
+uint32_t ic_store_cluster_size(const struct ic_store *store);
+void ic_store_uuid(const struct ic_store *store, uint8_t uuid[16]);
+const char *ic_store_dir(const struct ic_store *store);
+
+/* Progress of long operations (import, merge, flatten): done of total bytes. */
+typedef void (*ic_progress_fn)(void *arg, uint64_t done, uint64_t total);
+
+/* ---- Images ---- */
+
+/* Check a NAME or NAME@SNAP: characters [A-Za-z0-9._-], not starting with
+ * '.' or '-', at most IC_NAME_MAX. Returns 0 or -EINVAL. */
+int ic_name_check(const char *image);
+
+int ic_image_create(struct ic_store *store, const char *name, uint64_t size);
+/* Freeze NAME's leaf as NAME@SNAP and start NAME on a new empty leaf. */
+int ic_image_snapshot(struct ic_store *store, const char *name_at_snap);
+/* New vdisk newname on a new leaf above the frozen NAME@SNAP. */
+int ic_image_clone(struct ic_store *store, const char *name_at_snap, const char *newname);
+/* Remove NAME (nothing may sit on its leaf) or NAME@SNAP (merged into its
+ * only child; refused with -EBUSY naming the clones when shared). */
+int ic_image_remove(struct ic_store *store, const char *image, ic_progress_fn progress,
+		    void *arg);
+int ic_image_resize(struct ic_store *store, const char *name, uint64_t size);
+/* Discard NAME's leaf and restart it empty on NAME@SNAP. */
+int ic_image_rollback(struct ic_store *store, const char *name_at_snap);
+/* Copy all data into NAME's leaf and detach it from its parent. */
+int ic_image_flatten(struct ic_store *store, const char *name, ic_progress_fn progress,
+		     void *arg);
+
+/* One layer of an image's chain, leaf first. */
+struct ic_layer_info {
+	uint64_t disk_id;
+	uint8_t uuid[16];
+	uint64_t parent;          /* 0 for a base */
+	uint64_t size;
+	uint64_t allocated;       /* bytes this layer holds (data clusters) */
+	uint64_t created;         /* seconds since the epoch */
+	bool frozen;
+	char name[2 * IC_NAME_MAX + 2]; /* "vm1" or "vm1@snap", "" if unnamed */
+};
+
+struct ic_image_info {
+	char name[2 * IC_NAME_MAX + 2];
+	uint64_t size;
+	uint32_t cluster_size;
+	bool snapshot;
+	unsigned depth;            /* layers in chain */
+	struct ic_layer_info *chain; /* depth entries, leaf first; free() it */
+};
+
+int ic_image_info(struct ic_store *store, const char *image, struct ic_image_info *out);
+
+/* Every layer of the store, in disk-ID order; free() the array. */
+int ic_store_layers(struct ic_store *store, struct ic_layer_info **out, size_t *count);
+
+/* Verify the metadata file and layer files agree. Calls report once per
+ * problem found; returns the number of problems (0 = clean) or -errno. */
+int ic_store_check(struct ic_store *store, void (*report)(void *arg, const char *problem),
+		   void *arg);
+
+/* ---- Vdisk I/O ---- */
+
+#define IC_OPEN_RDONLY 0x1u /* never write; a snapshot is always opened so */
+#define IC_OPEN_DIRECT 0x2u /* cache=none: layer files opened O_DIRECT */
+
+/* Open an image for I/O through stack (may be NULL: no filters, the plain
+ * layer backend). A writable open claims ownership of the vdisk (-EBUSY
+ * naming the owner when another live process holds it). */
+int ic_vdisk_open(struct ic_store *store, const char *image, unsigned flags,
+		  struct ic_stack *stack, struct ic_vdisk **out);
+/* Flush (if writable), release ownership and free. Returns the flush result. */
+int ic_vdisk_close(struct ic_vdisk *vd);
+
+uint64_t ic_vdisk_size(const struct ic_vdisk *vd);
+bool ic_vdisk_readonly(const struct ic_vdisk *vd);
+
+/* Byte-granular I/O at any offset and length; the range must lie within
+ * the disk (-EINVAL otherwise). Returns 0 or -errno. */
+int ic_vdisk_pread(struct ic_vdisk *vd, void *buf, size_t len, uint64_t off);
+int ic_vdisk_pwrite(struct ic_vdisk *vd, const void *buf, size_t len, uint64_t off,
+		    uint32_t flags);
+/* Trim and write-zeroes: the range reads as zeroes afterwards. */
+int ic_vdisk_trim(struct ic_vdisk *vd, size_t len, uint64_t off, uint32_t flags);
+int ic_vdisk_zero(struct ic_vdisk *vd, size_t len, uint64_t off, uint32_t flags);
+/* Prefetch hint for the filter stack. */
+int ic_vdisk_cache(struct ic_vdisk *vd, size_t len, uint64_t off);
+/* Make every acknowledged write durable: layer data first, then the map. */
+int ic_vdisk_flush(struct ic_vdisk *vd);
+
+/* Where the bytes of a range come from, extent by extent. */
+struct ic_extent {
+	uint64_t off, len;
+	int depth;   /* 0 = leaf, 1 = its parent, ...; -1 = reads as zeroes */
+	bool zero;   /* a zero extent recorded in some layer (depth is the layer that hides below) */
+};
+
+/* Describe [off, off+len) as extents in order, calling fn for each; fn
+ * returns 0 to go on or non-zero to stop (that value is returned). */
+int ic_vdisk_extents(struct ic_vdisk *vd, uint64_t off, uint64_t len,
+		     int (*fn)(void *arg, const struct ic_extent *ext), void *arg);
+
+/* Disk ID of the layer at depth (0 = leaf) of vd's chain, or 0. */
+uint64_t ic_vdisk_layer_id(const struct ic_vdisk *vd, unsigned depth);
+
+#endif
