@@ -1,0 +1,79 @@
+# Sourced by every tests/e2e/*.sh: strict mode, a private temp dir, cleanup
+# hooks, "requires" to skip (exit 77) when a client is missing, and the
+# paths of the built binaries. Environment from ctest: IC_BUILD, IC_SRC.
+set -euo pipefail
+
+IC_SRC=${IC_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+IC_BUILD=${IC_BUILD:-$IC_SRC/build}
+ADMIN=$IC_BUILD/admin/isocache-admin
+NBD=$IC_BUILD/nbd/isocache-nbd
+FUSE=$IC_BUILD/fuse/isocache-fuse
+CACHED=$IC_BUILD/cached/isocached
+
+TESTDIR=$(mktemp -d "${TMPDIR:-/tmp}/isocache-test.XXXXXX")
+export ISOCACHE_STORE=$TESTDIR/store
+export ISOCACHE_SOCKET=$TESTDIR/cached.sock # never the host's daemon
+export ISOCACHE_RUN_DIR=$TESTDIR/run        # control sockets
+
+_ic_cleanups=()
+# cleanup_fn CMD ARGS...: run at exit, last registered first.
+cleanup_fn() { _ic_cleanups+=("$(printf '%q ' "$@")"); }
+_ic_exit() {
+	local rc=$? i
+	for ((i = ${#_ic_cleanups[@]} - 1; i >= 0; i--)); do eval "${_ic_cleanups[i]}" || true; done
+	rm -rf "$TESTDIR"
+	exit $rc
+}
+trap _ic_exit EXIT
+
+# requires CMD...: skip the test (exit 77) loudly when a client is missing.
+requires() {
+	local c
+	for c in "$@"; do
+		if ! command -v "$c" >/dev/null 2>&1; then
+			echo "SKIP: $c is not installed (scripts/test installs it)" >&2
+			exit 77
+		fi
+	done
+}
+
+# start_bg PIDFILE CMD...: start a server that writes PIDFILE when ready,
+# wait up to 30 s for it, and register a kill by PID at exit.
+start_bg() {
+	local pidfile=$1 i
+	shift
+	"$@" &
+	local launcher=$!
+	for ((i = 0; i < 300; i++)); do
+		[ -s "$pidfile" ] && break
+		if ! kill -0 "$launcher" 2>/dev/null && [ ! -s "$pidfile" ]; then
+			wait "$launcher" || true
+			echo "FAIL: $1 exited before it was ready" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+	[ -s "$pidfile" ] || { echo "FAIL: $1 did not start within 30 s" >&2; return 1; }
+	cleanup_fn _ic_kill_pidfile "$pidfile"
+}
+_ic_kill_pidfile() {
+	local pid
+	pid=$(cat "$1" 2>/dev/null) || return 0
+	kill "$pid" 2>/dev/null || return 0
+	for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+	kill -9 "$pid" 2>/dev/null || true
+}
+
+# random_image FILE MIB: a raw image of random data with holes (every
+# third MiB left unwritten).
+random_image() {
+	local file=$1 mib=$2 i
+	truncate -s "${mib}M" "$file"
+	for ((i = 0; i < mib; i++)); do
+		((i % 3 == 1)) && continue
+		head -c 1M /dev/urandom | dd of="$file" bs=1M seek=$i conv=notrunc status=none
+	done
+}
+
+# fail MESSAGE: print and exit 1.
+fail() { echo "FAIL: $*" >&2; exit 1; }
