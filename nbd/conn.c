@@ -1,0 +1,461 @@
+/* One connection in transmission: a reader that decodes requests into
+ * preallocated slots, and workers that run them and send replies.
+ *
+ * A slot owns everything one request needs (payload buffer up to the
+ * advertised maximum, block status and chunk header space), so the data
+ * path allocates nothing. The reader blocks when every slot is in flight,
+ * which is the back-pressure on a client that queues more than that.
+ * Replies may leave out of order; send_mu keeps each reply contiguous on
+ * the stream. */
+#include "nbd/nbd.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "common/log.h"
+
+/* Descriptors per context in one BLOCK_STATUS reply, and extents (chunks)
+ * in one structured READ reply. */
+#define CONN_STATUS_MAX 512
+#define CONN_EXTENTS_MAX 256
+/* Chunk header + offset + hole length. */
+#define CONN_HDR 32
+
+struct conn_run {
+	uint64_t off, len;
+	bool hole;
+};
+
+struct slot {
+	struct ic_nbd_request req;
+	uint32_t err; /* NBD error decided before running, or 0 */
+	uint8_t *buf;
+	uint8_t *status[2];
+	uint8_t (*hdr)[CONN_HDR];
+	struct conn_run *runs;
+	unsigned nruns;
+	struct iovec *iov;
+	struct slot *next;
+};
+
+struct ic_nbd_conn {
+	struct ic_nbd_conn_config cfg;
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	struct slot *slots;
+	struct slot *free;
+	unsigned inflight;
+	pthread_mutex_t send_mu;
+	bool broken;
+};
+
+static void
+conn_free_slots(struct ic_nbd_conn *c)
+{
+	unsigned i;
+
+	for (i = 0; i < c->cfg.slots; i++) {
+		struct slot *s = &c->slots[i];
+
+		if (s->buf)
+			munmap(s->buf, c->cfg.max_payload);
+		free(s->status[0]);
+		free(s->status[1]);
+		free(s->hdr);
+		free(s->runs);
+		free(s->iov);
+	}
+	free(c->slots);
+}
+
+int
+ic_nbd_conn_new(const struct ic_nbd_conn_config *cfg, struct ic_nbd_conn **out)
+{
+	struct ic_nbd_conn *c = calloc(1, sizeof(*c));
+	unsigned i;
+
+	if (!c)
+		return -ENOMEM;
+	c->cfg = *cfg;
+	if (!c->cfg.max_payload || c->cfg.max_payload > IC_NBD_MAX_PAYLOAD)
+		c->cfg.max_payload = IC_NBD_MAX_PAYLOAD;
+	if (!c->cfg.slots)
+		c->cfg.slots = IC_NBD_SLOTS;
+	c->slots = calloc(c->cfg.slots, sizeof(*c->slots));
+	if (!c->slots)
+		goto err;
+	for (i = 0; i < c->cfg.slots; i++) {
+		struct slot *s = &c->slots[i];
+
+		/* Pages are only touched by requests that large. */
+		s->buf = mmap(NULL, c->cfg.max_payload, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (s->buf == MAP_FAILED) {
+			s->buf = NULL;
+			goto err;
+		}
+		s->status[0] = malloc(4 + 8 * CONN_STATUS_MAX);
+		s->status[1] = malloc(4 + 8 * CONN_STATUS_MAX);
+		s->hdr = calloc(CONN_EXTENTS_MAX + 1, CONN_HDR);
+		s->runs = calloc(CONN_EXTENTS_MAX, sizeof(*s->runs));
+		s->iov = calloc(2 * CONN_EXTENTS_MAX + 2, sizeof(*s->iov));
+		if (!s->status[0] || !s->status[1] || !s->hdr || !s->runs || !s->iov)
+			goto err;
+		s->next = c->free;
+		c->free = s;
+	}
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cond, NULL);
+	pthread_mutex_init(&c->send_mu, NULL);
+	*out = c;
+	return 0;
+err:
+	conn_free_slots(c);
+	free(c);
+	return -ENOMEM;
+}
+
+void
+ic_nbd_conn_free(struct ic_nbd_conn *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->cond);
+	pthread_mutex_destroy(&c->send_mu);
+	conn_free_slots(c);
+	free(c);
+}
+
+static void
+conn_send(struct ic_nbd_conn *c, const struct iovec *iov, int n)
+{
+	pthread_mutex_lock(&c->send_mu);
+	if (!c->broken && c->cfg.io->send(c->cfg.io->arg, iov, n) < 0) {
+		/* The client is gone; its reader sees the end of the stream. */
+		c->broken = true;
+		ic_log(IC_LOG_DEBUG, "nbd: reply not sent, client gone");
+	}
+	pthread_mutex_unlock(&c->send_mu);
+}
+
+static void
+conn_simple(struct ic_nbd_conn *c, struct slot *s, uint32_t err, void *data, uint32_t len)
+{
+	uint8_t h[IC_NBD_SIMPLE_REPLY_SIZE];
+	struct iovec iov[2] = { { h, sizeof(h) }, { data, len } };
+
+	ic_nbd_simple_reply(h, s->req.cookie, err);
+	conn_send(c, iov, err || !len ? 1 : 2);
+}
+
+static void
+conn_error(struct ic_nbd_conn *c, struct slot *s, uint32_t err)
+{
+	uint8_t h[IC_NBD_CHUNK_SIZE + 6] = { 0 };
+	struct iovec iov = { h, sizeof(h) };
+	bool chunked = c->cfg.session.structured &&
+		       (s->req.type == NBD_CMD_READ || s->req.type == NBD_CMD_BLOCK_STATUS);
+
+	if (!chunked) {
+		conn_simple(c, s, err, NULL, 0);
+		return;
+	}
+	ic_nbd_chunk(h, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR, s->req.cookie, 6);
+	ic_nbd_put32(h + IC_NBD_CHUNK_SIZE, err);
+	conn_send(c, &iov, 1);
+}
+
+/* ---- READ ---- */
+
+struct runs_ctx {
+	struct slot *s;
+	uint64_t end;
+};
+
+static int
+conn_run_add(void *arg, const struct ic_nbd_extent *ext)
+{
+	struct runs_ctx *rc = arg;
+	struct slot *s = rc->s;
+	uint64_t end = ext->off + ext->len;
+	bool hole = ext->depth < 0 || ext->zero;
+	struct conn_run *last = s->nruns ? &s->runs[s->nruns - 1] : NULL;
+
+	if (end <= rc->end)
+		return 0;
+	if (last && (last->hole == hole || s->nruns == CONN_EXTENTS_MAX)) {
+		/* Merge like runs; when out of runs, the rest is read as data. */
+		last->hole = last->hole && hole;
+		last->len = end - last->off;
+	} else {
+		s->runs[s->nruns++] = (struct conn_run){ rc->end, end - rc->end, hole };
+	}
+	rc->end = end;
+	return 0;
+}
+
+/* Split the request into hole and data runs. A failed lookup, or a client
+ * that asked for one chunk with data in it, reads everything as data. */
+static void
+conn_plan_read(struct ic_nbd_conn *c, struct slot *s)
+{
+	const struct ic_nbd_request *r = &s->req;
+	struct runs_ctx rc = { .s = s, .end = r->offset };
+	uint64_t end = r->offset + r->length;
+	bool single = r->flags & NBD_CMD_FLAG_DF;
+
+	s->nruns = 0;
+	if (c->cfg.ops->extents && c->cfg.ops->extents(c->cfg.backend, r->offset, r->length,
+						       conn_run_add, &rc) < 0)
+		s->nruns = 0;
+	if (s->nruns == 0 || rc.end < end || (single && s->nruns > 1)) {
+		s->runs[0] = (struct conn_run){ r->offset, r->length, false };
+		s->nruns = 1;
+	}
+	s->runs[s->nruns - 1].len = end - s->runs[s->nruns - 1].off;
+}
+
+static void
+conn_read(struct ic_nbd_conn *c, struct slot *s)
+{
+	const struct ic_nbd_request *r = &s->req;
+	void *h = c->cfg.backend;
+	unsigned i;
+	int n = 0, rc = 0;
+
+	if (!c->cfg.session.structured) {
+		rc = c->cfg.ops->pread(h, s->buf, r->length, r->offset);
+		conn_simple(c, s, ic_nbd_errno(rc), s->buf, r->length);
+		return;
+	}
+	conn_plan_read(c, s);
+	for (i = 0; i < s->nruns && rc == 0; i++) {
+		const struct conn_run *run = &s->runs[i];
+		uint8_t *hdr = s->hdr[i];
+		uint8_t *data = s->buf + (run->off - r->offset);
+		uint16_t flags = i + 1 == s->nruns ? NBD_REPLY_FLAG_DONE : 0;
+
+		if (run->hole) {
+			ic_nbd_chunk(hdr, flags, NBD_REPLY_TYPE_OFFSET_HOLE, r->cookie, 12);
+			ic_nbd_put32(hdr + IC_NBD_CHUNK_SIZE + 8, (uint32_t)run->len);
+			s->iov[n++] = (struct iovec){ hdr, IC_NBD_CHUNK_SIZE + 12 };
+		} else {
+			rc = c->cfg.ops->pread(h, data, (uint32_t)run->len, run->off);
+			ic_nbd_chunk(hdr, flags, NBD_REPLY_TYPE_OFFSET_DATA, r->cookie,
+				     (uint32_t)(8 + run->len));
+			s->iov[n++] = (struct iovec){ hdr, IC_NBD_CHUNK_SIZE + 8 };
+			s->iov[n++] = (struct iovec){ data, run->len };
+		}
+		ic_nbd_put64(hdr + IC_NBD_CHUNK_SIZE, run->off);
+	}
+	if (rc < 0)
+		conn_error(c, s, ic_nbd_errno(rc));
+	else
+		conn_send(c, s->iov, n);
+}
+
+/* ---- BLOCK_STATUS ---- */
+
+struct status_ctx {
+	struct ic_nbd_status st[2];
+	bool on[2];
+};
+
+static int
+conn_status_add(void *arg, const struct ic_nbd_extent *ext)
+{
+	struct status_ctx *sc = arg;
+	uint64_t end = ext->off + ext->len;
+	bool more = false;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		struct ic_nbd_status *st = &sc->st[i];
+		uint32_t v = i ? ic_nbd_status_layer(ext) : ic_nbd_status_base(ext);
+
+		if (sc->on[i] && end > st->end)
+			more |= ic_nbd_status_add(st, end - st->end, v);
+	}
+	return !more;
+}
+
+static void
+conn_block_status(struct ic_nbd_conn *c, struct slot *s)
+{
+	const struct ic_nbd_request *r = &s->req;
+	uint32_t cap = r->flags & NBD_CMD_FLAG_REQ_ONE ? 1 : CONN_STATUS_MAX;
+	static const uint32_t ids[2] = { IC_NBD_CTX_BASE_ID, IC_NBD_CTX_LAYER_ID };
+	struct status_ctx sc = { .on = { c->cfg.session.ctx_base, c->cfg.session.ctx_layer } };
+	int i, n = 0, last = sc.on[1] ? 1 : 0;
+	int rc = 0;
+
+	for (i = 0; i < 2; i++)
+		ic_nbd_status_init(&sc.st[i], s->status[i], cap, ids[i], r->offset, r->length);
+	if (c->cfg.ops->extents) {
+		rc = c->cfg.ops->extents(c->cfg.backend, r->offset, r->length, conn_status_add,
+					 &sc);
+	} else {
+		struct ic_nbd_extent all = { r->offset, r->length, 0, false };
+		conn_status_add(&sc, &all);
+	}
+	for (i = 0; i < 2 && rc >= 0; i++) {
+		if (sc.on[i] && sc.st[i].count == 0)
+			rc = -EIO;
+	}
+	if (rc < 0) {
+		conn_error(c, s, ic_nbd_errno(rc));
+		return;
+	}
+	for (i = 0; i < 2; i++) {
+		uint32_t len = ic_nbd_status_bytes(&sc.st[i]);
+
+		if (!sc.on[i])
+			continue;
+		ic_nbd_chunk(s->hdr[i], i == last ? NBD_REPLY_FLAG_DONE : 0,
+			     NBD_REPLY_TYPE_BLOCK_STATUS, r->cookie, len);
+		s->iov[n++] = (struct iovec){ s->hdr[i], IC_NBD_CHUNK_SIZE };
+		s->iov[n++] = (struct iovec){ s->status[i], len };
+	}
+	conn_send(c, s->iov, n);
+}
+
+/* ---- Dispatch ---- */
+
+static void
+conn_release(struct ic_nbd_conn *c, struct slot *s)
+{
+	pthread_mutex_lock(&c->mu);
+	s->next = c->free;
+	c->free = s;
+	c->inflight--;
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->mu);
+}
+
+void
+ic_nbd_conn_run(struct ic_nbd_conn *c, void *slot)
+{
+	struct slot *s = slot;
+	const struct ic_nbd_request *r = &s->req;
+	const struct ic_nbd_backend_ops *ops = c->cfg.ops;
+	bool fua = r->flags & NBD_CMD_FLAG_FUA;
+	void *h = c->cfg.backend;
+	int rc;
+
+	if (s->err) {
+		conn_error(c, s, s->err);
+		conn_release(c, s);
+		return;
+	}
+	switch (r->type) {
+	case NBD_CMD_READ:
+		conn_read(c, s);
+		conn_release(c, s);
+		return;
+	case NBD_CMD_BLOCK_STATUS:
+		conn_block_status(c, s);
+		conn_release(c, s);
+		return;
+	case NBD_CMD_WRITE:
+		rc = ops->pwrite(h, s->buf, r->length, r->offset, fua);
+		break;
+	case NBD_CMD_TRIM:
+		rc = ops->trim(h, r->length, r->offset, fua);
+		break;
+	case NBD_CMD_WRITE_ZEROES:
+		/* Zeroing is a map update below us, so FAST_ZERO always holds and
+		 * NO_HOLE needs nothing: the range reads as zeroes either way. */
+		rc = ops->zero(h, r->length, r->offset, fua);
+		break;
+	case NBD_CMD_CACHE:
+		rc = ops->cache(h, r->length, r->offset);
+		break;
+	default: /* NBD_CMD_FLUSH; request_check let nothing else through */
+		rc = ops->flush(h);
+		break;
+	}
+	conn_simple(c, s, ic_nbd_errno(rc), NULL, 0);
+	conn_release(c, s);
+}
+
+static struct slot *
+conn_get_slot(struct ic_nbd_conn *c)
+{
+	struct slot *s;
+
+	pthread_mutex_lock(&c->mu);
+	while (!c->free)
+		pthread_cond_wait(&c->cond, &c->mu);
+	s = c->free;
+	c->free = s->next;
+	c->inflight++;
+	pthread_mutex_unlock(&c->mu);
+	return s;
+}
+
+/* Read a write's payload into the slot; one over the limit is read in
+ * pieces and dropped, so the stream stays in step. */
+static int
+conn_payload(struct ic_nbd_conn *c, struct slot *s)
+{
+	const struct ic_nbd_io *io = c->cfg.io;
+	uint32_t left = s->req.length;
+
+	if (left <= c->cfg.max_payload)
+		return io->recv(io->arg, s->buf, left);
+	while (left) {
+		uint32_t n = left < c->cfg.max_payload ? left : c->cfg.max_payload;
+		int rc = io->recv(io->arg, s->buf, n);
+
+		if (rc < 0)
+			return rc;
+		left -= n;
+	}
+	return 0;
+}
+
+int
+ic_nbd_conn_serve(struct ic_nbd_conn *c)
+{
+	const struct ic_nbd_io *io = c->cfg.io;
+	uint8_t raw[IC_NBD_REQUEST_SIZE];
+	int rc;
+
+	for (;;) {
+		struct ic_nbd_request req;
+		struct slot *s;
+
+		rc = io->recv(io->arg, raw, sizeof(raw));
+		if (rc == 0)
+			rc = ic_nbd_request_decode(raw, &req);
+		if (rc < 0 || req.type == NBD_CMD_DISC)
+			break;
+		s = conn_get_slot(c);
+		s->req = req;
+		s->err = ic_nbd_request_check(&req, &c->cfg.session);
+		if (!s->err && req.length > c->cfg.max_payload &&
+		    (req.type == NBD_CMD_READ || req.type == NBD_CMD_WRITE))
+			s->err = NBD_EOVERFLOW;
+		if (ic_nbd_request_has_payload(&req)) {
+			rc = conn_payload(c, s);
+			if (rc < 0) {
+				conn_release(c, s);
+				break;
+			}
+		}
+		c->cfg.submit(c->cfg.submit_arg, c, s);
+	}
+	if (rc == -EPROTO)
+		ic_log(IC_LOG_INFO, "nbd: bad request magic, dropping the client");
+	pthread_mutex_lock(&c->mu);
+	while (c->inflight)
+		pthread_cond_wait(&c->cond, &c->mu);
+	pthread_mutex_unlock(&c->mu);
+	if (!(c->cfg.session.export->tflags & NBD_FLAG_READ_ONLY))
+		c->cfg.ops->flush(c->cfg.backend);
+	/* A client that hangs up without DISC is not an error of ours. */
+	return rc == -ECONNRESET ? 0 : rc;
+}

@@ -1,0 +1,64 @@
+/* The byte stream of a connection over file descriptors: a socket, or
+ * stdin/stdout in -s mode. SIGPIPE must be ignored by the program. */
+#include "nbd/nbd.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <unistd.h>
+
+static int
+io_fd_recv(void *arg, void *buf, size_t len)
+{
+	const struct ic_nbd_fds *fds = arg;
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = read(fds->in, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -ECONNRESET;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int
+io_fd_send(void *arg, const struct iovec *iov, int n)
+{
+	const struct ic_nbd_fds *fds = arg;
+	struct iovec v[IOV_MAX];
+	int first = 0;
+
+	if (n > IOV_MAX)
+		return -EINVAL;
+	memcpy(v, iov, sizeof(*iov) * (size_t)n);
+	while (first < n) {
+		ssize_t w = writev(fds->out, v + first, n - first);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		while (first < n && (size_t)w >= v[first].iov_len)
+			w -= (ssize_t)v[first++].iov_len;
+		if (first < n) {
+			v[first].iov_base = (uint8_t *)v[first].iov_base + w;
+			v[first].iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
+void
+ic_nbd_io_fd(struct ic_nbd_io *io, struct ic_nbd_fds *fds)
+{
+	io->recv = io_fd_recv;
+	io->send = io_fd_send;
+	io->arg = fds;
+}
