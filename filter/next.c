@@ -1,0 +1,250 @@
+/* Calls down the stack: the ic_next_* wrappers.
+ *
+ * Every hop checks the contract (nbdkit backend.c does the same): segments
+ * lie within their layer, flags are known, and the result is 0 or -errno.
+ * A violation is logged, naming the filter that broke it, and turned into an
+ * error instead of an abort, since bad input must never crash the process.
+ *
+ * Capabilities are honoured here too, from the caps cached when the stack
+ * last changed: without IC_CAP_TRIM or IC_CAP_CACHE those advisory calls
+ * succeed without going down; without IC_CAP_ZERO a zero writes zeroes;
+ * without IC_CAP_FUA a FUA request is followed by a flush. So a filter that
+ * clears a bit suppresses that feature for everything above it, and one
+ * that sets a bit takes the emulation on itself.
+ *
+ * The first hop to see an error on the way up names the failing filter in
+ * the log; hops above only propagate (a thread-local remembers it was said).
+ */
+#include "filter/internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "common/log.h"
+
+/* Largest errno a result may carry (Linux's MAX_ERRNO). */
+#define NEXT_MAX_ERRNO 4095
+
+static const uint32_t next_flags_ok[IC_OP_COUNT] = {
+	[IC_OP_PWRITE] = IC_REQ_FUA,
+	[IC_OP_TRIM] = IC_REQ_FUA,
+	[IC_OP_ZERO] = IC_REQ_FUA,
+};
+
+/* Writes of zeroes when the stack below cannot zero; never written to. */
+static char next_zeroes[64 * 1024];
+
+static _Thread_local bool next_error_logged;
+
+void
+ic_filter_next_begin(void)
+{
+	next_error_logged = false;
+}
+
+static int
+next_check(const struct ic_next *next, enum ic_filter_op op, const struct ic_seg *segs, unsigned n,
+	   uint32_t flags, const struct ic_layer *layer)
+{
+	const char *name = ic_filter_op_names[op];
+
+	if (flags & ~next_flags_ok[op]) {
+		ic_log(IC_LOG_ERR, "%s: %s with unknown flags 0x%x", next->caller, name, flags);
+		return -EINVAL;
+	}
+	if (op == IC_OP_FLUSH) {
+		if (!layer) {
+			ic_log(IC_LOG_ERR, "%s: flush without a layer", next->caller);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!segs || n == 0 || n > IC_MAX_SEGS) {
+		ic_log(IC_LOG_ERR, "%s: %s of %u segments (1 to %d)", next->caller, name, n,
+		       IC_MAX_SEGS);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		const struct ic_seg *s = &segs[i];
+
+		if (!s->layer || s->len == 0 || s->off > s->layer->size ||
+		    s->len > s->layer->size - s->off) {
+			ic_log(IC_LOG_ERR, "%s: %s segment %u (off %llu, len %u) outside disk %llu",
+			       next->caller, name, i, (unsigned long long)s->off, s->len,
+			       s->layer ? (unsigned long long)s->layer->disk_id : 0ull);
+			return -EINVAL;
+		}
+		if ((op == IC_OP_PREAD || op == IC_OP_PWRITE) && !s->buf) {
+			ic_log(IC_LOG_ERR, "%s: %s segment %u without a buffer", next->caller, name,
+			       i);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int
+next_dispatch(const struct stack_hop *h, enum ic_filter_op op, struct ic_seg *segs, unsigned n,
+	      uint32_t flags, const struct ic_layer *layer)
+{
+	const struct ic_filter_ops *ops = &h->f->ops;
+
+	switch (op) {
+	case IC_OP_PREAD:
+		return ops->pread(h->below, h->f->inst, segs, n, flags);
+	case IC_OP_PWRITE:
+		return ops->pwrite(h->below, h->f->inst, segs, n, flags);
+	case IC_OP_TRIM:
+		return ops->trim(h->below, h->f->inst, segs, n, flags);
+	case IC_OP_ZERO:
+		return ops->zero(h->below, h->f->inst, segs, n, flags);
+	case IC_OP_CACHE:
+		return ops->cache(h->below, h->f->inst, segs, n);
+	case IC_OP_FLUSH:
+		return ops->flush(h->below, h->f->inst, layer);
+	default:
+		return -EINVAL;
+	}
+}
+
+/* A result from filter f: 0 or -errno, logged once on the way up. */
+static int
+next_result(const struct stack_filter *f, enum ic_filter_op op, int rc, const struct ic_seg *segs,
+	    const struct ic_layer *layer)
+{
+	const struct ic_layer *l = segs ? segs[0].layer : layer;
+
+	if (rc > 0 || rc < -NEXT_MAX_ERRNO) {
+		ic_log(IC_LOG_ERR, "filter %s: %s returned %d, not 0 or -errno", f->ops.name,
+		       ic_filter_op_names[op], rc);
+		next_error_logged = true;
+		return -EIO;
+	}
+	if (rc == 0) {
+		next_error_logged = false;
+	} else if (!next_error_logged) {
+		ic_log(IC_LOG_ERR, "filter %s: %s on disk %llu (off %llu, len %u): %s", f->ops.name,
+		       ic_filter_op_names[op], (unsigned long long)l->disk_id,
+		       segs ? (unsigned long long)segs[0].off : 0ull, segs ? segs[0].len : 0,
+		       strerror(-rc));
+		next_error_logged = true;
+	}
+	return rc;
+}
+
+/* FUA without IC_CAP_FUA below: the write, then a flush of each layer. */
+static int
+next_fua_flush(struct ic_next *next, const struct ic_seg *segs, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		unsigned j = 0;
+		int rc;
+
+		while (j < i && segs[j].layer != segs[i].layer)
+			j++;
+		if (j < i)
+			continue; /* flushed already */
+		rc = ic_filter_next_op(next, IC_OP_FLUSH, NULL, 0, 0, segs[i].layer);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Zero without IC_CAP_ZERO below: write zeroes, IC_MAX_SEGS pieces at a time. */
+static int
+next_zero_by_writes(struct ic_next *next, const struct ic_seg *segs, unsigned n, uint32_t flags)
+{
+	struct ic_seg w[IC_MAX_SEGS];
+	unsigned k = 0;
+	int rc;
+
+	for (unsigned i = 0; i < n; i++) {
+		for (uint64_t done = 0; done < segs[i].len;) {
+			uint32_t len = segs[i].len - (uint32_t)done;
+
+			if (len > sizeof(next_zeroes))
+				len = sizeof(next_zeroes);
+			w[k++] = (struct ic_seg){ segs[i].layer, segs[i].off + done, len, next_zeroes };
+			done += len;
+			if (k < IC_MAX_SEGS)
+				continue;
+			rc = ic_filter_next_op(next, IC_OP_PWRITE, w, k, flags, NULL);
+			if (rc < 0)
+				return rc;
+			k = 0;
+		}
+	}
+	return k ? ic_filter_next_op(next, IC_OP_PWRITE, w, k, flags, NULL) : 0;
+}
+
+int
+ic_filter_next_op(struct ic_next *next, enum ic_filter_op op, struct ic_seg *segs, unsigned n,
+		  uint32_t flags, const struct ic_layer *layer)
+{
+	const struct stack_hop *h;
+	int rc;
+
+	if (!next || !next->hop[op].f) {
+		ic_log(IC_LOG_ERR, "%s: %s called below the bottom of the stack",
+		       next ? next->caller : "filter", ic_filter_op_names[op]);
+		return -EINVAL;
+	}
+	rc = next_check(next, op, segs, n, flags, layer);
+	if (rc < 0)
+		return rc;
+	if ((op == IC_OP_TRIM && !(next->caps & IC_CAP_TRIM)) ||
+	    (op == IC_OP_CACHE && !(next->caps & IC_CAP_CACHE)))
+		return 0;
+	if (op == IC_OP_ZERO && !(next->caps & IC_CAP_ZERO))
+		return next_zero_by_writes(next, segs, n, flags);
+	h = &next->hop[op];
+	if ((flags & IC_REQ_FUA) && !(next->caps & IC_CAP_FUA)) {
+		rc = next_result(h->f, op, next_dispatch(h, op, segs, n, flags & ~IC_REQ_FUA, NULL),
+				 segs, NULL);
+		return rc < 0 ? rc : next_fua_flush(next, segs, n);
+	}
+	return next_result(h->f, op, next_dispatch(h, op, segs, n, flags, layer), segs, layer);
+}
+
+uint32_t
+ic_next_caps(struct ic_next *next)
+{
+	return next ? next->caps : 0;
+}
+
+int
+ic_next_pread(struct ic_next *next, struct ic_seg *segs, unsigned n, uint32_t flags)
+{
+	return ic_filter_next_op(next, IC_OP_PREAD, segs, n, flags, NULL);
+}
+
+int
+ic_next_pwrite(struct ic_next *next, struct ic_seg *segs, unsigned n, uint32_t flags)
+{
+	return ic_filter_next_op(next, IC_OP_PWRITE, segs, n, flags, NULL);
+}
+
+int
+ic_next_trim(struct ic_next *next, struct ic_seg *segs, unsigned n, uint32_t flags)
+{
+	return ic_filter_next_op(next, IC_OP_TRIM, segs, n, flags, NULL);
+}
+
+int
+ic_next_zero(struct ic_next *next, struct ic_seg *segs, unsigned n, uint32_t flags)
+{
+	return ic_filter_next_op(next, IC_OP_ZERO, segs, n, flags, NULL);
+}
+
+int
+ic_next_cache(struct ic_next *next, struct ic_seg *segs, unsigned n)
+{
+	return ic_filter_next_op(next, IC_OP_CACHE, segs, n, 0, NULL);
+}
+
+int
+ic_next_flush(struct ic_next *next, const struct ic_layer *layer)
+{
+	return ic_filter_next_op(next, IC_OP_FLUSH, NULL, 0, 0, layer);
+}
