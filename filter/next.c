@@ -43,7 +43,7 @@ ic_filter_next_begin(void)
 }
 
 static int
-next_check(const struct ic_next *next, enum ic_filter_op op, const struct ic_seg *segs, unsigned n,
+next_contract(const struct ic_next *next, enum ic_filter_op op, const struct ic_seg *segs, unsigned n,
 	   uint32_t flags, const struct ic_layer *layer)
 {
 	const char *name = ic_filter_op_names[op];
@@ -60,8 +60,8 @@ next_check(const struct ic_next *next, enum ic_filter_op op, const struct ic_seg
 		return 0;
 	}
 	if (!segs || n == 0 || n > IC_MAX_SEGS) {
-		ic_log(IC_LOG_ERR, "%s: %s of %u segments (1 to %d)", next->caller, name, n,
-		       IC_MAX_SEGS);
+		ic_log(IC_LOG_ERR, "%s: %s of %u segments at %p (1 to %d)", next->caller, name, n,
+		       (const void *)segs, IC_MAX_SEGS);
 		return -EINVAL;
 	}
 	for (unsigned i = 0; i < n; i++) {
@@ -105,6 +105,17 @@ next_dispatch(const struct stack_hop *h, enum ic_filter_op op, struct ic_seg *se
 	default:
 		return -EINVAL;
 	}
+}
+
+/* The contract on the way down; a violation names the caller, once. */
+static int
+next_check(const struct ic_next *next, enum ic_filter_op op, const struct ic_seg *segs, unsigned n,
+	   uint32_t flags, const struct ic_layer *layer)
+{
+	int rc = next_contract(next, op, segs, n, flags, layer);
+
+	next_error_logged |= rc < 0;
+	return rc;
 }
 
 /* A result from filter f: 0 or -errno, logged once on the way up. */
