@@ -1,0 +1,348 @@
+/* isocache-cachectl: a small isocached client for tests and debugging.
+ * It speaks the protocol through the client library, and can also abuse
+ * it on purpose (the "abuse" commands) to check that the daemon ends only
+ * the offending session. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "isocache/cached.h"
+
+static const char cachectl_usage[] =
+	"Usage: isocache-cachectl [-s SOCKET] [-t MS] COMMAND [ARG]...\n"
+	"\n"
+	"Commands:\n"
+	"  register PATH          register the file (opened read-only); print its handle\n"
+	"  register-fd N          register the already open descriptor N\n"
+	"  cat PATH [--no-wait]   read PATH through the daemon to stdout; blocks the\n"
+	"                         daemon cannot serve are read from PATH directly\n"
+	"  prefetch PATH          start fills of the whole file\n"
+	"  stats PATH|all         print the counters of PATH's layer, or the totals\n"
+	"  drop PATH              evict PATH's layer\n"
+	"  read-handle H BLOCK N  read with a handle this session never registered\n"
+	"  abuse KIND             send a bad message; exit 0 if the daemon ends the\n"
+	"                         session. KIND: garbage, huge, badlen, nohello,\n"
+	"                         twohello, unsealed, extrafd\n"
+	"Exit status: 0 success, 1 refused or failed, 2 usage.\n";
+
+static const char *cachectl_socket;
+static unsigned cachectl_timeout;
+
+static int
+cachectl_fail(const char *what, int rc)
+{
+	fprintf(stderr, "isocache-cachectl: %s: %s\n", what, strerror(-rc));
+	return 1;
+}
+
+static int
+cachectl_open(const char *path, struct ic_cached_client **c, uint32_t *handle, uint64_t *size)
+{
+	IC_AUTOCLOSE int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0)
+		return -errno;
+	rc = ic_cached_connect(cachectl_socket, cachectl_timeout, c);
+	if (rc < 0)
+		return rc;
+	rc = ic_cached_register(*c, fd, handle, size, NULL);
+	if (rc < 0) {
+		ic_cached_disconnect(*c);
+		*c = NULL;
+	}
+	return rc;
+}
+
+static int
+cachectl_register_fd(int fd)
+{
+	struct ic_cached_client *c;
+	uint8_t uuid[16];
+	uint32_t h;
+	uint64_t size;
+	int rc;
+
+	if (fd < 0)
+		return cachectl_fail("open", -errno);
+	rc = ic_cached_connect(cachectl_socket, cachectl_timeout, &c);
+	if (rc < 0)
+		return cachectl_fail("connect", rc);
+	rc = ic_cached_register(c, fd, &h, &size, uuid);
+	ic_cached_disconnect(c);
+	if (rc < 0)
+		return cachectl_fail("register", rc);
+	printf("handle=%u size=%llu uuid=", h, (unsigned long long)size);
+	for (int i = 0; i < 16; i++)
+		printf("%02x", uuid[i]);
+	printf("\n");
+	return 0;
+}
+
+/* Read the whole file through the daemon, falling back to the file itself
+ * for what the daemon does not serve and reconnecting after a failure, as
+ * the cache filter does. */
+static int
+cachectl_cat(const char *path, uint32_t flags)
+{
+	static uint8_t buf[IC_CACHED_MAX_BLOCKS * IC_CACHED_BLOCK];
+	struct ic_cached_client *c = NULL;
+	IC_AUTOCLOSE int fd = open(path, O_RDONLY | O_CLOEXEC);
+	uint64_t size = 0, cached = 0, direct = 0, hits;
+	uint32_t h = 0;
+	struct stat sb;
+
+	if (fd < 0 || fstat(fd, &sb) < 0)
+		return cachectl_fail(path, -errno);
+	size = (uint64_t)sb.st_size;
+	for (uint64_t off = 0; off < size; off += sizeof(buf)) {
+		uint64_t len = size - off < sizeof(buf) ? size - off : sizeof(buf);
+		uint32_t n = (uint32_t)((len + IC_CACHED_BLOCK - 1) / IC_CACHED_BLOCK);
+
+		hits = 0;
+		if (!c && cachectl_open(path, &c, &h, NULL) < 0)
+			c = NULL;
+		if (c && ic_cached_read(c, h, off / IC_CACHED_BLOCK, n, flags, buf, &hits) < 0) {
+			ic_cached_disconnect(c);
+			c = NULL;
+			hits = 0;
+		}
+		for (uint32_t i = 0; i < n; i++) {
+			size_t o = (size_t)i * IC_CACHED_BLOCK;
+			if (hits & (1ull << i)) {
+				cached++;
+				continue;
+			}
+			direct++;
+			if (pread(fd, buf + o, IC_CACHED_BLOCK, (off_t)(off + o)) < 0)
+				return cachectl_fail(path, -errno);
+		}
+		if (fwrite(buf, 1, len, stdout) != len)
+			return cachectl_fail("stdout", -EIO);
+	}
+	ic_cached_disconnect(c);
+	fprintf(stderr, "isocache-cachectl: %llu blocks from the cache, %llu read directly\n",
+		(unsigned long long)cached, (unsigned long long)direct);
+	return 0;
+}
+
+static int
+cachectl_layer_cmd(const char *cmd, const char *path)
+{
+	struct ic_cached_client *c;
+	uint64_t stats[IC_CACHED_STAT_COUNT], size, v = 0;
+	uint32_t h = IC_CACHED_HANDLE_ALL;
+	char name[32];
+	int rc = strcmp(path, "all") ? cachectl_open(path, &c, &h, &size)
+				     : ic_cached_connect(cachectl_socket, cachectl_timeout, &c);
+
+	if (rc < 0)
+		return cachectl_fail(path, rc);
+	if (!strcmp(cmd, "stats"))
+		rc = ic_cached_stats(c, h, stats);
+	else if (!strcmp(cmd, "drop"))
+		rc = ic_cached_drop(c, h, &v);
+	else
+		for (uint64_t b = 0, nb = (size + IC_CACHED_BLOCK - 1) / IC_CACHED_BLOCK;
+		     rc == 0 && b < nb; b += IC_CACHED_MAX_BLOCKS)
+			rc = ic_cached_prefetch(c, h, b,
+						(uint32_t)(nb - b < IC_CACHED_MAX_BLOCKS
+								   ? nb - b
+								   : IC_CACHED_MAX_BLOCKS),
+						NULL);
+	ic_cached_disconnect(c);
+	if (rc < 0)
+		return cachectl_fail(cmd, rc);
+	for (int s = 0; !strcmp(cmd, "stats") && s < IC_CACHED_STAT_COUNT; s++)
+		printf("%s %llu\n", ic_cached_stat_name(s, name, sizeof(name)),
+		       (unsigned long long)stats[s]);
+	if (!strcmp(cmd, "drop"))
+		printf("dropped %llu\n", (unsigned long long)v);
+	return 0;
+}
+
+static int
+cachectl_read_handle(uint32_t h, uint64_t block, uint32_t n)
+{
+	static uint8_t buf[IC_CACHED_MAX_BLOCKS * IC_CACHED_BLOCK];
+	struct ic_cached_client *c;
+	uint64_t hits;
+	int rc = ic_cached_connect(cachectl_socket, cachectl_timeout, &c);
+
+	if (rc < 0)
+		return cachectl_fail("connect", rc);
+	rc = ic_cached_read(c, h, block, n, IC_CACHED_F_WAIT, buf, &hits);
+	ic_cached_disconnect(c);
+	if (rc < 0)
+		return cachectl_fail("read", rc);
+	fwrite(buf, IC_CACHED_BLOCK, n, stdout);
+	return 0;
+}
+
+/* Send one packet, with fd attached if >= 0. */
+static int
+cachectl_send(int sock, const void *p, size_t len, int fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		size_t align; /* cmsghdr alignment */
+	} cbuf;
+	struct iovec iov = { (void *)p, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (fd >= 0) {
+		mh.msg_control = cbuf.buf;
+		mh.msg_controllen = sizeof(cbuf.buf);
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	}
+	return sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
+/* A sealed (or not) memfd the size HELLO m describes. */
+static int
+cachectl_memfd(const struct ic_cached_msg *m, int seals)
+{
+	int fd = memfd_create("cachectl", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (fd < 0 || ftruncate(fd, (off_t)m->slot * m->nblocks * IC_CACHED_BLOCK) < 0 ||
+	    (seals && fcntl(fd, F_ADD_SEALS, seals) < 0))
+		return -errno;
+	return fd;
+}
+
+/* Send a HELLO; returns the reply's status, or -EPIPE if the session ended. */
+static int
+cachectl_hello(int sock, int seals)
+{
+	struct ic_cached_msg m = { .type = IC_CACHED_HELLO, .slot = 1, .nblocks = 1, .id = 1 }, r;
+	uint8_t p[IC_CACHED_MSG_MAX];
+	IC_AUTOCLOSE int mfd = cachectl_memfd(&m, seals);
+	int len = ic_cached_encode(&m, p, sizeof(p));
+	ssize_t n;
+
+	if (mfd < 0 || cachectl_send(sock, p, (size_t)len, mfd) < 0)
+		return -EIO;
+	n = recv(sock, p, sizeof(p), 0);
+	if (n <= 0 || ic_cached_decode(p, (size_t)n, 1, &r) < 0)
+		return -EPIPE;
+	return r.status;
+}
+
+/* Exit 0 if the daemon ends the session (EOF or reset) within the timeout. */
+static int
+cachectl_expect_end(int sock)
+{
+	uint8_t p[IC_CACHED_MSG_MAX];
+	ssize_t n = recv(sock, p, sizeof(p), 0);
+
+	if (n == 0 || (n < 0 && errno == ECONNRESET)) {
+		printf("session ended\n");
+		return 0;
+	}
+	fprintf(stderr, "isocache-cachectl: the session survived (%zd)\n", n);
+	return 1;
+}
+
+static int
+cachectl_abuse(const char *kind)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = 5 };
+	IC_AUTOCLOSE int sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	struct ic_cached_msg m = { .type = IC_CACHED_READ, .nblocks = 1 };
+	static uint8_t p[1 << 16];
+	int len = ic_cached_encode(&m, p, sizeof(p)), rc = 0;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", ic_cached_socket_path(cachectl_socket));
+	if (sock < 0 || setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    connect(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return cachectl_fail("connect", -errno);
+	if (!strcmp(kind, "garbage")) {
+		for (int i = 0; i < 100; i++)
+			p[i] = (uint8_t)(i * 37 + 11);
+		rc = cachectl_send(sock, p, 100, -1);
+	} else if (!strcmp(kind, "huge")) {
+		rc = cachectl_send(sock, p, sizeof(p), -1);
+	} else if (!strcmp(kind, "badlen")) {
+		memset(p + 8, 0xff, 4); /* the header's length field */
+		rc = cachectl_send(sock, p, (size_t)len, -1);
+	} else if (!strcmp(kind, "nohello")) {
+		rc = cachectl_send(sock, p, (size_t)len, -1);
+	} else if (!strcmp(kind, "twohello")) {
+		rc = cachectl_hello(sock, F_SEAL_SHRINK | F_SEAL_GROW);
+		if (rc == 0)
+			rc = cachectl_hello(sock, F_SEAL_SHRINK | F_SEAL_GROW) == -EPIPE ? 0 : -EPROTO;
+		return rc ? cachectl_fail("twohello", rc) : cachectl_expect_end(sock);
+	} else if (!strcmp(kind, "unsealed")) {
+		rc = cachectl_hello(sock, F_SEAL_SHRINK);
+		printf("hello: %s\n", strerror(-rc));
+		return rc == -EPERM ? 0 : 1;
+	} else if (!strcmp(kind, "extrafd")) {
+		rc = cachectl_hello(sock, F_SEAL_SHRINK | F_SEAL_GROW);
+		if (rc == 0)
+			rc = cachectl_send(sock, p, (size_t)len, STDIN_FILENO);
+	} else {
+		fputs(cachectl_usage, stderr);
+		return 2;
+	}
+	if (rc < 0)
+		return cachectl_fail(kind, rc);
+	return cachectl_expect_end(sock);
+}
+
+int
+main(int argc, char **argv)
+{
+	int c;
+
+	while ((c = getopt(argc, argv, "+s:t:h")) != -1) {
+		switch (c) {
+		case 's':
+			cachectl_socket = optarg;
+			break;
+		case 't':
+			cachectl_timeout = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'h':
+			fputs(cachectl_usage, stdout);
+			return 0;
+		default:
+			fputs(cachectl_usage, stderr);
+			return 2;
+		}
+	}
+	argv += optind;
+	argc -= optind;
+	if (argc == 2 && !strcmp(argv[0], "register"))
+		return cachectl_register_fd(open(argv[1], O_RDONLY | O_CLOEXEC));
+	if (argc == 2 && !strcmp(argv[0], "register-fd"))
+		return cachectl_register_fd(atoi(argv[1]));
+	if ((argc == 2 || argc == 3) && !strcmp(argv[0], "cat"))
+		return cachectl_cat(argv[1], argc == 3 && !strcmp(argv[2], "--no-wait")
+						     ? 0
+						     : IC_CACHED_F_WAIT);
+	if (argc == 2 && (!strcmp(argv[0], "stats") || !strcmp(argv[0], "drop") ||
+			  !strcmp(argv[0], "prefetch")))
+		return cachectl_layer_cmd(argv[0], argv[1]);
+	if (argc == 4 && !strcmp(argv[0], "read-handle"))
+		return cachectl_read_handle((uint32_t)strtoul(argv[1], NULL, 0),
+					    strtoull(argv[2], NULL, 0),
+					    (uint32_t)strtoul(argv[3], NULL, 0));
+	if (argc == 2 && !strcmp(argv[0], "abuse"))
+		return cachectl_abuse(argv[1]);
+	fputs(cachectl_usage, stderr);
+	return 2;
+}

@@ -1,0 +1,249 @@
+/* The isocached client library (include/isocache/cached.h). */
+#include "isocache/cached.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+
+#define CLIENT_TIMEOUT_MS 5000
+
+struct ic_cached_client {
+	int fd;
+	bool broken; /* a reply was lost: the session's state is unknown */
+	pthread_mutex_t mu;
+	uint64_t next_id;
+	uint8_t *buf; /* one slot of IC_CACHED_MAX_BLOCKS blocks */
+};
+
+const char *
+ic_cached_socket_path(const char *path)
+{
+	const char *env = getenv("ISOCACHE_SOCKET");
+
+	if (path && *path)
+		return path;
+	return env && *env ? env : IC_CACHED_DEFAULT_SOCKET;
+}
+
+/* Send m (with fd attached when fd >= 0) and wait for its reply in r. */
+static int
+client_call(struct ic_cached_client *c, struct ic_cached_msg *m, int fd, struct ic_cached_msg *r)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		size_t align; /* cmsghdr alignment */
+	} cbuf;
+	uint8_t out[IC_CACHED_MSG_MAX], in[IC_CACHED_MSG_MAX];
+	struct iovec iov = { out, 0 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n;
+	int rc;
+
+	if (c->broken)
+		return -ENOTCONN;
+	m->id = ++c->next_id;
+	rc = ic_cached_encode(m, out, sizeof(out));
+	if (rc < 0)
+		return rc;
+	iov.iov_len = (size_t)rc;
+	if (fd >= 0) {
+		mh.msg_control = cbuf.buf;
+		mh.msg_controllen = sizeof(cbuf.buf);
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	}
+	if (sendmsg(c->fd, &mh, MSG_NOSIGNAL) < 0) {
+		rc = errno == EAGAIN ? -ETIMEDOUT : -errno;
+		c->broken = true;
+		return rc;
+	}
+	for (;;) {
+		n = recv(c->fd, in, sizeof(in), MSG_TRUNC);
+		rc = n < 0 ? (errno == EAGAIN ? -ETIMEDOUT : -errno) : n == 0 ? -ECONNRESET : 0;
+		if (rc == 0 && (size_t)n > sizeof(in))
+			rc = -EPROTO;
+		if (rc == 0)
+			rc = ic_cached_decode(in, (size_t)n, 1, r) < 0 ? -EPROTO : 0;
+		if (rc == 0 && r->id < m->id)
+			continue; /* a late reply to a call that timed out */
+		if (rc == 0 && (r->id != m->id || r->type != (m->type | IC_CACHED_REPLY)))
+			rc = -EPROTO;
+		break;
+	}
+	if (rc < 0) {
+		c->broken = true;
+		return rc;
+	}
+	return r->status;
+}
+
+void
+ic_cached_disconnect(struct ic_cached_client *c)
+{
+	struct ic_cached_msg m = { .type = IC_CACHED_BYE };
+	uint8_t out[IC_CACHED_MSG_MAX];
+	int len;
+
+	if (!c)
+		return;
+	len = ic_cached_encode(&m, out, sizeof(out));
+	if (!c->broken)
+		send(c->fd, out, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(c->fd);
+	if (c->buf)
+		munmap(c->buf, IC_CACHED_MAX_BLOCKS * IC_CACHED_BLOCK);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+}
+
+static int
+client_hello(struct ic_cached_client *c)
+{
+	size_t size = IC_CACHED_MAX_BLOCKS * IC_CACHED_BLOCK;
+	struct ic_cached_msg m = { .type = IC_CACHED_HELLO, .slot = 1,
+				   .nblocks = IC_CACHED_MAX_BLOCKS };
+	struct ic_cached_msg r;
+	IC_AUTOCLOSE int mfd = memfd_create("isocache-cached", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (mfd < 0 || ftruncate(mfd, (off_t)size) < 0 ||
+	    fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+		return -errno;
+	c->buf = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	if (c->buf == MAP_FAILED) {
+		c->buf = NULL;
+		return -errno;
+	}
+	return client_call(c, &m, mfd, &r);
+}
+
+int
+ic_cached_connect(const char *path, unsigned timeout_ms, struct ic_cached_client **out)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv;
+	struct ic_cached_client *c;
+	int rc;
+
+	path = ic_cached_socket_path(path);
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	if (!timeout_ms)
+		timeout_ms = CLIENT_TIMEOUT_MS;
+	tv.tv_sec = timeout_ms / 1000;
+	tv.tv_usec = (timeout_ms % 1000) * 1000;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	pthread_mutex_init(&c->mu, NULL);
+	c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (c->fd < 0 || setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
+	    connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		rc = -errno;
+		c->broken = true;
+		ic_cached_disconnect(c);
+		return rc;
+	}
+	rc = client_hello(c);
+	if (rc < 0) {
+		c->broken = true;
+		ic_cached_disconnect(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+int
+ic_cached_register(struct ic_cached_client *c, int fd, uint32_t *handle, uint64_t *size,
+		   uint8_t uuid[16])
+{
+	struct ic_cached_msg m = { .type = IC_CACHED_REGISTER }, r;
+	IC_LOCK_SCOPE(&c->mu);
+	int rc = client_call(c, &m, fd, &r);
+
+	if (rc < 0)
+		return rc;
+	*handle = r.handle;
+	if (size)
+		*size = r.value;
+	if (uuid)
+		memcpy(uuid, r.uuid, 16);
+	return 0;
+}
+
+/* READ or PREFETCH; READ copies the blocks that came into buf. */
+static int
+client_read(struct ic_cached_client *c, struct ic_cached_msg *m, void *buf, uint64_t *bitmap)
+{
+	struct ic_cached_msg r;
+	IC_LOCK_SCOPE(&c->mu);
+	int rc = client_call(c, m, -1, &r);
+
+	if (rc < 0)
+		return rc;
+	for (uint32_t i = 0; buf && i < m->nblocks; i++)
+		if (r.value & (1ull << i))
+			memcpy((uint8_t *)buf + (size_t)i * IC_CACHED_BLOCK,
+			       c->buf + (size_t)i * IC_CACHED_BLOCK, IC_CACHED_BLOCK);
+	if (bitmap)
+		*bitmap = r.value;
+	return 0;
+}
+
+int
+ic_cached_read(struct ic_cached_client *c, uint32_t handle, uint64_t block, uint32_t nblocks,
+	       uint32_t flags, void *buf, uint64_t *hits)
+{
+	struct ic_cached_msg m = { .type = IC_CACHED_READ, .flags = flags, .handle = handle,
+				   .block = block, .nblocks = nblocks };
+
+	return client_read(c, &m, buf, hits);
+}
+
+int
+ic_cached_prefetch(struct ic_cached_client *c, uint32_t handle, uint64_t block, uint32_t nblocks,
+		   uint64_t *cached)
+{
+	struct ic_cached_msg m = { .type = IC_CACHED_PREFETCH, .handle = handle, .block = block,
+				   .nblocks = nblocks };
+
+	return client_read(c, &m, NULL, cached);
+}
+
+int
+ic_cached_stats(struct ic_cached_client *c, uint32_t handle, uint64_t stats[IC_CACHED_STAT_COUNT])
+{
+	struct ic_cached_msg m = { .type = IC_CACHED_STATS, .handle = handle }, r;
+	IC_LOCK_SCOPE(&c->mu);
+	int rc = client_call(c, &m, -1, &r);
+
+	if (rc == 0)
+		memcpy(stats, r.stats, sizeof(r.stats));
+	return rc;
+}
+
+int
+ic_cached_drop(struct ic_cached_client *c, uint32_t handle, uint64_t *dropped)
+{
+	struct ic_cached_msg m = { .type = IC_CACHED_DROP, .handle = handle }, r;
+	IC_LOCK_SCOPE(&c->mu);
+	int rc = client_call(c, &m, -1, &r);
+
+	if (rc == 0 && dropped)
+		*dropped = r.value;
+	return rc;
+}

@@ -1,0 +1,193 @@
+/* Requests and singleflight fills.
+ *
+ * A request walks its blocks in order. A valid block is copied into the
+ * client's slot. The first miss on a block starts a fill: one readv from
+ * the daemon's own fd of the layer straight into freshly allocated slab
+ * blocks, which stay FILLING (in the table, not evictable) until the read
+ * completes. A later miss on a FILLING block joins that fill: the request
+ * parks on the fill's waiter list, so N sessions missing one block cost one
+ * backing read. A request waits on at most one fill at a time and resumes
+ * its walk where it stopped when that fill completes.
+ *
+ * Fills read at least CACHED_FILL_MIN blocks (a 64 KiB cluster), starting
+ * at the cluster boundary when the blocks before the miss are absent, and
+ * double their window up to CACHED_FILL_MAX while misses stay sequential.
+ */
+#include "cached/internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "common/log.h"
+
+static uint64_t
+fill_want(const struct cached_fill *f)
+{
+	uint64_t off = f->block << IC_CACHED_BLOCK_SHIFT;
+	uint64_t len = (uint64_t)f->nblocks << IC_CACHED_BLOCK_SHIFT;
+
+	return off + len > f->layer->size ? f->layer->size - off : len;
+}
+
+static void
+fill_put(struct cached_store *st, struct cached_fill *f)
+{
+	f->next_free = st->fill_free;
+	st->fill_free = (uint32_t)(f - st->fills);
+	st->fills_busy--;
+}
+
+/* Point the fill's iovecs past what was read already and queue the read. */
+static int
+fill_submit(struct cached_store *st, struct cached_fill *f)
+{
+	uint32_t k = f->done_bytes >> IC_CACHED_BLOCK_SHIFT;
+	uint32_t skip = f->done_bytes & (IC_CACHED_BLOCK - 1);
+
+	f->iov_first = k;
+	f->iov[k].iov_base = cached_store_data(st, f->entries[k]) + skip;
+	f->iov[k].iov_len = IC_CACHED_BLOCK - skip;
+	return st->submit(st, f);
+}
+
+/* Allocate blocks for a fill that covers block b and queue its read. */
+static struct cached_fill *
+fill_start(struct cached_store *st, struct cached_req *r, uint64_t b)
+{
+	struct cached_layer *l = r->layer;
+	uint64_t start = b, end, align = b & ~(uint64_t)(CACHED_FILL_MIN - 1);
+	struct cached_fill *f;
+	uint32_t fi = st->fill_free, n = 0;
+
+	if (fi == CACHED_NIL)
+		return NULL;
+	f = &st->fills[fi];
+	if (b == l->seq_next)
+		l->ra = l->ra * 2 > CACHED_FILL_MAX ? CACHED_FILL_MAX : l->ra * 2;
+	else
+		l->ra = CACHED_FILL_MIN;
+	while (start > align && cached_store_lookup(st, l->id, start - 1) == CACHED_NIL)
+		start--;
+	end = start + l->ra < l->nblocks ? start + l->ra : l->nblocks;
+	for (uint64_t blk = start; blk < end; blk++) {
+		if (blk >= b && cached_store_lookup(st, l->id, blk) != CACHED_NIL)
+			break;
+		uint32_t i = cached_store_alloc(st, l->id, blk, r->uid);
+		if (i == CACHED_NIL)
+			break;
+		st->e[i].fill = fi;
+		f->entries[n] = i;
+		f->iov[n].iov_base = cached_store_data(st, i);
+		f->iov[n].iov_len = IC_CACHED_BLOCK;
+		n++;
+	}
+	if (start + n <= b) {
+		while (n > 0)
+			cached_store_release(st, f->entries[--n]);
+		return NULL;
+	}
+	st->fill_free = f->next_free;
+	st->fills_busy++;
+	f->store = st;
+	f->layer = l;
+	f->block = start;
+	f->nblocks = n;
+	f->done_bytes = 0;
+	f->waiters = NULL;
+	l->seq_next = start + n;
+	l->stats[IC_CACHED_STAT_FILLS]++;
+	if (fill_submit(st, f) < 0) {
+		while (n > 0)
+			cached_store_release(st, f->entries[--n]);
+		fill_put(st, f);
+		return NULL;
+	}
+	return f;
+}
+
+void
+cached_fill_complete(struct cached_fill *f, int res)
+{
+	struct cached_store *st = f->store;
+	uint64_t want = fill_want(f);
+	struct cached_req *w;
+
+	if (res > 0)
+		f->done_bytes += (uint32_t)res;
+	if ((res > 0 && f->done_bytes < want) || res == -EAGAIN || res == -EINTR) {
+		res = fill_submit(st, f);
+		if (res == 0)
+			return;
+	}
+	if (res == 0 && f->done_bytes < want)
+		res = -EIO; /* a frozen layer file shrank */
+	if (res < 0)
+		ic_log(IC_LOG_WARN, "fill of %u blocks at block %llu: %s", f->nblocks,
+		       (unsigned long long)f->block, strerror(-res));
+	f->layer->stats[IC_CACHED_STAT_BACKING_BYTES] += f->done_bytes;
+	for (uint32_t k = 0; k < f->nblocks; k++) {
+		uint8_t *d = cached_store_data(st, f->entries[k]);
+		uint64_t have = ((uint64_t)k << IC_CACHED_BLOCK_SHIFT);
+
+		if (res < 0) {
+			cached_store_release(st, f->entries[k]);
+			continue;
+		}
+		/* The layer's last block may be partial: it reads as zeroes past the end. */
+		if (have + IC_CACHED_BLOCK > want)
+			memset(d + (want - have), 0, IC_CACHED_BLOCK - (want - have));
+		cached_store_publish(st, f->entries[k]);
+	}
+	w = f->waiters;
+	fill_put(st, f);
+	while (w) {
+		struct cached_req *r = w;
+
+		w = w->wait_next;
+		r->failed |= res < 0;
+		cached_req_run(st, r);
+	}
+}
+
+void
+cached_req_run(struct cached_store *st, struct cached_req *r)
+{
+	struct cached_layer *l = r->layer;
+	uint64_t *stats = l->stats;
+
+	while (r->cursor < r->nblocks) {
+		uint64_t b = r->block + r->cursor;
+		uint32_t i = cached_store_lookup(st, l->id, b);
+		bool count = r->dst && !r->resumed;
+		struct cached_fill *f = NULL;
+
+		r->resumed = false;
+		stats[IC_CACHED_STAT_LOOKUPS] += count;
+		if (i != CACHED_NIL && st->e[i].state == CACHED_VALID) {
+			st->e[i].visited = 1;
+			stats[IC_CACHED_STAT_HITS] += count;
+			if (r->dst) {
+				memcpy(r->dst + ((size_t)r->cursor << IC_CACHED_BLOCK_SHIFT),
+				       cached_store_data(st, i), IC_CACHED_BLOCK);
+				stats[IC_CACHED_STAT_BYTES_SERVED] += IC_CACHED_BLOCK;
+			}
+			r->hits |= 1ull << r->cursor++;
+			continue;
+		}
+		stats[IC_CACHED_STAT_MISSES] += count;
+		if (i == CACHED_NIL && !r->failed)
+			f = fill_start(st, r, b);
+		else if (i != CACHED_NIL && r->wait)
+			stats[IC_CACHED_STAT_JOINS]++;
+		if (i != CACHED_NIL && !f)
+			f = &st->fills[st->e[i].fill];
+		if (f && r->wait) {
+			r->resumed = true;
+			r->wait_next = f->waiters;
+			f->waiters = r;
+			return;
+		}
+		r->cursor++;
+	}
+	st->finish(st, r);
+}

@@ -1,0 +1,166 @@
+/* The event loop: one io_uring carries accepts (multishot), session
+ * receives and sends, fills from the daemon's own layer fds and the
+ * signalfd. Nothing blocks and nothing runs on another thread, except the
+ * kernel's io-wq workers for buffered file reads, which are bounded.
+ */
+#include "cached/internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+#define LOOP_ENTRIES 256
+/* io-wq workers per node: bounded (regular file reads) and unbounded. */
+#define LOOP_IOWQ_BOUNDED 4
+#define LOOP_IOWQ_UNBOUNDED 4
+
+struct io_uring_sqe *
+cached_sqe(struct cached_daemon *d, struct ic_op *op)
+{
+	struct io_uring_sqe *sqe;
+
+	/* A full SQ drains with one submit; completions wait in the CQ. */
+	while (!(sqe = io_uring_get_sqe(&d->ring)))
+		io_uring_submit(&d->ring);
+	io_uring_sqe_set_data(sqe, op);
+	if (op)
+		d->inflight++;
+	return sqe;
+}
+
+static void
+loop_on_fill(struct ic_op *op, int res)
+{
+	cached_fill_complete(cached_container_of(op, struct cached_fill, op), res);
+}
+
+static int
+loop_submit_fill(struct cached_store *st, struct cached_fill *f)
+{
+	struct io_uring_sqe *sqe = cached_sqe(st->ctx, &f->op);
+
+	f->op.done = loop_on_fill;
+	io_uring_prep_readv(sqe, f->layer->fd, f->iov + f->iov_first, f->nblocks - f->iov_first,
+			    (f->block << IC_CACHED_BLOCK_SHIFT) + f->done_bytes);
+	return 0;
+}
+
+static void
+loop_arm_accept(struct cached_daemon *d)
+{
+	io_uring_prep_multishot_accept(cached_sqe(d, &d->accept_op), d->listen_fd, NULL, NULL,
+				       SOCK_CLOEXEC);
+}
+
+static void
+loop_on_accept(struct ic_op *op, int res)
+{
+	struct cached_daemon *d = cached_container_of(op, struct cached_daemon, accept_op);
+
+	if (res >= 0 && d->stopping)
+		close(res);
+	else if (res >= 0)
+		cached_session_new(d, res);
+	else if (res != -ECANCELED)
+		ic_log(IC_LOG_WARN, "accept: %s", strerror(-res));
+	if (!(op->cqe_flags & IORING_CQE_F_MORE) && !d->stopping)
+		loop_arm_accept(d);
+}
+
+static void
+loop_on_signal(struct ic_op *op, int res)
+{
+	struct cached_daemon *d = cached_container_of(op, struct cached_daemon, sig_op);
+
+	(void)res;
+	ic_log(IC_LOG_INFO, "signal %u: finishing in-flight requests", d->si.ssi_signo);
+	d->stopping = true;
+	io_uring_prep_cancel(cached_sqe(d, NULL), &d->accept_op, 0);
+	cached_session_stop_all(d);
+}
+
+int
+cached_daemon_init(struct cached_daemon *d, int listen_fd)
+{
+	struct io_uring_params p = {
+		.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+	};
+	unsigned workers[2] = { LOOP_IOWQ_BOUNDED, LOOP_IOWQ_UNBOUNDED };
+	sigset_t set;
+	int rc;
+
+	d->listen_fd = listen_fd;
+	d->store.submit = loop_submit_fill;
+	d->store.finish = cached_session_finish;
+	d->store.ctx = d;
+	rc = io_uring_queue_init_params(LOOP_ENTRIES, &d->ring, &p);
+	if (rc == -EINVAL) {
+		ic_log(IC_LOG_INFO, "io_uring without SINGLE_ISSUER|DEFER_TASKRUN");
+		memset(&p, 0, sizeof(p));
+		rc = io_uring_queue_init_params(LOOP_ENTRIES, &d->ring, &p);
+	}
+	if (rc < 0) {
+		ic_log(IC_LOG_ERR, "io_uring_queue_init: %s", strerror(-rc));
+		return rc;
+	}
+	rc = io_uring_register_iowq_max_workers(&d->ring, workers);
+	if (rc < 0)
+		ic_log(IC_LOG_WARN, "cannot bound io-wq workers: %s", strerror(-rc));
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	d->sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (d->sig_fd < 0) {
+		rc = -errno;
+		io_uring_queue_exit(&d->ring);
+		return rc;
+	}
+	d->accept_op.done = loop_on_accept;
+	d->sig_op.done = loop_on_signal;
+	loop_arm_accept(d);
+	io_uring_prep_read(cached_sqe(d, &d->sig_op), d->sig_fd, &d->si, sizeof(d->si), 0);
+	return 0;
+}
+
+/* The loop body: submit and wait, run every completion's handler, then
+ * hand the whole batch back with one cq_advance (cheaper than seen-per-CQE). */
+int
+cached_daemon_run(struct cached_daemon *d)
+{
+	while (!d->stopping || d->inflight > 0) {
+		struct io_uring_cqe *cqe;
+		unsigned head, n = 0;
+		int rc;
+
+		rc = io_uring_submit_and_wait_timeout(&d->ring, &cqe, 1, NULL, NULL);
+		if (rc < 0 && rc != -EINTR && rc != -ETIME) {
+			ic_log(IC_LOG_ERR, "io_uring_submit_and_wait: %s", strerror(-rc));
+			return rc;
+		}
+		io_uring_for_each_cqe(&d->ring, head, cqe) {
+			struct ic_op *op = io_uring_cqe_get_data(cqe);
+
+			n++;
+			if (!op)
+				continue;
+			if (!(cqe->flags & IORING_CQE_F_MORE))
+				d->inflight--;
+			op->cqe_flags = cqe->flags;
+			op->done(op, cqe->res);
+		}
+		io_uring_cq_advance(&d->ring, n);
+	}
+	return 0;
+}
+
+void
+cached_daemon_fini(struct cached_daemon *d)
+{
+	io_uring_queue_exit(&d->ring);
+	close(d->sig_fd);
+}

@@ -1,0 +1,285 @@
+/* isocached: options, the listening socket, daemonizing; then the loop. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cached/internal.h"
+#include "common/cleanup.h"
+#include "common/log.h"
+#include "common/size.h"
+
+#define MAIN_DEFAULT_SOCKET "/run/isocache/cached.sock"
+#define MAIN_DEFAULT_MEMORY (512ull << 20)
+#define MAIN_MAX_QUOTAS 64
+
+static const char main_usage[] =
+	"Usage: isocached [OPTION]...\n"
+	"\n"
+	"The isocache cache daemon: one copy in memory of every frozen layer block\n"
+	"that isocache processes on this host read, filled from the layer files by\n"
+	"the daemon itself (one backing read however many clients miss a block).\n"
+	"Clients register a layer by passing an open read-only fd of its file; the\n"
+	"daemon caches only files that are mode 0444 and carry the\n"
+	"user.isocache.layer xattr saying frozen. See docs/CACHED.md.\n"
+	"\n"
+	"Options:\n"
+	"  -s, --socket PATH      listen on PATH (default: $ISOCACHE_SOCKET, else\n"
+	"                         " MAIN_DEFAULT_SOCKET "); its directory is created\n"
+	"  -m, --memory SIZE      cache capacity, a hard bound on cached data\n"
+	"                         (default 512M; suffixes K, M, G, T)\n"
+	"  -q, --quota UID=SIZE   cap the cache memory filled on behalf of UID (a\n"
+	"                         number or a user name); repeat for several uids\n"
+	"  -f, --foreground       do not daemonize; log to stderr\n"
+	"  -p, --pid-file FILE    write the pid to FILE once the socket accepts\n"
+	"  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
+	"  -h, --help             show this help and exit\n"
+	"\n"
+	"Signals: SIGTERM or SIGINT finish in-flight requests, then exit 0.\n"
+	"Exit status: 0 after a clean shutdown, 1 on a start-up error, 2 on bad usage.\n"
+	"\n"
+	"Example:\n"
+	"  isocached --memory 4G --quota 1000=1G --pid-file /run/isocache/cached.pid\n";
+
+struct main_quota {
+	uid_t uid;
+	uint64_t bytes;
+};
+
+struct main_opts {
+	const char *socket;
+	const char *pid_file;
+	uint64_t memory;
+	bool foreground;
+	struct main_quota quotas[MAIN_MAX_QUOTAS];
+	unsigned nquotas;
+};
+
+static int
+main_bad_usage(const char *what, const char *arg)
+{
+	fprintf(stderr, "isocached: %s: '%s'\nTry 'isocached --help'.\n", what, arg);
+	return -EINVAL;
+}
+
+static int
+main_parse_quota(struct main_opts *o, const char *arg)
+{
+	IC_AUTOFREE char *copy = strdup(arg);
+	char *eq = copy ? strchr(copy, '=') : NULL, *end;
+	struct main_quota *q = &o->quotas[o->nquotas];
+	struct passwd *pw;
+	unsigned long uid;
+
+	if (!eq || o->nquotas == MAIN_MAX_QUOTAS)
+		return main_bad_usage("--quota wants UID=SIZE", arg);
+	*eq = '\0';
+	errno = 0;
+	uid = strtoul(copy, &end, 10);
+	if (*copy && !*end && !errno && uid < (uid_t)-1) {
+		q->uid = (uid_t)uid;
+	} else if ((pw = getpwnam(copy))) {
+		q->uid = pw->pw_uid;
+	} else {
+		return main_bad_usage("--quota: no such user", copy);
+	}
+	if (ic_size_parse(eq + 1, &q->bytes) < 0)
+		return main_bad_usage("--quota: not a size", eq + 1);
+	o->nquotas++;
+	return 0;
+}
+
+static int
+main_parse(int argc, char **argv, struct main_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "memory", required_argument, NULL, 'm' },
+		{ "quota", required_argument, NULL, 'q' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "pid-file", required_argument, NULL, 'p' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char *const levels[] = { "error", "warn", "info", "debug" };
+	int c;
+
+	o->socket = getenv("ISOCACHE_SOCKET");
+	if (!o->socket || !*o->socket)
+		o->socket = MAIN_DEFAULT_SOCKET;
+	o->memory = MAIN_DEFAULT_MEMORY;
+	while ((c = getopt_long(argc, argv, "s:m:q:fp:l:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			o->socket = optarg;
+			break;
+		case 'm':
+			if (ic_size_parse(optarg, &o->memory) < 0)
+				return main_bad_usage("--memory: not a size", optarg);
+			break;
+		case 'q':
+			if (main_parse_quota(o, optarg) < 0)
+				return -EINVAL;
+			break;
+		case 'f':
+			o->foreground = true;
+			break;
+		case 'p':
+			o->pid_file = optarg;
+			break;
+		case 'l':
+			for (c = 0; c < 4 && strcasecmp(optarg, levels[c]); c++)
+				;
+			if (c == 4)
+				return main_bad_usage("--log-level: not error, warn, info or debug", optarg);
+			ic_log_level = (enum ic_log_level)c;
+			break;
+		case 'h':
+			fputs(main_usage, stdout);
+			exit(0);
+		default:
+			fputs("Try 'isocached --help'.\n", stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc)
+		return main_bad_usage("unexpected argument", argv[optind]);
+	return 0;
+}
+
+/* mkdir -p of path's directory. */
+static int
+main_mkdirs(const char *path)
+{
+	IC_AUTOFREE char *dir = strdup(path);
+	char *p;
+
+	if (!dir)
+		return -ENOMEM;
+	p = strrchr(dir, '/');
+	if (!p || p == dir)
+		return 0;
+	*p = '\0';
+	for (p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return mkdir(dir, 0755) < 0 && errno != EEXIST ? -errno : 0;
+}
+
+/* A listening SOCK_SEQPACKET socket on path. A socket file nobody answers
+ * on is a dead daemon's and is replaced; a live one is an error. */
+static int
+main_listen(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	IC_AUTOCLOSE int fd = -1;
+	IC_AUTOCLOSE int probe = -1;
+	int rc;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		ic_log(IC_LOG_ERR, "socket path too long: %s", path);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sa.sun_path, path);
+	rc = main_mkdirs(path);
+	if (rc < 0) {
+		ic_log(IC_LOG_ERR, "cannot create the directory of %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		ic_log(IC_LOG_ERR, "%s: another isocached is running", path);
+		return -EADDRINUSE;
+	}
+	unlink(path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    chmod(path, 0666) < 0 || listen(fd, SOMAXCONN) < 0) {
+		rc = -errno;
+		ic_log(IC_LOG_ERR, "%s: %s", path, strerror(errno));
+		return rc;
+	}
+	return ic_steal_fd(&fd);
+}
+
+static int
+main_write_pid(const char *path)
+{
+	char tmp[4096];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "we");
+	if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) != 0 ||
+	    rename(tmp, path) < 0) {
+		ic_log(IC_LOG_ERR, "pid file %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct cached_daemon d;
+	struct main_opts o = { 0 };
+	struct rlimit rl;
+	int fd, rc;
+
+	ic_log_set_program("isocached");
+	if (main_parse(argc, argv, &o) < 0)
+		return 2;
+	/* Each layer holds an fd for as long as it is cached. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	rc = cached_store_init(&d.store, o.memory);
+	if (rc < 0) {
+		ic_log(IC_LOG_ERR, "--memory %llu: %s", (unsigned long long)o.memory, strerror(-rc));
+		return 1;
+	}
+	for (unsigned i = 0; i < o.nquotas; i++)
+		cached_store_set_quota(&d.store, o.quotas[i].uid, o.quotas[i].bytes);
+	fd = main_listen(o.socket);
+	if (fd < 0)
+		return 1;
+	if (!o.foreground) {
+		if (daemon(0, 0) < 0) {
+			ic_log(IC_LOG_ERR, "daemon: %s", strerror(errno));
+			return 1;
+		}
+		ic_log_to_syslog();
+	}
+	/* The ring is made after the fork: SINGLE_ISSUER binds it to this task. */
+	if (cached_daemon_init(&d, fd) < 0)
+		return 1;
+	if (o.pid_file && main_write_pid(o.pid_file) < 0)
+		return 1;
+	ic_log(IC_LOG_INFO, "listening on %s, %llu MiB", o.socket,
+	       (unsigned long long)(o.memory >> 20));
+	rc = cached_daemon_run(&d);
+	cached_daemon_fini(&d);
+	cached_store_fini(&d.store);
+	close(fd);
+	unlink(o.socket);
+	if (o.pid_file)
+		unlink(o.pid_file);
+	ic_log(IC_LOG_INFO, "stopped");
+	return rc < 0 ? 1 : 0;
+}
