@@ -1,0 +1,248 @@
+/* Exports backed by vdisks: the catalog the handshake chooses from, the
+ * claim of a vdisk when a client selects it, and the backend ops that turn
+ * NBD requests into ic_vdisk calls. */
+#include "nbd/server.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+static int
+exp_pread(void *h, void *buf, uint32_t len, uint64_t off)
+{
+	return ic_vdisk_pread(((struct srv_export *)h)->vd, buf, len, off);
+}
+
+static int
+exp_pwrite(void *h, const void *buf, uint32_t len, uint64_t off, bool fua)
+{
+	return ic_vdisk_pwrite(((struct srv_export *)h)->vd, buf, len, off, fua ? IC_REQ_FUA : 0);
+}
+
+static int
+exp_trim(void *h, uint32_t len, uint64_t off, bool fua)
+{
+	return ic_vdisk_trim(((struct srv_export *)h)->vd, len, off, fua ? IC_REQ_FUA : 0);
+}
+
+static int
+exp_zero(void *h, uint32_t len, uint64_t off, bool fua)
+{
+	return ic_vdisk_zero(((struct srv_export *)h)->vd, len, off, fua ? IC_REQ_FUA : 0);
+}
+
+static int
+exp_cache(void *h, uint32_t len, uint64_t off)
+{
+	return ic_vdisk_cache(((struct srv_export *)h)->vd, len, off);
+}
+
+static int
+exp_flush(void *h)
+{
+	return ic_vdisk_flush(((struct srv_export *)h)->vd);
+}
+
+/* ic_extent and ic_nbd_extent describe the same thing; the engine keeps
+ * its own type so that it does not depend on the vdisk library. */
+struct exp_extents_ctx {
+	int (*fn)(void *arg, const struct ic_nbd_extent *ext);
+	void *arg;
+};
+
+static int
+exp_extent(void *arg, const struct ic_extent *e)
+{
+	struct exp_extents_ctx *ctx = arg;
+	struct ic_nbd_extent ne = { e->off, e->len, e->depth, e->zero };
+
+	return ctx->fn(ctx->arg, &ne);
+}
+
+static int
+exp_extents(void *h, uint64_t off, uint64_t len,
+	    int (*fn)(void *arg, const struct ic_nbd_extent *ext), void *arg)
+{
+	struct exp_extents_ctx ctx = { fn, arg };
+	int rc = ic_vdisk_extents(((struct srv_export *)h)->vd, off, len, exp_extent, &ctx);
+
+	return rc > 0 ? 0 : rc;
+}
+
+const struct ic_nbd_backend_ops srv_vdisk_ops = {
+	.pread = exp_pread,
+	.pwrite = exp_pwrite,
+	.trim = exp_trim,
+	.zero = exp_zero,
+	.cache = exp_cache,
+	.flush = exp_flush,
+	.extents = exp_extents,
+};
+
+/* Open e's vdisk if it is not open yet (claiming ownership when writable). */
+static int
+exp_open(struct srv_exports *ex, struct srv_export *e)
+{
+	unsigned flags = ex->open_flags | (e->readonly ? IC_OPEN_RDONLY : 0);
+	int rc = 0;
+
+	pthread_mutex_lock(&e->mu);
+	if (!e->vd) {
+		rc = ic_vdisk_open(ex->store, e->image, flags, ex->stack, &e->vd);
+		if (rc < 0)
+			e->vd = NULL;
+	}
+	pthread_mutex_unlock(&e->mu);
+	return rc;
+}
+
+static int
+exp_select(void *arg, const struct ic_nbd_export *pub, char *msg, size_t cap)
+{
+	struct srv_exports *ex = arg;
+	struct srv_export *e = pub->priv;
+	int rc = exp_open(ex, e);
+
+	if (rc == -EBUSY)
+		snprintf(msg, cap, "%s is owned by another process", e->image);
+	else if (rc < 0)
+		snprintf(msg, cap, "%s cannot be opened: %s", e->image, strerror(-rc));
+	return rc;
+}
+
+static uint16_t
+exp_tflags(const struct srv_exports *ex, const struct srv_export *e)
+{
+	uint16_t f = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA |
+		     NBD_FLAG_SEND_DF | NBD_FLAG_SEND_CACHE;
+	uint32_t caps = ex->stack ? ic_stack_caps(ex->stack) : IC_CAP_MULTI_CONN | IC_CAP_ZERO;
+
+	if (e->readonly)
+		return f | NBD_FLAG_READ_ONLY | NBD_FLAG_CAN_MULTI_CONN;
+	f |= NBD_FLAG_SEND_TRIM | NBD_FLAG_SEND_WRITE_ZEROES;
+	/* Every connection to an export shares one vdisk handle, whose flush
+	 * covers all writes, unless a filter keeps writes of its own. */
+	if (caps & IC_CAP_MULTI_CONN)
+		f |= NBD_FLAG_CAN_MULTI_CONN;
+	if (caps & IC_CAP_ZERO)
+		f |= NBD_FLAG_SEND_FAST_ZERO;
+	return f;
+}
+
+/* Names of every image of the store: vdisks and named snapshots. */
+static int
+exp_list_store(struct ic_store *store, char ***out, int *count)
+{
+	struct ic_layer_info *layers;
+	size_t n, i;
+	char **names;
+	int k = 0;
+	int rc = ic_store_layers(store, &layers, &n);
+
+	if (rc < 0)
+		return rc;
+	names = calloc(n + 1, sizeof(*names));
+	for (i = 0; names && i < n; i++) {
+		if (layers[i].name[0])
+			names[k++] = strdup(layers[i].name);
+	}
+	free(layers);
+	if (!names)
+		return -ENOMEM;
+	*out = names;
+	*count = k;
+	return 0;
+}
+
+static int
+exp_add(struct srv_exports *ex, struct srv_export *e, struct ic_nbd_export *pub,
+	const char *image, bool readonly)
+{
+	struct ic_image_info info;
+	int rc = ic_image_info(ex->store, image, &info);
+
+	if (rc < 0)
+		return rc;
+	snprintf(e->image, sizeof(e->image), "%s", image);
+	e->readonly = readonly || info.snapshot;
+	snprintf(e->description, sizeof(e->description), "isocache %s %s, %u layer%s",
+		 info.snapshot ? "snapshot" : "vdisk", image, info.depth,
+		 info.depth == 1 ? "" : "s");
+	free(info.chain);
+	pthread_mutex_init(&e->mu, NULL);
+	pub->name = e->image;
+	pub->description = e->description;
+	pub->size = info.size;
+	pub->tflags = exp_tflags(ex, e);
+	pub->priv = e;
+	return 0;
+}
+
+int
+srv_exports_load(struct srv_exports *ex, char **images, int count, const char *export_name,
+		 bool readonly)
+{
+	char **all = NULL;
+	bool named = images != NULL;
+	int i, rc = 0;
+
+	if (!named) {
+		rc = exp_list_store(ex->store, &all, &count);
+		if (rc < 0)
+			return rc;
+		images = all;
+	}
+	if (count == 0) {
+		ic_log(IC_LOG_ERR, "store %s has no images to serve", ic_store_dir(ex->store));
+		rc = -ENOENT;
+	}
+	if (export_name && count > 1) {
+		ic_log(IC_LOG_ERR, "--export-name needs exactly one image, not %d", count);
+		rc = -EINVAL;
+	}
+	ex->items = calloc((size_t)count + 1, sizeof(*ex->items));
+	ex->pub = calloc((size_t)count + 1, sizeof(*ex->pub));
+	if (rc == 0 && (!ex->items || !ex->pub))
+		rc = -ENOMEM;
+	for (i = 0; rc == 0 && i < count; i++) {
+		rc = exp_add(ex, &ex->items[i], &ex->pub[i], images[i], readonly);
+		if (rc == 0)
+			ex->count++;
+		if (rc == 0 && named)
+			rc = exp_open(ex, &ex->items[i]);
+	}
+	if (rc == 0 && export_name)
+		ex->pub[0].name = export_name;
+	for (i = 0; all && all[i]; i++)
+		free(all[i]);
+	free(all);
+	ex->catalog = (struct ic_nbd_catalog){ .exports = ex->pub, .count = ex->count,
+					       .select = exp_select, .arg = ex };
+	return rc;
+}
+
+int
+srv_exports_close(struct srv_exports *ex)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < ex->count; i++) {
+		struct srv_export *e = &ex->items[i];
+		int r = e->vd ? ic_vdisk_close(e->vd) : 0;
+
+		if (r < 0 && rc == 0)
+			rc = r;
+		e->vd = NULL;
+		pthread_mutex_destroy(&e->mu);
+	}
+	free(ex->items);
+	free(ex->pub);
+	ex->items = NULL;
+	ex->pub = NULL;
+	ex->count = 0;
+	return rc;
+}

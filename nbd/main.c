@@ -1,0 +1,325 @@
+/* isocache-nbd: serve vdisks and snapshots of a store over NBD. The
+ * command line, daemonizing, the pid file and captive mode (--run); the
+ * serving itself is in server.c. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "nbd/server.h"
+
+static const char usage_text[] =
+	"Usage: isocache-nbd [OPTIONS] [IMAGE...]\n"
+	"\n"
+	"Serve images of an isocache store over the NBD protocol, to qemu, libnbd\n"
+	"(nbdinfo, nbdcopy, nbdsh), qemu-img/qemu-io and fio.\n"
+	"\n"
+	"Each IMAGE becomes one export of the same name: a vdisk NAME is served\n"
+	"read-write (this server owns it while it runs), a snapshot NAME@SNAP\n"
+	"read-only. With no IMAGE, every image of the store is exported and a\n"
+	"vdisk is claimed when a client first selects it. A server with a single\n"
+	"export also answers the empty (default) export name.\n"
+	"\n"
+	"Where to listen (default: TCP 127.0.0.1 port 10809):\n"
+	"  -k, --socket=PATH      listen on the Unix socket PATH\n"
+	"  -p, --port=PORT        listen on TCP port PORT\n"
+	"  -b, --bind=ADDR        bind TCP to ADDR (default 127.0.0.1)\n"
+	"  -s, --single           serve one client on stdin/stdout, then exit\n"
+	"      --run=CMD          captive mode: serve on a private Unix socket, run\n"
+	"                         the shell command CMD with $uri (and $unixsocket)\n"
+	"                         set, stop when it ends and exit with its status\n"
+	"\n"
+	"What to serve:\n"
+	"      --store=DIR        the store (default $ISOCACHE_STORE, else\n"
+	"                         /var/lib/isocache)\n"
+	"  -x, --export-name=NAME name the export NAME (one IMAGE only)\n"
+	"  -r, --read-only        export every image read-only (claims nothing)\n"
+	"      --cache=MODE       writeback (default: layer files through the page\n"
+	"                         cache) or none (O_DIRECT)\n"
+	"      --filter=SPEC      add filters to the I/O stack, top first, e.g.\n"
+	"                         --filter stats --filter delay:read=200us;\n"
+	"                         repeatable (see docs/NBD.md)\n"
+	"\n"
+	"Process:\n"
+	"  -t, --persistent       keep serving after the last client leaves\n"
+	"                         (default: exit then, like qemu-nbd)\n"
+	"      --fork             go to the background once ready to serve\n"
+	"      --pid-file=FILE    write the process id to FILE once ready\n"
+	"  -v, --verbose          log each connection (debug messages)\n"
+	"  -h, --help             show this text\n"
+	"\n"
+	"SIGTERM or SIGINT stops accepting clients, answers the requests in\n"
+	"flight, flushes and exits 0.\n"
+	"\n"
+	"Examples:\n"
+	"  isocache-nbd --store /srv/ic -t -k /run/isocache/nbd.sock vm1 base@gold\n"
+	"  qemu-system-x86_64 -drive file=nbd+unix:///vm1?socket=/run/isocache/nbd.sock\n"
+	"  isocache-nbd -r --run 'nbdinfo --map \"$uri\"' vm1@snap\n";
+
+enum { OPT_FORK = 256, OPT_PID_FILE, OPT_FILTER, OPT_CACHE, OPT_STORE, OPT_RUN };
+
+static const struct option long_opts[] = {
+	{ "socket", required_argument, NULL, 'k' },
+	{ "port", required_argument, NULL, 'p' },
+	{ "bind", required_argument, NULL, 'b' },
+	{ "single", no_argument, NULL, 's' },
+	{ "export-name", required_argument, NULL, 'x' },
+	{ "read-only", no_argument, NULL, 'r' },
+	{ "persistent", no_argument, NULL, 't' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "fork", no_argument, NULL, OPT_FORK },
+	{ "pid-file", required_argument, NULL, OPT_PID_FILE },
+	{ "filter", required_argument, NULL, OPT_FILTER },
+	{ "cache", required_argument, NULL, OPT_CACHE },
+	{ "store", required_argument, NULL, OPT_STORE },
+	{ "run", required_argument, NULL, OPT_RUN },
+	{ NULL, 0, NULL, 0 },
+};
+
+struct main_opts {
+	struct srv_config srv;
+	const char *export_name;
+	const char *pid_file;
+	const char *store;
+	const char *run;
+	const char *filters[16];
+	int nfilters;
+	bool readonly, single, daemon, direct;
+};
+
+static int
+main_parse(int argc, char **argv, struct main_opts *o)
+{
+	int c;
+
+	o->srv.bind = "127.0.0.1";
+	while ((c = getopt_long(argc, argv, "k:p:b:sx:rtvh", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'k': o->srv.socket_path = optarg; break;
+		case 'p': o->srv.port = optarg; break;
+		case 'b': o->srv.bind = optarg; break;
+		case 's': o->single = true; break;
+		case 'x': o->export_name = optarg; break;
+		case 'r': o->readonly = true; break;
+		case 't': o->srv.persistent = true; break;
+		case 'v': ic_log_level = IC_LOG_DEBUG; break;
+		case 'h': fputs(usage_text, stdout); exit(0);
+		case OPT_FORK: o->daemon = true; break;
+		case OPT_PID_FILE: o->pid_file = optarg; break;
+		case OPT_STORE: o->store = optarg; break;
+		case OPT_RUN: o->run = optarg; break;
+		case OPT_FILTER:
+			if (o->nfilters == 16) {
+				ic_log(IC_LOG_ERR, "at most 16 --filter options");
+				return -EINVAL;
+			}
+			o->filters[o->nfilters++] = optarg;
+			break;
+		case OPT_CACHE:
+			if (strcmp(optarg, "none") && strcmp(optarg, "writeback")) {
+				ic_log(IC_LOG_ERR, "--cache takes none or writeback, not %s", optarg);
+				return -EINVAL;
+			}
+			o->direct = !strcmp(optarg, "none");
+			break;
+		default:
+			fputs("Try 'isocache-nbd --help'.\n", stderr);
+			return -EINVAL;
+		}
+	}
+	if ((o->single || o->run) && (o->srv.socket_path || o->srv.port)) {
+		ic_log(IC_LOG_ERR, "-s and --run choose their own socket: drop -k/-p");
+		return -EINVAL;
+	}
+	if (o->single && (o->run || o->daemon)) {
+		ic_log(IC_LOG_ERR, "-s cannot be combined with --run or --fork");
+		return -EINVAL;
+	}
+	if (!o->srv.socket_path && !o->srv.port)
+		o->srv.port = "10809";
+	o->srv.slots = IC_NBD_SLOTS;
+	return 0;
+}
+
+/* --fork: the parent waits until the child is ready (or failed) and exits
+ * with that outcome, so "isocache-nbd --fork ... && client" just works. */
+static int
+main_daemonize(int *ready_fd)
+{
+	int p[2];
+	pid_t pid;
+	char ok = 1;
+
+	if (pipe(p) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid > 0) {
+		close(p[1]);
+		if (read(p[0], &ok, 1) != 1)
+			ok = 1;
+		_exit(ok);
+	}
+	close(p[0]);
+	setsid();
+	*ready_fd = p[1];
+	return 0;
+}
+
+static void
+main_ready(const struct main_opts *o, int ready_fd)
+{
+	if (o->pid_file) {
+		FILE *f = fopen(o->pid_file, "w");
+
+		if (f) {
+			fprintf(f, "%d\n", (int)getpid());
+			fclose(f);
+		} else {
+			ic_log(IC_LOG_WARN, "cannot write pid file %s: %m", o->pid_file);
+		}
+	}
+	if (ready_fd >= 0) {
+		char ok = 0;
+		int null = open("/dev/null", O_RDWR);
+
+		if (write(ready_fd, &ok, 1) < 0)
+			ic_log(IC_LOG_WARN, "cannot tell the parent we are ready: %m");
+		close(ready_fd);
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(null, 1);
+			close(null);
+		}
+		ic_log_to_syslog();
+	}
+}
+
+/* Waits for the --run command and stops the server with its status. */
+static void *
+main_run_waiter(void *arg)
+{
+	pid_t pid = (pid_t)(intptr_t)arg;
+	int status;
+
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	srv_stop(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+	return NULL;
+}
+
+static int
+main_spawn_run(const struct main_opts *o, const struct srv_exports *ex)
+{
+	char uri[PATH_MAX + 300];
+	const char *name = ex->count == 1 ? "" : ex->pub[0].name;
+	pthread_t t;
+	pid_t pid;
+
+	snprintf(uri, sizeof(uri), "nbd+unix:///%s?socket=%s", name, o->srv.socket_path);
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		setenv("uri", uri, 1);
+		setenv("unixsocket", o->srv.socket_path, 1);
+		execl("/bin/sh", "sh", "-c", o->run, (char *)NULL);
+		_exit(127);
+	}
+	return pthread_create(&t, NULL, main_run_waiter, (void *)(intptr_t)pid) ? -EAGAIN : 0;
+}
+
+/* --filter SPEC..., top first, as one stack for every export. */
+static int
+main_stack(const struct main_opts *o, struct ic_stack **out)
+{
+	char spec[4096] = "";
+	size_t len = 0;
+	int i;
+
+	*out = NULL;
+	if (o->nfilters == 0)
+		return 0;
+	for (i = 0; i < o->nfilters; i++) {
+		int n = snprintf(spec + len, sizeof(spec) - len, "%s%s", i ? "," : "",
+				 o->filters[i]);
+
+		if (n < 0 || (size_t)n >= sizeof(spec) - len) {
+			ic_log(IC_LOG_ERR, "--filter: specs too long");
+			return -EINVAL;
+		}
+		len += (size_t)n;
+	}
+	return ic_vdisk_stack_new(spec, out);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct main_opts o = { 0 };
+	struct srv_exports ex = { 0 };
+	char rundir[] = "/tmp/isocache-nbd.XXXXXX";
+	char sock[sizeof(rundir) + 16];
+	int ready_fd = -1, rc;
+
+	ic_log_set_program("isocache-nbd");
+	if (main_parse(argc, argv, &o) < 0)
+		return 2;
+	if (o.run) {
+		if (!mkdtemp(rundir)) {
+			ic_log(IC_LOG_ERR, "cannot make a private directory: %m");
+			return 1;
+		}
+		snprintf(sock, sizeof(sock), "%s/nbd.sock", rundir);
+		o.srv.socket_path = sock;
+		o.srv.port = NULL;
+		o.srv.persistent = true;
+	}
+	if (o.daemon && main_daemonize(&ready_fd) < 0) {
+		ic_log(IC_LOG_ERR, "--fork failed: %m");
+		return 1;
+	}
+	rc = ic_store_open(ic_store_path(o.store), &ex.store);
+	if (rc == 0)
+		rc = main_stack(&o, &ex.stack);
+	ex.open_flags = o.direct ? IC_OPEN_DIRECT : 0;
+	if (rc == 0)
+		rc = srv_exports_load(&ex, optind < argc ? argv + optind : NULL, argc - optind,
+				      o.export_name, o.readonly);
+	if (rc == 0 && !o.single)
+		rc = srv_listen(&o.srv);
+	if (rc == 0 && o.run)
+		rc = main_spawn_run(&o, &ex);
+	if (rc < 0) {
+		srv_exports_close(&ex);
+		if (ex.stack)
+			ic_stack_free(ex.stack);
+		if (ex.store)
+			ic_store_close(ex.store);
+		return 1;
+	}
+	main_ready(&o, ready_fd);
+	rc = o.single ? srv_run_stdio(&o.srv, &ex) : srv_run(&o.srv, &ex);
+	if (ex.stack)
+		ic_stack_free(ex.stack);
+	ic_store_close(ex.store);
+	if (o.pid_file)
+		unlink(o.pid_file);
+	if (o.run)
+		rmdir(rundir);
+	return rc;
+}

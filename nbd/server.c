@@ -1,0 +1,421 @@
+/* Sockets, clients and workers of isocache-nbd.
+ *
+ * Threads: the main thread accepts; each client has a reader thread (the
+ * handshake, then ic_nbd_conn_serve); requests go to one shared worker
+ * pool. Filters block, so the pool grows to the number of requests in
+ * flight rather than to the number of cores: a request that finds no idle
+ * worker starts one, up to the slots of all live connections. Workers are
+ * never freed before exit; a burst leaves idle threads behind, no more.
+ *
+ * Stopping (SIGTERM, SIGINT, the --run command ending, the last client of a
+ * non-persistent server leaving): stop accepting, shut every client socket
+ * for reading so readers see the end of the stream, wait for the requests
+ * in flight to be answered, flush, exit. */
+#include "nbd/server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+#define SRV_MAX_LISTEN 8
+
+struct srv_item {
+	struct ic_nbd_conn *conn;
+	void *slot;
+};
+
+/* The worker pool: a ring of submitted requests. Its capacity grows with
+ * the slots of live connections, so a push never finds it full. */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	struct srv_item *ring;
+	size_t cap, head, count;
+	unsigned idle, workers, limit;
+	pthread_t *threads;
+	bool stop;
+} pool = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+struct srv_client {
+	struct ic_nbd_fds fds;
+	struct srv_exports *ex;
+	unsigned slots;
+	struct srv_client *next;
+};
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	struct srv_client *list;
+	unsigned count;
+	bool served; /* a client has come (and maybe gone) */
+	int listen_fd[SRV_MAX_LISTEN];
+	int nlisten;
+	int wake[2];
+	volatile sig_atomic_t exit_rc;
+} srv = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
+	  .wake = { -1, -1 } };
+
+static void *
+pool_worker(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&pool.mu);
+	for (;;) {
+		struct srv_item it;
+
+		while (!pool.count && !pool.stop) {
+			pool.idle++;
+			pthread_cond_wait(&pool.cond, &pool.mu);
+			pool.idle--;
+		}
+		if (!pool.count)
+			break;
+		it = pool.ring[pool.head];
+		pool.head = (pool.head + 1) % pool.cap;
+		pool.count--;
+		pthread_mutex_unlock(&pool.mu);
+		ic_nbd_conn_run(it.conn, it.slot);
+		pthread_mutex_lock(&pool.mu);
+	}
+	pthread_mutex_unlock(&pool.mu);
+	return NULL;
+}
+
+/* Make room for n more requests in flight: grow the ring (keeping its
+ * order) and the thread table. Runs when a client connects, never per
+ * request. */
+static int
+pool_reserve(unsigned n)
+{
+	size_t cap = pool.cap + n, i;
+	struct srv_item *ring;
+	pthread_t *threads;
+
+	pthread_mutex_lock(&pool.mu);
+	ring = malloc(cap * sizeof(*ring));
+	threads = realloc(pool.threads, cap * sizeof(*threads));
+	if (threads)
+		pool.threads = threads;
+	if (!ring || !threads) {
+		pthread_mutex_unlock(&pool.mu);
+		free(ring);
+		return -ENOMEM;
+	}
+	for (i = 0; i < pool.count; i++)
+		ring[i] = pool.ring[(pool.head + i) % pool.cap];
+	free(pool.ring);
+	pool.ring = ring;
+	pool.head = 0;
+	pool.cap = cap;
+	pool.limit += n;
+	pthread_mutex_unlock(&pool.mu);
+	return 0;
+}
+
+static void
+pool_submit(void *arg, struct ic_nbd_conn *conn, void *slot)
+{
+	(void)arg;
+	pthread_mutex_lock(&pool.mu);
+	pool.ring[(pool.head + pool.count) % pool.cap] = (struct srv_item){ conn, slot };
+	pool.count++;
+	if (pool.idle >= pool.count) {
+		pthread_cond_signal(&pool.cond);
+	} else if (pool.workers < pool.limit &&
+		   pthread_create(&pool.threads[pool.workers], NULL, pool_worker, NULL) == 0) {
+		pool.workers++;
+	}
+	pthread_mutex_unlock(&pool.mu);
+}
+
+static void
+pool_stop(void)
+{
+	unsigned i;
+
+	pthread_mutex_lock(&pool.mu);
+	pool.stop = true;
+	pthread_cond_broadcast(&pool.cond);
+	pthread_mutex_unlock(&pool.mu);
+	for (i = 0; i < pool.workers; i++)
+		pthread_join(pool.threads[i], NULL);
+	free(pool.threads);
+	free(pool.ring);
+}
+
+void
+srv_stop(int rc)
+{
+	char c = 0;
+
+	srv.exit_rc = rc;
+	if (srv.wake[1] >= 0 && write(srv.wake[1], &c, 1) < 0)
+		return; /* the pipe is full: a wake-up is pending anyway */
+}
+
+/* One client from handshake to hang-up. Returns 0 or -errno. */
+static int
+srv_serve_client(struct srv_client *cl)
+{
+	struct ic_nbd_io io;
+	struct ic_nbd_conn_config cfg = { .io = &io, .ops = &srv_vdisk_ops, .submit = pool_submit,
+					  .slots = cl->slots };
+	struct ic_nbd_conn *conn;
+	int rc;
+
+	ic_nbd_io_fd(&io, &cl->fds);
+	rc = ic_nbd_handshake(&io, &cl->ex->catalog, &cfg.session);
+	if (rc < 0)
+		return rc == -ECONNABORTED || rc == -ECONNRESET ? 0 : rc;
+	cfg.backend = cfg.session.export->priv;
+	rc = ic_nbd_conn_new(&cfg, &conn);
+	if (rc < 0) {
+		ic_log(IC_LOG_ERR, "nbd: no memory for a connection");
+		return rc;
+	}
+	ic_log(IC_LOG_DEBUG, "nbd: client on export %s", cfg.session.export->name);
+	rc = ic_nbd_conn_serve(conn);
+	ic_nbd_conn_free(conn);
+	return rc;
+}
+
+static void *
+srv_client_thread(void *arg)
+{
+	struct srv_client *cl = arg, **p;
+
+	srv_serve_client(cl);
+	close(cl->fds.in);
+	pthread_mutex_lock(&srv.mu);
+	for (p = &srv.list; *p != cl; p = &(*p)->next)
+		;
+	*p = cl->next;
+	srv.count--;
+	pthread_cond_broadcast(&srv.cond);
+	pthread_mutex_unlock(&srv.mu);
+	free(cl);
+	return NULL;
+}
+
+static void
+srv_accept(int lfd, const struct srv_config *cfg, struct srv_exports *ex)
+{
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	struct srv_client *cl;
+	pthread_t t;
+	int one = 1;
+
+	if (fd < 0)
+		return;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	cl = calloc(1, sizeof(*cl));
+	if (!cl || pool_reserve(cfg->slots) < 0) {
+		ic_log(IC_LOG_ERR, "nbd: no memory for a new client, refused");
+		free(cl);
+		close(fd);
+		return;
+	}
+	*cl = (struct srv_client){ .fds = { fd, fd }, .ex = ex, .slots = cfg->slots };
+	pthread_mutex_lock(&srv.mu);
+	cl->next = srv.list;
+	srv.list = cl;
+	srv.count++;
+	srv.served = true;
+	pthread_mutex_unlock(&srv.mu);
+	if (pthread_create(&t, NULL, srv_client_thread, cl) != 0) {
+		ic_log(IC_LOG_ERR, "nbd: cannot start a client thread, refused");
+		shutdown(fd, SHUT_RDWR);
+		srv_client_thread(cl);
+		return;
+	}
+	pthread_detach(t);
+}
+
+static int
+srv_listen_unix(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		ic_log(IC_LOG_ERR, "socket path too long: %s", path);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 64) < 0) {
+		int rc = -errno;
+
+		ic_log(IC_LOG_ERR, "cannot listen on %s: %s", path, strerror(-rc));
+		close(fd);
+		return rc;
+	}
+	srv.listen_fd[srv.nlisten++] = fd;
+	return 0;
+}
+
+static int
+srv_listen_tcp(const char *host, const char *port)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *res, *ai;
+	int rc = getaddrinfo(host, port, &hints, &res), one = 1;
+
+	if (rc) {
+		ic_log(IC_LOG_ERR, "cannot resolve %s port %s: %s", host, port, gai_strerror(rc));
+		return -EINVAL;
+	}
+	rc = -EADDRNOTAVAIL;
+	for (ai = res; ai && srv.nlisten < SRV_MAX_LISTEN; ai = ai->ai_next) {
+		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+
+		if (fd < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (ai->ai_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 64) < 0) {
+			rc = -errno;
+			close(fd);
+			continue;
+		}
+		srv.listen_fd[srv.nlisten++] = fd;
+	}
+	freeaddrinfo(res);
+	if (srv.nlisten == 0) {
+		ic_log(IC_LOG_ERR, "cannot listen on %s port %s: %s", host, port, strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+int
+srv_listen(const struct srv_config *cfg)
+{
+	if (pipe2(srv.wake, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -errno;
+	if (cfg->socket_path)
+		return srv_listen_unix(cfg->socket_path);
+	return srv_listen_tcp(cfg->bind, cfg->port);
+}
+
+/* SIGTERM and SIGINT are blocked in every thread and taken here. */
+static void *
+srv_signal_thread(void *arg)
+{
+	sigset_t *set = arg;
+	int sig;
+
+	if (sigwait(set, &sig) == 0) {
+		ic_log(IC_LOG_INFO, "signal %d: finishing requests in flight, then exiting", sig);
+		srv_stop(0);
+	}
+	return NULL;
+}
+
+static void
+srv_block_signals(void)
+{
+	static sigset_t set;
+	pthread_t t;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (pthread_create(&t, NULL, srv_signal_thread, &set) == 0)
+		pthread_detach(t);
+}
+
+/* Wait for every client to finish, then stop the workers and flush. */
+static int
+srv_drain(struct srv_exports *ex)
+{
+	struct srv_client *cl;
+	int rc;
+
+	pthread_mutex_lock(&srv.mu);
+	for (cl = srv.list; cl; cl = cl->next)
+		shutdown(cl->fds.in, SHUT_RD);
+	while (srv.count)
+		pthread_cond_wait(&srv.cond, &srv.mu);
+	pthread_mutex_unlock(&srv.mu);
+	pool_stop();
+	rc = srv_exports_close(ex);
+	if (rc < 0)
+		ic_log(IC_LOG_ERR, "flush at exit failed: %s", strerror(-rc));
+	return rc < 0 ? 1 : srv.exit_rc;
+}
+
+int
+srv_run(const struct srv_config *cfg, struct srv_exports *ex)
+{
+	struct pollfd pfd[SRV_MAX_LISTEN + 1];
+	int i;
+
+	srv_block_signals();
+	for (i = 0; i < srv.nlisten; i++)
+		pfd[i] = (struct pollfd){ .fd = srv.listen_fd[i], .events = POLLIN };
+	pfd[srv.nlisten] = (struct pollfd){ .fd = srv.wake[0], .events = POLLIN };
+	for (;;) {
+		int n = poll(pfd, (nfds_t)srv.nlisten + 1, cfg->persistent ? -1 : 200);
+
+		if (n < 0 && errno != EINTR)
+			break;
+		if (pfd[srv.nlisten].revents)
+			break;
+		for (i = 0; n > 0 && i < srv.nlisten; i++) {
+			if (pfd[i].revents & POLLIN)
+				srv_accept(pfd[i].fd, cfg, ex);
+		}
+		if (!cfg->persistent) {
+			bool done;
+
+			pthread_mutex_lock(&srv.mu);
+			done = srv.served && srv.count == 0;
+			pthread_mutex_unlock(&srv.mu);
+			if (done)
+				break;
+		}
+	}
+	for (i = 0; i < srv.nlisten; i++)
+		close(srv.listen_fd[i]);
+	if (cfg->socket_path)
+		unlink(cfg->socket_path);
+	return srv_drain(ex);
+}
+
+int
+srv_run_stdio(const struct srv_config *cfg, struct srv_exports *ex)
+{
+	struct srv_client *cl = calloc(1, sizeof(*cl));
+	int rc;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (!cl || pool_reserve(cfg->slots) < 0)
+		return 1;
+	*cl = (struct srv_client){ .fds = { 0, 1 }, .ex = ex, .slots = cfg->slots };
+	rc = srv_serve_client(cl);
+	free(cl);
+	pool_stop();
+	if (srv_exports_close(ex) < 0)
+		rc = -EIO;
+	return rc < 0 ? 1 : 0;
+}

@@ -1,0 +1,60 @@
+/* isocache-nbd internals shared by main.c (command line), export.c (vdisks
+ * behind exports) and server.c (sockets, clients, workers). */
+#ifndef IC_NBD_SERVER_H
+#define IC_NBD_SERVER_H
+
+#include <stdbool.h>
+
+#include "isocache/vdisk.h"
+#include "nbd/nbd.h"
+
+/* An image served as one export. The vdisk is opened when the server
+ * starts (images named on the command line) or when a client first selects
+ * it (all images of the store), and stays open until the server exits. */
+struct srv_export {
+	char image[2 * IC_NAME_MAX + 2];
+	char description[128];
+	bool readonly;
+	pthread_mutex_t mu;
+	struct ic_vdisk *vd;
+};
+
+struct srv_exports {
+	struct ic_store *store;
+	struct ic_stack *stack; /* NULL: no filters */
+	unsigned open_flags;	/* IC_OPEN_* */
+	size_t count;
+	struct srv_export *items;
+	struct ic_nbd_export *pub; /* what the protocol engine sees, same order */
+	struct ic_nbd_catalog catalog;
+};
+
+extern const struct ic_nbd_backend_ops srv_vdisk_ops;
+
+/* Make one export per image named (images == NULL: every image of the
+ * store), named after the image, or export_name when there is exactly one.
+ * Named images are opened now; returns 0 or -errno after logging. */
+int srv_exports_load(struct srv_exports *ex, char **images, int count, const char *export_name,
+		     bool readonly);
+/* Close every open vdisk (flushing); returns the first error. */
+int srv_exports_close(struct srv_exports *ex);
+
+struct srv_config {
+	const char *socket_path; /* -k */
+	const char *port;	 /* -p */
+	const char *bind;	 /* -b */
+	bool persistent;	 /* -t */
+	unsigned slots;		 /* requests in flight per connection */
+};
+
+/* Serve until SIGTERM/SIGINT, srv_stop(), or (not persistent) the last
+ * client leaving. Listening sockets are made by srv_listen first, so that
+ * the caller can report readiness (pid file, --fork, --run) in between. */
+int srv_listen(const struct srv_config *cfg);
+int srv_run(const struct srv_config *cfg, struct srv_exports *ex);
+/* Serve one client on stdin/stdout (-s). */
+int srv_run_stdio(const struct srv_config *cfg, struct srv_exports *ex);
+/* Ask srv_run to stop (any thread, async-signal-safe), with exit status rc. */
+void srv_stop(int rc);
+
+#endif
