@@ -27,7 +27,8 @@ void
 ic_log_write(enum ic_log_level level, const char *fmt, ...)
 {
 	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
-	static const char *const tag[] = { "error: ", "warning: ", "", "debug: " };
+	/* Errors read "program: what: why", as a command-line tool's should. */
+	static const char *const tag[] = { "", "warning: ", "", "debug: " };
 	va_list ap;
 
 	va_start(ap, fmt);

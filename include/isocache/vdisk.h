@@ -141,6 +141,11 @@ struct ic_extent {
 int ic_vdisk_extents(struct ic_vdisk *vd, uint64_t off, uint64_t len,
 		     int (*fn)(void *arg, const struct ic_extent *ext), void *arg);
 
+/* A filter stack over the layer backend holding the filters of spec
+ * ("stats,delay:read=200us"; NULL or "" for none). Free with ic_stack_free
+ * after every vdisk using it is closed. */
+int ic_vdisk_stack_new(const char *spec, struct ic_stack **out);
+
 /* Disk ID of the layer at depth (0 = leaf) of vd's chain, or 0. */
 uint64_t ic_vdisk_layer_id(const struct ic_vdisk *vd, unsigned depth);
 

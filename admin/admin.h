@@ -1,0 +1,50 @@
+/* isocache-admin: shared pieces of the subcommands. */
+#ifndef IC_ADMIN_ADMIN_H
+#define IC_ADMIN_ADMIN_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdint.h>
+
+#include "isocache/vdisk.h"
+
+struct admin_cmd {
+	const char *name;
+	const char *args;    /* synopsis after the name */
+	const char *summary; /* one line */
+	const char *help;    /* the rest of --help */
+	bool needs_store;    /* open the store before run */
+	int (*run)(struct ic_store *store, const char *dir, int argc, char **argv);
+};
+
+/* Every subcommand, NULL-terminated (main.c), and each one (cmd_*.c). */
+extern const struct admin_cmd *const admin_cmds[];
+extern const struct admin_cmd admin_cmd_init, admin_cmd_create, admin_cmd_import,
+	admin_cmd_export, admin_cmd_snap, admin_cmd_clone, admin_cmd_ls, admin_cmd_info,
+	admin_cmd_tree, admin_cmd_rm, admin_cmd_resize, admin_cmd_flatten, admin_cmd_check;
+
+/* Print "isocache-admin: <what>: <why>" to stderr; returns 1 (the exit code). */
+int admin_fail(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Parse a size argument or fail naming it; returns 0 or 1. */
+int admin_size(const char *what, const char *text, uint64_t *out);
+/* Option parsing inside a subcommand: argv[0] is the subcommand. Returns
+ * the index of the first operand, or -1 (with *exit_code set) after --help
+ * or a bad option. Options: --json, --size SIZE (alias --cluster-size),
+ * --help. want_min..want_max operands are required. */
+struct admin_opts {
+	bool json;
+	bool has_size;
+	uint64_t size;
+};
+int admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opts *opts,
+		int want_min, int want_max, int *exit_code);
+void admin_usage(const struct admin_cmd *cmd, FILE *out);
+
+/* A progress bar on stderr when it is a terminal, nothing otherwise. */
+void admin_progress(void *arg, uint64_t done, uint64_t total);
+void admin_progress_end(void);
+
+/* Print s as a JSON string literal. */
+void admin_json_str(FILE *out, const char *s);
+
+#endif

@@ -1,0 +1,153 @@
+/* Subcommands that make and change images: init, create, snap, clone, rm,
+ * resize, flatten. The library logs why a call failed; these return 1. */
+#include <stdio.h>
+#include <string.h>
+
+#include "admin/admin.h"
+#include "common/size.h"
+
+#define PARSE(min, max)                                                                   \
+	struct admin_opts opts = { 0 };                                                   \
+	int code, first = admin_parse(self, argc, argv, &opts, (min), (max), &code);      \
+	if (first < 0)                                                                    \
+		return code
+
+static int
+run_init(struct ic_store *store, const char *dir, int argc, char **argv)
+{
+	const struct admin_cmd *self = &admin_cmd_init;
+	char buf[32];
+	PARSE(0, 0);
+
+	(void)store;
+	(void)first;
+	if (opts.has_size && opts.size > UINT32_MAX)
+		return admin_fail("--cluster-size", "too large");
+	if (ic_store_init(dir, (uint32_t)opts.size))
+		return 1;
+	printf("initialized store %s (cluster size %s)\n", dir,
+	       ic_size_format(opts.size ? opts.size : IC_DEFAULT_CLUSTER, buf, sizeof(buf)));
+	return 0;
+}
+
+const struct admin_cmd admin_cmd_init = {
+	"init", "[--cluster-size SIZE]", "Create a store in the store directory",
+	"Options:\n"
+	"  --cluster-size SIZE  copy-on-write unit, a power of two from 4K to 2M (default 64K)\n",
+	false, run_init,
+};
+
+static int
+run_create(struct ic_store *store, const char *dir, int argc, char **argv)
+{
+	const struct admin_cmd *self = &admin_cmd_create;
+	PARSE(1, 1);
+
+	(void)dir;
+	if (!opts.has_size)
+		return admin_fail("create", "--size is required");
+	return ic_image_create(store, argv[first], opts.size) ? 1 : 0;
+}
+
+const struct admin_cmd admin_cmd_create = {
+	"create", "NAME --size SIZE", "Create an empty vdisk",
+	"Never-written ranges read as zeroes and take no space.\n", true, run_create,
+};
+
+static int
+run_snap(struct ic_store *store, const char *dir, int argc, char **argv)
+{
+	const struct admin_cmd *self = &admin_cmd_snap;
+	PARSE(1, 2);
+
+	(void)dir;
+	if (argc - first == 2) {
+		if (strcmp(argv[first], "rollback") != 0)
+			return admin_fail("snap", "unknown action '%s' (see --help)", argv[first]);
+		return ic_image_rollback(store, argv[first + 1]) ? 1 : 0;
+	}
+	return ic_image_snapshot(store, argv[first]) ? 1 : 0;
+}
+
+const struct admin_cmd admin_cmd_snap = {
+	"snap", "NAME@SNAP | rollback NAME@SNAP", "Take a snapshot, or roll a vdisk back to one",
+	"snap NAME@SNAP freezes NAME's current leaf as the snapshot NAME@SNAP; NAME\n"
+	"goes on writing to a new empty leaf on top of it.\n"
+	"snap rollback NAME@SNAP discards NAME's leaf and restarts it, empty, on the\n"
+	"snapshot: NAME then reads exactly as NAME@SNAP.\n",
+	true, run_snap,
+};
+
+static int
+run_clone(struct ic_store *store, const char *dir, int argc, char **argv)
+{
+	const struct admin_cmd *self = &admin_cmd_clone;
+	PARSE(2, 2);
+
+	(void)dir;
+	return ic_image_clone(store, argv[first], argv[first + 1]) ? 1 : 0;
+}
+
+const struct admin_cmd admin_cmd_clone = {
+	"clone", "NAME@SNAP NEWNAME", "Make a linked clone of a snapshot",
+	"The clone shares every layer of the snapshot's chain and writes to its own\n"
+	"new leaf; it costs no copy.\n",
+	true, run_clone,
+};
+
+static int
+run_rm(struct ic_store *store, const char *dir, int argc, char **argv)
+{
+	const struct admin_cmd *self = &admin_cmd_rm;
+	int rc;
+	PARSE(1, 1);
+
+	(void)dir;
+	rc = ic_image_remove(store, argv[first], admin_progress, NULL);
+	admin_progress_end();
+	return rc ? 1 : 0;
+}
+
+const struct admin_cmd admin_cmd_rm = {
+	"rm", "NAME | NAME@SNAP", "Remove a vdisk or a snapshot",
+	"A vdisk goes with its own leaf; its snapshots stay.\n"
+	"A snapshot with nothing on top goes. A snapshot with exactly one layer on\n"
+	"top is merged into that layer (its data is copied up where the layer has\n"
+	"none), so every image reads as before. A snapshot that several linked\n"
+	"clones share is refused, naming them.\n",
+	true, run_rm,
+};
+
+static int
+run_resize(struct ic_store *store, const char *dir, int argc, char **argv)
+{
+	const struct admin_cmd *self = &admin_cmd_resize;
+	PARSE(1, 1);
+
+	(void)dir;
+	if (!opts.has_size)
+		return admin_fail("resize", "--size is required");
+	return ic_image_resize(store, argv[first], opts.size) ? 1 : 0;
+}
+
+const struct admin_cmd admin_cmd_resize = {
+	"resize", "NAME --size SIZE", "Grow a vdisk", "Shrinking is refused.\n", true, run_resize,
+};
+
+static int
+run_flatten(struct ic_store *store, const char *dir, int argc, char **argv)
+{
+	const struct admin_cmd *self = &admin_cmd_flatten;
+	int rc;
+	PARSE(1, 1);
+
+	(void)dir;
+	rc = ic_image_flatten(store, argv[first], admin_progress, NULL);
+	admin_progress_end();
+	return rc ? 1 : 0;
+}
+
+const struct admin_cmd admin_cmd_flatten = {
+	"flatten", "NAME", "Copy a vdisk's whole chain into its leaf and detach it",
+	"Afterwards NAME depends on no snapshot.\n", true, run_flatten,
+};

@@ -1,0 +1,232 @@
+/* import and export: raw images in and out of the store, sparse both ways.
+ * qcow2, vmdk and vhdx files are converted to raw with qemu-img first. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "admin/admin.h"
+#include "common/cleanup.h"
+
+#define IO_CHUNK (1u << 20)
+
+static bool
+io_all_zero(const char *buf, size_t n)
+{
+	return n == 0 || (buf[0] == 0 && memcmp(buf, buf + 1, n - 1) == 0);
+}
+
+/* The image format named by a file's first bytes, or NULL for raw. */
+static const char *
+io_format(int fd)
+{
+	char head[32] = { 0 };
+
+	if (pread(fd, head, sizeof(head), 0) < 8)
+		return NULL;
+	if (memcmp(head, "QFI\xfb", 4) == 0)
+		return "qcow2";
+	if (memcmp(head, "KDMV", 4) == 0 || memcmp(head, "# Disk DescriptorFile", 21) == 0)
+		return "vmdk";
+	if (memcmp(head, "vhdxfile", 8) == 0)
+		return "vhdx";
+	return NULL;
+}
+
+/* qemu-img convert -O raw src dst; returns 0 or 1 after saying why. */
+static int
+io_convert(const char *src, const char *fmt, const char *dst)
+{
+	pid_t pid;
+	int status;
+
+	if (system("command -v qemu-img >/dev/null 2>&1") != 0)
+		return admin_fail(src, "a %s image; install the Debian package qemu-utils to import it",
+				  fmt);
+	pid = fork();
+	if (pid == 0) {
+		execlp("qemu-img", "qemu-img", "convert", "-f", fmt, "-O", "raw", src, dst,
+		       (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0)
+		return admin_fail(src, "qemu-img convert failed");
+	return 0;
+}
+
+/* Copy the data regions of fd into vd, skipping holes and zero chunks. */
+static int
+io_import_data(int fd, const char *file, struct ic_vdisk *vd, uint64_t size)
+{
+	IC_AUTOFREE char *buf = malloc(IO_CHUNK);
+	off_t data = 0, hole;
+
+	if (!buf)
+		return admin_fail(file, "out of memory");
+	while ((data = lseek(fd, data, SEEK_DATA)) >= 0 && (uint64_t)data < size) {
+		hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0)
+			hole = (off_t)size;
+		/* Chunks aligned to IO_CHUNK, so whole clusters are written. */
+		for (off_t pos = data; pos < hole;) {
+			off_t stop = (pos / IO_CHUNK + 1) * IO_CHUNK;
+			size_t n = (size_t)((stop < hole ? stop : hole) - pos);
+			ssize_t r = pread(fd, buf, n, pos);
+
+			if (r < 0)
+				return admin_fail(file, "read: %s", strerror(errno));
+			if (r == 0)
+				break;
+			if (!io_all_zero(buf, (size_t)r) && ic_vdisk_pwrite(vd, buf, (size_t)r, (uint64_t)pos, 0))
+				return 1;
+			pos += r;
+			admin_progress(NULL, (uint64_t)pos, size);
+		}
+		data = hole;
+	}
+	return 0;
+}
+
+static int
+io_import_raw(struct ic_store *store, const char *file, int fd, const char *name)
+{
+	struct ic_vdisk *vd;
+	struct stat st;
+	uint64_t size;
+	int rc;
+
+	if (fstat(fd, &st) != 0)
+		return admin_fail(file, "%s", strerror(errno));
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+		return admin_fail(file, "not a regular file or block device");
+	size = ((uint64_t)st.st_size + 511) / 512 * 512;
+	if (size == 0)
+		return admin_fail(file, "the image is empty");
+	if (ic_image_create(store, name, size))
+		return 1;
+	if (ic_vdisk_open(store, name, 0, NULL, &vd)) {
+		ic_image_remove(store, name, NULL, NULL);
+		return 1;
+	}
+	rc = io_import_data(fd, file, vd, (uint64_t)st.st_size);
+	admin_progress_end();
+	if (ic_vdisk_close(vd))
+		rc = 1;
+	if (rc)
+		ic_image_remove(store, name, NULL, NULL);
+	return rc;
+}
+
+static int
+run_import(struct ic_store *store, const char *dir, int argc, char **argv)
+{
+	const struct admin_cmd *self = &admin_cmd_import;
+	struct admin_opts opts = { 0 };
+	IC_AUTOCLOSE int fd = -1;
+	const char *fmt, *file, *name;
+	char tmp[PATH_MAX];
+	int code, rc, first = admin_parse(self, argc, argv, &opts, 2, 2, &code);
+
+	if (first < 0)
+		return code;
+	file = argv[first];
+	name = argv[first + 1];
+	if (ic_name_check(name))
+		return 1;
+	if (strchr(name, '@'))
+		return admin_fail(name, "import makes a vdisk: give a NAME without '@'");
+	fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return admin_fail(file, "%s", strerror(errno));
+	fmt = io_format(fd);
+	if (!fmt)
+		return io_import_raw(store, file, fd, name);
+	snprintf(tmp, sizeof(tmp), "%s/import-%d.raw", dir, (int)getpid());
+	if (io_convert(file, fmt, tmp)) {
+		unlink(tmp);
+		return 1;
+	}
+	close(fd);
+	fd = open(tmp, O_RDONLY | O_CLOEXEC);
+	rc = fd < 0 ? admin_fail(tmp, "%s", strerror(errno)) : io_import_raw(store, file, fd, name);
+	unlink(tmp);
+	return rc;
+}
+
+const struct admin_cmd admin_cmd_import = {
+	"import", "FILE NAME", "Import a disk image as a new vdisk",
+	"FILE is a raw image (holes stay unallocated), or a qcow2, vmdk or vhdx image\n"
+	"read through qemu-img. A progress bar is shown on a terminal.\n",
+	true, run_import,
+};
+
+struct io_export {
+	struct ic_vdisk *vd;
+	int fd;
+	const char *file;
+	char *buf;
+	uint64_t size;
+};
+
+static int
+io_export_extent(void *arg, const struct ic_extent *ext)
+{
+	struct io_export *x = arg;
+
+	if (ext->depth < 0)
+		return 0; /* zeroes: left as a hole */
+	for (uint64_t pos = ext->off; pos < ext->off + ext->len; pos += IO_CHUNK) {
+		size_t n = ext->off + ext->len - pos < IO_CHUNK ? ext->off + ext->len - pos : IO_CHUNK;
+
+		if (ic_vdisk_pread(x->vd, x->buf, n, pos))
+			return 1;
+		if (!io_all_zero(x->buf, n) && pwrite(x->fd, x->buf, n, (off_t)pos) != (ssize_t)n)
+			return admin_fail(x->file, "write: %s", strerror(errno));
+		admin_progress(NULL, pos + n, x->size);
+	}
+	return 0;
+}
+
+static int
+run_export(struct ic_store *store, const char *dir, int argc, char **argv)
+{
+	const struct admin_cmd *self = &admin_cmd_export;
+	struct admin_opts opts = { 0 };
+	IC_AUTOFREE char *buf = malloc(IO_CHUNK);
+	struct io_export x = { .fd = -1, .buf = buf };
+	int code, rc, first = admin_parse(self, argc, argv, &opts, 2, 2, &code);
+
+	(void)dir;
+	if (first < 0)
+		return code;
+	if (!buf)
+		return admin_fail("export", "out of memory");
+	x.file = argv[first + 1];
+	if (ic_vdisk_open(store, argv[first], IC_OPEN_RDONLY, NULL, &x.vd))
+		return 1;
+	x.size = ic_vdisk_size(x.vd);
+	x.fd = open(x.file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (x.fd < 0 || ftruncate(x.fd, (off_t)x.size) != 0)
+		rc = admin_fail(x.file, "%s", strerror(errno));
+	else
+		rc = ic_vdisk_extents(x.vd, 0, x.size, io_export_extent, &x) ? 1 : 0;
+	admin_progress_end();
+	if (rc == 0 && fsync(x.fd) != 0)
+		rc = admin_fail(x.file, "fsync: %s", strerror(errno));
+	if (x.fd >= 0)
+		close(x.fd);
+	ic_vdisk_close(x.vd);
+	return rc;
+}
+
+const struct admin_cmd admin_cmd_export = {
+	"export", "NAME[@SNAP] FILE", "Write an image out as a sparse raw file",
+	"The whole chain is flattened; ranges that read as zeroes are left as holes.\n", true,
+	run_export,
+};

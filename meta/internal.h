@@ -1,0 +1,86 @@
+/* Private to meta/: the environment, its databases, and key/value codecs. */
+#ifndef IC_META_INTERNAL_H
+#define IC_META_INTERNAL_H
+
+#include <endian.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "isocache/meta.h"
+
+enum meta_db { DB_INFO, DB_DISKS, DB_NAMES, DB_ALLOC, DB_RESOLVED, DB_OWNERS, DB_COUNT };
+
+/* Read transactions are pooled (reset, then renewed) with a cursor per
+ * database, so a lookup on the data path allocates nothing. */
+#define META_POOL 64
+
+struct ic_meta_txn {
+	struct ic_meta *meta;
+	MDB_txn *txn;
+	MDB_cursor *cur[DB_COUNT]; /* opened on first use */
+	bool write;
+};
+
+struct ic_meta {
+	MDB_env *env;
+	MDB_dbi dbi[DB_COUNT];
+	uint32_t cluster_size;
+	uint8_t store_uuid[16];
+	pthread_mutex_t pool_mu;
+	struct ic_meta_txn *pool[META_POOL];
+	unsigned pooled;
+};
+
+/* LMDB's return codes as negative errno (STYLE.md: meta translates at its edge). */
+int meta_err(int rc);
+/* The cursor of txn on db, opened (or renewed) on first use. */
+int meta_cursor(struct ic_meta_txn *txn, enum meta_db db, MDB_cursor **out);
+
+static inline void
+meta_put64(void *p, uint64_t v)
+{
+	v = htole64(v);
+	memcpy(p, &v, 8);
+}
+
+static inline uint64_t
+meta_get64(const void *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return le64toh(v);
+}
+
+static inline void
+meta_put32(void *p, uint32_t v)
+{
+	v = htole32(v);
+	memcpy(p, &v, 4);
+}
+
+static inline uint32_t
+meta_get32(const void *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return le32toh(v);
+}
+
+/* Keys sort as memcmp does, so integers in keys are big-endian. */
+static inline void
+meta_key64(void *p, uint64_t v)
+{
+	v = htobe64(v);
+	memcpy(p, &v, 8);
+}
+
+static inline uint64_t
+meta_unkey64(const void *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return be64toh(v);
+}
+
+#endif

@@ -1,0 +1,365 @@
+/* The metadata environment: create, open (with the checks that tell a
+ * corrupt or foreign file from ours), transactions and the read pool. */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "common/cleanup.h"
+#include "common/log.h"
+#include "meta/internal.h"
+
+/* LMDB reserves address space, not disk; the file grows as it needs. */
+#define META_MAP_SIZE (64ull << 30)
+#define META_MAGIC "isocache-store"
+
+static const char *const meta_db_names[DB_COUNT] = {
+	[DB_INFO] = "info",	  [DB_DISKS] = "disks",		[DB_NAMES] = "names",
+	[DB_ALLOC] = "alloc",	  [DB_RESOLVED] = "resolved", [DB_OWNERS] = "owners",
+};
+
+int
+meta_err(int rc)
+{
+	switch (rc) {
+	case MDB_SUCCESS:
+		return 0;
+	case MDB_NOTFOUND:
+		return -ENOENT;
+	case MDB_KEYEXIST:
+		return -EEXIST;
+	case MDB_MAP_FULL:
+		return -ENOSPC;
+	case MDB_CORRUPTED:
+	case MDB_INVALID:
+	case MDB_PAGE_NOTFOUND:
+	case MDB_PANIC:
+	case MDB_BAD_TXN:
+	case MDB_INCOMPATIBLE:
+		return -EUCLEAN;
+	case MDB_VERSION_MISMATCH:
+		return -EPROTONOSUPPORT;
+	case MDB_READERS_FULL:
+	case MDB_TXN_FULL:
+	case MDB_CURSOR_FULL:
+	case MDB_DBS_FULL:
+		return -EAGAIN;
+	default:
+		return rc > 0 ? -rc : -EIO;
+	}
+}
+
+static void meta_read_free(struct ic_meta_txn *txn);
+
+static int
+meta_env_open(const char *path, unsigned flags, struct ic_meta **out)
+{
+	IC_AUTOFREE struct ic_meta *meta = calloc(1, sizeof(*meta));
+	int rc;
+
+	if (!meta)
+		return -ENOMEM;
+	pthread_mutex_init(&meta->pool_mu, NULL);
+	rc = mdb_env_create(&meta->env);
+	if (rc)
+		return meta_err(rc);
+	mdb_env_set_maxdbs(meta->env, DB_COUNT);
+	mdb_env_set_mapsize(meta->env, META_MAP_SIZE);
+	mdb_env_set_maxreaders(meta->env, 1024);
+	rc = mdb_env_open(meta->env, path, MDB_NOSUBDIR | MDB_NOTLS | flags, 0644);
+	if (rc) {
+		mdb_env_close(meta->env);
+		rc = meta_err(rc);
+		if (rc == -EUCLEAN)
+			ic_log(IC_LOG_ERR, "%s: not an isocache metadata file (corrupt or foreign)",
+			       path);
+		else
+			ic_log(IC_LOG_ERR, "%s: cannot open the metadata file: %s", path,
+			       strerror(-rc));
+		return rc;
+	}
+	*out = ic_steal(&meta);
+	return 0;
+}
+
+static int
+meta_info_get(struct ic_meta_txn *txn, const char *key, MDB_val *val)
+{
+	MDB_val k = { strlen(key), (void *)key };
+
+	return meta_err(mdb_get(txn->txn, txn->meta->dbi[DB_INFO], &k, val));
+}
+
+static int
+meta_info_put(struct ic_meta_txn *txn, const char *key, const void *data, size_t len)
+{
+	MDB_val k = { strlen(key), (void *)key }, v = { len, (void *)data };
+
+	return meta_err(mdb_put(txn->txn, txn->meta->dbi[DB_INFO], &k, &v, 0));
+}
+
+/* Open every named database; create them in a new file. */
+static int
+meta_open_dbs(struct ic_meta *meta, bool create)
+{
+	MDB_txn *txn;
+	int rc = mdb_txn_begin(meta->env, NULL, create ? 0 : MDB_RDONLY, &txn);
+
+	if (rc)
+		return meta_err(rc);
+	for (int i = 0; i < DB_COUNT; i++) {
+		rc = mdb_dbi_open(txn, meta_db_names[i], create ? MDB_CREATE : 0, &meta->dbi[i]);
+		if (rc) {
+			mdb_txn_abort(txn);
+			return rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE ? -EUCLEAN : meta_err(rc);
+		}
+	}
+	return meta_err(mdb_txn_commit(txn));
+}
+
+int
+ic_meta_create(const char *path, const uint8_t store_uuid[16], uint32_t cluster_size)
+{
+	struct ic_meta *meta;
+	struct ic_meta_txn *txn;
+	struct stat st;
+	uint8_t buf[8];
+	int rc;
+
+	if (stat(path, &st) == 0) {
+		ic_log(IC_LOG_ERR, "%s: a metadata file exists already", path);
+		return -EEXIST;
+	}
+	rc = meta_env_open(path, 0, &meta);
+	if (rc)
+		return rc;
+	rc = meta_open_dbs(meta, true);
+	if (rc == 0)
+		rc = ic_meta_begin(meta, true, &txn);
+	if (rc == 0) {
+		meta_put32(buf, IC_META_SCHEMA);
+		rc = meta_info_put(txn, "magic", META_MAGIC, sizeof(META_MAGIC) - 1);
+		if (rc == 0)
+			rc = meta_info_put(txn, "schema", buf, 4);
+		if (rc == 0)
+			rc = meta_info_put(txn, "uuid", store_uuid, 16);
+		meta_put32(buf, cluster_size);
+		if (rc == 0)
+			rc = meta_info_put(txn, "cluster_size", buf, 4);
+		meta_put64(buf, 1);
+		if (rc == 0)
+			rc = meta_info_put(txn, "next_disk_id", buf, 8);
+		rc = rc ? (ic_meta_abort(txn), rc) : ic_meta_commit(txn);
+	}
+	ic_meta_close(meta);
+	if (rc)
+		ic_log(IC_LOG_ERR, "%s: cannot create the metadata file: %s", path, strerror(-rc));
+	return rc;
+}
+
+/* Check that this LMDB file is an isocache store we understand. */
+static int
+meta_check_info(struct ic_meta *meta, const char *path)
+{
+	struct ic_meta_txn *txn;
+	MDB_val v;
+	int rc = ic_meta_begin(meta, false, &txn);
+
+	if (rc)
+		return rc;
+	rc = meta_info_get(txn, "magic", &v);
+	if (rc || v.mv_size != sizeof(META_MAGIC) - 1 || memcmp(v.mv_data, META_MAGIC, v.mv_size)) {
+		ic_log(IC_LOG_ERR, "%s: an LMDB file, but not an isocache store", path);
+		rc = -EUCLEAN;
+		goto out;
+	}
+	rc = meta_info_get(txn, "schema", &v);
+	if (rc || v.mv_size != 4) {
+		ic_log(IC_LOG_ERR, "%s: the schema version is missing", path);
+		rc = -EUCLEAN;
+		goto out;
+	}
+	if (meta_get32(v.mv_data) > IC_META_SCHEMA) {
+		ic_log(IC_LOG_ERR, "%s: schema version %u is newer than this isocache's (%u); upgrade isocache",
+		       path, meta_get32(v.mv_data), IC_META_SCHEMA);
+		rc = -EPROTONOSUPPORT;
+		goto out;
+	}
+	rc = meta_info_get(txn, "uuid", &v);
+	if (rc == 0 && v.mv_size == 16)
+		memcpy(meta->store_uuid, v.mv_data, 16);
+	if (rc == 0)
+		rc = meta_info_get(txn, "cluster_size", &v);
+	if (rc == 0 && v.mv_size == 4)
+		meta->cluster_size = meta_get32(v.mv_data);
+	if (rc || meta->cluster_size < 4096 || meta->cluster_size > (2u << 20) ||
+	    (meta->cluster_size & (meta->cluster_size - 1))) {
+		ic_log(IC_LOG_ERR, "%s: store uuid or cluster size is missing or invalid", path);
+		rc = -EUCLEAN;
+	}
+out:
+	ic_meta_abort(txn);
+	return rc;
+}
+
+int
+ic_meta_open(const char *path, struct ic_meta **out)
+{
+	struct ic_meta *meta;
+	struct stat st;
+	int rc;
+
+	if (stat(path, &st) != 0) {
+		rc = -errno;
+		ic_log(IC_LOG_ERR, "%s: %s", path, strerror(errno));
+		return rc;
+	}
+	rc = meta_env_open(path, 0, &meta);
+	if (rc)
+		return rc;
+	rc = meta_open_dbs(meta, false);
+	if (rc == -EUCLEAN)
+		ic_log(IC_LOG_ERR, "%s: an LMDB file, but not an isocache store", path);
+	if (rc == 0)
+		rc = meta_check_info(meta, path);
+	if (rc) {
+		ic_meta_close(meta);
+		return rc;
+	}
+	*out = meta;
+	return 0;
+}
+
+void
+ic_meta_close(struct ic_meta *meta)
+{
+	if (!meta)
+		return;
+	for (unsigned i = 0; i < meta->pooled; i++)
+		meta_read_free(meta->pool[i]);
+	mdb_env_close(meta->env);
+	pthread_mutex_destroy(&meta->pool_mu);
+	free(meta);
+}
+
+uint32_t
+ic_meta_cluster_size(const struct ic_meta *meta)
+{
+	return meta->cluster_size;
+}
+
+const uint8_t *
+ic_meta_store_uuid(const struct ic_meta *meta)
+{
+	return meta->store_uuid;
+}
+
+static void
+meta_read_free(struct ic_meta_txn *txn)
+{
+	for (int d = 0; d < DB_COUNT; d++)
+		if (txn->cur[d])
+			mdb_cursor_close(txn->cur[d]);
+	mdb_txn_abort(txn->txn);
+	free(txn);
+}
+
+int
+ic_meta_begin(struct ic_meta *meta, bool write, struct ic_meta_txn **out)
+{
+	struct ic_meta_txn *txn = NULL;
+	int rc;
+
+	if (!write) {
+		pthread_mutex_lock(&meta->pool_mu);
+		if (meta->pooled)
+			txn = meta->pool[--meta->pooled];
+		pthread_mutex_unlock(&meta->pool_mu);
+		if (txn) {
+			rc = mdb_txn_renew(txn->txn);
+			for (int d = 0; rc == 0 && d < DB_COUNT; d++)
+				if (txn->cur[d])
+					rc = mdb_cursor_renew(txn->txn, txn->cur[d]);
+			if (rc == 0) {
+				*out = txn;
+				return 0;
+			}
+			meta_read_free(txn);
+			return meta_err(rc);
+		}
+	}
+	txn = calloc(1, sizeof(*txn));
+	if (!txn)
+		return -ENOMEM;
+	txn->meta = meta;
+	txn->write = write;
+	rc = mdb_txn_begin(meta->env, NULL, write ? 0 : MDB_RDONLY, &txn->txn);
+	if (rc) {
+		free(txn);
+		rc = meta_err(rc);
+		ic_log(IC_LOG_ERR, "metadata transaction: %s", strerror(-rc));
+		return rc;
+	}
+	*out = txn;
+	return 0;
+}
+
+int
+meta_cursor(struct ic_meta_txn *txn, enum meta_db db, MDB_cursor **out)
+{
+	int rc;
+
+	if (!txn->cur[db]) {
+		rc = mdb_cursor_open(txn->txn, txn->meta->dbi[db], &txn->cur[db]);
+		if (rc)
+			return meta_err(rc);
+	}
+	*out = txn->cur[db];
+	return 0;
+}
+
+/* End a read transaction and keep it (and its cursors) for the next one. */
+static void
+meta_read_end(struct ic_meta_txn *txn)
+{
+	struct ic_meta *meta = txn->meta;
+
+	mdb_txn_reset(txn->txn);
+	pthread_mutex_lock(&meta->pool_mu);
+	if (meta->pooled < META_POOL) {
+		meta->pool[meta->pooled++] = txn;
+		txn = NULL;
+	}
+	pthread_mutex_unlock(&meta->pool_mu);
+	if (txn)
+		meta_read_free(txn);
+}
+
+int
+ic_meta_commit(struct ic_meta_txn *txn)
+{
+	int rc;
+
+	if (!txn->write) {
+		meta_read_end(txn);
+		return 0;
+	}
+	/* Write cursors are freed by LMDB at commit. */
+	rc = meta_err(mdb_txn_commit(txn->txn));
+	free(txn);
+	if (rc)
+		ic_log(IC_LOG_ERR, "metadata commit failed: %s", strerror(-rc));
+	return rc;
+}
+
+void
+ic_meta_abort(struct ic_meta_txn *txn)
+{
+	if (!txn)
+		return;
+	if (!txn->write) {
+		meta_read_end(txn);
+		return;
+	}
+	mdb_txn_abort(txn->txn);
+	free(txn);
+}

@@ -1,0 +1,355 @@
+/* Image operations: create, snapshot, clone, resize, rollback, info and
+ * listing. Each changes the metadata in one write transaction; layer files
+ * are created before it commits and removed if it does not. Operations on
+ * a vdisk claim its ownership for their duration. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/uuid.h"
+#include "vdisk/internal.h"
+
+static int
+image_check_size(uint64_t size)
+{
+	if (size == 0 || size % 512 || size > (1ull << 50)) {
+		ic_log(IC_LOG_ERR, "size %llu: must be a non-zero multiple of 512 bytes, at most 1 PiB",
+		       (unsigned long long)size);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int
+image_name_free(struct ic_store *store, struct ic_meta_txn *txn, const char *image)
+{
+	uint64_t id;
+	int rc = ic_meta_name_get(txn, image, &id);
+
+	if (rc == 0) {
+		ic_log(IC_LOG_ERR, "%s: an image of that name exists in %s", image, store->dir);
+		return -EEXIST;
+	}
+	return rc == -ENOENT ? 0 : rc;
+}
+
+/* Put a new empty leaf record (and its name) into txn and create its file. */
+static int
+image_new_leaf(struct ic_store *store, struct ic_meta_txn *txn, const char *name, uint64_t parent,
+	       uint64_t size, struct ic_disk_rec *rec)
+{
+	int rc;
+
+	*rec = (struct ic_disk_rec){ .parent = parent, .size = size,
+				     .created = (uint64_t)time(NULL) };
+	snprintf(rec->name, sizeof(rec->name), "%s", name);
+	rc = ic_uuid_generate(rec->uuid);
+	if (rc == 0)
+		rc = ic_meta_disk_new_id(txn, &rec->id);
+	if (rc == 0)
+		rc = ic_meta_disk_put(txn, rec);
+	if (rc == 0)
+		rc = ic_meta_name_put(txn, name, rec->id);
+	if (rc == 0)
+		rc = store_layer_create(store, rec->id, size);
+	return rc;
+}
+
+/* Commit txn if rc is 0, else abort it; when that fails, remove the new
+ * layer file (if any) again. */
+static int
+image_finish(struct ic_store *store, struct ic_meta_txn *txn, int rc, uint64_t new_file)
+{
+	if (rc == 0)
+		rc = ic_meta_commit(txn);
+	else
+		ic_meta_abort(txn);
+	if (rc && new_file)
+		store_layer_unlink(store, new_file);
+	return rc;
+}
+
+int
+ic_image_create(struct ic_store *store, const char *name, uint64_t size)
+{
+	char base[IC_NAME_MAX + 1];
+	struct ic_meta_txn *txn;
+	struct ic_disk_rec rec = { 0 };
+	int rc = store_split_name(name, false, base);
+
+	if (rc == 0)
+		rc = image_check_size(size);
+	if (rc == 0)
+		rc = ic_meta_begin(store->meta, true, &txn);
+	if (rc)
+		return rc;
+	rc = image_name_free(store, txn, name);
+	if (rc == 0)
+		rc = image_new_leaf(store, txn, name, 0, size, &rec);
+	return image_finish(store, txn, rc, rec.id);
+}
+
+/* Freeze rec (a leaf) under the name snap: its flattened map, the frozen
+ * flag, the new name, and the marks on its file. */
+static int
+image_freeze(struct ic_store *store, struct ic_meta_txn *txn, struct ic_disk_rec *rec,
+	     const char *snap)
+{
+	int rc = resolve_build(txn, rec->id, rec->parent);
+
+	rec->flags |= IC_DISK_FROZEN;
+	snprintf(rec->name, sizeof(rec->name), "%s", snap);
+	if (rc == 0)
+		rc = ic_meta_disk_put(txn, rec);
+	if (rc == 0)
+		rc = ic_meta_name_put(txn, snap, rec->id);
+	if (rc == 0)
+		rc = store_layer_freeze(store, rec->id, rec->uuid);
+	return rc;
+}
+
+int
+ic_image_snapshot(struct ic_store *store, const char *name_at_snap)
+{
+	char name[IC_NAME_MAX + 1];
+	struct owner_claim claim;
+	struct ic_meta_txn *txn;
+	struct ic_disk_rec leaf, next = { 0 };
+	int rc = store_split_name(name_at_snap, true, name);
+
+	if (rc == 0)
+		rc = owner_claim(store, name, "isocache-admin snap", &claim);
+	if (rc)
+		return rc;
+	rc = ic_meta_begin(store->meta, true, &txn);
+	if (rc)
+		goto out;
+	rc = store_image_get(store, txn, name, &leaf);
+	if (rc == 0)
+		rc = image_name_free(store, txn, name_at_snap);
+	if (rc == 0)
+		rc = image_freeze(store, txn, &leaf, name_at_snap);
+	if (rc == 0)
+		rc = image_new_leaf(store, txn, name, leaf.id, leaf.size, &next);
+	rc = image_finish(store, txn, rc, next.id);
+	if (rc && (leaf.flags & IC_DISK_FROZEN))
+		store_layer_thaw(store, leaf.id);
+out:
+	owner_release(store, &claim);
+	return rc;
+}
+
+int
+ic_image_clone(struct ic_store *store, const char *name_at_snap, const char *newname)
+{
+	char base[IC_NAME_MAX + 1];
+	struct ic_meta_txn *txn;
+	struct ic_disk_rec snap, rec = { 0 };
+	int rc = store_split_name(name_at_snap, true, base);
+
+	if (rc == 0)
+		rc = store_split_name(newname, false, base);
+	if (rc == 0)
+		rc = ic_meta_begin(store->meta, true, &txn);
+	if (rc)
+		return rc;
+	rc = store_image_get(store, txn, name_at_snap, &snap);
+	if (rc == 0)
+		rc = image_name_free(store, txn, newname);
+	if (rc == 0)
+		rc = image_new_leaf(store, txn, newname, snap.id, snap.size, &rec);
+	return image_finish(store, txn, rc, rec.id);
+}
+
+int
+ic_image_resize(struct ic_store *store, const char *name, uint64_t size)
+{
+	char base[IC_NAME_MAX + 1], path[PATH_MAX];
+	struct owner_claim claim;
+	struct ic_meta_txn *txn;
+	struct ic_disk_rec rec;
+	int rc = store_split_name(name, false, base);
+
+	if (rc == 0)
+		rc = image_check_size(size);
+	if (rc == 0)
+		rc = owner_claim(store, name, "isocache-admin resize", &claim);
+	if (rc)
+		return rc;
+	rc = ic_meta_begin(store->meta, true, &txn);
+	if (rc)
+		goto out;
+	rc = store_image_get(store, txn, name, &rec);
+	if (rc == 0 && size < rec.size) {
+		ic_log(IC_LOG_ERR, "%s: cannot shrink from %llu to %llu bytes (grow only)", name,
+		       (unsigned long long)rec.size, (unsigned long long)size);
+		rc = -EINVAL;
+	}
+	if (rc == 0) {
+		store_layer_path(store, rec.id, path);
+		if (truncate(path, (off_t)size) != 0) {
+			rc = -errno;
+			ic_log(IC_LOG_ERR, "%s: %s", path, strerror(errno));
+		}
+	}
+	rec.size = size;
+	if (rc == 0)
+		rc = ic_meta_disk_put(txn, &rec);
+	rc = image_finish(store, txn, rc, 0);
+out:
+	owner_release(store, &claim);
+	return rc;
+}
+
+int
+ic_image_rollback(struct ic_store *store, const char *name_at_snap)
+{
+	char name[IC_NAME_MAX + 1], path[PATH_MAX];
+	struct owner_claim claim;
+	struct ic_meta_txn *txn;
+	struct ic_disk_rec snap, leaf;
+	int rc = store_split_name(name_at_snap, true, name);
+
+	if (rc == 0)
+		rc = owner_claim(store, name, "isocache-admin snap rollback", &claim);
+	if (rc)
+		return rc;
+	rc = ic_meta_begin(store->meta, true, &txn);
+	if (rc)
+		goto out;
+	rc = store_image_get(store, txn, name_at_snap, &snap);
+	if (rc == 0)
+		rc = store_image_get(store, txn, name, &leaf);
+	if (rc == 0)
+		rc = ic_meta_extent_clear(txn, IC_MAP_ALLOC, leaf.id);
+	if (rc == 0) {
+		/* Empty the file: its data is discarded with the map. */
+		store_layer_path(store, leaf.id, path);
+		if (truncate(path, 0) != 0 || truncate(path, (off_t)snap.size) != 0) {
+			rc = -errno;
+			ic_log(IC_LOG_ERR, "%s: %s", path, strerror(errno));
+		}
+	}
+	leaf.parent = snap.id;
+	leaf.size = snap.size;
+	if (rc == 0)
+		rc = ic_meta_disk_put(txn, &leaf);
+	rc = image_finish(store, txn, rc, 0);
+out:
+	owner_release(store, &claim);
+	return rc;
+}
+
+/* ---- info ---- */
+
+struct image_alloc_ctx {
+	uint64_t id, clusters;
+};
+
+static int
+image_count_alloc(void *arg, const struct ic_meta_extent *ext)
+{
+	struct image_alloc_ctx *c = arg;
+
+	if (ext->holder == c->id)
+		c->clusters += ext->count;
+	return 0;
+}
+
+static int
+image_layer_info(struct ic_store *store, struct ic_meta_txn *txn, const struct ic_disk_rec *rec,
+		 struct ic_layer_info *out)
+{
+	struct image_alloc_ctx c = { rec->id, 0 };
+	int rc = ic_meta_extent_foreach(txn, IC_MAP_ALLOC, rec->id, image_count_alloc, &c);
+	uint64_t bytes = c.clusters << store->cluster_shift;
+
+	*out = (struct ic_layer_info){ .disk_id = rec->id, .parent = rec->parent,
+				       .size = rec->size, .created = rec->created,
+				       .frozen = rec->flags & IC_DISK_FROZEN,
+				       .allocated = bytes < rec->size ? bytes : rec->size };
+	memcpy(out->uuid, rec->uuid, 16);
+	snprintf(out->name, sizeof(out->name), "%s", rec->name);
+	return rc;
+}
+
+int
+ic_image_info(struct ic_store *store, const char *image, struct ic_image_info *out)
+{
+	struct ic_meta_txn *txn;
+	struct ic_disk_rec rec;
+	int rc = ic_meta_begin(store->meta, false, &txn);
+
+	*out = (struct ic_image_info){ .cluster_size = store->cluster_size,
+				       .snapshot = strchr(image, '@') != NULL };
+	snprintf(out->name, sizeof(out->name), "%s", image);
+	if (rc)
+		return rc;
+	rc = store_image_get(store, txn, image, &rec);
+	out->size = rec.size;
+	while (rc == 0) {
+		struct ic_layer_info *grown = realloc(out->chain, (out->depth + 1) * sizeof(*grown));
+
+		if (!grown) {
+			rc = -ENOMEM;
+			break;
+		}
+		out->chain = grown;
+		rc = image_layer_info(store, txn, &rec, &out->chain[out->depth++]);
+		if (rc || !rec.parent)
+			break;
+		if (out->depth > 4096) {
+			rc = -EUCLEAN;
+			break;
+		}
+		rc = ic_meta_disk_get(txn, rec.parent, &rec);
+	}
+	ic_meta_abort(txn);
+	if (rc) {
+		free(out->chain);
+		out->chain = NULL;
+	}
+	return rc;
+}
+
+struct image_list_ctx {
+	struct ic_store *store;
+	struct ic_meta_txn *txn;
+	struct ic_layer_info *v;
+	size_t n;
+};
+
+static int
+image_list_one(void *arg, const struct ic_disk_rec *rec)
+{
+	struct image_list_ctx *c = arg;
+	struct ic_layer_info *grown = realloc(c->v, (c->n + 1) * sizeof(*grown));
+
+	if (!grown)
+		return -ENOMEM;
+	c->v = grown;
+	return image_layer_info(c->store, c->txn, rec, &c->v[c->n++]);
+}
+
+int
+ic_store_layers(struct ic_store *store, struct ic_layer_info **out, size_t *count)
+{
+	struct image_list_ctx c = { store, NULL, NULL, 0 };
+	int rc = ic_meta_begin(store->meta, false, &c.txn);
+
+	if (rc)
+		return rc;
+	rc = ic_meta_disk_foreach(c.txn, image_list_one, &c);
+	ic_meta_abort(c.txn);
+	if (rc) {
+		free(c.v);
+		return rc;
+	}
+	*out = c.v;
+	*count = c.n;
+	return 0;
+}

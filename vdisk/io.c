@@ -1,0 +1,493 @@
+/* Vdisk I/O: requests are resolved cluster run by cluster run to the layer
+ * holding each byte, split into segments and sent down the filter stack.
+ * Writes go to the leaf, copying a partial cluster up from below first
+ * (copy-on-write). The leaf's map changes in memory at once and reaches
+ * the metadata file at flush, after the layer data it describes. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "vdisk/vdisk.h"
+
+#define VD_MAX_SEG (1u << 30) /* longest segment, bytes */
+
+static const char vd_zeroes[2u << 20]; /* the largest cluster, all zero */
+
+/* Send segments down the stack, or to the layer backend when there is none. */
+static int
+vd_submit(struct ic_vdisk *vd, int op, struct ic_seg *segs, unsigned n, uint32_t flags)
+{
+	const struct ic_filter_ops *b = &ic_layer_backend_ops;
+
+	if (n == 0)
+		return 0;
+	if (vd->stack) {
+		switch (op) {
+		case 'r': return ic_stack_pread(vd->stack, segs, n, flags);
+		case 'w': return ic_stack_pwrite(vd->stack, segs, n, flags);
+		case 't': return ic_stack_trim(vd->stack, segs, n, flags);
+		default: return ic_stack_cache(vd->stack, segs, n);
+		}
+	}
+	switch (op) {
+	case 'r': return b->pread(NULL, NULL, segs, n, flags);
+	case 'w': return b->pwrite(NULL, NULL, segs, n, flags);
+	case 't': return b->trim(NULL, NULL, segs, n, flags);
+	default: return b->cache(NULL, NULL, segs, n);
+	}
+}
+
+/* A batch of segments filled run by run and submitted when full. */
+struct vd_batch {
+	struct ic_vdisk *vd;
+	int op;
+	uint32_t flags;
+	unsigned n;
+	struct ic_seg seg[IC_MAX_SEGS];
+};
+
+static int
+vd_batch_add(struct vd_batch *b, const struct ic_layer *layer, uint64_t off, uint64_t len,
+	     char *buf)
+{
+	while (len) {
+		uint32_t piece = len > VD_MAX_SEG ? VD_MAX_SEG : (uint32_t)len;
+		struct ic_seg *last = b->n ? &b->seg[b->n - 1] : NULL;
+
+		if (last && last->layer == layer && last->off + last->len == off &&
+		    (!buf || (char *)last->buf + last->len == buf) &&
+		    (uint64_t)last->len + piece <= VD_MAX_SEG) {
+			last->len += piece;
+		} else {
+			if (b->n == IC_MAX_SEGS) {
+				int rc = vd_submit(b->vd, b->op, b->seg, b->n, b->flags);
+
+				b->n = 0;
+				if (rc)
+					return rc;
+			}
+			b->seg[b->n++] = (struct ic_seg){ layer, off, piece, buf };
+		}
+		off += piece;
+		len -= piece;
+		if (buf)
+			buf += piece;
+	}
+	return 0;
+}
+
+static int
+vd_batch_end(struct vd_batch *b)
+{
+	int rc = vd_submit(b->vd, b->op, b->seg, b->n, b->flags);
+
+	b->n = 0;
+	return rc;
+}
+
+static int
+vd_check_range(const struct ic_vdisk *vd, uint64_t len, uint64_t off)
+{
+	if (off > vd->size || len > vd->size - off) {
+		ic_log(IC_LOG_ERR, "%s: range %llu+%llu is past the end (%llu bytes)", vd->image,
+		       (unsigned long long)off, (unsigned long long)len,
+		       (unsigned long long)vd->size);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int
+vd_check_write(const struct ic_vdisk *vd, uint64_t len, uint64_t off)
+{
+	if (vd->readonly)
+		return -EROFS;
+	if (vd->fenced)
+		return -ESTALE;
+	return vd_check_range(vd, len, off);
+}
+
+/* Read [off, off+len) without range checks: data runs go down the stack,
+ * the rest is zero-filled here. */
+static int
+vd_read(struct ic_vdisk *vd, char *buf, uint64_t len, uint64_t off)
+{
+	struct vd_batch b = { .vd = vd, .op = 'r' };
+	struct ic_meta_txn *txn = NULL;
+	unsigned shift = vd->store->cluster_shift;
+	uint64_t end = off + len, pos = off;
+	int rc = 0;
+
+	while (pos < end && rc == 0) {
+		struct vd_run run;
+		uint64_t stop;
+
+		rc = vd_resolve(vd, &txn, pos >> shift, ((end - 1) >> shift) + 1, &run);
+		if (rc)
+			break;
+		stop = run.end << shift < end ? run.end << shift : end;
+		if (run.layer)
+			rc = vd_batch_add(&b, run.layer, pos, stop - pos, buf + (pos - off));
+		else
+			memset(buf + (pos - off), 0, stop - pos);
+		pos = stop;
+	}
+	ic_meta_abort(txn);
+	if (rc == 0)
+		rc = vd_batch_end(&b);
+	return rc;
+}
+
+int
+ic_vdisk_pread(struct ic_vdisk *vd, void *buf, size_t len, uint64_t off)
+{
+	int rc = vd_check_range(vd, len, off);
+
+	return rc ? rc : vd_read(vd, buf, len, off);
+}
+
+/* Does the leaf hold cluster's data itself? Returns the end of that run
+ * (or of the run it does not hold), and sets *held. */
+static uint64_t
+vd_leaf_run(struct ic_vdisk *vd, uint64_t cluster, bool *held)
+{
+	const struct ic_meta_extent *e;
+	uint64_t next;
+
+	pthread_rwlock_rdlock(&vd->map_lock);
+	e = extmap_find(&vd->leaf, cluster, &next);
+	*held = e && e->holder == vd->layers[0].disk_id;
+	if (e)
+		next = e->start + e->count;
+	pthread_rwlock_unlock(&vd->map_lock);
+	return next;
+}
+
+/* Record in the leaf map that [start, start+count) now reads as holder. */
+static int
+vd_map_set(struct ic_vdisk *vd, uint64_t start, uint64_t count, uint64_t holder)
+{
+	int rc;
+
+	pthread_rwlock_wrlock(&vd->map_lock);
+	rc = extmap_set(&vd->leaf, start, count, holder);
+	if (rc == 0)
+		rc = extmap_set(&vd->dirty, start, count, 1);
+	pthread_rwlock_unlock(&vd->map_lock);
+	if (rc)
+		ic_log(IC_LOG_ERR, "%s: out of memory for the allocation map", vd->image);
+	return rc;
+}
+
+/* Per-thread bounce buffer of the largest cluster, O_DIRECT-aligned. */
+static __thread char *vd_bounce;
+static pthread_key_t vd_bounce_key;
+static pthread_once_t vd_bounce_once = PTHREAD_ONCE_INIT;
+
+static void
+vd_bounce_key_init(void)
+{
+	pthread_key_create(&vd_bounce_key, free);
+}
+
+static char *
+vd_bounce_buffer(void)
+{
+	if (!vd_bounce) {
+		pthread_once(&vd_bounce_once, vd_bounce_key_init);
+		vd_bounce = aligned_alloc(4096, sizeof(vd_zeroes));
+		pthread_setspecific(vd_bounce_key, vd_bounce);
+	}
+	return vd_bounce;
+}
+
+/* Write [off, off+len) inside one cluster the leaf does not hold: copy the
+ * cluster up (old contents from below, new bytes merged), write it whole to
+ * the leaf, then map it. The cluster's stripe lock keeps two writers of one
+ * cluster from copying up over each other. */
+static int
+vd_cow(struct ic_vdisk *vd, uint64_t cluster, const char *src, uint64_t len, uint64_t off)
+{
+	pthread_mutex_t *mu = &vd->cow_lock[cluster % VD_COW_LOCKS];
+	uint64_t cs = cluster << vd->store->cluster_shift;
+	uint64_t ce = cs + vd->store->cluster_size < vd->size ? cs + vd->store->cluster_size : vd->size;
+	struct ic_seg seg = { &vd->layers[0], cs, (uint32_t)(ce - cs), (void *)src };
+	bool held;
+	int rc;
+
+	pthread_mutex_lock(mu);
+	vd_leaf_run(vd, cluster, &held);
+	if (held) { /* another writer copied it up meanwhile */
+		seg = (struct ic_seg){ &vd->layers[0], off, (uint32_t)len, (void *)src };
+		rc = vd_submit(vd, 'w', &seg, 1, 0);
+		goto out;
+	}
+	if (off != cs || off + len != ce) {
+		char *tmp = vd_bounce_buffer();
+
+		if (!tmp) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		rc = vd_read(vd, tmp, ce - cs, cs);
+		if (rc)
+			goto out;
+		memcpy(tmp + (off - cs), src, len);
+		seg.buf = tmp;
+	}
+	rc = vd_submit(vd, 'w', &seg, 1, 0);
+	if (rc == 0)
+		rc = vd_map_set(vd, cluster, 1, vd->layers[0].disk_id);
+out:
+	pthread_mutex_unlock(mu);
+	return rc;
+}
+
+/* Write without checks; FUA is the caller's. */
+static int
+vd_write(struct ic_vdisk *vd, const char *buf, uint64_t len, uint64_t off)
+{
+	struct vd_batch b = { .vd = vd, .op = 'w' };
+	unsigned shift = vd->store->cluster_shift;
+	uint64_t end = off + len, pos = off;
+	int rc = 0;
+
+	while (pos < end && rc == 0) {
+		uint64_t cluster = pos >> shift;
+		bool held;
+		uint64_t run_end = vd_leaf_run(vd, cluster, &held);
+		uint64_t stop;
+
+		if (held) {
+			stop = run_end << shift < end ? run_end << shift : end;
+			rc = vd_batch_add(&b, &vd->layers[0], pos, stop - pos,
+					  (char *)buf + (pos - off));
+		} else {
+			stop = (cluster + 1) << shift < end ? (cluster + 1) << shift : end;
+			rc = vd_cow(vd, cluster, buf + (pos - off), stop - pos, pos);
+		}
+		pos = stop;
+	}
+	if (rc == 0)
+		rc = vd_batch_end(&b);
+	return rc;
+}
+
+int
+ic_vdisk_pwrite(struct ic_vdisk *vd, const void *buf, size_t len, uint64_t off, uint32_t flags)
+{
+	int rc = vd_check_write(vd, len, off);
+
+	if (rc == 0)
+		rc = vd_write(vd, buf, len, off);
+	if (rc == 0 && (flags & IC_REQ_FUA))
+		rc = ic_vdisk_flush(vd);
+	return rc;
+}
+
+/* Trim and write-zeroes: whole clusters become a zero extent of the leaf
+ * (hiding whatever lies below) and are punched out of the leaf file;
+ * partial clusters at the edges get zeroes written. */
+static int
+vd_zero_range(struct ic_vdisk *vd, uint64_t len, uint64_t off, uint32_t flags)
+{
+	unsigned shift = vd->store->cluster_shift;
+	uint64_t csize = vd->store->cluster_size, end = off + len;
+	uint64_t c0 = (off + csize - 1) >> shift, c1 = end >> shift;
+	int rc = vd_check_write(vd, len, off);
+
+	if (rc)
+		return rc;
+	if (end == vd->size) /* the disk's last, partial cluster counts as whole */
+		c1 = (end + csize - 1) >> shift;
+	if (c0 >= c1) { /* within one cluster */
+		for (uint64_t pos = off; pos < end && rc == 0; pos += sizeof(vd_zeroes))
+			rc = vd_write(vd, vd_zeroes, end - pos < sizeof(vd_zeroes) ? end - pos : sizeof(vd_zeroes), pos);
+	} else {
+		uint64_t head = (c0 << shift) - off, zs = c0 << shift;
+		uint64_t ze = (c1 << shift) < end ? c1 << shift : end;
+		struct vd_batch b = { .vd = vd, .op = 't' };
+
+		if (head)
+			rc = vd_write(vd, vd_zeroes, head, off);
+		if (rc == 0 && ze < end)
+			rc = vd_write(vd, vd_zeroes, end - ze, ze);
+		if (rc == 0)
+			rc = vd_map_set(vd, c0, c1 - c0, 0);
+		if (rc == 0)
+			rc = vd_batch_add(&b, &vd->layers[0], zs, ze - zs, NULL);
+		if (rc == 0)
+			rc = vd_batch_end(&b);
+	}
+	if (rc == 0 && (flags & IC_REQ_FUA))
+		rc = ic_vdisk_flush(vd);
+	return rc;
+}
+
+int
+ic_vdisk_trim(struct ic_vdisk *vd, size_t len, uint64_t off, uint32_t flags)
+{
+	return vd_zero_range(vd, len, off, flags);
+}
+
+int
+ic_vdisk_zero(struct ic_vdisk *vd, size_t len, uint64_t off, uint32_t flags)
+{
+	return vd_zero_range(vd, len, off, flags);
+}
+
+int
+ic_vdisk_cache(struct ic_vdisk *vd, size_t len, uint64_t off)
+{
+	struct vd_batch b = { .vd = vd, .op = 'c' };
+	struct ic_meta_txn *txn = NULL;
+	unsigned shift = vd->store->cluster_shift;
+	uint64_t end = off + len, pos = off;
+	int rc = vd_check_range(vd, len, off);
+
+	while (pos < end && rc == 0) {
+		struct vd_run run;
+		uint64_t stop;
+
+		rc = vd_resolve(vd, &txn, pos >> shift, ((end - 1) >> shift) + 1, &run);
+		if (rc)
+			break;
+		stop = run.end << shift < end ? run.end << shift : end;
+		if (run.layer)
+			rc = vd_batch_add(&b, run.layer, pos, stop - pos, NULL);
+		pos = stop;
+	}
+	ic_meta_abort(txn);
+	if (rc == 0)
+		rc = vd_batch_end(&b);
+	return rc;
+}
+
+int
+ic_vdisk_extents(struct ic_vdisk *vd, uint64_t off, uint64_t len,
+		 int (*fn)(void *arg, const struct ic_extent *ext), void *arg)
+{
+	struct ic_meta_txn *txn = NULL;
+	unsigned shift = vd->store->cluster_shift;
+	uint64_t end = off + len, pos = off;
+	struct ic_extent cur = { 0 };
+	int rc = vd_check_range(vd, len, off);
+
+	while (pos < end && rc == 0) {
+		struct vd_run run;
+		uint64_t stop;
+
+		rc = vd_resolve(vd, &txn, pos >> shift, ((end - 1) >> shift) + 1, &run);
+		if (rc)
+			break;
+		stop = run.end << shift < end ? run.end << shift : end;
+		if (cur.len && cur.depth == run.depth && cur.zero == run.zero) {
+			cur.len += stop - pos;
+		} else {
+			if (cur.len)
+				rc = fn(arg, &cur);
+			cur = (struct ic_extent){ pos, stop - pos, run.depth, run.zero };
+		}
+		pos = stop;
+	}
+	ic_meta_abort(txn);
+	if (rc == 0 && cur.len)
+		rc = fn(arg, &cur);
+	return rc;
+}
+
+/* The leaf map's extents inside the dirty ranges, clipped to them. */
+struct vd_commit {
+	struct extmap ranges; /* what to replace */
+	struct extmap ext;    /* the new contents */
+};
+
+static int
+vd_commit_collect(struct ic_vdisk *vd, struct vd_commit *c)
+{
+	int rc = 0;
+
+	c->ranges = vd->dirty;
+	vd->dirty = (struct extmap){ 0 };
+	c->ext = (struct extmap){ 0 };
+	for (size_t i = 0; i < c->ranges.n && rc == 0; i++) {
+		uint64_t s = c->ranges.ext[i].start, e = s + c->ranges.ext[i].count;
+
+		for (size_t j = extmap_lower(&vd->leaf, s); j < vd->leaf.n && rc == 0; j++) {
+			const struct ic_meta_extent *x = &vd->leaf.ext[j];
+			uint64_t a = x->start > s ? x->start : s;
+			uint64_t z = x->start + x->count < e ? x->start + x->count : e;
+
+			if (x->start >= e)
+				break;
+			rc = extmap_set(&c->ext, a, z - a, x->holder);
+		}
+	}
+	return rc;
+}
+
+static int
+vd_commit_write(struct ic_vdisk *vd, const struct vd_commit *c)
+{
+	uint64_t leaf = vd->layers[0].disk_id;
+	struct ic_meta_txn *txn;
+	int rc = ic_meta_begin(vd->store->meta, true, &txn);
+
+	if (rc)
+		return rc;
+	rc = owner_check(txn, &vd->claim);
+	if (rc == -ESTALE)
+		vd->fenced = true;
+	for (size_t i = 0; rc == 0 && i < c->ranges.n; i++) {
+		uint64_t s = c->ranges.ext[i].start, e = s + c->ranges.ext[i].count;
+		size_t a = extmap_lower(&c->ext, s), z = a;
+
+		while (z < c->ext.n && c->ext.ext[z].start < e)
+			z++;
+		rc = ic_meta_extent_replace(txn, IC_MAP_ALLOC, leaf, s, e - s, &c->ext.ext[a],
+					    z - a);
+	}
+	if (rc) {
+		ic_meta_abort(txn);
+		return rc;
+	}
+	return ic_meta_commit(txn);
+}
+
+int
+ic_vdisk_flush(struct ic_vdisk *vd)
+{
+	struct vd_commit c;
+	int rc;
+
+	if (vd->readonly)
+		return 0;
+	if (vd->fenced)
+		return -ESTALE;
+	pthread_mutex_lock(&vd->flush_lock);
+	/* Take the map's changes before syncing the data: whatever is in the
+	 * snapshot was written before the fdatasync below began, so the map
+	 * never reaches the file ahead of the data it points to (invariant 2). */
+	pthread_rwlock_wrlock(&vd->map_lock);
+	rc = vd_commit_collect(vd, &c);
+	pthread_rwlock_unlock(&vd->map_lock);
+	if (rc == 0)
+		rc = vd->stack ? ic_stack_flush(vd->stack, &vd->layers[0])
+			       : ic_layer_backend_ops.flush(NULL, NULL, &vd->layers[0]);
+	if (rc == 0 && c.ranges.n)
+		rc = vd_commit_write(vd, &c);
+	if (rc) {
+		/* Keep the ranges dirty so the next flush tries again. */
+		pthread_rwlock_wrlock(&vd->map_lock);
+		for (size_t i = 0; i < c.ranges.n; i++)
+			if (extmap_set(&vd->dirty, c.ranges.ext[i].start, c.ranges.ext[i].count, 1))
+				break;
+		pthread_rwlock_unlock(&vd->map_lock);
+		ic_log(IC_LOG_ERR, "%s: flush failed: %s", vd->image, strerror(-rc));
+	}
+	pthread_mutex_unlock(&vd->flush_lock);
+	extmap_free(&c.ranges);
+	extmap_free(&c.ext);
+	return rc;
+}

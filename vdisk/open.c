@@ -1,0 +1,264 @@
+/* Opening and closing a vdisk: the chain of layer records, the layer
+ * files, the leaf's allocation map and the ownership claim. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "vdisk/vdisk.h"
+
+#define VD_MAX_DEPTH 4096 /* a longer chain is a cycle in damaged metadata */
+
+/* Collect the records of rec's chain, top first. */
+static int
+vd_chain(struct ic_meta_txn *txn, const struct ic_disk_rec *top, struct ic_disk_rec **out,
+	 unsigned *depth)
+{
+	struct ic_disk_rec *chain = NULL;
+	unsigned n = 0;
+	uint64_t next = top->id;
+	int rc = 0;
+
+	while (next) {
+		struct ic_disk_rec *grown;
+
+		if (n == VD_MAX_DEPTH) {
+			ic_log(IC_LOG_ERR, "disk %llu: chain deeper than %d layers (damaged metadata)",
+			       (unsigned long long)top->id, VD_MAX_DEPTH);
+			rc = -EUCLEAN;
+			break;
+		}
+		grown = realloc(chain, (n + 1) * sizeof(*chain));
+		if (!grown) {
+			rc = -ENOMEM;
+			break;
+		}
+		chain = grown;
+		rc = ic_meta_disk_get(txn, next, &chain[n]);
+		if (rc == -ENOENT) {
+			ic_log(IC_LOG_ERR, "disk %llu: parent %llu is missing (damaged metadata)",
+			       (unsigned long long)(n ? chain[n - 1].id : top->id),
+			       (unsigned long long)next);
+			rc = -EUCLEAN;
+		}
+		if (rc)
+			break;
+		if (n > 0 && !(chain[n].flags & IC_DISK_FROZEN)) {
+			ic_log(IC_LOG_ERR, "disk %llu: parent %llu is not frozen (damaged metadata)",
+			       (unsigned long long)chain[n - 1].id, (unsigned long long)next);
+			rc = -EUCLEAN;
+			break;
+		}
+		next = chain[n++].parent;
+	}
+	if (rc) {
+		free(chain);
+		return rc;
+	}
+	*out = chain;
+	*depth = n;
+	return 0;
+}
+
+static struct ic_vdisk *
+vd_alloc(void)
+{
+	struct ic_vdisk *vd = calloc(1, sizeof(*vd));
+
+	if (!vd)
+		return NULL;
+	pthread_rwlock_init(&vd->map_lock, NULL);
+	pthread_mutex_init(&vd->flush_lock, NULL);
+	for (int i = 0; i < VD_COW_LOCKS; i++)
+		pthread_mutex_init(&vd->cow_lock[i], NULL);
+	return vd;
+}
+
+static void
+vd_free(struct ic_vdisk *vd)
+{
+	for (unsigned i = 0; i < vd->depth; i++) {
+		if (vd->layers[i].fd < 0)
+			continue;
+		if (vd->stack)
+			ic_stack_close(vd->stack, &vd->layers[i]);
+		store_layer_close(&vd->layers[i]);
+	}
+	if (vd->owned)
+		owner_release(vd->store, &vd->claim);
+	free(vd->layers);
+	extmap_free(&vd->leaf);
+	extmap_free(&vd->dirty);
+	pthread_rwlock_destroy(&vd->map_lock);
+	pthread_mutex_destroy(&vd->flush_lock);
+	for (int i = 0; i < VD_COW_LOCKS; i++)
+		pthread_mutex_destroy(&vd->cow_lock[i]);
+	free(vd);
+}
+
+/* Open the layer files of the chain and hand each to the stack. */
+static int
+vd_open_layers(struct ic_vdisk *vd, const struct ic_disk_rec *chain, unsigned flags)
+{
+	vd->layers = calloc(vd->depth, sizeof(*vd->layers));
+	if (!vd->layers)
+		return -ENOMEM;
+	for (unsigned i = 0; i < vd->depth; i++)
+		vd->layers[i].fd = vd->layers[i].direct_fd = -1;
+	for (unsigned i = 0; i < vd->depth; i++) {
+		int rc = store_layer_open(vd->store, &chain[i], i == 0 && !vd->readonly,
+					  flags & IC_OPEN_DIRECT, &vd->layers[i]);
+
+		if (rc == 0 && vd->stack) {
+			rc = ic_stack_open(vd->stack, &vd->layers[i]);
+			if (rc)
+				store_layer_close(&vd->layers[i]);
+		}
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int
+ic_vdisk_open(struct ic_store *store, const char *image, unsigned flags, struct ic_stack *stack,
+	      struct ic_vdisk **out)
+{
+	struct ic_meta_txn *txn = NULL;
+	struct ic_disk_rec top, *chain = NULL;
+	struct ic_vdisk *vd = vd_alloc();
+	int rc;
+
+	if (!vd)
+		return -ENOMEM;
+	vd->store = store;
+	vd->stack = stack;
+	snprintf(vd->image, sizeof(vd->image), "%s", image);
+	vd->snapshot = strchr(image, '@') != NULL;
+	vd->readonly = vd->snapshot || (flags & IC_OPEN_RDONLY);
+
+	if (!vd->readonly) {
+		char who[64];
+
+		snprintf(who, sizeof(who), "%s", program_invocation_short_name);
+		rc = ic_name_check(image);
+		if (rc == 0)
+			rc = owner_claim(store, image, who, &vd->claim);
+		if (rc)
+			goto fail;
+		vd->owned = true;
+	}
+	rc = ic_meta_begin(store->meta, false, &txn);
+	if (rc == 0)
+		rc = store_image_get(store, txn, image, &top);
+	if (rc == 0 && !vd->snapshot && (top.flags & IC_DISK_FROZEN)) {
+		ic_log(IC_LOG_ERR, "%s: the leaf of a vdisk is frozen (damaged metadata)", image);
+		rc = -EUCLEAN;
+	}
+	if (rc == 0)
+		rc = vd_chain(txn, &top, &chain, &vd->depth);
+	if (rc == 0 && !vd->snapshot)
+		rc = extmap_load(txn, IC_MAP_ALLOC, top.id, &vd->leaf);
+	ic_meta_abort(txn);
+	if (rc)
+		goto fail;
+	vd->size = top.size;
+	vd->below = vd->snapshot ? top.id : top.parent;
+	rc = vd_open_layers(vd, chain, flags);
+	free(chain);
+	chain = NULL;
+	if (rc)
+		goto fail;
+	*out = vd;
+	return 0;
+fail:
+	free(chain);
+	vd_free(vd);
+	return rc;
+}
+
+int
+ic_vdisk_close(struct ic_vdisk *vd)
+{
+	int rc = 0;
+
+	if (!vd)
+		return 0;
+	if (!vd->readonly && !vd->fenced)
+		rc = ic_vdisk_flush(vd);
+	vd_free(vd);
+	return rc;
+}
+
+uint64_t
+ic_vdisk_size(const struct ic_vdisk *vd)
+{
+	return vd->size;
+}
+
+bool
+ic_vdisk_readonly(const struct ic_vdisk *vd)
+{
+	return vd->readonly;
+}
+
+uint64_t
+ic_vdisk_layer_id(const struct ic_vdisk *vd, unsigned depth)
+{
+	return depth < vd->depth ? vd->layers[depth].disk_id : 0;
+}
+
+int
+vd_resolve(struct ic_vdisk *vd, struct ic_meta_txn **txn, uint64_t cluster, uint64_t limit,
+	   struct vd_run *run)
+{
+	const struct ic_meta_extent *e;
+	struct ic_meta_extent below;
+	uint64_t holder = UINT64_MAX, gap_end = limit;
+	int rc;
+
+	if (!vd->snapshot) {
+		pthread_rwlock_rdlock(&vd->map_lock);
+		e = extmap_find(&vd->leaf, cluster, &gap_end);
+		if (e) {
+			holder = e->holder;
+			gap_end = e->start + e->count;
+		}
+		pthread_rwlock_unlock(&vd->map_lock);
+	}
+	if (holder == UINT64_MAX && vd->below) {
+		if (!*txn) {
+			rc = ic_meta_begin(vd->store->meta, false, txn);
+			if (rc)
+				return rc;
+		}
+		rc = ic_meta_extent_find(*txn, IC_MAP_RESOLVED, vd->below, cluster, &below);
+		if (rc == 0) {
+			holder = below.holder;
+			if (below.start + below.count < gap_end)
+				gap_end = below.start + below.count;
+		} else if (rc == -ENOENT) {
+			if (below.start < gap_end)
+				gap_end = below.start;
+		} else {
+			return rc;
+		}
+	}
+	run->end = gap_end < limit ? gap_end : limit;
+	run->layer = NULL;
+	run->depth = -1;
+	run->zero = holder == 0;
+	if (holder == 0 || holder == UINT64_MAX)
+		return 0;
+	for (unsigned i = 0; i < vd->depth; i++) {
+		if (vd->layers[i].disk_id == holder) {
+			run->layer = &vd->layers[i];
+			run->depth = (int)i;
+			return 0;
+		}
+	}
+	ic_log(IC_LOG_ERR, "%s: cluster %llu maps to disk %llu, outside its chain (damaged metadata)",
+	       vd->image, (unsigned long long)cluster, (unsigned long long)holder);
+	return -EUCLEAN;
+}

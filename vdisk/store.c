@@ -1,0 +1,341 @@
+/* Stores and layer files: init, open, layer file lifecycle and the frozen
+ * marks of DESIGN.md §1. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/log.h"
+#include "common/uuid.h"
+#include "vdisk/internal.h"
+
+const char *
+ic_store_path(const char *dir)
+{
+	const char *env;
+
+	if (dir && *dir)
+		return dir;
+	env = getenv("ISOCACHE_STORE");
+	return env && *env ? env : IC_DEFAULT_STORE;
+}
+
+static void
+store_meta_path(const char *dir, char *buf)
+{
+	snprintf(buf, PATH_MAX, "%s/meta.mdb", dir);
+}
+
+int
+ic_store_init(const char *dir, uint32_t cluster_size)
+{
+	char path[PATH_MAX];
+	uint8_t uuid[16];
+	int rc;
+
+	if (cluster_size == 0)
+		cluster_size = IC_DEFAULT_CLUSTER;
+	if (cluster_size < 4096 || cluster_size > (2u << 20) || (cluster_size & (cluster_size - 1))) {
+		ic_log(IC_LOG_ERR, "cluster size %u: must be a power of two from 4 KiB to 2 MiB",
+		       cluster_size);
+		return -EINVAL;
+	}
+	if (mkdir(dir, 0755) && errno != EEXIST) {
+		rc = -errno;
+		ic_log(IC_LOG_ERR, "%s: cannot create the store directory: %s", dir, strerror(errno));
+		return rc;
+	}
+	snprintf(path, sizeof(path), "%s/layers", dir);
+	if (mkdir(path, 0755) && errno != EEXIST) {
+		rc = -errno;
+		ic_log(IC_LOG_ERR, "%s: %s", path, strerror(errno));
+		return rc;
+	}
+	store_meta_path(dir, path);
+	rc = ic_uuid_generate(uuid);
+	return rc ? rc : ic_meta_create(path, uuid, cluster_size);
+}
+
+int
+ic_store_open(const char *dir, struct ic_store **out)
+{
+	IC_AUTOFREE struct ic_store *store = calloc(1, sizeof(*store));
+	char path[PATH_MAX];
+	struct stat st;
+	int rc;
+
+	if (!store || !(store->dir = strdup(dir))) {
+		free(store ? store->dir : NULL);
+		return -ENOMEM;
+	}
+	store_meta_path(dir, path);
+	if (stat(path, &st) != 0) {
+		rc = -errno;
+		if (errno == ENOENT)
+			ic_log(IC_LOG_ERR, "%s: no store here (run isocache-admin init)", dir);
+		else
+			ic_log(IC_LOG_ERR, "%s: %s", path, strerror(errno));
+		free(store->dir);
+		return rc;
+	}
+	rc = ic_meta_open(path, &store->meta);
+	if (rc) {
+		free(store->dir);
+		return rc;
+	}
+	store->cluster_size = ic_meta_cluster_size(store->meta);
+	store->cluster_shift = (unsigned)__builtin_ctz(store->cluster_size);
+	*out = ic_steal(&store);
+	return 0;
+}
+
+void
+ic_store_close(struct ic_store *store)
+{
+	if (!store)
+		return;
+	ic_meta_close(store->meta);
+	free(store->dir);
+	free(store);
+}
+
+uint32_t
+ic_store_cluster_size(const struct ic_store *store)
+{
+	return store->cluster_size;
+}
+
+void
+ic_store_uuid(const struct ic_store *store, uint8_t uuid[16])
+{
+	memcpy(uuid, ic_meta_store_uuid(store->meta), 16);
+}
+
+const char *
+ic_store_dir(const struct ic_store *store)
+{
+	return store->dir;
+}
+
+void
+store_layer_path(const struct ic_store *store, uint64_t id, char *buf)
+{
+	snprintf(buf, PATH_MAX, "%s/layers/%llu.raw", store->dir, (unsigned long long)id);
+}
+
+int
+store_layer_create(struct ic_store *store, uint64_t id, uint64_t size)
+{
+	char path[PATH_MAX];
+	IC_AUTOCLOSE int fd = -1;
+	int rc;
+
+	/* A file of this fresh id can only be left over from a transaction
+	 * that never committed: replace it. */
+	store_layer_unlink(store, id);
+	store_layer_path(store, id, path);
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0 || ftruncate(fd, (off_t)size) != 0) {
+		rc = -errno;
+		ic_log(IC_LOG_ERR, "%s: cannot create layer file: %s", path, strerror(errno));
+		if (fd >= 0)
+			unlink(path);
+		return rc;
+	}
+	return 0;
+}
+
+/* Set or clear FS_IMMUTABLE_FL. Only root may; others skip it quietly, and
+ * so do filesystems without it (tmpfs). */
+static void
+store_immutable(const char *path, bool on)
+{
+	IC_AUTOCLOSE int fd = -1;
+	int flags;
+
+	if (geteuid() != 0)
+		return;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0 || ioctl(fd, FS_IOC_GETFLAGS, &flags) != 0)
+		return;
+	flags = on ? flags | FS_IMMUTABLE_FL : flags & ~FS_IMMUTABLE_FL;
+	if (ioctl(fd, FS_IOC_SETFLAGS, &flags) != 0 && on)
+		ic_log(IC_LOG_DEBUG, "%s: immutable attribute not set: %s", path, strerror(errno));
+}
+
+int
+store_layer_freeze(struct ic_store *store, uint64_t id, const uint8_t uuid[16])
+{
+	char path[PATH_MAX], value[128], su[IC_UUID_STRLEN], lu[IC_UUID_STRLEN];
+	IC_AUTOCLOSE int fd = -1;
+	int rc;
+
+	store_layer_path(store, id, path);
+	ic_uuid_format(ic_meta_store_uuid(store->meta), su);
+	ic_uuid_format(uuid, lu);
+	snprintf(value, sizeof(value), IC_LAYER_XATTR_FMT, su, lu);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) != 0 || fchmod(fd, 0444) != 0 ||
+	    fsetxattr(fd, IC_LAYER_XATTR, value, strlen(value), 0) != 0) {
+		rc = -errno;
+		ic_log(IC_LOG_ERR, "%s: cannot freeze layer file: %s", path, strerror(errno));
+		return rc;
+	}
+	store_immutable(path, true);
+	return 0;
+}
+
+int
+store_layer_thaw(struct ic_store *store, uint64_t id)
+{
+	char path[PATH_MAX];
+
+	store_layer_path(store, id, path);
+	store_immutable(path, false);
+	if (chmod(path, 0644) != 0 || (removexattr(path, IC_LAYER_XATTR) != 0 && errno != ENODATA)) {
+		int rc = -errno;
+		ic_log(IC_LOG_ERR, "%s: cannot thaw layer file: %s", path, strerror(errno));
+		return rc;
+	}
+	return 0;
+}
+
+int
+store_layer_unlink(struct ic_store *store, uint64_t id)
+{
+	char path[PATH_MAX];
+
+	store_layer_path(store, id, path);
+	store_immutable(path, false);
+	if (unlink(path) != 0 && errno != ENOENT) {
+		int rc = -errno;
+		ic_log(IC_LOG_ERR, "%s: cannot remove layer file: %s", path, strerror(errno));
+		return rc;
+	}
+	return 0;
+}
+
+int
+store_layer_open(struct ic_store *store, const struct ic_disk_rec *rec, bool writable,
+		 bool direct, struct ic_layer *out)
+{
+	char path[PATH_MAX];
+	int flags = (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC;
+	struct stat st;
+	int rc;
+
+	store_layer_path(store, rec->id, path);
+	*out = (struct ic_layer){ .disk_id = rec->id, .frozen = rec->flags & IC_DISK_FROZEN,
+				  .fd = -1, .direct_fd = -1, .size = rec->size };
+	memcpy(out->uuid, rec->uuid, 16);
+	out->fd = open(path, flags);
+	if (out->fd < 0)
+		goto fail;
+	if (fstat(out->fd, &st) != 0)
+		goto fail;
+	if ((uint64_t)st.st_size < rec->size) {
+		ic_log(IC_LOG_ERR, "%s: layer file is truncated (%lld of %llu bytes)", path,
+		       (long long)st.st_size, (unsigned long long)rec->size);
+		store_layer_close(out);
+		return -EUCLEAN;
+	}
+	if (direct) {
+		out->direct_fd = open(path, flags | O_DIRECT);
+		if (out->direct_fd < 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	rc = -errno;
+	ic_log(IC_LOG_ERR, "%s: cannot open layer file: %s", path, strerror(errno));
+	store_layer_close(out);
+	return rc;
+}
+
+void
+store_layer_close(struct ic_layer *layer)
+{
+	if (layer->fd >= 0)
+		close(layer->fd);
+	if (layer->direct_fd >= 0)
+		close(layer->direct_fd);
+	layer->fd = layer->direct_fd = -1;
+}
+
+int
+ic_name_check(const char *image)
+{
+	const char *at = strchr(image, '@');
+	size_t parts = at ? 2 : 1;
+	const char *p = image;
+
+	for (size_t i = 0; i < parts; i++) {
+		size_t len = i == 0 && at ? (size_t)(at - p) : strlen(p);
+
+		if (len == 0 || len > IC_NAME_MAX || p[0] == '.' || p[0] == '-')
+			goto bad;
+		for (size_t j = 0; j < len; j++)
+			if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-",
+				    p[j]))
+				goto bad;
+		p = at + 1;
+	}
+	return 0;
+bad:
+	ic_log(IC_LOG_ERR,
+	       "'%s': invalid image name (use NAME or NAME@SNAP: letters, digits, '.', '_', '-'; "
+	       "1-%d characters each, not starting with '.' or '-')",
+	       image, IC_NAME_MAX);
+	return -EINVAL;
+}
+
+int
+store_split_name(const char *image, bool want_snap, char *name)
+{
+	const char *at = strchr(image, '@');
+	int rc = ic_name_check(image);
+
+	if (rc)
+		return rc;
+	if (want_snap && !at) {
+		ic_log(IC_LOG_ERR, "'%s': a snapshot is named NAME@SNAP", image);
+		return -EINVAL;
+	}
+	if (!want_snap && at) {
+		ic_log(IC_LOG_ERR, "'%s': a snapshot, but a vdisk NAME is needed here", image);
+		return -EINVAL;
+	}
+	snprintf(name, IC_NAME_MAX + 1, "%.*s", at ? (int)(at - image) : IC_NAME_MAX, image);
+	return 0;
+}
+
+int
+store_image_get(struct ic_store *store, struct ic_meta_txn *txn, const char *image,
+		struct ic_disk_rec *rec)
+{
+	uint64_t id;
+	int rc = ic_name_check(image);
+
+	if (rc)
+		return rc;
+	rc = ic_meta_name_get(txn, image, &id);
+	if (rc == -ENOENT) {
+		ic_log(IC_LOG_ERR, "%s: no such image in %s", image, store->dir);
+		return rc;
+	}
+	if (rc == 0)
+		rc = ic_meta_disk_get(txn, id, rec);
+	if (rc == -ENOENT) {
+		ic_log(IC_LOG_ERR, "%s: the name points to disk %llu, which does not exist",
+		       image, (unsigned long long)id);
+		return -EUCLEAN;
+	}
+	return rc;
+}
