@@ -20,7 +20,7 @@
 #include "common/size.h"
 
 struct readahead_layer {
-	_Atomic uint64_t next_off;  /* where a sequential read would start */
+	_Atomic uint64_t next_off;  /* where a sequential read would start; 0: none yet */
 	_Atomic uint64_t hinted_to; /* hints sent up to here */
 	_Atomic uint32_t streak;    /* sequential reads in a row */
 };
@@ -101,12 +101,14 @@ readahead_track(struct readahead_inst *r, const struct ic_seg *s, struct ic_seg 
 {
 	int slot = ic_layer_table_slot(&r->table, s->layer->disk_id);
 	struct readahead_layer *l;
-	uint64_t end = s->off + s->len, from, to;
+	uint64_t end = s->off + s->len, prev, from, to;
 
 	if (slot < 0)
 		return false;
 	l = &r->layers[slot];
-	if (atomic_exchange_explicit(&l->next_off, end, memory_order_relaxed) != s->off) {
+	prev = atomic_exchange_explicit(&l->next_off, end, memory_order_relaxed);
+	/* No read ends at 0, so prev == 0 means a fresh slot, not a sequence. */
+	if (prev == 0 || prev != s->off) {
 		atomic_store_explicit(&l->streak, 0, memory_order_relaxed);
 		atomic_store_explicit(&l->hinted_to, 0, memory_order_relaxed);
 		return false;

@@ -62,7 +62,8 @@ stack_chain_new(struct ic_stack *stack, struct stack_filter *const *fs, unsigned
 		return -ENOMEM;
 	}
 	c->n = n;
-	memcpy(c->levels, fs, n * sizeof(*fs));
+	if (n)
+		memcpy(c->levels, fs, n * sizeof(*fs));
 	c->levels[n] = &stack->bottom;
 	c->nodes[n + 1].caller = stack->bottom.ops.name;
 	/* Bottom up, so each point copies the hops of the point below it for
