@@ -1,0 +1,43 @@
+# Helpers for the tests/e2e/nbd-*.sh scripts (sourced after
+# tests/functions.sh; not a test itself, hence not *.sh).
+
+[ -x "$NBD" ] || { echo "SKIP: $NBD is not built" >&2; exit 77; }
+[ -x "$ADMIN" ] || { echo "SKIP: $ADMIN is not built" >&2; exit 77; }
+
+# nbdsh runs "python3 -m nbd": use the system python, which has the
+# module, even when another python3 comes first in PATH.
+nbdsh() { PATH=/usr/bin:$PATH command nbdsh "$@"; }
+
+# nbd_store [CLUSTER]: an empty store at $ISOCACHE_STORE. Frozen layers
+# are made immutable when run as root: clear that before the temp dir goes.
+nbd_store() {
+	cleanup_fn chattr -R -i "$ISOCACHE_STORE"
+	if [ -n "${1:-}" ]; then
+		"$ADMIN" --store "$ISOCACHE_STORE" init --cluster-size "$1"
+	else
+		"$ADMIN" --store "$ISOCACHE_STORE" init
+	fi
+}
+
+# nbd_start NAME ARGS...: serve on $TESTDIR/NAME.sock (persistent) and wait
+# until ready; the server is killed by PID at exit.
+nbd_start() {
+	local name=$1
+	shift
+	start_bg "$TESTDIR/$name.pid" "$NBD" --store "$ISOCACHE_STORE" -t \
+		-k "$TESTDIR/$name.sock" --pid-file "$TESTDIR/$name.pid" "$@"
+}
+
+# nbd_uri NAME [EXPORT]
+nbd_uri() { echo "nbd+unix:///${2:-}?socket=$TESTDIR/$1.sock"; }
+
+# nbd_stop NAME: SIGTERM, and expect exit status 0 (the server is a child
+# of this shell, so wait collects its status).
+nbd_stop() {
+	local pid rc=0
+	pid=$(cat "$TESTDIR/$1.pid")
+	kill -TERM "$pid"
+	wait "$pid" || rc=$?
+	[ "$rc" = 0 ] || fail "server $1 exited with $rc after SIGTERM"
+	[ ! -e "$TESTDIR/$1.sock" ] || fail "server $1 left its socket behind"
+}
