@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Data written through NBD survives a server restart (after flush), a
+# second server can then export it, and while one server owns a vdisk
+# another is refused with a clear message.
+source "$(dirname "$0")/../functions.sh"
+source "$(dirname "$0")/nbd-functions.bash"
+requires qemu-io qemu-img
+set -x
+
+nbd_store
+"$ADMIN" create --size 16M vm
+nbd_start a vm
+qemu-io -f raw -c "write -P 0x77 12345 1M" -c "write -P 0x78 -f 9M 4096" -c flush \
+	"$(nbd_uri a)" >/dev/null
+
+# Owned: a second server naming the vdisk is refused and says why.
+rc=0
+"$NBD" --store "$ISOCACHE_STORE" -k "$TESTDIR/b.sock" vm 2>"$TESTDIR/err" || rc=$?
+[ "$rc" = 1 ] || fail "second owner not refused (status $rc)"
+cat "$TESTDIR/err"
+grep -qi 'own' "$TESTDIR/err" || fail "refusal does not name the owner"
+# A store-wide server lists it but refuses to serve it for writing.
+nbd_start c
+! qemu-io -f raw -c "read 0 4k" "$(nbd_uri c vm)" 2>"$TESTDIR/err2" || fail "GO on owned vdisk"
+grep -qi 'owned by another process' "$TESTDIR/err2" || fail "no reason given: $(cat "$TESTDIR/err2")"
+nbd_stop c
+
+nbd_stop a
+nbd_start b vm
+qemu-io -f raw -c "read -P 0x77 12345 1M" -c "read -P 0x78 9M 4096" -c "read -P 0 0 12345" \
+	"$(nbd_uri b)" | tee "$TESTDIR/log"
+! grep -q 'verification failed' "$TESTDIR/log" || fail "data lost across restart"
+nbd_stop b
+"$ADMIN" export vm "$TESTDIR/vm.raw"
+qemu-io -f raw -c "read -P 0x77 12345 1M" "$TESTDIR/vm.raw" | grep -q 'verification failed' &&
+	fail "admin export disagrees"
+true
