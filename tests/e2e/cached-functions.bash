@@ -1,0 +1,23 @@
+# Sourced by tests/e2e/cached-*.sh after ../functions.sh.
+CTL=$IC_BUILD/cached/isocache-cachectl
+
+# cached_layer FILE SIZE: a frozen layer file of SIZE random bytes, made by
+# hand as the vdisk core would: the layer xattr, then mode 0444.
+cached_layer() {
+	head -c "$2" /dev/urandom >"$1"
+	setfattr -n user.isocache.layer -v "isocache-layer v1 store=$(cat /proc/sys/kernel/random/uuid) layer=$(cat /proc/sys/kernel/random/uuid) frozen" "$1"
+	chmod 0444 "$1" # last: a user xattr needs write access to set
+}
+
+# cached_start ARGS...: isocached on $ISOCACHE_SOCKET, killed at exit.
+cached_start() {
+	rm -f "$TESTDIR/cached.pid"
+	start_bg "$TESTDIR/cached.pid" "$CACHED" --foreground --pid-file "$TESTDIR/cached.pid" "$@"
+}
+
+# cached_stat FILE|all NAME [CMD-PREFIX...]: one counter from STATS.
+cached_stat() {
+	local file=$1 name=$2
+	shift 2
+	"$@" "$CTL" stats "$file" | awk -v n="$name" '$1 == n { print $2 }'
+}
