@@ -1,0 +1,199 @@
+/* meta/: the metadata file's records and extent maps, on real LMDB files. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "isocache/meta.h"
+
+struct fx {
+	char dir[64], path[96];
+	struct ic_meta *meta;
+};
+
+static int
+setup(void **state)
+{
+	static const uint8_t uuid[16] = { 1, 2, 3 };
+	struct fx *f = calloc(1, sizeof(*f));
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/ic-meta-XXXXXX");
+	if (!mkdtemp(f->dir))
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/meta.mdb", f->dir);
+	if (ic_meta_create(f->path, uuid, 65536) || ic_meta_open(f->path, &f->meta))
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	char lock[128];
+
+	ic_meta_close(f->meta);
+	snprintf(lock, sizeof(lock), "%s-lock", f->path);
+	unlink(f->path);
+	unlink(lock);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+struct collect {
+	struct ic_meta_extent e[16];
+	int n;
+};
+
+static int
+collect_one(void *arg, const struct ic_meta_extent *ext)
+{
+	struct collect *c = arg;
+
+	c->e[c->n++] = *ext;
+	return 0;
+}
+
+static void
+expect_map(struct ic_meta_txn *txn, uint64_t disk, const struct ic_meta_extent *want, int n)
+{
+	struct collect c = { .n = 0 };
+
+	assert_int_equal(ic_meta_extent_foreach(txn, IC_MAP_ALLOC, disk, collect_one, &c), 0);
+	assert_int_equal(c.n, n);
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(c.e[i].start, want[i].start);
+		assert_int_equal(c.e[i].count, want[i].count);
+		assert_int_equal(c.e[i].holder, want[i].holder);
+	}
+}
+
+static void
+test_replace_splits_and_finds(void **state)
+{
+	struct fx *f = *state;
+	struct ic_meta_txn *txn;
+	struct ic_meta_extent e, big = { 0, 10, 5 }, mid = { 3, 2, 7 }, other = { 0, 4, 9 };
+
+	assert_int_equal(ic_meta_begin(f->meta, true, &txn), 0);
+	assert_int_equal(ic_meta_extent_replace(txn, IC_MAP_ALLOC, 5, 0, 10, &big, 1), 0);
+	assert_int_equal(ic_meta_extent_replace(txn, IC_MAP_ALLOC, 6, 0, 4, &other, 1), 0);
+	assert_int_equal(ic_meta_extent_replace(txn, IC_MAP_ALLOC, 5, 3, 2, &mid, 1), 0);
+	expect_map(txn, 5,
+		   (struct ic_meta_extent[]){ { 0, 3, 5 }, { 3, 2, 7 }, { 5, 5, 5 } }, 3);
+	/* Another disk's extents are untouched and not seen. */
+	expect_map(txn, 6, &other, 1);
+	assert_int_equal(ic_meta_extent_find(txn, IC_MAP_ALLOC, 5, 4, &e), 0);
+	assert_int_equal(e.holder, 7);
+	assert_int_equal(ic_meta_extent_find(txn, IC_MAP_ALLOC, 5, 9, &e), 0);
+	assert_int_equal(e.start, 5);
+	assert_int_equal(ic_meta_extent_find(txn, IC_MAP_ALLOC, 5, 10, &e), -ENOENT);
+	assert_true(e.start == UINT64_MAX);
+	/* Cut a hole spanning two extents: heads and tails survive. */
+	assert_int_equal(ic_meta_extent_replace(txn, IC_MAP_ALLOC, 5, 2, 5, NULL, 0), 0);
+	expect_map(txn, 5, (struct ic_meta_extent[]){ { 0, 2, 5 }, { 7, 3, 5 } }, 2);
+	assert_int_equal(ic_meta_extent_find(txn, IC_MAP_ALLOC, 5, 3, &e), -ENOENT);
+	assert_int_equal(e.start, 7);
+	/* Extents outside the range are refused. */
+	assert_int_equal(ic_meta_extent_replace(txn, IC_MAP_ALLOC, 5, 0, 2, &mid, 1), -EINVAL);
+	assert_int_equal(ic_meta_extent_clear(txn, IC_MAP_ALLOC, 5), 0);
+	expect_map(txn, 5, NULL, 0);
+	expect_map(txn, 6, &other, 1);
+	assert_int_equal(ic_meta_commit(txn), 0);
+}
+
+static void
+test_disk_ids_are_never_reused(void **state)
+{
+	struct fx *f = *state;
+	struct ic_meta_txn *txn;
+	struct ic_disk_rec rec = { .size = 4096, .flags = IC_DISK_FROZEN, .name = "a@b" }, got;
+	uint64_t a, b, id;
+
+	assert_int_equal(ic_meta_begin(f->meta, true, &txn), 0);
+	assert_int_equal(ic_meta_disk_new_id(txn, &a), 0);
+	rec.id = a;
+	assert_int_equal(ic_meta_disk_put(txn, &rec), 0);
+	assert_int_equal(ic_meta_name_put(txn, "a@b", a), 0);
+	assert_int_equal(ic_meta_disk_del(txn, a), 0);
+	assert_int_equal(ic_meta_disk_new_id(txn, &b), 0);
+	assert_true(b > a);
+	rec.id = b;
+	assert_int_equal(ic_meta_disk_put(txn, &rec), 0);
+	assert_int_equal(ic_meta_commit(txn), 0);
+
+	assert_int_equal(ic_meta_begin(f->meta, false, &txn), 0);
+	assert_int_equal(ic_meta_disk_get(txn, a, &got), -ENOENT);
+	assert_int_equal(ic_meta_disk_get(txn, b, &got), 0);
+	assert_string_equal(got.name, "a@b");
+	assert_int_equal(got.flags, IC_DISK_FROZEN);
+	assert_int_equal(ic_meta_name_get(txn, "a@b", &id), 0);
+	assert_int_equal(id, a);
+	assert_int_equal(ic_meta_name_get(txn, "nope", &id), -ENOENT);
+	ic_meta_abort(txn);
+}
+
+static void
+test_owner_record_round_trips(void **state)
+{
+	struct fx *f = *state;
+	struct ic_meta_txn *txn;
+	struct ic_owner_rec rec = { .owner_id = { 9 }, .generation = 41, .pid = 1234,
+				    .start_time = 99, .socket = "/run/x.sock", .who = "test" },
+			    got;
+
+	assert_int_equal(ic_meta_begin(f->meta, true, &txn), 0);
+	assert_int_equal(ic_meta_owner_put(txn, "vm1", &rec), 0);
+	assert_int_equal(ic_meta_commit(txn), 0);
+	assert_int_equal(ic_meta_begin(f->meta, false, &txn), 0);
+	assert_int_equal(ic_meta_owner_get(txn, "vm1", &got), 0);
+	assert_memory_equal(&got, &rec, sizeof(rec));
+	assert_int_equal(ic_meta_owner_get(txn, "vm2", &got), -ENOENT);
+	ic_meta_abort(txn);
+}
+
+static void
+test_open_refuses_bad_files(void **state)
+{
+	struct fx *f = *state;
+	struct ic_meta *m;
+	char path[128];
+	FILE *fp;
+
+	(void)f;
+	snprintf(path, sizeof(path), "%s/garbage.mdb", f->dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	for (int i = 0; i < 8192; i++)
+		fputc(i * 7, fp);
+	fclose(fp);
+	assert_int_equal(ic_meta_open(path, &m), -EUCLEAN);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/missing.mdb", f->dir);
+	assert_int_equal(ic_meta_open(path, &m), -ENOENT);
+	assert_int_equal(ic_meta_create(f->path, (uint8_t[16]){ 0 }, 4096), -EEXIST);
+	snprintf(path, sizeof(path), "%s/garbage.mdb-lock", f->dir);
+	unlink(path);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_replace_splits_and_finds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_disk_ids_are_never_reused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_owner_record_round_trips, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_refuses_bad_files, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
