@@ -33,6 +33,7 @@
 #define CACHED_MAX_LAYERS 4096
 #define CACHED_MAX_UIDS 256
 #define CACHED_MAX_FILLS 256
+#define CACHED_MAX_SESSIONS 4096
 
 /* An io_uring operation: user_data points here, done runs on completion. */
 struct ic_op {
@@ -187,6 +188,7 @@ struct cached_daemon {
 	bool stopping;
 	unsigned inflight; /* operations whose last completion has not come */
 	struct cached_session *sessions;
+	unsigned nsessions;
 };
 
 /* loop.c */

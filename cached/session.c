@@ -106,6 +106,7 @@ session_maybe_free(struct cached_session *s)
 	*s->pprev = s->next;
 	if (s->next)
 		s->next->pprev = s->pprev;
+	s->d->nsessions--;
 	if (s->buf)
 		munmap(s->buf, s->buf_size);
 	close(s->fd);
@@ -126,9 +127,16 @@ cached_session_new(struct cached_daemon *d, int fd)
 	struct cached_session *s = calloc(1, sizeof(*s));
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
+	const char *why = NULL;
 
-	if (!s || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-		ic_log(IC_LOG_WARN, "new session: %s", s ? strerror(errno) : "out of memory");
+	if (!s)
+		why = "out of memory";
+	else if (d->nsessions == CACHED_MAX_SESSIONS)
+		why = "too many sessions";
+	else if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		why = strerror(errno);
+	if (why) {
+		ic_log(IC_LOG_WARN, "new session refused: %s", why);
 		free(s);
 		close(fd);
 		return;
@@ -149,6 +157,7 @@ cached_session_new(struct cached_daemon *d, int fd)
 		s->next->pprev = &s->next;
 	s->pprev = &d->sessions;
 	d->sessions = s;
+	d->nsessions++;
 	ic_log(IC_LOG_DEBUG, "session pid %d uid %u", (int)s->pid, (unsigned)s->uid);
 	session_arm(s);
 }
@@ -308,8 +317,8 @@ session_dispatch(struct cached_session *s, struct session_req *q)
 
 	if (s->nfds != (wants_fd ? 1u : 0u) || (m->type == IC_CACHED_HELLO) == s->hello)
 		return -EBADMSG;
-	if (m->type == IC_CACHED_READ || m->type == IC_CACHED_PREFETCH ||
-	    m->type == IC_CACHED_DROP || (m->type == IC_CACHED_STATS && m->handle != IC_CACHED_HANDLE_ALL)) {
+	if (m->type == IC_CACHED_READ || m->type == IC_CACHED_PREFETCH || m->type == IC_CACHED_DROP ||
+	    (m->type == IC_CACHED_STATS && m->handle != IC_CACHED_HANDLE_ALL)) {
 		if (m->handle >= s->nhandles)
 			return -EBADMSG;
 		l = s->handles[m->handle];
