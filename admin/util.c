@@ -57,9 +57,9 @@ admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opt
 	};
 	int c, n;
 
-	optind = 1;
+	optind = 0; /* 0, not 1: glibc then also forgets main()'s "+" ordering */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+hs:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hs:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			admin_usage(cmd, stdout);
