@@ -13,6 +13,9 @@
  *   them, or call down with any subset; `next` is only valid during the call.
  * - Errors are negative errno. A filter that fails logs why with its name
  *   (ic_log); callers only propagate.
+ * - A filter must not call ic_stack_* of the stack it is in: a live change
+ *   waits for the calls in flight, and such a call would wait for itself.
+ * docs/FILTERS.md is the guide, with a complete example filter.
  */
 #ifndef ISOCACHE_FILTER_H
 #define ISOCACHE_FILTER_H
@@ -68,11 +71,20 @@ struct ic_filter_ops {
 	/* Optional: free what create made. */
 	void (*destroy)(void *inst);
 
-	/* Optional: a layer enters or leaves use (vdisk open/close). */
+	/* Optional: a layer enters or leaves use (vdisk open/close), or the
+	 * filter is added to or removed from a stack while the layer is open.
+	 * The stack calls every filter itself, open bottom first, close top
+	 * first; `next` is for I/O the filter needs while opening. */
 	int (*open)(struct ic_next *next, void *inst, const struct ic_layer *layer);
 	void (*close)(struct ic_next *next, void *inst, const struct ic_layer *layer);
 
-	/* Optional: capabilities; the default returns what is below. */
+	/* Optional: capabilities; the default returns what is below. Asked
+	 * when the stack changes and kept: ic_next_caps() returns the answer
+	 * below at once. Each hop honours the caps below it: without TRIM or
+	 * CACHE those calls succeed without going down, without ZERO a zero
+	 * is written as zeroes, without FUA a FUA request is followed by a
+	 * flush of each layer. So clearing a bit suppresses a feature for the
+	 * filters above; setting one emulates it (the filter implements it). */
 	uint32_t (*caps)(struct ic_next *next, void *inst);
 
 	/* Optional data ops; each returns 0 or -errno for the whole call. */
@@ -97,7 +109,12 @@ struct ic_filter_ops {
 
 #define IC_FILTER_OPS_INIT .size = sizeof(struct ic_filter_ops), .abi_version = IC_FILTER_ABI_VERSION
 
-/* Calls from a filter to the stack below it. */
+/* Calls from a filter to the stack below it. Each checks the contract at
+ * this hop: 1 to IC_MAX_SEGS segments, each with a layer, len > 0 and
+ * off + len <= layer->size, a buffer for pread/pwrite, only known flags
+ * (IC_REQ_FUA on pwrite, trim and zero); and that the result is 0 or
+ * -errno. A violation is logged naming the filter and returns -EINVAL
+ * (bad input) or -EIO (a bad result), never aborts. */
 uint32_t ic_next_caps(struct ic_next *next);
 int ic_next_pread(struct ic_next *next, struct ic_seg *segs, unsigned n, uint32_t flags);
 int ic_next_pwrite(struct ic_next *next, struct ic_seg *segs, unsigned n, uint32_t flags);
@@ -116,8 +133,10 @@ int ic_filter_register(const struct ic_filter_ops *ops);
 /* The registered filter called name, or NULL. */
 const struct ic_filter_ops *ic_filter_find(const char *name);
 
-/* Make a stack over `bottom` (the layer backend; its ops must all be set,
- * and `bottom_inst` is passed to them). Empty until filters are added. */
+/* Make a stack over `bottom` (the layer backend; caps and every data op
+ * must be set, open/close may be; `bottom_inst` is passed to them and never
+ * freed by the stack). Empty until filters are added. Returns 0, -EINVAL
+ * or -ENOMEM. */
 int ic_stack_new(const struct ic_filter_ops *bottom, void *bottom_inst, struct ic_stack **out);
 void ic_stack_free(struct ic_stack *stack);
 
@@ -125,9 +144,13 @@ void ic_stack_free(struct ic_stack *stack);
  * pos (0 = top, -1 = just above the bottom), live: in-flight I/O drains
  * first. Returns 0, or -EINVAL/-ENOENT after logging what was wrong. */
 int ic_stack_add(struct ic_stack *stack, const char *spec, int pos);
-/* Remove the filter called name (live, as above). Returns 0 or -ENOENT. */
+/* Remove the topmost filter called name (live, as above): it is closed on
+ * the open layers and destroyed once no call can reach it. Returns 0 or
+ * -ENOENT. */
 int ic_stack_remove(struct ic_stack *stack, const char *name);
-/* Write a JSON array describing the stack, top first, each with its report. */
+/* Write a JSON array describing the stack, top first, the bottom last:
+ * [{"name":…,"bottom":false,"spec":"delay:read=200us","report":{…}|null},…].
+ * Returns the length, or -ENOSPC when cap is too small. Any thread. */
 int ic_stack_report(struct ic_stack *stack, char *buf, size_t cap);
 
 /* Calls into the top of the stack (the vdisk core). */
