@@ -1,0 +1,386 @@
+/* isocache-fuse: mount a store so that every vdisk and snapshot is a
+ * file. The command line, the checks made before mounting, daemonizing,
+ * signals and the orderly end; the file system itself is in fs.c and
+ * files.c. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/log.h"
+#include "fuse/internal.h"
+
+static const char usage_text[] =
+	"Usage: isocache-fuse [OPTIONS] MOUNTPOINT\n"
+	"\n"
+	"Mount the images of an isocache store as files: MOUNTPOINT/NAME for each\n"
+	"vdisk (read-write, mode 0644) and MOUNTPOINT/NAME@SNAP for each snapshot\n"
+	"(read-only, mode 0444). A file's size is the image's virtual size, its\n"
+	"blocks what the image's chain holds, its mtime that of the last write.\n"
+	"Snapshots and clones made with isocache-admin appear without a remount.\n"
+	"Use the files with losetup, mkfs, qemu -drive file=..., cp --sparse, fio.\n"
+	"\n"
+	"Opening a vdisk file for writing makes this process its owner until the\n"
+	"last writable descriptor is closed; the open fails with EBUSY while\n"
+	"another process (isocache-nbd, another mount) owns the vdisk. Read-only\n"
+	"opens never need ownership and show the vdisk as last flushed by its\n"
+	"owner. fsync/fdatasync flush; fallocate PUNCH_HOLE trims and ZERO_RANGE\n"
+	"writes zeroes; SEEK_DATA/SEEK_HOLE follow the allocation; the size is\n"
+	"fixed (truncate fails with EPERM: use isocache-admin resize).\n"
+	"\n"
+	"Options:\n"
+	"      --store=DIR      the store (default $ISOCACHE_STORE, else\n"
+	"                       /var/lib/isocache)\n"
+	"      --filter=SPEC    add filters to the I/O stack, top first, e.g.\n"
+	"                       --filter stats --filter delay:read=200us;\n"
+	"                       repeatable\n"
+	"      --cache=MODE     writeback (default: layer files through the host's\n"
+	"                       page cache) or none (layer files opened O_DIRECT)\n"
+	"  -r, --read-only      never open a vdisk for writing (EROFS)\n"
+	"  -o OPT[,OPT...]      mount options: direct_io (bypass the kernel's page\n"
+	"                       cache for the mounted files, so each read and write\n"
+	"                       reaches isocache), and libfuse's own such as\n"
+	"                       allow_other or default_permissions\n"
+	"  -f, --foreground     stay in the foreground, logging to stderr (default:\n"
+	"                       go to the background once mounted, log to syslog)\n"
+	"      --pid-file=FILE  write the process id to FILE once mounted\n"
+	"      --threads=N      serve at most N requests at once (default 16)\n"
+	"  -d, --debug          foreground, and log every FUSE request\n"
+	"  -v, --verbose        log debug messages\n"
+	"  -h, --help           show this text\n"
+	"\n"
+	"MOUNTPOINT must be an empty directory. SIGTERM, SIGINT or\n"
+	"'fusermount3 -u MOUNTPOINT' unmount after flushing every vdisk; the\n"
+	"reason is logged. The exit status is 0 after a clean unmount, 1 when\n"
+	"mounting or a final flush failed, 2 for a bad command line.\n"
+	"\n"
+	"Examples:\n"
+	"  isocache-fuse --store /srv/ic --pid-file /run/ic-fuse.pid /mnt/ic\n"
+	"  losetup -f --show /mnt/ic/vm1 && mkfs.ext4 /dev/loopN\n"
+	"  cp --sparse=always /mnt/ic/base@gold /backup/gold.raw\n"
+	"  fusermount3 -u /mnt/ic\n"
+	"\n"
+	"See docs/FUSE.md.\n";
+
+enum { OPT_STORE = 256, OPT_FILTER, OPT_CACHE, OPT_PID_FILE, OPT_THREADS };
+
+static const struct option main_long_opts[] = {
+	{ "store", required_argument, NULL, OPT_STORE },
+	{ "filter", required_argument, NULL, OPT_FILTER },
+	{ "cache", required_argument, NULL, OPT_CACHE },
+	{ "pid-file", required_argument, NULL, OPT_PID_FILE },
+	{ "threads", required_argument, NULL, OPT_THREADS },
+	{ "read-only", no_argument, NULL, 'r' },
+	{ "foreground", no_argument, NULL, 'f' },
+	{ "debug", no_argument, NULL, 'd' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+struct main_opts {
+	const char *store;
+	const char *pid_file;
+	char *filters;          /* the --filter specs joined by ',' */
+	char mountpoint[PATH_MAX];
+	struct fuse_args fuse;  /* argv for libfuse: -o options and -d */
+	unsigned threads;
+	bool foreground, debug, direct, direct_io, readonly;
+};
+
+static int
+main_add_filter(struct main_opts *o, const char *spec)
+{
+	size_t old = o->filters ? strlen(o->filters) : 0;
+	char *grown = realloc(o->filters, old + strlen(spec) + 2);
+
+	if (!grown)
+		return -ENOMEM;
+	if (old)
+		grown[old++] = ',';
+	strcpy(grown + old, spec);
+	o->filters = grown;
+	return 0;
+}
+
+/* -o: direct_io is ours; every other option goes to libfuse. */
+static int
+main_add_mount_opts(struct main_opts *o, const char *list)
+{
+	IC_AUTOFREE char *copy = strdup(list);
+	char *save = NULL;
+
+	if (!copy)
+		return -ENOMEM;
+	for (char *opt = strtok_r(copy, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
+		if (strcmp(opt, "direct_io") == 0)
+			o->direct_io = true;
+		else if (fuse_opt_add_arg(&o->fuse, "-o") || fuse_opt_add_arg(&o->fuse, opt))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int
+main_parse(int argc, char **argv, struct main_opts *o)
+{
+	char *end;
+	int c, rc = 0;
+
+	o->threads = 16;
+	if (fuse_opt_add_arg(&o->fuse, argv[0]))
+		return -ENOMEM;
+	while (rc == 0 && (c = getopt_long(argc, argv, "rfo:dvh", main_long_opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_STORE: o->store = optarg; break;
+		case OPT_PID_FILE: o->pid_file = optarg; break;
+		case OPT_FILTER: rc = main_add_filter(o, optarg); break;
+		case 'o': rc = main_add_mount_opts(o, optarg); break;
+		case 'r': o->readonly = true; break;
+		case 'f': o->foreground = true; break;
+		case 'v': ic_log_level = IC_LOG_DEBUG; break;
+		case 'h': fputs(usage_text, stdout); exit(0);
+		case 'd':
+			o->debug = o->foreground = true;
+			ic_log_level = IC_LOG_DEBUG;
+			rc = fuse_opt_add_arg(&o->fuse, "-d") ? -ENOMEM : 0;
+			break;
+		case OPT_CACHE:
+			if (strcmp(optarg, "none") && strcmp(optarg, "writeback")) {
+				ic_log(IC_LOG_ERR, "--cache takes none or writeback, not '%s'", optarg);
+				return -EINVAL;
+			}
+			o->direct = strcmp(optarg, "none") == 0;
+			break;
+		case OPT_THREADS:
+			o->threads = (unsigned)strtoul(optarg, &end, 10);
+			if (*end || o->threads < 1 || o->threads > 1024) {
+				ic_log(IC_LOG_ERR, "--threads takes 1 to 1024, not '%s'", optarg);
+				return -EINVAL;
+			}
+			break;
+		default:
+			fputs("Try 'isocache-fuse --help'.\n", stderr);
+			return -EINVAL;
+		}
+	}
+	if (rc < 0)
+		return rc;
+	if (optind != argc - 1) {
+		ic_log(IC_LOG_ERR, "give exactly one MOUNTPOINT (try 'isocache-fuse --help')");
+		return -EINVAL;
+	}
+	if (!realpath(argv[optind], o->mountpoint)) {
+		ic_log(IC_LOG_ERR, "mountpoint %s: %m", argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* FUSE (unlike mount(8)) mounts over a non-empty directory and hides what
+ * is there; a mistyped path would then look like data loss. Refuse. */
+static int
+main_check_mountpoint(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	int rc = 0;
+
+	if (!d) {
+		ic_log(IC_LOG_ERR, "mountpoint %s: %m", path);
+		return -errno;
+	}
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			ic_log(IC_LOG_ERR, "mountpoint %s is not empty (it holds %s); refusing to "
+			       "hide its contents", path, de->d_name);
+			rc = -ENOTEMPTY;
+			break;
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+/* Go to the background; the parent stays until the child is mounted (or
+ * failed) and exits with the child's outcome, so that
+ * "isocache-fuse ... && losetup ..." just works. */
+static int
+main_background(int *notify_fd)
+{
+	int pipefd[2];
+	char status = 1;
+	pid_t child;
+
+	if (pipe(pipefd) < 0)
+		return -errno;
+	child = fork();
+	if (child < 0)
+		return -errno;
+	if (child == 0) {
+		close(pipefd[0]);
+		setsid();
+		*notify_fd = pipefd[1];
+		return 0;
+	}
+	close(pipefd[1]);
+	while (read(pipefd[0], &status, 1) < 0 && errno == EINTR)
+		;
+	_exit(status);
+}
+
+/* Mounted: publish the pid, release the waiting parent, and from now on
+ * log to syslog with no terminal attached. */
+static void
+main_mounted(const struct main_opts *o, int notify_fd)
+{
+	if (o->pid_file) {
+		FILE *pf = fopen(o->pid_file, "we");
+
+		if (!pf || fprintf(pf, "%d\n", (int)getpid()) < 0)
+			ic_log(IC_LOG_WARN, "pid file %s: %m", o->pid_file);
+		if (pf)
+			fclose(pf);
+	}
+	ic_log(IC_LOG_INFO, "mounted %s on %s", o->store, o->mountpoint);
+	if (notify_fd < 0)
+		return;
+	ic_log_to_syslog();
+	if (write(notify_fd, "", 1) < 0)
+		ic_log(IC_LOG_WARN, "cannot tell the parent we are mounted: %m");
+	close(notify_fd);
+	IC_AUTOCLOSE int null = open("/dev/null", O_RDWR);
+	if (null >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+	}
+	if (chdir("/") < 0)
+		ic_log(IC_LOG_WARN, "chdir /: %m");
+}
+
+/* SIGTERM, SIGINT, SIGHUP: leave the loop; main then unmounts and flushes. */
+static struct fuse_session *main_session;
+static volatile sig_atomic_t main_signal;
+
+static void
+main_on_signal(int sig)
+{
+	main_signal = sig;
+	if (main_session)
+		fuse_session_exit(main_session);
+}
+
+static void
+main_signals(void)
+{
+	struct sigaction sa = { .sa_handler = main_on_signal };
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+
+	/* No SA_RESTART: the waiting main thread must wake up. */
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* Serve until unmounted or signalled; returns the loop's result. */
+static int
+main_serve(struct main_opts *o, struct fs_config *cfg, int notify_fd)
+{
+	struct fuse_loop_config *loop;
+	struct fuse_session *se;
+	int rc;
+
+	se = fuse_session_new(&o->fuse, &fs_ops, sizeof(fs_ops), cfg);
+	if (!se) {
+		ic_log(IC_LOG_ERR, "cannot start a FUSE session (bad -o option?)");
+		return -EINVAL;
+	}
+	main_session = se;
+	main_signals();
+	if (fuse_session_mount(se, o->mountpoint) != 0) {
+		ic_log(IC_LOG_ERR, "cannot mount on %s (is /dev/fuse usable?)", o->mountpoint);
+		fuse_session_destroy(se);
+		return -EIO;
+	}
+	cfg->files.se = se;
+	main_mounted(o, notify_fd);
+	loop = fuse_loop_cfg_create();
+	fuse_loop_cfg_set_max_threads(loop, o->threads);
+	fuse_loop_cfg_set_idle_threads(loop, o->threads / 2 + 1);
+	rc = fuse_session_loop_mt(se, loop);
+	fuse_loop_cfg_destroy(loop);
+	if (main_signal)
+		ic_log(IC_LOG_INFO, "%s: unmounting on %s", o->mountpoint, strsignal(main_signal));
+	else if (rc == 0)
+		ic_log(IC_LOG_INFO, "%s: unmounted (fusermount3 -u or umount)", o->mountpoint);
+	else
+		ic_log(IC_LOG_ERR, "%s: FUSE session failed: %s; unmounting", o->mountpoint,
+		       strerror(rc < 0 ? -rc : rc));
+	cfg->files.se = NULL;
+	fuse_session_unmount(se);
+	main_session = NULL;
+	fuse_session_destroy(se);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct main_opts o = { 0 };
+	struct fs_config cfg = { 0 };
+	struct ic_store *store = NULL;
+	struct ic_stack *stack = NULL;
+	char store_dir[PATH_MAX];
+	int notify_fd = -1, rc, failed;
+
+	ic_log_set_program("isocache-fuse");
+	rc = main_parse(argc, argv, &o);
+	if (rc == 0)
+		rc = main_check_mountpoint(o.mountpoint);
+	if (rc < 0) {
+		fuse_opt_free_args(&o.fuse);
+		free(o.filters);
+		return 2;
+	}
+	/* The daemon leaves its working directory: hold the store by its full path. */
+	if (!realpath(ic_store_path(o.store), store_dir)) {
+		ic_log(IC_LOG_ERR, "store %s: %m (make one with 'isocache-admin --store DIR init')",
+		       ic_store_path(o.store));
+		return 1;
+	}
+	o.store = store_dir;
+	cfg.direct_io = o.direct_io;
+	/* The store is opened after fork: an LMDB environment must not cross one. */
+	if (!o.foreground && main_background(&notify_fd) < 0) {
+		ic_log(IC_LOG_ERR, "cannot go to the background: %m");
+		return 1;
+	}
+	rc = ic_store_open(o.store, &store);
+	if (rc < 0)
+		ic_log(IC_LOG_ERR, "store %s: %s", o.store, strerror(-rc));
+	if (rc == 0 && o.filters)
+		rc = ic_vdisk_stack_new(o.filters, &stack);
+	if (rc == 0)
+		rc = files_init(&cfg.files, store, stack, o.direct ? IC_OPEN_DIRECT : 0, o.readonly);
+	if (rc == 0)
+		rc = main_serve(&o, &cfg, notify_fd);
+	failed = cfg.files.store ? files_fini(&cfg.files) : 0;
+	if (stack)
+		ic_stack_free(stack);
+	if (store)
+		ic_store_close(store);
+	if (o.pid_file && rc == 0)
+		unlink(o.pid_file);
+	fuse_opt_free_args(&o.fuse);
+	free(o.filters);
+	return rc < 0 || failed ? 1 : 0;
+}
