@@ -6,11 +6,13 @@ extern const struct ic_filter_ops ic_filter_stats_ops;
 extern const struct ic_filter_ops ic_filter_error_ops;
 extern const struct ic_filter_ops ic_filter_delay_ops;
 extern const struct ic_filter_ops ic_filter_readahead_ops;
+extern const struct ic_filter_ops ic_filter_cache_ops;
 
 const struct ic_filter_ops *const ic_filter_builtins[] = {
 	&ic_filter_stats_ops,
 	&ic_filter_error_ops,
 	&ic_filter_delay_ops,
 	&ic_filter_readahead_ops,
+	&ic_filter_cache_ops,
 	NULL,
 };

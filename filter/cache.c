@@ -1,0 +1,360 @@
+/* The cache filter: segments of frozen layers are read through isocached,
+ * the host's shared block cache (docs/CACHED.md); everything else passes
+ * down. By default a read waits for the daemon's fill of what is missing
+ * (read-through), so fifty clones booting at once cost one backing read.
+ *
+ * Parameters: socket=PATH (default $ISOCACHE_SOCKET, else the host's),
+ * wait=0|1 (1: read-through; 0: take what is cached, read the rest below),
+ * timeout=DURATION a reply may take before the daemon counts as stalled
+ * (default 2s), conns=N sessions shared by the calling threads (default 4).
+ *
+ * The daemon is an accelerator, never a dependency: a segment it does not
+ * serve whole, for any reason (not running, died, stalled, refused the
+ * layer), is read from the layer below, and a lost session is reconnected
+ * at most once a second, on the next read that finds it gone.
+ *
+ * Each session is a `cache_conn` with its own mutex, handle table and
+ * bounce buffer, all allocated at create: the data path allocates nothing.
+ */
+#include "filter/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "isocache/cached.h"
+
+#define CACHE_LAYERS 256
+#define CACHE_RETRY_NS 1000000000ull
+#define CACHE_UNKNOWN (-1)
+#define CACHE_REFUSED (-2)
+
+struct cache_conn {
+	pthread_mutex_t mu;
+	struct ic_cached_client *c; /* NULL: down until retry_at */
+	uint64_t retry_at;
+	int64_t handles[CACHE_LAYERS]; /* by layer table slot: a handle or CACHE_* */
+	uint8_t bounce[IC_CACHED_MAX_BLOCKS * IC_CACHED_BLOCK];
+};
+
+struct cache_inst {
+	char socket[108];
+	bool wait;
+	unsigned timeout_ms;
+	unsigned nconns;
+	struct ic_layer_table table;
+	struct cache_conn *conns;
+	_Atomic unsigned next_conn;
+	_Atomic uint64_t hit_bytes, miss_bytes, connects;
+};
+
+struct cache_params {
+	char socket[108]; /* a copy: values live only during the callback */
+	uint64_t wait, timeout_ns, conns;
+};
+
+static uint64_t
+cache_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int
+cache_param(void *ctx, const char *key, const char *value)
+{
+	struct cache_params *p = ctx;
+	int rc = -EINVAL;
+
+	if (strcmp(key, "socket") == 0) {
+		rc = *value && strlen(value) < sizeof(p->socket) ? 0 : -EINVAL;
+		if (rc == 0)
+			strcpy(p->socket, value);
+	} else if (strcmp(key, "wait") == 0) {
+		rc = ic_filter_parse_u64(value, &p->wait) == 0 && p->wait <= 1 ? 0 : -EINVAL;
+	} else if (strcmp(key, "timeout") == 0) {
+		rc = ic_filter_parse_duration(value, &p->timeout_ns) == 0 &&
+				     p->timeout_ns >= 1000000 && p->timeout_ns <= 60000000000ull
+			     ? 0
+			     : -EINVAL;
+	} else if (strcmp(key, "conns") == 0) {
+		rc = ic_filter_parse_u64(value, &p->conns) == 0 && p->conns >= 1 && p->conns <= 64
+			     ? 0
+			     : -EINVAL;
+	}
+	if (rc < 0)
+		ic_log(IC_LOG_ERR, "filter cache: bad parameter %s=%s", key, value);
+	return rc;
+}
+
+static void
+cache_destroy(void *inst)
+{
+	struct cache_inst *ci = inst;
+
+	if (!ci)
+		return;
+	for (unsigned i = 0; ci->conns && i < ci->nconns; i++) {
+		ic_cached_disconnect(ci->conns[i].c);
+		pthread_mutex_destroy(&ci->conns[i].mu);
+	}
+	free(ci->conns);
+	ic_layer_table_fini(&ci->table);
+	free(ci);
+}
+
+static int
+cache_create(const char *params, void **out)
+{
+	struct cache_params p = { .wait = 1, .timeout_ns = 2000000000ull, .conns = 4 };
+	struct cache_inst *ci;
+	int rc = ic_filter_params_each("cache", params, cache_param, &p);
+
+	if (rc < 0)
+		return rc;
+	ci = calloc(1, sizeof(*ci));
+	if (!ci)
+		return -ENOMEM;
+	snprintf(ci->socket, sizeof(ci->socket), "%s", ic_cached_socket_path(p.socket[0] ? p.socket : NULL));
+	ci->wait = p.wait;
+	ci->timeout_ms = (unsigned)(p.timeout_ns / 1000000);
+	ci->nconns = (unsigned)p.conns;
+	ci->conns = calloc(ci->nconns, sizeof(*ci->conns));
+	if (!ci->conns || ic_layer_table_init(&ci->table, CACHE_LAYERS) < 0) {
+		cache_destroy(ci);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < ci->nconns; i++) {
+		pthread_mutex_init(&ci->conns[i].mu, NULL);
+		for (unsigned s = 0; s < CACHE_LAYERS; s++)
+			ci->conns[i].handles[s] = CACHE_UNKNOWN;
+	}
+	*out = ci;
+	return 0;
+}
+
+/* Forget the session: its handles die with it. Reconnect after a pause. */
+static void
+cache_conn_drop(struct cache_conn *cc, int rc)
+{
+	ic_log(IC_LOG_DEBUG, "filter cache: daemon session lost: %s", strerror(-rc));
+	ic_cached_disconnect(cc->c);
+	cc->c = NULL;
+	cc->retry_at = cache_now() + CACHE_RETRY_NS;
+}
+
+/* A session, locked; its client is NULL while the daemon is away. */
+static struct cache_conn *
+cache_conn_get(struct cache_inst *ci)
+{
+	unsigned i = atomic_fetch_add_explicit(&ci->next_conn, 1, memory_order_relaxed);
+	struct cache_conn *cc = &ci->conns[i % ci->nconns];
+
+	pthread_mutex_lock(&cc->mu);
+	if (cc->c || cache_now() < cc->retry_at)
+		return cc;
+	if (ic_cached_connect(ci->socket, ci->timeout_ms, &cc->c) < 0) {
+		cc->c = NULL;
+		cc->retry_at = cache_now() + CACHE_RETRY_NS;
+		return cc;
+	}
+	for (unsigned s = 0; s < CACHE_LAYERS; s++)
+		cc->handles[s] = CACHE_UNKNOWN;
+	atomic_fetch_add_explicit(&ci->connects, 1, memory_order_relaxed);
+	return cc;
+}
+
+/* The session's handle for layer l, registering it on first use; < 0 when
+ * the daemon will not cache it. The daemon gets a read-only fd of its own
+ * file and checks it; the uuid it reads from the file must be ours. */
+static int64_t
+cache_handle(struct cache_inst *ci, struct cache_conn *cc, const struct ic_layer *l)
+{
+	int slot = ic_layer_table_slot(&ci->table, l->disk_id);
+	char path[64];
+	uint8_t uuid[16];
+	uint32_t h;
+	int fd, rc;
+
+	if (slot < 0)
+		return CACHE_REFUSED;
+	if (cc->handles[slot] != CACHE_UNKNOWN)
+		return cc->handles[slot];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", l->fd);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return CACHE_REFUSED;
+	rc = ic_cached_register(cc->c, fd, &h, NULL, uuid);
+	close(fd);
+	if (rc == -EBADF || rc == -EACCES || rc == -EPERM || rc == -ENODATA || rc == -ENOSPC ||
+	    (rc == 0 && memcmp(uuid, l->uuid, 16))) {
+		ic_log(IC_LOG_WARN, "filter cache: the daemon does not cache layer %llu: %s",
+		       (unsigned long long)l->disk_id, rc ? strerror(-rc) : "uuid differs");
+		cc->handles[slot] = CACHE_REFUSED;
+	} else if (rc < 0) {
+		cache_conn_drop(cc, rc);
+		return CACHE_REFUSED;
+	} else {
+		cc->handles[slot] = h;
+	}
+	return cc->handles[slot];
+}
+
+/* Serve s whole from the daemon into s->buf; false leaves it to the layer below. */
+static bool
+cache_read_seg(struct cache_inst *ci, struct cache_conn *cc, const struct ic_seg *s)
+{
+	uint64_t pos = s->off, end = s->off + s->len, hits;
+	int64_t h = cc->c ? cache_handle(ci, cc, s->layer) : CACHE_REFUSED;
+
+	while (h >= 0 && pos < end) {
+		uint64_t b0 = pos / IC_CACHED_BLOCK, bend = (end + IC_CACHED_BLOCK - 1) / IC_CACHED_BLOCK;
+		uint32_t nb = bend - b0 < IC_CACHED_MAX_BLOCKS ? (uint32_t)(bend - b0)
+							      : IC_CACHED_MAX_BLOCKS;
+		uint64_t all = nb == 64 ? UINT64_MAX : (1ull << nb) - 1;
+		uint64_t stop = (b0 + nb) * IC_CACHED_BLOCK < end ? (b0 + nb) * IC_CACHED_BLOCK : end;
+		int rc = ic_cached_read(cc->c, (uint32_t)h, b0, nb, ci->wait ? IC_CACHED_F_WAIT : 0,
+					cc->bounce, &hits);
+
+		if (rc < 0 && rc != -EINVAL)
+			cache_conn_drop(cc, rc);
+		if (rc < 0 || (hits & all) != all)
+			return false;
+		memcpy((uint8_t *)s->buf + (pos - s->off), cc->bounce + (pos - b0 * IC_CACHED_BLOCK),
+		       stop - pos);
+		pos = stop;
+	}
+	return h >= 0;
+}
+
+static int
+cache_pread(struct ic_next *next, void *inst, struct ic_seg *segs, unsigned n, uint32_t flags)
+{
+	struct cache_inst *ci = inst;
+	struct ic_seg below[IC_MAX_SEGS];
+	struct cache_conn *cc = NULL;
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < n && i < IC_MAX_SEGS; i++) {
+		if (!segs[i].layer->frozen) {
+			below[k++] = segs[i];
+			continue;
+		}
+		if (!cc)
+			cc = cache_conn_get(ci);
+		if (cache_read_seg(ci, cc, &segs[i])) {
+			atomic_fetch_add_explicit(&ci->hit_bytes, segs[i].len, memory_order_relaxed);
+		} else {
+			atomic_fetch_add_explicit(&ci->miss_bytes, segs[i].len, memory_order_relaxed);
+			below[k++] = segs[i];
+		}
+	}
+	if (cc)
+		pthread_mutex_unlock(&cc->mu);
+	return k ? ic_next_pread(next, below, k, flags) : 0;
+}
+
+/* Prefetch hints on frozen layers become daemon fills; others pass down. */
+static int
+cache_cache(struct ic_next *next, void *inst, struct ic_seg *segs, unsigned n)
+{
+	struct cache_inst *ci = inst;
+	struct ic_seg below[IC_MAX_SEGS];
+	struct cache_conn *cc = NULL;
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < n && i < IC_MAX_SEGS; i++) {
+		const struct ic_seg *s = &segs[i];
+		int64_t h = CACHE_REFUSED;
+		int rc = 0;
+
+		if (s->layer->frozen && !cc)
+			cc = cache_conn_get(ci);
+		if (s->layer->frozen && cc->c)
+			h = cache_handle(ci, cc, s->layer);
+		if (h < 0) {
+			below[k++] = *s;
+			continue;
+		}
+		for (uint64_t b = s->off / IC_CACHED_BLOCK,
+			      bend = (s->off + s->len + IC_CACHED_BLOCK - 1) / IC_CACHED_BLOCK;
+		     rc == 0 && b < bend; b += IC_CACHED_MAX_BLOCKS)
+			rc = ic_cached_prefetch(cc->c, (uint32_t)h, b,
+						bend - b < IC_CACHED_MAX_BLOCKS ? (uint32_t)(bend - b)
+										: IC_CACHED_MAX_BLOCKS,
+						NULL);
+		if (rc < 0 && rc != -EINVAL)
+			cache_conn_drop(cc, rc);
+	}
+	if (cc)
+		pthread_mutex_unlock(&cc->mu);
+	return k ? ic_next_cache(next, below, k) : 0;
+}
+
+static uint32_t
+cache_caps(struct ic_next *next, void *inst)
+{
+	(void)inst;
+	return ic_next_caps(next) | IC_CAP_CACHE;
+}
+
+/* The layer leaves use: its disk_id slot may later name a reopened file. */
+static void
+cache_close(struct ic_next *next, void *inst, const struct ic_layer *layer)
+{
+	struct cache_inst *ci = inst;
+	int slot = ic_layer_table_slot(&ci->table, layer->disk_id);
+
+	(void)next;
+	for (unsigned i = 0; slot >= 0 && i < ci->nconns; i++) {
+		pthread_mutex_lock(&ci->conns[i].mu);
+		ci->conns[i].handles[slot] = CACHE_UNKNOWN;
+		pthread_mutex_unlock(&ci->conns[i].mu);
+	}
+}
+
+static int
+cache_report(void *inst, char *buf, size_t cap)
+{
+	struct cache_inst *ci = inst;
+	unsigned up = 0;
+	struct ic_json j;
+
+	for (unsigned i = 0; i < ci->nconns; i++) {
+		pthread_mutex_lock(&ci->conns[i].mu);
+		up += ci->conns[i].c != NULL;
+		pthread_mutex_unlock(&ci->conns[i].mu);
+	}
+	ic_json_init(&j, buf, cap);
+	ic_json_printf(&j, "{\"socket\":");
+	ic_json_string(&j, ci->socket);
+	ic_json_printf(&j,
+		       ",\"wait\":%s,\"sessions\":%u,\"connected\":%u,\"connects\":%llu,"
+		       "\"hit_bytes\":%llu,\"miss_bytes\":%llu}",
+		       ci->wait ? "true" : "false", ci->nconns, up,
+		       (unsigned long long)atomic_load(&ci->connects),
+		       (unsigned long long)atomic_load(&ci->hit_bytes),
+		       (unsigned long long)atomic_load(&ci->miss_bytes));
+	return ic_json_finish(&j);
+}
+
+const struct ic_filter_ops ic_filter_cache_ops = {
+	IC_FILTER_OPS_INIT,
+	.name = "cache",
+	.usage = "socket=PATH ($ISOCACHE_SOCKET) wait=0|1 (1) timeout=DURATION (2s) conns=N (4)",
+	.create = cache_create,
+	.destroy = cache_destroy,
+	.close = cache_close,
+	.caps = cache_caps,
+	.pread = cache_pread,
+	.cache = cache_cache,
+	.report = cache_report,
+};
