@@ -1,0 +1,83 @@
+# Sourced by tests/e2e/fuse-*.sh after functions.sh: skip where FUSE
+# cannot work, mount the test store with cleanup at exit, loop devices
+# that are always detached.
+
+# fuse_requires [CMD...]: skip (77) without the binary, /dev/fuse or fusermount3.
+fuse_requires() {
+	[ -x "$FUSE" ] || { echo "SKIP: $FUSE was not built (libfuse3 missing?)" >&2; exit 77; }
+	if ! { exec 9<>/dev/fuse; } 2>/dev/null; then
+		echo "SKIP: /dev/fuse cannot be opened here: FUSE tests cannot run" >&2
+		exit 77
+	fi
+	exec 9>&-
+	requires fusermount3 mountpoint "$@"
+}
+
+# fuse_store: an empty store for the test.
+fuse_store() { "$ADMIN" init >/dev/null; }
+
+# fuse_mount MNT [OPTIONS...]: mount the test store on MNT (made if
+# missing) in the foreground, wait until it is mounted, and unmount and
+# kill it at exit. Its pid is in $TESTDIR/fuse-$(basename MNT).pid.
+fuse_mount() {
+	local mnt=$1
+	shift
+	mkdir -p "$mnt"
+	local pidfile=$TESTDIR/fuse-$(basename "$mnt").pid
+	start_bg "$pidfile" "$FUSE" -f --pid-file "$pidfile" "$@" "$mnt" 2>>"$TESTDIR/fuse.log"
+	cleanup_fn fuse_umount "$mnt"
+	mountpoint -q "$mnt" || fail "$mnt is not mounted"
+}
+fuse_pid() { cat "$TESTDIR/fuse-$(basename "$1").pid"; }
+
+# fuse_umount MNT: unmount, retrying while the kernel still releases
+# files (a detached loop device closes its file asynchronously); wait for
+# the server to exit.
+fuse_umount() {
+	local mnt=$1 pid i
+	pid=$(fuse_pid "$mnt" 2>/dev/null || true)
+	for ((i = 0; i < 50; i++)); do
+		mountpoint -q "$mnt" || break
+		fusermount3 -u "$mnt" 2>/dev/null && break
+		sleep 0.1
+	done
+	mountpoint -q "$mnt" && fusermount3 -uz "$mnt"
+	for ((i = 0; i < 100; i++)); do
+		[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	echo "FAIL: isocache-fuse (pid $pid) did not exit after unmounting $mnt" >&2
+	return 1
+}
+
+# fuse_losetup FILE: attach FILE to a free loop device (printed), detached at exit.
+fuse_losetup() {
+	local dev
+	dev=$(losetup -f --show "$1")
+	cleanup_fn losetup -d "$dev"
+	echo "$dev"
+}
+
+# fuse_retry CMD...: run CMD until it succeeds, for up to 5 s (ownership is
+# released when the kernel's last release of a file reaches the server).
+fuse_retry() {
+	local i
+	for ((i = 0; i < 50; i++)); do
+		"$@" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	"$@"
+}
+
+# fuse_errno FILE MODE: try os.open(FILE, MODE) and print the errno name
+# ("OK" on success).
+fuse_errno() {
+	python3 - "$1" "$2" <<'PY'
+import errno, os, sys
+try:
+    os.close(os.open(sys.argv[1], getattr(os, sys.argv[2])))
+    print("OK")
+except OSError as e:
+    print(errno.errorcode[e.errno])
+PY
+}
