@@ -188,29 +188,6 @@ cachectl_read_handle(uint32_t h, uint64_t block, uint32_t n)
 	return 0;
 }
 
-/* Send one packet, with fd attached if >= 0. */
-static int
-cachectl_send(int sock, const void *p, size_t len, int fd)
-{
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		size_t align; /* cmsghdr alignment */
-	} cbuf;
-	struct iovec iov = { (void *)p, len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	if (fd >= 0) {
-		mh.msg_control = cbuf.buf;
-		mh.msg_controllen = sizeof(cbuf.buf);
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	}
-	return sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
-}
-
 /* A sealed (or not) memfd the size HELLO m describes. */
 static int
 cachectl_memfd(const struct ic_cached_msg *m, int seals)
@@ -233,7 +210,7 @@ cachectl_hello(int sock, int seals)
 	int len = ic_cached_encode(&m, p, sizeof(p));
 	ssize_t n;
 
-	if (mfd < 0 || cachectl_send(sock, p, (size_t)len, mfd) < 0)
+	if (mfd < 0 || ic_cached_send(sock, p, (size_t)len, mfd) < 0)
 		return -EIO;
 	n = recv(sock, p, sizeof(p), 0);
 	if (n <= 0 || ic_cached_decode(p, (size_t)n, 1, &r) < 0)
@@ -273,14 +250,14 @@ cachectl_abuse(const char *kind)
 	if (!strcmp(kind, "garbage")) {
 		for (int i = 0; i < 100; i++)
 			p[i] = (uint8_t)(i * 37 + 11);
-		rc = cachectl_send(sock, p, 100, -1);
+		rc = ic_cached_send(sock, p, 100, -1);
 	} else if (!strcmp(kind, "huge")) {
-		rc = cachectl_send(sock, p, sizeof(p), -1);
+		rc = ic_cached_send(sock, p, sizeof(p), -1);
 	} else if (!strcmp(kind, "badlen")) {
 		memset(p + 8, 0xff, 4); /* the header's length field */
-		rc = cachectl_send(sock, p, (size_t)len, -1);
+		rc = ic_cached_send(sock, p, (size_t)len, -1);
 	} else if (!strcmp(kind, "nohello")) {
-		rc = cachectl_send(sock, p, (size_t)len, -1);
+		rc = ic_cached_send(sock, p, (size_t)len, -1);
 	} else if (!strcmp(kind, "twohello")) {
 		rc = cachectl_hello(sock, F_SEAL_SHRINK | F_SEAL_GROW);
 		if (rc == 0)
@@ -293,7 +270,7 @@ cachectl_abuse(const char *kind)
 	} else if (!strcmp(kind, "extrafd")) {
 		rc = cachectl_hello(sock, F_SEAL_SHRINK | F_SEAL_GROW);
 		if (rc == 0)
-			rc = cachectl_send(sock, p, (size_t)len, STDIN_FILENO);
+			rc = ic_cached_send(sock, p, (size_t)len, STDIN_FILENO);
 	} else {
 		fputs(cachectl_usage, stderr);
 		return 2;

@@ -38,13 +38,7 @@ ic_cached_socket_path(const char *path)
 static int
 client_call(struct ic_cached_client *c, struct ic_cached_msg *m, int fd, struct ic_cached_msg *r)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		size_t align; /* cmsghdr alignment */
-	} cbuf;
 	uint8_t out[IC_CACHED_MSG_MAX], in[IC_CACHED_MSG_MAX];
-	struct iovec iov = { out, 0 };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t n;
 	int rc;
 
@@ -54,34 +48,21 @@ client_call(struct ic_cached_client *c, struct ic_cached_msg *m, int fd, struct 
 	rc = ic_cached_encode(m, out, sizeof(out));
 	if (rc < 0)
 		return rc;
-	iov.iov_len = (size_t)rc;
-	if (fd >= 0) {
-		mh.msg_control = cbuf.buf;
-		mh.msg_controllen = sizeof(cbuf.buf);
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	}
-	if (sendmsg(c->fd, &mh, MSG_NOSIGNAL) < 0) {
-		rc = errno == EAGAIN ? -ETIMEDOUT : -errno;
+	rc = ic_cached_send(c->fd, out, (size_t)rc, fd);
+	if (rc < 0) {
 		c->broken = true;
-		return rc;
+		return rc == -EAGAIN ? -ETIMEDOUT : rc;
 	}
-	for (;;) {
-		n = recv(c->fd, in, sizeof(in), MSG_TRUNC);
-		rc = n < 0 ? (errno == EAGAIN ? -ETIMEDOUT : -errno) : n == 0 ? -ECONNRESET : 0;
-		if (rc == 0 && (size_t)n > sizeof(in))
-			rc = -EPROTO;
-		if (rc == 0)
-			rc = ic_cached_decode(in, (size_t)n, 1, r) < 0 ? -EPROTO : 0;
-		if (rc == 0 && r->id < m->id)
-			continue; /* a late reply to a call that timed out */
-		if (rc == 0 && (r->id != m->id || r->type != (m->type | IC_CACHED_REPLY)))
-			rc = -EPROTO;
-		break;
-	}
+	/* Calls are serialized and a timeout breaks the client, so the next
+	 * packet is this call's reply or a protocol error. */
+	n = recv(c->fd, in, sizeof(in), MSG_TRUNC);
+	rc = n < 0 ? (errno == EAGAIN ? -ETIMEDOUT : -errno) : n == 0 ? -ECONNRESET : 0;
+	if (rc == 0 && (size_t)n > sizeof(in))
+		rc = -EPROTO;
+	if (rc == 0 && ic_cached_decode(in, (size_t)n, 1, r) < 0)
+		rc = -EPROTO;
+	if (rc == 0 && (r->id != m->id || r->type != (m->type | IC_CACHED_REPLY)))
+		rc = -EPROTO;
 	if (rc < 0) {
 		c->broken = true;
 		return rc;
@@ -100,7 +81,7 @@ ic_cached_disconnect(struct ic_cached_client *c)
 		return;
 	len = ic_cached_encode(&m, out, sizeof(out));
 	if (!c->broken)
-		send(c->fd, out, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ic_cached_send(c->fd, out, (size_t)len, -1);
 	close(c->fd);
 	if (c->buf)
 		munmap(c->buf, IC_CACHED_MAX_BLOCKS * IC_CACHED_BLOCK);

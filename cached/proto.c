@@ -4,10 +4,10 @@
  * the encoder, the decoder and the size check cannot disagree. */
 #include "isocache/cached_proto.h"
 
-#include <endian.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 enum {
 	F_STATUS = 1u << 0,
@@ -78,74 +78,59 @@ struct proto_cur {
 	int put;
 };
 
+/* One little-endian integer of 2, 4 or 8 bytes at the cursor, written
+ * byte by byte so the host's byte order does not matter. */
 static void
-proto_u32(struct proto_cur *c, uint32_t *v)
+proto_int(struct proto_cur *c, void *v, size_t size)
 {
-	uint32_t le;
+	uint16_t v16;
+	uint32_t v32;
+	uint64_t x = 0;
 
 	if (c->put) {
-		le = htole32(*v);
-		memcpy(c->p, &le, 4);
+		if (size == 2)
+			x = (memcpy(&v16, v, 2), v16);
+		else if (size == 4)
+			x = (memcpy(&v32, v, 4), v32);
+		else
+			memcpy(&x, v, 8);
+		for (size_t i = 0; i < size; i++)
+			c->p[i] = (uint8_t)(x >> (8 * i));
 	} else {
-		memcpy(&le, c->p, 4);
-		*v = le32toh(le);
+		for (size_t i = 0; i < size; i++)
+			x |= (uint64_t)c->p[i] << (8 * i);
+		v16 = (uint16_t)x;
+		v32 = (uint32_t)x;
+		memcpy(v, size == 2 ? (void *)&v16 : size == 4 ? (void *)&v32 : (void *)&x, size);
 	}
-	c->p += 4;
+	c->p += size;
 }
 
-static void
-proto_u64(struct proto_cur *c, uint64_t *v)
-{
-	uint64_t le;
-
-	if (c->put) {
-		le = htole64(*v);
-		memcpy(c->p, &le, 8);
-	} else {
-		memcpy(&le, c->p, 8);
-		*v = le64toh(le);
-	}
-	c->p += 8;
-}
-
-static void
-proto_u16(struct proto_cur *c, uint16_t *v)
-{
-	uint16_t le;
-
-	if (c->put) {
-		le = htole16(*v);
-		memcpy(c->p, &le, 2);
-	} else {
-		memcpy(&le, c->p, 2);
-		*v = le16toh(le);
-	}
-	c->p += 2;
-}
+#define PROTO_INT(c, p) proto_int((c), (p), sizeof(*(p)))
 
 /* Walk the header and the fields of f; m is read (put) or written (get). */
 static void
 proto_walk(struct proto_cur *c, struct ic_cached_msg *m, uint32_t *magic, uint16_t *version,
 	   uint32_t *len, unsigned f)
 {
-	proto_u32(c, magic);
-	proto_u16(c, version);
-	proto_u16(c, &m->type);
-	proto_u32(c, len);
-	proto_u32(c, &m->flags);
-	proto_u64(c, &m->id);
+	PROTO_INT(c, magic);
+	PROTO_INT(c, version);
+	PROTO_INT(c, &m->type);
+	PROTO_INT(c, len);
+	PROTO_INT(c, &m->flags);
+	PROTO_INT(c, &m->id);
 	if (f & F_STATUS)
-		proto_u32(c, (uint32_t *)&m->status);
+		PROTO_INT(c, &m->status);
 	if (f & F_HANDLE)
-		proto_u32(c, &m->handle);
+		PROTO_INT(c, &m->handle);
 	if (f & F_SLOT)
-		proto_u32(c, &m->slot);
+		PROTO_INT(c, &m->slot);
 	if (f & F_NBLOCKS)
-		proto_u32(c, &m->nblocks);
+		PROTO_INT(c, &m->nblocks);
 	if (f & F_BLOCK)
-		proto_u64(c, &m->block);
+		PROTO_INT(c, &m->block);
 	if (f & F_VALUE)
-		proto_u64(c, &m->value);
+		PROTO_INT(c, &m->value);
 	if (f & F_UUID) {
 		if (c->put)
 			memcpy(c->p, m->uuid, 16);
@@ -154,7 +139,7 @@ proto_walk(struct proto_cur *c, struct ic_cached_msg *m, uint32_t *magic, uint16
 		c->p += 16;
 	}
 	for (int i = 0; (f & F_STATS) && i < IC_CACHED_STAT_COUNT; i++)
-		proto_u64(c, &m->stats[i]);
+		PROTO_INT(c, &m->stats[i]);
 }
 
 int
@@ -213,14 +198,14 @@ ic_cached_decode(const uint8_t *buf, size_t len, int reply, struct ic_cached_msg
 	memset(m, 0, sizeof(*m));
 	if (len < IC_CACHED_HDR_SIZE || len > IC_CACHED_MSG_MAX)
 		return -EBADMSG;
-	memcpy(&magic, buf, 4);
-	memcpy(&version, buf + 4, 2);
-	memcpy(&type, buf + 6, 2);
-	if (le32toh(magic) != IC_CACHED_MAGIC)
+	PROTO_INT(&c, &magic);
+	PROTO_INT(&c, &version);
+	PROTO_INT(&c, &type);
+	c.p = (uint8_t *)buf;
+	if (magic != IC_CACHED_MAGIC)
 		return -EBADMSG;
-	if (le16toh(version) != IC_CACHED_VERSION)
+	if (version != IC_CACHED_VERSION)
 		return -EPROTONOSUPPORT;
-	type = le16toh(type);
 	i = proto_index(type);
 	if (i < 0 || !!(type & IC_CACHED_REPLY) != !!reply)
 		return -EPROTO;
@@ -230,6 +215,28 @@ ic_cached_decode(const uint8_t *buf, size_t len, int reply, struct ic_cached_msg
 	if (wire_len != len)
 		return -EBADMSG;
 	return proto_check_fields(m);
+}
+
+int
+ic_cached_send(int sock, const void *buf, size_t len, int fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		size_t align; /* cmsghdr alignment */
+	} cbuf;
+	struct iovec iov = { (void *)buf, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (fd >= 0) {
+		mh.msg_control = cbuf.buf;
+		mh.msg_controllen = sizeof(cbuf.buf);
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	}
+	return sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
 }
 
 const char *

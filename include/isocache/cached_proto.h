@@ -102,6 +102,10 @@ int ic_cached_encode(const struct ic_cached_msg *m, uint8_t *buf, size_t cap);
  * or field), -EPROTONOSUPPORT (other version), -EPROTO (type or direction). */
 int ic_cached_decode(const uint8_t *buf, size_t len, int reply, struct ic_cached_msg *m);
 
+/* Send one message of len bytes on a SEQPACKET socket, with fd attached
+ * (SCM_RIGHTS) when fd >= 0. Returns 0 or -errno. */
+int ic_cached_send(int sock, const void *buf, size_t len, int fd);
+
 /* A stable name for a stat, as "hits" or "lat_16us", for tools and JSON. */
 const char *ic_cached_stat_name(enum ic_cached_stat s, char *buf, size_t cap);
 
