@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 
@@ -50,6 +51,21 @@ fill_submit(struct cached_store *st, struct cached_fill *f)
 	return st->submit(st, f);
 }
 
+/* The block where the data run holding block b ends. Readahead stops at a
+ * hole: its blocks read as zeroes without the cache (the vdisk never asks
+ * for unallocated clusters), so reading them would only cost backing I/O.
+ * One lseek per fill; without hole information, the whole layer. */
+static uint64_t
+fill_data_end(const struct cached_layer *l, uint64_t b)
+{
+	off_t off = (off_t)(b << IC_CACHED_BLOCK_SHIFT);
+	off_t hole = lseek(l->fd, off, SEEK_HOLE);
+
+	if (hole <= off)
+		return l->nblocks;
+	return ((uint64_t)hole + IC_CACHED_BLOCK - 1) >> IC_CACHED_BLOCK_SHIFT;
+}
+
 /* Allocate blocks for a fill that covers block b and queue its read. */
 static struct cached_fill *
 fill_start(struct cached_store *st, struct cached_req *r, uint64_t b)
@@ -69,6 +85,11 @@ fill_start(struct cached_store *st, struct cached_req *r, uint64_t b)
 	while (start > align && cached_store_lookup(st, l->id, start - 1) == CACHED_NIL)
 		start--;
 	end = start + l->ra < l->nblocks ? start + l->ra : l->nblocks;
+	if (end > b + 1) {
+		uint64_t data_end = fill_data_end(l, b);
+
+		end = end < data_end ? end : data_end;
+	}
 	for (uint64_t blk = start; blk < end; blk++) {
 		if (blk >= b && cached_store_lookup(st, l->id, blk) != CACHED_NIL)
 			break;
