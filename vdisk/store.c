@@ -285,7 +285,8 @@ ic_name_check(const char *image)
 			if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-",
 				    p[j]))
 				goto bad;
-		p = at + 1;
+		if (at)
+			p = at + 1;
 	}
 	return 0;
 bad:
