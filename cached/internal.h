@@ -173,6 +173,8 @@ void cached_fill_complete(struct cached_fill *f, int res);
  * xattr, not frozen). */
 int cached_layer_check(int fd, uint8_t uuid[16], struct stat *sb);
 int cached_uuid_parse(const char *text, uint8_t uuid[16]);
+/* Reopen a checked layer fd O_DIRECT for fills (or keep it); takes fd. */
+int cached_layer_direct(int fd);
 
 /* The daemon: one ring, one thread (loop.c, session.c). */
 struct cached_session;

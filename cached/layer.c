@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 #include "isocache/layer.h"
 
@@ -64,4 +65,22 @@ cached_layer_check(int fd, uint8_t uuid[16], struct stat *sb)
 	    cached_uuid_parse(layer, uuid))
 		return -ENODATA;
 	return 0;
+}
+
+/* The daemon's own descriptor for fills: the same file reopened O_DIRECT,
+ * so the cache is the only copy in memory and fills cost device reads, not
+ * page-cache copies. Where that fails (a filesystem without O_DIRECT, no
+ * access to /proc) the client's fd serves. Takes fd; returns the one to use. */
+int
+cached_layer_direct(int fd)
+{
+	char path[64];
+	int dfd;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	dfd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	if (dfd < 0)
+		return fd;
+	close(fd);
+	return dfd;
 }

@@ -267,7 +267,7 @@ session_register(struct cached_session *s, struct session_req *q)
 			break;
 	if (h == SESSION_HANDLES)
 		return -ENOSPC;
-	rc = cached_store_layer(&s->d->store, uuid, &sb, s->fds[0], &l);
+	rc = cached_store_layer(&s->d->store, uuid, &sb, cached_layer_direct(s->fds[0]), &l);
 	s->fds[0] = -1; /* taken or closed */
 	if (rc < 0)
 		return rc;
