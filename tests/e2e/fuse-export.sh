@@ -42,4 +42,5 @@ for f in "$mnt"/*; do
 	rm "$TESTDIR/out.raw"
 done
 cmp "$mnt/base@gold" "$TESTDIR/base.raw" || fail "base@gold differs from the imported file"
+fuse_umount "$mnt"
 "$ADMIN" check

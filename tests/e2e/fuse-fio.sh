@@ -43,3 +43,4 @@ fuse_umount "$mnt"
 fuse_mount "$mnt" -r
 cmp "$mnt/vm" "$TESTDIR/vm.raw" || fail "the mount and the export disagree after fio"
 "$ADMIN" check
+fuse_umount "$mnt"

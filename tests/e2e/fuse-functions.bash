@@ -24,6 +24,7 @@ fuse_mount() {
 	shift
 	mkdir -p "$mnt"
 	local pidfile=$TESTDIR/fuse-$(basename "$mnt").pid
+	rm -f "$pidfile" # a killed server leaves its own behind
 	start_bg "$pidfile" "$FUSE" -f --pid-file "$pidfile" "$@" "$mnt" 2>>"$TESTDIR/fuse.log"
 	cleanup_fn fuse_umount "$mnt"
 	mountpoint -q "$mnt" || fail "$mnt is not mounted"
@@ -43,11 +44,23 @@ fuse_umount() {
 	done
 	mountpoint -q "$mnt" && fusermount3 -uz "$mnt"
 	for ((i = 0; i < 100; i++)); do
-		[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+		[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
-	echo "FAIL: isocache-fuse (pid $pid) did not exit after unmounting $mnt" >&2
-	return 1
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		echo "FAIL: isocache-fuse (pid $pid) did not exit after unmounting $mnt" >&2
+		return 1
+	fi
+	fuse_check_log
+}
+
+# fuse_check_log: fail when a server reported a sanitizer error or a leak.
+fuse_check_log() {
+	if grep -qE 'Sanitizer|runtime error' "$TESTDIR/fuse.log" 2>/dev/null; then
+		cat "$TESTDIR/fuse.log" >&2
+		echo "FAIL: isocache-fuse reported a sanitizer error" >&2
+		return 1
+	fi
 }
 
 # fuse_losetup FILE: attach FILE to a free loop device (printed), detached at exit.

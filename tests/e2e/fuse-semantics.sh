@@ -93,3 +93,4 @@ fuse_mount "$mnt" -r
 [ "$(fuse_errno "$mnt/vm" O_RDWR)" = EROFS ] || fail "-r: vm opened for write"
 [ "$(stat -c %a "$mnt/vm")" = 444 ] || fail "-r: mode"
 cmp -n 1M "$mnt/vm" "$TESTDIR/out.raw" || fail "-r: contents"
+fuse_umount "$mnt"
