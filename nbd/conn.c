@@ -1,12 +1,15 @@
-/* One connection in transmission: a reader that decodes requests into
- * preallocated slots, and workers that run them and send replies.
+/* One connection in transmission. Each worker thread of the connection
+ * takes the read lock, reads one request (and its payload), lets go of the
+ * lock, runs the request and sends the reply, as nbdkit does: no hand-off
+ * between threads on the data path, which matters on small machines.
  *
- * A slot owns everything one request needs (payload buffer up to the
- * advertised maximum, block status and chunk header space), so the data
- * path allocates nothing. The reader blocks when every slot is in flight,
- * which is the back-pressure on a client that queues more than that.
- * Replies may leave out of order; send_mu keeps each reply contiguous on
- * the stream. */
+ * The connection starts with one worker and adds one whenever every worker
+ * is busy with a request, up to `slots`: the threads are sized to the
+ * requests the client keeps in flight, not to cores, because filters
+ * block. Each worker owns a slot with everything one request needs (payload
+ * buffer up to the advertised maximum, block status and chunk header
+ * space), so the data path allocates nothing. Replies may leave out of
+ * order; send_mu keeps each reply contiguous on the stream. */
 #include "nbd/nbd.h"
 
 #include <errno.h>
@@ -29,6 +32,8 @@ struct conn_run {
 };
 
 struct slot {
+	struct ic_nbd_conn *conn;
+	pthread_t thread;
 	struct ic_nbd_request req;
 	uint32_t err; /* NBD error decided before running, or 0 */
 	uint8_t *buf;
@@ -37,16 +42,17 @@ struct slot {
 	struct conn_run *runs;
 	unsigned nruns;
 	struct iovec *iov;
-	struct slot *next;
 };
 
 struct ic_nbd_conn {
 	struct ic_nbd_conn_config cfg;
-	pthread_mutex_t mu;
-	pthread_cond_t cond;
 	struct slot *slots;
-	struct slot *free;
-	unsigned inflight;
+	pthread_mutex_t read_mu; /* one reader of the stream at a time */
+	pthread_mutex_t mu;	 /* the counters below */
+	unsigned workers, idle;
+	bool closing;		 /* under mu: no more workers start */
+	bool eof;		 /* under read_mu: the stream ended, workers exit */
+	int rc;			 /* why it ended */
 	pthread_mutex_t send_mu;
 	bool broken;
 };
@@ -103,11 +109,10 @@ ic_nbd_conn_new(const struct ic_nbd_conn_config *cfg, struct ic_nbd_conn **out)
 		s->iov = calloc(2 * CONN_EXTENTS_MAX + 2, sizeof(*s->iov));
 		if (!s->status[0] || !s->status[1] || !s->hdr || !s->runs || !s->iov)
 			goto err;
-		s->next = c->free;
-		c->free = s;
+		s->conn = c;
 	}
+	pthread_mutex_init(&c->read_mu, NULL);
 	pthread_mutex_init(&c->mu, NULL);
-	pthread_cond_init(&c->cond, NULL);
 	pthread_mutex_init(&c->send_mu, NULL);
 	*out = c;
 	return 0;
@@ -122,8 +127,8 @@ ic_nbd_conn_free(struct ic_nbd_conn *c)
 {
 	if (!c)
 		return;
+	pthread_mutex_destroy(&c->read_mu);
 	pthread_mutex_destroy(&c->mu);
-	pthread_cond_destroy(&c->cond);
 	pthread_mutex_destroy(&c->send_mu);
 	conn_free_slots(c);
 	free(c);
@@ -325,20 +330,8 @@ conn_block_status(struct ic_nbd_conn *c, struct slot *s)
 /* ---- Dispatch ---- */
 
 static void
-conn_release(struct ic_nbd_conn *c, struct slot *s)
+conn_run(struct ic_nbd_conn *c, struct slot *s)
 {
-	pthread_mutex_lock(&c->mu);
-	s->next = c->free;
-	c->free = s;
-	c->inflight--;
-	pthread_cond_broadcast(&c->cond);
-	pthread_mutex_unlock(&c->mu);
-}
-
-void
-ic_nbd_conn_run(struct ic_nbd_conn *c, void *slot)
-{
-	struct slot *s = slot;
 	const struct ic_nbd_request *r = &s->req;
 	const struct ic_nbd_backend_ops *ops = c->cfg.ops;
 	bool fua = r->flags & NBD_CMD_FLAG_FUA;
@@ -347,17 +340,14 @@ ic_nbd_conn_run(struct ic_nbd_conn *c, void *slot)
 
 	if (s->err) {
 		conn_error(c, s, s->err);
-		conn_release(c, s);
 		return;
 	}
 	switch (r->type) {
 	case NBD_CMD_READ:
 		conn_read(c, s);
-		conn_release(c, s);
 		return;
 	case NBD_CMD_BLOCK_STATUS:
 		conn_block_status(c, s);
-		conn_release(c, s);
 		return;
 	case NBD_CMD_WRITE:
 		rc = ops->pwrite(h, s->buf, r->length, r->offset, fua);
@@ -378,22 +368,6 @@ ic_nbd_conn_run(struct ic_nbd_conn *c, void *slot)
 		break;
 	}
 	conn_simple(c, s, ic_nbd_errno(rc), NULL, 0);
-	conn_release(c, s);
-}
-
-static struct slot *
-conn_get_slot(struct ic_nbd_conn *c)
-{
-	struct slot *s;
-
-	pthread_mutex_lock(&c->mu);
-	while (!c->free)
-		pthread_cond_wait(&c->cond, &c->mu);
-	s = c->free;
-	c->free = s->next;
-	c->inflight++;
-	pthread_mutex_unlock(&c->mu);
-	return s;
 }
 
 /* Read a write's payload into the slot; one over the limit is read in
@@ -417,45 +391,96 @@ conn_payload(struct ic_nbd_conn *c, struct slot *s)
 	return 0;
 }
 
-int
-ic_nbd_conn_serve(struct ic_nbd_conn *c)
+static void *conn_worker(void *arg);
+
+/* Under read_mu: read the next request into s. Returns false when the
+ * stream has ended (c->eof set, c->rc says why). */
+static bool
+conn_next(struct ic_nbd_conn *c, struct slot *s)
 {
 	const struct ic_nbd_io *io = c->cfg.io;
 	uint8_t raw[IC_NBD_REQUEST_SIZE];
 	int rc;
 
-	for (;;) {
-		struct ic_nbd_request req;
-		struct slot *s;
-
-		rc = io->recv(io->arg, raw, sizeof(raw));
-		if (rc == 0)
-			rc = ic_nbd_request_decode(raw, &req);
-		if (rc < 0 || req.type == NBD_CMD_DISC)
-			break;
-		s = conn_get_slot(c);
-		s->req = req;
-		s->err = ic_nbd_request_check(&req, &c->cfg.session);
-		if (!s->err && req.length > c->cfg.max_payload &&
-		    (req.type == NBD_CMD_READ || req.type == NBD_CMD_WRITE))
+	if (c->eof)
+		return false;
+	rc = io->recv(io->arg, raw, sizeof(raw));
+	if (rc == 0)
+		rc = ic_nbd_request_decode(raw, &s->req);
+	if (rc == 0 && s->req.type != NBD_CMD_DISC) {
+		s->err = ic_nbd_request_check(&s->req, &c->cfg.session);
+		if (!s->err && s->req.length > c->cfg.max_payload &&
+		    (s->req.type == NBD_CMD_READ || s->req.type == NBD_CMD_WRITE))
 			s->err = NBD_EOVERFLOW;
-		if (ic_nbd_request_has_payload(&req)) {
+		if (ic_nbd_request_has_payload(&s->req))
 			rc = conn_payload(c, s);
-			if (rc < 0) {
-				conn_release(c, s);
-				break;
-			}
-		}
-		c->cfg.submit(c->cfg.submit_arg, c, s);
+		if (rc == 0)
+			return true;
 	}
 	if (rc == -EPROTO)
 		ic_log(IC_LOG_INFO, "nbd: bad request magic, dropping the client");
+	c->eof = true;
+	c->rc = rc;
+	return false;
+}
+
+/* Start another worker if every one is busy and slots remain. */
+static void
+conn_grow(struct ic_nbd_conn *c)
+{
+	struct slot *s;
+
 	pthread_mutex_lock(&c->mu);
-	while (c->inflight)
-		pthread_cond_wait(&c->cond, &c->mu);
+	c->idle--;
+	if (c->idle == 0 && c->workers < c->cfg.slots && !c->closing) {
+		s = &c->slots[c->workers];
+		if (pthread_create(&s->thread, NULL, conn_worker, s) == 0) {
+			c->workers++;
+			c->idle++;
+		}
+	}
 	pthread_mutex_unlock(&c->mu);
+}
+
+static void *
+conn_worker(void *arg)
+{
+	struct slot *s = arg;
+	struct ic_nbd_conn *c = s->conn;
+
+	for (;;) {
+		bool got;
+
+		pthread_mutex_lock(&c->read_mu);
+		got = conn_next(c, s);
+		pthread_mutex_unlock(&c->read_mu);
+		if (!got)
+			break;
+		conn_grow(c);
+		conn_run(c, s);
+		pthread_mutex_lock(&c->mu);
+		c->idle++;
+		pthread_mutex_unlock(&c->mu);
+	}
+	return NULL;
+}
+
+int
+ic_nbd_conn_serve(struct ic_nbd_conn *c)
+{
+	unsigned i, n;
+
+	c->workers = c->idle = 1;
+	conn_worker(&c->slots[0]);
+	/* The stream has ended; once closing is set no worker starts another. */
+	pthread_mutex_lock(&c->mu);
+	c->closing = true;
+	n = c->workers;
+	pthread_mutex_unlock(&c->mu);
+	for (i = 1; i < n; i++)
+		pthread_join(c->slots[i].thread, NULL);
 	if (!(c->cfg.session.export->tflags & NBD_FLAG_READ_ONLY))
 		c->cfg.ops->flush(c->cfg.backend);
 	/* A client that hangs up without DISC is not an error of ours. */
-	return rc == -ECONNRESET ? 0 : rc;
+	return c->rc == -ECONNRESET ? 0 : c->rc;
 }

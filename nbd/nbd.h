@@ -297,32 +297,25 @@ uint32_t ic_nbd_status_layer(const struct ic_nbd_extent *ext);
 
 struct ic_nbd_conn;
 
-/* Called with a request ready to run; run it now or hand it to a worker
- * that calls ic_nbd_conn_run. */
-typedef void (*ic_nbd_submit_fn)(void *arg, struct ic_nbd_conn *conn, void *slot);
-
 struct ic_nbd_conn_config {
 	const struct ic_nbd_io *io;
 	struct ic_nbd_session session;
 	const struct ic_nbd_backend_ops *ops;
 	void *backend;
 	uint32_t max_payload; /* buffers per slot; IC_NBD_MAX_PAYLOAD when 0 */
-	unsigned slots;	      /* requests in flight; IC_NBD_SLOTS when 0 */
-	ic_nbd_submit_fn submit;
-	void *submit_arg;
+	unsigned slots;	      /* requests in flight (worker threads); IC_NBD_SLOTS when 0 */
 };
 
 #define IC_NBD_SLOTS 32
 
 /* Allocate a connection and all its buffers. */
 int ic_nbd_conn_new(const struct ic_nbd_conn_config *cfg, struct ic_nbd_conn **out);
-/* Read requests until the client disconnects or the stream breaks (a
- * server stopping shuts the socket down for reading); then wait for the
- * requests in flight and flush a writable export.
+/* Serve requests until the client disconnects or the stream breaks (a
+ * server stopping shuts the socket down for reading), with up to `slots`
+ * threads, the calling one included; then wait for the requests in flight
+ * and flush a writable export.
  * Returns 0 on a clean end, else -errno. */
 int ic_nbd_conn_serve(struct ic_nbd_conn *conn);
-/* Run one submitted request and send its reply (worker side). */
-void ic_nbd_conn_run(struct ic_nbd_conn *conn, void *slot);
 void ic_nbd_conn_free(struct ic_nbd_conn *conn);
 
 #endif

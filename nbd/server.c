@@ -1,11 +1,9 @@
 /* Sockets, clients and workers of isocache-nbd.
  *
- * Threads: the main thread accepts; each client has a reader thread (the
- * handshake, then ic_nbd_conn_serve); requests go to one shared worker
- * pool. Filters block, so the pool grows to the number of requests in
- * flight rather than to the number of cores: a request that finds no idle
- * worker starts one, up to the slots of all live connections. Workers are
- * never freed before exit; a burst leaves idle threads behind, no more.
+ * Threads: the main thread accepts; each client gets a thread for the
+ * handshake, which then becomes the first worker of ic_nbd_conn_serve; the
+ * connection adds workers up to the requests the client keeps in flight
+ * (see nbd/conn.c).
  *
  * Stopping (SIGTERM, SIGINT, the --run command ending, the last client of a
  * non-persistent server leaving): stop accepting, shut every client socket
@@ -30,23 +28,6 @@
 
 #define SRV_MAX_LISTEN 8
 
-struct srv_item {
-	struct ic_nbd_conn *conn;
-	void *slot;
-};
-
-/* The worker pool: a ring of submitted requests. Its capacity grows with
- * the slots of live connections, so a push never finds it full. */
-static struct {
-	pthread_mutex_t mu;
-	pthread_cond_t cond;
-	struct srv_item *ring;
-	size_t cap, head, count;
-	unsigned idle, workers, limit;
-	pthread_t *threads;
-	bool stop;
-} pool = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
-
 struct srv_client {
 	struct ic_nbd_fds fds;
 	struct srv_exports *ex;
@@ -67,94 +48,6 @@ static struct {
 } srv = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
 	  .wake = { -1, -1 } };
 
-static void *
-pool_worker(void *arg)
-{
-	(void)arg;
-	pthread_mutex_lock(&pool.mu);
-	for (;;) {
-		struct srv_item it;
-
-		while (!pool.count && !pool.stop) {
-			pool.idle++;
-			pthread_cond_wait(&pool.cond, &pool.mu);
-			pool.idle--;
-		}
-		if (!pool.count)
-			break;
-		it = pool.ring[pool.head];
-		pool.head = (pool.head + 1) % pool.cap;
-		pool.count--;
-		pthread_mutex_unlock(&pool.mu);
-		ic_nbd_conn_run(it.conn, it.slot);
-		pthread_mutex_lock(&pool.mu);
-	}
-	pthread_mutex_unlock(&pool.mu);
-	return NULL;
-}
-
-/* Make room for n more requests in flight: grow the ring (keeping its
- * order) and the thread table. Runs when a client connects, never per
- * request. */
-static int
-pool_reserve(unsigned n)
-{
-	size_t cap = pool.cap + n, i;
-	struct srv_item *ring;
-	pthread_t *threads;
-
-	pthread_mutex_lock(&pool.mu);
-	ring = malloc(cap * sizeof(*ring));
-	threads = realloc(pool.threads, cap * sizeof(*threads));
-	if (threads)
-		pool.threads = threads;
-	if (!ring || !threads) {
-		pthread_mutex_unlock(&pool.mu);
-		free(ring);
-		return -ENOMEM;
-	}
-	for (i = 0; i < pool.count; i++)
-		ring[i] = pool.ring[(pool.head + i) % pool.cap];
-	free(pool.ring);
-	pool.ring = ring;
-	pool.head = 0;
-	pool.cap = cap;
-	pool.limit += n;
-	pthread_mutex_unlock(&pool.mu);
-	return 0;
-}
-
-static void
-pool_submit(void *arg, struct ic_nbd_conn *conn, void *slot)
-{
-	(void)arg;
-	pthread_mutex_lock(&pool.mu);
-	pool.ring[(pool.head + pool.count) % pool.cap] = (struct srv_item){ conn, slot };
-	pool.count++;
-	if (pool.idle >= pool.count) {
-		pthread_cond_signal(&pool.cond);
-	} else if (pool.workers < pool.limit &&
-		   pthread_create(&pool.threads[pool.workers], NULL, pool_worker, NULL) == 0) {
-		pool.workers++;
-	}
-	pthread_mutex_unlock(&pool.mu);
-}
-
-static void
-pool_stop(void)
-{
-	unsigned i;
-
-	pthread_mutex_lock(&pool.mu);
-	pool.stop = true;
-	pthread_cond_broadcast(&pool.cond);
-	pthread_mutex_unlock(&pool.mu);
-	for (i = 0; i < pool.workers; i++)
-		pthread_join(pool.threads[i], NULL);
-	free(pool.threads);
-	free(pool.ring);
-}
-
 void
 srv_stop(int rc)
 {
@@ -170,8 +63,7 @@ static int
 srv_serve_client(struct srv_client *cl)
 {
 	struct ic_nbd_io io;
-	struct ic_nbd_conn_config cfg = { .io = &io, .ops = &srv_vdisk_ops, .submit = pool_submit,
-					  .slots = cl->slots };
+	struct ic_nbd_conn_config cfg = { .io = &io, .ops = &srv_vdisk_ops, .slots = cl->slots };
 	struct ic_nbd_conn *conn;
 	int rc;
 
@@ -221,7 +113,7 @@ srv_accept(int lfd, const struct srv_config *cfg, struct srv_exports *ex)
 		return;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	cl = calloc(1, sizeof(*cl));
-	if (!cl || pool_reserve(cfg->slots) < 0) {
+	if (!cl) {
 		ic_log(IC_LOG_ERR, "nbd: no memory for a new client, refused");
 		free(cl);
 		close(fd);
@@ -357,7 +249,6 @@ srv_drain(struct srv_exports *ex)
 	while (srv.count)
 		pthread_cond_wait(&srv.cond, &srv.mu);
 	pthread_mutex_unlock(&srv.mu);
-	pool_stop();
 	rc = srv_exports_close(ex);
 	if (rc < 0)
 		ic_log(IC_LOG_ERR, "flush at exit failed: %s", strerror(-rc));
@@ -409,12 +300,11 @@ srv_run_stdio(const struct srv_config *cfg, struct srv_exports *ex)
 	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
-	if (!cl || pool_reserve(cfg->slots) < 0)
+	if (!cl)
 		return 1;
 	*cl = (struct srv_client){ .fds = { 0, 1 }, .ex = ex, .slots = cfg->slots };
 	rc = srv_serve_client(cl);
 	free(cl);
-	pool_stop();
 	if (srv_exports_close(ex) < 0)
 		rc = -EIO;
 	return rc < 0 ? 1 : 0;

@@ -82,13 +82,6 @@ static const struct ic_nbd_export fz_exports[] = {
 	{ .name = "vm1@s", .size = FZ_DISK - 1000, .tflags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_READ_ONLY },
 };
 
-static void
-fz_submit(void *arg, struct ic_nbd_conn *conn, void *slot)
-{
-	(void)arg;
-	ic_nbd_conn_run(conn, slot);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
@@ -96,7 +89,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct mem m;
 	const struct ic_nbd_catalog cat = { .exports = fz_exports, .count = 2 };
-	struct ic_nbd_conn_config cfg = { .ops = &fz_ops, .submit = fz_submit, .slots = 2,
+	struct ic_nbd_conn_config cfg = { .ops = &fz_ops, .slots = 1,
 					  .max_payload = 1 << 16 };
 	struct ic_nbd_conn *conn;
 	struct ic_nbd_io io;

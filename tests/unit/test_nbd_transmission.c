@@ -90,13 +90,6 @@ static const struct ic_nbd_backend_ops md_ops = {
 	.cache = md_cache, .flush = md_flush, .extents = md_extents,
 };
 
-static void
-inline_submit(void *arg, struct ic_nbd_conn *conn, void *slot)
-{
-	(void)arg;
-	ic_nbd_conn_run(conn, slot);
-}
-
 static const struct ic_nbd_export rw = { .name = "d", .size = DISK, .tflags = NBD_FLAG_HAS_FLAGS };
 static const struct ic_nbd_export ro = {
 	.name = "d", .size = DISK, .tflags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_READ_ONLY
@@ -108,7 +101,7 @@ serve(struct mem *m, const struct ic_nbd_export *exp, bool structured, bool ctx)
 	struct ic_nbd_io io;
 	struct ic_nbd_conn *c;
 	struct ic_nbd_conn_config cfg = {
-		.io = &io, .ops = &md_ops, .submit = inline_submit, .slots = 2,
+		.io = &io, .ops = &md_ops, .slots = 1,
 		.max_payload = 1 << 18,
 		.session = { .export = exp, .structured = structured, .ctx_base = ctx,
 			     .ctx_layer = ctx },
