@@ -31,7 +31,8 @@ static const char cachectl_usage[] =
 	"  read-handle H BLOCK N  read with a handle this session never registered\n"
 	"  abuse KIND             send a bad message; exit 0 if the daemon ends the\n"
 	"                         session. KIND: garbage, huge, badlen, nohello,\n"
-	"                         twohello, unsealed, extrafd\n"
+	"                         twohello, unsealed, extrafd; or noread: send\n"
+	"                         requests, never read the replies, sleep 30 s\n"
 	"Exit status: 0 success, 1 refused or failed, 2 usage.\n";
 
 static const char *cachectl_socket;
@@ -245,6 +246,7 @@ cachectl_abuse(const char *kind)
 
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", ic_cached_socket_path(cachectl_socket));
 	if (sock < 0 || setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
 	    connect(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return cachectl_fail("connect", -errno);
 	if (!strcmp(kind, "garbage")) {
@@ -267,6 +269,19 @@ cachectl_abuse(const char *kind)
 		rc = cachectl_hello(sock, F_SEAL_SHRINK);
 		printf("hello: %s\n", strerror(-rc));
 		return rc == -EPERM ? 0 : 1;
+	} else if (!strcmp(kind, "noread")) {
+		/* Requests whose replies are never read: the daemon's sends stall. */
+		struct ic_cached_msg st = { .type = IC_CACHED_STATS, .handle = IC_CACHED_HANDLE_ALL };
+
+		len = ic_cached_encode(&st, p, sizeof(p));
+		rc = cachectl_hello(sock, F_SEAL_SHRINK | F_SEAL_GROW);
+		for (int i = 0; rc == 0 && i < 4 * IC_CACHED_MAX_SLOTS; i++)
+			rc = ic_cached_send(sock, p, (size_t)len, -1);
+		if (rc == -EAGAIN) /* the daemon stopped reading: enough */
+			rc = 0;
+		if (rc == 0)
+			sleep(30);
+		return rc ? cachectl_fail(kind, rc) : 0;
 	} else if (!strcmp(kind, "extrafd")) {
 		rc = cachectl_hello(sock, F_SEAL_SHRINK | F_SEAL_GROW);
 		if (rc == 0)

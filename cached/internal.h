@@ -188,6 +188,7 @@ struct cached_daemon {
 	struct ic_op sig_op;
 	struct signalfd_siginfo si;
 	bool stopping;
+	uint64_t drain_deadline; /* CLOCK_MONOTONIC ns: stop waiting for stuck clients */
 	unsigned inflight; /* operations whose last completion has not come */
 	struct cached_session *sessions;
 	unsigned nsessions;

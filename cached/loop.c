@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -16,6 +17,17 @@
 /* io-wq workers per node: bounded (regular file reads) and unbounded. */
 #define LOOP_IOWQ_BOUNDED 4
 #define LOOP_IOWQ_UNBOUNDED 4
+/* After SIGTERM, how long replies may wait on clients that do not read. */
+#define LOOP_DRAIN_NS 5000000000ull
+
+static uint64_t
+loop_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 struct io_uring_sqe *
 cached_sqe(struct cached_daemon *d, struct ic_op *op)
@@ -78,6 +90,7 @@ loop_on_signal(struct ic_op *op, int res)
 	(void)res;
 	ic_log(IC_LOG_INFO, "signal %u: finishing in-flight requests", d->si.ssi_signo);
 	d->stopping = true;
+	d->drain_deadline = loop_now() + LOOP_DRAIN_NS;
 	io_uring_prep_cancel(cached_sqe(d, NULL), &d->accept_op, 0);
 	cached_session_stop_all(d);
 }
@@ -128,16 +141,20 @@ cached_daemon_init(struct cached_daemon *d, int listen_fd)
 }
 
 /* The loop body: submit and wait, run every completion's handler, then
- * hand the whole batch back with one cq_advance (cheaper than seen-per-CQE). */
+ * hand the whole batch back with one cq_advance (cheaper than seen-per-CQE).
+ * Once stopping, it wakes every 100 ms to give up on stuck clients. */
 int
 cached_daemon_run(struct cached_daemon *d)
 {
-	while (!d->stopping || d->inflight > 0) {
+	struct __kernel_timespec tick = { .tv_nsec = 100000000 };
+
+	while (!d->stopping || (d->inflight > 0 && loop_now() < d->drain_deadline)) {
 		struct io_uring_cqe *cqe;
 		unsigned head, n = 0;
 		int rc;
 
-		rc = io_uring_submit_and_wait_timeout(&d->ring, &cqe, 1, NULL, NULL);
+		rc = io_uring_submit_and_wait_timeout(&d->ring, &cqe, 1, d->stopping ? &tick : NULL,
+						      NULL);
 		if (rc < 0 && rc != -EINTR && rc != -ETIME) {
 			ic_log(IC_LOG_ERR, "io_uring_submit_and_wait: %s", strerror(-rc));
 			return rc;
@@ -155,6 +172,9 @@ cached_daemon_run(struct cached_daemon *d)
 		}
 		io_uring_cq_advance(&d->ring, n);
 	}
+	if (d->inflight > 0)
+		ic_log(IC_LOG_WARN, "%u operations still in flight after %llu s: exiting anyway",
+		       d->inflight, LOOP_DRAIN_NS / 1000000000ull);
 	return 0;
 }
 

@@ -400,8 +400,9 @@ session_on_recv(struct ic_op *op, int res)
 		if (s->fds[i] >= 0)
 			close(s->fds[i]);
 	s->nfds = 0;
+	/* EOF or BYE: replies in flight still go out; a bad message: nothing does. */
 	if (rc != 0)
-		session_close(s, SHUT_RDWR);
+		session_close(s, rc < 0 ? SHUT_RDWR : SHUT_RD);
 	if (q && rc != 0) {
 		session_put_req(q);
 		return;

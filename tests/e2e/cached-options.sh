@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # isocached's command line: --help, bad options, a second daemon on the
 # same socket, --socket creating its directory, and SIGTERM exiting 0
-# with the socket and pid file removed.
+# with the socket and pid file removed, even with a client that never
+# reads its replies.
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/cached-functions.bash"
 set -x
@@ -25,11 +26,17 @@ rc=0
 "$CACHED" --foreground --socket "$sock" 2>"$TESTDIR/err" || rc=$?
 [ "$rc" = 1 ] && grep -q "another isocached" "$TESTDIR/err" || fail "second daemon: $rc"
 
+"$CTL" -s "$sock" abuse noread &
+stuck=$!
+cleanup_fn kill "$stuck"
+sleep 1
 pid=$(cat "$TESTDIR/cached.pid")
+t0=$(date +%s)
 kill -TERM "$pid"
 rc=0
 wait "$pid" || rc=$?
 [ "$rc" = 0 ] || fail "SIGTERM: exit status $rc"
+(($(date +%s) - t0 <= 8)) || fail "SIGTERM took more than 8 s"
 [ ! -e "$sock" ] || fail "socket left behind"
 [ ! -e "$TESTDIR/cached.pid" ] || fail "pid file left behind"
 echo PASS
