@@ -35,11 +35,22 @@ struct stack_filter {
 	char *spec;
 };
 
-/* Who implements one op at or below a point of the stack, and the `next`
- * it receives. f is NULL below the bottom. */
+/* The types of the ops, to call a struct stack_hop's fn. */
+typedef uint32_t (*stack_caps_fn)(struct ic_next *next, void *inst);
+typedef int (*stack_data_fn)(struct ic_next *next, void *inst, struct ic_seg *segs, unsigned n,
+			     uint32_t flags);
+typedef int (*stack_cache_fn)(struct ic_next *next, void *inst, struct ic_seg *segs, unsigned n);
+typedef int (*stack_flush_fn)(struct ic_next *next, void *inst, const struct ic_layer *layer);
+
+/* Who implements one op at or below a point of the stack: the op itself
+ * (cast back to its stack_*_fn type to call), its instance and the `next`
+ * it receives, all in one place so a hop reads one cache line. f is NULL
+ * below the bottom. */
 struct stack_hop {
-	const struct stack_filter *f;
+	void (*fn)(void);
+	void *inst;
 	struct ic_next *below;
+	const struct stack_filter *f;
 };
 
 /* A point of the stack: "everything below filter X". The hops are resolved
@@ -130,6 +141,10 @@ int ic_filter_next_op(struct ic_next *next, enum ic_filter_op op, struct ic_seg 
 		      uint32_t flags, const struct ic_layer *layer);
 /* Forget which filter failed last on this thread: a new request begins. */
 void ic_filter_next_begin(void);
+/* The result of a request at the top of the stack: checked here when the
+ * hops do not check results themselves. */
+int ic_filter_next_done(enum ic_filter_op op, int rc, const struct ic_seg *segs,
+			const struct ic_layer *layer);
 
 /* ---- a thread-safe PRNG (splitmix64 over an atomic counter) ---- */
 

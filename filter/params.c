@@ -95,6 +95,6 @@ ic_filter_parse_u64(const char *text, uint64_t *out)
 	if (!(*text >= '0' && *text <= '9'))
 		return -EINVAL;
 	errno = 0;
-	*out = strtoull(text, &end, 0);
+	*out = strtoull(text, &end, 10);
 	return errno || *end ? -EINVAL : 0;
 }

@@ -71,19 +71,22 @@ stack_chain_new(struct ic_stack *stack, struct stack_filter *const *fs, unsigned
 	for (unsigned i = n + 1; i-- > 0;) {
 		struct stack_filter *f = c->levels[i];
 		struct ic_next *node = &c->nodes[i];
-		const bool has[IC_OP_COUNT] = {
-			[IC_OP_CAPS] = f->ops.caps,   [IC_OP_PREAD] = f->ops.pread,
-			[IC_OP_PWRITE] = f->ops.pwrite, [IC_OP_TRIM] = f->ops.trim,
-			[IC_OP_ZERO] = f->ops.zero,   [IC_OP_CACHE] = f->ops.cache,
-			[IC_OP_FLUSH] = f->ops.flush,
+		void (*const fn[IC_OP_COUNT])(void) = {
+			[IC_OP_CAPS] = (void (*)(void))f->ops.caps,
+			[IC_OP_PREAD] = (void (*)(void))f->ops.pread,
+			[IC_OP_PWRITE] = (void (*)(void))f->ops.pwrite,
+			[IC_OP_TRIM] = (void (*)(void))f->ops.trim,
+			[IC_OP_ZERO] = (void (*)(void))f->ops.zero,
+			[IC_OP_CACHE] = (void (*)(void))f->ops.cache,
+			[IC_OP_FLUSH] = (void (*)(void))f->ops.flush,
 		};
+		const struct stack_hop *caps = &node->hop[IC_OP_CAPS];
 
 		for (unsigned op = 0; op < IC_OP_COUNT; op++)
-			node->hop[op] = has[op] ? (struct stack_hop){ f, &c->nodes[i + 1] }
-						: c->nodes[i + 1].hop[op];
+			node->hop[op] = fn[op] ? (struct stack_hop){ fn[op], f->inst, &c->nodes[i + 1], f }
+					       : c->nodes[i + 1].hop[op];
 		node->caller = i ? c->levels[i - 1]->ops.name : "stack";
-		node->caps = node->hop[IC_OP_CAPS].f->ops.caps(node->hop[IC_OP_CAPS].below,
-							      node->hop[IC_OP_CAPS].f->inst);
+		node->caps = ((stack_caps_fn)caps->fn)(caps->below, caps->inst);
 	}
 	*out = c;
 	return 0;
@@ -329,7 +332,7 @@ stack_io(struct ic_stack *stack, enum ic_filter_op op, struct ic_seg *segs, unsi
 	ic_filter_next_begin();
 	rc = ic_filter_next_op(&stack->chain->nodes[0], op, segs, n, flags, layer);
 	pthread_rwlock_unlock(&stack->swap_lock);
-	return rc;
+	return ic_filter_next_done(op, rc, segs, layer);
 }
 
 uint32_t

@@ -404,6 +404,26 @@ test_contract_checks(void **state)
 }
 
 static void
+test_results_checked_at_top(void **state)
+{
+	struct fx *fx = *state;
+	uint8_t buf[512];
+
+	/* with per-hop result checks off, the top still turns a bad result
+	 * into -EIO and passes errors and data through */
+	assert_int_equal(ic_stack_add(fx->stack, "nop,liar,nop", 0), 0);
+	ic_filter_check_results(false);
+	assert_int_equal(fx_read(fx, 0, 0, 512, buf), -EIO);
+	assert_int_equal(ic_stack_remove(fx->stack, "liar"), 0);
+	assert_int_equal(ic_stack_add(fx->stack, "error:read=1:errno=ENOSPC", -1), 0);
+	assert_int_equal(fx_read(fx, 0, 0, 512, buf), -ENOSPC);
+	assert_int_equal(ic_stack_remove(fx->stack, "error"), 0);
+	assert_int_equal(fx_read(fx, 0, 512, 512, buf), 0);
+	assert_true(fx_intact(buf, 512, 512));
+	ic_filter_check_results(true);
+}
+
+static void
 test_errors_travel_up(void **state)
 {
 	struct fx *fx = *state;
@@ -464,6 +484,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_ops_size_and_version, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_spec_errors, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_contract_checks, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_results_checked_at_top, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_errors_travel_up, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_open_close_live, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_report, fx_setup, fx_teardown),
