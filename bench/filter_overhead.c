@@ -85,15 +85,9 @@ bench_caps(struct ic_next *next, void *inst)
 }
 
 static const struct ic_filter_ops bench_bottom = {
-	IC_FILTER_OPS_INIT,
-	.name = "bench-file",
-	.caps = bench_caps,
-	.pread = bench_pread,
-	.pwrite = bench_readonly,
-	.trim = bench_readonly,
-	.zero = bench_readonly,
-	.cache = bench_cache,
-	.flush = bench_flush,
+	IC_FILTER_OPS_INIT,     .name = "bench-file",     .caps = bench_caps,
+	.pread = bench_pread,   .pwrite = bench_readonly, .trim = bench_readonly,
+	.zero = bench_readonly, .cache = bench_cache,     .flush = bench_flush,
 };
 
 static const struct ic_filter_ops bench_nop = { IC_FILTER_OPS_INIT, .name = "bench-nop" };
@@ -222,7 +216,9 @@ main(int argc, char **argv)
 		{ "8 forwarding, results checked per hop", "bench-forward", true },
 		{ "8 forwarding, results checked at top", "bench-forward", false },
 	};
-	enum { NCFG = sizeof(cfg) / sizeof(cfg[0]) };
+	enum {
+		NCFG = sizeof(cfg) / sizeof(cfg[0])
+	};
 	uint64_t size = (argc > 2 ? strtoull(argv[2], NULL, 10) : 256) << 20;
 	double seconds = argc > 3 ? strtod(argv[3], NULL) : 0.05;
 	unsigned runs = argc > 4 ? (unsigned)strtoul(argv[4], NULL, 10) : 61;

@@ -69,8 +69,9 @@ delay_param(void *ctx, const char *key, const char *value)
 		rc = ic_filter_parse_u64(value, &p->seed);
 	p->seed_set |= strcmp(key, "seed") == 0;
 	if (rc < 0)
-		ic_log(IC_LOG_ERR, "filter delay: bad parameter %s=%s (DURATION or MIN-MAX, "
-				   "with a unit: ns us ms s)",
+		ic_log(IC_LOG_ERR,
+		       "filter delay: bad parameter %s=%s (DURATION or MIN-MAX, "
+		       "with a unit: ns us ms s)",
 		       key, value);
 	return rc;
 }

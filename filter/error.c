@@ -43,10 +43,10 @@ static const struct {
 	const char *name;
 	int err;
 } error_names[] = {
-	{ "EIO", EIO },       { "ENOSPC", ENOSPC },       { "EPERM", EPERM },
-	{ "EROFS", EROFS },   { "ESTALE", ESTALE },       { "EINVAL", EINVAL },
-	{ "ENOMEM", ENOMEM }, { "EAGAIN", EAGAIN },       { "EBUSY", EBUSY },
-	{ "ENODEV", ENODEV }, { "ETIMEDOUT", ETIMEDOUT }, { "EDQUOT", EDQUOT },
+	{ "EIO", EIO },       { "ENOSPC", ENOSPC },         { "EPERM", EPERM },
+	{ "EROFS", EROFS },   { "ESTALE", ESTALE },         { "EINVAL", EINVAL },
+	{ "ENOMEM", ENOMEM }, { "EAGAIN", EAGAIN },         { "EBUSY", EBUSY },
+	{ "ENODEV", ENODEV }, { "ETIMEDOUT", ETIMEDOUT },   { "EDQUOT", EDQUOT },
 	{ "EFBIG", EFBIG },   { "EOPNOTSUPP", EOPNOTSUPP }, { "ENXIO", ENXIO },
 };
 

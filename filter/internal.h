@@ -122,7 +122,7 @@ int ic_json_finish(struct ic_json *j);
 /* A fixed table of layers by disk_id, filled on first use without
  * allocating, so filters can keep per-layer state on the data path. */
 struct ic_layer_table {
-	unsigned cap; /* a power of two */
+	unsigned cap;           /* a power of two */
 	_Atomic uint64_t *keys; /* disk_id + 1; 0 is free */
 };
 
@@ -190,27 +190,27 @@ ic_filter_rand_seed(struct ic_filter_rand *r, bool seed_set, uint64_t seed)
  *                   const struct ic_layer *layer);
  * and IC_FILTER_DATA_OPS(P) defines the six ops that call it;
  * IC_FILTER_DATA_OPS_INIT(P) lists them in the ops table. */
-#define IC_FILTER_DATA_OP_(P, name, OP)                                                       \
-	static int P##_##name(struct ic_next *next, void *inst, struct ic_seg *segs, unsigned n, \
-			      uint32_t flags)                                                     \
-	{                                                                                         \
-		return P##_op(next, inst, OP, segs, n, flags, NULL);                              \
+#define IC_FILTER_DATA_OP_(P, name, OP)                                                            \
+	static int P##_##name(struct ic_next *next, void *inst, struct ic_seg *segs, unsigned n,   \
+			      uint32_t flags)                                                      \
+	{                                                                                          \
+		return P##_op(next, inst, OP, segs, n, flags, NULL);                               \
 	}
-#define IC_FILTER_DATA_OPS(P)                                                                 \
-	IC_FILTER_DATA_OP_(P, pread, IC_OP_PREAD)                                                 \
-	IC_FILTER_DATA_OP_(P, pwrite, IC_OP_PWRITE)                                               \
-	IC_FILTER_DATA_OP_(P, trim, IC_OP_TRIM)                                                   \
-	IC_FILTER_DATA_OP_(P, zero, IC_OP_ZERO)                                                   \
-	static int P##_cache(struct ic_next *next, void *inst, struct ic_seg *segs, unsigned n)   \
-	{                                                                                         \
-		return P##_op(next, inst, IC_OP_CACHE, segs, n, 0, NULL);                         \
-	}                                                                                         \
-	static int P##_flush(struct ic_next *next, void *inst, const struct ic_layer *layer)      \
-	{                                                                                         \
-		return P##_op(next, inst, IC_OP_FLUSH, NULL, 0, 0, layer);                        \
+#define IC_FILTER_DATA_OPS(P)                                                                      \
+	IC_FILTER_DATA_OP_(P, pread, IC_OP_PREAD)                                                  \
+	IC_FILTER_DATA_OP_(P, pwrite, IC_OP_PWRITE)                                                \
+	IC_FILTER_DATA_OP_(P, trim, IC_OP_TRIM)                                                    \
+	IC_FILTER_DATA_OP_(P, zero, IC_OP_ZERO)                                                    \
+	static int P##_cache(struct ic_next *next, void *inst, struct ic_seg *segs, unsigned n)    \
+	{                                                                                          \
+		return P##_op(next, inst, IC_OP_CACHE, segs, n, 0, NULL);                          \
+	}                                                                                          \
+	static int P##_flush(struct ic_next *next, void *inst, const struct ic_layer *layer)       \
+	{                                                                                          \
+		return P##_op(next, inst, IC_OP_FLUSH, NULL, 0, 0, layer);                         \
 	}
-#define IC_FILTER_DATA_OPS_INIT(P)                                                            \
-	.pread = P##_pread, .pwrite = P##_pwrite, .trim = P##_trim, .zero = P##_zero,             \
+#define IC_FILTER_DATA_OPS_INIT(P)                                                                 \
+	.pread = P##_pread, .pwrite = P##_pwrite, .trim = P##_trim, .zero = P##_zero,              \
 	.cache = P##_cache, .flush = P##_flush
 
 #endif

@@ -61,8 +61,9 @@ ic_json_array(struct ic_json *j, const char *name, const _Atomic uint64_t *v, un
 			last = i + 1;
 	ic_json_printf(j, "\"%s\":[", name);
 	for (unsigned i = 0; i < last; i++)
-		ic_json_printf(j, "%s%llu", i ? "," : "",
-			       (unsigned long long)atomic_load_explicit(&v[i], memory_order_relaxed));
+		ic_json_printf(
+		    j, "%s%llu", i ? "," : "",
+		    (unsigned long long)atomic_load_explicit(&v[i], memory_order_relaxed));
 	ic_json_printf(j, "]");
 }
 

@@ -62,8 +62,8 @@ ic_filter_next_begin(void)
 }
 
 NEXT_INLINE int
-next_contract(const struct ic_next *next, enum ic_filter_op op, const struct ic_seg *segs, unsigned n,
-	   uint32_t flags, const struct ic_layer *layer)
+next_contract(const struct ic_next *next, enum ic_filter_op op, const struct ic_seg *segs,
+	      unsigned n, uint32_t flags, const struct ic_layer *layer)
 {
 	const char *name = ic_filter_op_names[op];
 
@@ -192,7 +192,8 @@ next_zero_by_writes(struct ic_next *next, const struct ic_seg *segs, unsigned n,
 
 			if (len > sizeof(next_zeroes))
 				len = sizeof(next_zeroes);
-			w[k++] = (struct ic_seg){ segs[i].layer, segs[i].off + done, len, next_zeroes };
+			w[k++] =
+			    (struct ic_seg){ segs[i].layer, segs[i].off + done, len, next_zeroes };
 			done += len;
 			if (k < IC_MAX_SEGS)
 				continue;
@@ -206,8 +207,8 @@ next_zero_by_writes(struct ic_next *next, const struct ic_seg *segs, unsigned n,
 }
 
 NEXT_INLINE int
-next_op(struct ic_next *next, enum ic_filter_op op, struct ic_seg *segs, unsigned n,
-	uint32_t flags, const struct ic_layer *layer)
+next_op(struct ic_next *next, enum ic_filter_op op, struct ic_seg *segs, unsigned n, uint32_t flags,
+	const struct ic_layer *layer)
 {
 	const struct stack_hop *h;
 	int rc;
@@ -228,7 +229,8 @@ next_op(struct ic_next *next, enum ic_filter_op op, struct ic_seg *segs, unsigne
 	h = &next->hop[op];
 	if ((flags & IC_REQ_FUA) && !(next->caps & IC_CAP_FUA)) {
 		rc = next_result(h->f->ops.name, op,
-				 next_dispatch(h, op, segs, n, flags & ~IC_REQ_FUA, NULL), segs, NULL);
+				 next_dispatch(h, op, segs, n, flags & ~IC_REQ_FUA, NULL), segs,
+				 NULL);
 		return rc < 0 ? rc : next_fua_flush(next, segs, n);
 	}
 	if (!atomic_load_explicit(&next_check_results, memory_order_relaxed))
@@ -249,7 +251,8 @@ ic_filter_next_done(enum ic_filter_op op, int rc, const struct ic_seg *segs,
 {
 	if (rc == 0 || atomic_load_explicit(&next_check_results, memory_order_relaxed))
 		return rc;
-	return next_result("(one of the stack; per-hop result checks are off)", op, rc, segs, layer);
+	return next_result("(one of the stack; per-hop result checks are off)", op, rc, segs,
+			   layer);
 }
 
 int

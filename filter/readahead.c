@@ -46,15 +46,15 @@ readahead_param(void *ctx, const char *key, const char *value)
 
 	if (strcmp(key, "window") == 0)
 		rc = ic_size_parse(value, &p->window) == 0 && p->window >= 4096 &&
-				     p->window <= (64u << 20)
-			     ? 0
-			     : -EINVAL;
+			     p->window <= (64u << 20)
+			 ? 0
+			 : -EINVAL;
 	else if (strcmp(key, "trigger") == 0)
 		rc = ic_filter_parse_u64(value, &p->trigger);
 	else if (strcmp(key, "layers") == 0)
 		rc = ic_filter_parse_u64(value, &p->layers) == 0 && p->layers && p->layers <= 65536
-			     ? 0
-			     : -EINVAL;
+			 ? 0
+			 : -EINVAL;
 	if (rc < 0)
 		ic_log(IC_LOG_ERR, "filter readahead: bad parameter %s=%s", key, value);
 	return rc;
@@ -161,7 +161,8 @@ readahead_report(void *inst, char *buf, size_t cap)
 	struct ic_json j;
 
 	ic_json_init(&j, buf, cap);
-	ic_json_printf(&j, "{\"window\":%llu,\"trigger\":%llu,\"hints\":%llu,\"hinted_bytes\":%llu}",
+	ic_json_printf(&j,
+		       "{\"window\":%llu,\"trigger\":%llu,\"hints\":%llu,\"hinted_bytes\":%llu}",
 		       (unsigned long long)r->window, (unsigned long long)r->trigger,
 		       (unsigned long long)atomic_load(&r->hints),
 		       (unsigned long long)atomic_load(&r->hinted_bytes));

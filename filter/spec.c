@@ -59,8 +59,8 @@ spec_item(const char *item, struct stack_filter **out)
 	if (f->ops.create) {
 		rc = f->ops.create(params, &f->inst);
 		if (rc < 0) {
-			ic_log(IC_LOG_ERR, "filter %s: cannot create from \"%s\": %s", name,
-			       params, strerror(-rc));
+			ic_log(IC_LOG_ERR, "filter %s: cannot create from \"%s\": %s", name, params,
+			       strerror(-rc));
 			free(f->spec);
 			return rc;
 		}

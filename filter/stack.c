@@ -26,9 +26,9 @@
 #include "common/log.h"
 
 struct stack_chain {
-	unsigned n;                    /* filters above the bottom */
-	struct stack_filter **levels;  /* n + 1: top first, the bottom last */
-	struct ic_next nodes[];        /* n + 2: nodes[i] is all below levels[i - 1] */
+	unsigned n;                   /* filters above the bottom */
+	struct stack_filter **levels; /* n + 1: top first, the bottom last */
+	struct ic_next nodes[];       /* n + 2: nodes[i] is all below levels[i - 1] */
 };
 
 struct ic_stack {
@@ -83,8 +83,9 @@ stack_chain_new(struct ic_stack *stack, struct stack_filter *const *fs, unsigned
 		const struct stack_hop *caps = &node->hop[IC_OP_CAPS];
 
 		for (unsigned op = 0; op < IC_OP_COUNT; op++)
-			node->hop[op] = fn[op] ? (struct stack_hop){ fn[op], f->inst, &c->nodes[i + 1], f }
-					       : c->nodes[i + 1].hop[op];
+			node->hop[op] =
+			    fn[op] ? (struct stack_hop){ fn[op], f->inst, &c->nodes[i + 1], f }
+				   : c->nodes[i + 1].hop[op];
 		node->caller = i ? c->levels[i - 1]->ops.name : "stack";
 		node->caps = ((stack_caps_fn)caps->fn)(caps->below, caps->inst);
 	}

@@ -72,9 +72,9 @@ stats_record(struct stats_op *o, uint64_t ns, int rc, uint64_t off, uint32_t len
 		return;
 	stats_add(&o->bytes, len);
 	stats_add(&o->size[stats_log2(len, STATS_SIZE_BUCKETS)], 1);
-	stats_add(&o->align[off ? stats_log2(off & -off, STATS_ALIGN_BUCKETS)
-				: STATS_ALIGN_BUCKETS - 1],
-		  1);
+	stats_add(
+	    &o->align[off ? stats_log2(off & -off, STATS_ALIGN_BUCKETS) : STATS_ALIGN_BUCKETS - 1],
+	    1);
 }
 
 static uint64_t
@@ -101,8 +101,8 @@ stats_op(struct ic_next *next, void *inst, enum ic_filter_op op, struct ic_seg *
 		return rc;
 	}
 	for (unsigned i = 0; i < n; i++)
-		stats_record(&stats_layer(s, segs[i].layer)->op[op], ns, rc, segs[i].off, segs[i].len,
-			     true);
+		stats_record(&stats_layer(s, segs[i].layer)->op[op], ns, rc, segs[i].off,
+			     segs[i].len, true);
 	return rc;
 }
 

@@ -49,10 +49,9 @@ static inline int
 fx_bottom_rw(struct ic_seg *segs, unsigned n, bool write)
 {
 	for (unsigned i = 0; i < n; i++) {
-		ssize_t r = write ? pwrite(segs[i].layer->fd, segs[i].buf, segs[i].len,
-					   (off_t)segs[i].off)
-				  : pread(segs[i].layer->fd, segs[i].buf, segs[i].len,
-					  (off_t)segs[i].off);
+		ssize_t r =
+		    write ? pwrite(segs[i].layer->fd, segs[i].buf, segs[i].len, (off_t)segs[i].off)
+			  : pread(segs[i].layer->fd, segs[i].buf, segs[i].len, (off_t)segs[i].off);
 
 		if (r < 0)
 			return -errno;
@@ -153,14 +152,10 @@ fx_bottom_caps(struct ic_next *next, void *inst)
 }
 
 static const struct ic_filter_ops fx_bottom_ops = {
-	IC_FILTER_OPS_INIT,
-	.name = "file",
-	.caps = fx_bottom_caps,
-	.pread = fx_bottom_pread,
-	.pwrite = fx_bottom_pwrite,
-	.trim = fx_bottom_trim,
-	.zero = fx_bottom_zero,
-	.cache = fx_bottom_cache,
+	IC_FILTER_OPS_INIT,         .name = "file",
+	.caps = fx_bottom_caps,     .pread = fx_bottom_pread,
+	.pwrite = fx_bottom_pwrite, .trim = fx_bottom_trim,
+	.zero = fx_bottom_zero,     .cache = fx_bottom_cache,
 	.flush = fx_bottom_flush,
 };
 
@@ -183,7 +178,8 @@ fx_setup(void **state)
 		char path[96];
 
 		snprintf(path, sizeof(path), "%s/%u.raw", fx->dir, i + 1);
-		fx->layer[i] = (struct ic_layer){ .disk_id = i + 1, .size = FX_SIZE, .direct_fd = -1 };
+		fx->layer[i] =
+		    (struct ic_layer){ .disk_id = i + 1, .size = FX_SIZE, .direct_fd = -1 };
 		fx->layer[i].fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 		assert_true(fx->layer[i].fd >= 0);
 		assert_int_equal(pwrite(fx->layer[i].fd, buf, FX_SIZE, 0), FX_SIZE);

@@ -54,9 +54,10 @@ live_reader(void *arg)
 		for (unsigned i = 0; i < n; i++) {
 			uint32_t len = 512u << (rand_r(&seed) % 6);
 
-			segs[i] = (struct ic_seg){ &l->fx->layer[rand_r(&seed) % FX_LAYERS],
-						   (uint64_t)(rand_r(&seed) % (LIVE_WRITE_BASE - len)),
-						   len, bufs[i] };
+			segs[i] =
+			    (struct ic_seg){ &l->fx->layer[rand_r(&seed) % FX_LAYERS],
+					     (uint64_t)(rand_r(&seed) % (LIVE_WRITE_BASE - len)),
+					     len, bufs[i] };
 		}
 		rc = ic_stack_pread(l->fx->stack, segs, n, 0);
 		if (rc != 0)
@@ -99,10 +100,18 @@ static void
 test_add_remove_under_io(void **state)
 {
 	static const char *const specs[] = {
-		"count", "nop", "stats", "readahead:window=64K", "delay:read=0-20us",
-		"error:rate=0", "stats,count", "nop,nop,nop",
+		"count",
+		"nop",
+		"stats",
+		"readahead:window=64K",
+		"delay:read=0-20us",
+		"error:rate=0",
+		"stats,count",
+		"nop,nop,nop",
 	};
-	static const char *const names[] = { "count", "nop", "stats", "readahead", "delay", "error" };
+	static const char *const names[] = {
+		"count", "nop", "stats", "readahead", "delay", "error"
+	};
 	struct live l = { .fx = *state, .seed = 1 };
 	pthread_t th[LIVE_READERS + 1];
 	unsigned seed = 42, changes = 0;
@@ -115,8 +124,9 @@ test_add_remove_under_io(void **state)
 		int pos = (int)(rand_r(&seed) % 3) - 1;
 
 		changes += ic_stack_add(l.fx->stack, spec, pos == 1 ? 0 : pos) == 0;
-		changes += ic_stack_remove(l.fx->stack,
-					   names[rand_r(&seed) % (sizeof(names) / sizeof(names[0]))]) == 0;
+		changes +=
+		    ic_stack_remove(l.fx->stack,
+				    names[rand_r(&seed) % (sizeof(names) / sizeof(names[0]))]) == 0;
 		usleep(200);
 	}
 	atomic_store(&l.stop, true);
@@ -172,7 +182,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_add_remove_under_io, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_remove_drains_in_flight, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_remove_drains_in_flight, fx_setup,
+						fx_teardown),
 	};
 	static const struct ic_filter_ops nop_ops = { IC_FILTER_OPS_INIT, .name = "nop" };
 

@@ -363,8 +363,9 @@ test_spec_errors(void **state)
 	/* a failed add leaves the stack as it was */
 	assert_string_equal(fx_report(fx), before);
 	free((void *)before);
-	assert_int_equal(ic_stack_add(fx->stack, "stats:layers=4,delay:read=1us-2us:write=0,"
-						 "error:rate=0:errno=ENOSPC,readahead:window=64K",
+	assert_int_equal(ic_stack_add(fx->stack,
+				      "stats:layers=4,delay:read=1us-2us:write=0,"
+				      "error:rate=0:errno=ENOSPC,readahead:window=64K",
 				      0),
 			 0);
 }
@@ -429,8 +430,8 @@ test_errors_travel_up(void **state)
 	struct fx *fx = *state;
 	uint8_t buf[512];
 
-	assert_int_equal(ic_stack_add(fx->stack, "nop,trace:tag=x,error:read=1:errno=ENOSPC,nop", 0),
-			 0);
+	assert_int_equal(
+	    ic_stack_add(fx->stack, "nop,trace:tag=x,error:read=1:errno=ENOSPC,nop", 0), 0);
 	assert_int_equal(fx_read(fx, 0, 0, 512, buf), -ENOSPC);
 	assert_int_equal(fx->bottom.pread, 0);
 }
@@ -466,8 +467,9 @@ test_report(void **state)
 
 	assert_int_equal(ic_stack_add(fx->stack, "nop,delay:read=1us", 0), 0);
 	r = fx_report(fx);
-	assert_non_null(strstr(r, "[{\"name\":\"nop\",\"bottom\":false,\"spec\":\"nop\",\"report\":null}"
-				  ",{\"name\":\"delay\",\"bottom\":false,\"spec\":\"delay:read=1us\""));
+	assert_non_null(
+	    strstr(r, "[{\"name\":\"nop\",\"bottom\":false,\"spec\":\"nop\",\"report\":null}"
+		      ",{\"name\":\"delay\",\"bottom\":false,\"spec\":\"delay:read=1us\""));
 	assert_non_null(strstr(r, "{\"name\":\"file\",\"bottom\":true"));
 	assert_int_equal(ic_stack_report(fx->stack, small, sizeof(small)), -ENOSPC);
 }
@@ -476,7 +478,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_passthrough_empty_and_nop, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_passthrough_empty_and_nop, fx_setup,
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_several_segments, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_order_top_first, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_caps_suppress, fx_setup, fx_teardown),
@@ -489,8 +492,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_open_close_live, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_report, fx_setup, fx_teardown),
 	};
-	const struct ic_filter_ops *mine[] = { &nop_ops,      &trace_ops, &nocaps_ops, &emucache_ops,
-					       &liar_ops,     &old_ops,   &opens_ops };
+	const struct ic_filter_ops *mine[] = { &nop_ops,  &trace_ops, &nocaps_ops, &emucache_ops,
+					       &liar_ops, &old_ops,   &opens_ops };
 
 	for (size_t i = 0; i < sizeof(mine) / sizeof(mine[0]); i++)
 		if (ic_filter_register(mine[i]) != 0)

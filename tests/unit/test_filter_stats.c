@@ -22,8 +22,9 @@ test_counts_per_layer_and_op(void **state)
 	 * 32K (15), 36K (12) */
 	assert_non_null(strstr(r, "{\"disk_id\":1,\"pread\":{\"count\":10,\"bytes\":40960,"
 				  "\"errors\":0,\"latency_ns_log2\":["));
-	assert_non_null(strstr(r, "\"size_log2\":[0,0,0,0,0,0,0,0,0,0,0,0,10],"
-				  "\"align_log2\":[0,0,0,0,0,0,0,0,0,0,0,0,5,2,1,1,0,0,0,0,0,1]}}"));
+	assert_non_null(strstr(r,
+			       "\"size_log2\":[0,0,0,0,0,0,0,0,0,0,0,0,10],"
+			       "\"align_log2\":[0,0,0,0,0,0,0,0,0,0,0,0,5,2,1,1,0,0,0,0,0,1]}}"));
 	assert_non_null(strstr(r, "{\"disk_id\":2,\"pwrite\":{\"count\":3,\"bytes\":24576,"));
 	assert_non_null(strstr(r, ",\"flush\":{\"count\":1,\"bytes\":0,\"errors\":0,"));
 	assert_null(strstr(r, "\"disk_id\":1,\"pwrite\""));
@@ -70,7 +71,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_counts_per_layer_and_op, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_counts_per_layer_and_op, fx_setup,
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_latency_and_errors, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_overflow_layers, fx_setup, fx_teardown),
 	};
