@@ -168,9 +168,9 @@ void cached_fill_complete(struct cached_fill *f, int res);
 
 /* layer.c */
 /* Check that fd is a frozen layer (regular, opened read-only, mode 0444,
- * IC_LAYER_XATTR says frozen) and read its layer uuid. 0, or -EBADF (not
- * a regular file), -EACCES (writable), -EPERM (mode), -ENODATA (no or bad
- * xattr, not frozen). */
+ * immutable if root's, IC_LAYER_XATTR says frozen) and read its layer
+ * uuid. 0, or -EBADF (not a regular file), -EACCES (writable), -EPERM
+ * (mode, or root's file not immutable), -ENODATA (no or bad xattr). */
 int cached_layer_check(int fd, uint8_t uuid[16], struct stat *sb);
 int cached_uuid_parse(const char *text, uint8_t uuid[16]);
 /* Reopen a checked layer fd O_DIRECT for fills (or keep it); takes fd. */

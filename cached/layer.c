@@ -1,13 +1,18 @@
 /* What makes an fd a layer the daemon will cache (DESIGN.md §5): it
- * believes only the file itself. Regular, opened read-only, mode 0444, and
- * the IC_LAYER_XATTR value in exactly its canonical form, saying frozen. */
+ * believes only the file itself. Regular, opened read-only, mode 0444, the
+ * IC_LAYER_XATTR value in exactly its canonical form, saying frozen, and,
+ * for a file root owns on a filesystem with inode flags, the immutable
+ * attribute (the store freezes root's layers with it), so that the bytes
+ * the daemon caches cannot change under it. */
 #include "cached/internal.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <linux/fs.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -41,7 +46,7 @@ cached_layer_check(int fd, uint8_t uuid[16], struct stat *sb)
 	char value[160], canon[160], store[40], layer[40];
 	uint8_t store_id[16];
 	ssize_t len;
-	int fl;
+	int fl, attr;
 
 	if (fstat(fd, sb) < 0)
 		return -errno;
@@ -64,6 +69,8 @@ cached_layer_check(int fd, uint8_t uuid[16], struct stat *sb)
 	if (strcmp(canon, value) || cached_uuid_parse(store, store_id) ||
 	    cached_uuid_parse(layer, uuid))
 		return -ENODATA;
+	if (sb->st_uid == 0 && ioctl(fd, FS_IOC_GETFLAGS, &attr) == 0 && !(attr & FS_IMMUTABLE_FL))
+		return -EPERM;
 	return 0;
 }
 

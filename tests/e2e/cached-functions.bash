@@ -2,11 +2,16 @@
 CTL=$IC_BUILD/cached/isocache-cachectl
 
 # cached_layer FILE SIZE: a frozen layer file of SIZE random bytes, made by
-# hand as the vdisk core would: the layer xattr, then mode 0444.
+# hand as the vdisk core would: the layer xattr, mode 0444, and for root the
+# immutable attribute (tests/functions.sh clears it at exit).
 cached_layer() {
 	head -c "$2" /dev/urandom >"$1"
 	setfattr -n user.isocache.layer -v "isocache-layer v1 store=$(cat /proc/sys/kernel/random/uuid) layer=$(cat /proc/sys/kernel/random/uuid) frozen" "$1"
-	chmod 0444 "$1" # last: a user xattr needs write access to set
+	chmod 0444 "$1" # after the xattr: setting one needs write access
+	if [ "$(id -u)" = 0 ]; then
+		chattr +i "$1"
+		cleanup_fn chattr -i "$1"
+	fi
 }
 
 # cached_start ARGS...: isocached on $ISOCACHE_SOCKET, killed at exit.

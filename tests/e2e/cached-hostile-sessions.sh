@@ -36,7 +36,12 @@ expect_refused() {
 }
 expect_refused "Bad file descriptor" "$CTL" register "$TESTDIR/dir"
 expect_refused "Bad file descriptor" "$CTL" register-fd 0 < <(echo pipe)
-expect_refused "Permission denied" "$CTL" register-fd 3 3<>"$TESTDIR/base"
+cached_layer "$TESTDIR/thawed" 64K
+chattr -i "$TESTDIR/thawed" 2>/dev/null || true
+expect_refused "Permission denied" "$CTL" register-fd 3 3<>"$TESTDIR/thawed"
+if [ "$(id -u)" = 0 ]; then # root's layers must be immutable too
+	expect_refused "Operation not permitted" "$CTL" register "$TESTDIR/thawed"
+fi
 expect_refused "No data available" "$CTL" register "$TESTDIR/plain"
 expect_refused "Operation not permitted" "$CTL" register "$TESTDIR/writable"
 expect_refused "Connection reset" "$CTL" read-handle 0 0 1

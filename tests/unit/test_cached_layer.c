@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <stdbool.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -23,9 +26,25 @@
 
 static char dir[] = "/tmp/test_cached_layer.XXXXXX";
 
-/* A file with xattr value (or none) and mode; returns its path. */
+/* Set the immutable attribute, as the store does for root's frozen layers
+ * (quietly not where the filesystem or the user cannot). */
+static void
+immutable(const char *path)
+{
+	int fd = open(path, O_RDONLY), flags;
+
+	if (geteuid() == 0 && fd >= 0 && ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0) {
+		flags |= FS_IMMUTABLE_FL;
+		ioctl(fd, FS_IOC_SETFLAGS, &flags);
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
+/* A file with xattr value (or none) and mode, made immutable when frozen
+ * is set; returns its path. */
 static const char *
-layer_file(const char *name, const char *value, mode_t mode)
+layer_file(const char *name, const char *value, mode_t mode, bool frozen)
 {
 	static char path[256];
 	int fd;
@@ -40,6 +59,8 @@ layer_file(const char *name, const char *value, mode_t mode)
 	}
 	close(fd);
 	assert_int_equal(chmod(path, mode), 0);
+	if (frozen)
+		immutable(path);
 	return path;
 }
 
@@ -60,7 +81,7 @@ static void
 test_frozen_layer_accepted(void **state)
 {
 	const char *p = layer_file("good", "isocache-layer v1 store=" STORE " layer=" LAYER " frozen",
-				   0444);
+				   0444, true);
 	uint8_t uuid[16], want[16];
 	struct stat sb;
 	int fd = open(p, O_RDONLY);
@@ -82,23 +103,25 @@ test_refusals(void **state)
 	struct stat sb;
 
 	(void)state;
-	assert_int_equal(check(layer_file("rw", ok, 0644), O_RDONLY), -EPERM);
-	assert_int_equal(check(layer_file("wfd", ok, 0444), O_RDWR), -EACCES);
-	assert_int_equal(check(layer_file("none", NULL, 0444), O_RDONLY), -ENODATA);
+	assert_int_equal(check(layer_file("rw", ok, 0644, true), O_RDONLY), -EPERM);
+	assert_int_equal(check(layer_file("wfd", ok, 0444, false), O_RDWR), -EACCES);
+	assert_int_equal(check(layer_file("none", NULL, 0444, true), O_RDONLY), -ENODATA);
 	assert_int_equal(check(layer_file("thawed", "isocache-layer v1 store=" STORE " layer=" LAYER,
-					  0444),
+					  0444, true),
 			       O_RDONLY),
 			 -ENODATA);
 	assert_int_equal(check(layer_file("trailing", "isocache-layer v1 store=" STORE
 						     " layer=" LAYER " frozen junk",
-					  0444),
+					  0444, true),
 			       O_RDONLY),
 			 -ENODATA);
 	assert_int_equal(check(layer_file("baduuid", "isocache-layer v1 store=" STORE
 						    " layer=AAAAAAAA-bbbb-4ccc-8ddd-eeeeeeeeeeee frozen",
-					  0444),
+					  0444, true),
 			       O_RDONLY),
 			 -ENODATA);
+	if (geteuid() == 0) /* root's frozen layers must be immutable */
+		assert_int_equal(check(layer_file("mutable", ok, 0444, false), O_RDONLY), -EPERM);
 	assert_int_equal(check(dir, O_RDONLY), -EBADF);
 	assert_int_equal(pipe(pipefd), 0);
 	assert_int_equal(cached_layer_check(pipefd[0], uuid, &sb), -EBADF);
@@ -131,10 +154,10 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	char cmd[300];
+	char cmd[400];
 
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	snprintf(cmd, sizeof(cmd), "chattr -R -i '%s' 2>/dev/null; rm -rf '%s'", dir, dir);
 	return system(cmd) == 0 ? 0 : -1;
 }
 
