@@ -69,7 +69,8 @@ struct cached_entry {
 
 struct cached_uid {
 	uid_t uid;
-	uint64_t quota; /* blocks; 0 = no cap beyond --memory */
+	bool capped;	/* has a --quota */
+	uint64_t quota; /* blocks, when capped (0: this uid causes no fills) */
 	uint64_t used;	/* blocks */
 };
 

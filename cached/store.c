@@ -106,6 +106,7 @@ cached_store_set_quota(struct cached_store *st, uid_t uid, uint64_t bytes)
 
 	if (slot == 0)
 		return -ENOSPC;
+	st->uids[slot].capped = true;
 	st->uids[slot].quota = bytes >> IC_CACHED_BLOCK_SHIFT;
 	return 0;
 }
@@ -199,7 +200,7 @@ uint32_t
 cached_store_alloc(struct cached_store *st, uint32_t layer, uint64_t block, uint16_t uid)
 {
 	struct cached_uid *u = &st->uids[uid];
-	bool capped = u->quota && u->used >= u->quota;
+	bool capped = u->capped && u->used >= u->quota;
 	uint32_t i, *bucket;
 
 	if (!capped && st->free_head != CACHED_NIL) {

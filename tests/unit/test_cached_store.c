@@ -137,6 +137,17 @@ test_quota_evicts_own_blocks_only(void **state)
 }
 
 static void
+test_quota_below_a_block_means_no_fills(void **state)
+{
+	struct fixture *fx = *state;
+	uint16_t a = cached_store_uid(&fx->st, 1000);
+
+	assert_int_equal(cached_store_set_quota(&fx->st, 1000, 1000), 0);
+	assert_int_equal(cached_store_alloc(&fx->st, fx->l->id, 1, a), CACHED_NIL);
+	assert_int_equal(fx->st.used, 0);
+}
+
+static void
 test_drop_and_layer_identity(void **state)
 {
 	struct fixture *fx = *state;
@@ -180,6 +191,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_sieve_keeps_visited, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_filling_blocks_are_not_evicted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quota_evicts_own_blocks_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quota_below_a_block_means_no_fills, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_drop_and_layer_identity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_latency_buckets, setup, teardown),
 	};
