@@ -306,7 +306,7 @@ struct ic_nbd_conn_config {
 	unsigned slots;	      /* requests in flight (worker threads); IC_NBD_SLOTS when 0 */
 };
 
-#define IC_NBD_SLOTS 32
+#define IC_NBD_SLOTS 16
 
 /* Allocate a connection and all its buffers. */
 int ic_nbd_conn_new(const struct ic_nbd_conn_config *cfg, struct ic_nbd_conn **out);
