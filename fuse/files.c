@@ -260,7 +260,7 @@ files_root_stat(struct files *f, struct stat *st)
  * another process may write it now, or this one may have. Called with no
  * lock held: invalidating waits for pages locked by reads in flight, and
  * those may wait for io_lock. */
-static void
+void
 files_invalidate(struct files *f, struct files_entry *e)
 {
 	int rc;

@@ -331,6 +331,9 @@ fs_change(fuse_req_t req, struct files_entry *e, enum fs_change op, const char *
 	files_io_end(e);
 	if (rc == 0 && *len)
 		files_touch(f, e);
+	/* Fenced: another process owns the vdisk now and writes it. */
+	if (rc == -ESTALE)
+		files_invalidate(f, e);
 	return rc;
 }
 

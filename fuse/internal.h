@@ -80,6 +80,9 @@ void files_release(struct files *f, struct files_entry *e, bool write);
  * unlocked, if none is open); files_io_end drops the lock. */
 struct ic_vdisk *files_io_begin(struct files_entry *e);
 void files_io_end(struct files_entry *e);
+/* Drop the kernel's cached pages of e (its ownership changed). Call with
+ * no lock held. */
+void files_invalidate(struct files *f, struct files_entry *e);
 /* Record a change of the contents (mtime). */
 void files_touch(struct files *f, struct files_entry *e);
 
