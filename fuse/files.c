@@ -74,6 +74,7 @@ files_lookup_locked(struct files *f, const char *name)
 static struct files_entry *
 files_add_locked(struct files *f, const char *name)
 {
+	pthread_rwlockattr_t attr;
 	struct files_entry *e;
 
 	if (f->n == f->cap) {
@@ -91,7 +92,12 @@ files_add_locked(struct files *f, const char *name)
 	e->ino = FILES_FIRST_INO + f->n;
 	snprintf(e->name, sizeof(e->name), "%s", name);
 	e->snapshot = strchr(name, '@') != NULL;
-	pthread_rwlock_init(&e->io_lock, NULL);
+	/* Writers first: a steady stream of reads must not starve an open or
+	 * a release (no path takes io_lock twice, so this cannot deadlock). */
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&e->io_lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
 	f->ent[f->n++] = e;
 	return e;
 }
