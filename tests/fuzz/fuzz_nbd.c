@@ -11,47 +11,7 @@
 #define FZ_DISK (1u << 20)
 
 static uint8_t fz_disk[FZ_DISK];
-
-static int
-fz_pread(void *h, void *buf, uint32_t len, uint64_t off)
-{
-	(void)h;
-	memcpy(buf, fz_disk + off, len);
-	return 0;
-}
-
-static int
-fz_pwrite(void *h, const void *buf, uint32_t len, uint64_t off, bool fua)
-{
-	(void)h;
-	(void)fua;
-	memcpy(fz_disk + off, buf, len);
-	return 0;
-}
-
-static int
-fz_zero(void *h, uint32_t len, uint64_t off, bool fua)
-{
-	(void)h;
-	(void)fua;
-	memset(fz_disk + off, 0, len);
-	return 0;
-}
-
-static int
-fz_cache(void *h, uint32_t len, uint64_t off)
-{
-	(void)h;
-	(void)len;
-	return off == 512 ? -EIO : 0;
-}
-
-static int
-fz_flush(void *h)
-{
-	(void)h;
-	return 0;
-}
+static struct memdisk fz_md = { .data = fz_disk, .fail_off = 512, .fail_err = -EIO };
 
 /* Alternating 4 KiB extents of holes, leaf data and parent data. */
 static int
@@ -72,11 +32,6 @@ fz_extents(void *h, uint64_t off, uint64_t len, int (*fn)(void *, const struct i
 	return 0;
 }
 
-static const struct ic_nbd_backend_ops fz_ops = {
-	.pread = fz_pread, .pwrite = fz_pwrite, .trim = fz_zero, .zero = fz_zero,
-	.cache = fz_cache, .flush = fz_flush, .extents = fz_extents,
-};
-
 static const struct ic_nbd_export fz_exports[] = {
 	{ .name = "vm1", .description = "fuzz", .size = FZ_DISK, .tflags = 0x0ffd },
 	{ .name = "vm1@s", .size = FZ_DISK - 1000, .tflags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_READ_ONLY },
@@ -89,7 +44,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct mem m;
 	const struct ic_nbd_catalog cat = { .exports = fz_exports, .count = 2 };
-	struct ic_nbd_conn_config cfg = { .ops = &fz_ops, .slots = 1,
+	const struct ic_nbd_backend_ops ops = memdisk_ops(fz_extents);
+	struct ic_nbd_conn_config cfg = { .ops = &ops, .backend = &fz_md, .slots = 1,
 					  .max_payload = 1 << 16 };
 	struct ic_nbd_conn *conn;
 	struct ic_nbd_io io;

@@ -158,4 +158,69 @@ mem_request(struct mem *m, uint16_t flags, uint16_t type, uint64_t cookie, uint6
 	mem_in(m, r, sizeof(r));
 }
 
+/* A memory disk behind the engine; the backend handle points to it. A
+ * write or cache hint at fail_off fails with fail_err (when not 0). */
+struct memdisk {
+	uint8_t *data;
+	int flushes;
+	uint64_t fail_off;
+	int fail_err;
+};
+
+static inline int
+memdisk_pread(void *h, void *buf, uint32_t len, uint64_t off)
+{
+	memcpy(buf, ((struct memdisk *)h)->data + off, len);
+	return 0;
+}
+
+static inline int
+memdisk_pwrite(void *h, const void *buf, uint32_t len, uint64_t off, bool fua)
+{
+	struct memdisk *d = h;
+
+	(void)fua;
+	if (d->fail_err && off == d->fail_off)
+		return d->fail_err;
+	memcpy(d->data + off, buf, len);
+	return 0;
+}
+
+static inline int
+memdisk_zero(void *h, uint32_t len, uint64_t off, bool fua)
+{
+	(void)fua;
+	memset(((struct memdisk *)h)->data + off, 0, len);
+	return 0;
+}
+
+static inline int
+memdisk_cache(void *h, uint32_t len, uint64_t off)
+{
+	struct memdisk *d = h;
+
+	(void)len;
+	return d->fail_err && off == d->fail_off ? d->fail_err : 0;
+}
+
+static inline int
+memdisk_flush(void *h)
+{
+	((struct memdisk *)h)->flushes++;
+	return 0;
+}
+
+typedef int (*memdisk_extents_fn)(void *h, uint64_t off, uint64_t len,
+				  int (*fn)(void *, const struct ic_nbd_extent *), void *arg);
+
+static inline struct ic_nbd_backend_ops
+memdisk_ops(memdisk_extents_fn extents)
+{
+	return (struct ic_nbd_backend_ops){
+		.pread = memdisk_pread, .pwrite = memdisk_pwrite, .trim = memdisk_zero,
+		.zero = memdisk_zero, .cache = memdisk_cache, .flush = memdisk_flush,
+		.extents = extents,
+	};
+}
+
 #endif

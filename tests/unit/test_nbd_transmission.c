@@ -16,52 +16,8 @@
 #define HOLE_END (64u << 10) /* [0, 64K) was never written */
 
 static uint8_t disk[DISK];
-static int flushes;
-
-static int
-md_pread(void *h, void *buf, uint32_t len, uint64_t off)
-{
-	(void)h;
-	memcpy(buf, disk + off, len);
-	return 0;
-}
-
-static int
-md_pwrite(void *h, const void *buf, uint32_t len, uint64_t off, bool fua)
-{
-	(void)h;
-	(void)fua;
-	if (off == 4096)
-		return -ESTALE; /* a fenced owner */
-	memcpy(disk + off, buf, len);
-	return 0;
-}
-
-static int
-md_zero(void *h, uint32_t len, uint64_t off, bool fua)
-{
-	(void)h;
-	(void)fua;
-	memset(disk + off, 0, len);
-	return 0;
-}
-
-static int
-md_cache(void *h, uint32_t len, uint64_t off)
-{
-	(void)h;
-	(void)len;
-	(void)off;
-	return 0;
-}
-
-static int
-md_flush(void *h)
-{
-	(void)h;
-	flushes++;
-	return 0;
-}
+/* A write at 4096 fails as a fenced owner's would. */
+static struct memdisk md = { .data = disk, .fail_off = 4096, .fail_err = -ESTALE };
 
 static int
 md_extents(void *h, uint64_t off, uint64_t len, int (*fn)(void *, const struct ic_nbd_extent *),
@@ -85,11 +41,6 @@ md_extents(void *h, uint64_t off, uint64_t len, int (*fn)(void *, const struct i
 	return 0;
 }
 
-static const struct ic_nbd_backend_ops md_ops = {
-	.pread = md_pread, .pwrite = md_pwrite, .trim = md_zero, .zero = md_zero,
-	.cache = md_cache, .flush = md_flush, .extents = md_extents,
-};
-
 static const struct ic_nbd_export rw = { .name = "d", .size = DISK, .tflags = NBD_FLAG_HAS_FLAGS };
 static const struct ic_nbd_export ro = {
 	.name = "d", .size = DISK, .tflags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_READ_ONLY
@@ -98,10 +49,11 @@ static const struct ic_nbd_export ro = {
 static int
 serve(struct mem *m, const struct ic_nbd_export *exp, bool structured, bool ctx)
 {
+	const struct ic_nbd_backend_ops ops = memdisk_ops(md_extents);
 	struct ic_nbd_io io;
 	struct ic_nbd_conn *c;
 	struct ic_nbd_conn_config cfg = {
-		.io = &io, .ops = &md_ops, .slots = 1,
+		.io = &io, .ops = &ops, .backend = &md, .slots = 1,
 		.max_payload = 1 << 18,
 		.session = { .export = exp, .structured = structured, .ctx_base = ctx,
 			     .ctx_layer = ctx },
@@ -150,7 +102,7 @@ setup(void **state)
 	(void)state;
 	for (i = 0; i < DISK; i++)
 		disk[i] = i < HOLE_END ? 0 : (uint8_t)(i * 7);
-	flushes = 0;
+	md.flushes = 0;
 	return 0;
 }
 
@@ -175,7 +127,7 @@ test_simple_write_read(void **state)
 	m.rpos += sizeof(pat);
 	simple(&m, 3, 0);
 	assert_int_equal(m.rpos, m.olen);
-	assert_int_equal(flushes, 2); /* FLUSH, and at disconnect */
+	assert_int_equal(md.flushes, 2); /* FLUSH, and at disconnect */
 }
 
 static void
@@ -229,7 +181,7 @@ test_read_only(void **state)
 	simple(&m, 2, NBD_EPERM);
 	simple(&m, 3, NBD_EPERM);
 	simple(&m, 4, 0);
-	assert_int_equal(flushes, 0);
+	assert_int_equal(md.flushes, 0);
 }
 
 static void
