@@ -186,9 +186,12 @@ struct cached_daemon {
 	int listen_fd;
 	int sig_fd;
 	struct ic_op accept_op;
+	struct ic_op accept_pause_op; /* re-arms accept after an error */
+	struct __kernel_timespec accept_pause;
 	struct ic_op sig_op;
 	struct signalfd_siginfo si;
 	bool stopping;
+	bool accept_single; /* the kernel has no multishot accept (before 5.19) */
 	uint64_t drain_deadline; /* CLOCK_MONOTONIC ns: stop waiting for stuck clients */
 	unsigned inflight; /* operations whose last completion has not come */
 	struct cached_session *sessions;

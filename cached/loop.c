@@ -63,22 +63,45 @@ loop_submit_fill(struct cached_store *st, struct cached_fill *f)
 static void
 loop_arm_accept(struct cached_daemon *d)
 {
-	io_uring_prep_multishot_accept(cached_sqe(d, &d->accept_op), d->listen_fd, NULL, NULL,
-				       SOCK_CLOEXEC);
+	struct io_uring_sqe *sqe = cached_sqe(d, &d->accept_op);
+
+	if (d->accept_single)
+		io_uring_prep_accept(sqe, d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	else
+		io_uring_prep_multishot_accept(sqe, d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 }
 
 static void
 loop_on_accept(struct ic_op *op, int res)
 {
 	struct cached_daemon *d = cached_container_of(op, struct cached_daemon, accept_op);
+	bool again = res >= 0;
 
 	if (res >= 0 && d->stopping)
 		close(res);
 	else if (res >= 0)
 		cached_session_new(d, res);
-	else if (res != -ECANCELED)
-		ic_log(IC_LOG_WARN, "accept: %s", strerror(-res));
-	if (!(op->cqe_flags & IORING_CQE_F_MORE) && !d->stopping)
+	else if (res == -EINVAL && !d->accept_single)
+		again = d->accept_single = true; /* no multishot: one accept at a time */
+	if (op->cqe_flags & IORING_CQE_F_MORE || d->stopping)
+		return;
+	if (again) {
+		loop_arm_accept(d);
+		return;
+	}
+	/* Out of fds or memory: accepting again at once would spin. */
+	ic_log(IC_LOG_WARN, "accept: %s; retrying in 100 ms", strerror(-res));
+	d->accept_pause = (struct __kernel_timespec){ .tv_nsec = 100000000 };
+	io_uring_prep_timeout(cached_sqe(d, &d->accept_pause_op), &d->accept_pause, 0, 0);
+}
+
+static void
+loop_on_accept_pause(struct ic_op *op, int res)
+{
+	struct cached_daemon *d = cached_container_of(op, struct cached_daemon, accept_pause_op);
+
+	(void)res;
+	if (!d->stopping)
 		loop_arm_accept(d);
 }
 
@@ -93,6 +116,29 @@ loop_on_signal(struct ic_op *op, int res)
 	d->drain_deadline = loop_now() + LOOP_DRAIN_NS;
 	io_uring_prep_cancel(cached_sqe(d, NULL), &d->accept_op, 0);
 	cached_session_stop_all(d);
+}
+
+/* Every opcode the loop issues must exist: fail at start, not mid-request. */
+static int
+loop_probe(struct io_uring *ring)
+{
+	static const int ops[] = { IORING_OP_ACCEPT, IORING_OP_RECVMSG, IORING_OP_SEND,
+				   IORING_OP_READV, IORING_OP_READ,   IORING_OP_ASYNC_CANCEL };
+	struct io_uring_probe *probe = io_uring_get_probe_ring(ring);
+	int rc = 0;
+
+	if (!probe) {
+		ic_log(IC_LOG_ERR, "io_uring: cannot probe opcodes (kernel 5.6 or later needed)");
+		return -ENOSYS;
+	}
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		if (!io_uring_opcode_supported(probe, ops[i])) {
+			ic_log(IC_LOG_ERR, "io_uring: opcode %d not supported by this kernel", ops[i]);
+			rc = -ENOSYS;
+		}
+	}
+	io_uring_free_probe(probe);
+	return rc;
 }
 
 int
@@ -119,6 +165,11 @@ cached_daemon_init(struct cached_daemon *d, int listen_fd)
 		ic_log(IC_LOG_ERR, "io_uring_queue_init: %s", strerror(-rc));
 		return rc;
 	}
+	rc = loop_probe(&d->ring);
+	if (rc < 0) {
+		io_uring_queue_exit(&d->ring);
+		return rc;
+	}
 	rc = io_uring_register_iowq_max_workers(&d->ring, workers);
 	if (rc < 0)
 		ic_log(IC_LOG_WARN, "cannot bound io-wq workers: %s", strerror(-rc));
@@ -134,6 +185,7 @@ cached_daemon_init(struct cached_daemon *d, int listen_fd)
 		return rc;
 	}
 	d->accept_op.done = loop_on_accept;
+	d->accept_pause_op.done = loop_on_accept_pause;
 	d->sig_op.done = loop_on_signal;
 	loop_arm_accept(d);
 	io_uring_prep_read(cached_sqe(d, &d->sig_op), d->sig_fd, &d->si, sizeof(d->si), 0);
