@@ -37,7 +37,7 @@ test_greeting_and_go(void **state)
 	const uint8_t *d;
 
 	(void)state;
-	mem_client_flags(&m, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
+	mem_start(&m, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
 	mem_opt(&m, NBD_OPT_STRUCTURED_REPLY, NULL, 0);
 	mem_go(&m, NBD_OPT_GO, "vm1", NBD_INFO_BLOCK_SIZE);
 	assert_int_equal(run(&m, &cat2, &s), 0);
@@ -72,7 +72,7 @@ test_df_hidden_without_structured(void **state)
 	uint32_t type, len;
 
 	(void)state;
-	mem_client_flags(&m, NBD_FLAG_FIXED_NEWSTYLE);
+	mem_start(&m, NBD_FLAG_FIXED_NEWSTYLE);
 	mem_go(&m, NBD_OPT_GO, "vm1", 0xffff);
 	assert_int_equal(run(&m, &cat2, &s), 0);
 	m.rpos = 18;
@@ -88,13 +88,12 @@ test_default_export_only_when_one(void **state)
 	uint32_t type, len;
 
 	(void)state;
-	mem_client_flags(&m, NBD_FLAG_FIXED_NEWSTYLE);
+	mem_start(&m, NBD_FLAG_FIXED_NEWSTYLE);
 	mem_go(&m, NBD_OPT_GO, "", 0xffff);
 	assert_int_equal(run(&m, &cat1, &s), 0);
 	assert_ptr_equal(s.export, &two[0]);
 
-	memset(&m, 0, sizeof(m));
-	mem_client_flags(&m, NBD_FLAG_FIXED_NEWSTYLE);
+	mem_start(&m, NBD_FLAG_FIXED_NEWSTYLE);
 	mem_go(&m, NBD_OPT_GO, "", 0xffff);
 	assert_int_equal(run(&m, &cat2, &s), -ECONNRESET);
 	m.rpos = 18;
@@ -110,7 +109,7 @@ test_unknown_option_goes_on(void **state)
 	uint32_t type, len;
 
 	(void)state;
-	mem_client_flags(&m, NBD_FLAG_FIXED_NEWSTYLE);
+	mem_start(&m, NBD_FLAG_FIXED_NEWSTYLE);
 	mem_opt(&m, 42, "junk", 4);
 	mem_opt(&m, NBD_OPT_STRUCTURED_REPLY, "x", 1);
 	mem_opt(&m, NBD_OPT_LIST, NULL, 0);
@@ -150,7 +149,7 @@ test_meta_contexts(void **state)
 	const char *q2[] = { "base:" };
 
 	(void)state;
-	mem_client_flags(&m, NBD_FLAG_FIXED_NEWSTYLE);
+	mem_start(&m, NBD_FLAG_FIXED_NEWSTYLE);
 	mem_meta(&m, NBD_OPT_SET_META_CONTEXT, "vm1", q1, 3); /* before structured: refused */
 	mem_opt(&m, NBD_OPT_STRUCTURED_REPLY, NULL, 0);
 	mem_meta(&m, NBD_OPT_LIST_META_CONTEXT, "vm1", q2, 1);
@@ -185,7 +184,7 @@ test_contexts_dropped_for_other_export(void **state)
 	const char *q[] = { IC_NBD_CTX_BASE };
 
 	(void)state;
-	mem_client_flags(&m, NBD_FLAG_FIXED_NEWSTYLE);
+	mem_start(&m, NBD_FLAG_FIXED_NEWSTYLE);
 	mem_opt(&m, NBD_OPT_STRUCTURED_REPLY, NULL, 0);
 	mem_meta(&m, NBD_OPT_SET_META_CONTEXT, "vm1", q, 1);
 	mem_go(&m, NBD_OPT_GO, "vm1@s", 0xffff);
@@ -202,32 +201,28 @@ test_malformed(void **state)
 
 	(void)state;
 	/* Unknown client flag bits: dropped. */
-	mem_client_flags(&m, 0x80 | NBD_FLAG_FIXED_NEWSTYLE);
+	mem_start(&m, 0x80 | NBD_FLAG_FIXED_NEWSTYLE);
 	assert_int_equal(run(&m, &cat2, &s), -EPROTO);
 	/* Truncated stream. */
 	memset(&m, 0, sizeof(m));
 	mem_in(&m, "\0\0", 2);
 	assert_int_equal(run(&m, &cat2, &s), -ECONNRESET);
 	/* Bad option magic. */
-	memset(&m, 0, sizeof(m));
-	mem_client_flags(&m, NBD_FLAG_FIXED_NEWSTYLE);
+	mem_start(&m, NBD_FLAG_FIXED_NEWSTYLE);
 	mem_in(&m, "IHAVEOPX\0\0\0\7\0\0\0\0", 16);
 	assert_int_equal(run(&m, &cat2, &s), -EPROTO);
 	/* Oversized option. */
-	memset(&m, 0, sizeof(m));
-	mem_client_flags(&m, NBD_FLAG_FIXED_NEWSTYLE);
+	mem_start(&m, NBD_FLAG_FIXED_NEWSTYLE);
 	ic_nbd_put64(bad, NBD_IHAVEOPT);
 	mem_in(&m, bad, 8);
 	mem_in(&m, "\0\0\0\7\xff\xff\xff\xff", 8);
 	assert_int_equal(run(&m, &cat2, &s), -EPROTO);
 	/* GO whose name length overruns the option: ERR_INVALID, then EOF. */
-	memset(&m, 0, sizeof(m));
-	mem_client_flags(&m, NBD_FLAG_FIXED_NEWSTYLE);
+	mem_start(&m, NBD_FLAG_FIXED_NEWSTYLE);
 	mem_opt(&m, NBD_OPT_GO, "\xff\xff\xff\xff" "ab", 6);
 	assert_int_equal(run(&m, &cat2, &s), -ECONNRESET);
 	/* ABORT. */
-	memset(&m, 0, sizeof(m));
-	mem_client_flags(&m, NBD_FLAG_FIXED_NEWSTYLE);
+	mem_start(&m, NBD_FLAG_FIXED_NEWSTYLE);
 	mem_opt(&m, NBD_OPT_ABORT, NULL, 0);
 	assert_int_equal(run(&m, &cat2, &s), -ECONNABORTED);
 }

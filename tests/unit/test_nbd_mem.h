@@ -73,9 +73,11 @@ mem_u32(struct mem *m, uint32_t v)
 	mem_in(m, b, 4);
 }
 
+/* Start a fresh stream whose client opens with these handshake flags. */
 static inline void
-mem_client_flags(struct mem *m, uint32_t flags)
+mem_start(struct mem *m, uint32_t flags)
 {
+	memset(m, 0, sizeof(*m));
 	mem_u32(m, flags);
 }
 
