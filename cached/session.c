@@ -46,7 +46,8 @@ struct cached_session {
 	pid_t pid;
 	uid_t uid;
 	uint16_t uid_slot;
-	bool hello, closing, recv_armed;
+	enum { SESSION_NEW, SESSION_READY, SESSION_CLOSING } state; /* HELLO moves NEW on */
+	bool recv_armed;
 	unsigned refs;
 	uint8_t *buf;
 	size_t buf_size;
@@ -82,7 +83,7 @@ session_arm(struct cached_session *s)
 {
 	struct io_uring_sqe *sqe;
 
-	if (s->closing || s->recv_armed || !s->free_reqs || s->d->stopping)
+	if (s->state == SESSION_CLOSING || s->recv_armed || !s->free_reqs || s->d->stopping)
 		return;
 	s->iov = (struct iovec){ s->rbuf, sizeof(s->rbuf) };
 	s->mh = (struct msghdr){
@@ -101,7 +102,7 @@ session_arm(struct cached_session *s)
 static void
 session_maybe_free(struct cached_session *s)
 {
-	if (!s->closing || s->refs)
+	if (s->state != SESSION_CLOSING || s->refs)
 		return;
 	*s->pprev = s->next;
 	if (s->next)
@@ -117,7 +118,7 @@ session_maybe_free(struct cached_session *s)
 static void
 session_close(struct cached_session *s, int how)
 {
-	s->closing = true;
+	s->state = SESSION_CLOSING;
 	shutdown(s->fd, how);
 }
 
@@ -186,7 +187,7 @@ session_on_send(struct ic_op *op, int res)
 {
 	struct session_req *q = (struct session_req *)op;
 
-	if (res < 0 && !q->s->closing) {
+	if (res < 0 && q->s->state != SESSION_CLOSING) {
 		ic_log(IC_LOG_DEBUG, "session pid %d: send: %s", (int)q->s->pid, strerror(-res));
 		session_close(q->s, SHUT_RDWR);
 	}
@@ -240,7 +241,7 @@ session_hello(struct cached_session *s, struct session_req *q)
 	s->buf_size = size;
 	s->nslots = q->msg.slot;
 	s->slot_blocks = q->msg.nblocks;
-	s->hello = true;
+	s->state = SESSION_READY;
 	q->msg.slot = SESSION_REQS;
 	q->msg.nblocks = IC_CACHED_MAX_BLOCKS;
 	return 0;
@@ -315,7 +316,7 @@ session_dispatch(struct cached_session *s, struct session_req *q)
 	bool wants_fd = m->type == IC_CACHED_HELLO || m->type == IC_CACHED_REGISTER;
 	struct cached_layer *l = NULL;
 
-	if (s->nfds != (wants_fd ? 1u : 0u) || (m->type == IC_CACHED_HELLO) == s->hello)
+	if (s->nfds != (wants_fd ? 1u : 0u) || (m->type == IC_CACHED_HELLO) != (s->state == SESSION_NEW))
 		return -EBADMSG;
 	if (m->type == IC_CACHED_READ || m->type == IC_CACHED_PREFETCH || m->type == IC_CACHED_DROP ||
 	    (m->type == IC_CACHED_STATS && m->handle != IC_CACHED_HANDLE_ALL)) {
