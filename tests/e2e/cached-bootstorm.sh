@@ -9,12 +9,7 @@ source "$(dirname "$0")/cached-functions.bash"
 set -x
 requires nbdcopy
 
-nbd_store
-random_image "$TESTDIR/base.raw" 48
-"$ADMIN" import "$TESTDIR/base.raw" base
-"$ADMIN" snap base@gold
-"$ADMIN" clone base@gold vm1
-"$ADMIN" clone base@gold vm2
+cached_golden 48 vm1 vm2
 cached_start --memory 256M
 
 nbd_start a --filter cache vm1

@@ -26,3 +26,17 @@ cached_stat() {
 	shift 2
 	"$@" "$CTL" stats "$file" | awk -v n="$name" '$1 == n { print $2 }'
 }
+
+# cached_golden MIB CLONE...: a store whose vdisk "base" was imported from
+# $TESTDIR/base.raw (MIB MiB of random data with holes) and frozen as
+# base@gold, and a linked clone of it for each CLONE name. Needs
+# nbd-functions.bash sourced first.
+cached_golden() {
+	local c
+	nbd_store
+	random_image "$TESTDIR/base.raw" "$1"
+	shift
+	"$ADMIN" import "$TESTDIR/base.raw" base
+	"$ADMIN" snap base@gold
+	for c in "$@"; do "$ADMIN" clone base@gold "$c"; done
+}

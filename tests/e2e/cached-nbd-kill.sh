@@ -8,11 +8,7 @@ source "$(dirname "$0")/cached-functions.bash"
 set -x
 requires nbdcopy
 
-nbd_store
-random_image "$TESTDIR/base.raw" 32
-"$ADMIN" import "$TESTDIR/base.raw" base
-"$ADMIN" snap base@gold
-"$ADMIN" clone base@gold vm
+cached_golden 32 vm
 cached_start --memory 64M
 nbd_start srv --filter cache vm
 uri=$(nbd_uri srv vm)
