@@ -387,11 +387,14 @@ fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi
 	int rc = 0;
 
 	(void)datasync;
+	(void)fi;
 	if (!e)
 		return;
-	vd = fs_fh_writable(fi) ? files_io_begin(e) : NULL;
+	/* Any descriptor may ask, as with fsync(2) on a local file. */
+	vd = files_io_begin(e);
 	if (vd) {
-		rc = ic_vdisk_flush(vd);
+		if (!ic_vdisk_readonly(vd))
+			rc = ic_vdisk_flush(vd);
 		files_io_end(e);
 	}
 	fuse_reply_err(req, rc < 0 ? fs_errno(rc) : 0);
