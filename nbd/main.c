@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "isocache/control.h"
 #include "nbd/server.h"
 
 static const char usage_text[] =
@@ -44,6 +45,10 @@ static const char usage_text[] =
 	"  -r, --read-only        export every image read-only (claims nothing)\n"
 	"      --cache=MODE       writeback (default: layer files through the page\n"
 	"                         cache) or none (O_DIRECT)\n"
+	"      --release=POLICY   answer another process asking for a vdisk this\n"
+	"                         server writes: when-idle (default: release when\n"
+	"                         no client wrote for 2 s), always or never\n"
+	"                         (see docs/OWNERSHIP.md)\n"
 	"      --filter=SPEC      add filters to the I/O stack, top first, e.g.\n"
 	"                         --filter stats --filter delay:read=200us;\n"
 	"                         repeatable (see docs/NBD.md)\n"
@@ -64,7 +69,7 @@ static const char usage_text[] =
 	"  qemu-system-x86_64 -drive file=nbd+unix:///vm1?socket=/run/isocache/nbd.sock\n"
 	"  isocache-nbd -r --run 'nbdinfo --map \"$uri\"' vm1@snap\n";
 
-enum { OPT_FORK = 256, OPT_PID_FILE, OPT_FILTER, OPT_CACHE, OPT_STORE, OPT_RUN };
+enum { OPT_FORK = 256, OPT_PID_FILE, OPT_FILTER, OPT_CACHE, OPT_STORE, OPT_RUN, OPT_RELEASE };
 
 static const struct option long_opts[] = {
 	{ "socket", required_argument, NULL, 'k' },
@@ -82,6 +87,7 @@ static const struct option long_opts[] = {
 	{ "cache", required_argument, NULL, OPT_CACHE },
 	{ "store", required_argument, NULL, OPT_STORE },
 	{ "run", required_argument, NULL, OPT_RUN },
+	{ "release", required_argument, NULL, OPT_RELEASE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -94,6 +100,7 @@ struct main_opts {
 	const char *filters[16];
 	int nfilters;
 	bool readonly, single, daemon, direct;
+	enum ic_release_policy release;
 };
 
 static int
@@ -117,6 +124,10 @@ main_parse(int argc, char **argv, struct main_opts *o)
 		case OPT_PID_FILE: o->pid_file = optarg; break;
 		case OPT_STORE: o->store = optarg; break;
 		case OPT_RUN: o->run = optarg; break;
+		case OPT_RELEASE:
+			if (ic_release_policy_parse(optarg, &o->release))
+				return -EINVAL;
+			break;
 		case OPT_FILTER:
 			if (o->nfilters == 16) {
 				ic_log(IC_LOG_ERR, "at most 16 --filter options");
@@ -272,6 +283,7 @@ main(int argc, char **argv)
 {
 	struct main_opts o = { 0 };
 	struct srv_exports ex = { 0 };
+	struct ic_control *ctl = NULL;
 	char rundir[] = "/tmp/isocache-nbd.XXXXXX";
 	char sock[sizeof(rundir) + 16];
 	int ready_fd = -1, rc;
@@ -296,6 +308,11 @@ main(int argc, char **argv)
 	rc = ic_store_open(ic_store_path(o.store), &ex.store);
 	if (rc == 0)
 		rc = main_stack(&o, &ex.stack);
+	if (rc == 0) {
+		struct ic_control_config cc = { .policy = o.release, .stack = ex.stack };
+
+		rc = ic_control_start(ex.store, &cc, &ctl);
+	}
 	ex.open_flags = o.direct ? IC_OPEN_DIRECT : 0;
 	if (rc == 0)
 		rc = srv_exports_load(&ex, optind < argc ? argv + optind : NULL, argc - optind,
@@ -306,6 +323,7 @@ main(int argc, char **argv)
 		rc = main_spawn_run(&o, &ex);
 	if (rc < 0) {
 		srv_exports_close(&ex);
+		ic_control_stop(ctl);
 		if (ex.stack)
 			ic_stack_free(ex.stack);
 		if (ex.store)
@@ -314,6 +332,7 @@ main(int argc, char **argv)
 	}
 	main_ready(&o, ready_fd);
 	rc = o.single ? srv_run_stdio(&o.srv, &ex) : srv_run(&o.srv, &ex);
+	ic_control_stop(ctl); /* the exports are closed by now */
 	if (ex.stack)
 		ic_stack_free(ex.stack);
 	ic_store_close(ex.store);

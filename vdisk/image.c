@@ -113,32 +113,49 @@ image_freeze(struct ic_store *store, struct ic_meta_txn *txn, struct ic_disk_rec
 }
 
 int
+image_snapshot_commit(struct ic_store *store, const struct owner_claim *claim, const char *image,
+		      struct ic_disk_rec *leaf, struct ic_disk_rec *next)
+{
+	struct ic_meta_txn *txn;
+	int rc = ic_meta_begin(store->meta, true, &txn);
+
+	*next = (struct ic_disk_rec){ 0 };
+	leaf->flags = 0;
+	if (rc)
+		return rc;
+	rc = owner_check(txn, claim);
+	if (rc == 0)
+		rc = store_image_get(store, txn, claim->name, leaf);
+	if (rc == 0)
+		rc = image_name_free(store, txn, image);
+	if (rc == 0)
+		rc = image_freeze(store, txn, leaf, image);
+	if (rc == 0)
+		rc = image_new_leaf(store, txn, claim->name, leaf->id, leaf->size, next);
+	rc = image_finish(store, txn, rc, next->id);
+	if (rc && (leaf->flags & IC_DISK_FROZEN))
+		store_layer_thaw(store, leaf->id);
+	return rc;
+}
+
+/* A vdisk that a live process serves is snapshotted by that process, so
+ * its clients go on undisturbed (a live snapshot); otherwise here. */
+int
 ic_image_snapshot(struct ic_store *store, const char *name_at_snap)
 {
 	char name[IC_NAME_MAX + 1];
 	struct owner_claim claim;
-	struct ic_meta_txn *txn;
-	struct ic_disk_rec leaf, next = { 0 };
+	struct ic_disk_rec leaf, next;
 	int rc = store_split_name(name_at_snap, true, name);
 
 	if (rc == 0)
-		rc = owner_claim(store, name, "isocache-admin snap", &claim);
+		rc = owner_remote_snapshot(store, name, name_at_snap);
+	if (rc <= 0)
+		return rc;
+	rc = owner_claim(store, name, "isocache-admin snap", &claim);
 	if (rc)
 		return rc;
-	rc = ic_meta_begin(store->meta, true, &txn);
-	if (rc)
-		goto out;
-	rc = store_image_get(store, txn, name, &leaf);
-	if (rc == 0)
-		rc = image_name_free(store, txn, name_at_snap);
-	if (rc == 0)
-		rc = image_freeze(store, txn, &leaf, name_at_snap);
-	if (rc == 0)
-		rc = image_new_leaf(store, txn, name, leaf.id, leaf.size, &next);
-	rc = image_finish(store, txn, rc, next.id);
-	if (rc && (leaf.flags & IC_DISK_FROZEN))
-		store_layer_thaw(store, leaf.id);
-out:
+	rc = image_snapshot_commit(store, &claim, name_at_snap, &leaf, &next);
 	owner_release(store, &claim);
 	return rc;
 }

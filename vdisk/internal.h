@@ -4,7 +4,9 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <sys/types.h>
 
+#include "isocache/control.h"
 #include "isocache/meta.h"
 #include "isocache/vdisk.h"
 #include "vdisk/extmap.h"
@@ -14,6 +16,8 @@ struct ic_store {
 	struct ic_meta *meta;
 	uint32_t cluster_size;
 	unsigned cluster_shift;
+	struct ic_control *control; /* this process's control socket, or NULL */
+	unsigned handoff_ms;        /* RELEASE deadline; 0 = the default */
 };
 
 /* ---- store.c ---- */
@@ -45,14 +49,49 @@ struct owner_claim {
 	uint8_t owner_id[16];
 	uint64_t generation;
 };
-/* Claim vdisk name for this process (who: "isocache-admin snap"), in its
- * own write transaction. -EBUSY naming the owner when a live one holds it. */
+/* Acquire vdisk name for this process (who: "isocache-admin resize"): claim
+ * it when nobody or a dead process owns it, else ask the live owner to
+ * release it (DESIGN.md §6) within store->handoff_ms. -EBUSY, after
+ * logging a message naming the owner, when it denies or does not answer. */
 int owner_claim(struct ic_store *store, const char *name, const char *who,
 		struct owner_claim *out);
+/* The same; force: ignore the owner's policy and, when it does not answer,
+ * kill it (SIGKILL through a pidfd) and claim with generation + 1. said
+ * (may be NULL) gets the owner's last answer. */
+int owner_acquire(struct ic_store *store, const char *name, const char *who,
+		  unsigned timeout_ms, bool force, char *said, size_t cap,
+		  struct owner_claim *out);
 /* Check inside a write transaction that the claim still holds (-ESTALE). */
 int owner_check(struct ic_meta_txn *txn, const struct owner_claim *claim);
 /* Give the vdisk up (only if the claim still holds). */
 void owner_release(struct ic_store *store, const struct owner_claim *claim);
+/* The record a process writes for itself: a new owner id (or the given
+ * one), pid, start time, boot id, this store's control socket, who. */
+int owner_self(struct ic_store *store, pid_t pid, const char *who, const uint8_t *id,
+	       struct ic_owner_rec *out);
+/* Compare-and-swap: if claim still holds, make `to` the owner (its
+ * generation becomes the claim's + 1, stored in *generation). -ESTALE when
+ * the claim no longer holds. */
+int owner_transfer(struct ic_store *store, const struct owner_claim *claim,
+		   const struct ic_owner_rec *to, uint64_t *generation);
+/* "isocache-nbd pid 4242 (open vm1) since 2026-11-21 10:00:00" into buf. */
+void owner_describe(const struct ic_owner_rec *rec, char *buf, size_t cap);
+/* Ask the live owner of name, if it has a control socket, to snapshot it
+ * as image (NAME@SNAP). Returns 1 when there is no such owner (snapshot
+ * locally), else 0 or the owner's -errno. */
+int owner_remote_snapshot(struct ic_store *store, const char *name, const char *image);
+
+/* ---- control.c: the registry of writable vdisks a control serves ---- */
+void control_add(struct ic_control *ctl, struct ic_vdisk *vd);
+void control_del(struct ic_control *ctl, struct ic_vdisk *vd);
+const char *control_socket(const struct ic_store *store);
+
+/* ---- image.c ---- */
+/* In one write transaction checking claim: freeze NAME's leaf as image
+ * (NAME@SNAP) and put a new empty leaf on top. leaf and next get the old
+ * leaf (now frozen) and the new leaf's records. */
+int image_snapshot_commit(struct ic_store *store, const struct owner_claim *claim,
+			  const char *image, struct ic_disk_rec *leaf, struct ic_disk_rec *next);
 
 /* ---- backend.c: the bottom of every filter stack ---- */
 extern const struct ic_filter_ops ic_layer_backend_ops;

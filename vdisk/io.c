@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "vdisk/vdisk.h"
@@ -86,9 +87,37 @@ vd_batch_end(struct vd_batch *b)
 	return rc;
 }
 
+long long
+vd_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+vd_quiesce(struct ic_vdisk *vd, long long deadline_ms)
+{
+	struct timespec ts = { .tv_sec = deadline_ms / 1000,
+			       .tv_nsec = (deadline_ms % 1000) * 1000000 };
+
+	return -pthread_rwlock_clockwrlock(&vd->io_lock, CLOCK_MONOTONIC, &ts);
+}
+
+void
+vd_resume(struct ic_vdisk *vd)
+{
+	pthread_rwlock_unlock(&vd->io_lock);
+}
+
+/* A released or fenced handle serves nothing: its leaf map may be stale
+ * now that another process writes the leaf. */
 static int
 vd_check_range(const struct ic_vdisk *vd, uint64_t len, uint64_t off)
 {
+	if (vd->fenced)
+		return -ESTALE;
 	if (off > vd->size || len > vd->size - off) {
 		ic_log(IC_LOG_ERR, "%s: range %llu+%llu is past the end (%llu bytes)", vd->image,
 		       (unsigned long long)off, (unsigned long long)len,
@@ -99,12 +128,11 @@ vd_check_range(const struct ic_vdisk *vd, uint64_t len, uint64_t off)
 }
 
 static int
-vd_check_write(const struct ic_vdisk *vd, uint64_t len, uint64_t off)
+vd_check_write(struct ic_vdisk *vd, uint64_t len, uint64_t off)
 {
 	if (vd->readonly)
 		return -EROFS;
-	if (vd->fenced)
-		return -ESTALE;
+	__atomic_store_n(&vd->last_write_ms, (uint64_t)vd_now_ms(), __ATOMIC_RELAXED);
 	return vd_check_range(vd, len, off);
 }
 
@@ -142,9 +170,14 @@ vd_read(struct ic_vdisk *vd, char *buf, uint64_t len, uint64_t off)
 int
 ic_vdisk_pread(struct ic_vdisk *vd, void *buf, size_t len, uint64_t off)
 {
-	int rc = vd_check_range(vd, len, off);
+	int rc;
 
-	return rc ? rc : vd_read(vd, buf, len, off);
+	pthread_rwlock_rdlock(&vd->io_lock);
+	rc = vd_check_range(vd, len, off);
+	if (rc == 0)
+		rc = vd_read(vd, buf, len, off);
+	pthread_rwlock_unlock(&vd->io_lock);
+	return rc;
 }
 
 /* Does the leaf hold cluster's data itself? Returns the end of that run
@@ -277,12 +310,15 @@ vd_write(struct ic_vdisk *vd, const char *buf, uint64_t len, uint64_t off)
 int
 ic_vdisk_pwrite(struct ic_vdisk *vd, const void *buf, size_t len, uint64_t off, uint32_t flags)
 {
-	int rc = vd_check_write(vd, len, off);
+	int rc;
 
+	pthread_rwlock_rdlock(&vd->io_lock);
+	rc = vd_check_write(vd, len, off);
 	if (rc == 0)
 		rc = vd_write(vd, buf, len, off);
 	if (rc == 0 && (flags & IC_REQ_FUA))
-		rc = ic_vdisk_flush(vd);
+		rc = vd_flush(vd);
+	pthread_rwlock_unlock(&vd->io_lock);
 	return rc;
 }
 
@@ -321,24 +357,35 @@ vd_zero_range(struct ic_vdisk *vd, uint64_t len, uint64_t off, uint32_t flags)
 			rc = vd_batch_end(&b);
 	}
 	if (rc == 0 && (flags & IC_REQ_FUA))
-		rc = ic_vdisk_flush(vd);
+		rc = vd_flush(vd);
+	return rc;
+}
+
+static int
+vd_zero_locked(struct ic_vdisk *vd, size_t len, uint64_t off, uint32_t flags)
+{
+	int rc;
+
+	pthread_rwlock_rdlock(&vd->io_lock);
+	rc = vd_zero_range(vd, len, off, flags);
+	pthread_rwlock_unlock(&vd->io_lock);
 	return rc;
 }
 
 int
 ic_vdisk_trim(struct ic_vdisk *vd, size_t len, uint64_t off, uint32_t flags)
 {
-	return vd_zero_range(vd, len, off, flags);
+	return vd_zero_locked(vd, len, off, flags);
 }
 
 int
 ic_vdisk_zero(struct ic_vdisk *vd, size_t len, uint64_t off, uint32_t flags)
 {
-	return vd_zero_range(vd, len, off, flags);
+	return vd_zero_locked(vd, len, off, flags);
 }
 
-int
-ic_vdisk_cache(struct ic_vdisk *vd, size_t len, uint64_t off)
+static int
+vd_cache(struct ic_vdisk *vd, size_t len, uint64_t off)
 {
 	struct vd_batch b = { .vd = vd, .op = 'c' };
 	struct ic_meta_txn *txn = NULL;
@@ -365,8 +412,19 @@ ic_vdisk_cache(struct ic_vdisk *vd, size_t len, uint64_t off)
 }
 
 int
-ic_vdisk_extents(struct ic_vdisk *vd, uint64_t off, uint64_t len,
-		 int (*fn)(void *arg, const struct ic_extent *ext), void *arg)
+ic_vdisk_cache(struct ic_vdisk *vd, size_t len, uint64_t off)
+{
+	int rc;
+
+	pthread_rwlock_rdlock(&vd->io_lock);
+	rc = vd_cache(vd, len, off);
+	pthread_rwlock_unlock(&vd->io_lock);
+	return rc;
+}
+
+static int
+vd_extents(struct ic_vdisk *vd, uint64_t off, uint64_t len,
+	   int (*fn)(void *arg, const struct ic_extent *ext), void *arg)
 {
 	struct ic_meta_txn *txn = NULL;
 	unsigned shift = vd->store->cluster_shift;
@@ -394,6 +452,18 @@ ic_vdisk_extents(struct ic_vdisk *vd, uint64_t off, uint64_t len,
 	ic_meta_abort(txn);
 	if (rc == 0 && cur.len)
 		rc = fn(arg, &cur);
+	return rc;
+}
+
+int
+ic_vdisk_extents(struct ic_vdisk *vd, uint64_t off, uint64_t len,
+		 int (*fn)(void *arg, const struct ic_extent *ext), void *arg)
+{
+	int rc;
+
+	pthread_rwlock_rdlock(&vd->io_lock);
+	rc = vd_extents(vd, off, len, fn, arg);
+	pthread_rwlock_unlock(&vd->io_lock);
 	return rc;
 }
 
@@ -457,6 +527,17 @@ vd_commit_write(struct ic_vdisk *vd, const struct vd_commit *c)
 
 int
 ic_vdisk_flush(struct ic_vdisk *vd)
+{
+	int rc;
+
+	pthread_rwlock_rdlock(&vd->io_lock);
+	rc = vd_flush(vd);
+	pthread_rwlock_unlock(&vd->io_lock);
+	return rc;
+}
+
+int
+vd_flush(struct ic_vdisk *vd)
 {
 	struct vd_commit c;
 	int rc;

@@ -65,9 +65,14 @@ static struct ic_vdisk *
 vd_alloc(void)
 {
 	struct ic_vdisk *vd = calloc(1, sizeof(*vd));
+	pthread_rwlockattr_t attr;
 
 	if (!vd)
 		return NULL;
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&vd->io_lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
 	pthread_rwlock_init(&vd->map_lock, NULL);
 	pthread_mutex_init(&vd->flush_lock, NULL);
 	for (int i = 0; i < VD_COW_LOCKS; i++)
@@ -76,30 +81,50 @@ vd_alloc(void)
 }
 
 static void
+vd_close_layer(struct ic_vdisk *vd, struct ic_layer *layer)
+{
+	if (vd->stack)
+		ic_stack_close(vd->stack, layer);
+	store_layer_close(layer);
+}
+
+static void
 vd_free(struct ic_vdisk *vd)
 {
-	for (unsigned i = 0; i < vd->depth; i++) {
-		if (vd->layers[i].fd < 0)
-			continue;
-		if (vd->stack)
-			ic_stack_close(vd->stack, &vd->layers[i]);
-		store_layer_close(&vd->layers[i]);
-	}
+	for (unsigned i = 0; i < vd->depth; i++)
+		if (vd->layers[i].fd >= 0)
+			vd_close_layer(vd, &vd->layers[i]);
 	if (vd->owned)
 		owner_release(vd->store, &vd->claim);
 	free(vd->layers);
 	extmap_free(&vd->leaf);
 	extmap_free(&vd->dirty);
 	pthread_rwlock_destroy(&vd->map_lock);
+	pthread_rwlock_destroy(&vd->io_lock);
 	pthread_mutex_destroy(&vd->flush_lock);
 	for (int i = 0; i < VD_COW_LOCKS; i++)
 		pthread_mutex_destroy(&vd->cow_lock[i]);
 	free(vd);
 }
 
-/* Open the layer files of the chain and hand each to the stack. */
+/* Open one layer file and hand it to the stack; fd -1 when that fails. */
 static int
-vd_open_layers(struct ic_vdisk *vd, const struct ic_disk_rec *chain, unsigned flags)
+vd_open_layer(struct ic_vdisk *vd, const struct ic_disk_rec *rec, bool writable,
+	      struct ic_layer *out)
+{
+	int rc = store_layer_open(vd->store, rec, writable, vd->open_flags & IC_OPEN_DIRECT, out);
+
+	if (rc == 0 && vd->stack) {
+		rc = ic_stack_open(vd->stack, out);
+		if (rc)
+			store_layer_close(out);
+	}
+	return rc;
+}
+
+/* Open the layer files of the chain. */
+static int
+vd_open_layers(struct ic_vdisk *vd, const struct ic_disk_rec *chain)
 {
 	vd->layers = calloc(vd->depth, sizeof(*vd->layers));
 	if (!vd->layers)
@@ -107,17 +132,45 @@ vd_open_layers(struct ic_vdisk *vd, const struct ic_disk_rec *chain, unsigned fl
 	for (unsigned i = 0; i < vd->depth; i++)
 		vd->layers[i].fd = vd->layers[i].direct_fd = -1;
 	for (unsigned i = 0; i < vd->depth; i++) {
-		int rc = store_layer_open(vd->store, &chain[i], i == 0 && !vd->readonly,
-					  flags & IC_OPEN_DIRECT, &vd->layers[i]);
+		int rc = vd_open_layer(vd, &chain[i], i == 0 && !vd->readonly, &vd->layers[i]);
 
-		if (rc == 0 && vd->stack) {
-			rc = ic_stack_open(vd->stack, &vd->layers[i]);
-			if (rc)
-				store_layer_close(&vd->layers[i]);
-		}
 		if (rc)
 			return rc;
 	}
+	return 0;
+}
+
+/* The old leaf goes read-only and frozen (a cache may now share it), the
+ * new leaf goes on top with an empty map; the parents stay as they are. */
+int
+vd_switch_leaf(struct ic_vdisk *vd, const struct ic_disk_rec *leaf, const struct ic_disk_rec *next)
+{
+	struct ic_layer *layers = calloc(vd->depth + 1, sizeof(*layers));
+	int rc;
+
+	if (!layers)
+		return -ENOMEM;
+	layers[0].fd = layers[0].direct_fd = layers[1].fd = layers[1].direct_fd = -1;
+	rc = vd_open_layer(vd, next, true, &layers[0]);
+	if (rc == 0) {
+		rc = vd_open_layer(vd, leaf, false, &layers[1]);
+		if (rc)
+			vd_close_layer(vd, &layers[0]);
+	}
+	if (rc) {
+		free(layers);
+		return rc;
+	}
+	vd_close_layer(vd, &vd->layers[0]);
+	memcpy(&layers[2], &vd->layers[1], (vd->depth - 1) * sizeof(*layers));
+	free(vd->layers);
+	vd->layers = layers;
+	vd->depth++;
+	vd->below = leaf->id;
+	pthread_rwlock_wrlock(&vd->map_lock);
+	extmap_free(&vd->leaf);
+	extmap_free(&vd->dirty);
+	pthread_rwlock_unlock(&vd->map_lock);
 	return 0;
 }
 
@@ -137,11 +190,12 @@ ic_vdisk_open(struct ic_store *store, const char *image, unsigned flags, struct 
 	snprintf(vd->image, sizeof(vd->image), "%s", image);
 	vd->snapshot = strchr(image, '@') != NULL;
 	vd->readonly = vd->snapshot || (flags & IC_OPEN_RDONLY);
+	vd->open_flags = flags;
 
 	if (!vd->readonly) {
 		char who[64];
 
-		snprintf(who, sizeof(who), "%s", program_invocation_short_name);
+		snprintf(who, sizeof(who), "%s open %s", program_invocation_short_name, image);
 		rc = ic_name_check(image);
 		if (rc == 0)
 			rc = owner_claim(store, image, who, &vd->claim);
@@ -165,11 +219,13 @@ ic_vdisk_open(struct ic_store *store, const char *image, unsigned flags, struct 
 		goto fail;
 	vd->size = top.size;
 	vd->below = vd->snapshot ? top.id : top.parent;
-	rc = vd_open_layers(vd, chain, flags);
+	rc = vd_open_layers(vd, chain);
 	free(chain);
 	chain = NULL;
 	if (rc)
 		goto fail;
+	if (vd->owned && store->control)
+		control_add(store->control, vd);
 	*out = vd;
 	return 0;
 fail:
@@ -185,6 +241,9 @@ ic_vdisk_close(struct ic_vdisk *vd)
 
 	if (!vd)
 		return 0;
+	/* Waits for a release or snapshot of vd in progress to finish. */
+	if (vd->ctl)
+		control_del(vd->ctl, vd);
 	if (!vd->readonly && !vd->fenced)
 		rc = ic_vdisk_flush(vd);
 	vd_free(vd);

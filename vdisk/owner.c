@@ -1,23 +1,34 @@
-/* The plain exclusive claim of a vdisk (DESIGN.md §6, steps 1-2): a writer
- * records itself as owner in the metadata file; a live owner makes a second
- * writer fail with -EBUSY naming it. The collaborative release protocol
- * builds on this record. */
+/* Ownership of a vdisk (DESIGN.md §6, docs/OWNERSHIP.md): the record in
+ * the metadata file, liveness, and acquiring — claim when nobody or a dead
+ * process owns the vdisk, else ask the live owner to release it over its
+ * control socket, or with force kill it first. Every change of a record is
+ * a compare-and-swap on its generation inside one LMDB write transaction;
+ * LMDB's single writer makes the read-check-write atomic across processes. */
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "common/cleanup.h"
 #include "common/log.h"
 #include "common/uuid.h"
+#include "vdisk/ctlmsg.h"
 #include "vdisk/internal.h"
 
+#define OWNER_ATTEMPTS 5         /* owner gone mid-request: look again */
+#define OWNER_KILL_WAIT_MS 10000 /* a SIGKILLed owner exits well within this */
+
 /* Start time of pid in clock ticks since boot (field 22 of /proc/PID/stat),
- * or 0 if the process does not exist. */
+ * or 0 if the process does not exist or has exited (a zombie). */
 static uint64_t
 owner_start_time(pid_t pid)
 {
-	char path[64], buf[1024];
+	char path[64], buf[1024], state = 'X';
 	unsigned long long start = 0;
 	FILE *f;
 	char *p;
@@ -32,11 +43,11 @@ owner_start_time(pid_t pid)
 	buf[n] = '\0';
 	/* The command name may hold spaces and parentheses: skip past the last ')'. */
 	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+	if (!p || sscanf(p + 2, "%c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
 				"%*d %*d %*d %llu",
-			 &start) != 1)
+			 &state, &start) != 2)
 		return 0;
-	return start;
+	return state == 'Z' || state == 'X' ? 0 : start;
 }
 
 static void
@@ -70,7 +81,9 @@ owner_none(const struct ic_owner_rec *rec)
 	return memcmp(rec->owner_id, zero, 16) == 0;
 }
 
-/* An owner is alive when it runs on this boot with the same pid and start time. */
+/* An owner is alive when it runs on this boot with the same pid and start
+ * time: another boot id means a previous boot's owner, and a pid that is
+ * gone or belongs to a newer process means it exited. */
 static bool
 owner_alive(const struct ic_owner_rec *rec)
 {
@@ -84,54 +97,276 @@ owner_alive(const struct ic_owner_rec *rec)
 	return rec->pid && owner_start_time((pid_t)rec->pid) == rec->start_time;
 }
 
-int
-owner_claim(struct ic_store *store, const char *name, const char *who, struct owner_claim *out)
+void
+owner_describe(const struct ic_owner_rec *rec, char *buf, size_t cap)
 {
-	struct ic_owner_rec rec = { 0 };
+	const char *space = strchr(rec->who, ' ');
+	int prog = space ? (int)(space - rec->who) : (int)strlen(rec->who);
+	char when[32];
+	time_t t = (time_t)rec->acquired;
+	struct tm tm;
+
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
+	if (prog == 0)
+		snprintf(buf, cap, "a process with pid %u since %s", rec->pid, when);
+	else
+		snprintf(buf, cap, "%.*s pid %u%s%s%s since %s", prog, rec->who, rec->pid,
+			 space ? " (" : "", space ? space + 1 : "", space ? ")" : "", when);
+}
+
+int
+owner_self(struct ic_store *store, pid_t pid, const char *who, const uint8_t *id,
+	   struct ic_owner_rec *out)
+{
+	*out = (struct ic_owner_rec){ .pid = (uint32_t)pid, .acquired = (uint64_t)time(NULL) };
+	if (id)
+		memcpy(out->owner_id, id, 16);
+	else if (ic_uuid_generate(out->owner_id))
+		return -EIO;
+	owner_boot_id(out->boot_id);
+	out->start_time = owner_start_time(pid);
+	if (!out->start_time)
+		return -ESRCH;
+	snprintf(out->socket, sizeof(out->socket), "%s", control_socket(store));
+	snprintf(out->who, sizeof(out->who), "%s", who);
+	return 0;
+}
+
+static void
+owner_claimed(struct owner_claim *out, const char *name, const struct ic_owner_rec *rec)
+{
+	snprintf(out->name, sizeof(out->name), "%s", name);
+	memcpy(out->owner_id, rec->owner_id, 16);
+	out->generation = rec->generation;
+}
+
+/* Claim name as self unless a live process owns it: -EBUSY and *seen. */
+static int
+owner_try_claim(struct ic_store *store, const char *name, struct ic_owner_rec *self,
+		struct ic_owner_rec *seen, struct owner_claim *out)
+{
 	struct ic_meta_txn *txn;
 	int rc = ic_meta_begin(store->meta, true, &txn);
 
 	if (rc)
 		return rc;
-	rc = ic_meta_owner_get(txn, name, &rec);
+	*seen = (struct ic_owner_rec){ 0 };
+	rc = ic_meta_owner_get(txn, name, seen);
 	if (rc && rc != -ENOENT)
 		goto fail;
-	if (owner_alive(&rec)) {
-		char when[32];
-		time_t t = (time_t)rec.acquired;
-
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&t));
-		ic_log(IC_LOG_ERR, "%s is owned by %s (pid %u) since %s", name,
-		       rec.who[0] ? rec.who : "another process", rec.pid, when);
+	if (owner_alive(seen)) {
 		rc = -EBUSY;
 		goto fail;
 	}
-	if (!owner_none(&rec))
-		ic_log(IC_LOG_INFO, "%s: previous owner %s (pid %u) is gone; reclaiming", name,
-		       rec.who, rec.pid);
-	rc = ic_uuid_generate(rec.owner_id);
-	if (rc)
-		goto fail;
-	owner_boot_id(rec.boot_id);
-	rec.pid = (uint32_t)getpid();
-	rec.start_time = owner_start_time(getpid());
-	rec.acquired = (uint64_t)time(NULL);
-	rec.generation++;
-	rec.socket[0] = '\0';
-	snprintf(rec.who, sizeof(rec.who), "%s", who);
-	rc = ic_meta_owner_put(txn, name, &rec);
+	if (!owner_none(seen))
+		ic_log(IC_LOG_WARN, "%s: previous owner %s (pid %u) is gone; reclaiming", name,
+		       seen->who, seen->pid);
+	self->generation = seen->generation + 1;
+	self->acquired = (uint64_t)time(NULL);
+	rc = ic_meta_owner_put(txn, name, self);
 	if (rc)
 		goto fail;
 	rc = ic_meta_commit(txn);
-	if (rc)
-		return rc;
-	snprintf(out->name, sizeof(out->name), "%s", name);
-	memcpy(out->owner_id, rec.owner_id, 16);
-	out->generation = rec.generation;
-	return 0;
+	if (rc == 0)
+		owner_claimed(out, name, self);
+	return rc;
 fail:
 	ic_meta_abort(txn);
 	return rc;
+}
+
+int
+owner_transfer(struct ic_store *store, const struct owner_claim *claim,
+	       const struct ic_owner_rec *to, uint64_t *generation)
+{
+	struct ic_owner_rec rec, next = *to;
+	struct ic_meta_txn *txn;
+	int rc = ic_meta_begin(store->meta, true, &txn);
+
+	if (rc)
+		return rc;
+	rc = ic_meta_owner_get(txn, claim->name, &rec);
+	if (rc == 0 && (rec.generation != claim->generation ||
+			memcmp(rec.owner_id, claim->owner_id, 16) != 0))
+		rc = -ESTALE;
+	if (rc == -ENOENT)
+		rc = -ESTALE;
+	next.generation = claim->generation + 1;
+	next.acquired = (uint64_t)time(NULL);
+	if (rc == 0)
+		rc = ic_meta_owner_put(txn, claim->name, &next);
+	if (rc) {
+		ic_meta_abort(txn);
+		return rc;
+	}
+	rc = ic_meta_commit(txn);
+	if (rc == 0)
+		*generation = next.generation;
+	return rc;
+}
+
+/* Does the record still name owner_id (after a RELEASED reply)? */
+static int
+owner_confirm(struct ic_store *store, const char *name, const struct ic_owner_rec *self,
+	      uint64_t generation, struct owner_claim *out)
+{
+	struct ic_owner_rec rec;
+	struct ic_meta_txn *txn;
+	int rc = ic_meta_begin(store->meta, false, &txn);
+
+	if (rc)
+		return rc;
+	rc = ic_meta_owner_get(txn, name, &rec);
+	ic_meta_abort(txn);
+	if (rc == 0 && (memcmp(rec.owner_id, self->owner_id, 16) || rec.generation != generation))
+		rc = -EAGAIN;
+	if (rc == 0)
+		owner_claimed(out, name, &rec);
+	return rc;
+}
+
+static long long
+owner_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Send RELEASE to the live owner seen. Returns 0 (released to self, out
+ * filled), -EBUSY (denied; said holds why), -ETIMEDOUT (no answer), or
+ * -EAGAIN (the owner is gone or not serving name: look again). */
+static int
+owner_ask(struct ic_store *store, const char *name, const struct ic_owner_rec *self,
+	  const struct ic_owner_rec *seen, unsigned timeout_ms, bool force, char *said,
+	  size_t cap, struct owner_claim *out)
+{
+	IC_AUTOFREE uint8_t *buf = malloc(CTL_REPLY_BUF);
+	struct ctl_msg req = { .type = CTL_RELEASE, .seq = (uint32_t)getpid() }, reply;
+	int rc;
+
+	if (!buf)
+		return -ENOMEM;
+
+	snprintf(req.release.name, sizeof(req.release.name), "%s", name);
+	memcpy(req.release.owner_id, self->owner_id, 16);
+	req.release.deadline_ms = timeout_ms;
+	req.release.flags = force ? CTL_RELEASE_FORCE : 0;
+	snprintf(req.release.who, sizeof(req.release.who), "%s", self->who);
+	snprintf(req.release.reason, sizeof(req.release.reason), "%s",
+		 force ? "forced takeover" : "open for writing");
+	snprintf(req.release.socket, sizeof(req.release.socket), "%s", self->socket);
+	rc = ctl_call(seen->socket, &req, timeout_ms, buf, &reply);
+	if (rc == -ECONNREFUSED || rc == -ENOENT || rc == -ECONNRESET)
+		return -EAGAIN;
+	if (rc)
+		return rc == -ETIMEDOUT ? rc : -EAGAIN;
+	snprintf(said, cap, "%s", reply.reply.text);
+	switch (reply.reply.result) {
+	case CTL_RELEASED:
+		return owner_confirm(store, name, self, reply.reply.generation, out);
+	case CTL_DENIED:
+		return -EBUSY;
+	default:
+		return reply.reply.status == -ETIMEDOUT ? -ETIMEDOUT : -EAGAIN;
+	}
+}
+
+/* Kill the owner of rec with SIGKILL and wait until it has exited. The
+ * pidfd pins the process, so checking its start time after opening it
+ * makes sure the signal cannot reach a newer process with a reused pid. */
+static int
+owner_kill(const char *name, const struct ic_owner_rec *rec)
+{
+	IC_AUTOCLOSE int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)rec->pid, 0);
+	struct pollfd p;
+	char desc[256];
+
+	if (pidfd < 0)
+		return errno == ESRCH ? 0 : -errno;
+	if (owner_start_time((pid_t)rec->pid) != rec->start_time)
+		return 0;
+	owner_describe(rec, desc, sizeof(desc));
+	ic_log(IC_LOG_WARN, "%s: killing its owner %s: it did not answer a release request "
+	       "and --force was given", name, desc);
+	if (syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
+		return -errno;
+	p = (struct pollfd){ .fd = pidfd, .events = POLLIN };
+	if (poll(&p, 1, OWNER_KILL_WAIT_MS) != 1) {
+		ic_log(IC_LOG_ERR, "%s: owner pid %u did not exit after SIGKILL", name, rec->pid);
+		return -ETIMEDOUT;
+	}
+	ic_log(IC_LOG_WARN, "%s: owner pid %u was killed; taking over", name, rec->pid);
+	return 0;
+}
+
+static void
+owner_refusal(const char *name, const struct ic_owner_rec *seen, int rc, unsigned timeout_ms,
+	      const char *said)
+{
+	char desc[256];
+
+	owner_describe(seen, desc, sizeof(desc));
+	if (!seen->socket[0])
+		ic_log(IC_LOG_ERR, "%s is owned by %s, which cannot be asked to release it; "
+		       "use --force to take it over", name, desc);
+	else if (rc == -ETIMEDOUT)
+		ic_log(IC_LOG_ERR, "%s is owned by %s; it did not answer a release request within "
+		       "%u s; use --force to take it over", name, desc, (timeout_ms + 999) / 1000);
+	else
+		ic_log(IC_LOG_ERR, "%s is owned by %s; it denied the release: %s", name, desc,
+		       said);
+}
+
+int
+owner_acquire(struct ic_store *store, const char *name, const char *who, unsigned timeout_ms,
+	      bool force, char *said, size_t cap, struct owner_claim *out)
+{
+	struct ic_owner_rec self, seen;
+	char answer[256] = "";
+	int rc = owner_self(store, getpid(), who, NULL, &self);
+
+	if (timeout_ms == 0)
+		timeout_ms = IC_RELEASE_TIMEOUT_MS;
+	for (int attempt = 0; rc == 0 && attempt < OWNER_ATTEMPTS; attempt++) {
+		long long t0 = owner_now_ms();
+
+		rc = owner_try_claim(store, name, &self, &seen, out);
+		if (rc != -EBUSY)
+			return rc;
+		rc = seen.socket[0] ? owner_ask(store, name, &self, &seen, timeout_ms, force,
+						answer, sizeof(answer), out)
+				    : -ETIMEDOUT;
+		if (said && answer[0])
+			snprintf(said, cap, "%s", answer);
+		if (rc == 0) {
+			ic_log(IC_LOG_INFO, "%s: released to us by %s (pid %u) in %lld ms", name,
+			       seen.who, seen.pid, owner_now_ms() - t0);
+			return 0;
+		}
+		/* With force, a denial means the owner could not quiesce in time:
+		 * as good as no answer. */
+		if ((rc == -ETIMEDOUT || rc == -EBUSY) && force) {
+			rc = owner_kill(name, &seen);
+		} else if (rc == -EAGAIN) { /* the owner changed under us: look again */
+			usleep(50000);
+			rc = 0;
+		}
+	}
+	if (rc == 0) /* attempts exhausted: the owner kept changing */
+		rc = -EBUSY;
+	if (rc == -EBUSY || rc == -ETIMEDOUT) {
+		owner_refusal(name, &seen, rc, timeout_ms, answer);
+		rc = -EBUSY;
+	}
+	return rc;
+}
+
+int
+owner_claim(struct ic_store *store, const char *name, const char *who, struct owner_claim *out)
+{
+	return owner_acquire(store, name, who, store->handoff_ms, false, NULL, 0, out);
 }
 
 int
@@ -151,20 +386,183 @@ owner_check(struct ic_meta_txn *txn, const struct owner_claim *claim)
 void
 owner_release(struct ic_store *store, const struct owner_claim *claim)
 {
-	struct ic_owner_rec rec;
-	struct ic_meta_txn *txn;
+	struct ic_owner_rec none = { 0 };
+	uint64_t generation;
 
-	if (ic_meta_begin(store->meta, true, &txn))
-		return;
-	if (ic_meta_owner_get(txn, claim->name, &rec) == 0 &&
-	    rec.generation == claim->generation && memcmp(rec.owner_id, claim->owner_id, 16) == 0) {
-		memset(rec.owner_id, 0, 16);
-		rec.pid = 0;
-		rec.generation++;
-		if (ic_meta_owner_put(txn, claim->name, &rec) == 0) {
-			ic_meta_commit(txn);
-			return;
-		}
+	owner_transfer(store, claim, &none, &generation);
+}
+
+static int
+owner_info(struct ic_meta_txn *txn, const char *name, struct ic_owner_info *out)
+{
+	int rc = ic_meta_owner_get(txn, name, &out->rec);
+
+	if (rc == -ENOENT) {
+		out->rec = (struct ic_owner_rec){ 0 };
+		rc = 0;
 	}
+	out->alive = rc == 0 && owner_alive(&out->rec);
+	out->policy[0] = '\0';
+	return rc;
+}
+
+/* The record of vdisk name, quietly; -ENOENT when there is no such vdisk. */
+static int
+owner_lookup(struct ic_store *store, const char *name, struct ic_owner_info *out)
+{
+	struct ic_meta_txn *txn;
+	uint64_t id;
+	int rc = ic_meta_begin(store->meta, false, &txn);
+
+	if (rc)
+		return rc;
+	rc = strchr(name, '@') ? -ENOENT : ic_meta_name_get(txn, name, &id);
+	if (rc == 0)
+		rc = owner_info(txn, name, out);
 	ic_meta_abort(txn);
+	return rc;
+}
+
+int
+owner_remote_snapshot(struct ic_store *store, const char *name, const char *image)
+{
+	IC_AUTOFREE uint8_t *buf = NULL;
+	struct ctl_msg req = { .type = CTL_SNAPSHOT, .seq = 1 }, reply;
+	struct ic_owner_info info;
+	int rc = owner_lookup(store, name, &info);
+
+	if (rc || !info.alive || !info.rec.socket[0])
+		return 1; /* errors are reported by the local path */
+	buf = malloc(CTL_REPLY_BUF);
+	if (!buf)
+		return -ENOMEM;
+	snprintf(req.snapshot.image, sizeof(req.snapshot.image), "%s", image);
+	rc = ctl_call(info.rec.socket, &req, IC_RELEASE_TIMEOUT_MS * 6, buf, &reply);
+	if (rc == -ECONNREFUSED || rc == -ENOENT)
+		return 1; /* it exited meanwhile */
+	if (rc) {
+		ic_log(IC_LOG_ERR, "%s: the owner (pid %u) did not take the snapshot: %s", name,
+		       info.rec.pid, strerror(-rc));
+		return rc;
+	}
+	if (reply.reply.status)
+		ic_log(IC_LOG_ERR, "%s: the owner (pid %u) could not take the snapshot: %s", name,
+		       info.rec.pid, reply.reply.text);
+	else
+		ic_log(IC_LOG_INFO, "%s: taken live by the owner (pid %u)", image, info.rec.pid);
+	return reply.reply.status;
+}
+
+/* ---- the public ownership API (isocache-admin owner) ---- */
+
+/* The owner's policy, from its STATS answer ("policy":"when-idle"). */
+static void
+owner_policy(struct ic_owner_info *info)
+{
+	char buf[4096];
+	const char *p;
+
+	if (!info->alive || !info->rec.socket[0] ||
+	    ic_control_stats(info->rec.socket, buf, sizeof(buf)) < 0)
+		return;
+	p = strstr(buf, "\"policy\":\"");
+	if (p)
+		sscanf(p + 10, "%15[a-z-]", info->policy);
+}
+
+int
+ic_owner_show(struct ic_store *store, const char *name, struct ic_owner_info *out)
+{
+	int rc = owner_lookup(store, name, out);
+
+	if (rc == -ENOENT)
+		ic_log(IC_LOG_ERR, "%s: no such vdisk in %s", name, store->dir);
+	if (rc == 0)
+		owner_policy(out);
+	return rc;
+}
+
+struct owner_list_ctx {
+	struct ic_meta_txn *txn;
+	char (*names)[IC_NAME_MAX + 1];
+	size_t n;
+};
+
+static int
+owner_list_one(void *arg, const char *name, uint64_t id)
+{
+	struct owner_list_ctx *c = arg;
+	void *grown;
+
+	(void)id;
+	if (strchr(name, '@') || strlen(name) > IC_NAME_MAX)
+		return 0;
+	grown = realloc(c->names, (c->n + 1) * sizeof(*c->names));
+	if (!grown)
+		return -ENOMEM;
+	c->names = grown;
+	snprintf(c->names[c->n++], IC_NAME_MAX + 1, "%s", name);
+	return 0;
+}
+
+int
+ic_owner_list(struct ic_store *store,
+	      int (*fn)(void *arg, const char *name, const struct ic_owner_info *info), void *arg)
+{
+	struct owner_list_ctx c = { 0 };
+	int rc = ic_meta_begin(store->meta, false, &c.txn);
+
+	if (rc)
+		return rc;
+	rc = ic_meta_name_foreach(c.txn, owner_list_one, &c);
+	ic_meta_abort(c.txn);
+	/* Ask each live owner its policy outside any transaction. */
+	for (size_t i = 0; rc == 0 && i < c.n; i++) {
+		struct ic_owner_info info;
+
+		rc = ic_owner_show(store, c.names[i], &info);
+		if (rc == 0)
+			rc = fn(arg, c.names[i], &info);
+	}
+	free(c.names);
+	return rc;
+}
+
+int
+ic_owner_release(struct ic_store *store, const char *name, unsigned timeout_ms, char *said,
+		 size_t cap)
+{
+	struct owner_claim claim;
+	struct ic_owner_info info;
+	int rc = ic_owner_show(store, name, &info);
+
+	if (rc)
+		return rc;
+	snprintf(said, cap, "%s", info.alive ? "released" : "nobody owned it");
+	rc = owner_acquire(store, name, "isocache-admin owner release", timeout_ms, false, said,
+			   cap, &claim);
+	if (rc == 0)
+		owner_release(store, &claim);
+	return rc;
+}
+
+int
+ic_owner_takeover(struct ic_store *store, const char *name, unsigned timeout_ms)
+{
+	struct owner_claim claim;
+	struct ic_owner_info info;
+	int rc = ic_owner_show(store, name, &info);
+
+	if (rc == 0)
+		rc = owner_acquire(store, name, "isocache-admin owner takeover", timeout_ms, true,
+				   NULL, 0, &claim);
+	if (rc == 0)
+		owner_release(store, &claim);
+	return rc;
+}
+
+void
+ic_owner_set_timeout(struct ic_store *store, unsigned timeout_ms)
+{
+	store->handoff_ms = timeout_ms;
 }

@@ -28,8 +28,32 @@ struct ic_vdisk {
 	pthread_mutex_t flush_lock;
 	struct owner_claim claim;
 	bool owned;
-	bool fenced;
+	bool fenced;               /* released or taken over: all I/O -ESTALE */
+
+	/* Every public I/O call holds io_lock shared; a release or a live
+	 * snapshot takes it exclusively, which stops admitting requests and
+	 * waits for the ones in flight (writer-preferring, so a stream of
+	 * requests cannot starve it). Calls made with it held use vd_flush. */
+	pthread_rwlock_t io_lock;
+	unsigned open_flags;       /* IC_OPEN_* */
+	uint64_t last_write_ms;    /* CLOCK_MONOTONIC of the last write request */
+	struct ic_control *ctl;    /* answering RELEASE/SNAPSHOT for it, or NULL */
+	struct ic_vdisk *ctl_next; /* in ctl's list */
 };
+
+/* Flush with io_lock held (either way). */
+int vd_flush(struct ic_vdisk *vd);
+/* Take io_lock exclusively, waiting at most until deadline_ms (of
+ * CLOCK_MONOTONIC... as vd_now_ms). -ETIMEDOUT when in-flight I/O did not
+ * drain in time. */
+int vd_quiesce(struct ic_vdisk *vd, long long deadline_ms);
+void vd_resume(struct ic_vdisk *vd);
+long long vd_now_ms(void);
+/* Continue on a new leaf after a live snapshot froze the current one:
+ * leaf is the old leaf's record (now frozen), next the new leaf's. Called
+ * quiesced. */
+int vd_switch_leaf(struct ic_vdisk *vd, const struct ic_disk_rec *leaf,
+		   const struct ic_disk_rec *next);
 
 /* A run of clusters [.., end) that reads from one place. */
 struct vd_run {

@@ -1,0 +1,301 @@
+/* Subcommands that talk about and to the processes writing vdisks: owner
+ * (show, ls, release, takeover), and stats and filter, which go to a live
+ * process's control socket (docs/OWNERSHIP.md, docs/CONTROL-PROTOCOL.md). */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "admin/admin.h"
+#include "common/cleanup.h"
+#include "common/uuid.h"
+#include "isocache/control.h"
+
+#define OWNER_TEXT_MAX 65536
+
+struct owner_opts {
+	bool json, force;
+	unsigned timeout_ms;
+	const char *socket;
+};
+
+/* Options of owner, stats and filter; returns the first operand's index or
+ * -1 with *code set. */
+static int
+owner_parse(const struct admin_cmd *cmd, int argc, char **argv, struct owner_opts *o, int *code)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "socket", required_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *end;
+	double secs;
+	int c;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			admin_usage(cmd, stdout);
+			*code = 0;
+			return -1;
+		case 'j':
+			o->json = true;
+			break;
+		case 'f':
+			o->force = true;
+			break;
+		case 's':
+			o->socket = optarg;
+			break;
+		case 't':
+			secs = strtod(optarg, &end);
+			if (*end || end == optarg || !(secs > 0 && secs <= 600)) {
+				*code = admin_fail("--timeout", "'%s' is not a number of seconds "
+						   "(0-600)", optarg);
+				return -1;
+			}
+			o->timeout_ms = (unsigned)(secs * 1000 + 0.5);
+			break;
+		default:
+			*code = admin_fail(cmd->name, "unknown option '%s' (see --help)",
+					   argv[optind - 1]);
+			return -1;
+		}
+	}
+	return optind;
+}
+
+static void
+owner_print(const char *name, const struct ic_owner_info *info, bool json, bool first)
+{
+	static const uint8_t zero[16];
+	bool owned = memcmp(info->rec.owner_id, zero, 16) != 0;
+	char id[IC_UUID_STRLEN], when[32] = "-";
+	time_t t = (time_t)info->rec.acquired;
+	struct tm tm;
+
+	ic_uuid_format(info->rec.owner_id, id);
+	if (owned)
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
+	if (!json) {
+		printf("%-24s %-6s %7" PRIu32 " %-5s %-9s %-19s %4" PRIu64 "  %s\n", name,
+		       owned ? "owned" : "free", owned ? info->rec.pid : 0,
+		       !owned ? "-" : info->alive ? "yes" : "no",
+		       info->policy[0] ? info->policy : "-", when, info->rec.generation,
+		       owned ? info->rec.who : "-");
+		return;
+	}
+	printf("%s{\"name\": ", first ? "" : ",\n ");
+	admin_json_str(stdout, name);
+	printf(", \"owned\": %s, \"alive\": %s, \"generation\": %" PRIu64, owned ? "true" : "false",
+	       info->alive ? "true" : "false", info->rec.generation);
+	if (owned) {
+		printf(", \"owner_id\": \"%s\", \"pid\": %" PRIu32 ", \"start_time\": %" PRIu64
+		       ", \"acquired\": %" PRIu64 ", \"who\": ",
+		       id, info->rec.pid, info->rec.start_time, info->rec.acquired);
+		admin_json_str(stdout, info->rec.who);
+		printf(", \"socket\": ");
+		admin_json_str(stdout, info->rec.socket);
+		printf(", \"policy\": ");
+		admin_json_str(stdout, info->policy);
+	}
+	printf("}");
+}
+
+static void
+owner_header(void)
+{
+	printf("%-24s %-6s %7s %-5s %-9s %-19s %4s  %s\n", "VDISK", "STATE", "PID", "ALIVE",
+	       "POLICY", "SINCE", "GEN", "WHO");
+}
+
+struct owner_ls_ctx {
+	bool json, first;
+};
+
+static int
+owner_ls_one(void *arg, const char *name, const struct ic_owner_info *info)
+{
+	struct owner_ls_ctx *c = arg;
+
+	owner_print(name, info, c->json, c->first);
+	c->first = false;
+	return 0;
+}
+
+static int
+run_owner(struct ic_store *store, const char *dir, int argc, char **argv)
+{
+	struct owner_opts o = { 0 };
+	struct ic_owner_info info;
+	char said[256];
+	int code, first = owner_parse(&admin_cmd_owner, argc, argv, &o, &code);
+	const char *action, *name;
+
+	(void)dir;
+	if (first < 0)
+		return code;
+	action = first < argc ? argv[first] : "";
+	name = first + 1 < argc ? argv[first + 1] : NULL;
+	if (strcmp(action, "ls") == 0 && !name) {
+		struct owner_ls_ctx c = { o.json, true };
+		int rc;
+
+		if (o.json)
+			printf("[");
+		else
+			owner_header();
+		rc = ic_owner_list(store, owner_ls_one, &c);
+		if (o.json)
+			printf("]\n");
+		return rc ? 1 : 0;
+	}
+	if (!name || first + 2 != argc)
+		return admin_fail("owner", "expected %s (see --help)", admin_cmd_owner.args);
+	if (strcmp(action, "show") == 0) {
+		if (ic_owner_show(store, name, &info))
+			return 1;
+		if (!o.json)
+			owner_header();
+		owner_print(name, &info, o.json, true);
+		if (o.json)
+			printf("\n");
+		return 0;
+	}
+	if (strcmp(action, "release") == 0) {
+		if (ic_owner_release(store, name, o.timeout_ms, said, sizeof(said)))
+			return 1;
+		printf("%s: %s\n", name, said);
+		return 0;
+	}
+	if (strcmp(action, "takeover") == 0) {
+		if (!o.force)
+			return admin_fail("owner takeover", "--force is required: it kills an owner "
+					  "that does not answer");
+		if (ic_owner_takeover(store, name, o.timeout_ms))
+			return 1;
+		printf("%s: taken over; nobody owns it now\n", name);
+		return 0;
+	}
+	return admin_fail("owner", "unknown action '%s' (see --help)", action);
+}
+
+const struct admin_cmd admin_cmd_owner = {
+	"owner", "show NAME [--json] | ls [--json] | release NAME [--timeout S] | "
+		 "takeover NAME --force [--timeout S]",
+	"Show or change which process may write a vdisk",
+	"show: the ownership record of NAME, whether its owner still runs, and its\n"
+	"  release policy (asked over its control socket).\n"
+	"ls: the same for every vdisk.\n"
+	"release: ask the owner to let go (flush and stop writing); prints its answer.\n"
+	"  It may deny by its policy (isocache-nbd --release=never|when-idle|always).\n"
+	"takeover --force: ask, ignoring the policy; an owner that does not answer\n"
+	"  within the timeout (default 5 s) is killed (SIGKILL) first.\n"
+	"Afterwards nobody owns NAME; the next writer claims it.\n",
+	true, run_owner,
+};
+
+/* The control socket named by --socket, else the one of NAME's live owner. */
+static int
+owner_target(struct ic_store *store, const struct owner_opts *o, const char *name,
+	     char *path, size_t cap)
+{
+	struct ic_owner_info info;
+
+	if (o->socket) {
+		snprintf(path, cap, "%s", o->socket);
+		return 0;
+	}
+	if (!name)
+		return admin_fail("control", "name a vdisk (its owner is asked) or --socket PATH");
+	if (ic_owner_show(store, name, &info))
+		return 1;
+	if (!info.alive || !info.rec.socket[0])
+		return admin_fail(name, "no live process with a control socket writes it");
+	snprintf(path, cap, "%s", info.rec.socket);
+	return 0;
+}
+
+static int
+run_stats(struct ic_store *store, const char *dir, int argc, char **argv)
+{
+	struct owner_opts o = { 0 };
+	char path[256];
+	IC_AUTOFREE char *text = malloc(OWNER_TEXT_MAX);
+	int code, first = owner_parse(&admin_cmd_stats, argc, argv, &o, &code);
+
+	(void)dir;
+	if (first < 0)
+		return code;
+	if (argc - first > 1)
+		return admin_fail("stats", "expected %s (see --help)", admin_cmd_stats.args);
+	if (owner_target(store, &o, first < argc ? argv[first] : NULL, path, sizeof(path)))
+		return 1;
+	if (!text || ic_control_stats(path, text, OWNER_TEXT_MAX))
+		return 1;
+	printf("%s\n", text);
+	return 0;
+}
+
+const struct admin_cmd admin_cmd_stats = {
+	"stats", "NAME | --socket PATH",
+	"Print a live process's counters as JSON",
+	"Asks the process writing vdisk NAME (or listening on the control socket\n"
+	"PATH) for its vdisks, release policy and filter stack with each filter's\n"
+	"report.\n",
+	true, run_stats,
+};
+
+static int
+run_filter(struct ic_store *store, const char *dir, int argc, char **argv)
+{
+	struct owner_opts o = { 0 };
+	char path[256];
+	IC_AUTOFREE char *text = malloc(OWNER_TEXT_MAX);
+	enum ic_filter_op op;
+	int code, first = owner_parse(&admin_cmd_filter, argc, argv, &o, &code), want;
+	const char *action;
+
+	(void)dir;
+	if (first < 0)
+		return code;
+	action = first < argc ? argv[first] : "";
+	if (strcmp(action, "ls") == 0)
+		op = IC_FILTER_LS;
+	else if (strcmp(action, "add") == 0)
+		op = IC_FILTER_ADD;
+	else if (strcmp(action, "rm") == 0)
+		op = IC_FILTER_RM;
+	else
+		return admin_fail("filter", "expected %s (see --help)", admin_cmd_filter.args);
+	/* ls [NAME]; add|rm [NAME] ARG: NAME is left out with --socket. */
+	want = (op == IC_FILTER_LS ? 0 : 1) + (o.socket ? 0 : 1);
+	if (argc - first - 1 != want)
+		return admin_fail("filter", "expected %s (see --help)", admin_cmd_filter.args);
+	if (owner_target(store, &o, o.socket ? NULL : argv[first + 1], path, sizeof(path)))
+		return 1;
+	if (!text || ic_control_filter(path, op, op == IC_FILTER_LS ? NULL : argv[argc - 1], -1,
+				       text, OWNER_TEXT_MAX))
+		return 1;
+	if (text[0])
+		printf("%s\n", text);
+	return 0;
+}
+
+const struct admin_cmd admin_cmd_filter = {
+	"filter", "ls NAME | add NAME SPEC | rm NAME FILTER  (or --socket PATH for NAME)",
+	"List, add or remove filters of a live process's I/O stack",
+	"The process writing vdisk NAME (or listening on the control socket PATH)\n"
+	"changes its stack live: in-flight I/O drains first. add puts SPEC\n"
+	"(\"stats\", \"delay:read=200us\") just above the layer backend.\n",
+	true, run_filter,
+};

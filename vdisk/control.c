@@ -1,0 +1,615 @@
+/* The control socket (DESIGN.md §1, docs/CONTROL-PROTOCOL.md): one thread
+ * polls the listening socket and up to CTL_CONNS connections, and answers
+ * each request in turn. Requests are short, except a RELEASE or SNAPSHOT,
+ * which waits (bounded by its deadline) for the vdisk's in-flight I/O to
+ * drain; answering one at a time also serializes handoffs of this process.
+ * A malformed message closes its connection and nothing else. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/log.h"
+#include "common/uuid.h"
+#include "vdisk/ctlmsg.h"
+#include "vdisk/vdisk.h"
+
+#define CTL_CONNS 16 /* connections served at once; more are closed at accept */
+
+struct ic_control {
+	struct ic_store *store;
+	struct ic_control_config cfg;
+	char path[CTL_SOCKET_LEN];
+	int listen_fd;
+	int wake[2];          /* a byte on wake[1] stops the thread */
+	pthread_t thread;
+	pthread_mutex_t mu;   /* the list, and any vdisk of it being handed off */
+	struct ic_vdisk *vdisks;
+	int conns[CTL_CONNS]; /* -1 when free */
+	uint8_t *out;         /* reply buffer, CTL_REPLY_BUF */
+};
+
+static const char *const ctl_policy_names[] = {
+	[IC_RELEASE_WHEN_IDLE] = "when-idle",
+	[IC_RELEASE_NEVER] = "never",
+	[IC_RELEASE_ALWAYS] = "always",
+};
+
+int
+ic_release_policy_parse(const char *text, enum ic_release_policy *out)
+{
+	for (unsigned i = 0; i < sizeof(ctl_policy_names) / sizeof(ctl_policy_names[0]); i++) {
+		if (strcmp(text, ctl_policy_names[i]) == 0) {
+			*out = (enum ic_release_policy)i;
+			return 0;
+		}
+	}
+	ic_log(IC_LOG_ERR, "release policy '%s': use never, when-idle or always", text);
+	return -EINVAL;
+}
+
+const char *
+ic_release_policy_name(enum ic_release_policy policy)
+{
+	return policy <= IC_RELEASE_ALWAYS ? ctl_policy_names[policy] : "?";
+}
+
+const char *
+control_socket(const struct ic_store *store)
+{
+	return store->control ? store->control->path : "";
+}
+
+const char *
+ic_control_path(const struct ic_control *ctl)
+{
+	return ctl->path;
+}
+
+void
+control_add(struct ic_control *ctl, struct ic_vdisk *vd)
+{
+	IC_LOCK_SCOPE(&ctl->mu);
+	vd->ctl = ctl;
+	vd->ctl_next = ctl->vdisks;
+	ctl->vdisks = vd;
+}
+
+void
+control_del(struct ic_control *ctl, struct ic_vdisk *vd)
+{
+	IC_LOCK_SCOPE(&ctl->mu);
+	for (struct ic_vdisk **p = &ctl->vdisks; *p; p = &(*p)->ctl_next) {
+		if (*p == vd) {
+			*p = vd->ctl_next;
+			break;
+		}
+	}
+	vd->ctl = NULL;
+}
+
+/* The open, owned handle of name; ctl->mu held. */
+static struct ic_vdisk *
+control_find(struct ic_control *ctl, const char *name)
+{
+	for (struct ic_vdisk *vd = ctl->vdisks; vd; vd = vd->ctl_next)
+		if (strcmp(vd->image, name) == 0 && vd->owned && !vd->fenced)
+			return vd;
+	return NULL;
+}
+
+/* ---- answering ---- */
+
+static int
+control_send(int fd, const struct ctl_msg *m, uint8_t *buf)
+{
+	size_t len = ctl_encode(m, buf);
+
+	return send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)len ? 0 : -errno;
+}
+
+/* Fill reply as a failure with status rc and the message. */
+static void
+control_fail(struct ctl_msg *reply, int rc, char *text, size_t cap, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static void
+control_fail(struct ctl_msg *reply, int rc, char *text, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, cap, fmt, ap);
+	va_end(ap);
+	reply->reply.status = rc;
+	reply->reply.result = CTL_FAILED;
+}
+
+/* Has the peer gone (closed its end, or reset)? */
+static bool
+control_peer_gone(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+/* The policy's verdict on releasing vd; NULL = release, else why not. */
+static const char *
+control_verdict(const struct ic_control *ctl, struct ic_vdisk *vd, char *why, size_t cap)
+{
+	long long idle = vd_now_ms() - (long long)__atomic_load_n(&vd->last_write_ms,
+								   __ATOMIC_RELAXED);
+	unsigned window = ctl->cfg.idle_ms ? ctl->cfg.idle_ms : IC_RELEASE_IDLE_MS;
+
+	switch (ctl->cfg.policy) {
+	case IC_RELEASE_ALWAYS:
+		return NULL;
+	case IC_RELEASE_NEVER:
+		snprintf(why, cap, "its release policy is never");
+		return why;
+	default:
+		if (!vd->last_write_ms || idle >= window)
+			return NULL;
+		snprintf(why, cap, "it was written %lld ms ago (release policy when-idle: %u ms)",
+			 idle, window);
+		return why;
+	}
+}
+
+/* RELEASE of vd to the peer on fd: quiesce, flush, write the peer as owner
+ * (CAS), answer RELEASED, and fence vd. Should the peer be gone before the
+ * record changes, or the answer not reach it, vd stays ours and serving.
+ * ctl->mu is held. */
+static void
+control_release(struct ic_control *ctl, int fd, const struct ctl_msg *m, struct ctl_msg *reply,
+		char *text, size_t cap)
+{
+	struct ic_vdisk *vd = control_find(ctl, m->release.name);
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct ic_owner_rec to, back;
+	struct owner_claim theirs;
+	long long t0 = vd_now_ms();
+	uint64_t generation;
+	int rc;
+
+	if (!vd) {
+		control_fail(reply, -ENOENT, text, cap, "%s is not open for writing here",
+			     m->release.name);
+		return;
+	}
+	if (!(m->release.flags & CTL_RELEASE_FORCE) && control_verdict(ctl, vd, text, cap)) {
+		reply->reply.result = CTL_DENIED;
+		ic_log(IC_LOG_INFO, "%s: denied a release to %s: %s", vd->image, m->release.who,
+		       text);
+		return;
+	}
+	rc = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) ? -errno : 0;
+	if (rc == 0)
+		rc = owner_self(ctl->store, cred.pid, m->release.who, m->release.owner_id, &to);
+	if (rc == 0) {
+		snprintf(to.socket, sizeof(to.socket), "%s", m->release.socket);
+		rc = owner_self(ctl->store, getpid(), vd->claim.name, vd->claim.owner_id, &back);
+	}
+	if (rc) {
+		control_fail(reply, rc, text, cap, "cannot describe the requester: %s",
+			     strerror(-rc));
+		return;
+	}
+	rc = vd_quiesce(vd, t0 + m->release.deadline_ms);
+	if (rc) {
+		control_fail(reply, rc, text, cap, "in-flight I/O did not drain within %u ms",
+			     m->release.deadline_ms);
+		return;
+	}
+	rc = vd_flush(vd);
+	if (rc == 0 && control_peer_gone(fd))
+		rc = -ECONNABORTED;
+	if (rc == 0)
+		rc = owner_transfer(ctl->store, &vd->claim, &to, &generation);
+	if (rc == 0) {
+		reply->reply.result = CTL_RELEASED;
+		reply->reply.generation = generation;
+		snprintf(text, cap, "released after %lld ms", vd_now_ms() - t0);
+		rc = control_send(fd, reply, ctl->out);
+		if (rc == 0) {
+			vd->fenced = true;
+			vd->owned = false;
+			ic_log(IC_LOG_INFO, "%s: released to %s (pid %d, %s) in %lld ms; no longer "
+			       "serving it", vd->image, m->release.who, (int)cred.pid,
+			       m->release.reason, vd_now_ms() - t0);
+		} else {
+			/* The requester never learns it owns the vdisk: take it back. */
+			memcpy(theirs.owner_id, to.owner_id, 16);
+			snprintf(theirs.name, sizeof(theirs.name), "%s", vd->claim.name);
+			theirs.generation = generation;
+			if (owner_transfer(ctl->store, &theirs, &back, &generation) == 0)
+				vd->claim.generation = generation;
+			else
+				vd->fenced = true;
+		}
+		reply->reply.result = CTL_DONE; /* answered already */
+	}
+	vd_resume(vd);
+	if (rc == -ECONNABORTED)
+		ic_log(IC_LOG_WARN, "%s: the requester (pid %d) left mid-handoff; keeping it",
+		       vd->image, (int)cred.pid);
+	if (rc)
+		control_fail(reply, rc, text, cap, "release failed: %s", strerror(-rc));
+}
+
+/* SNAPSHOT of a vdisk this process writes: quiesce, flush, freeze the leaf
+ * and continue on a new one, all without closing the handle. */
+static void
+control_snapshot(struct ic_control *ctl, const struct ctl_msg *m, struct ctl_msg *reply,
+		 char *text, size_t cap)
+{
+	char name[IC_NAME_MAX + 1];
+	struct ic_disk_rec leaf, next;
+	struct ic_vdisk *vd = NULL;
+	int rc = store_split_name(m->snapshot.image, true, name);
+
+	if (rc == 0 && !(vd = control_find(ctl, name)))
+		rc = -ENOENT;
+	if (rc == 0)
+		rc = vd_quiesce(vd, vd_now_ms() + IC_RELEASE_TIMEOUT_MS);
+	if (rc) {
+		control_fail(reply, rc, text, cap, "cannot snapshot %s here: %s", m->snapshot.image,
+			     strerror(-rc));
+		return;
+	}
+	rc = vd_flush(vd);
+	if (rc == 0)
+		rc = image_snapshot_commit(ctl->store, &vd->claim, m->snapshot.image, &leaf, &next);
+	if (rc == 0) {
+		rc = vd_switch_leaf(vd, &leaf, &next);
+		if (rc) { /* the metadata moved on; this handle cannot follow */
+			vd->fenced = true;
+			ic_log(IC_LOG_ERR, "%s: cannot continue on the new leaf: %s", vd->image,
+			       strerror(-rc));
+		}
+	}
+	vd_resume(vd);
+	if (rc) {
+		control_fail(reply, rc, text, cap, "snapshot %s failed: %s", m->snapshot.image,
+			     strerror(-rc));
+		return;
+	}
+	ic_log(IC_LOG_INFO, "%s: live snapshot %s taken; writing to disk %llu now", vd->image,
+	       m->snapshot.image, (unsigned long long)next.id);
+}
+
+/* STATS: who we are, our vdisks, and the stack's report. */
+static void
+control_stats(struct ic_control *ctl, char *text, size_t cap)
+{
+	size_t n = (size_t)snprintf(text, cap, "{\"pid\":%d,\"program\":\"%s\",\"policy\":\"%s\","
+					       "\"socket\":\"%s\",\"vdisks\":[",
+				    (int)getpid(), program_invocation_short_name,
+				    ic_release_policy_name(ctl->cfg.policy), ctl->path);
+
+	for (struct ic_vdisk *vd = ctl->vdisks; vd && n < cap; vd = vd->ctl_next) {
+		long long idle = vd->last_write_ms ? vd_now_ms() - (long long)vd->last_write_ms : -1;
+
+		n += (size_t)snprintf(text + n, cap - n,
+				      "%s{\"name\":\"%s\",\"owned\":%s,\"generation\":%llu,"
+				      "\"idle_ms\":%lld}",
+				      vd == ctl->vdisks ? "" : ",", vd->image,
+				      vd->owned && !vd->fenced ? "true" : "false",
+				      (unsigned long long)vd->claim.generation, idle);
+	}
+	if (n < cap)
+		n += (size_t)snprintf(text + n, cap - n, "],\"stack\":");
+	if (n + 3 >= cap || !ctl->cfg.stack || ic_stack_report(ctl->cfg.stack, text + n, cap - n - 2) < 0)
+		n += (size_t)snprintf(text + n, cap > n ? cap - n : 0, "[]");
+	else
+		n += strlen(text + n);
+	if (n < cap)
+		snprintf(text + n, cap - n, "}");
+}
+
+static void
+control_filter(struct ic_control *ctl, const struct ctl_msg *m, struct ctl_msg *reply,
+	       char *text, size_t cap)
+{
+	int rc;
+
+	if (!ctl->cfg.stack) {
+		control_fail(reply, -ENOTSUP, text, cap, "this process has no filter stack");
+		return;
+	}
+	switch (m->filter.op) {
+	case IC_FILTER_LS:
+		rc = ic_stack_report(ctl->cfg.stack, text, cap);
+		break;
+	case IC_FILTER_ADD:
+		rc = ic_stack_add(ctl->cfg.stack, m->filter.arg, m->filter.pos);
+		break;
+	default:
+		rc = ic_stack_remove(ctl->cfg.stack, m->filter.arg);
+		break;
+	}
+	if (rc < 0)
+		control_fail(reply, rc, text, cap, "filter %s: %s", m->filter.arg, strerror(-rc));
+	else
+		ic_log(IC_LOG_INFO, "filter %s %s done", m->filter.op == IC_FILTER_LS ? "ls" :
+			m->filter.op == IC_FILTER_ADD ? "add" : "rm", m->filter.arg);
+}
+
+/* Read and answer one message on fd; non-zero closes the connection. */
+static int
+control_serve(struct ic_control *ctl, int fd)
+{
+	uint8_t in[CTL_REQ_MAX];
+	IC_AUTOFREE char *text = calloc(1, CTL_TEXT_MAX);
+	struct ctl_msg m, reply = { .type = CTL_REPLY };
+	ssize_t n = recv(fd, in, sizeof(in), MSG_TRUNC | MSG_DONTWAIT);
+	int rc;
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n <= 0 || !text)
+		return -1;
+	rc = (size_t)n > sizeof(in) ? -EBADMSG : ctl_decode(in, (size_t)n, &m);
+	if (rc == 0 && m.type == CTL_REPLY)
+		rc = -EBADMSG;
+	reply.seq = rc ? 0 : m.seq;
+	reply.reply.text = text;
+	if (rc) {
+		ic_log(IC_LOG_WARN, "control socket: %s message (%zd bytes); closing that connection",
+		       rc == -EPROTONOSUPPORT ? "unsupported version of a" : "malformed", n);
+		control_fail(&reply, rc, text, CTL_TEXT_MAX, "%s", rc == -EPROTONOSUPPORT ?
+			     "unsupported protocol version" : "malformed message");
+		control_send(fd, &reply, ctl->out);
+		return -1;
+	}
+	pthread_mutex_lock(&ctl->mu);
+	switch (m.type) {
+	case CTL_RELEASE:
+		control_release(ctl, fd, &m, &reply, text, CTL_TEXT_MAX);
+		break;
+	case CTL_SNAPSHOT:
+		control_snapshot(ctl, &m, &reply, text, CTL_TEXT_MAX);
+		break;
+	case CTL_STATS:
+		control_stats(ctl, text, CTL_TEXT_MAX);
+		break;
+	default:
+		control_filter(ctl, &m, &reply, text, CTL_TEXT_MAX);
+		break;
+	}
+	pthread_mutex_unlock(&ctl->mu);
+	if (m.type == CTL_RELEASE && reply.reply.result == CTL_DONE)
+		return 0; /* RELEASED went out inside the handoff */
+	return control_send(fd, &reply, ctl->out) ? -1 : 0;
+}
+
+/* Accept a connection from a peer of our uid (or root). */
+static void
+control_accept(struct ic_control *ctl)
+{
+	int fd = accept4(ctl->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (fd < 0)
+		return;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) ||
+	    (cred.uid != 0 && cred.uid != getuid())) {
+		ic_log(IC_LOG_WARN, "control socket: refused a connection from uid %u",
+		       (unsigned)cred.uid);
+		close(fd);
+		return;
+	}
+	for (int i = 0; i < CTL_CONNS; i++) {
+		if (ctl->conns[i] < 0) {
+			ctl->conns[i] = fd;
+			return;
+		}
+	}
+	close(fd); /* too many at once */
+}
+
+static void *
+control_thread(void *arg)
+{
+	struct ic_control *ctl = arg;
+
+	for (;;) {
+		struct pollfd p[2 + CTL_CONNS];
+		int map[CTL_CONNS], n = 2;
+
+		p[0] = (struct pollfd){ .fd = ctl->wake[0], .events = POLLIN };
+		p[1] = (struct pollfd){ .fd = ctl->listen_fd, .events = POLLIN };
+		for (int i = 0; i < CTL_CONNS; i++) {
+			if (ctl->conns[i] >= 0) {
+				map[n - 2] = i;
+				p[n++] = (struct pollfd){ .fd = ctl->conns[i], .events = POLLIN };
+			}
+		}
+		if (poll(p, (nfds_t)n, -1) < 0)
+			continue;
+		if (p[0].revents)
+			return NULL;
+		if (p[1].revents & POLLIN)
+			control_accept(ctl);
+		for (int j = 2; j < n; j++) {
+			int i = map[j - 2];
+
+			if (p[j].revents && control_serve(ctl, ctl->conns[i])) {
+				close(ctl->conns[i]);
+				ctl->conns[i] = -1;
+			}
+		}
+	}
+}
+
+/* $ISOCACHE_RUN_DIR/<store uuid>/<pid>.sock, making the directories. */
+static int
+control_make_path(struct ic_store *store, char *path, size_t cap)
+{
+	const char *run = getenv("ISOCACHE_RUN_DIR");
+	char uuid[IC_UUID_STRLEN], dir[PATH_MAX];
+	uint8_t id[16];
+
+	if (!run || !*run)
+		run = IC_DEFAULT_RUN_DIR;
+	ic_store_uuid(store, id);
+	ic_uuid_format(id, uuid);
+	snprintf(dir, sizeof(dir), "%s/%s", run, uuid);
+	if ((mkdir(run, 0755) && errno != EEXIST) || (mkdir(dir, 0755) && errno != EEXIST)) {
+		int rc = -errno;
+
+		ic_log(IC_LOG_ERR, "cannot make the control socket directory %s: %s", dir,
+		       strerror(errno));
+		return rc;
+	}
+	if ((size_t)snprintf(path, cap, "%s/%d.sock", dir, (int)getpid()) >= cap) {
+		ic_log(IC_LOG_ERR, "control socket path under %s is too long (at most %zu bytes)",
+		       dir, cap - 1);
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+static int
+control_listen(struct ic_control *ctl)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	ctl->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (ctl->listen_fd < 0)
+		return -errno;
+	memcpy(sa.sun_path, ctl->path, strlen(ctl->path) + 1);
+	/* A file of our pid is a previous process's (pids are reused). */
+	unlink(ctl->path);
+	if (bind(ctl->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    listen(ctl->listen_fd, 64)) {
+		int rc = -errno;
+
+		ic_log(IC_LOG_ERR, "control socket %s: %s", ctl->path, strerror(errno));
+		return rc;
+	}
+	return 0;
+}
+
+int
+ic_control_start(struct ic_store *store, const struct ic_control_config *cfg,
+		 struct ic_control **out)
+{
+	struct ic_control *ctl = calloc(1, sizeof(*ctl));
+	int rc;
+
+	if (!ctl || !(ctl->out = malloc(CTL_REPLY_BUF))) {
+		free(ctl);
+		return -ENOMEM;
+	}
+	if (store->control) {
+		ic_log(IC_LOG_ERR, "a control socket already serves store %s", store->dir);
+		free(ctl->out);
+		free(ctl);
+		return -EEXIST;
+	}
+	ctl->store = store;
+	ctl->cfg = *cfg;
+	ctl->listen_fd = ctl->wake[0] = ctl->wake[1] = -1;
+	for (int i = 0; i < CTL_CONNS; i++)
+		ctl->conns[i] = -1;
+	pthread_mutex_init(&ctl->mu, NULL);
+	rc = control_make_path(store, ctl->path, sizeof(ctl->path));
+	if (rc == 0)
+		rc = control_listen(ctl);
+	if (rc == 0 && pipe2(ctl->wake, O_CLOEXEC))
+		rc = -errno;
+	if (rc == 0)
+		rc = -pthread_create(&ctl->thread, NULL, control_thread, ctl);
+	if (rc) {
+		if (ctl->listen_fd >= 0)
+			unlink(ctl->path);
+		ctl->thread = pthread_self();
+		ic_control_stop(ctl);
+		return rc;
+	}
+	store->control = ctl;
+	ic_log(IC_LOG_DEBUG, "control socket %s (release policy %s)", ctl->path,
+	       ic_release_policy_name(cfg->policy));
+	*out = ctl;
+	return 0;
+}
+
+void
+ic_control_stop(struct ic_control *ctl)
+{
+	if (!ctl)
+		return;
+	if (!pthread_equal(ctl->thread, pthread_self())) {
+		if (write(ctl->wake[1], "", 1) != 1)
+			ic_log(IC_LOG_WARN, "control socket: cannot wake its thread: %m");
+		pthread_join(ctl->thread, NULL);
+		unlink(ctl->path);
+	}
+	for (int i = 0; i < CTL_CONNS; i++)
+		if (ctl->conns[i] >= 0)
+			close(ctl->conns[i]);
+	for (int i = 0; i < 2; i++)
+		if (ctl->wake[i] >= 0)
+			close(ctl->wake[i]);
+	if (ctl->listen_fd >= 0)
+		close(ctl->listen_fd);
+	if (ctl->store->control == ctl)
+		ctl->store->control = NULL;
+	pthread_mutex_destroy(&ctl->mu);
+	free(ctl->out);
+	free(ctl);
+}
+
+/* ---- requests to another process ---- */
+
+static int
+control_request(const char *socket, const struct ctl_msg *req, char *buf, size_t cap)
+{
+	IC_AUTOFREE uint8_t *in = malloc(CTL_REPLY_BUF);
+	struct ctl_msg reply;
+	int rc;
+
+	if (!in)
+		return -ENOMEM;
+	rc = ctl_call(socket, req, IC_RELEASE_TIMEOUT_MS, in, &reply);
+	if (rc) {
+		ic_log(IC_LOG_ERR, "control socket %s: %s", socket, strerror(-rc));
+		return rc;
+	}
+	snprintf(buf, cap, "%s", reply.reply.text);
+	if (reply.reply.status)
+		ic_log(IC_LOG_ERR, "%s", reply.reply.text);
+	return reply.reply.status;
+}
+
+int
+ic_control_stats(const char *socket, char *buf, size_t cap)
+{
+	struct ctl_msg req = { .type = CTL_STATS, .seq = 1 };
+
+	return control_request(socket, &req, buf, cap);
+}
+
+int
+ic_control_filter(const char *socket, enum ic_filter_op op, const char *arg, int pos, char *buf,
+		  size_t cap)
+{
+	struct ctl_msg req = { .type = CTL_FILTER, .seq = 1 };
+
+	req.filter.op = (uint32_t)op;
+	req.filter.pos = pos;
+	snprintf(req.filter.arg, sizeof(req.filter.arg), "%s", arg ? arg : "");
+	return control_request(socket, &req, buf, cap);
+}
