@@ -68,6 +68,11 @@ except OSError as e:
     assert e.errno == 6, e  # ENXIO
 os.close(fd)
 PY
+# Images removed while mounted disappear from the listing.
+"$ADMIN" create gone --size 1M
+[ -e "$mnt/gone" ] || fail "a new vdisk did not appear"
+"$ADMIN" rm gone
+ls "$mnt" | grep -qx gone && fail "a removed vdisk is still listed"
 fuse_umount "$mnt"
 
 # Daemon mode: the command returns once mounted; SIGTERM unmounts after
