@@ -1,0 +1,310 @@
+/* Ownership records and the handoff (DESIGN.md §6): claims are CAS on the
+ * generation, dead owners (exited, zombie, previous boot) are reclaimed, a
+ * live owner with a control socket releases by its policy, a fenced handle
+ * refuses I/O, a live snapshot keeps the handle writing, and garbage on the
+ * control socket closes only that connection. A second process is a fork
+ * that opens its own store handle (LMDB allows one per process). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/log.h"
+#include "isocache/control.h"
+#include "tests/unit/store_fixture.h"
+#include "vdisk/ctlmsg.h"
+#include "vdisk/internal.h"
+
+#define OWNER_SIZE (1u << 20)
+
+struct owner_fx {
+	struct store_fixture fx;
+	char run[80];
+};
+
+static int
+owner_setup(void **state)
+{
+	struct owner_fx *f = calloc(1, sizeof(*f));
+
+	if (!f || store_fixture_init(&f->fx, 0) || ic_image_create(f->fx.store, "vm1", OWNER_SIZE))
+		return -1;
+	snprintf(f->run, sizeof(f->run), "%s/run", f->fx.dir);
+	setenv("ISOCACHE_RUN_DIR", f->run, 1);
+	*state = f;
+	return 0;
+}
+
+static int
+owner_teardown(void **state)
+{
+	struct owner_fx *f = *state;
+
+	store_fixture_fini(&f->fx);
+	free(f);
+	return 0;
+}
+
+/* In a child process with its own store handle: claim vm1 and exit with
+ * 0 (got it), 1 (refused) or 2 (error). With keep, exit without releasing. */
+static int
+owner_child_claim(const char *dir, bool keep)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid == 0) {
+		struct ic_store *store;
+		struct owner_claim claim;
+		int rc;
+
+		if (ic_store_open(dir, &store))
+			_exit(2);
+		ic_owner_set_timeout(store, 2000);
+		rc = owner_claim(store, "vm1", "test child", &claim);
+		if (rc == 0 && !keep)
+			owner_release(store, &claim);
+		_exit(rc == 0 ? 0 : rc == -EBUSY ? 1 : 2);
+	}
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 3;
+}
+
+static void
+owner_claim_and_cas(void **state)
+{
+	struct owner_fx *f = *state;
+	struct owner_claim a, stale;
+	struct ic_owner_info info;
+	struct ic_owner_rec other = { 0 };
+	uint64_t gen;
+
+	assert_int_equal(owner_claim(f->fx.store, "vm1", "test a", &a), 0);
+	assert_int_equal(ic_owner_show(f->fx.store, "vm1", &info), 0);
+	assert_true(info.alive);
+	assert_int_equal(info.rec.pid, getpid());
+	assert_int_equal(info.rec.generation, a.generation);
+	/* We have no control socket, so nobody can ask us: a second claim fails. */
+	assert_int_equal(owner_child_claim(f->fx.dir, false), 1);
+	/* CAS: a transfer from a claim that no longer holds is refused. */
+	stale = a;
+	assert_int_equal(owner_self(f->fx.store, getpid(), "test b", NULL, &other), 0);
+	assert_int_equal(owner_transfer(f->fx.store, &a, &other, &gen), 0);
+	assert_int_equal(gen, a.generation + 1);
+	assert_int_equal(owner_transfer(f->fx.store, &stale, &other, &gen), -ESTALE);
+	owner_release(f->fx.store, &stale); /* no effect: stale */
+	assert_int_equal(ic_owner_show(f->fx.store, "vm1", &info), 0);
+	assert_memory_equal(info.rec.owner_id, other.owner_id, 16);
+	a.generation = gen;
+	memcpy(a.owner_id, other.owner_id, 16);
+	owner_release(f->fx.store, &a);
+	assert_int_equal(ic_owner_show(f->fx.store, "vm1", &info), 0);
+	assert_false(info.alive);
+	assert_int_equal(info.rec.generation, gen + 1);
+}
+
+static void
+owner_dead_reclaimed(void **state)
+{
+	struct owner_fx *f = *state;
+	struct owner_claim c;
+	struct ic_owner_info info;
+	struct ic_meta_txn *txn;
+	pid_t zombie;
+
+	/* An owner that exited without releasing. */
+	assert_int_equal(owner_child_claim(f->fx.dir, true), 0);
+	assert_int_equal(ic_owner_show(f->fx.store, "vm1", &info), 0);
+	assert_false(info.alive);
+	assert_int_equal(owner_claim(f->fx.store, "vm1", "test", &c), 0);
+	assert_int_equal(c.generation, info.rec.generation + 1);
+	owner_release(f->fx.store, &c);
+
+	/* A zombie (exited, not reaped yet) is dead too. */
+	zombie = fork();
+	if (zombie == 0) {
+		struct ic_store *store;
+		struct owner_claim claim;
+
+		if (ic_store_open(f->fx.dir, &store) ||
+		    owner_claim(store, "vm1", "zombie", &claim))
+			_exit(2);
+		_exit(0);
+	}
+	for (int i = 0; i < 200; i++) {
+		if (ic_owner_show(f->fx.store, "vm1", &info) == 0 && info.rec.pid == (uint32_t)zombie &&
+		    !info.alive)
+			break;
+		usleep(10000);
+	}
+	assert_int_equal(info.rec.pid, zombie);
+	assert_false(info.alive);
+	assert_int_equal(owner_claim(f->fx.store, "vm1", "test", &c), 0);
+	waitpid(zombie, NULL, 0);
+
+	/* A record from another boot belongs to a dead process. */
+	assert_int_equal(ic_owner_show(f->fx.store, "vm1", &info), 0);
+	info.rec.boot_id[0] ^= 0xff;
+	assert_int_equal(ic_meta_begin(f->fx.store->meta, true, &txn), 0);
+	assert_int_equal(ic_meta_owner_put(txn, "vm1", &info.rec), 0);
+	assert_int_equal(ic_meta_commit(txn), 0);
+	assert_int_equal(ic_owner_show(f->fx.store, "vm1", &info), 0);
+	assert_false(info.alive);
+	assert_int_equal(owner_claim(f->fx.store, "vm1", "test", &c), 0);
+	owner_release(f->fx.store, &c);
+}
+
+/* Open vm1 for writing behind a control socket with policy, write once. */
+static struct ic_control *
+owner_serve(struct owner_fx *f, enum ic_release_policy policy, struct ic_vdisk **vd)
+{
+	struct ic_control_config cfg = { .policy = policy, .idle_ms = 300 };
+	struct ic_control *ctl;
+	char data[4096];
+
+	memset(data, 0x5a, sizeof(data));
+	assert_int_equal(ic_control_start(f->fx.store, &cfg, &ctl), 0);
+	assert_int_equal(ic_vdisk_open(f->fx.store, "vm1", 0, NULL, vd), 0);
+	assert_int_equal(ic_vdisk_pwrite(*vd, data, sizeof(data), 0, 0), 0);
+	return ctl;
+}
+
+static void
+owner_release_by_policy(void **state)
+{
+	struct owner_fx *f = *state;
+	struct ic_vdisk *vd;
+	struct ic_control *ctl = owner_serve(f, IC_RELEASE_WHEN_IDLE, &vd);
+	char data[4096];
+
+	/* Written just now: when-idle denies. */
+	assert_int_equal(owner_child_claim(f->fx.dir, false), 1);
+	assert_int_equal(ic_vdisk_pread(vd, data, sizeof(data), 0), 0);
+	usleep(400000);
+	/* Idle: released (the write flushed first); our handle is fenced. */
+	assert_int_equal(owner_child_claim(f->fx.dir, false), 0);
+	assert_int_equal(ic_vdisk_pwrite(vd, data, sizeof(data), 0, 0), -ESTALE);
+	assert_int_equal(ic_vdisk_pread(vd, data, sizeof(data), 0), -ESTALE);
+	assert_int_equal(ic_vdisk_close(vd), 0);
+	/* The flushed write is in the store. */
+	assert_int_equal(ic_vdisk_open(f->fx.store, "vm1", IC_OPEN_RDONLY, NULL, &vd), 0);
+	assert_int_equal(ic_vdisk_pread(vd, data, sizeof(data), 0), 0);
+	assert_int_equal(data[4095], 0x5a);
+	ic_vdisk_close(vd);
+	ic_control_stop(ctl);
+}
+
+static void
+owner_policy_never(void **state)
+{
+	struct owner_fx *f = *state;
+	struct ic_vdisk *vd;
+	struct ic_control *ctl = owner_serve(f, IC_RELEASE_NEVER, &vd);
+	char data[512] = { 0 };
+
+	assert_int_equal(owner_child_claim(f->fx.dir, false), 1);
+	assert_int_equal(ic_vdisk_pwrite(vd, data, sizeof(data), 0, IC_REQ_FUA), 0);
+	ic_vdisk_close(vd);
+	ic_control_stop(ctl);
+}
+
+/* Send bytes on a fresh connection to the control socket; returns what
+ * recv then gives (0: the owner closed the connection). */
+static ssize_t
+owner_send_raw(const char *path, const void *bytes, size_t len)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char reply[CTL_REPLY_BUF];
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	ssize_t n;
+
+	strcpy(sa.sun_path, path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(send(fd, bytes, len, 0), (ssize_t)len);
+	n = recv(fd, reply, sizeof(reply), 0);
+	if (n > 0) /* the error reply; then the close */
+		n = recv(fd, reply, sizeof(reply), 0);
+	close(fd);
+	return n;
+}
+
+static void
+owner_garbage_on_socket(void **state)
+{
+	struct owner_fx *f = *state;
+	struct ic_vdisk *vd;
+	struct ic_control *ctl = owner_serve(f, IC_RELEASE_ALWAYS, &vd);
+	uint8_t junk[300];
+	char stats[4096];
+
+	memset(junk, 0xee, sizeof(junk));
+	assert_int_equal(owner_send_raw(ic_control_path(ctl), junk, sizeof(junk)), 0);
+	assert_int_equal(owner_send_raw(ic_control_path(ctl), junk, 3), 0);
+	/* Still answering, still owning. */
+	assert_int_equal(ic_control_stats(ic_control_path(ctl), stats, sizeof(stats)), 0);
+	assert_non_null(strstr(stats, "\"policy\":\"always\""));
+	assert_non_null(strstr(stats, "\"owned\":true"));
+	assert_int_equal(ic_vdisk_pwrite(vd, junk, sizeof(junk), 0, 0), 0);
+	ic_vdisk_close(vd);
+	ic_control_stop(ctl);
+}
+
+static void
+owner_live_snapshot(void **state)
+{
+	struct owner_fx *f = *state;
+	struct ic_vdisk *vd, *snap;
+	struct ic_control *ctl = owner_serve(f, IC_RELEASE_NEVER, &vd);
+	char data[4096], back[4096];
+	pid_t pid;
+	int status;
+
+	pid = fork();
+	if (pid == 0) {
+		struct ic_store *store;
+
+		_exit(ic_store_open(f->fx.dir, &store) || ic_image_snapshot(store, "vm1@s1"));
+	}
+	waitpid(pid, &status, 0);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* The handle goes on, on a new leaf above the snapshot. */
+	assert_int_equal(ic_vdisk_layer_id(vd, 1) != 0, true);
+	memset(data, 0x77, sizeof(data));
+	assert_int_equal(ic_vdisk_pwrite(vd, data, sizeof(data), 0, IC_REQ_FUA), 0);
+	assert_int_equal(ic_vdisk_pread(vd, back, sizeof(back), 0), 0);
+	assert_memory_equal(back, data, sizeof(data));
+	/* The snapshot holds what was written before it. */
+	assert_int_equal(ic_vdisk_open(f->fx.store, "vm1@s1", 0, NULL, &snap), 0);
+	assert_int_equal(ic_vdisk_pread(snap, back, sizeof(back), 0), 0);
+	assert_int_equal(back[0], 0x5a);
+	ic_vdisk_close(snap);
+	ic_vdisk_close(vd);
+	ic_control_stop(ctl);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(owner_claim_and_cas, owner_setup, owner_teardown),
+		cmocka_unit_test_setup_teardown(owner_dead_reclaimed, owner_setup, owner_teardown),
+		cmocka_unit_test_setup_teardown(owner_release_by_policy, owner_setup, owner_teardown),
+		cmocka_unit_test_setup_teardown(owner_policy_never, owner_setup, owner_teardown),
+		cmocka_unit_test_setup_teardown(owner_garbage_on_socket, owner_setup,
+						owner_teardown),
+		cmocka_unit_test_setup_teardown(owner_live_snapshot, owner_setup, owner_teardown),
+	};
+
+	ic_log_level = IC_LOG_WARN;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
