@@ -10,8 +10,9 @@
  *
  * The daemon is an accelerator, never a dependency: a segment it does not
  * serve whole, for any reason (not running, died, stalled, refused the
- * layer), is read from the layer below, and a lost session is reconnected
- * at most once a second, on the next read that finds it gone.
+ * layer), is read from the layer below. Sessions are (re)connected by a
+ * background thread once a second, so no read waits on a connect; the
+ * thread starts with the first read, after any fork of the front end.
  *
  * Each session is a `cache_conn` with its own mutex, handle table and
  * bounce buffer, all allocated at create: the data path allocates nothing.
@@ -21,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,14 +33,12 @@
 #include "isocache/cached.h"
 
 #define CACHE_LAYERS 256
-#define CACHE_RETRY_NS 1000000000ull
 #define CACHE_UNKNOWN (-1)
 #define CACHE_REFUSED (-2)
 
 struct cache_conn {
 	pthread_mutex_t mu;
-	struct ic_cached_client *c; /* NULL: down until retry_at */
-	uint64_t retry_at;
+	struct ic_cached_client *c; /* NULL: down until the reconnector runs */
 	int64_t handles[CACHE_LAYERS]; /* by layer table slot: a handle or CACHE_* */
 	uint8_t bounce[IC_CACHED_MAX_BLOCKS * IC_CACHED_BLOCK];
 };
@@ -52,21 +52,18 @@ struct cache_inst {
 	struct cache_conn *conns;
 	_Atomic unsigned next_conn;
 	_Atomic uint64_t hit_bytes, miss_bytes, connects;
+	/* The reconnector thread, and how destroy stops it. */
+	pthread_mutex_t mu;
+	pthread_cond_t wake;
+	_Atomic bool started;
+	bool stopping;
+	pthread_t thread;
 };
 
 struct cache_params {
 	char socket[108]; /* a copy: values live only during the callback */
 	uint64_t wait, timeout_ns, conns;
 };
-
-static uint64_t
-cache_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static int
 cache_param(void *ctx, const char *key, const char *value)
@@ -102,6 +99,14 @@ cache_destroy(void *inst)
 
 	if (!ci)
 		return;
+	pthread_mutex_lock(&ci->mu);
+	ci->stopping = true;
+	pthread_cond_signal(&ci->wake);
+	pthread_mutex_unlock(&ci->mu);
+	if (ci->started)
+		pthread_join(ci->thread, NULL);
+	pthread_cond_destroy(&ci->wake);
+	pthread_mutex_destroy(&ci->mu);
 	for (unsigned i = 0; ci->conns && i < ci->nconns; i++) {
 		ic_cached_disconnect(ci->conns[i].c);
 		pthread_mutex_destroy(&ci->conns[i].mu);
@@ -115,6 +120,7 @@ static int
 cache_create(const char *params, void **out)
 {
 	struct cache_params p = { .wait = 1, .timeout_ns = 2000000000ull, .conns = 4 };
+	pthread_condattr_t ca;
 	struct cache_inst *ci;
 	int rc = ic_filter_params_each("cache", params, cache_param, &p);
 
@@ -123,7 +129,13 @@ cache_create(const char *params, void **out)
 	ci = calloc(1, sizeof(*ci));
 	if (!ci)
 		return -ENOMEM;
-	snprintf(ci->socket, sizeof(ci->socket), "%s", ic_cached_socket_path(p.socket[0] ? p.socket : NULL));
+	pthread_mutex_init(&ci->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&ci->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	snprintf(ci->socket, sizeof(ci->socket), "%s",
+		 ic_cached_socket_path(p.socket[0] ? p.socket : NULL));
 	ci->wait = p.wait;
 	ci->timeout_ms = (unsigned)(p.timeout_ns / 1000000);
 	ci->nconns = (unsigned)p.conns;
@@ -141,34 +153,93 @@ cache_create(const char *params, void **out)
 	return 0;
 }
 
-/* Forget the session: its handles die with it. Reconnect after a pause. */
+/* Forget the session: its handles die with it. The reconnector makes a new one. */
 static void
 cache_conn_drop(struct cache_conn *cc, int rc)
 {
 	ic_log(IC_LOG_DEBUG, "filter cache: daemon session lost: %s", strerror(-rc));
 	ic_cached_disconnect(cc->c);
 	cc->c = NULL;
-	cc->retry_at = cache_now() + CACHE_RETRY_NS;
 }
 
-/* A session, locked; its client is NULL while the daemon is away. */
+/* Connect the sessions that are down, without holding their locks while
+ * connecting, so readers of a stalled daemon's socket never wait here.
+ * With first, give up at the first failure (a dead daemon fails at once, a
+ * hung one costs one timeout). */
+static void
+cache_reconnect(struct cache_inst *ci, bool first)
+{
+	for (unsigned i = 0; i < ci->nconns; i++) {
+		struct cache_conn *cc = &ci->conns[i];
+		struct ic_cached_client *c;
+		bool down;
+
+		pthread_mutex_lock(&cc->mu);
+		down = !cc->c;
+		pthread_mutex_unlock(&cc->mu);
+		if (!down)
+			continue;
+		if (ic_cached_connect(ci->socket, ci->timeout_ms, &c) < 0) {
+			if (first)
+				return;
+			continue;
+		}
+		pthread_mutex_lock(&cc->mu);
+		cc->c = c;
+		for (unsigned s = 0; s < CACHE_LAYERS; s++)
+			cc->handles[s] = CACHE_UNKNOWN;
+		pthread_mutex_unlock(&cc->mu);
+		atomic_fetch_add_explicit(&ci->connects, 1, memory_order_relaxed);
+	}
+}
+
+static void *
+cache_reconnector(void *arg)
+{
+	struct cache_inst *ci = arg;
+	struct timespec until;
+
+	pthread_mutex_lock(&ci->mu);
+	while (!ci->stopping) {
+		pthread_mutex_unlock(&ci->mu);
+		cache_reconnect(ci, false);
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += 1;
+		pthread_mutex_lock(&ci->mu);
+		while (!ci->stopping && pthread_cond_timedwait(&ci->wake, &ci->mu, &until) == 0)
+			;
+	}
+	pthread_mutex_unlock(&ci->mu);
+	return NULL;
+}
+
+/* A session, locked; its client is NULL while the daemon is away. The
+ * first call connects, so the first reads already use the daemon, and
+ * starts the reconnector; both then belong to the serving process. */
 static struct cache_conn *
 cache_conn_get(struct cache_inst *ci)
 {
 	unsigned i = atomic_fetch_add_explicit(&ci->next_conn, 1, memory_order_relaxed);
 	struct cache_conn *cc = &ci->conns[i % ci->nconns];
 
-	pthread_mutex_lock(&cc->mu);
-	if (cc->c || cache_now() < cc->retry_at)
-		return cc;
-	if (ic_cached_connect(ci->socket, ci->timeout_ms, &cc->c) < 0) {
-		cc->c = NULL;
-		cc->retry_at = cache_now() + CACHE_RETRY_NS;
-		return cc;
+	if (!atomic_load_explicit(&ci->started, memory_order_acquire)) {
+		pthread_mutex_lock(&ci->mu);
+		if (!ci->started && !ci->stopping) {
+			sigset_t all, old;
+
+			cache_reconnect(ci, true);
+			/* The front end's signals are not the reconnector's to take. */
+			sigfillset(&all);
+			pthread_sigmask(SIG_BLOCK, &all, &old);
+			atomic_store_explicit(&ci->started,
+					      pthread_create(&ci->thread, NULL, cache_reconnector,
+							     ci) == 0,
+					      memory_order_release);
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+		}
+		pthread_mutex_unlock(&ci->mu);
 	}
-	for (unsigned s = 0; s < CACHE_LAYERS; s++)
-		cc->handles[s] = CACHE_UNKNOWN;
-	atomic_fetch_add_explicit(&ci->connects, 1, memory_order_relaxed);
+	pthread_mutex_lock(&cc->mu);
 	return cc;
 }
 
@@ -221,15 +292,19 @@ cache_read_seg(struct cache_inst *ci, struct cache_conn *cc, const struct ic_seg
 							      : IC_CACHED_MAX_BLOCKS;
 		uint64_t all = nb == 64 ? UINT64_MAX : (1ull << nb) - 1;
 		uint64_t stop = (b0 + nb) * IC_CACHED_BLOCK < end ? (b0 + nb) * IC_CACHED_BLOCK : end;
+		/* Whole blocks go straight to the caller's buffer; edges bounce. */
+		bool whole = pos % IC_CACHED_BLOCK == 0 && stop % IC_CACHED_BLOCK == 0;
+		uint8_t *dst = whole ? (uint8_t *)s->buf + (pos - s->off) : cc->bounce;
 		int rc = ic_cached_read(cc->c, (uint32_t)h, b0, nb, ci->wait ? IC_CACHED_F_WAIT : 0,
-					cc->bounce, &hits);
+					dst, &hits);
 
 		if (rc < 0 && rc != -EINVAL)
 			cache_conn_drop(cc, rc);
 		if (rc < 0 || (hits & all) != all)
 			return false;
-		memcpy((uint8_t *)s->buf + (pos - s->off), cc->bounce + (pos - b0 * IC_CACHED_BLOCK),
-		       stop - pos);
+		if (!whole)
+			memcpy((uint8_t *)s->buf + (pos - s->off),
+			       cc->bounce + (pos - b0 * IC_CACHED_BLOCK), stop - pos);
 		pos = stop;
 	}
 	return h >= 0;
