@@ -21,7 +21,7 @@ cleanup_fn() { _ic_cleanups+=("$(printf '%q ' "$@")"); }
 _ic_exit() {
 	local rc=$? i
 	for ((i = ${#_ic_cleanups[@]} - 1; i >= 0; i--)); do eval "${_ic_cleanups[i]}" || true; done
-	chattr -R -i "$TESTDIR" 2>/dev/null # frozen layers are immutable when root
+	chattr -R -i "$TESTDIR" 2>/dev/null || true # frozen layers are immutable when root
 	rm -rf "$TESTDIR"
 	exit $rc
 }

@@ -181,9 +181,10 @@ store_layer_freeze(struct ic_store *store, uint64_t id, const uint8_t uuid[16])
 	ic_uuid_format(ic_meta_store_uuid(store->meta), su);
 	ic_uuid_format(uuid, lu);
 	snprintf(value, sizeof(value), IC_LAYER_XATTR_FMT, su, lu);
+	/* The xattr before the mode: a user xattr needs write access to set. */
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) != 0 || fchmod(fd, 0444) != 0 ||
-	    fsetxattr(fd, IC_LAYER_XATTR, value, strlen(value), 0) != 0) {
+	if (fd < 0 || fsync(fd) != 0 ||
+	    fsetxattr(fd, IC_LAYER_XATTR, value, strlen(value), 0) != 0 || fchmod(fd, 0444) != 0) {
 		rc = -errno;
 		ic_log(IC_LOG_ERR, "%s: cannot freeze layer file: %s", path, strerror(errno));
 		return rc;
