@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# A race: 20 isocache-nbd processes acquire the same vdisk at once, a few
+# rounds over. Each writes its id to block 0 and reads it back while it
+# owns the vdisk: reading another's id while our writes still succeed would
+# mean two owners at once. Every attempt ends in success, a clear refusal
+# naming the owner, or EPERM once it released the vdisk to the next.
+# IC_ROUNDS (default 50) rounds, stopping early after 40 s.
+source "$(dirname "$0")/../functions.sh"
+source "$(dirname "$0")/nbd-functions.bash"
+source "$(dirname "$0")/owner-functions.bash"
+set -x
+
+RACERS=${IC_RACERS:-20}
+ROUNDS=${IC_ROUNDS:-50}
+nbd_store
+"$ADMIN" create --size 16M vm
+cat >"$TESTDIR/probe.py" <<'PY'
+import nbd, sys, time
+uri, me = sys.argv[1], int(sys.argv[2])
+h = nbd.NBD()
+h.connect_uri(uri)
+mine = me.to_bytes(4, "little") * 1024
+try:
+    h.pwrite(mine, 0)
+    h.flush()
+    for _ in range(5):
+        time.sleep(0.01)
+        got = h.pread(4096, 0)
+        if got != mine:
+            print("VIOLATION: racer %d read %r" % (me, got[:4]), flush=True)
+            sys.exit(9)
+except nbd.Error as e:
+    if "EPERM" not in str(e):  # EPERM: released to the next racer
+        raise
+    sys.exit(3)
+PY
+
+start=$(date +%s)
+for round in $(seq "$ROUNDS"); do
+	pids=()
+	for r in $(seq "$RACERS"); do
+		id=$((round * 1000 + r))
+		"$NBD" --store "$ISOCACHE_STORE" --release=always \
+			--run "/usr/bin/python3 $TESTDIR/probe.py \"\$uri\" $id" vm \
+			>"$TESTDIR/r$id.out" 2>"$TESTDIR/r$id.err" &
+		pids+=($!)
+	done
+	for i in "${!pids[@]}"; do
+		rc=0
+		wait "${pids[i]}" || rc=$?
+		id=$((round * 1000 + i + 1))
+		case $rc in
+		0 | 3) ;;
+		1) grep -q "vm is owned by isocache-nbd pid" "$TESTDIR/r$id.err" ||
+			fail "racer $id refused without naming the owner: $(cat "$TESTDIR/r$id.err")" ;;
+		*) cat "$TESTDIR/r$id.out" "$TESTDIR/r$id.err"; fail "racer $id ended with $rc" ;;
+		esac
+	done
+	grep -h VIOLATION "$TESTDIR"/r*.out && fail "two owners at once"
+	# Bounded: stop after 40 s on a slow or busy machine (3 rounds at least).
+	if [ "$round" -ge 3 ] && [ $(($(date +%s) - start)) -ge 40 ]; then
+		ROUNDS=$round
+		break
+	fi
+done
+echo "rounds $ROUNDS x $RACERS racers done in $(($(date +%s) - start)) s;" \
+	"$(cat "$TESTDIR"/r*.err | grep -c 'released to us') handoffs"
+[ "$(owner_pid vm)" = 0 ] || fail "vm still owned after every racer exited"
+echo PASS
