@@ -39,7 +39,7 @@ owner_parse(const struct admin_cmd *cmd, int argc, char **argv, struct owner_opt
 	double secs;
 	int c;
 
-	optind = 1;
+	optind = 0; /* 0, not 1: GNU getopt then starts over, permuting operands */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {

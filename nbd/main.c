@@ -47,7 +47,7 @@ static const char usage_text[] =
 	"                         cache) or none (O_DIRECT)\n"
 	"      --release=POLICY   answer another process asking for a vdisk this\n"
 	"                         server writes: when-idle (default: release when\n"
-	"                         no client wrote for 2 s), always or never\n"
+	"                         no client wrote for 5 s), always or never\n"
 	"                         (see docs/OWNERSHIP.md)\n"
 	"      --filter=SPEC      add filters to the I/O stack, top first, e.g.\n"
 	"                         --filter stats --filter delay:read=200us;\n"

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -530,8 +531,15 @@ ic_control_start(struct ic_store *store, const struct ic_control_config *cfg,
 		rc = control_listen(ctl);
 	if (rc == 0 && pipe2(ctl->wake, O_CLOEXEC))
 		rc = -errno;
-	if (rc == 0)
+	if (rc == 0) {
+		/* The thread takes no signals: the front end decides who does. */
+		sigset_t all, old;
+
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
 		rc = -pthread_create(&ctl->thread, NULL, control_thread, ctl);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
 	if (rc) {
 		if (ctl->listen_fd >= 0)
 			unlink(ctl->path);

@@ -33,7 +33,7 @@
 
 #define IC_DEFAULT_RUN_DIR "/run/isocache"
 #define IC_RELEASE_TIMEOUT_MS 5000u /* default deadline of a RELEASE request */
-#define IC_RELEASE_IDLE_MS 2000u    /* when-idle: no write for this long */
+#define IC_RELEASE_IDLE_MS 5000u    /* when-idle: no write for this long */
 
 /* What an owner answers to RELEASE. */
 enum ic_release_policy {
