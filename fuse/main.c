@@ -16,6 +16,7 @@
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "fuse/internal.h"
+#include "isocache/control.h"
 
 static const char usage_text[] =
 	"Usage: isocache-fuse [OPTIONS] MOUNTPOINT\n"
@@ -44,6 +45,10 @@ static const char usage_text[] =
 	"      --cache=MODE     writeback (default: layer files through the host's\n"
 	"                       page cache) or none (layer files opened O_DIRECT)\n"
 	"  -r, --read-only      never open a vdisk for writing (EROFS)\n"
+	"      --release=POLICY answer another process asking for a vdisk this\n"
+	"                       mount writes: when-idle (default: release when\n"
+	"                       nothing wrote for 5 s), always or never; a released\n"
+	"                       file answers EROFS (see docs/OWNERSHIP.md)\n"
 	"  -o OPT[,OPT...]      mount options: direct_io (bypass the kernel's page\n"
 	"                       cache for the mounted files, so each read and write\n"
 	"                       reaches isocache), and libfuse's own such as\n"
@@ -69,7 +74,7 @@ static const char usage_text[] =
 	"\n"
 	"See docs/FUSE.md.\n";
 
-enum { OPT_STORE = 256, OPT_FILTER, OPT_CACHE, OPT_PID_FILE, OPT_THREADS };
+enum { OPT_STORE = 256, OPT_FILTER, OPT_CACHE, OPT_PID_FILE, OPT_THREADS, OPT_RELEASE };
 
 static const struct option main_long_opts[] = {
 	{ "store", required_argument, NULL, OPT_STORE },
@@ -82,6 +87,7 @@ static const struct option main_long_opts[] = {
 	{ "debug", no_argument, NULL, 'd' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
+	{ "release", required_argument, NULL, OPT_RELEASE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -93,6 +99,7 @@ struct main_opts {
 	struct fuse_args fuse;  /* argv for libfuse: -o options and -d */
 	unsigned threads;
 	bool foreground, debug, direct, direct_io, readonly;
+	enum ic_release_policy release;
 };
 
 static int
@@ -158,6 +165,10 @@ main_parse(int argc, char **argv, struct main_opts *o)
 				return -EINVAL;
 			}
 			o->direct = strcmp(optarg, "none") == 0;
+			break;
+		case OPT_RELEASE:
+			if (ic_release_policy_parse(optarg, &o->release))
+				return -EINVAL;
 			break;
 		case OPT_THREADS:
 			o->threads = (unsigned)strtoul(optarg, &end, 10);
@@ -339,6 +350,7 @@ main(int argc, char **argv)
 	struct fs_config cfg = { 0 };
 	struct ic_store *store = NULL;
 	struct ic_stack *stack = NULL;
+	struct ic_control *ctl = NULL;
 	char store_dir[PATH_MAX];
 	int notify_fd = -1, rc, failed;
 
@@ -369,11 +381,17 @@ main(int argc, char **argv)
 		ic_log(IC_LOG_ERR, "store %s: %s", o.store, strerror(-rc));
 	if (rc == 0 && o.filters)
 		rc = ic_vdisk_stack_new(o.filters, &stack);
+	if (rc == 0) {
+		struct ic_control_config cc = { .policy = o.release, .stack = stack };
+
+		rc = ic_control_start(store, &cc, &ctl);
+	}
 	if (rc == 0)
 		rc = files_init(&cfg.files, store, stack, o.direct ? IC_OPEN_DIRECT : 0, o.readonly);
 	if (rc == 0)
 		rc = main_serve(&o, &cfg, notify_fd);
 	failed = cfg.files.store ? files_fini(&cfg.files) : 0;
+	ic_control_stop(ctl); /* every vdisk is closed by now */
 	if (stack)
 		ic_stack_free(stack);
 	if (store)

@@ -225,6 +225,31 @@ owner_confirm(struct ic_store *store, const char *name, const struct ic_owner_re
 	return rc;
 }
 
+/* We gave up on a RELEASE (no answer in time, connection lost), but the
+ * owner may have written us as owner just before: then it either fenced
+ * itself (its answer went out) or tries to take the vdisk back (it did
+ * not). Clearing the record by CAS settles both: whichever CAS comes
+ * second fails, and nobody is left believing it writes. */
+static void
+owner_disown(struct ic_store *store, const char *name, const struct ic_owner_rec *self)
+{
+	struct owner_claim claim;
+	struct ic_owner_rec rec;
+	struct ic_meta_txn *txn;
+	int rc = ic_meta_begin(store->meta, false, &txn);
+
+	if (rc)
+		return;
+	rc = ic_meta_owner_get(txn, name, &rec);
+	ic_meta_abort(txn);
+	if (rc || memcmp(rec.owner_id, self->owner_id, 16) != 0)
+		return;
+	owner_claimed(&claim, name, &rec);
+	ic_log(IC_LOG_WARN, "%s: the owner released it after we stopped waiting; freeing it",
+	       name);
+	owner_release(store, &claim);
+}
+
 static long long
 owner_now_ms(void)
 {
@@ -258,10 +283,12 @@ owner_ask(struct ic_store *store, const char *name, const struct ic_owner_rec *s
 		 force ? "forced takeover" : "open for writing");
 	snprintf(req.release.socket, sizeof(req.release.socket), "%s", self->socket);
 	rc = ctl_call(seen->socket, &req, timeout_ms, buf, &reply);
-	if (rc == -ECONNREFUSED || rc == -ENOENT || rc == -ECONNRESET)
-		return -EAGAIN;
-	if (rc)
+	if (rc) {
+		owner_disown(store, name, self);
+		if (rc == -ECONNREFUSED || rc == -ENOENT || rc == -ECONNRESET)
+			return -EAGAIN;
 		return rc == -ETIMEDOUT ? rc : -EAGAIN;
+	}
 	snprintf(said, cap, "%s", reply.reply.text);
 	switch (reply.reply.result) {
 	case CTL_RELEASED:
