@@ -116,7 +116,10 @@ backend_rw(struct ic_seg *segs, unsigned n, bool write, uint32_t flags)
 	for (unsigned i = 0; i < n; i++)
 		io[i] = (struct backend_io){ backend_fd(&segs[i]), segs[i].off, segs[i].len,
 					     segs[i].buf };
-	if (!r || !r->ok) {
+	/* One segment gains nothing from a ring: a plain preadv2/pwritev2 is
+	 * the same one syscall without the ring's bookkeeping (1.4x the IOPS
+	 * for 4 KiB page-cache reads, bench/chain-depth). */
+	if (!r || !r->ok || n == 1) {
 		for (unsigned i = 0; i < n && !err; i++)
 			err = backend_sync_rw(&io[i], write, rwflags);
 		goto out;

@@ -142,7 +142,6 @@ static int
 vd_read(struct ic_vdisk *vd, char *buf, uint64_t len, uint64_t off)
 {
 	struct vd_batch b = { .vd = vd, .op = 'r' };
-	struct ic_meta_txn *txn = NULL;
 	unsigned shift = vd->store->cluster_shift;
 	uint64_t end = off + len, pos = off;
 	int rc = 0;
@@ -151,9 +150,7 @@ vd_read(struct ic_vdisk *vd, char *buf, uint64_t len, uint64_t off)
 		struct vd_run run;
 		uint64_t stop;
 
-		rc = vd_resolve(vd, &txn, pos >> shift, ((end - 1) >> shift) + 1, &run);
-		if (rc)
-			break;
+		vd_resolve(vd, pos >> shift, ((end - 1) >> shift) + 1, &run);
 		stop = run.end << shift < end ? run.end << shift : end;
 		if (run.layer)
 			rc = vd_batch_add(&b, run.layer, pos, stop - pos, buf + (pos - off));
@@ -161,7 +158,6 @@ vd_read(struct ic_vdisk *vd, char *buf, uint64_t len, uint64_t off)
 			memset(buf + (pos - off), 0, stop - pos);
 		pos = stop;
 	}
-	ic_meta_abort(txn);
 	if (rc == 0)
 		rc = vd_batch_end(&b);
 	return rc;
@@ -388,7 +384,6 @@ static int
 vd_cache(struct ic_vdisk *vd, size_t len, uint64_t off)
 {
 	struct vd_batch b = { .vd = vd, .op = 'c' };
-	struct ic_meta_txn *txn = NULL;
 	unsigned shift = vd->store->cluster_shift;
 	uint64_t end = off + len, pos = off;
 	int rc = vd_check_range(vd, len, off);
@@ -397,15 +392,12 @@ vd_cache(struct ic_vdisk *vd, size_t len, uint64_t off)
 		struct vd_run run;
 		uint64_t stop;
 
-		rc = vd_resolve(vd, &txn, pos >> shift, ((end - 1) >> shift) + 1, &run);
-		if (rc)
-			break;
+		vd_resolve(vd, pos >> shift, ((end - 1) >> shift) + 1, &run);
 		stop = run.end << shift < end ? run.end << shift : end;
 		if (run.layer)
 			rc = vd_batch_add(&b, run.layer, pos, stop - pos, NULL);
 		pos = stop;
 	}
-	ic_meta_abort(txn);
 	if (rc == 0)
 		rc = vd_batch_end(&b);
 	return rc;
@@ -426,7 +418,6 @@ static int
 vd_extents(struct ic_vdisk *vd, uint64_t off, uint64_t len,
 	   int (*fn)(void *arg, const struct ic_extent *ext), void *arg)
 {
-	struct ic_meta_txn *txn = NULL;
 	unsigned shift = vd->store->cluster_shift;
 	uint64_t end = off + len, pos = off;
 	struct ic_extent cur = { 0 };
@@ -436,9 +427,7 @@ vd_extents(struct ic_vdisk *vd, uint64_t off, uint64_t len,
 		struct vd_run run;
 		uint64_t stop;
 
-		rc = vd_resolve(vd, &txn, pos >> shift, ((end - 1) >> shift) + 1, &run);
-		if (rc)
-			break;
+		vd_resolve(vd, pos >> shift, ((end - 1) >> shift) + 1, &run);
 		stop = run.end << shift < end ? run.end << shift : end;
 		if (cur.len && cur.depth == run.depth && cur.zero == run.zero) {
 			cur.len += stop - pos;
@@ -449,7 +438,6 @@ vd_extents(struct ic_vdisk *vd, uint64_t off, uint64_t len,
 		}
 		pos = stop;
 	}
-	ic_meta_abort(txn);
 	if (rc == 0 && cur.len)
 		rc = fn(arg, &cur);
 	return rc;

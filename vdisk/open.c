@@ -99,6 +99,7 @@ vd_free(struct ic_vdisk *vd)
 	free(vd->layers);
 	extmap_free(&vd->leaf);
 	extmap_free(&vd->dirty);
+	extmap_free(&vd->below_map);
 	pthread_rwlock_destroy(&vd->map_lock);
 	pthread_rwlock_destroy(&vd->io_lock);
 	pthread_mutex_destroy(&vd->flush_lock);
@@ -140,12 +141,65 @@ vd_open_layers(struct ic_vdisk *vd, const struct ic_disk_rec *chain)
 	return 0;
 }
 
+struct vd_depth {
+	uint64_t id;
+	unsigned depth;
+};
+
+static int
+vd_depth_cmp(const void *a, const void *b)
+{
+	const struct vd_depth *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Load RESOLVED(vd->below) into below_map, holders as chain depths + 1. */
+static int
+vd_load_below(struct ic_vdisk *vd, struct ic_meta_txn *txn)
+{
+	struct vd_depth *ix = calloc(vd->depth, sizeof(*ix));
+	struct extmap map = { 0 };
+	int rc = ix ? 0 : -ENOMEM;
+
+	for (unsigned i = 0; rc == 0 && i < vd->depth; i++)
+		ix[i] = (struct vd_depth){ vd->layers[i].disk_id, i };
+	if (rc == 0 && vd->below) {
+		qsort(ix, vd->depth, sizeof(*ix), vd_depth_cmp);
+		rc = extmap_load(txn, IC_MAP_RESOLVED, vd->below, &map);
+	}
+	for (size_t i = 0; rc == 0 && i < map.n; i++) {
+		struct vd_depth key = { map.ext[i].holder, 0 }, *hit;
+
+		if (!map.ext[i].holder)
+			continue;
+		hit = bsearch(&key, ix, vd->depth, sizeof(*ix), vd_depth_cmp);
+		if (!hit) {
+			ic_log(IC_LOG_ERR, "%s: disk %llu maps to disk %llu, outside its chain (damaged metadata)",
+			       vd->image, (unsigned long long)vd->below,
+			       (unsigned long long)map.ext[i].holder);
+			rc = -EUCLEAN;
+			break;
+		}
+		map.ext[i].holder = hit->depth + 1;
+	}
+	free(ix);
+	if (rc) {
+		extmap_free(&map);
+		return rc;
+	}
+	extmap_free(&vd->below_map);
+	vd->below_map = map;
+	return 0;
+}
+
 /* The old leaf goes read-only and frozen (a cache may now share it), the
  * new leaf goes on top with an empty map; the parents stay as they are. */
 int
 vd_switch_leaf(struct ic_vdisk *vd, const struct ic_disk_rec *leaf, const struct ic_disk_rec *next)
 {
 	struct ic_layer *layers = calloc(vd->depth + 1, sizeof(*layers));
+	struct ic_meta_txn *txn;
 	int rc;
 
 	if (!layers)
@@ -171,7 +225,12 @@ vd_switch_leaf(struct ic_vdisk *vd, const struct ic_disk_rec *leaf, const struct
 	extmap_free(&vd->leaf);
 	extmap_free(&vd->dirty);
 	pthread_rwlock_unlock(&vd->map_lock);
-	return 0;
+	rc = ic_meta_begin(vd->store->meta, false, &txn);
+	if (rc == 0) {
+		rc = vd_load_below(vd, txn);
+		ic_meta_abort(txn);
+	}
+	return rc;
 }
 
 int
@@ -222,6 +281,12 @@ ic_vdisk_open(struct ic_store *store, const char *image, unsigned flags, struct 
 	rc = vd_open_layers(vd, chain);
 	free(chain);
 	chain = NULL;
+	if (rc == 0)
+		rc = ic_meta_begin(store->meta, false, &txn);
+	if (rc == 0) {
+		rc = vd_load_below(vd, txn);
+		ic_meta_abort(txn);
+	}
 	if (rc)
 		goto fail;
 	if (vd->owned && store->control)
@@ -268,56 +333,33 @@ ic_vdisk_layer_id(const struct ic_vdisk *vd, unsigned depth)
 	return depth < vd->depth ? vd->layers[depth].disk_id : 0;
 }
 
-int
-vd_resolve(struct ic_vdisk *vd, struct ic_meta_txn **txn, uint64_t cluster, uint64_t limit,
-	   struct vd_run *run)
+void
+vd_resolve(struct ic_vdisk *vd, uint64_t cluster, uint64_t limit, struct vd_run *run)
 {
 	const struct ic_meta_extent *e;
-	struct ic_meta_extent below;
-	uint64_t holder = UINT64_MAX, gap_end = limit;
-	int rc;
+	uint64_t gap_end = limit, next;
+	int depth = -2; /* -2: not found yet, -1: zero, else the layer */
 
 	if (!vd->snapshot) {
 		pthread_rwlock_rdlock(&vd->map_lock);
 		e = extmap_find(&vd->leaf, cluster, &gap_end);
 		if (e) {
-			holder = e->holder;
+			depth = e->holder ? 0 : -1;
 			gap_end = e->start + e->count;
 		}
 		pthread_rwlock_unlock(&vd->map_lock);
 	}
-	if (holder == UINT64_MAX && vd->below) {
-		if (!*txn) {
-			rc = ic_meta_begin(vd->store->meta, false, txn);
-			if (rc)
-				return rc;
+	if (depth == -2) {
+		e = extmap_find(&vd->below_map, cluster, &next);
+		if (e) {
+			depth = (int)e->holder - 1;
+			next = e->start + e->count;
 		}
-		rc = ic_meta_extent_find(*txn, IC_MAP_RESOLVED, vd->below, cluster, &below);
-		if (rc == 0) {
-			holder = below.holder;
-			if (below.start + below.count < gap_end)
-				gap_end = below.start + below.count;
-		} else if (rc == -ENOENT) {
-			if (below.start < gap_end)
-				gap_end = below.start;
-		} else {
-			return rc;
-		}
+		if (next < gap_end)
+			gap_end = next;
 	}
 	run->end = gap_end < limit ? gap_end : limit;
-	run->layer = NULL;
-	run->depth = -1;
-	run->zero = holder == 0;
-	if (holder == 0 || holder == UINT64_MAX)
-		return 0;
-	for (unsigned i = 0; i < vd->depth; i++) {
-		if (vd->layers[i].disk_id == holder) {
-			run->layer = &vd->layers[i];
-			run->depth = (int)i;
-			return 0;
-		}
-	}
-	ic_log(IC_LOG_ERR, "%s: cluster %llu maps to disk %llu, outside its chain (damaged metadata)",
-	       vd->image, (unsigned long long)cluster, (unsigned long long)holder);
-	return -EUCLEAN;
+	run->zero = depth == -1;
+	run->depth = depth < 0 ? -1 : depth;
+	run->layer = depth < 0 ? NULL : &vd->layers[depth];
 }

@@ -18,6 +18,10 @@ struct ic_vdisk {
 	uint64_t below;            /* layer whose RESOLVED map serves what the
 				    * leaf map lacks (the snapshot itself when
 				    * snapshot), 0 if none */
+	struct extmap below_map;   /* that map, frozen so never changing, kept
+				    * in memory with holders turned into chain
+				    * depths + 1 (0 = zero): a read needs no
+				    * metadata transaction and no layer search */
 
 	/* The leaf's allocation map, authoritative in memory; dirty holds the
 	 * cluster ranges changed since the last commit (holder 1). */
@@ -63,9 +67,7 @@ struct vd_run {
 	bool zero;             /* a zero extent (NULL layer) rather than never written */
 };
 
-/* Resolve the run starting at cluster (at most up to limit). *txn is a
- * read transaction begun on first need; the caller ends it. */
-int vd_resolve(struct ic_vdisk *vd, struct ic_meta_txn **txn, uint64_t cluster, uint64_t limit,
-	       struct vd_run *run);
+/* Resolve the run starting at cluster (at most up to limit). */
+void vd_resolve(struct ic_vdisk *vd, uint64_t cluster, uint64_t limit, struct vd_run *run);
 
 #endif
