@@ -25,6 +25,9 @@
 #define CONN_EXTENTS_MAX 256
 /* Chunk header + offset + hole length. */
 #define CONN_HDR 32
+/* Read-ahead of the request stream: a client with many requests in flight
+ * sends them back to back, and one read() then yields many headers. */
+#define CONN_RBUF (64u << 10)
 
 struct conn_run {
 	uint64_t off, len;
@@ -47,7 +50,9 @@ struct slot {
 struct ic_nbd_conn {
 	struct ic_nbd_conn_config cfg;
 	struct slot *slots;
-	pthread_mutex_t read_mu; /* one reader of the stream at a time */
+	pthread_mutex_t read_mu; /* one reader of the stream at a time; guards rbuf */
+	uint8_t *rbuf;
+	size_t rpos, rlen;
 	pthread_mutex_t mu;	 /* the counters below */
 	unsigned workers, idle;
 	bool closing;		 /* under mu: no more workers start */
@@ -74,6 +79,7 @@ conn_free_slots(struct ic_nbd_conn *c)
 		free(s->iov);
 	}
 	free(c->slots);
+	free(c->rbuf);
 }
 
 int
@@ -90,7 +96,8 @@ ic_nbd_conn_new(const struct ic_nbd_conn_config *cfg, struct ic_nbd_conn **out)
 	if (!c->cfg.slots)
 		c->cfg.slots = IC_NBD_SLOTS;
 	c->slots = calloc(c->cfg.slots, sizeof(*c->slots));
-	if (!c->slots)
+	c->rbuf = malloc(CONN_RBUF);
+	if (!c->slots || !c->rbuf)
 		goto err;
 	for (i = 0; i < c->cfg.slots; i++) {
 		struct slot *s = &c->slots[i];
@@ -370,19 +377,49 @@ conn_run(struct ic_nbd_conn *c, struct slot *s)
 	conn_simple(c, s, ic_nbd_errno(rc), NULL, 0);
 }
 
+/* Under read_mu: len bytes of the stream, through rbuf. Large payloads
+ * bypass it once it is drained. */
+static int
+conn_recv(struct ic_nbd_conn *c, void *dst, size_t len)
+{
+	const struct ic_nbd_io *io = c->cfg.io;
+	uint8_t *d = dst;
+
+	while (len) {
+		size_t n = c->rlen - c->rpos;
+		int got;
+
+		if (n) {
+			n = n < len ? n : len;
+			memcpy(d, c->rbuf + c->rpos, n);
+			c->rpos += n;
+			d += n;
+			len -= n;
+			continue;
+		}
+		if (!io->recv_some || len >= CONN_RBUF)
+			return io->recv(io->arg, d, len);
+		got = io->recv_some(io->arg, c->rbuf, CONN_RBUF);
+		if (got < 0)
+			return got;
+		c->rpos = 0;
+		c->rlen = (size_t)got;
+	}
+	return 0;
+}
+
 /* Read a write's payload into the slot; one over the limit is read in
  * pieces and dropped, so the stream stays in step. */
 static int
 conn_payload(struct ic_nbd_conn *c, struct slot *s)
 {
-	const struct ic_nbd_io *io = c->cfg.io;
 	uint32_t left = s->req.length;
 
 	if (left <= c->cfg.max_payload)
-		return io->recv(io->arg, s->buf, left);
+		return conn_recv(c, s->buf, left);
 	while (left) {
 		uint32_t n = left < c->cfg.max_payload ? left : c->cfg.max_payload;
-		int rc = io->recv(io->arg, s->buf, n);
+		int rc = conn_recv(c, s->buf, n);
 
 		if (rc < 0)
 			return rc;
@@ -398,13 +435,12 @@ static void *conn_worker(void *arg);
 static bool
 conn_next(struct ic_nbd_conn *c, struct slot *s)
 {
-	const struct ic_nbd_io *io = c->cfg.io;
 	uint8_t raw[IC_NBD_REQUEST_SIZE];
 	int rc;
 
 	if (c->eof)
 		return false;
-	rc = io->recv(io->arg, raw, sizeof(raw));
+	rc = conn_recv(c, raw, sizeof(raw));
 	if (rc == 0)
 		rc = ic_nbd_request_decode(raw, &s->req);
 	if (rc == 0 && s->req.type != NBD_CMD_DISC) {

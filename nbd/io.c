@@ -29,6 +29,20 @@ io_fd_recv(void *arg, void *buf, size_t len)
 }
 
 static int
+io_fd_recv_some(void *arg, void *buf, size_t cap)
+{
+	const struct ic_nbd_fds *fds = arg;
+	ssize_t n;
+
+	do {
+		n = read(fds->in, buf, cap);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return n ? (int)n : -ECONNRESET;
+}
+
+static int
 io_fd_send(void *arg, const struct iovec *iov, int n)
 {
 	const struct ic_nbd_fds *fds = arg;
@@ -59,6 +73,7 @@ void
 ic_nbd_io_fd(struct ic_nbd_io *io, struct ic_nbd_fds *fds)
 {
 	io->recv = io_fd_recv;
+	io->recv_some = io_fd_recv_some;
 	io->send = io_fd_send;
 	io->arg = fds;
 }

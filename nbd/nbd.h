@@ -168,10 +168,13 @@ ic_nbd_get64(const uint8_t *p)
 /* ---- Transport ---- */
 
 /* How the engine reads and writes the client's byte stream. recv fills all
- * of buf (0) or fails (-errno; -ECONNRESET at end of stream); send writes
- * all of iov (0) or fails. A socket uses ic_nbd_io_fd; tests use memory. */
+ * of buf (0) or fails (-errno; -ECONNRESET at end of stream); recv_some
+ * (optional) returns what one read gives, 1 to cap bytes, or fails alike;
+ * send writes all of iov (0) or fails. A socket uses ic_nbd_io_fd; tests
+ * use memory. */
 struct ic_nbd_io {
 	int (*recv)(void *arg, void *buf, size_t len);
+	int (*recv_some)(void *arg, void *buf, size_t cap);
 	int (*send)(void *arg, const struct iovec *iov, int n);
 	void *arg;
 };

@@ -32,6 +32,22 @@ mem_recv(void *arg, void *buf, size_t len)
 	return 0;
 }
 
+/* Short reads on purpose: at most 100 bytes at a time. */
+static inline int
+mem_recv_some(void *arg, void *buf, size_t cap)
+{
+	struct mem *m = arg;
+	size_t n = m->ilen - m->ipos;
+
+	if (n == 0)
+		return -ECONNRESET;
+	if (n > cap)
+		n = cap;
+	if (n > 100)
+		n = 100;
+	return mem_recv(m, buf, n) ?: (int)n;
+}
+
 static inline int
 mem_send(void *arg, const struct iovec *iov, int n)
 {
@@ -53,6 +69,7 @@ static inline void
 mem_io(struct ic_nbd_io *io, struct mem *m)
 {
 	io->recv = mem_recv;
+	io->recv_some = mem_recv_some;
 	io->send = mem_send;
 	io->arg = m;
 }
