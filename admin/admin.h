@@ -22,7 +22,10 @@ extern const struct admin_cmd *const admin_cmds[];
 extern const struct admin_cmd admin_cmd_init, admin_cmd_create, admin_cmd_import,
 	admin_cmd_export, admin_cmd_snap, admin_cmd_clone, admin_cmd_ls, admin_cmd_info,
 	admin_cmd_tree, admin_cmd_rm, admin_cmd_resize, admin_cmd_flatten, admin_cmd_check,
-	admin_cmd_owner, admin_cmd_stats, admin_cmd_filter;
+	admin_cmd_owner, admin_cmd_stats, admin_cmd_filter, admin_cmd_cache;
+
+/* The cache daemon's counters for store's frozen layers (cmd_cache.c). */
+int admin_cache_stats(struct ic_store *store, bool json, bool watch);
 
 /* Print "isocache-admin: <what>: <why>" to stderr; returns 1 (the exit code). */
 int admin_fail(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -30,10 +33,11 @@ int admin_fail(const char *what, const char *fmt, ...) __attribute__((format(pri
 int admin_size(const char *what, const char *text, uint64_t *out);
 /* Option parsing inside a subcommand: argv[0] is the subcommand. Returns
  * the index of the first operand, or -1 (with *exit_code set) after --help
- * or a bad option. Options: --json, --size SIZE (alias --cluster-size),
- * --help. want_min..want_max operands are required. */
+ * or a bad option. Options: --json, --watch, --size SIZE (alias
+ * --cluster-size), --help. want_min..want_max operands are required. */
 struct admin_opts {
 	bool json;
+	bool watch;
 	bool has_size;
 	uint64_t size;
 };

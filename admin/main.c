@@ -13,7 +13,8 @@ const struct admin_cmd *const admin_cmds[] = {
 	&admin_cmd_init,   &admin_cmd_create, &admin_cmd_import, &admin_cmd_export,
 	&admin_cmd_snap,   &admin_cmd_clone,  &admin_cmd_ls,	 &admin_cmd_info,
 	&admin_cmd_tree,   &admin_cmd_rm,     &admin_cmd_resize, &admin_cmd_flatten,
-	&admin_cmd_check,  &admin_cmd_owner, &admin_cmd_stats, &admin_cmd_filter, NULL,
+	&admin_cmd_check,  &admin_cmd_owner, &admin_cmd_stats, &admin_cmd_filter,
+	&admin_cmd_cache,  NULL,
 };
 
 static void

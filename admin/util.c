@@ -51,6 +51,7 @@ admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opt
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "watch", no_argument, NULL, 'w' },
 		{ "size", required_argument, NULL, 's' },
 		{ "cluster-size", required_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 },
@@ -67,6 +68,9 @@ admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opt
 			return -1;
 		case 'j':
 			opts->json = true;
+			break;
+		case 'w':
+			opts->watch = true;
 			break;
 		case 's':
 			if (admin_size("--size", optarg, &opts->size)) {

@@ -333,6 +333,12 @@ ic_vdisk_layer_id(const struct ic_vdisk *vd, unsigned depth)
 	return depth < vd->depth ? vd->layers[depth].disk_id : 0;
 }
 
+const struct ic_layer *
+ic_vdisk_layer(const struct ic_vdisk *vd, unsigned depth)
+{
+	return depth < vd->depth ? &vd->layers[depth] : NULL;
+}
+
 void
 vd_resolve(struct ic_vdisk *vd, uint64_t cluster, uint64_t limit, struct vd_run *run)
 {

@@ -148,5 +148,8 @@ int ic_vdisk_stack_new(const char *spec, struct ic_stack **out);
 
 /* Disk ID of the layer at depth (0 = leaf) of vd's chain, or 0. */
 uint64_t ic_vdisk_layer_id(const struct ic_vdisk *vd, unsigned depth);
+/* The layer handle at depth (0 = top) of vd's chain, or NULL past the end.
+ * Valid until the vdisk is closed or its leaf changes (a live snapshot). */
+const struct ic_layer *ic_vdisk_layer(const struct ic_vdisk *vd, unsigned depth);
 
 #endif

@@ -1,0 +1,275 @@
+/* cache: the host's cache daemon (isocached) as seen from a store: its
+ * counters per frozen layer, warming a chain before a boot storm, and
+ * dropping what it holds. Layers are registered with the daemon by their
+ * open files, so only layers the caller can open are shown or touched. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "admin/admin.h"
+#include "common/size.h"
+#include "isocache/cached.h"
+
+#define CACHE_CHUNK (IC_CACHED_MAX_BLOCKS * IC_CACHED_BLOCK)
+
+static struct ic_cached_client *
+cache_connect(void)
+{
+	struct ic_cached_client *c;
+	const char *path = ic_cached_socket_path(NULL);
+	int rc = ic_cached_connect(path, 0, &c);
+
+	if (rc) {
+		admin_fail(path, "cannot reach isocached: %s (is it running? set ISOCACHE_SOCKET)",
+			   strerror(-rc));
+		return NULL;
+	}
+	return c;
+}
+
+/* Register layer `depth` of vd (a frozen layer) and return its handle. */
+static int
+cache_register(struct ic_cached_client *c, struct ic_vdisk *vd, unsigned depth, uint32_t *handle)
+{
+	const struct ic_layer *l = ic_vdisk_layer(vd, depth);
+	int rc = l ? ic_cached_register(c, l->fd, handle, NULL, NULL) : -ENOENT;
+
+	if (rc)
+		admin_fail("cache", "layer %" PRIu64 " refused: %s", l ? l->disk_id : 0,
+			   strerror(-rc));
+	return rc;
+}
+
+static void
+cache_stats_row(bool json, bool *sep, const char *name, const uint64_t *s)
+{
+	uint64_t served = s[IC_CACHED_STAT_BYTES_SERVED], backing = s[IC_CACHED_STAT_BACKING_BYTES];
+	uint64_t saved = served > backing ? served - backing : 0;
+	double ratio = s[IC_CACHED_STAT_LOOKUPS] ? 100.0 * (double)s[IC_CACHED_STAT_HITS] /
+							 (double)s[IC_CACHED_STAT_LOOKUPS]
+						 : 0;
+	char b1[32], b2[32], b3[32];
+
+	if (json) {
+		printf("%s\n  {\"layer\": ", *sep ? "," : "");
+		admin_json_str(stdout, name);
+		printf(", \"lookups\": %" PRIu64 ", \"hits\": %" PRIu64 ", \"misses\": %" PRIu64
+		       ", \"fills\": %" PRIu64 ", \"joins\": %" PRIu64 ", \"evictions\": %" PRIu64
+		       ", \"bytes_served\": %" PRIu64 ", \"backing_bytes\": %" PRIu64
+		       ", \"blocks\": %" PRIu64 ", \"hit_ratio\": %.4f, \"backing_saved\": %" PRIu64 "}",
+		       s[IC_CACHED_STAT_LOOKUPS], s[IC_CACHED_STAT_HITS], s[IC_CACHED_STAT_MISSES],
+		       s[IC_CACHED_STAT_FILLS], s[IC_CACHED_STAT_JOINS], s[IC_CACHED_STAT_EVICTIONS],
+		       served, backing, s[IC_CACHED_STAT_BLOCKS], ratio / 100, saved);
+		*sep = true;
+		return;
+	}
+	printf("%-28s %10" PRIu64 " %6.1f%% %8" PRIu64 " %8" PRIu64 " %10s %10s %10s\n", name,
+	       s[IC_CACHED_STAT_LOOKUPS], ratio, s[IC_CACHED_STAT_FILLS], s[IC_CACHED_STAT_JOINS],
+	       ic_size_format(served, b1, sizeof(b1)), ic_size_format(backing, b2, sizeof(b2)),
+	       ic_size_format(saved, b3, sizeof(b3)));
+}
+
+static int
+cache_stats_once(struct ic_store *store, bool json)
+{
+	struct ic_cached_client *c = cache_connect();
+	uint64_t s[IC_CACHED_STAT_COUNT];
+	struct ic_layer_info *v;
+	size_t n;
+	bool sep = false;
+	int rc = 0;
+
+	if (!c)
+		return 1;
+	if (ic_store_layers(store, &v, &n)) {
+		ic_cached_disconnect(c);
+		return 1;
+	}
+	if (json)
+		printf("[");
+	else
+		printf("%-28s %10s %7s %8s %8s %10s %10s %10s\n", "LAYER", "LOOKUPS", "HITS", "FILLS",
+		       "JOINS", "SERVED", "BACKING", "SAVED");
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct ic_vdisk *vd;
+		uint32_t h;
+
+		if (!v[i].frozen || ic_vdisk_open(store, v[i].name, IC_OPEN_RDONLY, NULL, &vd))
+			continue;
+		if (cache_register(c, vd, 0, &h) == 0 && ic_cached_stats(c, h, s) == 0)
+			cache_stats_row(json, &sep, v[i].name, s);
+		ic_vdisk_close(vd);
+	}
+	rc = ic_cached_stats(c, IC_CACHED_HANDLE_ALL, s);
+	if (rc == 0)
+		cache_stats_row(json, &sep, "(daemon total)", s);
+	else
+		admin_fail("cache stats", "%s", strerror(-rc));
+	if (json)
+		printf("\n]\n");
+	free(v);
+	ic_cached_disconnect(c);
+	return rc ? 1 : 0;
+}
+
+int
+admin_cache_stats(struct ic_store *store, bool json, bool watch)
+{
+	int rc;
+
+	while ((rc = cache_stats_once(store, json)) == 0 && watch) {
+		fflush(stdout);
+		sleep(1);
+		if (isatty(STDOUT_FILENO))
+			printf("\033[H\033[J");
+	}
+	return rc;
+}
+
+struct cache_warm {
+	struct ic_cached_client *c;
+	struct ic_vdisk *vd;
+	uint32_t handle[64]; /* per depth, once registered */
+	bool registered[64];
+	uint64_t size, done;
+};
+
+static int
+cache_warm_extent(void *arg, const struct ic_extent *ext)
+{
+	struct cache_warm *w = arg;
+	uint64_t first, last;
+	int rc = 0;
+
+	if (ext->depth < 0)
+		return 0;
+	if (ext->depth >= 64)
+		return admin_fail("cache warm", "chains deeper than 64 layers are not warmed");
+	if (!w->registered[ext->depth]) {
+		if (cache_register(w->c, w->vd, (unsigned)ext->depth, &w->handle[ext->depth]))
+			return 1;
+		w->registered[ext->depth] = true;
+	}
+	first = ext->off / IC_CACHED_BLOCK;
+	last = (ext->off + ext->len + IC_CACHED_BLOCK - 1) / IC_CACHED_BLOCK;
+	for (uint64_t b = first; b < last && rc == 0; b += IC_CACHED_MAX_BLOCKS) {
+		uint32_t nb = last - b < IC_CACHED_MAX_BLOCKS ? (uint32_t)(last - b)
+							      : IC_CACHED_MAX_BLOCKS;
+
+		rc = ic_cached_prefetch(w->c, w->handle[ext->depth], b, nb, NULL);
+		w->done += (uint64_t)nb * IC_CACHED_BLOCK;
+		admin_progress(NULL, w->done, w->size);
+	}
+	if (rc)
+		return admin_fail("cache warm", "prefetch: %s", strerror(-rc));
+	return 0;
+}
+
+static int
+cache_warm(struct ic_store *store, const char *image)
+{
+	struct cache_warm w = { 0 };
+	int rc;
+
+	if (!strchr(image, '@'))
+		return admin_fail(image, "warm a snapshot (NAME@SNAP): only frozen layers are cached");
+	w.c = cache_connect();
+	if (!w.c)
+		return 1;
+	if (ic_vdisk_open(store, image, IC_OPEN_RDONLY, NULL, &w.vd)) {
+		ic_cached_disconnect(w.c);
+		return 1;
+	}
+	w.size = ic_vdisk_size(w.vd);
+	rc = ic_vdisk_extents(w.vd, 0, w.size, cache_warm_extent, &w) ? 1 : 0;
+	admin_progress_end();
+	if (rc == 0)
+		printf("%s: asked isocached to load %" PRIu64 " bytes\n", image, w.done);
+	ic_vdisk_close(w.vd);
+	ic_cached_disconnect(w.c);
+	return rc;
+}
+
+/* Drop every layer of image's chain, or every frozen layer of the store. */
+static int
+cache_drop(struct ic_store *store, const char *image)
+{
+	struct ic_cached_client *c = cache_connect();
+	struct ic_layer_info *v = NULL;
+	uint64_t total = 0, dropped;
+	size_t n = 0;
+	int rc = 0;
+
+	if (!c)
+		return 1;
+	if (!image && ic_store_layers(store, &v, &n)) {
+		ic_cached_disconnect(c);
+		return 1;
+	}
+	for (size_t i = 0; i < (image ? 1 : n) && rc == 0; i++) {
+		const char *name = image ? image : v[i].name;
+		struct ic_vdisk *vd;
+		uint32_t h;
+
+		if (!image && !v[i].frozen)
+			continue;
+		if (ic_vdisk_open(store, name, IC_OPEN_RDONLY, NULL, &vd)) {
+			rc = 1;
+			break;
+		}
+		for (unsigned d = 0; ic_vdisk_layer(vd, d) && rc == 0; d++) {
+			if (!ic_vdisk_layer(vd, d)->frozen)
+				continue;
+			rc = cache_register(c, vd, d, &h);
+			if (rc == 0)
+				rc = ic_cached_drop(c, h, &dropped);
+			if (rc == 0)
+				total += dropped;
+		}
+		ic_vdisk_close(vd);
+	}
+	if (rc == 0)
+		printf("dropped %" PRIu64 " cached blocks\n", total);
+	free(v);
+	ic_cached_disconnect(c);
+	return rc ? 1 : 0;
+}
+
+static int
+run_cache(struct ic_store *store, const char *dir, int argc, char **argv)
+{
+	struct admin_opts opts = { 0 };
+	int code, first = admin_parse(&admin_cmd_cache, argc, argv, &opts, 1, 2, &code);
+	const char *action, *image;
+
+	(void)dir;
+	if (first < 0)
+		return code;
+	action = argv[first];
+	image = first + 1 < argc ? argv[first + 1] : NULL;
+	if (strcmp(action, "stats") == 0 && !image)
+		return admin_cache_stats(store, opts.json, opts.watch);
+	if (strcmp(action, "warm") == 0 && image)
+		return cache_warm(store, image);
+	if (strcmp(action, "drop") == 0)
+		return cache_drop(store, image);
+	return admin_fail("cache", "expected %s (see --help)", admin_cmd_cache.args);
+}
+
+const struct admin_cmd admin_cmd_cache = {
+	"cache", "stats [--json] [--watch] | warm NAME@SNAP | drop [IMAGE]",
+	"Show, warm or empty the host's shared cache (isocached)",
+	"stats    the daemon's counters for each frozen layer of this store, and its\n"
+	"         totals: lookups, hit ratio, fills, singleflight joins, bytes served,\n"
+	"         bytes read from layer files, and the backing reads saved\n"
+	"         (served - backing). --watch repeats every second.\n"
+	"warm     load every layer of NAME@SNAP's chain before a boot storm.\n"
+	"drop     evict the layers of IMAGE's chain, or every frozen layer of the store.\n"
+	"\n"
+	"The daemon is found at $ISOCACHE_SOCKET, else " IC_CACHED_DEFAULT_SOCKET ". Only\n"
+	"layers whose files the caller can open are shown or touched.\n",
+	true, run_cache,
+};
