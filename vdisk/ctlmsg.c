@@ -8,11 +8,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
 #include "vdisk/ctlmsg.h"
+#include "vdisk/internal.h"
 #include "isocache/control.h"
 
 #define CTL_RELEASE_BODY (CTL_NAME_LEN + 16u + 4u + 4u + CTL_WHO_LEN + CTL_REASON_LEN + CTL_SOCKET_LEN)
@@ -236,15 +236,6 @@ ctl_decode(const uint8_t *buf, size_t len, struct ctl_msg *m)
 	return ctl_decode_body(&c, len - CTL_HDR_SIZE - body, m);
 }
 
-static long long
-ctl_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Connect without blocking: a peer whose backlog is full (it is stopped,
  * say) makes connect fail with EAGAIN, which counts as no answer yet. */
 static int
@@ -262,7 +253,7 @@ ctl_connect(const char *path, long long until)
 	while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		int err = errno;
 
-		if (err != EAGAIN || ctl_now_ms() >= until) {
+		if (err != EAGAIN || vd_now_ms() >= until) {
 			close(fd);
 			return err == EAGAIN ? -ETIMEDOUT : -err;
 		}
@@ -276,7 +267,7 @@ ctl_call(const char *path, const struct ctl_msg *req, unsigned timeout_ms, uint8
 	 struct ctl_msg *reply)
 {
 	uint8_t out[CTL_REQ_MAX];
-	long long until = ctl_now_ms() + timeout_ms;
+	long long until = vd_now_ms() + timeout_ms;
 	IC_AUTOCLOSE int fd = ctl_connect(path, until);
 	size_t len;
 	ssize_t n;
@@ -288,7 +279,7 @@ ctl_call(const char *path, const struct ctl_msg *req, unsigned timeout_ms, uint8
 		return errno == EAGAIN ? -ETIMEDOUT : -errno;
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		long long left = until - ctl_now_ms();
+		long long left = until - vd_now_ms();
 		int r;
 
 		if (left <= 0)

@@ -81,6 +81,10 @@ void owner_describe(const struct ic_owner_rec *rec, char *buf, size_t cap);
  * locally), else 0 or the owner's -errno. */
 int owner_remote_snapshot(struct ic_store *store, const char *name, const char *image);
 
+/* ---- io.c ---- */
+/* CLOCK_MONOTONIC in milliseconds. */
+long long vd_now_ms(void);
+
 /* ---- control.c: the registry of writable vdisks a control serves ---- */
 void control_add(struct ic_control *ctl, struct ic_vdisk *vd);
 void control_del(struct ic_control *ctl, struct ic_vdisk *vd);

@@ -250,15 +250,6 @@ owner_disown(struct ic_store *store, const char *name, const struct ic_owner_rec
 	owner_release(store, &claim);
 }
 
-static long long
-owner_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Send RELEASE to the live owner seen. Returns 0 (released to self, out
  * filled), -EBUSY (denied; said holds why), -ETIMEDOUT (no answer), or
  * -EAGAIN (the owner is gone or not serving name: look again). */
@@ -357,7 +348,7 @@ owner_acquire(struct ic_store *store, const char *name, const char *who, unsigne
 	if (timeout_ms == 0)
 		timeout_ms = IC_RELEASE_TIMEOUT_MS;
 	for (int attempt = 0; rc == 0 && attempt < OWNER_ATTEMPTS; attempt++) {
-		long long t0 = owner_now_ms();
+		long long t0 = vd_now_ms();
 
 		rc = owner_try_claim(store, name, &self, &seen, out);
 		if (rc != -EBUSY)
@@ -369,7 +360,7 @@ owner_acquire(struct ic_store *store, const char *name, const char *who, unsigne
 			snprintf(said, cap, "%s", answer);
 		if (rc == 0) {
 			ic_log(IC_LOG_INFO, "%s: released to us by %s (pid %u) in %lld ms", name,
-			       seen.who, seen.pid, owner_now_ms() - t0);
+			       seen.who, seen.pid, vd_now_ms() - t0);
 			return 0;
 		}
 		/* With force, a denial means the owner could not quiesce in time:

@@ -47,12 +47,10 @@ struct ic_vdisk {
 
 /* Flush with io_lock held (either way). */
 int vd_flush(struct ic_vdisk *vd);
-/* Take io_lock exclusively, waiting at most until deadline_ms (of
- * CLOCK_MONOTONIC... as vd_now_ms). -ETIMEDOUT when in-flight I/O did not
- * drain in time. */
+/* Take io_lock exclusively, waiting at most until deadline_ms (a
+ * vd_now_ms time). -ETIMEDOUT when in-flight I/O did not drain in time. */
 int vd_quiesce(struct ic_vdisk *vd, long long deadline_ms);
 void vd_resume(struct ic_vdisk *vd);
-long long vd_now_ms(void);
 /* Continue on a new leaf after a live snapshot froze the current one:
  * leaf is the old leaf's record (now frozen), next the new leaf's. Called
  * quiesced. */

@@ -1,14 +1,9 @@
 #!/usr/bin/env bash
 # A dead owner (kill -9) is detected at once: the next server claims the
 # vdisk without waiting for any timeout and says it reclaimed it.
-source "$(dirname "$0")/../functions.sh"
-source "$(dirname "$0")/nbd-functions.bash"
 source "$(dirname "$0")/owner-functions.bash"
-requires qemu-io
-set -x
 
-nbd_store
-"$ADMIN" create --size 16M vm
+owner_vdisk 16M vm
 nbd_start a --release=never vm
 qemu-io -f raw -c "write -P 0x3c 0 1M" -c flush "$(nbd_uri a)" >/dev/null
 apid=$(cat "$TESTDIR/a.pid")

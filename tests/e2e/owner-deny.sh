@@ -2,15 +2,9 @@
 # Denial by policy: never always denies, when-idle denies right after a
 # write; each denial names the owner and its reason, and the owner keeps
 # serving. always releases at once.
-source "$(dirname "$0")/../functions.sh"
-source "$(dirname "$0")/nbd-functions.bash"
 source "$(dirname "$0")/owner-functions.bash"
-requires qemu-io
-set -x
 
-nbd_store
-"$ADMIN" create --size 16M vm
-"$ADMIN" create --size 16M vm2
+owner_vdisk 16M vm vm2
 nbd_start a --release=never vm
 apid=$(cat "$TESTDIR/a.pid")
 rc=0

@@ -1,7 +1,19 @@
-# Helpers for the tests/e2e/owner-*.sh scripts (sourced after
-# tests/functions.sh and nbd-functions.bash; not a test itself).
-
+# Helpers for the tests/e2e/owner-*.sh scripts, which source only this
+# file (not a test itself): tests/functions.sh, nbd-functions.bash, the
+# clients the tests need, then xtrace.
+source "$(dirname "${BASH_SOURCE[0]}")/../functions.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/nbd-functions.bash"
+requires qemu-io
 /usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "SKIP: python3-libnbd is not installed" >&2; exit 77; }
+set -x
+
+# owner_vdisk SIZE NAME...: a store at $ISOCACHE_STORE with empty vdisks.
+owner_vdisk() {
+	local size=$1 name
+	shift
+	nbd_store
+	for name in "$@"; do "$ADMIN" create --size "$size" "$name"; done
+}
 
 # owner_pid NAME: the pid in NAME's ownership record ("0" when free).
 owner_pid() {

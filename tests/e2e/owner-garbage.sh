@@ -2,14 +2,9 @@
 # Bad input on the control socket: garbage, a wrong version and a requester
 # that disconnects mid-handoff each end only their connection; the owner
 # keeps ownership and keeps serving.
-source "$(dirname "$0")/../functions.sh"
-source "$(dirname "$0")/nbd-functions.bash"
 source "$(dirname "$0")/owner-functions.bash"
-requires qemu-io
-set -x
 
-nbd_store
-"$ADMIN" create --size 16M vm
+owner_vdisk 16M vm
 nbd_start a --release=always vm
 apid=$(cat "$TESTDIR/a.pid")
 sock=$(owner_socket vm)

@@ -2,14 +2,9 @@
 # Handoff between two isocache-nbd processes while a client writes through
 # the first: the second serves every flushed byte, and the first refuses
 # further writes (EPERM) once it released.
-source "$(dirname "$0")/../functions.sh"
-source "$(dirname "$0")/nbd-functions.bash"
 source "$(dirname "$0")/owner-functions.bash"
-requires qemu-io
-set -x
 
-nbd_store
-"$ADMIN" create --size 256M vm
+owner_vdisk 256M vm
 nbd_start a --release=always vm
 apid=$(cat "$TESTDIR/a.pid")
 [ "$(owner_pid vm)" = "$apid" ] || fail "a does not own vm"

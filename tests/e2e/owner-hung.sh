@@ -2,14 +2,9 @@
 # A hung owner (SIGSTOP): a release request times out with a message naming
 # the owner; takeover --force kills it, and none of the writes queued to it
 # land afterwards.
-source "$(dirname "$0")/../functions.sh"
-source "$(dirname "$0")/nbd-functions.bash"
 source "$(dirname "$0")/owner-functions.bash"
-requires qemu-io
-set -x
 
-nbd_store
-"$ADMIN" create --size 16M vm
+owner_vdisk 16M vm
 nbd_start a --release=always vm
 apid=$(cat "$TESTDIR/a.pid")
 qemu-io -f raw -c "write -P 0x21 0 1M" -c flush "$(nbd_uri a)" >/dev/null

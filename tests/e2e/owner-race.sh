@@ -5,15 +5,11 @@
 # mean two owners at once. Every attempt ends in success, a clear refusal
 # naming the owner, or EPERM once it released the vdisk to the next.
 # IC_ROUNDS (default 50) rounds, stopping early after 40 s.
-source "$(dirname "$0")/../functions.sh"
-source "$(dirname "$0")/nbd-functions.bash"
 source "$(dirname "$0")/owner-functions.bash"
-set -x
 
 RACERS=${IC_RACERS:-20}
 ROUNDS=${IC_ROUNDS:-50}
-nbd_store
-"$ADMIN" create --size 16M vm
+owner_vdisk 16M vm
 cat >"$TESTDIR/probe.py" <<'PY'
 import nbd, sys, time
 uri, me = sys.argv[1], int(sys.argv[2])

@@ -3,14 +3,10 @@
 # takes it without disconnecting anyone, the client never sees an error,
 # and the snapshot holds a prefix of the writes: everything flushed before
 # the snapshot began, nothing issued after it ended.
-source "$(dirname "$0")/../functions.sh"
-source "$(dirname "$0")/nbd-functions.bash"
 source "$(dirname "$0")/owner-functions.bash"
-set -x
 
 N=600
-nbd_store
-"$ADMIN" create --size 64M vm
+owner_vdisk 64M vm
 nbd_start a --release=never vm
 touch "$TESTDIR/w.log"
 owner_writer "$(nbd_uri a)" 0 "$N" "$TESTDIR/w.log" &
