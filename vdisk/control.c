@@ -199,7 +199,7 @@ control_release(struct ic_control *ctl, int fd, const struct ctl_msg *m, struct 
 		rc = owner_self(ctl->store, cred.pid, m->release.who, m->release.owner_id, &to);
 	if (rc == 0) {
 		snprintf(to.socket, sizeof(to.socket), "%s", m->release.socket);
-		rc = owner_self(ctl->store, getpid(), vd->claim.name, vd->claim.owner_id, &back);
+		rc = owner_self(ctl->store, getpid(), vd->claim.who, vd->claim.owner_id, &back);
 	}
 	if (rc) {
 		control_fail(reply, rc, text, cap, "cannot describe the requester: %s",

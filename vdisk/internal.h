@@ -48,6 +48,7 @@ struct owner_claim {
 	char name[IC_NAME_MAX + 1];
 	uint8_t owner_id[16];
 	uint64_t generation;
+	char who[64]; /* as in the record */
 };
 /* Acquire vdisk name for this process (who: "isocache-admin resize"): claim
  * it when nobody or a dead process owns it, else ask the live owner to

@@ -138,6 +138,7 @@ owner_claimed(struct owner_claim *out, const char *name, const struct ic_owner_r
 	snprintf(out->name, sizeof(out->name), "%s", name);
 	memcpy(out->owner_id, rec->owner_id, 16);
 	out->generation = rec->generation;
+	snprintf(out->who, sizeof(out->who), "%s", rec->who);
 }
 
 /* Claim name as self unless a live process owns it: -EBUSY and *seen. */
