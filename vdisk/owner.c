@@ -22,6 +22,7 @@
 
 #define OWNER_ATTEMPTS 5         /* owner gone mid-request: look again */
 #define OWNER_KILL_WAIT_MS 10000 /* a SIGKILLed owner exits well within this */
+#define OWNER_POLICY_WAIT_MS 500 /* owner show: how long to wait for its policy */
 
 /* Start time of pid in clock ticks since boot (field 22 of /proc/PID/stat),
  * or 0 if the process does not exist or has exited (a zombie). */
@@ -474,28 +475,40 @@ owner_remote_snapshot(struct ic_store *store, const char *name, const char *imag
 
 /* ---- the public ownership API (isocache-admin owner) ---- */
 
-/* The owner's policy, from its STATS answer ("policy":"when-idle"). */
+/* The owner's policy, from its STATS answer ("policy":"when-idle"); left
+ * empty, quietly, when the owner does not answer promptly. */
 static void
 owner_policy(struct ic_owner_info *info)
 {
-	char buf[4096];
+	IC_AUTOFREE uint8_t *buf = NULL;
+	struct ctl_msg req = { .type = CTL_STATS, .seq = 1 }, reply;
 	const char *p;
 
-	if (!info->alive || !info->rec.socket[0] ||
-	    ic_control_stats(info->rec.socket, buf, sizeof(buf)) < 0)
+	if (!info->alive || !info->rec.socket[0] || !(buf = malloc(CTL_REPLY_BUF)) ||
+	    ctl_call(info->rec.socket, &req, OWNER_POLICY_WAIT_MS, buf, &reply) ||
+	    reply.reply.status)
 		return;
-	p = strstr(buf, "\"policy\":\"");
+	p = strstr(reply.reply.text, "\"policy\":\"");
 	if (p)
 		sscanf(p + 10, "%15[a-z-]", info->policy);
 }
 
-int
-ic_owner_show(struct ic_store *store, const char *name, struct ic_owner_info *out)
+/* owner_lookup, saying so when there is no such vdisk. */
+static int
+owner_find(struct ic_store *store, const char *name, struct ic_owner_info *out)
 {
 	int rc = owner_lookup(store, name, out);
 
 	if (rc == -ENOENT)
 		ic_log(IC_LOG_ERR, "%s: no such vdisk in %s", name, store->dir);
+	return rc;
+}
+
+int
+ic_owner_show(struct ic_store *store, const char *name, struct ic_owner_info *out)
+{
+	int rc = owner_find(store, name, out);
+
 	if (rc == 0)
 		owner_policy(out);
 	return rc;
@@ -553,7 +566,7 @@ ic_owner_release(struct ic_store *store, const char *name, unsigned timeout_ms, 
 {
 	struct owner_claim claim;
 	struct ic_owner_info info;
-	int rc = ic_owner_show(store, name, &info);
+	int rc = owner_find(store, name, &info);
 
 	if (rc)
 		return rc;
@@ -570,7 +583,7 @@ ic_owner_takeover(struct ic_store *store, const char *name, unsigned timeout_ms)
 {
 	struct owner_claim claim;
 	struct ic_owner_info info;
-	int rc = ic_owner_show(store, name, &info);
+	int rc = owner_find(store, name, &info);
 
 	if (rc == 0)
 		rc = owner_acquire(store, name, "isocache-admin owner takeover", timeout_ms, true,
