@@ -339,11 +339,10 @@ control_filter(struct ic_control *ctl, const struct ctl_msg *m, struct ctl_msg *
 		rc = ic_stack_remove(ctl->cfg.stack, m->filter.arg);
 		break;
 	}
-	if (rc < 0)
+	if (rc == -ENOENT && m->filter.op == IC_FILTER_RM)
+		control_fail(reply, rc, text, cap, "no filter called %s in the stack", m->filter.arg);
+	else if (rc < 0)
 		control_fail(reply, rc, text, cap, "filter %s: %s", m->filter.arg, strerror(-rc));
-	else
-		ic_log(IC_LOG_INFO, "filter %s %s done", m->filter.op == IC_FILTER_LS ? "ls" :
-			m->filter.op == IC_FILTER_ADD ? "add" : "rm", m->filter.arg);
 }
 
 /* Read and answer one message on fd; non-zero closes the connection. */

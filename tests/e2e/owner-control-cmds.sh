@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# isocache-admin stats and filter talk to a live server's control socket:
+# the stack is listed, changed live (a filter added and removed while a
+# client is connected) and its counters read, by vdisk name or by socket.
+source "$(dirname "$0")/owner-functions.bash"
+
+owner_vdisk 16M vm
+nbd_start a --filter stats vm
+qemu-io -f raw -c "write -P 0x11 0 1M" -c "read -P 0x11 0 1M" "$(nbd_uri a)" >/dev/null
+
+"$ADMIN" stats vm >"$TESTDIR/stats.json"
+/usr/bin/python3 - "$TESTDIR/stats.json" "$(cat "$TESTDIR/a.pid")" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["pid"] == int(sys.argv[2]) and s["policy"] == "when-idle", s
+assert s["vdisks"][0]["name"] == "vm" and s["vdisks"][0]["owned"], s
+assert [f["name"] for f in s["stack"] if not f["bottom"]] == ["stats"], s["stack"]
+assert s["stack"][0]["report"]["layers"][0]["pwrite"]["bytes"] == 1 << 20, s["stack"]
+PY
+"$ADMIN" filter add vm delay:read=1ms
+"$ADMIN" filter ls vm | grep -q '"delay"' || fail "filter add did not show in ls"
+qemu-io -f raw -c "read -P 0x11 0 1M" "$(nbd_uri a)" >/dev/null
+"$ADMIN" filter rm --socket "$(owner_socket vm)" delay
+! "$ADMIN" filter ls vm | grep -q '"delay"' || fail "filter rm did not remove it"
+! "$ADMIN" filter rm vm nosuch 2>"$TESTDIR/err" || fail "removing a missing filter succeeded"
+cat "$TESTDIR/err"
+! "$ADMIN" filter frob vm 2>/dev/null || fail "a bad action was accepted"
+! "$ADMIN" stats 2>/dev/null || fail "stats without a target was accepted"
+"$ADMIN" owner ls | grep -q "^vm .* owned" || fail "owner ls"
+nbd_stop a
+! "$ADMIN" stats vm 2>"$TESTDIR/err" || fail "stats of a vdisk nobody serves"
+grep -q "no live process" "$TESTDIR/err" || fail "unclear: $(cat "$TESTDIR/err")"
+echo PASS
