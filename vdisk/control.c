@@ -233,10 +233,14 @@ control_release(struct ic_control *ctl, int fd, const struct ctl_msg *m, struct 
 			memcpy(theirs.owner_id, to.owner_id, 16);
 			snprintf(theirs.name, sizeof(theirs.name), "%s", vd->claim.name);
 			theirs.generation = generation;
-			if (owner_transfer(ctl->store, &theirs, &back, &generation) == 0)
+			if (owner_transfer(ctl->store, &theirs, &back, &generation) == 0) {
 				vd->claim.generation = generation;
-			else
+				ic_log(IC_LOG_WARN, "%s: the requester (pid %d) left before our "
+				       "answer; took it back", vd->image, (int)cred.pid);
+			} else { /* it cleared the record itself: nobody owns it now */
 				vd->fenced = true;
+				vd->owned = false;
+			}
 		}
 		reply->reply.result = CTL_DONE; /* answered already */
 	}
