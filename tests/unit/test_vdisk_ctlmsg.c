@@ -82,17 +82,81 @@ ctlmsg_expect(const struct ctl_msg *m, void (*edit)(uint8_t *b, size_t *len), in
 	assert_int_equal(ctl_decode(buf, len, &out), want);
 }
 
-static void edit_magic(uint8_t *b, size_t *len) { (void)len; b[0] ^= 1; }
-static void edit_version(uint8_t *b, size_t *len) { (void)len; b[4] = 2; }
-static void edit_type(uint8_t *b, size_t *len) { (void)len; b[6] = 99; }
-static void edit_length(uint8_t *b, size_t *len) { (void)len; b[8] ^= 4; }
-static void edit_short(uint8_t *b, size_t *len) { b[8] -= 1; (*len)--; }
-static void edit_tiny(uint8_t *b, size_t *len) { (void)b; *len = 7; }
-static void edit_name_nul(uint8_t *b, size_t *len) { (void)len; memset(b + 16, 'a', CTL_NAME_LEN); }
-static void edit_deadline(uint8_t *b, size_t *len) { (void)len; memset(b + 16 + CTL_NAME_LEN + 16, 0, 4); }
-static void edit_flags(uint8_t *b, size_t *len) { (void)len; b[16 + CTL_NAME_LEN + 20] = 0x2; }
-static void edit_socket_nul(uint8_t *b, size_t *len) { memset(b + *len - CTL_SOCKET_LEN, 'x', CTL_SOCKET_LEN); }
-static void edit_none(uint8_t *b, size_t *len) { (void)b; (void)len; }
+static void
+edit_magic(uint8_t *b, size_t *len)
+{
+	(void)len;
+	b[0] ^= 1;
+}
+
+static void
+edit_version(uint8_t *b, size_t *len)
+{
+	(void)len;
+	b[4] = 2;
+}
+
+static void
+edit_type(uint8_t *b, size_t *len)
+{
+	(void)len;
+	b[6] = 99;
+}
+
+static void
+edit_length(uint8_t *b, size_t *len)
+{
+	(void)len;
+	b[8] ^= 4;
+}
+
+static void
+edit_short(uint8_t *b, size_t *len)
+{
+	b[8] -= 1;
+	(*len)--;
+}
+
+static void
+edit_tiny(uint8_t *b, size_t *len)
+{
+	(void)b;
+	*len = 7;
+}
+
+static void
+edit_name_nul(uint8_t *b, size_t *len)
+{
+	(void)len;
+	memset(b + 16, 'a', CTL_NAME_LEN);
+}
+
+static void
+edit_deadline(uint8_t *b, size_t *len)
+{
+	(void)len;
+	memset(b + 16 + CTL_NAME_LEN + 16, 0, 4);
+}
+
+static void
+edit_flags(uint8_t *b, size_t *len)
+{
+	(void)len;
+	b[16 + CTL_NAME_LEN + 20] = 0x2;
+}
+
+static void
+edit_socket_nul(uint8_t *b, size_t *len)
+{
+	memset(b + *len - CTL_SOCKET_LEN, 'x', CTL_SOCKET_LEN);
+}
+
+static void
+edit_none(uint8_t *b, size_t *len)
+{
+	(void)b;
+	(void)len;
+}
 
 static void
 ctlmsg_bad_fields(void **state)
