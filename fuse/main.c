@@ -384,7 +384,10 @@ main(int argc, char **argv)
 	if (rc == 0) {
 		struct ic_control_config cc = { .policy = o.release, .stack = stack };
 
-		rc = ic_control_start(store, &cc, &ctl);
+		/* Serving matters more than being asked to let go. */
+		if (ic_control_start(store, &cc, &ctl))
+			ic_log(IC_LOG_WARN, "no control socket: other processes cannot ask this "
+			       "mount to release a vdisk");
 	}
 	if (rc == 0)
 		rc = files_init(&cfg.files, store, stack, o.direct ? IC_OPEN_DIRECT : 0, o.readonly);

@@ -311,7 +311,10 @@ main(int argc, char **argv)
 	if (rc == 0) {
 		struct ic_control_config cc = { .policy = o.release, .stack = ex.stack };
 
-		rc = ic_control_start(ex.store, &cc, &ctl);
+		/* Serving matters more than being asked to let go. */
+		if (ic_control_start(ex.store, &cc, &ctl))
+			ic_log(IC_LOG_WARN, "no control socket: other processes cannot ask this "
+			       "server to release a vdisk");
 	}
 	ex.open_flags = o.direct ? IC_OPEN_DIRECT : 0;
 	if (rc == 0)
