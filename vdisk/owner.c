@@ -266,7 +266,6 @@ owner_ask(struct ic_store *store, const char *name, const struct ic_owner_rec *s
 
 	if (!buf)
 		return -ENOMEM;
-
 	snprintf(req.release.name, sizeof(req.release.name), "%s", name);
 	memcpy(req.release.owner_id, self->owner_id, 16);
 	req.release.deadline_ms = timeout_ms;
