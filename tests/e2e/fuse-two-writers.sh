@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One writer per vdisk: while one mount holds vm open for write, a second
 # mount (another process) gets EBUSY opening it for write, yet may read it;
-# isocache-nbd and isocache-admin are refused the same way. Within one
+# isocache-admin's snapshot is taken live by the owner. Within one
 # mount, writable descriptors share the one claim. Nothing is corrupted,
 # and the vdisk is free again once the first writer closes.
 source "$(dirname "$0")/../functions.sh"
@@ -26,7 +26,12 @@ dd if="$TESTDIR/one" of="$a/vm" bs=1M seek=2 conv=notrunc,fsync status=none
 [ "$(fuse_errno "$b/vm" O_WRONLY)" = EBUSY ] || fail "second writer was not refused"
 [ "$(fuse_errno "$b/vm" O_RDWR)" = EBUSY ] || fail "second writer (O_RDWR) was not refused"
 grep -q "owned by isocache-fuse" "$TESTDIR/fuse.log" || fail "EBUSY not logged with the owner"
-"$ADMIN" snap vm@during 2>/dev/null && fail "isocache-admin snap while owned"
+# A snapshot of a vdisk this mount writes is taken live, by the owner.
+"$ADMIN" snap vm@during || fail "live snapshot of a vdisk a mount writes"
+cp "$TESTDIR/base.raw" "$TESTDIR/during"
+dd if="$TESTDIR/one" of="$TESTDIR/during" bs=1M seek=2 conv=notrunc status=none
+"$ADMIN" export vm@during "$TESTDIR/during.raw"
+cmp "$TESTDIR/during.raw" "$TESTDIR/during" || fail "the live snapshot lacks the flushed write"
 dd if="$TESTDIR/two" of="$b/vm" bs=1M seek=2 conv=notrunc status=none 2>/dev/null &&
 	fail "dd through the second mount wrote"
 # A reader in the other mount sees the flushed data.
