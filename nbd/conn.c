@@ -57,6 +57,7 @@ struct ic_nbd_conn {
 	unsigned workers, idle;
 	bool closing;		 /* under mu: no more workers start */
 	bool eof;		 /* under read_mu: the stream ended, workers exit */
+	bool hung_up;		 /* atomic: the export was taken away */
 	int rc;			 /* why it ended */
 	pthread_mutex_t send_mu;
 	bool broken;
@@ -230,7 +231,7 @@ conn_plan_read(struct ic_nbd_conn *c, struct slot *s)
 	s->runs[s->nruns - 1].len = end - s->runs[s->nruns - 1].off;
 }
 
-static void
+static int
 conn_read(struct ic_nbd_conn *c, struct slot *s)
 {
 	const struct ic_nbd_request *r = &s->req;
@@ -241,7 +242,7 @@ conn_read(struct ic_nbd_conn *c, struct slot *s)
 	if (!c->cfg.session.structured) {
 		rc = c->cfg.ops->pread(h, s->buf, r->length, r->offset);
 		conn_simple(c, s, ic_nbd_errno(rc), s->buf, r->length);
-		return;
+		return rc;
 	}
 	conn_plan_read(c, s);
 	for (i = 0; i < s->nruns && rc == 0; i++) {
@@ -267,6 +268,7 @@ conn_read(struct ic_nbd_conn *c, struct slot *s)
 		conn_error(c, s, ic_nbd_errno(rc));
 	else
 		conn_send(c, s->iov, n);
+	return rc;
 }
 
 /* ---- BLOCK_STATUS ---- */
@@ -294,7 +296,7 @@ conn_status_add(void *arg, const struct ic_nbd_extent *ext)
 	return !more;
 }
 
-static void
+static int
 conn_block_status(struct ic_nbd_conn *c, struct slot *s)
 {
 	const struct ic_nbd_request *r = &s->req;
@@ -319,7 +321,7 @@ conn_block_status(struct ic_nbd_conn *c, struct slot *s)
 	}
 	if (rc < 0) {
 		conn_error(c, s, ic_nbd_errno(rc));
-		return;
+		return rc;
 	}
 	for (i = 0; i < 2; i++) {
 		uint32_t len = ic_nbd_status_bytes(&sc.st[i]);
@@ -332,12 +334,14 @@ conn_block_status(struct ic_nbd_conn *c, struct slot *s)
 		s->iov[n++] = (struct iovec){ s->status[i], len };
 	}
 	conn_send(c, s->iov, n);
+	return 0;
 }
 
 /* ---- Dispatch ---- */
 
-static void
-conn_run(struct ic_nbd_conn *c, struct slot *s)
+/* Run s and send its reply; returns the backend's result. */
+static int
+conn_exec(struct ic_nbd_conn *c, struct slot *s)
 {
 	const struct ic_nbd_request *r = &s->req;
 	const struct ic_nbd_backend_ops *ops = c->cfg.ops;
@@ -347,15 +351,13 @@ conn_run(struct ic_nbd_conn *c, struct slot *s)
 
 	if (s->err) {
 		conn_error(c, s, s->err);
-		return;
+		return 0;
 	}
 	switch (r->type) {
 	case NBD_CMD_READ:
-		conn_read(c, s);
-		return;
+		return conn_read(c, s);
 	case NBD_CMD_BLOCK_STATUS:
-		conn_block_status(c, s);
-		return;
+		return conn_block_status(c, s);
 	case NBD_CMD_WRITE:
 		rc = ops->pwrite(h, s->buf, r->length, r->offset, fua);
 		break;
@@ -375,6 +377,23 @@ conn_run(struct ic_nbd_conn *c, struct slot *s)
 		break;
 	}
 	conn_simple(c, s, ic_nbd_errno(rc), NULL, 0);
+	return rc;
+}
+
+static void
+conn_run(struct ic_nbd_conn *c, struct slot *s)
+{
+	const struct ic_nbd_io *io = c->cfg.io;
+
+	/* Taken away: nothing more can be served here, so hang up and let the
+	 * client find the new owner (a new GO is refused with its name). */
+	if (conn_exec(c, s) == -ESTALE) {
+		ic_log(IC_LOG_INFO, "nbd: export %s was released, closing its connection",
+		       c->cfg.session.export->name);
+		__atomic_store_n(&c->hung_up, true, __ATOMIC_RELEASE);
+		if (io->hangup)
+			io->hangup(io->arg);
+	}
 }
 
 /* Under read_mu: len bytes of the stream, through rbuf. Large payloads
@@ -438,8 +457,11 @@ conn_next(struct ic_nbd_conn *c, struct slot *s)
 	uint8_t raw[IC_NBD_REQUEST_SIZE];
 	int rc;
 
-	if (c->eof)
+	/* After a hang-up, requests already read ahead are not served either. */
+	if (c->eof || __atomic_load_n(&c->hung_up, __ATOMIC_ACQUIRE)) {
+		c->eof = true;
 		return false;
+	}
 	rc = conn_recv(c, raw, sizeof(raw));
 	if (rc == 0)
 		rc = ic_nbd_request_decode(raw, &s->req);

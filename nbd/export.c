@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
+#include "isocache/control.h"
 
 static int
 exp_pread(void *h, void *buf, uint32_t len, uint64_t off)
@@ -99,13 +101,39 @@ exp_open(struct srv_exports *ex, struct srv_export *e)
 	return rc;
 }
 
+/* Whether this process still owns e's open vdisk: after a RELEASE the
+ * handle is fenced and the record names the new owner, so say who. */
+static int
+exp_still_owned(struct srv_exports *ex, struct srv_export *e, char *msg, size_t cap)
+{
+	struct ic_owner_info info;
+
+	if (e->readonly || ic_owner_show(ex->store, e->image, &info) < 0 ||
+	    info.rec.pid == (uint32_t)getpid())
+		return 0;
+	if (info.rec.pid)
+		snprintf(msg, cap, "%s was handed over to %s (pid %u)", e->image, info.rec.who,
+			 info.rec.pid);
+	else
+		snprintf(msg, cap, "%s was released by this server", e->image);
+	ic_log(IC_LOG_INFO, "nbd: client refused: %s", msg);
+	return -EPERM;
+}
+
 static int
 exp_select(void *arg, const struct ic_nbd_export *pub, char *msg, size_t cap)
 {
 	struct srv_exports *ex = arg;
 	struct srv_export *e = pub->priv;
-	int rc = exp_open(ex, e);
+	bool was_open;
+	int rc;
 
+	pthread_mutex_lock(&e->mu);
+	was_open = e->vd != NULL;
+	pthread_mutex_unlock(&e->mu);
+	if (was_open)
+		return exp_still_owned(ex, e, msg, cap);
+	rc = exp_open(ex, e);
 	if (rc == -EBUSY)
 		snprintf(msg, cap, "%s is owned by another process", e->image);
 	else if (rc < 0)

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static int
@@ -69,11 +70,21 @@ io_fd_send(void *arg, const struct iovec *iov, int n)
 	return 0;
 }
 
+static void
+io_fd_hangup(void *arg)
+{
+	const struct ic_nbd_fds *fds = arg;
+
+	/* Not close: the fd number must stay ours until the reader is done. */
+	shutdown(fds->in, SHUT_RDWR);
+}
+
 void
 ic_nbd_io_fd(struct ic_nbd_io *io, struct ic_nbd_fds *fds)
 {
 	io->recv = io_fd_recv;
 	io->recv_some = io_fd_recv_some;
 	io->send = io_fd_send;
+	io->hangup = io_fd_hangup;
 	io->arg = fds;
 }

@@ -176,6 +176,8 @@ struct ic_nbd_io {
 	int (*recv)(void *arg, void *buf, size_t len);
 	int (*recv_some)(void *arg, void *buf, size_t cap);
 	int (*send)(void *arg, const struct iovec *iov, int n);
+	/* Optional: end the stream now (both directions), from any thread. */
+	void (*hangup)(void *arg);
 	void *arg;
 };
 
@@ -190,7 +192,9 @@ void ic_nbd_io_fd(struct ic_nbd_io *io, struct ic_nbd_fds *fds);
 /* ---- Exports and handshake ---- */
 
 /* The storage behind an export. All ops return 0 or -errno and are called
- * from many threads at once. */
+ * from many threads at once. -ESTALE means the export was taken away
+ * (another process owns the vdisk now): the client gets EPERM for that
+ * request and the connection is hung up. */
 struct ic_nbd_extent {
 	uint64_t off, len;
 	int depth; /* layer holding it, 0 = leaf; -1 = no layer */

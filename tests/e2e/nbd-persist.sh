@@ -9,7 +9,7 @@ set -x
 
 nbd_store
 "$ADMIN" create --size 16M vm
-nbd_start a vm
+nbd_start a --release never vm
 qemu-io -f raw -c "write -P 0x77 12345 1M" -c "write -P 0x78 -f 9M 4096" -c flush \
 	"$(nbd_uri a)" >/dev/null
 

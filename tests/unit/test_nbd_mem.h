@@ -65,12 +65,22 @@ mem_send(void *arg, const struct iovec *iov, int n)
 	return 0;
 }
 
+/* The server hung up: the rest of the client's stream is never read. */
+static inline void
+mem_hangup(void *arg)
+{
+	struct mem *m = arg;
+
+	m->ipos = m->ilen;
+}
+
 static inline void
 mem_io(struct ic_nbd_io *io, struct mem *m)
 {
 	io->recv = mem_recv;
 	io->recv_some = mem_recv_some;
 	io->send = mem_send;
+	io->hangup = mem_hangup;
 	io->arg = m;
 }
 
