@@ -17,7 +17,7 @@
 #define OWNER_TEXT_MAX 65536
 
 struct owner_opts {
-	bool json, force;
+	bool json, force, watch;
 	unsigned timeout_ms;
 	const char *socket;
 };
@@ -33,6 +33,7 @@ owner_parse(const struct admin_cmd *cmd, int argc, char **argv, struct owner_opt
 		{ "force", no_argument, NULL, 'f' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "socket", required_argument, NULL, 's' },
+		{ "watch", no_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char *end;
@@ -52,6 +53,9 @@ owner_parse(const struct admin_cmd *cmd, int argc, char **argv, struct owner_opt
 			break;
 		case 'f':
 			o->force = true;
+			break;
+		case 'w':
+			o->watch = true;
 			break;
 		case 's':
 			o->socket = optarg;
@@ -238,6 +242,8 @@ run_stats(struct ic_store *store, const char *dir, int argc, char **argv)
 		return code;
 	if (argc - first > 1)
 		return admin_fail("stats", "expected %s (see --help)", admin_cmd_stats.args);
+	if (first == argc && !o.socket)
+		return admin_cache_stats(store, o.json, o.watch);
 	if (owner_target(store, &o, first < argc ? argv[first] : NULL, path, sizeof(path)))
 		return 1;
 	if (!text || ic_control_stats(path, text, OWNER_TEXT_MAX))
@@ -247,11 +253,14 @@ run_stats(struct ic_store *store, const char *dir, int argc, char **argv)
 }
 
 const struct admin_cmd admin_cmd_stats = {
-	"stats", "NAME | --socket PATH",
-	"Print a live process's counters as JSON",
-	"Asks the process writing vdisk NAME (or listening on the control socket\n"
-	"PATH) for its vdisks, release policy and filter stack with each filter's\n"
-	"report.\n",
+	"stats", "[--json] [--watch] | NAME | --socket PATH",
+	"Show the shared cache's counters, or a live process's",
+	"With no NAME: the cache daemon's counters for each frozen layer of the\n"
+	"store and its totals, as a table (or --json), every second with --watch;\n"
+	"the same as isocache-admin cache stats.\n"
+	"With NAME: asks the process writing vdisk NAME (or listening on the\n"
+	"control socket PATH) for its vdisks, release policy and filter stack with\n"
+	"each filter's report, as JSON.\n",
 	true, run_stats,
 };
 

@@ -42,6 +42,11 @@ static const char usage_text[] =
 	"      --filter=SPEC    add filters to the I/O stack, top first, e.g.\n"
 	"                       --filter stats --filter delay:read=200us;\n"
 	"                       repeatable\n"
+	"      --no-cache       leave the shared cache filter out of the stack (by\n"
+	"                       default frozen layers are read through isocached\n"
+	"                       when it answers, directly when not)\n"
+	"      --cache-socket=PATH  isocached's socket (default $ISOCACHE_SOCKET,\n"
+	"                       else /run/isocache/cached.sock)\n"
 	"      --cache=MODE     writeback (default: layer files through the host's\n"
 	"                       page cache) or none (layer files opened O_DIRECT)\n"
 	"  -r, --read-only      never open a vdisk for writing (EROFS)\n"
@@ -74,7 +79,8 @@ static const char usage_text[] =
 	"\n"
 	"See docs/FUSE.md.\n";
 
-enum { OPT_STORE = 256, OPT_FILTER, OPT_CACHE, OPT_PID_FILE, OPT_THREADS, OPT_RELEASE };
+enum { OPT_STORE = 256, OPT_FILTER, OPT_CACHE, OPT_PID_FILE, OPT_THREADS, OPT_RELEASE,
+       OPT_NO_CACHE, OPT_CACHE_SOCKET };
 
 static const struct option main_long_opts[] = {
 	{ "store", required_argument, NULL, OPT_STORE },
@@ -88,6 +94,8 @@ static const struct option main_long_opts[] = {
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "release", required_argument, NULL, OPT_RELEASE },
+	{ "no-cache", no_argument, NULL, OPT_NO_CACHE },
+	{ "cache-socket", required_argument, NULL, OPT_CACHE_SOCKET },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -95,10 +103,11 @@ struct main_opts {
 	const char *store;
 	const char *pid_file;
 	char *filters;          /* the --filter specs joined by ',' */
+	const char *cache_socket;
 	char mountpoint[PATH_MAX];
 	struct fuse_args fuse;  /* argv for libfuse: -o options and -d */
 	unsigned threads;
-	bool foreground, debug, direct, direct_io, readonly;
+	bool foreground, debug, direct, direct_io, readonly, no_cache;
 	enum ic_release_policy release;
 };
 
@@ -149,6 +158,8 @@ main_parse(int argc, char **argv, struct main_opts *o)
 		case OPT_STORE: o->store = optarg; break;
 		case OPT_PID_FILE: o->pid_file = optarg; break;
 		case OPT_FILTER: rc = main_add_filter(o, optarg); break;
+		case OPT_NO_CACHE: o->no_cache = true; break;
+		case OPT_CACHE_SOCKET: o->cache_socket = optarg; break;
 		case 'o': rc = main_add_mount_opts(o, optarg); break;
 		case 'r': o->readonly = true; break;
 		case 'f': o->foreground = true; break;
@@ -379,8 +390,8 @@ main(int argc, char **argv)
 	rc = ic_store_open(o.store, &store);
 	if (rc < 0)
 		ic_log(IC_LOG_ERR, "store %s: %s", o.store, strerror(-rc));
-	if (rc == 0 && o.filters)
-		rc = ic_vdisk_stack_new(o.filters, &stack);
+	if (rc == 0 && (o.filters || !o.no_cache))
+		rc = ic_vdisk_stack_new(o.filters, !o.no_cache, o.cache_socket, &stack);
 	if (rc == 0) {
 		struct ic_control_config cc = { .policy = o.release, .stack = stack };
 

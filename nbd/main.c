@@ -52,6 +52,11 @@ static const char usage_text[] =
 	"      --filter=SPEC      add filters to the I/O stack, top first, e.g.\n"
 	"                         --filter stats --filter delay:read=200us;\n"
 	"                         repeatable (see docs/NBD.md)\n"
+	"      --no-cache         leave the shared cache filter out of the stack\n"
+	"                         (by default frozen layers are read through\n"
+	"                         isocached when it answers, directly when not)\n"
+	"      --cache-socket=PATH  isocached's socket (default $ISOCACHE_SOCKET,\n"
+	"                         else /run/isocache/cached.sock)\n"
 	"\n"
 	"Process:\n"
 	"  -t, --persistent       keep serving after the last client leaves\n"
@@ -69,7 +74,8 @@ static const char usage_text[] =
 	"  qemu-system-x86_64 -drive file=nbd+unix:///vm1?socket=/run/isocache/nbd.sock\n"
 	"  isocache-nbd -r --run 'nbdinfo --map \"$uri\"' vm1@snap\n";
 
-enum { OPT_FORK = 256, OPT_PID_FILE, OPT_FILTER, OPT_CACHE, OPT_STORE, OPT_RUN, OPT_RELEASE };
+enum { OPT_FORK = 256, OPT_PID_FILE, OPT_FILTER, OPT_CACHE, OPT_STORE, OPT_RUN, OPT_RELEASE,
+       OPT_NO_CACHE, OPT_CACHE_SOCKET };
 
 static const struct option long_opts[] = {
 	{ "socket", required_argument, NULL, 'k' },
@@ -88,6 +94,8 @@ static const struct option long_opts[] = {
 	{ "store", required_argument, NULL, OPT_STORE },
 	{ "run", required_argument, NULL, OPT_RUN },
 	{ "release", required_argument, NULL, OPT_RELEASE },
+	{ "no-cache", no_argument, NULL, OPT_NO_CACHE },
+	{ "cache-socket", required_argument, NULL, OPT_CACHE_SOCKET },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -99,7 +107,8 @@ struct main_opts {
 	const char *run;
 	const char *filters[16];
 	int nfilters;
-	bool readonly, single, daemon, direct;
+	const char *cache_socket;
+	bool readonly, single, daemon, direct, no_cache;
 	enum ic_release_policy release;
 };
 
@@ -124,6 +133,8 @@ main_parse(int argc, char **argv, struct main_opts *o)
 		case OPT_PID_FILE: o->pid_file = optarg; break;
 		case OPT_STORE: o->store = optarg; break;
 		case OPT_RUN: o->run = optarg; break;
+		case OPT_NO_CACHE: o->no_cache = true; break;
+		case OPT_CACHE_SOCKET: o->cache_socket = optarg; break;
 		case OPT_RELEASE:
 			if (ic_release_policy_parse(optarg, &o->release))
 				return -EINVAL;
@@ -254,7 +265,8 @@ main_spawn_run(const struct main_opts *o, const struct srv_exports *ex)
 	return pthread_create(&t, NULL, main_run_waiter, (void *)(intptr_t)pid) ? -EAGAIN : 0;
 }
 
-/* --filter SPEC..., top first, as one stack for every export. */
+/* --filter SPEC..., top first, and the cache filter below them unless
+ * --no-cache: one stack for every export. */
 static int
 main_stack(const struct main_opts *o, struct ic_stack **out)
 {
@@ -263,7 +275,7 @@ main_stack(const struct main_opts *o, struct ic_stack **out)
 	int i;
 
 	*out = NULL;
-	if (o->nfilters == 0)
+	if (o->nfilters == 0 && o->no_cache)
 		return 0;
 	for (i = 0; i < o->nfilters; i++) {
 		int n = snprintf(spec + len, sizeof(spec) - len, "%s%s", i ? "," : "",
@@ -275,7 +287,7 @@ main_stack(const struct main_opts *o, struct ic_stack **out)
 		}
 		len += (size_t)n;
 	}
-	return ic_vdisk_stack_new(spec, out);
+	return ic_vdisk_stack_new(spec, !o->no_cache, o->cache_socket, out);
 }
 
 int

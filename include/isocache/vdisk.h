@@ -141,10 +141,15 @@ struct ic_extent {
 int ic_vdisk_extents(struct ic_vdisk *vd, uint64_t off, uint64_t len,
 		     int (*fn)(void *arg, const struct ic_extent *ext), void *arg);
 
-/* A filter stack over the layer backend holding the filters of spec
- * ("stats,delay:read=200us"; NULL or "" for none). Free with ic_stack_free
- * after every vdisk using it is closed. */
-int ic_vdisk_stack_new(const char *spec, struct ic_stack **out);
+/* A filter stack over the layer backend holding the filters of spec, top
+ * first ("stats,delay:read=200us"; NULL or "" for none). With cache, the
+ * shared cache filter goes below them, just above the layer files, unless
+ * spec places "cache" itself; it talks to isocached at cache_socket (NULL:
+ * $ISOCACHE_SOCKET, else the host's) and passes reads through while no
+ * daemon answers. Free with ic_stack_free after every vdisk using it is
+ * closed. */
+int ic_vdisk_stack_new(const char *spec, bool cache, const char *cache_socket,
+		       struct ic_stack **out);
 
 /* Disk ID of the layer at depth (0 = leaf) of vd's chain, or 0. */
 uint64_t ic_vdisk_layer_id(const struct ic_vdisk *vd, unsigned depth);

@@ -38,6 +38,19 @@ assert g["hits"] > 0 and g["bytes_served"] >= 2 * (5 << 20), g
 assert g["backing_saved"] > 0, g
 print("cache stats ok:", g)
 PY
+# The cache filter is in the stack by default; --no-cache leaves it out.
+lookups() {
+	$ADMIN cache stats --json | /usr/bin/python3 -c '
+import json, sys
+print({x["layer"]: x for x in json.load(sys.stdin)}["base@gold"]["lookups"])'
+}
+before=$(lookups)
+$NBD -r --no-cache --run 'nbdcopy "$uri" vm1.nocache' vm1
+[ "$(lookups)" = "$before" ] || fail "--no-cache still read through isocached"
+$NBD -r --run 'nbdcopy "$uri" vm1.default' vm1
+[ "$(lookups)" -gt "$before" ] || fail "the default stack did not read through isocached"
+cmp base.raw vm1.nocache && cmp base.raw vm1.default || fail "reads differ"
+
 $ADMIN cache drop base@gold | grep -q "dropped [1-9]" || fail "drop dropped nothing"
 $ADMIN cache stats --json | /usr/bin/python3 -c '
 import json, sys

@@ -14,7 +14,7 @@ import json, sys
 s = json.load(open(sys.argv[1]))
 assert s["pid"] == int(sys.argv[2]) and s["policy"] == "when-idle", s
 assert s["vdisks"][0]["name"] == "vm" and s["vdisks"][0]["owned"], s
-assert [f["name"] for f in s["stack"] if not f["bottom"]] == ["stats"], s["stack"]
+assert [f["name"] for f in s["stack"] if not f["bottom"]] == ["stats", "cache"], s["stack"]
 assert s["stack"][0]["report"]["layers"][0]["pwrite"]["bytes"] == 1 << 20, s["stack"]
 PY
 "$ADMIN" filter add vm delay:read=1ms
@@ -25,7 +25,8 @@ qemu-io -f raw -c "read -P 0x11 0 1M" "$(nbd_uri a)" >/dev/null
 ! "$ADMIN" filter rm vm nosuch 2>"$TESTDIR/err" || fail "removing a missing filter succeeded"
 cat "$TESTDIR/err"
 ! "$ADMIN" filter frob vm 2>/dev/null || fail "a bad action was accepted"
-! "$ADMIN" stats 2>/dev/null || fail "stats without a target was accepted"
+! "$ADMIN" stats 2>"$TESTDIR/err" || fail "stats of the cache daemon, which is not running, succeeded"
+grep -q "cannot reach isocached" "$TESTDIR/err" || fail "unclear: $(cat "$TESTDIR/err")"
 "$ADMIN" owner ls | grep -q "^vm .* owned" || fail "owner ls"
 nbd_stop a
 ! "$ADMIN" stats vm 2>"$TESTDIR/err" || fail "stats of a vdisk nobody serves"
