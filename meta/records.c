@@ -107,28 +107,47 @@ ic_meta_disk_new_id(struct ic_meta_txn *txn, uint64_t *out)
 	return meta_put(txn, DB_INFO, &k, buf, 8);
 }
 
-int
-ic_meta_disk_foreach(struct ic_meta_txn *txn,
-		     int (*fn)(void *arg, const struct ic_disk_rec *rec), void *arg)
+/* Call fn for every entry of db in key order; stops at fn's first non-zero
+ * return, which is returned. */
+static int
+meta_walk(struct ic_meta_txn *txn, enum meta_db db,
+	  int (*fn)(void *arg, const MDB_val *k, const MDB_val *v), void *arg)
 {
-	struct ic_disk_rec rec;
 	MDB_cursor *cur;
 	MDB_val k, v;
-	int rc = meta_cursor(txn, DB_DISKS, &cur);
+	int rc = meta_cursor(txn, db, &cur);
 
 	for (int op = MDB_FIRST; rc == 0; op = MDB_NEXT) {
 		rc = mdb_cursor_get(cur, &k, &v, op);
 		if (rc == MDB_NOTFOUND)
 			return 0;
-		if (rc)
-			return meta_err(rc);
-		if (k.mv_size != 8)
-			return -EUCLEAN;
-		rc = meta_disk_decode(meta_unkey64(k.mv_data), &v, &rec);
-		if (rc == 0)
-			rc = fn(arg, &rec);
+		rc = rc ? meta_err(rc) : fn(arg, &k, &v);
 	}
 	return rc;
+}
+
+struct meta_disk_walk {
+	int (*fn)(void *arg, const struct ic_disk_rec *rec);
+	void *arg;
+};
+
+static int
+meta_disk_one(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct meta_disk_walk *w = arg;
+	struct ic_disk_rec rec;
+	int rc = k->mv_size == 8 ? meta_disk_decode(meta_unkey64(k->mv_data), v, &rec) : -EUCLEAN;
+
+	return rc ? rc : w->fn(w->arg, &rec);
+}
+
+int
+ic_meta_disk_foreach(struct ic_meta_txn *txn,
+		     int (*fn)(void *arg, const struct ic_disk_rec *rec), void *arg)
+{
+	struct meta_disk_walk w = { fn, arg };
+
+	return meta_walk(txn, DB_DISKS, meta_disk_one, &w);
 }
 
 static MDB_val
@@ -168,28 +187,31 @@ ic_meta_name_del(struct ic_meta_txn *txn, const char *name)
 	return meta_del(txn, DB_NAMES, &k);
 }
 
+struct meta_name_walk {
+	int (*fn)(void *arg, const char *name, uint64_t id);
+	void *arg;
+};
+
+static int
+meta_name_one(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct meta_name_walk *w = arg;
+	char name[IC_META_NAME_MAX];
+
+	if (v->mv_size != 8 || k->mv_size == 0 || k->mv_size >= sizeof(name))
+		return -EUCLEAN;
+	memcpy(name, k->mv_data, k->mv_size);
+	name[k->mv_size] = '\0';
+	return w->fn(w->arg, name, meta_get64(v->mv_data));
+}
+
 int
 ic_meta_name_foreach(struct ic_meta_txn *txn,
 		     int (*fn)(void *arg, const char *name, uint64_t id), void *arg)
 {
-	char name[IC_META_NAME_MAX];
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc = meta_cursor(txn, DB_NAMES, &cur);
+	struct meta_name_walk w = { fn, arg };
 
-	for (int op = MDB_FIRST; rc == 0; op = MDB_NEXT) {
-		rc = mdb_cursor_get(cur, &k, &v, op);
-		if (rc == MDB_NOTFOUND)
-			return 0;
-		if (rc)
-			return meta_err(rc);
-		if (v.mv_size != 8 || k.mv_size == 0 || k.mv_size >= sizeof(name))
-			return -EUCLEAN;
-		memcpy(name, k.mv_data, k.mv_size);
-		name[k.mv_size] = '\0';
-		rc = fn(arg, name, meta_get64(v.mv_data));
-	}
-	return rc;
+	return meta_walk(txn, DB_NAMES, meta_name_one, &w);
 }
 
 /* owners value: owner_id[16], boot_id[16], generation, start_time,

@@ -136,27 +136,33 @@ vd_check_write(struct ic_vdisk *vd, uint64_t len, uint64_t off)
 	return vd_check_range(vd, len, off);
 }
 
+/* The run of bytes starting at pos (before end) that reads from one place:
+ * fills *run and returns where the run stops. */
+static uint64_t
+vd_next_run(struct ic_vdisk *vd, uint64_t pos, uint64_t end, struct vd_run *run)
+{
+	unsigned shift = vd->store->cluster_shift;
+
+	vd_resolve(vd, pos >> shift, ((end - 1) >> shift) + 1, run);
+	return run->end << shift < end ? run->end << shift : end;
+}
+
 /* Read [off, off+len) without range checks: data runs go down the stack,
  * the rest is zero-filled here. */
 static int
 vd_read(struct ic_vdisk *vd, char *buf, uint64_t len, uint64_t off)
 {
 	struct vd_batch b = { .vd = vd, .op = 'r' };
-	unsigned shift = vd->store->cluster_shift;
-	uint64_t end = off + len, pos = off;
+	uint64_t end = off + len, stop;
+	struct vd_run run;
 	int rc = 0;
 
-	while (pos < end && rc == 0) {
-		struct vd_run run;
-		uint64_t stop;
-
-		vd_resolve(vd, pos >> shift, ((end - 1) >> shift) + 1, &run);
-		stop = run.end << shift < end ? run.end << shift : end;
+	for (uint64_t pos = off; pos < end && rc == 0; pos = stop) {
+		stop = vd_next_run(vd, pos, end, &run);
 		if (run.layer)
 			rc = vd_batch_add(&b, run.layer, pos, stop - pos, buf + (pos - off));
 		else
 			memset(buf + (pos - off), 0, stop - pos);
-		pos = stop;
 	}
 	if (rc == 0)
 		rc = vd_batch_end(&b);
@@ -384,19 +390,14 @@ static int
 vd_cache(struct ic_vdisk *vd, size_t len, uint64_t off)
 {
 	struct vd_batch b = { .vd = vd, .op = 'c' };
-	unsigned shift = vd->store->cluster_shift;
-	uint64_t end = off + len, pos = off;
+	uint64_t end = off + len, stop;
+	struct vd_run run;
 	int rc = vd_check_range(vd, len, off);
 
-	while (pos < end && rc == 0) {
-		struct vd_run run;
-		uint64_t stop;
-
-		vd_resolve(vd, pos >> shift, ((end - 1) >> shift) + 1, &run);
-		stop = run.end << shift < end ? run.end << shift : end;
+	for (uint64_t pos = off; pos < end && rc == 0; pos = stop) {
+		stop = vd_next_run(vd, pos, end, &run);
 		if (run.layer)
 			rc = vd_batch_add(&b, run.layer, pos, stop - pos, NULL);
-		pos = stop;
 	}
 	if (rc == 0)
 		rc = vd_batch_end(&b);
@@ -418,17 +419,13 @@ static int
 vd_extents(struct ic_vdisk *vd, uint64_t off, uint64_t len,
 	   int (*fn)(void *arg, const struct ic_extent *ext), void *arg)
 {
-	unsigned shift = vd->store->cluster_shift;
-	uint64_t end = off + len, pos = off;
+	uint64_t end = off + len, stop;
 	struct ic_extent cur = { 0 };
+	struct vd_run run;
 	int rc = vd_check_range(vd, len, off);
 
-	while (pos < end && rc == 0) {
-		struct vd_run run;
-		uint64_t stop;
-
-		vd_resolve(vd, pos >> shift, ((end - 1) >> shift) + 1, &run);
-		stop = run.end << shift < end ? run.end << shift : end;
+	for (uint64_t pos = off; pos < end && rc == 0; pos = stop) {
+		stop = vd_next_run(vd, pos, end, &run);
 		if (cur.len && cur.depth == run.depth && cur.zero == run.zero) {
 			cur.len += stop - pos;
 		} else {
@@ -436,7 +433,6 @@ vd_extents(struct ic_vdisk *vd, uint64_t off, uint64_t len,
 				rc = fn(arg, &cur);
 			cur = (struct ic_extent){ pos, stop - pos, run.depth, run.zero };
 		}
-		pos = stop;
 	}
 	if (rc == 0 && cur.len)
 		rc = fn(arg, &cur);

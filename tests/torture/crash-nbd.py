@@ -70,18 +70,22 @@ def main():
             time.sleep(0.02)
         raise SystemExit("FAIL: isocache-nbd did not start")
 
-    for k in range(kills):
+    def connect_and_check(when):
+        """Restart the server and check every block against what may be there."""
         proc = start()
         h = nbd.NBD()
         h.connect_unix(sock)
-        # Check every block against what may be there.
         for b in range(BLOCKS):
             got = decode(h.pread(BLOCK, b * BLOCK), b)
             if got is None or got == "zero" or got not in possible[b]:
-                raise SystemExit(f"FAIL: kill {k}: block {b} reads write {got}, "
+                raise SystemExit(f"FAIL: {when}: block {b} reads write {got}, "
                                  f"expected one of {sorted(possible[b])} (seed {seed})")
             possible[b] = {got}
             last[b] = got
+        return proc, h
+
+    for k in range(kills):
+        proc, h = connect_and_check(f"after kill {k}")
         survived += 1 if k else 0
 
         # Kill the server at a random moment of the next burst of writes.
@@ -114,13 +118,7 @@ def main():
         proc.wait()
         del h
 
-    proc = start()
-    h = nbd.NBD()
-    h.connect_unix(sock)
-    for b in range(BLOCKS):
-        got = decode(h.pread(BLOCK, b * BLOCK), b)
-        if got is None or got == "zero" or got not in possible[b]:
-            raise SystemExit(f"FAIL: final check: block {b} reads write {got} (seed {seed})")
+    proc, h = connect_and_check("final check")
     h.shutdown()
     proc.terminate()
     if proc.wait(timeout=30) != 0:
