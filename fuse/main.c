@@ -378,14 +378,16 @@ main(int argc, char **argv)
 	if (!realpath(ic_store_path(o.store), store_dir)) {
 		ic_log(IC_LOG_ERR, "store %s: %m (make one with 'isocache-admin --store DIR init')",
 		       ic_store_path(o.store));
-		return 1;
+		rc = -ENOENT;
+		goto out;
 	}
 	o.store = store_dir;
 	cfg.direct_io = o.direct_io;
 	/* The store is opened after fork: an LMDB environment must not cross one. */
 	if (!o.foreground && main_background(&notify_fd) < 0) {
 		ic_log(IC_LOG_ERR, "cannot go to the background: %m");
-		return 1;
+		rc = -errno;
+		goto out;
 	}
 	rc = ic_store_open(o.store, &store);
 	if (rc < 0)
@@ -404,6 +406,7 @@ main(int argc, char **argv)
 		rc = files_init(&cfg.files, store, stack, o.direct ? IC_OPEN_DIRECT : 0, o.readonly);
 	if (rc == 0)
 		rc = main_serve(&o, &cfg, notify_fd);
+out:
 	failed = cfg.files.store ? files_fini(&cfg.files) : 0;
 	ic_control_stop(ctl); /* every vdisk is closed by now */
 	if (stack)
