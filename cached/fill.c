@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/valgrind.h"
 
 static uint64_t
 fill_want(const struct cached_fill *f)
@@ -154,6 +155,7 @@ cached_fill_complete(struct cached_fill *f, int res)
 			cached_store_release(st, f->entries[k]);
 			continue;
 		}
+		ic_mem_defined(d, IC_CACHED_BLOCK);
 		/* The layer's last block may be partial: it reads as zeroes past the end. */
 		if (have + IC_CACHED_BLOCK > want)
 			memset(d + (want - have), 0, IC_CACHED_BLOCK - (want - have));

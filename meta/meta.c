@@ -8,8 +8,9 @@
 #include "common/log.h"
 #include "meta/internal.h"
 
-/* LMDB reserves address space, not disk; the file grows as it needs. */
-#define META_MAP_SIZE (64ull << 30)
+/* LMDB reserves address space, not disk; the file grows as it needs. 32 GiB
+ * is far beyond any store's metadata, and valgrind still maps it (64 does not). */
+#define META_MAP_SIZE (32ull << 30)
 #define META_MAGIC "isocache-store"
 
 static const char *const meta_db_names[DB_COUNT] = {

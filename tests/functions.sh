@@ -15,12 +15,41 @@ export ISOCACHE_STORE=$TESTDIR/store
 export ISOCACHE_SOCKET=$TESTDIR/cached.sock # never the host's daemon
 export ISOCACHE_RUN_DIR=$TESTDIR/run        # control sockets
 
+# IC_VALGRIND=1: every isocache binary the test starts runs under valgrind
+# memcheck (through a wrapper, so "$NBD" stays one word); a report of any
+# process, definite leaks at exit included, fails the test at exit.
+if [ -n "${IC_VALGRIND:-}" ]; then
+	mkdir -p "$TESTDIR/vg-bin"
+	for _v in ADMIN NBD FUSE CACHED; do
+		_w=$TESTDIR/vg-bin/$(basename "${!_v}")
+		printf '#!/bin/sh\nexec valgrind -q --leak-check=full --errors-for-leak-kinds=definite --show-possibly-lost=no --log-file=%s/valgrind.%%p.log %s "$@"\n' \
+			"$TESTDIR" "${!_v}" >"$_w"
+		chmod +x "$_w"
+		printf -v "$_v" '%s' "$_w"
+	done
+fi
+
+# _ic_valgrind_reports: print every non-empty valgrind log; false if any.
+_ic_valgrind_reports() {
+	local f bad=0
+	for f in "$TESTDIR"/valgrind.*.log; do
+		[ -s "$f" ] || continue
+		echo "FAIL: valgrind reported, $f:" >&2
+		cat "$f" >&2
+		bad=1
+	done
+	return $bad
+}
+
 _ic_cleanups=()
 # cleanup_fn CMD ARGS...: run at exit, last registered first.
 cleanup_fn() { _ic_cleanups+=("$(printf '%q ' "$@")"); }
 _ic_exit() {
 	local rc=$? i
 	for ((i = ${#_ic_cleanups[@]} - 1; i >= 0; i--)); do eval "${_ic_cleanups[i]}" || true; done
+	if [ -n "${IC_VALGRIND:-}" ] && ! _ic_valgrind_reports; then
+		rc=1
+	fi
 	chattr -R -i "$TESTDIR" 2>/dev/null || true # frozen layers are immutable when root
 	rm -rf "$TESTDIR"
 	exit $rc

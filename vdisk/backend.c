@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/valgrind.h"
 #include "vdisk/internal.h"
 
 #define BACKEND_RING_DEPTH IC_MAX_SEGS
@@ -158,6 +159,8 @@ backend_rw(struct ic_seg *segs, unsigned n, bool write, uint32_t flags)
 				err = err ? err : rc;
 				continue;
 			}
+			if (!write)
+				ic_mem_defined(b->buf, (size_t)rc);
 			b->off += (uint64_t)rc;
 			b->len -= (uint32_t)rc;
 			b->buf += rc;
