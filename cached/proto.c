@@ -166,11 +166,12 @@ static int
 proto_check_fields(const struct ic_cached_msg *m)
 {
 	unsigned base = m->type & ~IC_CACHED_REPLY;
+	int reply = !!(m->type & IC_CACHED_REPLY);
 
-	if (m->type & IC_CACHED_REPLY)
-		return m->status <= 0 && m->status >= -4095 ? 0 : -EBADMSG;
-	if (m->flags & ~proto_flags[base])
+	if (m->flags & ~(reply ? 0 : proto_flags[base]))
 		return -EBADMSG;
+	if (reply)
+		return m->status <= 0 && m->status >= -4095 ? 0 : -EBADMSG;
 	switch (base) {
 	case IC_CACHED_HELLO:
 		if (m->slot < 1 || m->slot > IC_CACHED_MAX_SLOTS || m->nblocks < 1 ||
@@ -245,6 +246,8 @@ ic_cached_stat_name(enum ic_cached_stat s, char *buf, size_t cap)
 	static const char *const names[IC_CACHED_STAT_LAT0] = {
 		"lookups", "hits",	   "misses",	       "fills",	 "joins",
 		"evictions", "bytes_served", "backing_bytes", "blocks", "mem_limit",
+		"l2_hits", "l2_misses", "l2_bytes_read", "l2_bytes_written", "l2_csum_fails",
+		"l2_evictions", "l2_blocks", "l2_limit",
 	};
 
 	if ((int)s < 0 || s >= IC_CACHED_STAT_COUNT)

@@ -145,6 +145,11 @@ test_refuses_wrong_direction_and_status(void **state)
 	(void)state;
 	assert_int_equal(ic_cached_decode(buf, (size_t)len, 0, &m), -EPROTO);
 	assert_int_equal(ic_cached_decode(buf, (size_t)len, 1, &m), -EBADMSG);
+	/* A reply carries no flags, not even the request's WAIT (found by fuzz_cached_proto). */
+	m = (struct ic_cached_msg){ .type = IC_CACHED_READ | IC_CACHED_REPLY,
+				    .flags = IC_CACHED_F_WAIT };
+	len = proto_encode(&m, buf);
+	assert_int_equal(ic_cached_decode(buf, (size_t)len, 1, &m), -EBADMSG);
 	m = (struct ic_cached_msg){ .type = IC_CACHED_HELLO, .slot = IC_CACHED_MAX_SLOTS + 1,
 				    .nblocks = 1 };
 	len = proto_encode(&m, buf);
