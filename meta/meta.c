@@ -1,8 +1,10 @@
 /* The metadata environment: create, open (with the checks that tell a
  * corrupt or foreign file from ours), transactions and the read pool. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/cleanup.h"
 #include "common/log.h"
@@ -202,6 +204,50 @@ out:
 	return rc;
 }
 
+/* LMDB maps the file and trusts its two meta pages: it is not hardened
+ * against corrupt files (lmdb.h), and a page number past the end of the
+ * file is a SIGBUS when read, not an error. So before mdb_env_open, check
+ * what it will trust in each meta page (LMDB 0.9's MDB_meta after the
+ * 16-byte page header, host byte order): the magic, the data version, a
+ * page size that is a power of two, and a last page inside the file.
+ * An empty or short file is refused too: mdb_env_open would make a new
+ * environment in it. Found by tests/fuzz/fuzz_meta (docs/FUZZING.md). */
+#define LMDB_MAGIC 0xBEEFC0DEu
+#define LMDB_DATA_VERSION 1u
+#define LMDB_OFF_MAGIC 16
+#define LMDB_OFF_VERSION 20
+#define LMDB_OFF_PSIZE 40 /* mm_dbs[FREE_DBI].md_pad */
+#define LMDB_OFF_LAST_PG 136
+#define LMDB_PSIZE_MIN 512u
+#define LMDB_PSIZE_MAX 65536u
+
+static int
+meta_check_lmdb(const char *path, uint64_t file_size)
+{
+	IC_AUTOCLOSE int fd = open(path, O_RDONLY | O_CLOEXEC);
+	uint8_t page[LMDB_OFF_LAST_PG + 8];
+	uint32_t magic, version, ps, psize = 0;
+	uint64_t last_pg;
+
+	if (fd < 0)
+		return -errno;
+	for (int i = 0; i < 2; i++) {
+		if (pread(fd, page, sizeof(page), (off_t)i * psize) != (ssize_t)sizeof(page))
+			return -EUCLEAN;
+		memcpy(&magic, page + LMDB_OFF_MAGIC, 4);
+		memcpy(&version, page + LMDB_OFF_VERSION, 4);
+		memcpy(&ps, page + LMDB_OFF_PSIZE, 4);
+		memcpy(&last_pg, page + LMDB_OFF_LAST_PG, 8);
+		psize = i == 0 ? ps : psize;
+		if (magic != LMDB_MAGIC || version != LMDB_DATA_VERSION || ps != psize ||
+		    psize < LMDB_PSIZE_MIN ||
+		    psize > LMDB_PSIZE_MAX || (psize & (psize - 1)) || last_pg < 1 ||
+		    last_pg >= file_size / psize)
+			return -EUCLEAN;
+	}
+	return 0;
+}
+
 int
 ic_meta_open(const char *path, struct ic_meta **out)
 {
@@ -212,6 +258,13 @@ ic_meta_open(const char *path, struct ic_meta **out)
 	if (stat(path, &st) != 0) {
 		rc = -errno;
 		ic_log(IC_LOG_ERR, "%s: %s", path, strerror(errno));
+		return rc;
+	}
+	rc = meta_check_lmdb(path, (uint64_t)st.st_size);
+	if (rc) {
+		ic_log(IC_LOG_ERR, "%s: %s", path,
+		       rc == -EUCLEAN ? "not an isocache metadata file (corrupt or foreign)"
+				      : strerror(-rc));
 		return rc;
 	}
 	rc = meta_env_open(path, 0, &meta);
