@@ -12,6 +12,14 @@
  * Fills read at least CACHED_FILL_MIN blocks (a 64 KiB cluster), starting
  * at the cluster boundary when the blocks before the miss are absent, and
  * double their window up to CACHED_FILL_MAX while misses stay sequential.
+ *
+ * With an L2 tier, a miss on a block L2 holds becomes a fill from the L2
+ * file instead: the run of blocks it holds in consecutive slots, one read,
+ * each block checked against its checksum before it is published (a block
+ * that fails is released, so its waiters find it missing and fill it from
+ * the layer). A backing fill stops short of blocks L2 holds, and once read
+ * is written to L2 (write-through: L2 holds every recent fill, so an L1
+ * eviction costs nothing and a restarted daemon finds L1's working set).
  */
 #include "cached/internal.h"
 
@@ -28,6 +36,8 @@ fill_want(const struct cached_fill *f)
 	uint64_t off = f->block << IC_CACHED_BLOCK_SHIFT;
 	uint64_t len = (uint64_t)f->nblocks << IC_CACHED_BLOCK_SHIFT;
 
+	if (f->l2_slot != CACHED_NIL)
+		return len; /* L2 slots are whole blocks */
 	return off + len > f->layer->size ? f->layer->size - off : len;
 }
 
@@ -67,11 +77,13 @@ fill_data_end(const struct cached_layer *l, uint64_t b)
 	return ((uint64_t)hole + IC_CACHED_BLOCK - 1) >> IC_CACHED_BLOCK_SHIFT;
 }
 
-/* Allocate blocks for a fill that covers block b and queue its read. */
+/* Allocate blocks for a fill that covers block b and queue its read: from
+ * L2 when it holds b, else from the layer file. */
 static struct cached_fill *
 fill_start(struct cached_store *st, struct cached_req *r, uint64_t b)
 {
 	struct cached_layer *l = r->layer;
+	uint32_t slot = cached_l2_lookup(st->l2, l->l2_ident, b);
 	uint64_t start = b, end, align = b & ~(uint64_t)(CACHED_FILL_MIN - 1);
 	struct cached_fill *f;
 	uint32_t fi = st->fill_free, n = 0;
@@ -83,16 +95,23 @@ fill_start(struct cached_store *st, struct cached_req *r, uint64_t b)
 		l->ra = l->ra * 2 > CACHED_FILL_MAX ? CACHED_FILL_MAX : l->ra * 2;
 	else
 		l->ra = CACHED_FILL_MIN;
-	while (start > align && cached_store_lookup(st, l->id, start - 1) == CACHED_NIL)
+	while (slot == CACHED_NIL && start > align &&
+	       cached_store_lookup(st, l->id, start - 1) == CACHED_NIL &&
+	       cached_l2_lookup(st->l2, l->l2_ident, start - 1) == CACHED_NIL)
 		start--;
 	end = start + l->ra < l->nblocks ? start + l->ra : l->nblocks;
-	if (end > b + 1) {
+	if (slot == CACHED_NIL && end > b + 1) {
 		uint64_t data_end = fill_data_end(l, b);
 
 		end = end < data_end ? end : data_end;
 	}
 	for (uint64_t blk = start; blk < end; blk++) {
+		/* L2 fills take consecutive slots; backing fills what L2 lacks. */
+		uint32_t l2_want = slot == CACHED_NIL ? CACHED_NIL : slot + n;
+
 		if (blk >= b && cached_store_lookup(st, l->id, blk) != CACHED_NIL)
+			break;
+		if (cached_l2_lookup(st->l2, l->l2_ident, blk) != l2_want)
 			break;
 		uint32_t i = cached_store_alloc(st, l->id, blk, r->uid);
 		if (i == CACHED_NIL)
@@ -116,8 +135,14 @@ fill_start(struct cached_store *st, struct cached_req *r, uint64_t b)
 	f->nblocks = n;
 	f->done_bytes = 0;
 	f->waiters = NULL;
+	f->l2_slot = slot;
+	f->fd = slot == CACHED_NIL ? l->fd : st->l2->fd;
+	f->off = slot == CACHED_NIL ? start << IC_CACHED_BLOCK_SHIFT : cached_l2_offset(st->l2, slot);
 	l->seq_next = start + n;
-	l->stats[IC_CACHED_STAT_FILLS]++;
+	if (slot == CACHED_NIL) {
+		l->stats[IC_CACHED_STAT_FILLS]++;
+		l->stats[IC_CACHED_STAT_L2_MISSES] += st->l2 ? n : 0;
+	}
 	if (fill_submit(st, f) < 0) {
 		while (n > 0)
 			cached_store_release(st, f->entries[--n]);
@@ -132,7 +157,9 @@ cached_fill_complete(struct cached_fill *f, int res)
 {
 	struct cached_store *st = f->store;
 	uint64_t want = fill_want(f);
+	uint8_t *blocks[CACHED_FILL_MAX];
 	struct cached_req *w;
+	bool failed;
 
 	if (res > 0)
 		f->done_bytes += (uint32_t)res;
@@ -146,28 +173,39 @@ cached_fill_complete(struct cached_fill *f, int res)
 	if (res < 0)
 		ic_log(IC_LOG_WARN, "fill of %u blocks at block %llu: %s", f->nblocks,
 		       (unsigned long long)f->block, strerror(-res));
-	f->layer->stats[IC_CACHED_STAT_BACKING_BYTES] += f->done_bytes;
+	f->layer->stats[f->l2_slot == CACHED_NIL ? IC_CACHED_STAT_BACKING_BYTES
+						 : IC_CACHED_STAT_L2_BYTES_READ] += f->done_bytes;
 	for (uint32_t k = 0; k < f->nblocks; k++) {
 		uint8_t *d = cached_store_data(st, f->entries[k]);
 		uint64_t have = ((uint64_t)k << IC_CACHED_BLOCK_SHIFT);
+		bool ok = res >= 0;
 
-		if (res < 0) {
+		if (ok)
+			ic_mem_defined(d, IC_CACHED_BLOCK);
+		if (f->l2_slot != CACHED_NIL)
+			ok = cached_l2_check(st->l2, f->l2_slot + k, f->layer, f->block + k,
+					     ok ? d : NULL);
+		if (!ok) {
 			cached_store_release(st, f->entries[k]);
 			continue;
 		}
-		ic_mem_defined(d, IC_CACHED_BLOCK);
 		/* The layer's last block may be partial: it reads as zeroes past the end. */
 		if (have + IC_CACHED_BLOCK > want)
 			memset(d + (want - have), 0, IC_CACHED_BLOCK - (want - have));
+		blocks[k] = d;
 		cached_store_publish(st, f->entries[k]);
 	}
+	if (res >= 0 && f->l2_slot == CACHED_NIL)
+		cached_l2_put(st->l2, f->layer, f->block, f->nblocks, blocks);
+	/* A failed L2 read is only a miss: the layer file may serve. */
+	failed = res < 0 && f->l2_slot == CACHED_NIL;
 	w = f->waiters;
 	fill_put(st, f);
 	while (w) {
 		struct cached_req *r = w;
 
 		w = w->wait_next;
-		r->failed |= res < 0;
+		r->failed |= failed;
 		cached_req_run(st, r);
 	}
 }

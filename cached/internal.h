@@ -6,6 +6,8 @@
  *   eviction, per-uid accounting and quotas, per-layer counters.
  * - fill.c: requests against the store and singleflight fills: the first
  *   miss on a block starts one backing read, later misses wait on it.
+ * - l2.c: the L2 tier, a local cache file of checksummed 4 KiB slots
+ *   with a persisted index, read and written through the loop's ring.
  * - layer.c: what makes an fd a layer the daemon will cache.
  * - session.c, loop.c, main.c: the protocol, the io_uring loop, options.
  */
@@ -34,6 +36,12 @@
 #define CACHED_MAX_UIDS 256
 #define CACHED_MAX_FILLS 256
 #define CACHED_MAX_SESSIONS 4096
+/* L2 staging buffers (CACHED_FILL_MAX blocks each), and the smallest L2:
+ * twice what they can have in flight, so in-flight writes never overlap. */
+#define CACHED_L2_WRITES 16
+#define CACHED_L2_MIN_SLOTS (2 * CACHED_L2_WRITES * CACHED_FILL_MAX)
+/* Seconds between index writes of the L2 file. */
+#define CACHED_L2_SYNC_SEC 10
 
 /* An io_uring operation: user_data points here, done runs on completion. */
 struct ic_op {
@@ -51,6 +59,7 @@ struct cached_layer {
 	uint32_t id;	  /* index in the store's layer table */
 	uint64_t seq_next; /* the block after the last fill: sequential stream detection */
 	uint32_t ra;	   /* the current fill window in blocks */
+	uint64_t l2_ident; /* cached_l2_ident(): this file generation's key in L2 */
 	uint64_t stats[IC_CACHED_STAT_COUNT];
 };
 
@@ -76,12 +85,16 @@ struct cached_uid {
 
 struct cached_req;
 
-/* One backing read of up to CACHED_FILL_MAX blocks into slab slots. */
+/* One read of up to CACHED_FILL_MAX blocks into slab slots: from the
+ * layer file (a backing fill), or from consecutive L2 slots. */
 struct cached_fill {
 	struct ic_op op; /* first: the readv completion */
 	struct cached_store *store;
 	struct cached_layer *layer;
 	uint64_t block;
+	uint32_t l2_slot; /* the first L2 slot read, or CACHED_NIL: the layer file */
+	int fd;		  /* read from: the layer's fd or the L2 file */
+	uint64_t off;	  /* fd offset of block */
 	uint32_t nblocks;
 	uint32_t done_bytes; /* read so far; short reads are resumed */
 	uint32_t iov_first;  /* the first iovec still to read */
@@ -126,10 +139,55 @@ struct cached_store {
 	uint32_t fill_free;
 	uint32_t fills_busy;
 
+	struct cached_l2 *l2; /* NULL: no L2 tier */
+
 	/* Queue a fill's read (the loop's ring; tests fake it). 0 or -errno. */
 	int (*submit)(struct cached_store *st, struct cached_fill *f);
 	/* A request is complete: reply to it. */
 	void (*finish)(struct cached_store *st, struct cached_req *r);
+	void *ctx;
+};
+
+/* An L2 index entry, in memory and (host byte order) in the file. */
+struct cached_l2_entry {
+	uint64_t ident; /* the layer's cached_l2_ident(); 0: an empty slot */
+	uint64_t block;
+	uint64_t sum; /* XXH3 of the slot's 4 KiB, seeded with the hash of (ident, block) */
+};
+
+/* One staged write of a fill's blocks to consecutive L2 slots. */
+struct cached_l2_write {
+	struct ic_op op; /* first: the write completion */
+	struct cached_l2 *l2;
+	struct cached_layer *layer;
+	uint32_t slot, nblocks, done_bytes, next_free;
+	uint8_t *buf; /* CACHED_FILL_MAX blocks, aligned for O_DIRECT */
+	struct cached_l2_entry e[CACHED_FILL_MAX];
+};
+
+struct cached_l2 {
+	int fd;
+	uint32_t nslots;
+	uint32_t hand; /* FIFO: the next slot written */
+	uint32_t used; /* slots holding an entry */
+	uint64_t region_size; /* one index region: header and index */
+	uint64_t data_off;    /* slot 0 */
+	uint64_t seq;	      /* of the newest index region on disk */
+	struct cached_l2_entry *slots;
+	uint32_t *buckets, *hnext;
+	uint32_t bucket_mask;
+	uint8_t *snap; /* the region image being written */
+	bool dirty;    /* the index changed since the last image */
+	bool syncing;  /* an image write is in flight */
+	struct ic_op sync_op;
+	struct cached_l2_write *writes;
+	uint8_t *wbuf;
+	uint32_t write_free;
+	uint64_t evictions;
+	/* Queue a write of len bytes at off of the L2 file (the loop's ring;
+	 * tests do it at once). 0 or -errno; op->done gets the result. */
+	int (*write)(struct cached_l2 *l2, struct ic_op *op, const void *buf, size_t len,
+		     uint64_t off);
 	void *ctx;
 };
 
@@ -167,6 +225,37 @@ void cached_req_run(struct cached_store *st, struct cached_req *r);
 /* A fill's read completed with res (bytes or -errno). */
 void cached_fill_complete(struct cached_fill *f, int res);
 
+/* l2.c */
+/* Open or create the L2 file at path with size bytes of slots, and load
+ * its newer valid index (none: the tier starts empty). Blocking: call
+ * before the loop runs. 0, or -ERANGE (size), -ENOMEM, -errno. */
+int cached_l2_open(struct cached_l2 *l2, const char *path, uint64_t size);
+/* Write the index if it changed (blocking: after the loop) and free all. */
+void cached_l2_close(struct cached_l2 *l2);
+/* The key of a file generation: uuid, device, inode, size, mtime, ctime. */
+uint64_t cached_l2_ident(const uint8_t uuid[16], const struct stat *sb);
+/* The slot holding (ident, block), or CACHED_NIL (also when l2 is NULL). */
+uint32_t cached_l2_lookup(const struct cached_l2 *l2, uint64_t ident, uint64_t block);
+/* Is data (NULL: the read failed) what slot holds for block of l? A
+ * mismatch is counted and drops the entry, so the next lookup misses. */
+bool cached_l2_check(struct cached_l2 *l2, uint32_t slot, struct cached_layer *l, uint64_t block,
+		     const uint8_t *data);
+/* Copy n blocks of l from block on into L2 and queue their write at the
+ * hand, evicting what the slots held. Best effort; l2 may be NULL. */
+void cached_l2_put(struct cached_l2 *l2, struct cached_layer *l, uint64_t block, uint32_t n,
+		   uint8_t *const *data);
+/* Forget every entry of a file generation; returns how many. */
+uint64_t cached_l2_drop_layer(struct cached_l2 *l2, uint64_t ident);
+/* Queue a write of the index, if it changed and none is in flight. */
+int cached_l2_sync(struct cached_l2 *l2);
+/* The tier's totals: evictions, resident blocks, capacity. */
+void cached_l2_totals(const struct cached_l2 *l2, uint64_t out[IC_CACHED_STAT_COUNT]);
+static inline uint64_t
+cached_l2_offset(const struct cached_l2 *l2, uint32_t slot)
+{
+	return l2->data_off + ((uint64_t)slot << IC_CACHED_BLOCK_SHIFT);
+}
+
 /* layer.c */
 /* Check that fd is a frozen layer (regular, opened read-only, mode 0444,
  * immutable if root's, IC_LAYER_XATTR says frozen) and read its layer
@@ -190,6 +279,9 @@ struct cached_daemon {
 	struct __kernel_timespec accept_pause;
 	struct ic_op sig_op;
 	struct signalfd_siginfo si;
+	struct cached_l2 l2;	 /* used when store.l2 points here */
+	struct ic_op l2_tick_op; /* the periodic L2 index write */
+	struct __kernel_timespec l2_tick;
 	bool stopping;
 	bool accept_single; /* the kernel has no multishot accept (before 5.19) */
 	uint64_t drain_deadline; /* CLOCK_MONOTONIC ns: stop waiting for stuck clients */
@@ -200,7 +292,8 @@ struct cached_daemon {
 
 /* loop.c */
 /* Set up the ring over listen_fd, with SIGTERM and SIGINT blocked and read
- * through a signalfd on the ring. The store must be initialised. 0 or -errno. */
+ * through a signalfd on the ring. The store, and d->l2 when store.l2 points
+ * to it, must be initialised (opened) first. 0 or -errno. */
 int cached_daemon_init(struct cached_daemon *d, int listen_fd);
 /* Serve until SIGTERM or SIGINT, then finish in-flight work. 0 or -errno. */
 int cached_daemon_run(struct cached_daemon *d);

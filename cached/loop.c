@@ -55,9 +55,38 @@ loop_submit_fill(struct cached_store *st, struct cached_fill *f)
 	struct io_uring_sqe *sqe = cached_sqe(st->ctx, &f->op);
 
 	f->op.done = loop_on_fill;
-	io_uring_prep_readv(sqe, f->layer->fd, f->iov + f->iov_first, f->nblocks - f->iov_first,
-			    (f->block << IC_CACHED_BLOCK_SHIFT) + f->done_bytes);
+	io_uring_prep_readv(sqe, f->fd, f->iov + f->iov_first, f->nblocks - f->iov_first,
+			    f->off + f->done_bytes);
 	return 0;
+}
+
+static int
+loop_submit_l2_write(struct cached_l2 *l2, struct ic_op *op, const void *buf, size_t len,
+		     uint64_t off)
+{
+	io_uring_prep_write(cached_sqe(l2->ctx, op), l2->fd, buf, (unsigned)len, off);
+	return 0;
+}
+
+static void
+loop_arm_l2_tick(struct cached_daemon *d)
+{
+	d->l2_tick = (struct __kernel_timespec){ .tv_sec = CACHED_L2_SYNC_SEC };
+	io_uring_prep_timeout(cached_sqe(d, &d->l2_tick_op), &d->l2_tick, 0, 0);
+}
+
+/* Every CACHED_L2_SYNC_SEC, write the L2 index if it changed: a crash
+ * then loses at most that much of it. */
+static void
+loop_on_l2_tick(struct ic_op *op, int res)
+{
+	struct cached_daemon *d = cached_container_of(op, struct cached_daemon, l2_tick_op);
+
+	(void)res;
+	if (d->stopping)
+		return;
+	cached_l2_sync(d->store.l2);
+	loop_arm_l2_tick(d);
 }
 
 static void
@@ -115,6 +144,8 @@ loop_on_signal(struct ic_op *op, int res)
 	d->stopping = true;
 	d->drain_deadline = loop_now() + LOOP_DRAIN_NS;
 	io_uring_prep_cancel(cached_sqe(d, NULL), &d->accept_op, 0);
+	if (d->store.l2)
+		io_uring_prep_cancel(cached_sqe(d, NULL), &d->l2_tick_op, 0);
 	cached_session_stop_all(d);
 }
 
@@ -123,7 +154,8 @@ static int
 loop_probe(struct io_uring *ring)
 {
 	static const int ops[] = { IORING_OP_ACCEPT, IORING_OP_RECVMSG, IORING_OP_SEND,
-				   IORING_OP_READV, IORING_OP_READ,   IORING_OP_ASYNC_CANCEL };
+				   IORING_OP_READV, IORING_OP_READ,   IORING_OP_ASYNC_CANCEL,
+				   IORING_OP_WRITE, IORING_OP_TIMEOUT };
 	struct io_uring_probe *probe = io_uring_get_probe_ring(ring);
 	int rc = 0;
 
@@ -155,6 +187,8 @@ cached_daemon_init(struct cached_daemon *d, int listen_fd)
 	d->store.submit = loop_submit_fill;
 	d->store.finish = cached_session_finish;
 	d->store.ctx = d;
+	d->l2.write = loop_submit_l2_write;
+	d->l2.ctx = d;
 	rc = io_uring_queue_init_params(LOOP_ENTRIES, &d->ring, &p);
 	if (rc == -EINVAL) {
 		ic_log(IC_LOG_INFO, "io_uring without SINGLE_ISSUER|DEFER_TASKRUN");
@@ -187,8 +221,11 @@ cached_daemon_init(struct cached_daemon *d, int listen_fd)
 	d->accept_op.done = loop_on_accept;
 	d->accept_pause_op.done = loop_on_accept_pause;
 	d->sig_op.done = loop_on_signal;
+	d->l2_tick_op.done = loop_on_l2_tick;
 	loop_arm_accept(d);
 	io_uring_prep_read(cached_sqe(d, &d->sig_op), d->sig_fd, &d->si, sizeof(d->si), 0);
+	if (d->store.l2)
+		loop_arm_l2_tick(d);
 	return 0;
 }
 

@@ -21,6 +21,8 @@
 #define MAIN_DEFAULT_SOCKET "/run/isocache/cached.sock"
 #define MAIN_DEFAULT_MEMORY (512ull << 20)
 #define MAIN_MAX_QUOTAS 64
+#define MAIN_DEFAULT_L2_SIZE (1ull << 30)
+enum { MAIN_OPT_L2 = 256, MAIN_OPT_L2_SIZE };
 
 static const char main_usage[] =
 	"Usage: isocached [OPTION]...\n"
@@ -41,6 +43,10 @@ static const char main_usage[] =
 	"                         number or a user name); repeat for several uids.\n"
 	"                         A uid at its quota recycles its own blocks; a\n"
 	"                         quota under 4K means its sessions cause no fills\n"
+	"      --l2 PATH          keep a second tier in the local file PATH\n"
+	"                         (created; checksummed, its index kept across\n"
+	"                         restarts); off by default\n"
+	"      --l2-size SIZE     the L2 file's capacity (default 1G, at least 8M)\n"
 	"  -f, --foreground       do not daemonize; log to stderr\n"
 	"  -p, --pid-file FILE    write the pid to FILE once the socket accepts\n"
 	"  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
@@ -50,7 +56,8 @@ static const char main_usage[] =
 	"Exit status: 0 after a clean shutdown, 1 on a start-up error, 2 on bad usage.\n"
 	"\n"
 	"Example:\n"
-	"  isocached --memory 4G --quota 1000=1G --pid-file /run/isocache/cached.pid\n";
+	"  isocached --memory 4G --quota 1000=1G --pid-file /run/isocache/cached.pid\n"
+	"  isocached --memory 4G --l2 /var/cache/isocache/l2 --l2-size 64G\n";
 
 struct main_quota {
 	uid_t uid;
@@ -60,7 +67,9 @@ struct main_quota {
 struct main_opts {
 	const char *socket;
 	const char *pid_file;
+	const char *l2;
 	uint64_t memory;
+	uint64_t l2_size;
 	bool foreground;
 	struct main_quota quotas[MAIN_MAX_QUOTAS];
 	unsigned nquotas;
@@ -107,6 +116,8 @@ main_parse(int argc, char **argv, struct main_opts *o)
 		{ "socket", required_argument, NULL, 's' },
 		{ "memory", required_argument, NULL, 'm' },
 		{ "quota", required_argument, NULL, 'q' },
+		{ "l2", required_argument, NULL, MAIN_OPT_L2 },
+		{ "l2-size", required_argument, NULL, MAIN_OPT_L2_SIZE },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "pid-file", required_argument, NULL, 'p' },
 		{ "log-level", required_argument, NULL, 'l' },
@@ -120,6 +131,7 @@ main_parse(int argc, char **argv, struct main_opts *o)
 	if (!o->socket || !*o->socket)
 		o->socket = MAIN_DEFAULT_SOCKET;
 	o->memory = MAIN_DEFAULT_MEMORY;
+	o->l2_size = MAIN_DEFAULT_L2_SIZE;
 	while ((c = getopt_long(argc, argv, "s:m:q:fp:l:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -132,6 +144,13 @@ main_parse(int argc, char **argv, struct main_opts *o)
 		case 'q':
 			if (main_parse_quota(o, optarg) < 0)
 				return -EINVAL;
+			break;
+		case MAIN_OPT_L2:
+			o->l2 = optarg;
+			break;
+		case MAIN_OPT_L2_SIZE:
+			if (ic_size_parse(optarg, &o->l2_size) < 0)
+				return main_bad_usage("--l2-size: not a size", optarg);
 			break;
 		case 'f':
 			o->foreground = true;
@@ -258,6 +277,16 @@ main(int argc, char **argv)
 	}
 	for (unsigned i = 0; i < o.nquotas; i++)
 		cached_store_set_quota(&d.store, o.quotas[i].uid, o.quotas[i].bytes);
+	if (o.l2) {
+		rc = cached_l2_open(&d.l2, o.l2, o.l2_size);
+		if (rc < 0) {
+			ic_log(IC_LOG_ERR, "--l2 %s (%llu bytes): %s", o.l2,
+			       (unsigned long long)o.l2_size, strerror(-rc));
+			return 1;
+		}
+		d.store.l2 = &d.l2;
+		ic_log(IC_LOG_INFO, "L2 %s: %u of %u slots warm", o.l2, d.l2.used, d.l2.nslots);
+	}
 	fd = main_listen(o.socket);
 	if (fd < 0)
 		return 1;
@@ -277,6 +306,8 @@ main(int argc, char **argv)
 	       (unsigned long long)(o.memory >> 20));
 	rc = cached_daemon_run(&d);
 	cached_daemon_fini(&d);
+	if (d.store.l2)
+		cached_l2_close(d.store.l2);
 	cached_store_fini(&d.store);
 	close(fd);
 	unlink(o.socket);

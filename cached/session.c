@@ -342,7 +342,8 @@ session_dispatch(struct cached_session *s, struct session_req *q)
 		session_reply(q, 0);
 		return 0;
 	case IC_CACHED_DROP:
-		m->value = cached_store_drop(&s->d->store, l->id);
+		m->value = cached_store_drop(&s->d->store, l->id) +
+			   cached_l2_drop_layer(s->d->store.l2, l->l2_ident);
 		session_reply(q, 0);
 		return 0;
 	default: /* BYE */

@@ -309,6 +309,7 @@ cached_store_layer(struct cached_store *st, const uint8_t uuid[16], const struct
 	memcpy(l->uuid, uuid, 16);
 	l->dev = sb->st_dev;
 	l->ino = sb->st_ino;
+	l->l2_ident = cached_l2_ident(uuid, sb);
 	l->fd = fd;
 	l->size = (uint64_t)sb->st_size;
 	l->nblocks = (l->size + IC_CACHED_BLOCK - 1) >> IC_CACHED_BLOCK_SHIFT;
@@ -328,6 +329,7 @@ cached_store_totals(struct cached_store *st, uint64_t out[IC_CACHED_STAT_COUNT])
 		for (int s = 0; s < IC_CACHED_STAT_COUNT; s++)
 			out[s] += st->layers[i]->stats[s];
 	out[IC_CACHED_STAT_MEM_LIMIT] = (uint64_t)st->cap << IC_CACHED_BLOCK_SHIFT;
+	cached_l2_totals(st->l2, out);
 }
 
 void

@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 #define IC_CACHED_MAGIC 0x44434349u /* "ICCD" in memory order */
-#define IC_CACHED_VERSION 1
+#define IC_CACHED_VERSION 2
 #define IC_CACHED_BLOCK 4096u
 #define IC_CACHED_BLOCK_SHIFT 12
 #define IC_CACHED_HDR_SIZE 24
@@ -68,6 +68,15 @@ enum ic_cached_stat {
 	IC_CACHED_STAT_BACKING_BYTES, /* bytes read from layer files */
 	IC_CACHED_STAT_BLOCKS,        /* blocks resident now */
 	IC_CACHED_STAT_MEM_LIMIT,     /* totals only: --memory in bytes */
+	/* The L2 tier (version 2). */
+	IC_CACHED_STAT_L2_HITS,          /* blocks read from L2 into L1, checksum good */
+	IC_CACHED_STAT_L2_MISSES,        /* blocks of backing fills while L2 is on */
+	IC_CACHED_STAT_L2_BYTES_READ,    /* bytes read from the L2 file */
+	IC_CACHED_STAT_L2_BYTES_WRITTEN, /* bytes written to the L2 file */
+	IC_CACHED_STAT_L2_CSUM_FAILS,    /* L2 blocks whose checksum did not match */
+	IC_CACHED_STAT_L2_EVICTIONS,     /* totals only: L2 entries overwritten */
+	IC_CACHED_STAT_L2_BLOCKS,        /* totals only: L2 entries now */
+	IC_CACHED_STAT_L2_LIMIT,         /* totals only: --l2-size in bytes (0: no L2) */
 	/* READ latency, request received to reply queued: bucket i counts
 	 * reads of [2^i, 2^(i+1)) microseconds; the last bucket is open. */
 	IC_CACHED_STAT_LAT0,

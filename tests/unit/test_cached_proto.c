@@ -99,7 +99,7 @@ test_refuses_bad_header(void **state)
 {
 	(void)state;
 	proto_expect_bad(0, 'X', -EBADMSG);		   /* magic */
-	proto_expect_bad(4, 2, -EPROTONOSUPPORT);	   /* version */
+	proto_expect_bad(4, IC_CACHED_VERSION + 1, -EPROTONOSUPPORT); /* version */
 	proto_expect_bad(6, 99, -EPROTO);		   /* type */
 	proto_expect_bad(6, 0, -EPROTO);		   /* type 0 */
 	proto_expect_bad(7, 0x80, -EPROTO);		   /* a reply sent as a request */
