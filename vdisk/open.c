@@ -289,6 +289,11 @@ ic_vdisk_open(struct ic_store *store, const char *image, unsigned flags, struct 
 	}
 	if (rc)
 		goto fail;
+	if (!vd->readonly) {
+		rc = vd_commit_start(vd);
+		if (rc)
+			goto fail;
+	}
 	if (vd->owned && store->control)
 		control_add(store->control, vd);
 	*out = vd;
@@ -309,7 +314,8 @@ ic_vdisk_close(struct ic_vdisk *vd)
 	/* Waits for a release or snapshot of vd in progress to finish. */
 	if (vd->ctl)
 		control_del(vd->ctl, vd);
-	if (!vd->readonly && !vd->fenced)
+	vd_commit_stop(vd);
+	if (!vd->readonly && !vd_fenced(vd))
 		rc = ic_vdisk_flush(vd);
 	vd_free(vd);
 	return rc;
@@ -328,9 +334,14 @@ ic_vdisk_readonly(const struct ic_vdisk *vd)
 }
 
 uint64_t
-ic_vdisk_layer_id(const struct ic_vdisk *vd, unsigned depth)
+ic_vdisk_layer_id(struct ic_vdisk *vd, unsigned depth)
 {
-	return depth < vd->depth ? vd->layers[depth].disk_id : 0;
+	uint64_t id;
+
+	pthread_rwlock_rdlock(&vd->io_lock);
+	id = depth < vd->depth ? vd->layers[depth].disk_id : 0;
+	pthread_rwlock_unlock(&vd->io_lock);
+	return id;
 }
 
 const struct ic_layer *

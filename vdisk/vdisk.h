@@ -32,7 +32,9 @@ struct ic_vdisk {
 	pthread_mutex_t flush_lock;
 	struct owner_claim claim;
 	bool owned;
-	bool fenced;               /* released or taken over: all I/O -ESTALE */
+	bool fenced;               /* released or taken over: all I/O -ESTALE;
+				    * vd_fenced/vd_fence, for the commit thread
+				    * sets it under io_lock shared */
 
 	/* Every public I/O call holds io_lock shared; a release or a live
 	 * snapshot takes it exclusively, which stops admitting requests and
@@ -42,8 +44,31 @@ struct ic_vdisk {
 	unsigned open_flags;       /* IC_OPEN_* */
 	uint64_t last_write_ms;    /* CLOCK_MONOTONIC of the last write request */
 	struct ic_control *ctl;    /* answering RELEASE/SNAPSHOT for it, or NULL */
+
+	/* The background commit (commit.c) of a writable vdisk. */
+	pthread_t commit_thread;
+	pthread_mutex_t commit_mu;
+	pthread_cond_t commit_cv;
+	bool commit_running, commit_stop;
 	struct ic_vdisk *ctl_next; /* in ctl's list */
 };
+
+static inline bool
+vd_fenced(const struct ic_vdisk *vd)
+{
+	return __atomic_load_n(&vd->fenced, __ATOMIC_RELAXED);
+}
+
+static inline void
+vd_fence(struct ic_vdisk *vd)
+{
+	__atomic_store_n(&vd->fenced, true, __ATOMIC_RELAXED);
+}
+
+/* Start and stop the thread that commits a writable vdisk's map every few
+ * hundred milliseconds (commit.c). */
+int vd_commit_start(struct ic_vdisk *vd);
+void vd_commit_stop(struct ic_vdisk *vd);
 
 /* Flush with io_lock held (either way). */
 int vd_flush(struct ic_vdisk *vd);

@@ -151,8 +151,9 @@ int ic_vdisk_extents(struct ic_vdisk *vd, uint64_t off, uint64_t len,
 int ic_vdisk_stack_new(const char *spec, bool cache, const char *cache_socket,
 		       struct ic_stack **out);
 
-/* Disk ID of the layer at depth (0 = leaf) of vd's chain, or 0. */
-uint64_t ic_vdisk_layer_id(const struct ic_vdisk *vd, unsigned depth);
+/* Disk ID of the layer at depth (0 = leaf) of vd's chain, or 0; safe
+ * while a live snapshot moves vd to a new leaf. */
+uint64_t ic_vdisk_layer_id(struct ic_vdisk *vd, unsigned depth);
 /* The layer handle at depth (0 = top) of vd's chain, or NULL past the end.
  * Valid until the vdisk is closed or its leaf changes (a live snapshot). */
 const struct ic_layer *ic_vdisk_layer(const struct ic_vdisk *vd, unsigned depth);
