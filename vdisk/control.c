@@ -102,7 +102,7 @@ static struct ic_vdisk *
 control_find(struct ic_control *ctl, const char *name)
 {
 	for (struct ic_vdisk *vd = ctl->vdisks; vd; vd = vd->ctl_next)
-		if (strcmp(vd->image, name) == 0 && vd->owned && !vd->fenced)
+		if (strcmp(vd->image, name) == 0 && vd->owned && !vd_fenced(vd))
 			return vd;
 	return NULL;
 }
@@ -147,8 +147,8 @@ control_peer_gone(int fd)
 static const char *
 control_verdict(const struct ic_control *ctl, struct ic_vdisk *vd, char *why, size_t cap)
 {
-	long long idle = vd_now_ms() - (long long)__atomic_load_n(&vd->last_write_ms,
-								   __ATOMIC_RELAXED);
+	uint64_t last = __atomic_load_n(&vd->last_write_ms, __ATOMIC_RELAXED);
+	long long idle = vd_now_ms() - (long long)last;
 	unsigned window = ctl->cfg.idle_ms ? ctl->cfg.idle_ms : IC_RELEASE_IDLE_MS;
 
 	switch (ctl->cfg.policy) {
@@ -158,7 +158,7 @@ control_verdict(const struct ic_control *ctl, struct ic_vdisk *vd, char *why, si
 		snprintf(why, cap, "its release policy is never");
 		return why;
 	default:
-		if (!vd->last_write_ms || idle >= window)
+		if (!last || idle >= window)
 			return NULL;
 		snprintf(why, cap, "it was written %lld ms ago (release policy when-idle: %u ms)",
 			 idle, window);
@@ -223,7 +223,7 @@ control_release(struct ic_control *ctl, int fd, const struct ctl_msg *m, struct 
 		snprintf(text, cap, "released after %lld ms", vd_now_ms() - t0);
 		rc = control_send(fd, reply, ctl->out);
 		if (rc == 0) {
-			vd->fenced = true;
+			vd_fence(vd);
 			vd->owned = false;
 			ic_log(IC_LOG_INFO, "%s: released to %s (pid %d, %s) in %lld ms; no longer "
 			       "serving it", vd->image, m->release.who, (int)cred.pid,
@@ -238,7 +238,7 @@ control_release(struct ic_control *ctl, int fd, const struct ctl_msg *m, struct 
 				ic_log(IC_LOG_WARN, "%s: the requester (pid %d) left before our "
 				       "answer; took it back", vd->image, (int)cred.pid);
 			} else { /* it cleared the record itself: nobody owns it now */
-				vd->fenced = true;
+				vd_fence(vd);
 				vd->owned = false;
 			}
 		}
@@ -278,7 +278,7 @@ control_snapshot(struct ic_control *ctl, const struct ctl_msg *m, struct ctl_msg
 	if (rc == 0) {
 		rc = vd_switch_leaf(vd, &leaf, &next);
 		if (rc) { /* the metadata moved on; this handle cannot follow */
-			vd->fenced = true;
+			vd_fence(vd);
 			ic_log(IC_LOG_ERR, "%s: cannot continue on the new leaf: %s", vd->image,
 			       strerror(-rc));
 		}
@@ -303,13 +303,14 @@ control_stats(struct ic_control *ctl, char *text, size_t cap)
 				    ic_release_policy_name(ctl->cfg.policy), ctl->path);
 
 	for (struct ic_vdisk *vd = ctl->vdisks; vd && n < cap; vd = vd->ctl_next) {
-		long long idle = vd->last_write_ms ? vd_now_ms() - (long long)vd->last_write_ms : -1;
+		uint64_t last = __atomic_load_n(&vd->last_write_ms, __ATOMIC_RELAXED);
+		long long idle = last ? vd_now_ms() - (long long)last : -1;
 
 		n += (size_t)snprintf(text + n, cap - n,
 				      "%s{\"name\":\"%s\",\"owned\":%s,\"generation\":%llu,"
 				      "\"idle_ms\":%lld}",
 				      vd == ctl->vdisks ? "" : ",", vd->image,
-				      vd->owned && !vd->fenced ? "true" : "false",
+				      vd->owned && !vd_fenced(vd) ? "true" : "false",
 				      (unsigned long long)vd->claim.generation, idle);
 	}
 	if (n < cap)

@@ -116,7 +116,7 @@ vd_resume(struct ic_vdisk *vd)
 static int
 vd_check_range(const struct ic_vdisk *vd, uint64_t len, uint64_t off)
 {
-	if (vd->fenced)
+	if (vd_fenced(vd))
 		return -ESTALE;
 	if (off > vd->size || len > vd->size - off) {
 		ic_log(IC_LOG_ERR, "%s: range %llu+%llu is past the end (%llu bytes)", vd->image,
@@ -492,7 +492,7 @@ vd_commit_write(struct ic_vdisk *vd, const struct vd_commit *c)
 		return rc;
 	rc = owner_check(txn, &vd->claim);
 	if (rc == -ESTALE)
-		vd->fenced = true;
+		vd_fence(vd);
 	for (size_t i = 0; rc == 0 && i < c->ranges.n; i++) {
 		uint64_t s = c->ranges.ext[i].start, e = s + c->ranges.ext[i].count;
 		size_t a = extmap_lower(&c->ext, s), z = a;
@@ -528,7 +528,7 @@ vd_flush(struct ic_vdisk *vd)
 
 	if (vd->readonly)
 		return 0;
-	if (vd->fenced)
+	if (vd_fenced(vd))
 		return -ESTALE;
 	pthread_mutex_lock(&vd->flush_lock);
 	/* Take the map's changes before syncing the data: whatever is in the
