@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/tsan.h"
 #include "vdisk/vdisk.h"
 
 #define VD_MAX_SEG (1u << 30) /* longest segment, bytes */
@@ -101,8 +102,12 @@ vd_quiesce(struct ic_vdisk *vd, long long deadline_ms)
 {
 	struct timespec ts = { .tv_sec = deadline_ms / 1000,
 			       .tv_nsec = (deadline_ms % 1000) * 1000000 };
+	int rc;
 
-	return -pthread_rwlock_clockwrlock(&vd->io_lock, CLOCK_MONOTONIC, &ts);
+	ic_tsan_pre_wrlock(&vd->io_lock);
+	rc = pthread_rwlock_clockwrlock(&vd->io_lock, CLOCK_MONOTONIC, &ts);
+	ic_tsan_post_wrlock(&vd->io_lock, rc);
+	return -rc;
 }
 
 void
