@@ -313,6 +313,8 @@ main(int argc, char **argv)
 		o.srv.port = NULL;
 		o.srv.persistent = true;
 	}
+	if (!o.single)
+		srv_block_signals();
 	if (o.daemon && main_daemonize(&ready_fd) < 0) {
 		ic_log(IC_LOG_ERR, "--fork failed: %m");
 		return 1;

@@ -207,34 +207,32 @@ srv_listen(const struct srv_config *cfg)
 	return srv_listen_tcp(cfg->bind, cfg->port);
 }
 
+static sigset_t srv_signals;
+
+void
+srv_block_signals(void)
+{
+	sigemptyset(&srv_signals);
+	sigaddset(&srv_signals, SIGTERM);
+	sigaddset(&srv_signals, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &srv_signals, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
 /* SIGTERM and SIGINT are blocked in every thread and taken here. */
 static void *
 srv_signal_thread(void *arg)
 {
-	sigset_t *set = arg;
 	int sig;
 
-	if (sigwait(set, &sig) == 0) {
+	(void)arg;
+	if (sigwait(&srv_signals, &sig) == 0) {
 		ic_log(IC_LOG_INFO, "signal %d: finishing requests in flight, then exiting", sig);
 		srv_stop(0);
 	}
 	return NULL;
 }
 
-static void
-srv_block_signals(void)
-{
-	static sigset_t set;
-	pthread_t t;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	if (pthread_create(&t, NULL, srv_signal_thread, &set) == 0)
-		pthread_detach(t);
-}
 
 /* Wait for every client to finish, then stop the workers and flush. */
 static int
@@ -259,9 +257,11 @@ int
 srv_run(const struct srv_config *cfg, struct srv_exports *ex)
 {
 	struct pollfd pfd[SRV_MAX_LISTEN + 1];
+	pthread_t t;
 	int i;
 
-	srv_block_signals();
+	if (pthread_create(&t, NULL, srv_signal_thread, NULL) == 0)
+		pthread_detach(t);
 	for (i = 0; i < srv.nlisten; i++)
 		pfd[i] = (struct pollfd){ .fd = srv.listen_fd[i], .events = POLLIN };
 	pfd[srv.nlisten] = (struct pollfd){ .fd = srv.wake[0], .events = POLLIN };

@@ -47,6 +47,10 @@ struct srv_config {
 	unsigned slots;		 /* requests in flight per connection */
 };
 
+/* Block SIGTERM and SIGINT before the first thread starts, so that every
+ * thread (vdisk commits, the cache filter's) inherits the mask and only
+ * srv_run's signal thread takes them: taken by any other, they kill the process. */
+void srv_block_signals(void);
 /* Serve until SIGTERM/SIGINT, srv_stop(), or (not persistent) the last
  * client leaving. Listening sockets are made by srv_listen first, so that
  * the caller can report readiness (pid file, --fork, --run) in between. */
