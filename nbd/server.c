@@ -44,7 +44,7 @@ static struct {
 	int listen_fd[SRV_MAX_LISTEN];
 	int nlisten;
 	int wake[2];
-	volatile sig_atomic_t exit_rc;
+	int exit_rc; /* atomic: srv_stop runs on any thread */
 } srv = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
 	  .wake = { -1, -1 } };
 
@@ -53,7 +53,7 @@ srv_stop(int rc)
 {
 	char c = 0;
 
-	srv.exit_rc = rc;
+	__atomic_store_n(&srv.exit_rc, rc, __ATOMIC_RELEASE);
 	if (srv.wake[1] >= 0 && write(srv.wake[1], &c, 1) < 0)
 		return; /* the pipe is full: a wake-up is pending anyway */
 }
@@ -233,7 +233,6 @@ srv_signal_thread(void *arg)
 	return NULL;
 }
 
-
 /* Wait for every client to finish, then stop the workers and flush. */
 static int
 srv_drain(struct srv_exports *ex)
@@ -250,7 +249,7 @@ srv_drain(struct srv_exports *ex)
 	rc = srv_exports_close(ex);
 	if (rc < 0)
 		ic_log(IC_LOG_ERR, "flush at exit failed: %s", strerror(-rc));
-	return rc < 0 ? 1 : srv.exit_rc;
+	return rc < 0 ? 1 : __atomic_load_n(&srv.exit_rc, __ATOMIC_ACQUIRE);
 }
 
 int
