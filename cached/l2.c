@@ -402,11 +402,13 @@ cached_l2_sync(struct cached_l2 *l2)
 		return 0;
 	l2_image(l2, l2->seq + 1);
 	l2->sync_op.done = l2_on_sync;
+	l2->dirty = false;
+	l2->syncing = true;
 	rc = l2->write(l2, &l2->sync_op, l2->snap, l2->region_size,
 		       ((l2->seq + 1) & 1) * l2->region_size);
-	if (rc == 0) {
-		l2->dirty = false;
-		l2->syncing = true;
+	if (rc < 0) {
+		l2->dirty = true;
+		l2->syncing = false;
 	}
 	return rc;
 }
