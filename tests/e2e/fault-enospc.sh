@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Faults: a real ENOSPC. The store sits on a 64 MiB ext4 on a loop device
+# with a ballast file; a libnbd client writes until the filesystem is full.
+# Only failing writes (and flushes) see ENOSPC or EIO, reads keep working
+# and every block reads as written (a failed write: old or new). Once the
+# ballast is removed, writes and flushes work again, flushed data survives
+# SIGKILL and a restart, and isocache-admin check passes. IC_SEED replays.
+source "$(dirname "$0")/../functions.sh"
+source "$(dirname "$0")/nbd-functions.bash"
+/usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "SKIP: python3-libnbd is not installed" >&2; exit 77; }
+requires losetup mkfs.ext4 mount umount
+[ "$(id -u)" = 0 ] || { echo "SKIP: loop devices and mount need root" >&2; exit 77; }
+cd "$TESTDIR"
+seed=${IC_SEED:-$RANDOM$RANDOM}
+client() { /usr/bin/python3 "$IC_SRC/tests/e2e/fault-client.py" "$TESTDIR/$1.sock" state "${@:2}"; }
+echo "fault-enospc: seed $seed"
+
+truncate -s 64M fs.img
+loop=$(losetup -f --show fs.img) || { echo "SKIP: no loop device" >&2; exit 77; }
+cleanup_fn losetup -d "$loop"
+mkfs.ext4 -q -F -m 0 "$loop"
+mkdir mnt
+mount "$loop" mnt
+cleanup_fn umount -l "$TESTDIR/mnt"
+export ISOCACHE_STORE=$TESTDIR/mnt/store
+fallocate -l 8M mnt/ballast
+
+nbd_store
+$ADMIN create vm --size 256M
+nbd_start full --no-cache vm
+out=$(client full run 1500 "$seed" 64 ENOSPC,EIO)
+echo "$out"
+grep -q 'ENOSPC=[1-9]' <<<"$out" || fail "the filesystem never filled up"
+df -h mnt | tail -1
+
+# Free the ballast: writes and flushes work again, and everything reads back.
+rm mnt/ballast
+client full verify
+client full run 100 "$((seed + 1))" 4 none
+client full verify
+
+kill -9 "$(cat full.pid)"
+while kill -0 "$(cat full.pid)" 2>/dev/null; do sleep 0.1; done
+nbd_start again --no-cache vm
+client again verify
+$ADMIN check
