@@ -59,17 +59,27 @@ cache_stats_row(bool json, bool *sep, const char *name, const uint64_t *s)
 		printf(", \"lookups\": %" PRIu64 ", \"hits\": %" PRIu64 ", \"misses\": %" PRIu64
 		       ", \"fills\": %" PRIu64 ", \"joins\": %" PRIu64 ", \"evictions\": %" PRIu64
 		       ", \"bytes_served\": %" PRIu64 ", \"backing_bytes\": %" PRIu64
-		       ", \"blocks\": %" PRIu64 ", \"hit_ratio\": %.4f, \"backing_saved\": %" PRIu64 "}",
+		       ", \"blocks\": %" PRIu64 ", \"hit_ratio\": %.4f, \"backing_saved\": %" PRIu64
+		       ", \"l2_hits\": %" PRIu64 ", \"l2_misses\": %" PRIu64
+		       ", \"l2_bytes_read\": %" PRIu64 ", \"l2_bytes_written\": %" PRIu64
+		       ", \"l2_csum_fails\": %" PRIu64 ", \"l2_evictions\": %" PRIu64
+		       ", \"l2_blocks\": %" PRIu64 ", \"l2_limit\": %" PRIu64 "}",
 		       s[IC_CACHED_STAT_LOOKUPS], s[IC_CACHED_STAT_HITS], s[IC_CACHED_STAT_MISSES],
 		       s[IC_CACHED_STAT_FILLS], s[IC_CACHED_STAT_JOINS], s[IC_CACHED_STAT_EVICTIONS],
-		       served, backing, s[IC_CACHED_STAT_BLOCKS], ratio / 100, saved);
+		       served, backing, s[IC_CACHED_STAT_BLOCKS], ratio / 100, saved,
+		       s[IC_CACHED_STAT_L2_HITS], s[IC_CACHED_STAT_L2_MISSES],
+		       s[IC_CACHED_STAT_L2_BYTES_READ], s[IC_CACHED_STAT_L2_BYTES_WRITTEN],
+		       s[IC_CACHED_STAT_L2_CSUM_FAILS], s[IC_CACHED_STAT_L2_EVICTIONS],
+		       s[IC_CACHED_STAT_L2_BLOCKS], s[IC_CACHED_STAT_L2_LIMIT]);
 		*sep = true;
 		return;
 	}
-	printf("%-28s %10" PRIu64 " %6.1f%% %8" PRIu64 " %8" PRIu64 " %10s %10s %10s\n", name,
-	       s[IC_CACHED_STAT_LOOKUPS], ratio, s[IC_CACHED_STAT_FILLS], s[IC_CACHED_STAT_JOINS],
-	       ic_size_format(served, b1, sizeof(b1)), ic_size_format(backing, b2, sizeof(b2)),
-	       ic_size_format(saved, b3, sizeof(b3)));
+	printf("%-28s %10" PRIu64 " %6.1f%% %8" PRIu64 " %8" PRIu64 " %10s %10s %10s %10" PRIu64
+	       " %7" PRIu64 "\n",
+	       name, s[IC_CACHED_STAT_LOOKUPS], ratio, s[IC_CACHED_STAT_FILLS],
+	       s[IC_CACHED_STAT_JOINS], ic_size_format(served, b1, sizeof(b1)),
+	       ic_size_format(backing, b2, sizeof(b2)), ic_size_format(saved, b3, sizeof(b3)),
+	       s[IC_CACHED_STAT_L2_HITS], s[IC_CACHED_STAT_L2_CSUM_FAILS]);
 }
 
 static int
@@ -91,8 +101,8 @@ cache_stats_once(struct ic_store *store, bool json)
 	if (json)
 		printf("[");
 	else
-		printf("%-28s %10s %7s %8s %8s %10s %10s %10s\n", "LAYER", "LOOKUPS", "HITS", "FILLS",
-		       "JOINS", "SERVED", "BACKING", "SAVED");
+		printf("%-28s %10s %7s %8s %8s %10s %10s %10s %10s %7s\n", "LAYER", "LOOKUPS",
+		       "HITS", "FILLS", "JOINS", "SERVED", "BACKING", "SAVED", "L2HITS", "L2BAD");
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		struct ic_vdisk *vd;
 		uint32_t h;
@@ -265,7 +275,9 @@ const struct admin_cmd admin_cmd_cache = {
 	"stats    the daemon's counters for each frozen layer of this store, and its\n"
 	"         totals: lookups, hit ratio, fills, singleflight joins, bytes served,\n"
 	"         bytes read from layer files, and the backing reads saved\n"
-	"         (served - backing). --watch repeats every second.\n"
+	"         (served - backing); with an L2 tier (isocached --l2), blocks read\n"
+	"         from it (L2HITS) and its checksum failures (L2BAD). --json has\n"
+	"         every counter. --watch repeats every second.\n"
 	"warm     load every layer of NAME@SNAP's chain before a boot storm.\n"
 	"drop     evict the layers of IMAGE's chain, or every frozen layer of the store.\n"
 	"\n"
