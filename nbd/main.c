@@ -262,7 +262,10 @@ main_spawn_run(const struct main_opts *o, const struct srv_exports *ex)
 		execl("/bin/sh", "sh", "-c", o->run, (char *)NULL);
 		_exit(127);
 	}
-	return pthread_create(&t, NULL, main_run_waiter, (void *)(intptr_t)pid) ? -EAGAIN : 0;
+	if (pthread_create(&t, NULL, main_run_waiter, (void *)(intptr_t)pid))
+		return -EAGAIN;
+	pthread_detach(t);
+	return 0;
 }
 
 /* --filter SPEC..., top first, and the cache filter below them unless
