@@ -7,10 +7,6 @@
 # replays a run.
 source "$(dirname "$0")/../functions.sh"
 /usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "SKIP: python3-libnbd is not installed" >&2; exit 77; }
-if nm "$NBD" 2>/dev/null | grep -q __asan_init; then
-	echo "SKIP: the power-cut shim cannot be preloaded into a sanitizer build" >&2
-	exit 77
-fi
 SHIM=$IC_BUILD/tests/powercut/libpcshim.so
 REPLAY=$IC_BUILD/tests/powercut/pc-replay
 [ -f "$SHIM" ] && [ -x "$REPLAY" ] || fail "$SHIM or $REPLAY is not built"

@@ -56,21 +56,23 @@ replay_coin(struct replay *rp)
 	return (z ^ (z >> 31)) & 1;
 }
 
-/* The record at *pos, advancing *pos past it; NULL at the end. */
-static const struct pc_rec *
-replay_next(const char *map, uint64_t size, uint64_t *pos)
+/* Copy the record at *pos into *r (records are not aligned) and return its
+ * data, advancing *pos past it; NULL at the end. */
+static const char *
+replay_next(const char *map, uint64_t size, uint64_t *pos, struct pc_rec *r)
 {
-	const struct pc_rec *r = (const void *)(map + *pos);
+	const char *data = map + *pos + sizeof(*r);
 
 	if (*pos + sizeof(*r) > size)
 		return NULL;
+	memcpy(r, map + *pos, sizeof(*r));
 	if (r->magic != PC_MAGIC || r->file >= PC_MAX_FILES ||
 	    pc_rec_data(r) > size - *pos - sizeof(*r)) {
 		errno = EBADMSG;
 		replay_die("corrupt journal");
 	}
 	*pos += sizeof(*r) + pc_rec_data(r);
-	return r;
+	return data;
 }
 
 static int
@@ -92,9 +94,8 @@ replay_fd(struct replay *rp, uint32_t file)
 }
 
 static void
-replay_write(struct replay *rp, const struct pc_rec *r, bool durable)
+replay_write(struct replay *rp, const struct pc_rec *r, const char *data, bool durable)
 {
-	const char *data = (const char *)(r + 1);
 	int fd = replay_fd(rp, r->file);
 	uint64_t done = 0;
 
@@ -112,18 +113,18 @@ replay_write(struct replay *rp, const struct pc_rec *r, bool durable)
 }
 
 static void
-replay_apply(struct replay *rp, const struct pc_rec *r, uint64_t pos)
+replay_apply(struct replay *rp, const struct pc_rec *r, const char *data, uint64_t pos)
 {
 	bool durable = r->flags & PC_DURABLE || pos < rp->synced[r->file] || pos < rp->synced_all;
 	int fd;
 
 	switch (r->type) {
 	case PC_OPEN:
-		if (!rp->path[r->file] && !(rp->path[r->file] = strndup((const char *)(r + 1), r->len)))
+		if (!rp->path[r->file] && !(rp->path[r->file] = strndup(data, r->len)))
 			replay_die("strndup");
 		return;
 	case PC_WRITE:
-		replay_write(rp, r, durable);
+		replay_write(rp, r, data, durable);
 		return;
 	case PC_TRUNC:
 	case PC_FALLOC:
@@ -150,7 +151,8 @@ int
 main(int argc, char **argv)
 {
 	struct replay rp = { .keep_random = false };
-	const struct pc_rec *r;
+	struct pc_rec r;
+	const char *data;
 	uint64_t n = 0, cut = UINT64_MAX, pos = 0, end;
 	struct stat st;
 	char *map;
@@ -176,8 +178,8 @@ main(int argc, char **argv)
 		rp.dir = argv[3];
 	}
 	/* First the syncs that completed before the cut, then the changes. */
-	while (n < cut && (r = replay_next(map, (uint64_t)st.st_size, &pos))) {
-		replay_sync(&rp, r);
+	while (n < cut && replay_next(map, (uint64_t)st.st_size, &pos, &r)) {
+		replay_sync(&rp, &r);
 		n++;
 	}
 	if (argc == 2) {
@@ -189,8 +191,8 @@ main(int argc, char **argv)
 	for (pos = 0; pos < end;) {
 		uint64_t at = pos;
 
-		r = replay_next(map, end, &pos);
-		replay_apply(&rp, r, at);
+		data = replay_next(map, end, &pos, &r);
+		replay_apply(&rp, &r, data, at);
 	}
 	for (uint32_t i = 0; i < PC_MAX_FILES; i++) {
 		if (rp.fd[i] >= 0 && close(rp.fd[i]) != 0)
