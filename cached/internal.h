@@ -38,7 +38,7 @@
 #define CACHED_MAX_SESSIONS 4096
 /* L2 staging buffers (CACHED_FILL_MAX blocks each), and the smallest L2:
  * twice what they can have in flight, so in-flight writes never overlap. */
-#define CACHED_L2_WRITES 16
+#define CACHED_L2_WRITES 32
 #define CACHED_L2_MIN_SLOTS (2 * CACHED_L2_WRITES * CACHED_FILL_MAX)
 /* Seconds between index writes of the L2 file. */
 #define CACHED_L2_SYNC_SEC 10

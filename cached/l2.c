@@ -189,6 +189,7 @@ l2_alloc(struct cached_l2 *l2)
 	if (!l2->slots || !l2->hnext || !l2->buckets || !l2->snap || !l2->wbuf || !l2->writes)
 		return -ENOMEM;
 	memset(l2->buckets, 0xff, (size_t)nb * sizeof(*l2->buckets));
+	memset(l2->snap, 0, l2->region_size); /* the index's padding is written too */
 	for (uint32_t i = 0; i < CACHED_L2_WRITES; i++) {
 		l2->writes[i].l2 = l2;
 		l2->writes[i].buf = l2->wbuf + (size_t)i * CACHED_FILL_MAX * IC_CACHED_BLOCK;
@@ -201,7 +202,7 @@ l2_alloc(struct cached_l2 *l2)
 int
 cached_l2_open(struct cached_l2 *l2, const char *path, uint64_t size)
 {
-	uint64_t nslots = size >> IC_CACHED_BLOCK_SHIFT;
+	uint64_t nslots = size >> IC_CACHED_BLOCK_SHIFT, fsize;
 	struct stat sb;
 	int rc;
 
@@ -227,8 +228,15 @@ cached_l2_open(struct cached_l2 *l2, const char *path, uint64_t size)
 		rc = -EINVAL;
 		goto err;
 	}
-	if ((uint64_t)sb.st_size != l2->data_off + (nslots << IC_CACHED_BLOCK_SHIFT) &&
-	    ftruncate(l2->fd, (off_t)(l2->data_off + (nslots << IC_CACHED_BLOCK_SHIFT))) < 0) {
+	fsize = l2->data_off + (nslots << IC_CACHED_BLOCK_SHIFT);
+	if ((uint64_t)sb.st_size != fsize && ftruncate(l2->fd, (off_t)fsize) < 0) {
+		rc = -errno;
+		goto err;
+	}
+	/* Allocated up front: an O_DIRECT write into a hole allocates on the
+	 * data path, which is slow and can fail with ENOSPC. */
+	rc = fallocate(l2->fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)fsize);
+	if (rc < 0 && errno != EOPNOTSUPP) {
 		rc = -errno;
 		goto err;
 	}

@@ -46,7 +46,7 @@ static const char main_usage[] =
 	"      --l2 PATH          keep a second tier in the local file PATH\n"
 	"                         (created; checksummed, its index kept across\n"
 	"                         restarts); off by default\n"
-	"      --l2-size SIZE     the L2 file's capacity (default 1G, at least 8M)\n"
+	"      --l2-size SIZE     the L2 file's capacity (default 1G, at least 16M)\n"
 	"  -f, --foreground       do not daemonize; log to stderr\n"
 	"  -p, --pid-file FILE    write the pid to FILE once the socket accepts\n"
 	"  -l, --log-level LEVEL  error, warn, info (default) or debug\n"

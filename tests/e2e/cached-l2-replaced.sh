@@ -8,11 +8,8 @@ source "$(dirname "$0")/cached-functions.bash"
 source "$(dirname "$0")/cached-l2-functions.bash"
 set -x
 
-cached_layer "$TESTDIR/base" 4M
+cached_l2_filled "$TESTDIR/base" 4M
 xattr=$(getfattr --only-values -n user.isocache.layer "$TESTDIR/base")
-cached_l2_start
-cached_l2_cat "$TESTDIR/base"
-cached_l2_stop
 
 # Rewritten in place: same inode, same size, same uuid, new bytes.
 ino=$(stat -c %i "$TESTDIR/base")

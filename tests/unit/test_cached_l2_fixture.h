@@ -23,7 +23,7 @@
 #include "cached/internal.h"
 
 #define FX_LAYER_BLOCKS 256
-#define FX_L2_SIZE (8u << 20)
+#define FX_L2_SIZE (CACHED_L2_MIN_SLOTS * IC_CACHED_BLOCK)
 
 struct l2_fixture {
 	char dir[64], layer[96], l2path[96];
