@@ -3,6 +3,7 @@
 # clone, write through a clone's chain, export and cmp; rm, merge, flatten,
 # resize, rollback; ls/info/tree output.
 source "$(dirname "$0")/../functions.sh"
+requires qemu-img
 cd "$TESTDIR"
 
 $ADMIN init --cluster-size 64K
@@ -14,6 +15,13 @@ cmp orig.raw out.raw || fail "export of the imported image differs"
 used=$($ADMIN ls --json | python3 -c 'import json,sys; print([i["used"] for i in json.load(sys.stdin) if i["name"]=="base"][0])')
 [ "$used" -le $((7 << 20)) ] || fail "holes were allocated: $used bytes used"
 [ "$(stat -c %b out.raw)" -lt $((10 * 2048)) ] || fail "export is not sparse"
+
+# qcow2 (through qemu-img) imports to the same bytes, holes kept as holes.
+qemu-img convert -q -f raw -O qcow2 orig.raw orig.qcow2
+$ADMIN import orig.qcow2 fromqcow
+$ADMIN export fromqcow fromqcow.raw
+cmp orig.raw fromqcow.raw || fail "qcow2 import differs"
+$ADMIN rm fromqcow
 
 $ADMIN snap base@gold
 $ADMIN clone base@gold vm1
