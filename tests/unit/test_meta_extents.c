@@ -1,4 +1,5 @@
-/* meta/: the metadata file's records and extent maps, on real LMDB files. */
+/* meta/: the metadata file's records and extent maps, on real LMDB files,
+ * and opening damaged ones. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -185,6 +187,65 @@ test_open_refuses_bad_files(void **state)
 	unlink(path);
 }
 
+/* Close the fixture's file and overwrite len bytes of it at off (LMDB's
+ * meta page 0: the 16-byte page header, then MDB_meta), or truncate it to
+ * off bytes when data is NULL; then it must be refused before LMDB maps
+ * it (meta_check_lmdb), where LMDB would read past the end of the file
+ * (SIGBUS) or make a new environment in an empty one. */
+static void
+damage_and_expect_refused(struct fx *f, long off, const void *data, size_t len)
+{
+	struct ic_meta *m = NULL;
+	struct stat st;
+	FILE *fp;
+
+	ic_meta_close(f->meta);
+	f->meta = NULL;
+	if (data) {
+		fp = fopen(f->path, "r+");
+		assert_non_null(fp);
+		assert_int_equal(fseek(fp, off, SEEK_SET), 0);
+		assert_int_equal(fwrite(data, len, 1, fp), 1);
+		fclose(fp);
+	} else {
+		assert_int_equal(truncate(f->path, off), 0);
+	}
+	assert_int_equal(ic_meta_open(f->path, &m), -EUCLEAN);
+	assert_null(m);
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_true(data || st.st_size == off);
+}
+
+static void
+test_open_refuses_truncated(void **state)
+{
+	struct fx *f = *state;
+	struct stat st;
+
+	assert_int_equal(stat(f->path, &st), 0);
+	damage_and_expect_refused(f, st.st_size - 1, NULL, 0);
+}
+
+static void
+test_open_refuses_empty(void **state)
+{
+	damage_and_expect_refused(*state, 0, NULL, 0);
+}
+
+static void
+test_open_refuses_last_page_past_eof(void **state)
+{
+	uint64_t last_pg = 1000;
+
+	damage_and_expect_refused(*state, 136, &last_pg, 8); /* mm_last_pg */
+}
+
+static void
+test_open_refuses_bad_lmdb_magic(void **state)
+{
+	damage_and_expect_refused(*state, 16, "X", 1); /* mm_magic */
+}
+
 int
 main(void)
 {
@@ -193,6 +254,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_disk_ids_are_never_reused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_owner_record_round_trips, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_refuses_bad_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_refuses_truncated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_refuses_empty, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_refuses_last_page_past_eof, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_refuses_bad_lmdb_magic, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
