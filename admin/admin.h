@@ -24,6 +24,10 @@ extern const struct admin_cmd admin_cmd_init, admin_cmd_create, admin_cmd_import
 	admin_cmd_tree, admin_cmd_rm, admin_cmd_resize, admin_cmd_flatten, admin_cmd_check,
 	admin_cmd_owner, admin_cmd_stats, admin_cmd_filter, admin_cmd_cache;
 
+/* A live process's STATS reply (JSON) as tables (stats_table.c); -EINVAL
+ * when text is not the JSON expected. */
+int admin_stats_table(const char *text, FILE *out);
+
 /* The cache daemon's counters for store's frozen layers (cmd_cache.c). */
 int admin_cache_stats(struct ic_store *store, bool json, bool watch);
 

@@ -248,7 +248,8 @@ run_stats(struct ic_store *store, const char *dir, int argc, char **argv)
 		return 1;
 	if (!text || ic_control_stats(path, text, OWNER_TEXT_MAX))
 		return 1;
-	printf("%s\n", text);
+	if (o.json || admin_stats_table(text, stdout))
+		printf("%s\n", text);
 	return 0;
 }
 
@@ -260,7 +261,9 @@ const struct admin_cmd admin_cmd_stats = {
 	"the same as isocache-admin cache stats.\n"
 	"With NAME: asks the process writing vdisk NAME (or listening on the\n"
 	"control socket PATH) for its vdisks, release policy and filter stack with\n"
-	"each filter's report, as JSON.\n",
+	"each filter's report: the stats filter's counters per layer and operation\n"
+	"(count, bytes, errors, latency p50/p99) as a table, or all of it as JSON\n"
+	"with --json.\n",
 	true, run_stats,
 };
 

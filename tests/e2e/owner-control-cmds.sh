@@ -8,7 +8,11 @@ owner_vdisk 16M vm
 nbd_start a --filter stats vm
 qemu-io -f raw -c "write -P 0x11 0 1M" -c "read -P 0x11 0 1M" "$(nbd_uri a)" >/dev/null
 
-"$ADMIN" stats vm >"$TESTDIR/stats.json"
+"$ADMIN" stats --json vm >"$TESTDIR/stats.json"
+# The same as tables: the stats filter's row for the writes names them.
+"$ADMIN" stats vm | tee "$TESTDIR/stats.txt"
+grep -Eq '^  1 +pwrite +16 +1 MiB +0 ' "$TESTDIR/stats.txt" || fail "stats table lacks the writes"
+grep -q '^cache: .*connected=' "$TESTDIR/stats.txt" || fail "stats table lacks the cache filter"
 /usr/bin/python3 - "$TESTDIR/stats.json" "$(cat "$TESTDIR/a.pid")" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
