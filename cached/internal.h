@@ -173,6 +173,7 @@ struct cached_l2 {
 	uint64_t region_size; /* one index region: header and index */
 	uint64_t data_off;    /* slot 0 */
 	uint64_t seq;	      /* of the newest index region on disk */
+	uint64_t secret;      /* the seed of identities (cached_l2_ident) */
 	struct cached_l2_entry *slots;
 	uint32_t *buckets, *hnext;
 	uint32_t bucket_mask;
@@ -232,8 +233,10 @@ void cached_fill_complete(struct cached_fill *f, int res);
 int cached_l2_open(struct cached_l2 *l2, const char *path, uint64_t size);
 /* Write the index if it changed (blocking: after the loop) and free all. */
 void cached_l2_close(struct cached_l2 *l2);
-/* The key of a file generation: uuid, device, inode, size, mtime, ctime. */
-uint64_t cached_l2_ident(const uint8_t uuid[16], const struct stat *sb);
+/* The key of a file generation in this L2 file (l2 may be NULL): a hash
+ * of uuid, device, inode, size, mtime and ctime keyed by l2->secret. */
+uint64_t cached_l2_ident(const struct cached_l2 *l2, const uint8_t uuid[16],
+			 const struct stat *sb);
 /* The slot holding (ident, block), or CACHED_NIL (also when l2 is NULL). */
 uint32_t cached_l2_lookup(const struct cached_l2 *l2, uint64_t ident, uint64_t block);
 /* Is data (NULL: the read failed) what slot holds for block of l? A

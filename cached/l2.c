@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -39,6 +40,7 @@ struct l2_header {
 	uint64_t seq;
 	uint32_t hand;
 	uint32_t pad;
+	uint64_t secret;
 	uint64_t index_sum;
 	uint64_t sum; /* XXH3 of the fields above */
 };
@@ -52,8 +54,12 @@ l2_key(uint64_t ident, uint64_t block)
 	return XXH3_64bits(key, sizeof(key));
 }
 
+/* Seeded with the file's secret: anyone can choose a file's uuid, size
+ * and mtime, so with a public hash a user could craft a file whose
+ * identity collides with a layer they cannot read, register it, and be
+ * served that layer's L2 blocks. The secret lives in the 0600 L2 file. */
 uint64_t
-cached_l2_ident(const uint8_t uuid[16], const struct stat *sb)
+cached_l2_ident(const struct cached_l2 *l2, const uint8_t uuid[16], const struct stat *sb)
 {
 	struct {
 		uint8_t uuid[16];
@@ -70,7 +76,7 @@ cached_l2_ident(const uint8_t uuid[16], const struct stat *sb)
 	uint64_t h;
 
 	memcpy(id.uuid, uuid, 16);
-	h = XXH3_64bits(&id, sizeof(id));
+	h = XXH3_64bits_withSeed(&id, sizeof(id), l2 ? l2->secret : 0);
 	return h ? h : 1; /* 0 marks an empty slot */
 }
 
@@ -131,6 +137,7 @@ l2_image(struct cached_l2 *l2, uint64_t seq)
 		.nslots = l2->nslots,
 		.seq = seq,
 		.hand = l2->hand,
+		.secret = l2->secret,
 		.index_sum = XXH3_64bits(l2->snap + L2_HDR, len),
 	};
 	h->sum = XXH3_64bits(h, offsetof(struct l2_header, sum));
@@ -148,8 +155,9 @@ l2_image_valid(const struct cached_l2 *l2)
 		       XXH3_64bits(l2->snap + L2_HDR, (size_t)l2->nslots * sizeof(*l2->slots));
 }
 
-/* Load the newer valid region, if any; without one the tier starts empty. */
-static void
+/* Load the newer valid region, if any; without one the tier starts empty,
+ * under a new secret. */
+static int
 l2_load(struct cached_l2 *l2)
 {
 	const struct l2_header *h = (const struct l2_header *)l2->snap;
@@ -163,12 +171,16 @@ l2_load(struct cached_l2 *l2)
 		found = true;
 		l2->seq = h->seq;
 		l2->hand = h->hand;
+		l2->secret = h->secret;
 		memcpy(l2->slots, l2->snap + L2_HDR, (size_t)l2->nslots * sizeof(*l2->slots));
 	}
+	if (!found && getrandom(&l2->secret, sizeof(l2->secret), 0) != sizeof(l2->secret))
+		return -errno;
 	for (uint32_t i = 0; i < l2->nslots; i++)
 		if (l2->slots[i].ident)
 			l2_hash(l2, i);
 	l2->dirty = false;
+	return 0;
 }
 
 static int
@@ -241,9 +253,10 @@ cached_l2_open(struct cached_l2 *l2, const char *path, uint64_t size)
 		goto err;
 	}
 	rc = l2_alloc(l2);
+	if (rc == 0)
+		rc = l2_load(l2);
 	if (rc < 0)
 		goto err;
-	l2_load(l2);
 	return 0;
 err:
 	cached_l2_close(l2);

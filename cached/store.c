@@ -309,7 +309,7 @@ cached_store_layer(struct cached_store *st, const uint8_t uuid[16], const struct
 	memcpy(l->uuid, uuid, 16);
 	l->dev = sb->st_dev;
 	l->ino = sb->st_ino;
-	l->l2_ident = cached_l2_ident(uuid, sb);
+	l->l2_ident = cached_l2_ident(st->l2, uuid, sb);
 	l->fd = fd;
 	l->size = (uint64_t)sb->st_size;
 	l->nblocks = (l->size + IC_CACHED_BLOCK - 1) >> IC_CACHED_BLOCK_SHIFT;

@@ -108,31 +108,52 @@ test_generation_change_invalidates(void **state)
 	assert_int_equal(fx.l->stats[IC_CACHED_STAT_BACKING_BYTES], sizeof(fx.bytes));
 }
 
-/* Every part of a file's identity is in its L2 key. */
+/* Every part of a file's identity is in its L2 key, and so is the L2
+ * file's secret. */
 static void
 test_ident_covers_generation(void **state)
 {
 	uint8_t uuid[16] = { 1 }, other[16] = { 2 };
 	struct stat sb = { .st_dev = 1, .st_ino = 2, .st_size = 3 }, v;
-	uint64_t base = cached_l2_ident(uuid, &sb);
+	struct cached_l2 l2 = { .secret = 42 }, l2b = { .secret = 43 };
+	uint64_t base;
 
 	(void)state;
 	sb.st_mtim.tv_sec = 4;
 	sb.st_ctim.tv_nsec = 5;
-	base = cached_l2_ident(uuid, &sb);
+	base = cached_l2_ident(&l2, uuid, &sb);
 	assert_int_not_equal(base, 0);
-	assert_int_equal(cached_l2_ident(uuid, &sb), base);
-	assert_int_not_equal(cached_l2_ident(other, &sb), base);
+	assert_int_equal(cached_l2_ident(&l2, uuid, &sb), base);
+	assert_int_not_equal(cached_l2_ident(&l2b, uuid, &sb), base);
+	assert_int_not_equal(cached_l2_ident(&l2, other, &sb), base);
 	v = sb, v.st_dev++;
-	assert_int_not_equal(cached_l2_ident(uuid, &v), base);
+	assert_int_not_equal(cached_l2_ident(&l2, uuid, &v), base);
 	v = sb, v.st_ino++;
-	assert_int_not_equal(cached_l2_ident(uuid, &v), base);
+	assert_int_not_equal(cached_l2_ident(&l2, uuid, &v), base);
 	v = sb, v.st_size++;
-	assert_int_not_equal(cached_l2_ident(uuid, &v), base);
+	assert_int_not_equal(cached_l2_ident(&l2, uuid, &v), base);
 	v = sb, v.st_mtim.tv_nsec++;
-	assert_int_not_equal(cached_l2_ident(uuid, &v), base);
+	assert_int_not_equal(cached_l2_ident(&l2, uuid, &v), base);
 	v = sb, v.st_ctim.tv_sec++;
-	assert_int_not_equal(cached_l2_ident(uuid, &v), base);
+	assert_int_not_equal(cached_l2_ident(&l2, uuid, &v), base);
+}
+
+/* A new file gets a new secret; a reopened one keeps its own. */
+static void
+test_secret_persists(void **state)
+{
+	uint64_t secret = fx.l2.secret, ident = fx.l->l2_ident;
+
+	(void)state;
+	fx_read(0, 16);
+	fx_reopen();
+	assert_int_equal(fx.l2.secret, secret);
+	assert_int_equal(fx.l->l2_ident, ident);
+	fx_close();
+	unlink(fx.l2path);
+	fx_open();
+	assert_int_not_equal(fx.l2.secret, secret);
+	assert_int_not_equal(fx.l->l2_ident, ident);
 }
 
 int
@@ -146,6 +167,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_generation_change_invalidates, fx_setup,
 						fx_teardown),
 		cmocka_unit_test(test_ident_covers_generation),
+		cmocka_unit_test_setup_teardown(test_secret_persists, fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
