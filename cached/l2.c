@@ -240,6 +240,11 @@ cached_l2_open(struct cached_l2 *l2, const char *path, uint64_t size)
 		rc = -EINVAL;
 		goto err;
 	}
+	/* The header holds the identity secret: no one else may read it. */
+	if ((sb.st_mode & 077) && fchmod(l2->fd, 0600) < 0) {
+		rc = -errno;
+		goto err;
+	}
 	fsize = l2->data_off + (nslots << IC_CACHED_BLOCK_SHIFT);
 	if ((uint64_t)sb.st_size != fsize && ftruncate(l2->fd, (off_t)fsize) < 0) {
 		rc = -errno;
