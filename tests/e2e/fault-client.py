@@ -13,7 +13,7 @@ write since (a failed write may have landed or not, never anything else).
 Every successful read is checked against it. verify reads the whole export,
 every read must succeed, and every block must be one of its possibilities;
 then it flushes, which must succeed too.
-Block contents are those of tests/torture/crash-nbd.py.
+Block contents are those of tests/torture/crash.py; 0 stands for zeroes.
 """
 import collections
 import errno
@@ -26,18 +26,19 @@ import sys
 import nbd
 
 spec = importlib.util.spec_from_file_location(
-    "crash", os.path.join(os.path.dirname(os.path.abspath(__file__)), "../torture/crash-nbd.py"))
+    "crash", os.path.join(os.path.dirname(os.path.abspath(__file__)), "../torture/crash.py"))
 crash = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(crash)
 BLOCK, content, decode = crash.BLOCK, crash.content, crash.decode
 CHUNK = 64  # blocks per read
+ZERO = bytes(BLOCK)
 
 
 def check_read(possible, data, first, where):
     for i in range(len(data) // BLOCK):
         b = first + i
-        got = decode(data[i * BLOCK:(i + 1) * BLOCK], b)
-        got = 0 if got == "zero" else got
+        blk = data[i * BLOCK:(i + 1) * BLOCK]
+        got = 0 if blk == ZERO else decode(blk, b)
         if got is None or got not in possible[b]:
             raise SystemExit(f"FAIL: {where}: block {b} reads write {got}, "
                              f"expected one of {sorted(possible[b])}")

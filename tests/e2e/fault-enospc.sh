@@ -7,12 +7,11 @@
 # SIGKILL and a restart, and isocache-admin check passes. IC_SEED replays.
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/nbd-functions.bash"
-/usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "SKIP: python3-libnbd is not installed" >&2; exit 77; }
+source "$(dirname "$0")/fault-functions.bash"
 requires losetup mkfs.ext4 mount umount
 [ "$(id -u)" = 0 ] || { echo "SKIP: loop devices and mount need root" >&2; exit 77; }
 cd "$TESTDIR"
 seed=${IC_SEED:-$RANDOM$RANDOM}
-client() { /usr/bin/python3 "$IC_SRC/tests/e2e/fault-client.py" "$TESTDIR/$1.sock" state "${@:2}"; }
 echo "fault-enospc: seed $seed"
 
 truncate -s 64M fs.img
@@ -28,19 +27,15 @@ fallocate -l 8M mnt/ballast
 nbd_store
 $ADMIN create vm --size 256M
 nbd_start full --no-cache vm
-out=$(client full run 1500 "$seed" 64 ENOSPC,EIO)
+out=$(fault_client full run 1500 "$seed" 64 ENOSPC,EIO)
 echo "$out"
 grep -q 'ENOSPC=[1-9]' <<<"$out" || fail "the filesystem never filled up"
 df -h mnt | tail -1
 
 # Free the ballast: writes and flushes work again, and everything reads back.
 rm mnt/ballast
-client full verify
-client full run 100 "$((seed + 1))" 4 none
-client full verify
+fault_client full verify
+fault_client full run 100 "$((seed + 1))" 4 none
+fault_client full verify
 
-kill -9 "$(cat full.pid)"
-while kill -0 "$(cat full.pid)" 2>/dev/null; do sleep 0.1; done
-nbd_start again --no-cache vm
-client again verify
-$ADMIN check
+fault_crash_restart full again

@@ -48,7 +48,6 @@ static uint32_t pc_nfiles;
 static int pc_fd_file[PC_MAX_FD]; /* file id + 1, 0 = not tracked */
 static bool pc_fd_dsync[PC_MAX_FD];
 
-static int (*real_open)(const char *, int, ...);
 static int (*real_openat)(int, const char *, int, ...);
 static int (*real_close)(int);
 static ssize_t (*real_write)(int, const void *, size_t);
@@ -86,7 +85,6 @@ pc_init(void)
 {
 	const char *journal = getenv("PC_JOURNAL"), *root = getenv("PC_ROOT");
 
-	real_open = pc_sym("open");
 	real_openat = pc_sym("openat");
 	real_close = pc_sym("close");
 	real_write = pc_sym("write");
@@ -106,7 +104,7 @@ pc_init(void)
 	if (!realpath(root, pc_root))
 		pc_die(root);
 	pc_root_len = strlen(pc_root);
-	pc_journal = real_open(journal, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	pc_journal = real_openat(AT_FDCWD, journal, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (pc_journal < 0)
 		pc_die(journal);
 	pc_pos = (uint64_t)lseek(pc_journal, 0, SEEK_END);
@@ -288,21 +286,6 @@ pc_mode(int flags, va_list ap)
 }
 
 PC_EXPORT int
-open(const char *path, int flags, ...)
-{
-	va_list ap;
-	int mode, fd;
-
-	va_start(ap, flags);
-	mode = pc_mode(flags, ap);
-	va_end(ap);
-	pthread_once(&pc_once, pc_init);
-	fd = real_open(path, flags, mode);
-	pc_track(fd, flags);
-	return fd;
-}
-
-PC_EXPORT int
 openat(int dirfd, const char *path, int flags, ...)
 {
 	va_list ap;
@@ -315,6 +298,18 @@ openat(int dirfd, const char *path, int flags, ...)
 	fd = real_openat(dirfd, path, flags, mode);
 	pc_track(fd, flags);
 	return fd;
+}
+
+PC_EXPORT int
+open(const char *path, int flags, ...)
+{
+	va_list ap;
+	int mode;
+
+	va_start(ap, flags);
+	mode = pc_mode(flags, ap);
+	va_end(ap);
+	return openat(AT_FDCWD, path, flags, mode);
 }
 
 PC_EXPORT int open64(const char *path, int flags, ...) __attribute__((alias("open")));
