@@ -3,6 +3,7 @@
 # every write and sync to the store; the store is rebuilt from the journal
 # as a power cut at random points would leave it (unsynced writes dropped,
 # or kept at random) and every block is checked (tests/powercut/).
+# Run with layer writes through the page cache and with O_DIRECT.
 # IC_POWERCUT_OPS and IC_POWERCUT_CUTS (per mode) set the size; IC_SEED
 # replays a run.
 source "$(dirname "$0")/../functions.sh"
@@ -13,6 +14,10 @@ REPLAY=$IC_BUILD/tests/powercut/pc-replay
 cd "$TESTDIR"
 seed=${IC_SEED:-$RANDOM$RANDOM}
 
-$ADMIN init --cluster-size 16K
-/usr/bin/python3 "$IC_SRC/tests/powercut/powercut-nbd.py" "$ADMIN" "$NBD" "$SHIM" "$REPLAY" \
-	"$TESTDIR" "${IC_POWERCUT_OPS:-600}" "${IC_POWERCUT_CUTS:-25}" "$seed"
+# Layer writes through the page cache (the default), then O_DIRECT.
+for cache in writeback none; do
+	mkdir "$cache"
+	/usr/bin/python3 "$IC_SRC/tests/powercut/powercut-nbd.py" "$ADMIN" "$NBD" "$SHIM" "$REPLAY" \
+		"$TESTDIR/$cache" "${IC_POWERCUT_OPS:-600}" "${IC_POWERCUT_CUTS:-15}" "$seed" \
+		--cache="$cache"
+done

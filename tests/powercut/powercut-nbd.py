@@ -13,10 +13,12 @@ every block of the rebuilt vdisk must read as the contents it had at the
 last flush answered before the cut, or as a write sent before the cut;
 `isocache-admin check` must pass. The block contents are those of tests/torture/crash.py.
 
-    powercut-nbd.py ADMIN NBD SHIM REPLAY WORKDIR OPS CUTS SEED
+    powercut-nbd.py ADMIN NBD SHIM REPLAY WORKDIR OPS CUTS SEED [NBD_OPTION...]
 
-WORKDIR holds an empty store/, which ISOCACHE_STORE names; the vdisk "vm"
-is made there as a linked clone of a base whose block b is content(0, b).
+NBD_OPTIONs go to isocache-nbd (--cache=none: O_DIRECT layer writes).
+
+The store is made in WORKDIR/store (16 KiB clusters), with the vdisk "vm"
+a linked clone of a base whose block b is content(0, b).
 """
 import importlib.util
 import os
@@ -38,14 +40,14 @@ def run(*args, **kw):
     return subprocess.run(args, check=True, stdout=subprocess.PIPE, text=True, **kw).stdout
 
 
-def record(nbd_bin, shim, work, ops, rng):
+def record(nbd_cmd, shim, work, ops, rng):
     """Phase 1: drive the server under the shim; return the request log."""
     store = os.path.join(work, "store")
     journal = os.path.join(work, "journal")
     sock = os.path.join(work, "nbd.sock")
     pidfile = os.path.join(work, "nbd.pid")
     env = dict(os.environ, LD_PRELOAD=shim, PC_JOURNAL=journal, PC_ROOT=store)
-    proc = subprocess.Popen([nbd_bin, "--no-cache", "-k", sock, "--pid-file", pidfile, "vm"],
+    proc = subprocess.Popen(nbd_cmd + ["--store", store, "--no-cache", "-k", sock, "--pid-file", pidfile, "vm"],
                             env=env)
     crash.wait_for(pidfile, proc, "isocache-nbd under the shim")
     h = nbd.NBD()
@@ -121,18 +123,22 @@ def check_cut(admin, replay, work, log, n, keep_seed):
 
 def main():
     admin, nbd_bin, shim, replay, work, ops, cuts, seed = sys.argv[1:9]
+    nbd_cmd = [nbd_bin] + sys.argv[9:]
     ops, cuts, seed = int(ops), int(cuts), int(seed)
     rng = random.Random(seed)
-    print(f"powercut-nbd: seed {seed}, {ops} requests, {cuts} cut points per mode", flush=True)
+    print(f"powercut-nbd: seed {seed}, {ops} requests, {cuts} cut points per mode, "
+          f"isocache-nbd {' '.join(sys.argv[9:]) or 'with its defaults'}", flush=True)
+    store = os.path.join(work, "store")
     base = os.path.join(work, "base.raw")
     with open(base, "wb") as f:
         for b in range(BLOCKS):
             f.write(content(0, b))
-    run(admin, "import", base, "base")
-    run(admin, "snap", "base@gold")
-    run(admin, "clone", "base@gold", "vm")
-    run("cp", "-a", "--sparse=always", os.path.join(work, "store"), os.path.join(work, "base"))
-    log = record(nbd_bin, shim, work, ops, rng)
+    run(admin, "--store", store, "init", "--cluster-size", "16K")
+    run(admin, "--store", store, "import", base, "base")
+    run(admin, "--store", store, "snap", "base@gold")
+    run(admin, "--store", store, "clone", "base@gold", "vm")
+    run("cp", "-a", "--sparse=always", store, os.path.join(work, "base"))
+    log = record(nbd_cmd, shim, work, ops, rng)
     records = int(run(replay, os.path.join(work, "journal")))
     syncs = sum(1 for e in log if e[0] is None or e[3])
     print(f"powercut-nbd: journal of {records} records, {syncs} flushes and FUA writes",
