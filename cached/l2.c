@@ -11,9 +11,9 @@
  * Slots are written in FIFO order by one hand (docs/CACHED.md says why):
  * a backing fill is copied into a staging buffer and written at the hand
  * with one O_DIRECT write; its entries enter the index when the write
- * completes. The index is persisted by writing a whole region, header
- * last in checksum order, to the region the current one is not: a crash
- * mid-write leaves the older region valid. Everything at run time goes
+ * completes. The index is persisted by writing a whole region (header
+ * and index, both checksummed) over the region the current one is not:
+ * a crash mid-write leaves the older region valid. Everything at run time goes
  * through l2->write (the loop's ring); only open and close use pread and
  * pwrite, before and after the loop.
  */
