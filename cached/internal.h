@@ -180,6 +180,7 @@ struct cached_l2 {
 	uint8_t *snap; /* the region image being written */
 	bool dirty;    /* the index changed since the last image */
 	bool syncing;  /* an image write is in flight */
+	bool csum_warned; /* a checksum mismatch was logged at WARN */
 	struct ic_op sync_op;
 	struct cached_l2_write *writes;
 	uint8_t *wbuf;

@@ -305,9 +305,13 @@ cached_l2_check(struct cached_l2 *l2, uint32_t slot, struct cached_layer *l, uin
 		return true;
 	}
 	if (data) {
+		/* After a crash a stale index can name thousands: warn once. */
 		l->stats[IC_CACHED_STAT_L2_CSUM_FAILS]++;
-		ic_log(IC_LOG_WARN, "L2 slot %u (block %llu): checksum mismatch, dropped", slot,
-		       (unsigned long long)block);
+		ic_log(l2->csum_warned ? IC_LOG_DEBUG : IC_LOG_WARN,
+		       "L2 slot %u (block %llu): checksum mismatch, dropped%s", slot,
+		       (unsigned long long)block,
+		       l2->csum_warned ? "" : " (further ones: the l2_csum_fails counter)");
+		l2->csum_warned = true;
 	}
 	l2_forget(l2, slot);
 	return false;
