@@ -14,13 +14,12 @@ fz_check(const uint8_t *data, size_t size, int reply)
 {
 	uint8_t again[IC_CACHED_MSG_MAX];
 	struct ic_cached_msg m;
-	uint32_t known = reply ? 0 : IC_CACHED_F_WAIT;
 	int len;
 
 	if (ic_cached_decode(data, size, reply, &m) < 0)
 		return;
 	if ((m.type & IC_CACHED_REPLY) != (reply ? IC_CACHED_REPLY : 0) ||
-	    (m.flags & ~known) || ((m.type & ~IC_CACHED_REPLY) != IC_CACHED_READ && m.flags))
+	    (m.flags & ~(m.type == IC_CACHED_READ ? IC_CACHED_F_WAIT : 0)))
 		abort();
 	len = ic_cached_encode(&m, again, sizeof(again));
 	if (len < 0 || (size_t)len != size || (size_t)len != ic_cached_msg_size(m.type) ||

@@ -1,11 +1,14 @@
 /* libFuzzer target: the metadata file reader. The input is written over
- * meta.mdb in a store of its own (made at the first input, removed at
- * exit), whose layers/1.raw .. layers/8.raw exist, and the store is used
- * as the tools use it: ic_store_open, ic_store_layers, ic_image_info of
- * each named layer, a read-only ic_vdisk_open and two reads of it, and
- * ic_store_check. Anything may fail with an error; nothing may crash,
- * hang or leak. The seeds are real files made by isocache-admin
- * (docs/FUZZING.md). */
+ * meta.mdb in a store of its own, whose layers/1.raw .. layers/8.raw
+ * exist, and the store is used as the tools use it: ic_store_open,
+ * ic_store_layers, ic_image_info of each named layer, a read-only
+ * ic_vdisk_open and two reads of it, and ic_store_check. Anything may fail
+ * with an error; nothing may crash, hang or leak. The seeds are real files
+ * made by isocache-admin (docs/FUZZING.md).
+ *
+ * The store is made at the first input under $TMPDIR and removed at exit;
+ * a crash skips that, so tests/fuzz/run points $TMPDIR into the build tree
+ * and empties it after each run. */
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -23,7 +26,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char fz_dir[64];
+static char fz_dir[256];
 static uint8_t fz_buf[FZ_READ];
 
 static int
@@ -59,11 +62,15 @@ fz_write_file(const char *path, const void *data, size_t len)
 static void
 fz_setup(void)
 {
-	char path[128];
+	char path[320];
 
-	snprintf(fz_dir, sizeof(fz_dir), "/tmp/isocache-fuzz-meta.XXXXXX");
-	snprintf(path, sizeof(path), "%s/layers", mkdtemp(fz_dir) ? fz_dir : "");
-	if (!fz_dir[0] || mkdir(path, 0755) < 0)
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(fz_dir, sizeof(fz_dir), "%s/isocache-fuzz-meta.XXXXXX", tmp ? tmp : "/tmp");
+	if (!mkdtemp(fz_dir))
+		abort();
+	snprintf(path, sizeof(path), "%s/layers", fz_dir);
+	if (mkdir(path, 0755) < 0)
 		abort();
 	atexit(fz_cleanup);
 	for (unsigned i = 1; i <= FZ_LAYERS; i++) {
@@ -105,7 +112,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ic_layer_info *layers;
 	struct ic_store *store;
-	char path[128];
+	char path[320];
 	size_t n;
 
 	ic_log_level = IC_LOG_ERR;
