@@ -294,11 +294,14 @@ image_layer_info(struct ic_store *store, struct ic_meta_txn *txn, const struct i
 	return rc;
 }
 
+/* The chain is collected first, with its checks, so that damaged metadata
+ * (a cycle of parents) fails there at the cost of record lookups, before
+ * any layer's allocation map is walked. */
 int
 ic_image_info(struct ic_store *store, const char *image, struct ic_image_info *out)
 {
+	struct ic_disk_rec rec, *chain = NULL;
 	struct ic_meta_txn *txn;
-	struct ic_disk_rec rec;
 	int rc = ic_meta_begin(store->meta, false, &txn);
 
 	*out = (struct ic_image_info){ .cluster_size = store->cluster_size,
@@ -307,28 +310,20 @@ ic_image_info(struct ic_store *store, const char *image, struct ic_image_info *o
 	if (rc)
 		return rc;
 	rc = store_image_get(store, txn, image, &rec);
-	out->size = rec.size;
-	while (rc == 0) {
-		struct ic_layer_info *grown = realloc(out->chain, (out->depth + 1) * sizeof(*grown));
-
-		if (!grown) {
-			rc = -ENOMEM;
-			break;
-		}
-		out->chain = grown;
-		rc = image_layer_info(store, txn, &rec, &out->chain[out->depth++]);
-		if (rc || !rec.parent)
-			break;
-		if (out->depth > 4096) {
-			rc = -EUCLEAN;
-			break;
-		}
-		rc = ic_meta_disk_get(txn, rec.parent, &rec);
+	if (rc == 0) {
+		out->size = rec.size;
+		rc = vd_chain(txn, &rec, &chain, &out->depth);
 	}
+	if (rc == 0 && !(out->chain = calloc(out->depth, sizeof(*out->chain))))
+		rc = -ENOMEM;
+	for (unsigned i = 0; rc == 0 && i < out->depth; i++)
+		rc = image_layer_info(store, txn, &chain[i], &out->chain[i]);
+	free(chain);
 	ic_meta_abort(txn);
 	if (rc) {
 		free(out->chain);
 		out->chain = NULL;
+		out->depth = 0;
 	}
 	return rc;
 }

@@ -43,6 +43,13 @@ int store_split_name(const char *image, bool want_snap, char *name);
 int store_image_get(struct ic_store *store, struct ic_meta_txn *txn, const char *image,
 		    struct ic_disk_rec *rec);
 
+/* ---- open.c ---- */
+/* The records of top's chain, top first, into *out (free() it) and *depth.
+ * -EUCLEAN, logged, when a parent is missing or not frozen or the chain is
+ * deeper than any real one (a cycle in damaged metadata). */
+int vd_chain(struct ic_meta_txn *txn, const struct ic_disk_rec *top, struct ic_disk_rec **out,
+	     unsigned *depth);
+
 /* ---- owner.c ---- */
 struct owner_claim {
 	char name[IC_NAME_MAX + 1];

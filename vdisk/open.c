@@ -10,8 +10,7 @@
 
 #define VD_MAX_DEPTH 4096 /* a longer chain is a cycle in damaged metadata */
 
-/* Collect the records of rec's chain, top first. */
-static int
+int
 vd_chain(struct ic_meta_txn *txn, const struct ic_disk_rec *top, struct ic_disk_rec **out,
 	 unsigned *depth)
 {
