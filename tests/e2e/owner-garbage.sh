@@ -42,6 +42,6 @@ sleep 0.5
 [ "$(owner_pid vm)" = "$apid" ] || fail "the owner lost vm to a requester that left"
 kill -0 "$apid" || fail "the owner died"
 qemu-io -f raw -c "write -P 0x44 0 64k" -c "read -P 0x44 0 64k" "$(nbd_uri a)" >/dev/null
-"$ADMIN" stats vm | grep -q '"owned":true' || fail "stats do not answer"
+"$ADMIN" stats --json vm | grep -q '"owned":true' || fail "stats do not answer"
 nbd_stop a
 echo PASS
