@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,8 +203,23 @@ main_mkdirs(const char *path)
 	return mkdir(dir, 0755) < 0 && errno != EEXIST ? -errno : 0;
 }
 
+/* Whether the daemon listening behind a connected probe still lives. A
+ * killed daemon's socket keeps accepting connections for a moment after
+ * its process is gone, while the kernel tears down its io_uring (a pending
+ * accept holds the file), so a connection alone proves nothing. */
+static bool
+main_listener_alive(int probe)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(probe, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.pid <= 0)
+		return true;
+	return kill(cred.pid, 0) == 0 || errno != ESRCH;
+}
+
 /* A listening SOCK_SEQPACKET socket on path. A socket file nobody answers
- * on is a dead daemon's and is replaced; a live one is an error. */
+ * on, or only a dead daemon does, is replaced; a live one is an error. */
 static int
 main_listen(const char *path)
 {
@@ -223,7 +239,8 @@ main_listen(const char *path)
 		return rc;
 	}
 	probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+	if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    main_listener_alive(probe)) {
 		ic_log(IC_LOG_ERR, "%s: another isocached is running", path);
 		return -EADDRINUSE;
 	}
