@@ -204,7 +204,15 @@ def main():
     kind, binary, store, work, kills, seed = sys.argv[1:7]
     env = dict(os.environ, ISOCACHE_STORE=store)
     fe = (NbdFrontEnd if kind == "nbd" else FuseFrontEnd)(binary, work, env)
-    torture(fe, int(kills), int(seed))
+    try:
+        torture(fe, int(kills), int(seed))
+    finally:
+        # A failed check leaves the server running: stop it (the shell's
+        # cleanup then unmounts what FUSE leaves behind).
+        proc = getattr(fe, "proc", None)
+        if proc and proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 if __name__ == "__main__":
