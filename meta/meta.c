@@ -211,7 +211,12 @@ out:
  * 16-byte page header, host byte order): the magic, the data version, a
  * page size that is a power of two, and a last page inside the file.
  * An empty or short file is refused too: mdb_env_open would make a new
- * environment in it. Found by tests/fuzz/fuzz_meta (docs/FUZZING.md). */
+ * environment in it. Found by tests/fuzz/fuzz_meta (docs/FUZZING.md).
+ * Other processes may be committing meanwhile: LMDB writes the data pages
+ * before the meta page naming them, and the file only grows, so the size
+ * is taken after the meta pages are read (before, a meta page just written
+ * could name pages past a size taken a moment earlier: owner-race under
+ * TSan caught that). */
 #define LMDB_MAGIC 0xBEEFC0DEu
 #define LMDB_DATA_VERSION 1u
 #define LMDB_OFF_MAGIC 16
@@ -222,12 +227,13 @@ out:
 #define LMDB_PSIZE_MAX 65536u
 
 static int
-meta_check_lmdb(const char *path, uint64_t file_size)
+meta_check_lmdb(const char *path)
 {
 	IC_AUTOCLOSE int fd = open(path, O_RDONLY | O_CLOEXEC);
 	uint8_t page[LMDB_OFF_LAST_PG + 8];
 	uint32_t magic, version, ps, psize = 0;
-	uint64_t last_pg;
+	uint64_t last_pg[2];
+	struct stat st;
 
 	if (fd < 0)
 		return -errno;
@@ -237,14 +243,18 @@ meta_check_lmdb(const char *path, uint64_t file_size)
 		memcpy(&magic, page + LMDB_OFF_MAGIC, 4);
 		memcpy(&version, page + LMDB_OFF_VERSION, 4);
 		memcpy(&ps, page + LMDB_OFF_PSIZE, 4);
-		memcpy(&last_pg, page + LMDB_OFF_LAST_PG, 8);
+		memcpy(&last_pg[i], page + LMDB_OFF_LAST_PG, 8);
 		psize = i == 0 ? ps : psize;
 		if (magic != LMDB_MAGIC || version != LMDB_DATA_VERSION || ps != psize ||
-		    psize < LMDB_PSIZE_MIN ||
-		    psize > LMDB_PSIZE_MAX || (psize & (psize - 1)) || last_pg < 1 ||
-		    last_pg >= file_size / psize)
+		    psize < LMDB_PSIZE_MIN || psize > LMDB_PSIZE_MAX || (psize & (psize - 1)) ||
+		    last_pg[i] < 1)
 			return -EUCLEAN;
 	}
+	if (fstat(fd, &st) != 0)
+		return -errno;
+	for (int i = 0; i < 2; i++)
+		if (last_pg[i] >= (uint64_t)st.st_size / psize)
+			return -EUCLEAN;
 	return 0;
 }
 
@@ -260,7 +270,10 @@ ic_meta_open(const char *path, struct ic_meta **out)
 		ic_log(IC_LOG_ERR, "%s: %s", path, strerror(errno));
 		return rc;
 	}
-	rc = meta_check_lmdb(path, (uint64_t)st.st_size);
+	/* A meta page being rewritten by a concurrent commit can read torn;
+	 * a corrupt file fails the same way every time. */
+	for (int tries = 0; (rc = meta_check_lmdb(path)) == -EUCLEAN && tries < 3; tries++)
+		usleep(2000);
 	if (rc) {
 		ic_log(IC_LOG_ERR, "%s: %s", path,
 		       rc == -EUCLEAN ? "not an isocache metadata file (corrupt or foreign)"
