@@ -85,6 +85,11 @@ session_arm(struct cached_session *s)
 
 	if (s->state == SESSION_CLOSING || s->recv_armed || !s->free_reqs || s->d->stopping)
 		return;
+	/* A failed receive leaves msg_controllen and the control buffer as
+	 * they were: both start clean, so nothing of an earlier message's
+	 * SCM_RIGHTS can be read again (session_on_recv parses them only
+	 * after a successful receive anyway). */
+	memset(&s->cbuf, 0, sizeof(s->cbuf));
 	s->iov = (struct iovec){ s->rbuf, sizeof(s->rbuf) };
 	s->mh = (struct msghdr){
 		.msg_iov = &s->iov,
@@ -351,13 +356,17 @@ session_dispatch(struct cached_session *s, struct session_req *q)
 	}
 }
 
-/* Keep the descriptors that came with the message; close any past SESSION_FDS. */
+/* Keep the descriptors that came with a message just received; close any
+ * past SESSION_FDS. Call only after a successful receive: after a failed
+ * one the control buffer is not this message's. Each descriptor taken is
+ * closed exactly once, by session_on_recv or by whoever takes it over. */
 static void
 session_take_fds(struct cached_session *s)
 {
 	s->nfds = 0;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&s->mh); c; c = CMSG_NXTHDR(&s->mh, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+		    c->cmsg_len < CMSG_LEN(0))
 			continue;
 		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 		for (size_t i = 0; i < n; i++) {
@@ -381,11 +390,14 @@ session_on_recv(struct ic_op *op, int res)
 
 	s->recv_armed = false;
 	s->refs--;
-	session_take_fds(s);
-	if (res < 0 && res != -ECANCELED)
+	s->nfds = 0;
+	if (res >= 0)
+		session_take_fds(s);
+	else if (res != -ECANCELED)
 		ic_log(IC_LOG_DEBUG, "session pid %d: recv: %s", (int)s->pid, strerror(-res));
 	if (res > 0) {
 		rc = ic_cached_decode(s->rbuf, (size_t)res, 0, &s->free_reqs->msg);
+		/* MSG_CTRUNC: descriptors were dropped, the message is not whole. */
 		if (rc == 0 && (s->mh.msg_flags & MSG_CTRUNC))
 			rc = -EBADMSG;
 	}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# isocached closes every descriptor it receives exactly once: after each
+# hostile exchange of a session (a hang-up with a reply unread, descriptors
+# on messages that take none, more than fit, garbage with one) its
+# descriptor table is what it was; and a failed receive no longer closes
+# the number of the previous message's descriptor, which had let a user
+# get her own file's blocks served as root's layer (issue 13 item 1).
+# The exchanges are in cached-fd-reuse.py.
+source "$(dirname "$0")/../functions.sh"
+source "$(dirname "$0")/cached-functions.bash"
+set -x
+requires setfattr
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root to run sessions as nobody" >&2; exit 77; }
+
+chmod 0711 "$TESTDIR"
+mkdir -m 0700 "$TESTDIR/private"
+cached_layer "$TESTDIR/private/golden" 8M
+mkdir -m 0777 "$TESTDIR/shared"
+for f in mine other; do
+	setpriv --reuid=nobody --regid=nogroup --clear-groups \
+		bash -c "$(declare -f cached_layer); cached_layer '$TESTDIR/shared/$f' 1M"
+done
+cached_start --memory 16M
+/usr/bin/python3 "$IC_SRC/tests/e2e/cached-fd-reuse.py" "$ISOCACHE_SOCKET" \
+	"$(cat "$TESTDIR/cached.pid")" "$TESTDIR/private/golden" "$TESTDIR/shared/mine" \
+	"$TESTDIR/shared/other"
+kill -0 "$(cat "$TESTDIR/cached.pid")" || fail "isocached died"
+echo PASS
