@@ -23,7 +23,7 @@
 #define MAIN_DEFAULT_MEMORY (512ull << 20)
 #define MAIN_MAX_QUOTAS 64
 #define MAIN_DEFAULT_L2_SIZE (1ull << 30)
-enum { MAIN_OPT_L2 = 256, MAIN_OPT_L2_SIZE };
+enum { MAIN_OPT_L2 = 256, MAIN_OPT_L2_SIZE, MAIN_OPT_UID_SESSIONS };
 
 static const char main_usage[] =
 	"Usage: isocached [OPTION]...\n"
@@ -43,7 +43,11 @@ static const char main_usage[] =
 	"  -q, --quota UID=SIZE   cap the cache memory filled on behalf of UID (a\n"
 	"                         number or a user name); repeat for several uids.\n"
 	"                         A uid at its quota recycles its own blocks; a\n"
-	"                         quota under 4K means its sessions cause no fills\n"
+	"                         quota under 4K means its sessions cause no fills.\n"
+	"                         The quota holds in each tier: RAM, and L2\n"
+	"      --sessions-per-uid N\n"
+	"                         sessions one uid other than root may hold at\n"
+	"                         once (default 256; 4096 in all)\n"
 	"      --l2 PATH          keep a second tier in the local file PATH\n"
 	"                         (created; checksummed, its index kept across\n"
 	"                         restarts); off by default\n"
@@ -75,6 +79,7 @@ struct main_opts {
 	const char *l2;
 	uint64_t memory;
 	uint64_t l2_size;
+	unsigned long uid_sessions;
 	bool foreground;
 	struct main_quota quotas[MAIN_MAX_QUOTAS];
 	unsigned nquotas;
@@ -123,6 +128,7 @@ main_parse(int argc, char **argv, struct main_opts *o)
 		{ "quota", required_argument, NULL, 'q' },
 		{ "l2", required_argument, NULL, MAIN_OPT_L2 },
 		{ "l2-size", required_argument, NULL, MAIN_OPT_L2_SIZE },
+		{ "sessions-per-uid", required_argument, NULL, MAIN_OPT_UID_SESSIONS },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "pid-file", required_argument, NULL, 'p' },
 		{ "log-level", required_argument, NULL, 'l' },
@@ -130,6 +136,7 @@ main_parse(int argc, char **argv, struct main_opts *o)
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char *const levels[] = { "error", "warn", "info", "debug" };
+	char *end;
 	int c;
 
 	o->socket = getenv("ISOCACHE_SOCKET");
@@ -137,6 +144,7 @@ main_parse(int argc, char **argv, struct main_opts *o)
 		o->socket = MAIN_DEFAULT_SOCKET;
 	o->memory = MAIN_DEFAULT_MEMORY;
 	o->l2_size = MAIN_DEFAULT_L2_SIZE;
+	o->uid_sessions = CACHED_UID_SESSIONS;
 	while ((c = getopt_long(argc, argv, "s:m:q:fp:l:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -156,6 +164,14 @@ main_parse(int argc, char **argv, struct main_opts *o)
 		case MAIN_OPT_L2_SIZE:
 			if (ic_size_parse(optarg, &o->l2_size) < 0)
 				return main_bad_usage("--l2-size: not a size", optarg);
+			break;
+		case MAIN_OPT_UID_SESSIONS:
+			errno = 0;
+			o->uid_sessions = strtoul(optarg, &end, 10);
+			if (!*optarg || *end || errno || o->uid_sessions < 1 ||
+			    o->uid_sessions > CACHED_MAX_SESSIONS)
+				return main_bad_usage("--sessions-per-uid: not a number from 1 to 4096",
+						      optarg);
 			break;
 		case 'f':
 			o->foreground = true;
@@ -356,6 +372,7 @@ main(int argc, char **argv)
 		ic_log(IC_LOG_ERR, "--memory %llu: %s", (unsigned long long)o.memory, strerror(-rc));
 		return 1;
 	}
+	d.uid_sessions = (unsigned)o.uid_sessions;
 	for (unsigned i = 0; i < o.nquotas; i++)
 		cached_store_set_quota(&d.store, o.quotas[i].uid, o.quotas[i].bytes);
 	if (o.l2) {
@@ -365,7 +382,7 @@ main(int argc, char **argv)
 			       (unsigned long long)o.l2_size, strerror(-rc));
 			return 1;
 		}
-		d.store.l2 = &d.l2;
+		cached_store_attach_l2(&d.store, &d.l2);
 		ic_log(IC_LOG_INFO, "L2 %s: %u of %u slots warm", o.l2, d.l2.used, d.l2.nslots);
 	}
 	if (!o.foreground && (report = main_background()) < 0)

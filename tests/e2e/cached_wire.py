@@ -33,6 +33,15 @@ def encode(mtype, *fields, msg_id=1, flags=0):
     return struct.pack("<IHHIIQ", MAGIC, VERSION, mtype, 24 + len(body), flags, msg_id) + body
 
 
+def until(what, cond, timeout=10):
+    """Poll cond() until true, failing after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise TimeoutError("%s: not within %d s" % (what, timeout))
+        time.sleep(0.01)
+
+
 def decode_reply(data, mtype):
     magic, version, rtype, length, _, _ = struct.unpack_from("<IHHIIQ", data)
     if magic != MAGIC or rtype != mtype | REPLY or length != len(data):
@@ -59,7 +68,10 @@ class Session:
                           if fds else [])
 
     def reply(self, mtype):
-        return decode_reply(self.sock.recv(4096), mtype)
+        data = self.sock.recv(4096)
+        if not data:
+            raise ConnectionResetError("the daemon ended the session")
+        return decode_reply(data, mtype)
 
     def call(self, mtype, *fields, fds=()):
         self.send(mtype, *fields, fds=fds)
@@ -149,14 +161,6 @@ class Daemon:
     def sockets(self):
         return {target for target in self.fds().values() if target.startswith("socket:")}
 
-    def wait(self, what, cond, timeout=10):
-        """Poll cond() until true, failing after timeout seconds."""
-        deadline = time.monotonic() + timeout
-        while not cond():
-            if time.monotonic() > deadline:
-                raise TimeoutError("isocached: %s: not within %d s" % (what, timeout))
-            time.sleep(0.01)
-
     def session_of(self, connect):
         """Run connect(), which opens a session and says HELLO; return the
         session and the daemon's end of its socket, as socket:[INODE]."""
@@ -169,4 +173,5 @@ class Daemon:
 
     def wait_gone(self, sock_name):
         """Until the daemon has closed its end of a session."""
-        self.wait("close of " + sock_name, lambda: sock_name not in self.fds().values())
+        until("isocached's close of " + sock_name,
+              lambda: sock_name not in self.fds().values())
