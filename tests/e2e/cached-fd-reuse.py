@@ -25,15 +25,11 @@ daemon = w.Daemon(pid)
 
 
 def nobody():
-    s = w.Session(sock=w.connect_as(NOBODY, path))
-    s.hello()
-    return s
+    return w.hello_as(path, NOBODY)
 
 
 def root():
-    s = w.Session(path)
-    s.hello()
-    return s
+    return w.hello_as(path)
 
 
 def check(what, before, after):

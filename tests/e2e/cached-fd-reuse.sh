@@ -9,17 +9,12 @@
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/cached-functions.bash"
 set -x
-requires setfattr
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root to run sessions as nobody" >&2; exit 77; }
+cached_as_nobody
 
-chmod 0711 "$TESTDIR"
 mkdir -m 0700 "$TESTDIR/private"
 cached_layer "$TESTDIR/private/golden" 8M
-mkdir -m 0777 "$TESTDIR/shared"
-for f in mine other; do
-	setpriv --reuid=nobody --regid=nogroup --clear-groups \
-		bash -c "$(declare -f cached_layer); cached_layer '$TESTDIR/shared/$f' 1M"
-done
+nobody_layer mine 1M
+nobody_layer other 1M
 cached_start --memory 16M
 /usr/bin/python3 "$IC_SRC/tests/e2e/cached-fd-reuse.py" "$ISOCACHE_SOCKET" \
 	"$(cat "$TESTDIR/cached.pid")" "$TESTDIR/private/golden" "$TESTDIR/shared/mine" \

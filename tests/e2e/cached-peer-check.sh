@@ -9,12 +9,10 @@ source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/nbd-functions.bash"
 source "$(dirname "$0")/cached-functions.bash"
 set -x
-requires setfattr nbdcopy
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root to run a listener as nobody" >&2; exit 77; }
-NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+requires nbdcopy
+cached_as_nobody
 LISTENER=$IC_SRC/tests/e2e/cached-fake-listener.py
 
-chmod 0711 "$TESTDIR"
 mkdir -m 0777 "$TESTDIR/fake"
 fake=$TESTDIR/fake/cached.sock own=$TESTDIR/own.sock
 start_bg "$TESTDIR/fake/pid" "${NOBODY[@]}" /usr/bin/python3 "$LISTENER" "$fake" \

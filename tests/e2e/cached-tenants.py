@@ -19,15 +19,11 @@ path, roots, mine = sys.argv[1:4]
 
 
 def nobody():
-    s = w.Session(sock=w.connect_as(NOBODY, path))
-    s.hello()
-    return s
+    return w.hello_as(path, NOBODY)
 
 
 def root():
-    s = w.Session(path)
-    s.hello()
-    return s
+    return w.hello_as(path)
 
 
 def refused(connect):

@@ -8,18 +8,10 @@
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/cached-functions.bash"
 set -x
-requires setfattr setpriv
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root to run sessions as nobody" >&2; exit 77; }
-NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
-"${NOBODY[@]}" test -x "$CTL" || { echo "SKIP: nobody cannot run $CTL" >&2; exit 77; }
+cached_as_nobody
 
-chmod 0711 "$TESTDIR"
 mkdir -m 0755 "$TESTDIR/roots"
 cached_layer "$TESTDIR/roots/base" 8M
-mkdir -m 0777 "$TESTDIR/shared"
-nobody_layer() {
-	"${NOBODY[@]}" bash -c "$(declare -f cached_layer); cached_layer '$TESTDIR/shared/$1' $2"
-}
 nobody_layer tiny 16K
 nobody_layer big 16M
 

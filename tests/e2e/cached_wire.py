@@ -143,6 +143,14 @@ def connect_as(uid, path):
     return socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, fileno=fds[0])
 
 
+def hello_as(path, uid=None):
+    """A session that said HELLO, of uid (connected by a child running as
+    it) or of this process."""
+    s = Session(sock=connect_as(uid, path)) if uid is not None else Session(path)
+    s.hello()
+    return s
+
+
 class Daemon:
     """The daemon's descriptor table, through /proc/PID/fd."""
 
