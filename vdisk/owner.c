@@ -51,13 +51,13 @@ owner_lock_byte(const char *name)
 
 /* A new open file description of owners.lock (each claim has its own, so
  * two claims of one process conflict too). O_CLOEXEC: helpers a server
- * starts must never hold an owner's lock. Whoever may write the store may
- * claim in it, so the file takes the store directory's permissions. */
+ * starts must never hold an owner's lock. Whoever may write the metadata
+ * may claim, so the file takes meta.mdb's owner and mode when we made it. */
 static int
 owner_lock_open(struct ic_store *store)
 {
 	char path[PATH_MAX];
-	struct stat dir, st;
+	struct stat meta, st;
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/" OWNER_LOCK_FILE, store->dir);
@@ -69,9 +69,13 @@ owner_lock_open(struct ic_store *store)
 		       strerror(errno));
 		return rc;
 	}
-	if (fstat(fd, &st) == 0 && st.st_uid == geteuid() && stat(store->dir, &dir) == 0 &&
-	    (st.st_mode & 07777) != (dir.st_mode & 0666))
-		fchmod(fd, dir.st_mode & 0666);
+	snprintf(path, sizeof(path), "%s/meta.mdb", store->dir);
+	if (fstat(fd, &st) == 0 && st.st_uid == geteuid() && stat(path, &meta) == 0 &&
+	    (st.st_uid != meta.st_uid || (st.st_mode & 0666) != (meta.st_mode & 0666))) {
+		if (fchown(fd, meta.st_uid, meta.st_gid) || fchmod(fd, meta.st_mode & 0666))
+			ic_log(IC_LOG_WARN, "%s/" OWNER_LOCK_FILE ": cannot give it meta.mdb's owner "
+			       "and mode: %s", store->dir, strerror(errno));
+	}
 	return fd;
 }
 
@@ -457,6 +461,9 @@ owner_refusal(const char *name, const struct ic_owner_rec *seen, int rc, unsigne
 	else if (rc == -ETIMEDOUT)
 		ic_log(IC_LOG_ERR, "%s is owned by %s; it did not answer a release request within "
 		       "%u s; use --force to take it over", name, desc, (timeout_ms + 999) / 1000);
+	else if (!said[0])
+		ic_log(IC_LOG_ERR, "%s is owned by %s; its control socket %s hung up without an "
+		       "answer (only its own uid or root may ask it)", name, desc, seen->socket);
 	else
 		ic_log(IC_LOG_ERR, "%s is owned by %s; it denied the release: %s", name, desc,
 		       said);
