@@ -36,7 +36,7 @@ assert h.aio_is_dead() or h.aio_is_closed()
 
 # A second server claims it and sees the data written through the first.
 # (--release=never: by default an unused b would hand vm back to a's next
-# client, as owner-reserve.sh shows.)
+# client, as owner-quiet-client.sh shows.)
 nbd_start b --release=never vm
 qemu-io -f raw -c "read -P 0x62 65536 1" "$(nbd_uri b)" | tee "$TESTDIR/log"
 ! grep -q 'verification failed' "$TESTDIR/log" || fail "data lost in the handoff"

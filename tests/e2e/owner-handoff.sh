@@ -3,7 +3,7 @@
 # the first: the second serves every flushed byte, and the first refuses
 # further writes (EPERM) once it released. (b runs --release=never: with
 # the default policy an unused b would hand vm back to a for a's new
-# client, which owner-reserve.sh tests.)
+# client, which owner-quiet-client.sh tests.)
 source "$(dirname "$0")/owner-functions.bash"
 
 owner_vdisk 256M vm
