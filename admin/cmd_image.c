@@ -21,7 +21,8 @@
 #define FORCE_HELP                                                                        \
 	"  --force  take the vdisk from a live owner: it is asked to release it\n"       \
 	"           whatever its policy, and killed when it does not answer; its\n"     \
-	"           clients then get errors. Without it a live owner refuses.\n"
+	"           clients then get errors. Without it, a vdisk a live process\n"       \
+	"           owns is refused, naming that process.\n"
 
 static int
 run_init(struct ic_store *store, const char *dir, int argc, char **argv)
