@@ -351,8 +351,8 @@ owner_transfer(struct ic_store *store, const struct owner_claim *claim,
 /* After a RELEASED reply: the old owner has fenced itself and drops its
  * lock right away. Take the lock (lock before record, as every claim),
  * check the record still names self at generation, and write our own pid
- * and start time into it (the old owner could only describe us as its
- * namespace sees us). -EAGAIN: someone else got there first; look again. */
+ * and start time into it when the old owner, from another PID namespace or
+ * behind hidepid, could not describe us right. -EAGAIN: someone else got there first; look again. */
 static int
 owner_settle(struct ic_store *store, const char *name, struct ic_owner_rec *self,
 	     uint64_t generation, long long deadline_ms, struct owner_claim *out)
@@ -365,10 +365,11 @@ owner_settle(struct ic_store *store, const char *name, struct ic_owner_rec *self
 		rc = owner_read(store, name, &rec);
 	if (rc == 0 && (memcmp(rec.owner_id, self->owner_id, 16) || rec.generation != generation))
 		rc = -EAGAIN;
-	if (rc == 0) {
+	if (rc == 0)
 		owner_claimed(&got, name, &rec);
+	/* Same namespace and a readable /proc: the record is right already. */
+	if (rc == 0 && (rec.pid != self->pid || rec.start_time != self->start_time))
 		rc = owner_transfer(store, &got, self, &got.generation);
-	}
 	if (rc) {
 		owner_drop(&got);
 		return rc == -ESTALE || rc == -ETIMEDOUT ? -EAGAIN : rc;
