@@ -223,19 +223,31 @@ owner_lock_decides(void **state)
 	assert_int_equal(owner_child_claim(f->fx.dir, false), 0);
 }
 
+/* Open vm1 for writing behind a control socket with policy, write once. */
+static struct ic_control *
+owner_serve(struct owner_fx *f, enum ic_release_policy policy, struct ic_vdisk **vd)
+{
+	struct ic_control_config cfg = { .policy = policy, .idle_ms = 300 };
+	struct ic_control *ctl;
+	char data[4096];
+
+	memset(data, 0x5a, sizeof(data));
+	assert_int_equal(ic_control_start(f->fx.store, &cfg, &ctl), 0);
+	assert_int_equal(ic_vdisk_open(f->fx.store, "vm1", 0, NULL, vd), 0);
+	assert_int_equal(ic_vdisk_pwrite(*vd, data, sizeof(data), 0, 0), 0);
+	return ctl;
+}
+
 /* The default policy keeps a vdisk while a client uses it, however quiet,
  * and lets it go once none does. */
 static void
 owner_release_when_unused(void **state)
 {
 	struct owner_fx *f = *state;
-	struct ic_control_config cfg = { .policy = IC_RELEASE_WHEN_UNUSED };
-	struct ic_control *ctl;
 	struct ic_vdisk *vd;
+	struct ic_control *ctl = owner_serve(f, IC_RELEASE_WHEN_UNUSED, &vd);
 	char data[512] = { 0 };
 
-	assert_int_equal(ic_control_start(f->fx.store, &cfg, &ctl), 0);
-	assert_int_equal(ic_vdisk_open(f->fx.store, "vm1", 0, NULL, &vd), 0);
 	ic_vdisk_use(vd, 1);
 	assert_int_equal(owner_child_claim(f->fx.dir, false), 1);
 	assert_int_equal(ic_vdisk_pwrite(vd, data, sizeof(data), 0, 0), 0);
@@ -254,31 +266,13 @@ static void
 owner_takeover_never(void **state)
 {
 	struct owner_fx *f = *state;
-	struct ic_control_config cfg = { .policy = IC_RELEASE_ALWAYS };
-	struct ic_control *ctl;
 	struct ic_vdisk *vd;
+	struct ic_control *ctl = owner_serve(f, IC_RELEASE_ALWAYS, &vd);
 
-	assert_int_equal(ic_control_start(f->fx.store, &cfg, &ctl), 0);
-	assert_int_equal(ic_vdisk_open(f->fx.store, "vm1", 0, NULL, &vd), 0);
 	assert_int_equal(owner_child_claim_how(f->fx.dir, false, IC_TAKEOVER_NEVER), 1);
 	assert_false(ic_vdisk_fenced(vd));
 	ic_vdisk_close(vd);
 	ic_control_stop(ctl);
-}
-
-/* Open vm1 for writing behind a control socket with policy, write once. */
-static struct ic_control *
-owner_serve(struct owner_fx *f, enum ic_release_policy policy, struct ic_vdisk **vd)
-{
-	struct ic_control_config cfg = { .policy = policy, .idle_ms = 300 };
-	struct ic_control *ctl;
-	char data[4096];
-
-	memset(data, 0x5a, sizeof(data));
-	assert_int_equal(ic_control_start(f->fx.store, &cfg, &ctl), 0);
-	assert_int_equal(ic_vdisk_open(f->fx.store, "vm1", 0, NULL, vd), 0);
-	assert_int_equal(ic_vdisk_pwrite(*vd, data, sizeof(data), 0, 0), 0);
-	return ctl;
 }
 
 static void
