@@ -112,15 +112,20 @@ owner_lock_wait(int fd, const char *name, long long deadline_ms)
 	}
 }
 
-/* Does a live process hold name's lock? 1 yes, 0 no, or -errno. */
+/* Does a live process hold name's lock? 1 yes, 0 no, or -errno. Asking
+ * needs only read access (owner show by anyone who may read the store),
+ * and no lock file yet means nobody ever claimed. */
 static int
 owner_lock_held(struct ic_store *store, const char *name)
 {
-	IC_AUTOCLOSE int fd = owner_lock_open(store);
+	char path[PATH_MAX];
 	struct flock fl = owner_lock_range(name, F_WRLCK);
+	IC_AUTOCLOSE int fd = -1;
 
+	snprintf(path, sizeof(path), "%s/" OWNER_LOCK_FILE, store->dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
-		return fd;
+		return errno == ENOENT ? 0 : -errno;
 	if (fcntl(fd, F_OFD_GETLK, &fl))
 		return -errno;
 	return fl.l_type != F_UNLCK;
