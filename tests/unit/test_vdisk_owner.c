@@ -254,7 +254,10 @@ owner_release_when_unused(void **state)
 	ic_vdisk_use(vd, -1);
 	assert_int_equal(owner_child_claim(f->fx.dir, false), 0);
 	assert_true(ic_vdisk_fenced(vd));
+	/* Every write path, the overwrite of an allocated cluster included. */
 	assert_int_equal(ic_vdisk_pwrite(vd, data, sizeof(data), 0, 0), -ESTALE);
+	assert_int_equal(ic_vdisk_zero(vd, sizeof(data), 0, 0), -ESTALE);
+	assert_int_equal(ic_vdisk_trim(vd, sizeof(data), 0, 0), -ESTALE);
 	assert_int_equal(ic_vdisk_flush(vd), -ESTALE);
 	ic_vdisk_close(vd);
 	ic_control_stop(ctl);
