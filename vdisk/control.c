@@ -152,7 +152,6 @@ control_verdict(const struct ic_control *ctl, struct ic_vdisk *vd, char *why, si
 	uint64_t last = __atomic_load_n(&vd->last_write_ms, __ATOMIC_RELAXED);
 	long long idle = vd_now_ms() - (long long)last;
 	unsigned window = ctl->cfg.idle_ms ? ctl->cfg.idle_ms : IC_RELEASE_IDLE_MS;
-
 	unsigned users = __atomic_load_n(&vd->users, __ATOMIC_RELAXED);
 
 	switch (ctl->cfg.policy) {
