@@ -197,13 +197,17 @@ const struct admin_cmd admin_cmd_owner = {
 	"owner", "show NAME [--json] | ls [--json] | release NAME [--timeout S] | "
 		 "takeover NAME --force [--timeout S]",
 	"Show or change which process may write a vdisk",
-	"show: the ownership record of NAME, whether its owner still runs, and its\n"
-	"  release policy (asked over its control socket).\n"
+	"show: the ownership record of NAME, whether its owner still runs (it holds\n"
+	"  the vdisk's kernel lock), and its release policy (asked over its control\n"
+	"  socket).\n"
 	"ls: the same for every vdisk.\n"
 	"release: ask the owner to let go (flush and stop writing); prints its answer.\n"
-	"  It may deny by its policy (isocache-nbd --release=never|when-idle|always).\n"
+	"  It may deny by its policy (isocache-nbd\n"
+	"  --release=when-unused|when-idle|never|always).\n"
 	"takeover --force: ask, ignoring the policy; an owner that does not answer\n"
-	"  within the timeout (default 5 s) is killed (SIGKILL) first.\n"
+	"  within the timeout (default 5 s) is killed (SIGKILL through a pidfd of the\n"
+	"  process behind its control socket, in any PID namespace) first. Refused,\n"
+	"  naming the owner, when it cannot be reached or signalled.\n"
 	"Afterwards nobody owns NAME; the next writer claims it.\n",
 	true, run_owner,
 };

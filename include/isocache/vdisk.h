@@ -132,6 +132,13 @@ int ic_vdisk_close(struct ic_vdisk *vd);
 uint64_t ic_vdisk_size(const struct ic_vdisk *vd);
 /* Was it opened read-only (IC_OPEN_RDONLY, or a snapshot)? */
 bool ic_vdisk_readonly(const struct ic_vdisk *vd);
+/* A front end counts the clients using vd: +1 when one starts, -1 when it
+ * ends. The default release policy (when-unused) lets a vdisk go only
+ * while none does. Thread-safe. */
+void ic_vdisk_use(struct ic_vdisk *vd, int delta);
+/* Released to another process or taken over: every call on vd fails with
+ * -ESTALE from now on. Close it; a new ic_vdisk_open claims again. */
+bool ic_vdisk_fenced(const struct ic_vdisk *vd);
 
 /* Byte-granular I/O at any offset and length; the range must lie within
  * the disk (-EINVAL otherwise). Returns 0 or -errno; a handle that lost

@@ -16,7 +16,7 @@ grep -q '^cache: .*connected=' "$TESTDIR/stats.txt" || fail "stats table lacks t
 /usr/bin/python3 - "$TESTDIR/stats.json" "$(cat "$TESTDIR/a.pid")" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
-assert s["pid"] == int(sys.argv[2]) and s["policy"] == "when-idle", s
+assert s["pid"] == int(sys.argv[2]) and s["policy"] == "when-unused", s
 assert s["vdisks"][0]["name"] == "vm" and s["vdisks"][0]["owned"], s
 assert [f["name"] for f in s["stack"] if not f["bottom"]] == ["stats", "cache"], s["stack"]
 assert s["stack"][0]["report"]["layers"][0]["pwrite"]["bytes"] == 1 << 20, s["stack"]
