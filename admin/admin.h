@@ -37,11 +37,12 @@ int admin_fail(const char *what, const char *fmt, ...) __attribute__((format(pri
 int admin_size(const char *what, const char *text, uint64_t *out);
 /* Option parsing inside a subcommand: argv[0] is the subcommand. Returns
  * the index of the first operand, or -1 (with *exit_code set) after --help
- * or a bad option. Options: --json, --watch, --size SIZE (alias
+ * or a bad option. Options: --json, --watch, -f/--force, --size SIZE (alias
  * --cluster-size), --help. want_min..want_max operands are required. */
 struct admin_opts {
 	bool json;
 	bool watch;
+	bool force;
 	bool has_size;
 	uint64_t size;
 };

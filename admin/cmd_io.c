@@ -2,10 +2,13 @@
  * qcow2, vmdk and vhdx files are converted to raw with qemu-img first. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -172,6 +175,7 @@ struct io_export {
 	const char *file;
 	char *buf;
 	uint64_t size;
+	bool device; /* a block device: no holes, so zeroes are written too */
 };
 
 static int
@@ -179,17 +183,55 @@ io_export_extent(void *arg, const struct ic_extent *ext)
 {
 	struct io_export *x = arg;
 
-	if (ext->depth < 0)
+	if (ext->depth < 0 && !x->device)
 		return 0; /* zeroes: left as a hole */
 	for (uint64_t pos = ext->off; pos < ext->off + ext->len; pos += IO_CHUNK) {
 		size_t n = ext->off + ext->len - pos < IO_CHUNK ? ext->off + ext->len - pos : IO_CHUNK;
 
-		if (ic_vdisk_pread(x->vd, x->buf, n, pos))
+		if (ext->depth < 0)
+			memset(x->buf, 0, n);
+		else if (ic_vdisk_pread(x->vd, x->buf, n, pos))
 			return 1;
-		if (!io_all_zero(x->buf, n) && pwrite(x->fd, x->buf, n, (off_t)pos) != (ssize_t)n)
+		if ((x->device || !io_all_zero(x->buf, n)) &&
+		    pwrite(x->fd, x->buf, n, (off_t)pos) != (ssize_t)n)
 			return admin_fail(x->file, "write: %s", strerror(errno));
 		admin_progress(NULL, pos + n, x->size);
 	}
+	return 0;
+}
+
+/* Open the export's target. A file that exists, and any block device, is
+ * written only with --force: export must never destroy data by accident.
+ * Returns 0 with x->fd set and the file sized, or 1 after saying why. */
+static int
+io_export_open(struct io_export *x, bool force)
+{
+	struct stat st;
+	uint64_t dev_size;
+
+	x->fd = open(x->file, O_WRONLY | O_CREAT | O_CLOEXEC | (force ? 0 : O_EXCL), 0644);
+	if (x->fd < 0 && errno == EEXIST) {
+		bool blk = stat(x->file, &st) == 0 && S_ISBLK(st.st_mode);
+
+		return admin_fail(x->file, "%s exists; give --force (-f) to overwrite it",
+				  blk ? "a block device" : "the file");
+	}
+	if (x->fd < 0 || fstat(x->fd, &st) != 0)
+		return admin_fail(x->file, "%s", strerror(errno));
+	if (S_ISBLK(st.st_mode)) {
+		if (ioctl(x->fd, BLKGETSIZE64, &dev_size) != 0)
+			return admin_fail(x->file, "BLKGETSIZE64: %s", strerror(errno));
+		if (dev_size < x->size)
+			return admin_fail(x->file, "the device holds %" PRIu64 " bytes, the image %" PRIu64,
+					  dev_size, x->size);
+		x->device = true;
+		return 0;
+	}
+	if (!S_ISREG(st.st_mode))
+		return admin_fail(x->file, "not a regular file or block device");
+	/* Truncate to 0 first: old data must not show through the holes. */
+	if (ftruncate(x->fd, 0) != 0 || ftruncate(x->fd, (off_t)x->size) != 0)
+		return admin_fail(x->file, "%s", strerror(errno));
 	return 0;
 }
 
@@ -211,10 +253,8 @@ run_export(struct ic_store *store, const char *dir, int argc, char **argv)
 	if (ic_vdisk_open(store, argv[first], IC_OPEN_RDONLY, NULL, &x.vd))
 		return 1;
 	x.size = ic_vdisk_size(x.vd);
-	x.fd = open(x.file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (x.fd < 0 || ftruncate(x.fd, (off_t)x.size) != 0)
-		rc = admin_fail(x.file, "%s", strerror(errno));
-	else
+	rc = io_export_open(&x, opts.force);
+	if (rc == 0)
 		rc = ic_vdisk_extents(x.vd, 0, x.size, io_export_extent, &x) ? 1 : 0;
 	admin_progress_end();
 	if (rc == 0 && fsync(x.fd) != 0)
@@ -226,7 +266,10 @@ run_export(struct ic_store *store, const char *dir, int argc, char **argv)
 }
 
 const struct admin_cmd admin_cmd_export = {
-	"export", "NAME[@SNAP] FILE", "Write an image out as a sparse raw file",
-	"The whole chain is flattened; ranges that read as zeroes are left as holes.\n", true,
-	run_export,
+	"export", "NAME[@SNAP] FILE [-f|--force]", "Write an image out as a sparse raw file",
+	"The whole chain is flattened; ranges that read as zeroes are left as holes.\n"
+	"FILE must not exist: an existing file, or a block device, is overwritten\n"
+	"only with -f (--force). A block device must be at least as large as the\n"
+	"image; every byte of the image is written to it, zeroes too.\n",
+	true, run_export,
 };

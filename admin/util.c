@@ -52,6 +52,7 @@ admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opt
 		{ "help", no_argument, NULL, 'h' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "watch", no_argument, NULL, 'w' },
+		{ "force", no_argument, NULL, 'f' },
 		{ "size", required_argument, NULL, 's' },
 		{ "cluster-size", required_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 },
@@ -60,7 +61,7 @@ admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opt
 
 	optind = 0; /* 0, not 1: glibc then also forgets main()'s "+" ordering */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "hs:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hfs:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			admin_usage(cmd, stdout);
@@ -71,6 +72,9 @@ admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opt
 			break;
 		case 'w':
 			opts->watch = true;
+			break;
+		case 'f':
+			opts->force = true;
 			break;
 		case 's':
 			if (admin_size("--size", optarg, &opts->size)) {
