@@ -31,8 +31,16 @@ int admin_stats_table(const char *text, FILE *out);
 /* The cache daemon's counters for store's frozen layers (cmd_cache.c). */
 int admin_cache_stats(struct ic_store *store, bool json, bool watch);
 
+/* qemu-img check src (refusing a damaged image with qemu-img's findings),
+ * then qemu-img convert -f fmt -O raw src dst; returns 0 or 1 after saying
+ * why (qemu_img.c). */
+int admin_qemu_convert(const char *src, const char *fmt, const char *dst);
+
 /* Print "isocache-admin: <what>: <why>" to stderr; returns 1 (the exit code). */
 int admin_fail(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Say what a command made: "<how> vdisk|snapshot IMAGE: SIZE, USED in its
+ * own layer[, on top of PARENT]". Returns 0, or 1 when image is not found. */
+int admin_made(struct ic_store *store, const char *image, const char *how);
 /* Parse a size argument or fail naming it; returns 0 or 1. */
 int admin_size(const char *what, const char *text, uint64_t *out);
 /* Option parsing inside a subcommand: argv[0] is the subcommand. Returns

@@ -1,5 +1,6 @@
 /* import and export: raw images in and out of the store, sparse both ways.
- * qcow2, vmdk and vhdx files are converted to raw with qemu-img first. */
+ * qcow2, vmdk and vhdx files are converted to raw with qemu-img first
+ * (qemu_img.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -10,7 +11,6 @@
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "admin/admin.h"
@@ -39,28 +39,6 @@ io_format(int fd)
 	if (memcmp(head, "vhdxfile", 8) == 0)
 		return "vhdx";
 	return NULL;
-}
-
-/* qemu-img convert -O raw src dst; returns 0 or 1 after saying why. */
-static int
-io_convert(const char *src, const char *fmt, const char *dst)
-{
-	pid_t pid;
-	int status;
-
-	if (system("command -v qemu-img >/dev/null 2>&1") != 0)
-		return admin_fail(src, "a %s image; install the Debian package qemu-utils to import it",
-				  fmt);
-	pid = fork();
-	if (pid == 0) {
-		execlp("qemu-img", "qemu-img", "convert", "-f", fmt, "-O", "raw", src, dst,
-		       (char *)NULL);
-		_exit(127);
-	}
-	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0)
-		return admin_fail(src, "qemu-img convert failed");
-	return 0;
 }
 
 /* Copy the data regions of fd into vd, skipping holes and zero chunks. */
@@ -108,9 +86,15 @@ io_import_raw(struct ic_store *store, const char *file, int fd, const char *name
 		return admin_fail(file, "%s", strerror(errno));
 	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
 		return admin_fail(file, "not a regular file or block device");
-	size = ((uint64_t)st.st_size + 511) / 512 * 512;
+	size = (uint64_t)st.st_size;
 	if (size == 0)
 		return admin_fail(file, "the image is empty");
+	/* As create: a disk is whole 512-byte sectors; rounding up silently
+	 * would make a disk that reads back longer than the file. */
+	if (size % 512)
+		return admin_fail(file, "%" PRIu64 " bytes, not a multiple of 512; pad it "
+				  "first (truncate -s %" PRIu64 " FILE) to import it", size,
+				  (size + 511) / 512 * 512);
 	if (ic_image_create(store, name, size))
 		return 1;
 	if (ic_vdisk_open(store, name, 0, NULL, &vd)) {
@@ -133,7 +117,7 @@ run_import(struct ic_store *store, const char *dir, int argc, char **argv)
 	struct admin_opts opts = { 0 };
 	IC_AUTOCLOSE int fd = -1;
 	const char *fmt, *file, *name;
-	char tmp[PATH_MAX];
+	char tmp[PATH_MAX], how[PATH_MAX + 32];
 	int code, rc, first = admin_parse(self, argc, argv, &opts, 2, 2, &code);
 
 	if (first < 0)
@@ -148,24 +132,29 @@ run_import(struct ic_store *store, const char *dir, int argc, char **argv)
 	if (fd < 0)
 		return admin_fail(file, "%s", strerror(errno));
 	fmt = io_format(fd);
-	if (!fmt)
-		return io_import_raw(store, file, fd, name);
-	snprintf(tmp, sizeof(tmp), "%s/import-%d.raw", dir, (int)getpid());
-	if (io_convert(file, fmt, tmp)) {
+	if (!fmt) {
+		rc = io_import_raw(store, file, fd, name);
+	} else {
+		snprintf(tmp, sizeof(tmp), "%s/import-%d.raw", dir, (int)getpid());
+		rc = admin_qemu_convert(file, fmt, tmp);
+		close(fd);
+		fd = rc ? -1 : open(tmp, O_RDONLY | O_CLOEXEC);
+		if (rc == 0)
+			rc = fd < 0 ? admin_fail(tmp, "%s", strerror(errno))
+				    : io_import_raw(store, file, fd, name);
 		unlink(tmp);
-		return 1;
 	}
-	close(fd);
-	fd = open(tmp, O_RDONLY | O_CLOEXEC);
-	rc = fd < 0 ? admin_fail(tmp, "%s", strerror(errno)) : io_import_raw(store, file, fd, name);
-	unlink(tmp);
-	return rc;
+	snprintf(how, sizeof(how), "imported %s (%s) as", file, fmt ? fmt : "raw");
+	return rc ? rc : admin_made(store, name, how);
 }
 
 const struct admin_cmd admin_cmd_import = {
 	"import", "FILE NAME", "Import a disk image as a new vdisk",
 	"FILE is a raw image (holes stay unallocated), or a qcow2, vmdk or vhdx image\n"
-	"read through qemu-img. A progress bar is shown on a terminal.\n",
+	"read through qemu-img. An image that qemu-img check finds damaged is refused\n"
+	"with its findings (leaked clusters alone are only reported). A raw image must\n"
+	"be whole 512-byte sectors, as create's --size. A progress bar is shown on a\n"
+	"terminal; the vdisk made is printed at the end.\n",
 	true, run_import,
 };
 

@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -32,6 +33,24 @@ admin_size(const char *what, const char *text, uint64_t *out)
 	if (rc)
 		return admin_fail(what, "'%s' is not a size (a number with an optional K, M, G or T suffix)",
 				  text);
+	return 0;
+}
+
+int
+admin_made(struct ic_store *store, const char *image, const char *how)
+{
+	struct ic_image_info info;
+	char sz[32], used[32];
+
+	if (ic_image_info(store, image, &info))
+		return 1;
+	printf("%s %s %s: %s, %s in its own layer", how, info.snapshot ? "snapshot" : "vdisk",
+	       info.name, ic_size_format(info.size, sz, sizeof(sz)),
+	       ic_size_format(info.chain[0].allocated, used, sizeof(used)));
+	if (info.depth > 1)
+		printf(", on top of %s", info.chain[1].name[0] ? info.chain[1].name : "(unnamed)");
+	printf("\n");
+	free(info.chain);
 	return 0;
 }
 
