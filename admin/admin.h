@@ -2,6 +2,7 @@
 #ifndef IC_ADMIN_ADMIN_H
 #define IC_ADMIN_ADMIN_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -24,9 +25,11 @@ extern const struct admin_cmd admin_cmd_init, admin_cmd_create, admin_cmd_import
 	admin_cmd_tree, admin_cmd_rm, admin_cmd_resize, admin_cmd_flatten, admin_cmd_check,
 	admin_cmd_owner, admin_cmd_stats, admin_cmd_filter, admin_cmd_cache;
 
-/* A live process's STATS reply (JSON) as tables (stats_table.c); -EINVAL
- * when text is not the JSON expected. */
+/* A live process's STATS reply (JSON) as tables, and its filter stack
+ * (FILTER ls's JSON) as a table (stats_table.c); -EINVAL when text is not
+ * the JSON expected, -ENOMEM. */
 int admin_stats_table(const char *text, FILE *out);
+int admin_filter_table(const char *text, FILE *out);
 
 /* The cache daemon's counters for store's frozen layers (cmd_cache.c). */
 int admin_cache_stats(struct ic_store *store, bool json, bool watch);
@@ -61,6 +64,17 @@ void admin_usage(const struct admin_cmd *cmd, FILE *out);
 /* A progress bar on stderr when it is a terminal, nothing otherwise. */
 void admin_progress(void *arg, uint64_t done, uint64_t total);
 void admin_progress_end(void);
+
+/* A text table with columns as wide as their content (table.c): new takes
+ * ncols, an alignment per column ("llr": left, left, right) and the
+ * header's ncols strings; row takes ncols strings (NULL shows "-"). print
+ * returns 0, or -ENOMEM when a row could not be kept. */
+struct admin_table;
+struct admin_table *admin_table_new(unsigned ncols, const char *align, ...);
+void admin_table_row(struct admin_table *t, ...);
+void admin_table_vrow(struct admin_table *t, va_list ap);
+int admin_table_print(struct admin_table *t, FILE *out, const char *indent);
+void admin_table_free(struct admin_table *t);
 
 /* Print s as a JSON string literal. */
 void admin_json_str(FILE *out, const char *s);
