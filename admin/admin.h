@@ -60,6 +60,9 @@ struct admin_opts {
 int admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opts *opts,
 		int want_min, int want_max, int *exit_code);
 void admin_usage(const struct admin_cmd *cmd, FILE *out);
+/* After getopt_long (optstring starting with ':') returned c, '?' or ':':
+ * say which option was wrong; returns 1. */
+int admin_bad_option(const char *cmd, int c, char **argv);
 
 /* A progress bar on stderr when it is a terminal, nothing otherwise. */
 void admin_progress(void *arg, uint64_t done, uint64_t total);

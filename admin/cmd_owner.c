@@ -45,7 +45,7 @@ owner_parse(const struct admin_cmd *cmd, int argc, char **argv, struct owner_opt
 
 	optind = 0; /* 0, not 1: GNU getopt then starts over, permuting operands */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			admin_usage(cmd, stdout);
@@ -76,8 +76,7 @@ owner_parse(const struct admin_cmd *cmd, int argc, char **argv, struct owner_opt
 			o->timeout_ms = (unsigned)(secs * 1000 + 0.5);
 			break;
 		default:
-			*code = admin_fail(cmd->name, "unknown option '%s' (see --help)",
-					   argv[optind - 1]);
+			*code = admin_bad_option(cmd->name, c, argv);
 			return -1;
 		}
 	}

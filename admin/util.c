@@ -54,6 +54,18 @@ admin_made(struct ic_store *store, const char *image, const char *how)
 	return 0;
 }
 
+int
+admin_bad_option(const char *cmd, int c, char **argv)
+{
+	/* optind is past the word only once getopt finished it: a short
+	 * option inside "-foo" is named by optopt, not by argv[optind - 1]. */
+	if (c == ':')
+		return admin_fail(cmd, "option '%s' needs a value (see --help)", argv[optind - 1]);
+	if (optopt)
+		return admin_fail(cmd, "unknown option '-%c' (see --help)", optopt);
+	return admin_fail(cmd, "unknown option '%s' (see --help)", argv[optind - 1]);
+}
+
 void
 admin_usage(const struct admin_cmd *cmd, FILE *out)
 {
@@ -80,7 +92,7 @@ admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opt
 
 	optind = 0; /* 0, not 1: glibc then also forgets main()'s "+" ordering */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "hfs:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":hfs:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			admin_usage(cmd, stdout);
@@ -103,8 +115,7 @@ admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opt
 			opts->has_size = true;
 			break;
 		default:
-			*exit_code = admin_fail(cmd->name, "unknown option '%s' (see --help)",
-						argv[optind - 1]);
+			*exit_code = admin_bad_option(cmd->name, c, argv);
 			return -1;
 		}
 	}
