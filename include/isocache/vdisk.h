@@ -39,6 +39,10 @@ const char *ic_store_path(const char *dir);
 int ic_store_init(const char *dir, uint32_t cluster_size);
 
 int ic_store_open(const char *dir, struct ic_store **out);
+/* Open for reading only (ic_meta_open_readonly): for callers that may read
+ * the store but not write it. Anything that would change the metadata
+ * fails with -EACCES. */
+int ic_store_open_readonly(const char *dir, struct ic_store **out);
 void ic_store_close(struct ic_store *store);
 uint32_t ic_store_cluster_size(const struct ic_store *store);
 void ic_store_uuid(const struct ic_store *store, uint8_t uuid[16]);
