@@ -23,7 +23,7 @@ extern const struct admin_cmd *const admin_cmds[];
 extern const struct admin_cmd admin_cmd_init, admin_cmd_create, admin_cmd_import,
 	admin_cmd_export, admin_cmd_snap, admin_cmd_clone, admin_cmd_ls, admin_cmd_info,
 	admin_cmd_tree, admin_cmd_rm, admin_cmd_resize, admin_cmd_flatten, admin_cmd_check,
-	admin_cmd_owner, admin_cmd_stats, admin_cmd_filter, admin_cmd_cache;
+	admin_cmd_owner, admin_cmd_stats, admin_cmd_filter, admin_cmd_cache, admin_cmd_destroy;
 
 /* A live process's STATS reply (JSON) as tables, and its filter stack
  * (FILTER ls's JSON) as a table (stats_table.c); -EINVAL when text is not

@@ -14,7 +14,7 @@ const struct admin_cmd *const admin_cmds[] = {
 	&admin_cmd_snap,   &admin_cmd_clone,  &admin_cmd_ls,	 &admin_cmd_info,
 	&admin_cmd_tree,   &admin_cmd_rm,     &admin_cmd_resize, &admin_cmd_flatten,
 	&admin_cmd_check,  &admin_cmd_owner, &admin_cmd_stats, &admin_cmd_filter,
-	&admin_cmd_cache,  NULL,
+	&admin_cmd_cache,  &admin_cmd_destroy, NULL,
 };
 
 /* Commands that only read the store open it read-only, so that users who

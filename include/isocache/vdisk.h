@@ -44,6 +44,12 @@ int ic_store_open(const char *dir, struct ic_store **out);
  * fails with -EACCES. */
 int ic_store_open_readonly(const char *dir, struct ic_store **out);
 void ic_store_close(struct ic_store *store);
+/* Remove the whole store at dir: every layer file (lifting the frozen
+ * marks: mode 0444, the immutable attribute), the metadata file and its
+ * lock, and dir when nothing else is left in it. Refused with -EBUSY,
+ * naming each vdisk and its owner, while a live process owns a vdisk,
+ * unless force. No image can be made or claimed while it runs. */
+int ic_store_destroy(const char *dir, bool force);
 uint32_t ic_store_cluster_size(const struct ic_store *store);
 void ic_store_uuid(const struct ic_store *store, uint8_t uuid[16]);
 const char *ic_store_dir(const struct ic_store *store);
