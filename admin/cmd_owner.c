@@ -155,7 +155,7 @@ owner_now_ms(void)
  * after N ms"). The library's INFO line about the first would only repeat
  * it on stderr with another number; -v still shows it. */
 static int
-owner_release(struct ic_store *store, const char *name, unsigned timeout_ms)
+owner_ask_release(struct ic_store *store, const char *name, unsigned timeout_ms)
 {
 	enum ic_log_level level = ic_log_level;
 	long long t0 = owner_now_ms();
@@ -212,7 +212,7 @@ run_owner(struct ic_store *store, const char *dir, int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(action, "release") == 0)
-		return owner_release(store, name, o.timeout_ms);
+		return owner_ask_release(store, name, o.timeout_ms);
 	if (strcmp(action, "takeover") == 0) {
 		if (!o.force)
 			return admin_fail("owner takeover", "--force is required: it kills an owner "
