@@ -245,6 +245,11 @@ cache_drop(struct ic_store *store, const char *image)
 			rc = cache_register(c, vd, d, &h);
 			if (rc == 0)
 				rc = ic_cached_drop(c, h, &dropped);
+			if (rc == -EPERM)
+				admin_fail(name, "layer %" PRIu64 " is not yours to drop: only root "
+					   "and the owner of its file may", ic_vdisk_layer(vd, d)->disk_id);
+			else if (rc < 0)
+				admin_fail(name, "drop: %s", strerror(-rc));
 			if (rc == 0)
 				total += dropped;
 		}
@@ -288,7 +293,8 @@ const struct admin_cmd admin_cmd_cache = {
 	"         from it (L2HITS) and its checksum failures (L2BAD). --json has\n"
 	"         every counter. --watch repeats every second.\n"
 	"warm     load every layer of NAME@SNAP's chain before a boot storm.\n"
-	"drop     evict the layers of IMAGE's chain, or every frozen layer of the store.\n"
+	"drop     evict the layers of IMAGE's chain, or every frozen layer of the store\n"
+	"         (from RAM and L2); only root and the owner of a layer's file may.\n"
 	"\n"
 	"The daemon is found at $ISOCACHE_SOCKET, else " IC_CACHED_DEFAULT_SOCKET ". Only\n"
 	"layers whose files the caller can open are shown or touched.\n",

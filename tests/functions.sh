@@ -105,6 +105,18 @@ random_image() {
 	done
 }
 
+# wait_until SECONDS CMD...: run CMD until it succeeds; false if it has not
+# within SECONDS. Tests wait on the event they need, with this deadline,
+# never on a fixed sleep.
+wait_until() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		((SECONDS < deadline)) || return 1
+		sleep 0.05
+	done
+}
+
 # fail MESSAGE: print and exit 1.
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
