@@ -79,7 +79,9 @@ run_snap(struct ic_store *store, const char *dir, int argc, char **argv)
 		DESTRUCTIVE(store, opts);
 		return ic_image_rollback(store, argv[first + 1]) ? 1 : 0;
 	}
-	return ic_image_snapshot(store, argv[first]) ? 1 : 0;
+	if (ic_image_snapshot(store, argv[first]))
+		return 1;
+	return admin_made(store, argv[first], "made");
 }
 
 const struct admin_cmd admin_cmd_snap = {
@@ -99,7 +101,9 @@ run_clone(struct ic_store *store, const char *dir, int argc, char **argv)
 	PARSE(2, 2);
 
 	(void)dir;
-	return ic_image_clone(store, argv[first], argv[first + 1]) ? 1 : 0;
+	if (ic_image_clone(store, argv[first], argv[first + 1]))
+		return 1;
+	return admin_made(store, argv[first + 1], "made");
 }
 
 const struct admin_cmd admin_cmd_clone = {

@@ -368,6 +368,16 @@ main(int argc, char **argv)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	rc = cached_store_init(&d.store, o.memory);
+	if (rc == -ERANGE) {
+		char got[32], lo[32], hi[32];
+
+		ic_log(IC_LOG_ERR, "--memory %s: out of range: at least %s and below %s",
+		       ic_size_format(o.memory, got, sizeof(got)),
+		       ic_size_format((uint64_t)CACHED_FILL_MAX << IC_CACHED_BLOCK_SHIFT, lo, sizeof(lo)),
+		       ic_size_format(((uint64_t)UINT32_MAX / 2 + 1) << IC_CACHED_BLOCK_SHIFT, hi,
+				      sizeof(hi)));
+		return 1;
+	}
 	if (rc < 0) {
 		ic_log(IC_LOG_ERR, "--memory %llu: %s", (unsigned long long)o.memory, strerror(-rc));
 		return 1;

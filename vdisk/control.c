@@ -341,12 +341,16 @@ static void
 control_filter(struct ic_control *ctl, const struct ctl_msg *m, struct ctl_msg *reply,
 	       char *text, size_t cap)
 {
+	char why[256];
 	int rc;
 
 	if (!ctl->cfg.stack) {
 		control_fail(reply, -ENOTSUP, text, cap, "this process has no filter stack");
 		return;
 	}
+	/* The stack logs what was wrong (no such filter, which parameter);
+	 * that, not strerror, is what the asker must read. */
+	ic_log_capture(why, sizeof(why));
 	switch (m->filter.op) {
 	case IC_FILTER_LS:
 		rc = ic_stack_report(ctl->cfg.stack, text, cap);
@@ -358,8 +362,12 @@ control_filter(struct ic_control *ctl, const struct ctl_msg *m, struct ctl_msg *
 		rc = ic_stack_remove(ctl->cfg.stack, m->filter.arg);
 		break;
 	}
+	ic_log_capture(NULL, 0);
 	if (rc == -ENOENT && m->filter.op == IC_FILTER_RM)
-		control_fail(reply, rc, text, cap, "no filter called %s in the stack", m->filter.arg);
+		control_fail(reply, rc, text, cap, "no filter called \"%s\" in the stack",
+			     m->filter.arg);
+	else if (rc < 0 && why[0])
+		control_fail(reply, rc, text, cap, "%s", why);
 	else if (rc < 0)
 		control_fail(reply, rc, text, cap, "filter %s: %s", m->filter.arg, strerror(-rc));
 }

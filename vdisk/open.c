@@ -219,6 +219,10 @@ vd_switch_leaf(struct ic_vdisk *vd, const struct ic_disk_rec *leaf, const struct
 	}
 	vd_close_layer(vd, &vd->layers[0]);
 	memcpy(&layers[2], &vd->layers[1], (vd->depth - 1) * sizeof(*layers));
+	/* The stack keeps the parents' addresses (to close them, and to open
+	 * filters added live on them): without this it held freed memory. */
+	for (unsigned i = 1; vd->stack && i < vd->depth; i++)
+		ic_stack_layer_moved(vd->stack, &vd->layers[i], &layers[i + 1]);
 	free(vd->layers);
 	vd->layers = layers;
 	vd->depth++;

@@ -42,9 +42,19 @@ int ic_store_init(const char *dir, uint32_t cluster_size);
  * -ENOENT no store there, -EUCLEAN damaged or foreign metadata,
  * -EPROTONOSUPPORT a newer schema. */
 int ic_store_open(const char *dir, struct ic_store **out);
+/* Open for reading only (ic_meta_open_readonly): for callers that may read
+ * the store but not write it. Anything that would change the metadata
+ * fails with -EACCES. */
+int ic_store_open_readonly(const char *dir, struct ic_store **out);
 /* Close a store opened by ic_store_open, after every vdisk of it is
  * closed. NULL is fine. */
 void ic_store_close(struct ic_store *store);
+/* Remove the whole store at dir: every layer file (lifting the frozen
+ * marks: mode 0444, the immutable attribute), the metadata file and its
+ * lock, and dir when nothing else is left in it. Refused with -EBUSY,
+ * naming each vdisk and its owner, while a live process owns a vdisk,
+ * unless force. No image can be made or claimed while it runs. */
+int ic_store_destroy(const char *dir, bool force);
 /* The store's cluster size in bytes: the unit of copy-on-write. */
 uint32_t ic_store_cluster_size(const struct ic_store *store);
 /* The store's random 128-bit uuid, into uuid. */
