@@ -308,6 +308,8 @@ const struct admin_cmd admin_cmd_filter = {
 	"List, add or remove filters of a live process's I/O stack",
 	"The process writing vdisk NAME (or listening on the control socket PATH)\n"
 	"changes its stack live: in-flight I/O drains first. add puts SPEC\n"
-	"(\"stats\", \"delay:read=200us\") just above the layer backend.\n",
+	"(\"stats\", \"delay:read=200us\") just above the layer backend. A SPEC\n"
+	"may name a filter built out of tree by its absolute path\n"
+	"(\"/usr/local/lib/isocache/ro.so:errno=EPERM\"); rm takes its name.\n",
 	true, run_filter,
 };
