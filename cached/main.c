@@ -17,6 +17,7 @@
 #include "cached/internal.h"
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "common/sd.h"
 #include "common/size.h"
 
 #define MAIN_DEFAULT_SOCKET "/run/isocache/cached.sock"
@@ -277,6 +278,7 @@ main(int argc, char **argv)
 	static struct cached_daemon d;
 	struct main_opts o = { 0 };
 	struct rlimit rl;
+	bool activated;
 	int fd, rc;
 
 	ic_log_set_program("isocached");
@@ -304,7 +306,11 @@ main(int argc, char **argv)
 		d.store.l2 = &d.l2;
 		ic_log(IC_LOG_INFO, "L2 %s: %u of %u slots warm", o.l2, d.l2.used, d.l2.nslots);
 	}
-	fd = main_listen(o.socket);
+	/* systemd's socket (isocached.socket) when it passed one. */
+	fd = ic_sd_listener(SOCK_SEQPACKET);
+	activated = fd >= 0;
+	if (fd == -ENOENT)
+		fd = main_listen(o.socket);
 	if (fd < 0)
 		return 1;
 	if (!o.foreground) {
@@ -321,13 +327,16 @@ main(int argc, char **argv)
 		return 1;
 	ic_log(IC_LOG_INFO, "listening on %s, %llu MiB", o.socket,
 	       (unsigned long long)(o.memory >> 20));
+	ic_sd_notify("READY=1");
 	rc = cached_daemon_run(&d);
+	ic_sd_notify("STOPPING=1");
 	cached_daemon_fini(&d);
 	if (d.store.l2)
 		cached_l2_close(d.store.l2);
 	cached_store_fini(&d.store);
 	close(fd);
-	unlink(o.socket);
+	if (!activated) /* systemd's socket outlives us, to start us again */
+		unlink(o.socket);
 	if (o.pid_file)
 		unlink(o.pid_file);
 	ic_log(IC_LOG_INFO, "stopped");

@@ -55,14 +55,5 @@ foreach(exe isocache-nbd isocache-fuse)
   endif()
 endforeach()
 
-# isocache.pc names the prefix the files are installed to, which is known
-# only at install time (cmake --install --prefix, DESTDIR for packages).
-install(CODE "
-  set(prefix \"\${CMAKE_INSTALL_PREFIX}\")
-  set(PROJECT_VERSION ${PROJECT_VERSION})
-  set(includedir \"\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}\")
-  set(libdir \"\${prefix}/${CMAKE_INSTALL_LIBDIR}\")
-  configure_file(${PROJECT_SOURCE_DIR}/cmake/isocache.pc.in ${CMAKE_BINARY_DIR}/isocache.pc @ONLY)
-  file(INSTALL ${CMAKE_BINARY_DIR}/isocache.pc
-    DESTINATION \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/pkgconfig\")
-")
+# isocache.pc names the prefix the files are installed to.
+ic_install_configured(${PROJECT_SOURCE_DIR}/cmake/isocache.pc.in ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -15,6 +15,7 @@
 
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "common/sd.h"
 #include "fuse/internal.h"
 #include "isocache/control.h"
 
@@ -273,6 +274,7 @@ main_mounted(const struct main_opts *o, int notify_fd)
 			fclose(pf);
 	}
 	ic_log(IC_LOG_INFO, "mounted %s on %s", o->store, o->mountpoint);
+	ic_sd_notify("READY=1");
 	if (notify_fd < 0)
 		return;
 	ic_log_to_syslog();

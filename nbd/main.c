@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/sd.h"
 #include "isocache/control.h"
 #include "nbd/server.h"
 
@@ -352,7 +353,9 @@ main(int argc, char **argv)
 		return 1;
 	}
 	main_ready(&o, ready_fd);
+	ic_sd_notify("READY=1");
 	rc = o.single ? srv_run_stdio(&o.srv, &ex) : srv_run(&o.srv, &ex);
+	ic_sd_notify("STOPPING=1");
 	ic_control_stop(ctl); /* the exports are closed by now */
 	if (ex.stack)
 		ic_stack_free(ex.stack);
