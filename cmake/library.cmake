@@ -39,8 +39,10 @@ add_library(isocache SHARED
   $<TARGET_OBJECTS:ic_cached_proto>)
 target_link_libraries(isocache PRIVATE PkgConfig::LMDB PkgConfig::URING Threads::Threads
   ${CMAKE_DL_LIBS})
-target_link_options(isocache PRIVATE -Wl,--version-script=${CMAKE_BINARY_DIR}/isocache.map
-  -Wl,--no-undefined)
+target_link_options(isocache PRIVATE -Wl,--version-script=${CMAKE_BINARY_DIR}/isocache.map)
+if(NOT IC_SANITIZE AND NOT IC_TSAN) # a sanitizer's runtime comes with the executable
+  target_link_options(isocache PRIVATE -Wl,--no-undefined)
+endif()
 set_target_properties(isocache PROPERTIES
   VERSION ${PROJECT_VERSION} SOVERSION ${PROJECT_VERSION_MAJOR}
   LINK_DEPENDS ${CMAKE_BINARY_DIR}/isocache.map)
