@@ -71,8 +71,9 @@ int ic_filter_ops_load(const struct ic_filter_ops *ops, const char *origin,
 
 /* The filter a spec item names: a registered name, or a path (anything with
  * a '/') of a filter built out of tree, loaded and registered on first use.
- * Returns 0, -ENOENT (no such name or file) or -EINVAL (refused: no entry
- * point, wrong ABI version or size, a name taken), after logging. */
+ * Returns 0, -ENOENT (no such name or file), -EINVAL (refused: not a
+ * shared object, no entry point, another ABI version or size) or -EEXIST
+ * (its name is another filter's), after logging. */
 int ic_filter_resolve(const char *name_or_path, const struct ic_filter_ops **out);
 
 /* ---- plugin.c ---- */
