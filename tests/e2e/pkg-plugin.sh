@@ -75,3 +75,12 @@ cat "$TESTDIR/nbd.err"
 [ "$rc" != 0 ] || fail "isocache-nbd started with a wrong-ABI filter"
 grep -q "filter $TESTDIR/future.so: refused: built for filter ABI version 2, this isocache speaks version 1" \
 	"$TESTDIR/nbd.err" || fail "the refusal does not name the file and both versions"
+# Neither a missing file nor one that is not a filter is taken.
+! "$NBD" --store "$ISOCACHE_STORE" -k "$TESTDIR/t.sock" --filter "$TESTDIR/none.so" vm \
+	2>"$TESTDIR/nbd.err" || fail "isocache-nbd started with a missing filter"
+grep -q "filter $TESTDIR/none.so: cannot read it: No such file or directory" "$TESTDIR/nbd.err" ||
+	fail "a missing filter file is not named"
+! "$NBD" --store "$ISOCACHE_STORE" -k "$TESTDIR/t.sock" --filter "$lib" vm \
+	2>"$TESTDIR/nbd.err" || fail "isocache-nbd took a library without an entry point as a filter"
+grep -q "filter $lib: refused: no ic_filter_plugin() entry point" "$TESTDIR/nbd.err" ||
+	fail "a shared object without the entry point is not refused by name"
