@@ -388,7 +388,9 @@ const struct admin_cmd admin_cmd_filter = {
 	"add puts SPEC (\"stats\", \"delay:read=200us\") at the top of the stack, so\n"
 	"it sees every request, cache hits included; --position bottom puts it just\n"
 	"above the layer files (below the cache filter: it then sees only what\n"
-	"reaches the files), --position N above the filter now at N. add and rm\n"
-	"print the stack afterwards.\n",
+	"reaches the files), --position N above the filter now at N. A SPEC may\n"
+	"name a filter built out of tree by its absolute path\n"
+	"(\"/usr/local/lib/isocache/ro.so:errno=EPERM\"); rm takes its name. add and\n"
+	"rm print the stack afterwards.\n",
 	true, run_filter,
 };

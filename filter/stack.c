@@ -142,7 +142,7 @@ ic_stack_new(const struct ic_filter_ops *bottom, void *bottom_inst, struct ic_st
 
 	if (!s)
 		return -ENOMEM;
-	rc = ic_filter_ops_load(bottom, &s->bottom.ops);
+	rc = ic_filter_ops_load(bottom, "(bottom)", &s->bottom.ops);
 	if (rc < 0)
 		return rc;
 	if (!s->bottom.ops.caps || !s->bottom.ops.pread || !s->bottom.ops.pwrite ||

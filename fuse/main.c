@@ -15,6 +15,7 @@
 
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "common/sd.h"
 #include "fuse/internal.h"
 #include "isocache/control.h"
 
@@ -40,7 +41,8 @@ static const char usage_text[] =
 	"      --store=DIR      the store (default $ISOCACHE_STORE, else\n"
 	"                       /var/lib/isocache)\n"
 	"      --filter=SPEC    add filters to the I/O stack, top first, e.g.\n"
-	"                       --filter stats --filter delay:read=200us;\n"
+	"                       --filter stats --filter delay:read=200us, or a\n"
+	"                       filter built out of tree, /path/to/f.so[:PARAMS];\n"
 	"                       repeatable\n"
 	"      --no-cache       leave the shared cache filter out of the stack (by\n"
 	"                       default frozen layers are read through isocached\n"
@@ -282,6 +284,7 @@ main_mounted(const struct main_opts *o, int notify_fd)
 			fclose(pf);
 	}
 	ic_log(IC_LOG_INFO, "mounted %s on %s", o->store, o->mountpoint);
+	ic_sd_notify("READY=1");
 	if (notify_fd < 0)
 		return;
 	/* Said while stderr still reaches whoever started us. */
