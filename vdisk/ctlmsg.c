@@ -16,6 +16,7 @@
 #endif
 
 #include "common/cleanup.h"
+#include "common/log.h"
 #include "vdisk/ctlmsg.h"
 #include "vdisk/internal.h"
 #include "isocache/control.h"
@@ -241,13 +242,36 @@ ctl_decode(const uint8_t *buf, size_t len, struct ctl_msg *m)
 	return ctl_decode_body(&c, len - CTL_HDR_SIZE - body, m);
 }
 
+/* Is the process listening on fd one we may talk to? Root, or our own uid
+ * (the same rule the listening side applies, control.c); root itself talks
+ * to owners of any uid, since it hands vdisks between tenants. A socket of
+ * another uid planted where a record points would otherwise learn our
+ * requests and answer them. The kernel gives the credentials of the
+ * process that called listen(). */
+static int
+ctl_check_peer(int fd, const char *path)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	uid_t self = geteuid();
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return -errno;
+	if (self == 0 || cred.uid == 0 || cred.uid == self)
+		return 0;
+	ic_log(IC_LOG_ERR, "control socket %s is served by uid %u (pid %d), neither root nor us "
+	       "(uid %u); not talking to it", path, (unsigned)cred.uid, (int)cred.pid,
+	       (unsigned)self);
+	return -EPERM;
+}
+
 /* Connect without blocking: a peer whose backlog is full (it is stopped,
  * say) makes connect fail with EAGAIN, which counts as no answer yet. */
 static int
 ctl_connect(const char *path, long long until)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
+	int fd, rc;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
@@ -263,6 +287,11 @@ ctl_connect(const char *path, long long until)
 			return err == EAGAIN ? -ETIMEDOUT : -err;
 		}
 		usleep(10000);
+	}
+	rc = ctl_check_peer(fd, path);
+	if (rc) {
+		close(fd);
+		return rc;
 	}
 	return fd;
 }
