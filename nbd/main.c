@@ -34,6 +34,8 @@ static const char usage_text[] =
 	"  -p, --port=PORT        listen on TCP port PORT\n"
 	"  -b, --bind=ADDR        bind TCP to ADDR (default 127.0.0.1)\n"
 	"  -s, --single           serve one client on stdin/stdout, then exit\n"
+	"  -e, --shared=NUM       serve at most NUM clients at once (default 8;\n"
+	"                         0: no limit); more wait until one leaves\n"
 	"      --run=CMD          captive mode: serve on a private Unix socket, run\n"
 	"                         the shell command CMD with $uri (and $unixsocket)\n"
 	"                         set, stop when it ends and exit with its status\n"
@@ -74,6 +76,11 @@ static const char usage_text[] =
 	"  qemu-system-x86_64 -drive file=nbd+unix:///vm1?socket=/run/isocache/nbd.sock\n"
 	"  isocache-nbd -r --run 'nbdinfo --map \"$uri\"' vm1@snap\n";
 
+/* -e default: qemu-nbd's 1 would stall multi-conn clients (nbdcopy opens
+ * 4 connections) and a persistent server shared by several VMs; 8 keeps
+ * the worst case at 8 connections of IC_NBD_MAX_INFLIGHT each. */
+#define MAIN_SHARED_DEFAULT 8
+
 enum { OPT_FORK = 256, OPT_PID_FILE, OPT_FILTER, OPT_CACHE, OPT_STORE, OPT_RUN, OPT_RELEASE,
        OPT_NO_CACHE, OPT_CACHE_SOCKET };
 
@@ -82,6 +89,7 @@ static const struct option long_opts[] = {
 	{ "port", required_argument, NULL, 'p' },
 	{ "bind", required_argument, NULL, 'b' },
 	{ "single", no_argument, NULL, 's' },
+	{ "shared", required_argument, NULL, 'e' },
 	{ "export-name", required_argument, NULL, 'x' },
 	{ "read-only", no_argument, NULL, 'r' },
 	{ "persistent", no_argument, NULL, 't' },
@@ -112,14 +120,36 @@ struct main_opts {
 	enum ic_release_policy release;
 };
 
+/* A decimal number from 0 to max for option opt. */
+static int
+main_number(const char *opt, const char *arg, unsigned long max, unsigned long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoul(arg, &end, 10);
+	if (!*arg || *end || *arg == '-' || errno || *out > max) {
+		ic_log(IC_LOG_ERR, "%s takes a number from 0 to %lu, not '%s'", opt, max, arg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int
 main_parse(int argc, char **argv, struct main_opts *o)
 {
+	unsigned long n;
 	int c;
 
 	o->srv.bind = "127.0.0.1";
-	while ((c = getopt_long(argc, argv, "k:p:b:sx:rtvh", long_opts, NULL)) != -1) {
+	o->srv.max_clients = MAIN_SHARED_DEFAULT;
+	while ((c = getopt_long(argc, argv, "k:p:b:se:x:rtvh", long_opts, NULL)) != -1) {
 		switch (c) {
+		case 'e':
+			if (main_number("--shared", optarg, UINT_MAX, &n))
+				return -EINVAL;
+			o->srv.max_clients = (unsigned)n;
+			break;
 		case 'k': o->srv.socket_path = optarg; break;
 		case 'p': o->srv.port = optarg; break;
 		case 'b': o->srv.bind = optarg; break;
@@ -169,6 +199,7 @@ main_parse(int argc, char **argv, struct main_opts *o)
 	if (!o->srv.socket_path && !o->srv.port)
 		o->srv.port = "10809";
 	o->srv.slots = IC_NBD_SLOTS;
+	o->srv.max_inflight = IC_NBD_MAX_INFLIGHT;
 	return 0;
 }
 
@@ -268,6 +299,17 @@ main_spawn_run(const struct main_opts *o, const struct srv_exports *ex)
 	return 0;
 }
 
+/* -e 1: a client that opens several connections (multi-conn) would wait
+ * forever for the second, so do not offer it, as qemu-nbd does. */
+static void
+main_single_conn(struct srv_exports *ex)
+{
+	size_t i;
+
+	for (i = 0; i < ex->count; i++)
+		ex->pub[i].tflags &= (uint16_t)~NBD_FLAG_CAN_MULTI_CONN;
+}
+
 /* --filter SPEC..., top first, and the cache filter below them unless
  * --no-cache: one stack for every export. */
 static int
@@ -337,6 +379,8 @@ main(int argc, char **argv)
 	if (rc == 0)
 		rc = srv_exports_load(&ex, optind < argc ? argv + optind : NULL, argc - optind,
 				      o.export_name, o.readonly);
+	if (rc == 0 && o.srv.max_clients == 1)
+		main_single_conn(&ex);
 	if (rc == 0 && !o.single)
 		rc = srv_listen(&o.srv);
 	if (rc == 0 && o.run)

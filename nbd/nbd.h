@@ -311,9 +311,14 @@ struct ic_nbd_conn_config {
 	void *backend;
 	uint32_t max_payload; /* buffers per slot; IC_NBD_MAX_PAYLOAD when 0 */
 	unsigned slots;	      /* requests in flight (worker threads); IC_NBD_SLOTS when 0 */
+	/* Payload bytes of the requests in flight (read replies not yet sent,
+	 * write data not yet written); later requests wait and the stream is
+	 * not read meanwhile. IC_NBD_MAX_INFLIGHT when 0. */
+	uint64_t max_inflight;
 };
 
 #define IC_NBD_SLOTS 16
+#define IC_NBD_MAX_INFLIGHT ((uint64_t)IC_NBD_MAX_PAYLOAD)
 
 /* Allocate a connection and all its buffers. */
 int ic_nbd_conn_new(const struct ic_nbd_conn_config *cfg, struct ic_nbd_conn **out);

@@ -5,6 +5,10 @@
  * connection adds workers up to the requests the client keeps in flight
  * (see nbd/conn.c).
  *
+ * At most max_clients (-e) clients are served at once: while that many
+ * are connected the listening sockets are not polled, so further clients
+ * wait in the kernel's backlog until one leaves, as with qemu-nbd.
+ *
  * Stopping (SIGTERM, SIGINT, the --run command ending, the last client of a
  * non-persistent server leaving): stop accepting, shut every client socket
  * for reading so readers see the end of the stream, wait for the requests
@@ -32,6 +36,7 @@ struct srv_client {
 	struct ic_nbd_fds fds;
 	struct srv_exports *ex;
 	unsigned slots;
+	uint64_t max_inflight;
 	struct srv_client *next;
 };
 
@@ -43,19 +48,27 @@ static struct {
 	bool served; /* a client has come (and maybe gone) */
 	int listen_fd[SRV_MAX_LISTEN];
 	int nlisten;
-	int wake[2];
+	int wake[2];	/* a byte: a client left, or (stopping set) stop */
+	bool stopping;	/* atomic */
 	int exit_rc; /* atomic: srv_stop runs on any thread */
 } srv = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
 	  .wake = { -1, -1 } };
 
-void
-srv_stop(int rc)
+static void
+srv_wake(void)
 {
 	char c = 0;
 
-	__atomic_store_n(&srv.exit_rc, rc, __ATOMIC_RELEASE);
 	if (srv.wake[1] >= 0 && write(srv.wake[1], &c, 1) < 0)
 		return; /* the pipe is full: a wake-up is pending anyway */
+}
+
+void
+srv_stop(int rc)
+{
+	__atomic_store_n(&srv.exit_rc, rc, __ATOMIC_RELEASE);
+	__atomic_store_n(&srv.stopping, true, __ATOMIC_RELEASE);
+	srv_wake();
 }
 
 /* One client from handshake to hang-up. Returns 0 or -errno. */
@@ -63,7 +76,8 @@ static int
 srv_serve_client(struct srv_client *cl)
 {
 	struct ic_nbd_io io;
-	struct ic_nbd_conn_config cfg = { .io = &io, .ops = &srv_vdisk_ops, .slots = cl->slots };
+	struct ic_nbd_conn_config cfg = { .io = &io, .ops = &srv_vdisk_ops, .slots = cl->slots,
+					  .max_inflight = cl->max_inflight };
 	struct ic_nbd_conn *conn;
 	int rc;
 
@@ -97,6 +111,7 @@ srv_client_thread(void *arg)
 	srv.count--;
 	pthread_cond_broadcast(&srv.cond);
 	pthread_mutex_unlock(&srv.mu);
+	srv_wake(); /* room for a waiting client */
 	free(cl);
 	return NULL;
 }
@@ -119,7 +134,8 @@ srv_accept(int lfd, const struct srv_config *cfg, struct srv_exports *ex)
 		close(fd);
 		return;
 	}
-	*cl = (struct srv_client){ .fds = { fd, fd }, .ex = ex, .slots = cfg->slots };
+	*cl = (struct srv_client){ .fds = { fd, fd }, .ex = ex, .slots = cfg->slots,
+				   .max_inflight = cfg->max_inflight };
 	pthread_mutex_lock(&srv.mu);
 	cl->next = srv.list;
 	srv.list = cl;
@@ -265,12 +281,25 @@ srv_run(const struct srv_config *cfg, struct srv_exports *ex)
 		pfd[i] = (struct pollfd){ .fd = srv.listen_fd[i], .events = POLLIN };
 	pfd[srv.nlisten] = (struct pollfd){ .fd = srv.wake[0], .events = POLLIN };
 	for (;;) {
-		int n = poll(pfd, (nfds_t)srv.nlisten + 1, cfg->persistent ? -1 : 200);
+		bool full;
+		int n;
 
+		pthread_mutex_lock(&srv.mu);
+		full = cfg->max_clients && srv.count >= cfg->max_clients;
+		pthread_mutex_unlock(&srv.mu);
+		for (i = 0; i < srv.nlisten; i++)
+			pfd[i].events = full ? 0 : POLLIN;
+		n = poll(pfd, (nfds_t)srv.nlisten + 1, cfg->persistent ? -1 : 200);
 		if (n < 0 && errno != EINTR)
 			break;
-		if (pfd[srv.nlisten].revents)
-			break;
+		if (pfd[srv.nlisten].revents) {
+			char buf[64];
+
+			while (read(srv.wake[0], buf, sizeof(buf)) > 0)
+				;
+			if (__atomic_load_n(&srv.stopping, __ATOMIC_ACQUIRE))
+				break;
+		}
 		for (i = 0; n > 0 && i < srv.nlisten; i++) {
 			if (pfd[i].revents & POLLIN)
 				srv_accept(pfd[i].fd, cfg, ex);
@@ -301,7 +330,8 @@ srv_run_stdio(const struct srv_config *cfg, struct srv_exports *ex)
 	signal(SIGPIPE, SIG_IGN);
 	if (!cl)
 		return 1;
-	*cl = (struct srv_client){ .fds = { 0, 1 }, .ex = ex, .slots = cfg->slots };
+	*cl = (struct srv_client){ .fds = { 0, 1 }, .ex = ex, .slots = cfg->slots,
+				   .max_inflight = cfg->max_inflight };
 	rc = srv_serve_client(cl);
 	free(cl);
 	if (srv_exports_close(ex) < 0)

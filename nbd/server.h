@@ -45,6 +45,8 @@ struct srv_config {
 	const char *bind;	 /* -b */
 	bool persistent;	 /* -t */
 	unsigned slots;		 /* requests in flight per connection */
+	uint64_t max_inflight;	 /* payload bytes in flight per connection */
+	unsigned max_clients;	 /* -e: clients served at once, 0 = any number */
 };
 
 /* Block SIGTERM and SIGINT before the first thread starts, so that every
