@@ -31,7 +31,8 @@ static const char usage_text[] =
 	"\n"
 	"Where to listen (default: TCP 127.0.0.1 port 10809):\n"
 	"  -k, --socket=PATH      listen on the Unix socket PATH\n"
-	"  -p, --port=PORT        listen on TCP port PORT\n"
+	"  -p, --port=PORT        listen on TCP port PORT (1-65535; 0 picks a free\n"
+	"                         one); where it listens is logged\n"
 	"  -b, --bind=ADDR        bind TCP to ADDR (default 127.0.0.1)\n"
 	"  -s, --single           serve one client on stdin/stdout, then exit\n"
 	"  -e, --shared=NUM       serve at most NUM clients at once (default 8;\n"
@@ -109,6 +110,7 @@ static const struct option long_opts[] = {
 
 struct main_opts {
 	struct srv_config srv;
+	char port[8];		/* -p, validated */
 	const char *export_name;
 	const char *pid_file;
 	const char *store;
@@ -151,7 +153,12 @@ main_parse(int argc, char **argv, struct main_opts *o)
 			o->srv.max_clients = (unsigned)n;
 			break;
 		case 'k': o->srv.socket_path = optarg; break;
-		case 'p': o->srv.port = optarg; break;
+		case 'p':
+			if (main_number("--port", optarg, 65535, &n))
+				return -EINVAL;
+			snprintf(o->port, sizeof(o->port), "%lu", n);
+			o->srv.port = o->port;
+			break;
 		case 'b': o->srv.bind = optarg; break;
 		case 's': o->single = true; break;
 		case 'x': o->export_name = optarg; break;

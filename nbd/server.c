@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -48,6 +49,8 @@ static struct {
 	bool served; /* a client has come (and maybe gone) */
 	int listen_fd[SRV_MAX_LISTEN];
 	int nlisten;
+	dev_t unix_dev;	/* the socket file we made (-k) */
+	ino_t unix_ino;
 	int wake[2];	/* a byte: a client left, or (stopping set) stop */
 	bool stopping;	/* atomic */
 	int exit_rc; /* atomic: srv_stop runs on any thread */
@@ -151,30 +154,99 @@ srv_accept(int lfd, const struct srv_config *cfg, struct srv_exports *ex)
 	pthread_detach(t);
 }
 
+/* May we bind a Unix socket at path? Nothing there, or a socket nobody
+ * listens on (left by a server that died): yes, it is removed. A live
+ * listener (it accepts a connect) or anything but a socket: no, because
+ * replacing it would leave that server unreachable, and its exit would
+ * delete ours. */
+static int
+srv_unix_free(const struct sockaddr_un *sa)
+{
+	struct stat st;
+	int fd, rc;
+
+	if (lstat(sa->sun_path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode)) {
+		ic_log(IC_LOG_ERR, "cannot listen on %s: it exists and is not a socket",
+		       sa->sun_path);
+		return -EEXIST;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	rc = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 ? 0 : -errno;
+	close(fd);
+	if (rc == 0) {
+		ic_log(IC_LOG_ERR, "cannot listen on %s: another server is listening there",
+		       sa->sun_path);
+		return -EADDRINUSE;
+	}
+	if (rc != -ECONNREFUSED) {
+		ic_log(IC_LOG_ERR, "cannot listen on %s: %s", sa->sun_path, strerror(-rc));
+		return rc;
+	}
+	ic_log(IC_LOG_INFO, "%s: nobody listens there, replacing it", sa->sun_path);
+	return unlink(sa->sun_path) < 0 && errno != ENOENT ? -errno : 0;
+}
+
 static int
 srv_listen_unix(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
+	struct stat st;
+	int fd, rc;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		ic_log(IC_LOG_ERR, "socket path too long: %s", path);
 		return -ENAMETOOLONG;
 	}
 	strcpy(sa.sun_path, path);
+	rc = srv_unix_free(&sa);
+	if (rc < 0)
+		return rc;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	unlink(path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 64) < 0) {
-		int rc = -errno;
-
+	/* bind fails with EADDRINUSE if another server made it meanwhile. */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 64) < 0 ||
+	    stat(path, &st) < 0) {
+		rc = -errno;
 		ic_log(IC_LOG_ERR, "cannot listen on %s: %s", path, strerror(-rc));
 		close(fd);
 		return rc;
 	}
+	srv.unix_dev = st.st_dev;
+	srv.unix_ino = st.st_ino;
 	srv.listen_fd[srv.nlisten++] = fd;
+	ic_log(IC_LOG_INFO, "listening on %s", path);
 	return 0;
+}
+
+/* Remove our socket file, unless it has been replaced by someone else's. */
+static void
+srv_unlink_unix(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0 && st.st_dev == srv.unix_dev && st.st_ino == srv.unix_ino)
+		unlink(path);
+}
+
+/* Log where fd listens: address and port, the chosen one for port 0. */
+static void
+srv_log_tcp(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[NI_MAXHOST], port[NI_MAXSERV];
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
+	    getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), port, sizeof(port),
+			NI_NUMERICHOST | NI_NUMERICSERV))
+		return;
+	ic_log(IC_LOG_INFO, ss.ss_family == AF_INET6 ? "listening on [%s]:%s" : "listening on %s:%s",
+	       host, port);
 }
 
 static int
@@ -204,6 +276,7 @@ srv_listen_tcp(const char *host, const char *port)
 			continue;
 		}
 		srv.listen_fd[srv.nlisten++] = fd;
+		srv_log_tcp(fd);
 	}
 	freeaddrinfo(res);
 	if (srv.nlisten == 0) {
@@ -317,7 +390,7 @@ srv_run(const struct srv_config *cfg, struct srv_exports *ex)
 	for (i = 0; i < srv.nlisten; i++)
 		close(srv.listen_fd[i]);
 	if (cfg->socket_path)
-		unlink(cfg->socket_path);
+		srv_unlink_unix(cfg->socket_path);
 	return srv_drain(ex);
 }
 
