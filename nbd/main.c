@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "isocache/control.h"
 #include "nbd/server.h"
+#include "nbd/tls.h"
 
 static const char usage_text[] =
 	"Usage: isocache-nbd [OPTIONS] [IMAGE...]\n"
@@ -40,6 +41,15 @@ static const char usage_text[] =
 	"      --run=CMD          captive mode: serve on a private Unix socket, run\n"
 	"                         the shell command CMD with $uri (and $unixsocket)\n"
 	"                         set, stop when it ends and exit with its status\n"
+	"\n"
+	"TLS (NBD_OPT_STARTTLS; see docs/NBD.md):\n"
+	"      --tls=MODE         off, on (offered) or require (no export without\n"
+	"                         it); default off, require when credentials given\n"
+	"      --tls-certificates=DIR  x509: DIR/server-cert.pem, server-key.pem\n"
+	"                         (and ca-cert.pem), as qemu's tls-creds-x509\n"
+	"      --tls-psk=FILE     pre-shared keys, a psktool file (username:hexkey)\n"
+	"      --insecure         allow plain NBD on a TCP address that is not\n"
+	"                         loopback (refused by default)\n"
 	"\n"
 	"What to serve:\n"
 	"      --store=DIR        the store (default $ISOCACHE_STORE, else\n"
@@ -83,7 +93,7 @@ static const char usage_text[] =
 #define MAIN_SHARED_DEFAULT 8
 
 enum { OPT_FORK = 256, OPT_PID_FILE, OPT_FILTER, OPT_CACHE, OPT_STORE, OPT_RUN, OPT_RELEASE,
-       OPT_NO_CACHE, OPT_CACHE_SOCKET };
+       OPT_NO_CACHE, OPT_CACHE_SOCKET, OPT_TLS, OPT_TLS_CERTS, OPT_TLS_PSK, OPT_INSECURE };
 
 static const struct option long_opts[] = {
 	{ "socket", required_argument, NULL, 'k' },
@@ -105,6 +115,10 @@ static const struct option long_opts[] = {
 	{ "release", required_argument, NULL, OPT_RELEASE },
 	{ "no-cache", no_argument, NULL, OPT_NO_CACHE },
 	{ "cache-socket", required_argument, NULL, OPT_CACHE_SOCKET },
+	{ "tls", required_argument, NULL, OPT_TLS },
+	{ "tls-certificates", required_argument, NULL, OPT_TLS_CERTS },
+	{ "tls-psk", required_argument, NULL, OPT_TLS_PSK },
+	{ "insecure", no_argument, NULL, OPT_INSECURE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -118,7 +132,9 @@ struct main_opts {
 	const char *filters[16];
 	int nfilters;
 	const char *cache_socket;
-	bool readonly, single, daemon, direct, no_cache;
+	const char *tls_mode; /* --tls, NULL when not given */
+	const char *tls_certs, *tls_psk;
+	bool readonly, single, daemon, direct, no_cache, tls;
 	enum ic_release_policy release;
 };
 
@@ -132,6 +148,34 @@ main_number(const char *opt, const char *arg, unsigned long max, unsigned long *
 	*out = strtoul(arg, &end, 10);
 	if (!*arg || *end || *arg == '-' || errno || *out > max) {
 		ic_log(IC_LOG_ERR, "%s takes a number from 0 to %lu, not '%s'", opt, max, arg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* --tls: off, on or require; credentials alone mean require. */
+static int
+main_tls_mode(struct main_opts *o)
+{
+	bool creds = o->tls_certs || o->tls_psk;
+	const char *mode = o->tls_mode ? o->tls_mode : creds ? "require" : "off";
+
+	if (strcmp(mode, "off") && strcmp(mode, "on") && strcmp(mode, "require")) {
+		ic_log(IC_LOG_ERR, "--tls takes off, on or require, not '%s'", mode);
+		return -EINVAL;
+	}
+	o->tls = strcmp(mode, "off") != 0;
+	o->srv.tls_required = strcmp(mode, "require") == 0;
+	if (o->tls && !creds) {
+		ic_log(IC_LOG_ERR, "--tls=%s needs --tls-certificates=DIR or --tls-psk=FILE", mode);
+		return -EINVAL;
+	}
+	if (!o->tls && creds) {
+		ic_log(IC_LOG_ERR, "--tls=off contradicts --tls-certificates/--tls-psk");
+		return -EINVAL;
+	}
+	if (o->tls && o->single) {
+		ic_log(IC_LOG_ERR, "-s serves a pipe, which TLS does not protect: drop --tls");
 		return -EINVAL;
 	}
 	return 0;
@@ -172,6 +216,10 @@ main_parse(int argc, char **argv, struct main_opts *o)
 		case OPT_RUN: o->run = optarg; break;
 		case OPT_NO_CACHE: o->no_cache = true; break;
 		case OPT_CACHE_SOCKET: o->cache_socket = optarg; break;
+		case OPT_TLS: o->tls_mode = optarg; break;
+		case OPT_TLS_CERTS: o->tls_certs = optarg; break;
+		case OPT_TLS_PSK: o->tls_psk = optarg; break;
+		case OPT_INSECURE: o->srv.insecure = true; break;
 		case OPT_RELEASE:
 			if (ic_release_policy_parse(optarg, &o->release))
 				return -EINVAL;
@@ -205,6 +253,8 @@ main_parse(int argc, char **argv, struct main_opts *o)
 	}
 	if (!o->srv.socket_path && !o->srv.port)
 		o->srv.port = "10809";
+	if (main_tls_mode(o) < 0)
+		return -EINVAL;
 	o->srv.slots = IC_NBD_SLOTS;
 	o->srv.max_inflight = IC_NBD_MAX_INFLIGHT;
 	return 0;
@@ -371,7 +421,9 @@ main(int argc, char **argv)
 		ic_log(IC_LOG_ERR, "--fork failed: %m");
 		return 1;
 	}
-	rc = ic_store_open(ic_store_path(o.store), &ex.store);
+	rc = o.tls ? srv_tls_new(o.tls_certs, o.tls_psk, &o.srv.tls) : 0;
+	if (rc == 0)
+		rc = ic_store_open(ic_store_path(o.store), &ex.store);
 	if (rc == 0)
 		rc = main_stack(&o, &ex.stack);
 	if (rc == 0) {
@@ -399,6 +451,7 @@ main(int argc, char **argv)
 			ic_stack_free(ex.stack);
 		if (ex.store)
 			ic_store_close(ex.store);
+		srv_tls_free(o.srv.tls);
 		return 1;
 	}
 	main_ready(&o, ready_fd);
@@ -407,6 +460,7 @@ main(int argc, char **argv)
 	if (ex.stack)
 		ic_stack_free(ex.stack);
 	ic_store_close(ex.store);
+	srv_tls_free(o.srv.tls);
 	if (o.pid_file)
 		unlink(o.pid_file);
 	if (o.run)

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -30,14 +31,14 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "nbd/tls.h"
 
 #define SRV_MAX_LISTEN 8
 
 struct srv_client {
 	struct ic_nbd_fds fds;
 	struct srv_exports *ex;
-	unsigned slots;
-	uint64_t max_inflight;
+	const struct srv_config *cfg;
 	struct srv_client *next;
 };
 
@@ -79,25 +80,33 @@ static int
 srv_serve_client(struct srv_client *cl)
 {
 	struct ic_nbd_io io;
-	struct ic_nbd_conn_config cfg = { .io = &io, .ops = &srv_vdisk_ops, .slots = cl->slots,
-					  .max_inflight = cl->max_inflight };
+	struct ic_nbd_conn_config cfg = { .io = &io, .ops = &srv_vdisk_ops,
+					  .slots = cl->cfg->slots,
+					  .max_inflight = cl->cfg->max_inflight };
+	struct srv_tls_conn tc = { .tls = cl->cfg->tls, .fds = &cl->fds };
+	struct ic_nbd_tls tls = { .required = cl->cfg->tls_required, .start = srv_tls_start,
+				  .arg = &tc };
 	struct ic_nbd_conn *conn;
+	bool tls_on;
 	int rc;
 
 	ic_nbd_io_fd(&io, &cl->fds);
-	rc = ic_nbd_handshake(&io, &cl->ex->catalog, &cfg.session);
-	if (rc < 0)
-		return rc == -ECONNABORTED || rc == -ECONNRESET ? 0 : rc;
-	cfg.backend = cfg.session.export->priv;
-	rc = ic_nbd_conn_new(&cfg, &conn);
-	if (rc < 0) {
-		ic_log(IC_LOG_ERR, "nbd: no memory for a connection");
-		return rc;
+	rc = ic_nbd_handshake_tls(&io, &cl->ex->catalog, tc.tls ? &tls : NULL, &cfg.session,
+				  &tls_on);
+	if (rc == 0) {
+		cfg.backend = cfg.session.export->priv;
+		rc = ic_nbd_conn_new(&cfg, &conn);
 	}
-	ic_log(IC_LOG_DEBUG, "nbd: client on export %s", cfg.session.export->name);
-	rc = ic_nbd_conn_serve(conn);
-	ic_nbd_conn_free(conn);
-	return rc;
+	if (rc == 0) {
+		ic_log(IC_LOG_DEBUG, "nbd: client on export %s%s", cfg.session.export->name,
+		       tls_on ? " over TLS" : "");
+		rc = ic_nbd_conn_serve(conn);
+		ic_nbd_conn_free(conn);
+	} else if (rc == -ENOMEM) {
+		ic_log(IC_LOG_ERR, "nbd: no memory for a connection");
+	}
+	srv_tls_conn_end(&tc);
+	return rc == -ECONNABORTED || rc == -ECONNRESET ? 0 : rc;
 }
 
 static void *
@@ -137,8 +146,7 @@ srv_accept(int lfd, const struct srv_config *cfg, struct srv_exports *ex)
 		close(fd);
 		return;
 	}
-	*cl = (struct srv_client){ .fds = { fd, fd }, .ex = ex, .slots = cfg->slots,
-				   .max_inflight = cfg->max_inflight };
+	*cl = (struct srv_client){ .fds = { fd, fd }, .ex = ex, .cfg = cfg };
 	pthread_mutex_lock(&srv.mu);
 	cl->next = srv.list;
 	srv.list = cl;
@@ -249,9 +257,40 @@ srv_log_tcp(int fd)
 	       host, port);
 }
 
-static int
-srv_listen_tcp(const char *host, const char *port)
+static bool
+srv_loopback(const struct addrinfo *ai)
 {
+	if (ai->ai_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr) >> 24) ==
+		       127;
+	return ai->ai_family == AF_INET6 &&
+	       IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ai->ai_addr)->sin6_addr);
+}
+
+/* Plain NBD carries no authentication: anyone who reaches the port reads
+ * and writes the exports. Beyond loopback that takes TLS or --insecure. */
+static int
+srv_check_exposure(const struct srv_config *cfg, const struct addrinfo *res)
+{
+	const struct addrinfo *ai;
+
+	if (cfg->tls_required || cfg->insecure)
+		return 0;
+	for (ai = res; ai; ai = ai->ai_next) {
+		if (!srv_loopback(ai)) {
+			ic_log(IC_LOG_ERR, "refusing to listen on %s without TLS: any host could "
+			       "read and write the exports (use --tls=require with "
+			       "--tls-certificates or --tls-psk, or say --insecure)", cfg->bind);
+			return -EPERM;
+		}
+	}
+	return 0;
+}
+
+static int
+srv_listen_tcp(const struct srv_config *cfg)
+{
+	const char *host = cfg->bind, *port = cfg->port;
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
 	struct addrinfo *res, *ai;
@@ -260,6 +299,11 @@ srv_listen_tcp(const char *host, const char *port)
 	if (rc) {
 		ic_log(IC_LOG_ERR, "cannot resolve %s port %s: %s", host, port, gai_strerror(rc));
 		return -EINVAL;
+	}
+	rc = srv_check_exposure(cfg, res);
+	if (rc < 0) {
+		freeaddrinfo(res);
+		return rc;
 	}
 	rc = -EADDRNOTAVAIL;
 	for (ai = res; ai && srv.nlisten < SRV_MAX_LISTEN; ai = ai->ai_next) {
@@ -293,7 +337,7 @@ srv_listen(const struct srv_config *cfg)
 		return -errno;
 	if (cfg->socket_path)
 		return srv_listen_unix(cfg->socket_path);
-	return srv_listen_tcp(cfg->bind, cfg->port);
+	return srv_listen_tcp(cfg);
 }
 
 static sigset_t srv_signals;
@@ -403,8 +447,7 @@ srv_run_stdio(const struct srv_config *cfg, struct srv_exports *ex)
 	signal(SIGPIPE, SIG_IGN);
 	if (!cl)
 		return 1;
-	*cl = (struct srv_client){ .fds = { 0, 1 }, .ex = ex, .slots = cfg->slots,
-				   .max_inflight = cfg->max_inflight };
+	*cl = (struct srv_client){ .fds = { 0, 1 }, .ex = ex, .cfg = cfg };
 	rc = srv_serve_client(cl);
 	free(cl);
 	if (srv_exports_close(ex) < 0)
