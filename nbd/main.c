@@ -15,6 +15,7 @@
 
 #include "common/log.h"
 #include "isocache/control.h"
+#include "nbd/compat.h"
 #include "nbd/server.h"
 #include "nbd/tls.h"
 
@@ -57,7 +58,16 @@ static const char usage_text[] =
 	"  -x, --export-name=NAME name the export NAME (one IMAGE only)\n"
 	"  -r, --read-only        export every image read-only (claims nothing)\n"
 	"      --cache=MODE       writeback (default: layer files through the page\n"
-	"                         cache) or none (O_DIRECT)\n"
+	"                         cache) or none (O_DIRECT); qemu-nbd's directsync\n"
+	"                         is none, its writethrough and unsafe writeback\n"
+	"  -n, --nocache          --cache=none, as qemu-nbd\n"
+	"      --discard=MODE     unmap (default) passes trims to the vdisk; ignore\n"
+	"                         does not offer trim (qemu-nbd's values)\n"
+	"  -D, --description=TEXT describe every export as TEXT\n"
+	"  -f, --format=raw       accepted for qemu-nbd scripts; any other format is\n"
+	"                         refused (import such files first)\n"
+	"      --detect-zeroes=MODE, --aio=MODE  accepted for qemu-nbd scripts;\n"
+	"                         they do not apply and say so\n"
 	"      --release=POLICY   answer another process asking for a vdisk this\n"
 	"                         server writes: when-idle (default: release when\n"
 	"                         no client wrote for 5 s), always or never\n"
@@ -93,7 +103,8 @@ static const char usage_text[] =
 #define MAIN_SHARED_DEFAULT 8
 
 enum { OPT_FORK = 256, OPT_PID_FILE, OPT_FILTER, OPT_CACHE, OPT_STORE, OPT_RUN, OPT_RELEASE,
-       OPT_NO_CACHE, OPT_CACHE_SOCKET, OPT_TLS, OPT_TLS_CERTS, OPT_TLS_PSK, OPT_INSECURE };
+       OPT_NO_CACHE, OPT_CACHE_SOCKET, OPT_TLS, OPT_TLS_CERTS, OPT_TLS_PSK, OPT_INSECURE,
+       OPT_DISCARD, OPT_DETECT_ZEROES, OPT_AIO };
 
 static const struct option long_opts[] = {
 	{ "socket", required_argument, NULL, 'k' },
@@ -119,6 +130,12 @@ static const struct option long_opts[] = {
 	{ "tls-certificates", required_argument, NULL, OPT_TLS_CERTS },
 	{ "tls-psk", required_argument, NULL, OPT_TLS_PSK },
 	{ "insecure", no_argument, NULL, OPT_INSECURE },
+	{ "format", required_argument, NULL, 'f' },
+	{ "nocache", no_argument, NULL, 'n' },
+	{ "description", required_argument, NULL, 'D' },
+	{ "discard", required_argument, NULL, OPT_DISCARD },
+	{ "detect-zeroes", required_argument, NULL, OPT_DETECT_ZEROES },
+	{ "aio", required_argument, NULL, OPT_AIO },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -134,7 +151,8 @@ struct main_opts {
 	const char *cache_socket;
 	const char *tls_mode; /* --tls, NULL when not given */
 	const char *tls_certs, *tls_psk;
-	bool readonly, single, daemon, direct, no_cache, tls;
+	const char *description; /* -D */
+	bool readonly, single, daemon, direct, no_cache, tls, no_trim;
 	enum ic_release_policy release;
 };
 
@@ -189,8 +207,29 @@ main_parse(int argc, char **argv, struct main_opts *o)
 
 	o->srv.bind = "127.0.0.1";
 	o->srv.max_clients = MAIN_SHARED_DEFAULT;
-	while ((c = getopt_long(argc, argv, "k:p:b:se:x:rtvh", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "k:p:b:se:x:rtvhf:nD:", long_opts, NULL)) != -1) {
+		bool yes;
+
 		switch (c) {
+		case 'f':
+			if (compat_format(optarg))
+				return -EINVAL;
+			break;
+		case 'n': o->direct = true; break;
+		case 'D': o->description = optarg; break;
+		case OPT_DISCARD:
+			if (compat_discard(optarg, &yes))
+				return -EINVAL;
+			o->no_trim = !yes;
+			break;
+		case OPT_DETECT_ZEROES:
+			if (compat_detect_zeroes(optarg))
+				return -EINVAL;
+			break;
+		case OPT_AIO:
+			if (compat_aio(optarg))
+				return -EINVAL;
+			break;
 		case 'e':
 			if (main_number("--shared", optarg, UINT_MAX, &n))
 				return -EINVAL;
@@ -232,11 +271,8 @@ main_parse(int argc, char **argv, struct main_opts *o)
 			o->filters[o->nfilters++] = optarg;
 			break;
 		case OPT_CACHE:
-			if (strcmp(optarg, "none") && strcmp(optarg, "writeback")) {
-				ic_log(IC_LOG_ERR, "--cache takes none or writeback, not %s", optarg);
+			if (compat_cache(optarg, &o->direct))
 				return -EINVAL;
-			}
-			o->direct = !strcmp(optarg, "none");
 			break;
 		default:
 			fputs("Try 'isocache-nbd --help'.\n", stderr);
@@ -356,15 +392,21 @@ main_spawn_run(const struct main_opts *o, const struct srv_exports *ex)
 	return 0;
 }
 
-/* -e 1: a client that opens several connections (multi-conn) would wait
- * forever for the second, so do not offer it, as qemu-nbd does. */
+/* What the command line changes in every export: -D, --discard=ignore,
+ * and -e 1, where a client that opens several connections (multi-conn)
+ * would wait forever for the second, so it is not offered (as qemu-nbd). */
 static void
-main_single_conn(struct srv_exports *ex)
+main_adjust_exports(const struct main_opts *o, struct srv_exports *ex)
 {
+	uint16_t drop = (o->srv.max_clients == 1 ? NBD_FLAG_CAN_MULTI_CONN : 0) |
+			(o->no_trim ? NBD_FLAG_SEND_TRIM : 0);
 	size_t i;
 
-	for (i = 0; i < ex->count; i++)
-		ex->pub[i].tflags &= (uint16_t)~NBD_FLAG_CAN_MULTI_CONN;
+	for (i = 0; i < ex->count; i++) {
+		ex->pub[i].tflags &= (uint16_t)~drop;
+		if (o->description)
+			ex->pub[i].description = o->description;
+	}
 }
 
 /* --filter SPEC..., top first, and the cache filter below them unless
@@ -438,8 +480,8 @@ main(int argc, char **argv)
 	if (rc == 0)
 		rc = srv_exports_load(&ex, optind < argc ? argv + optind : NULL, argc - optind,
 				      o.export_name, o.readonly);
-	if (rc == 0 && o.srv.max_clients == 1)
-		main_single_conn(&ex);
+	if (rc == 0)
+		main_adjust_exports(&o, &ex);
 	if (rc == 0 && !o.single)
 		rc = srv_listen(&o.srv);
 	if (rc == 0 && o.run)
