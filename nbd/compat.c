@@ -67,16 +67,25 @@ compat_discard(const char *mode, bool *trim)
 	return 0;
 }
 
+/* An option that does not apply: check its value, then say so once. */
+static int
+compat_note(const char *opt, const char *mode, const char *const *modes, const char *valid,
+	    const char *why)
+{
+	if (compat_pick(mode, modes) < 0)
+		return compat_bad(opt, mode, valid);
+	ic_log(IC_LOG_INFO, "%s=%s does not apply: %s", opt, mode, why);
+	return 0;
+}
+
 int
 compat_detect_zeroes(const char *mode)
 {
 	static const char *const modes[] = { "off", "on", "unmap", NULL };
 
-	if (compat_pick(mode, modes) < 0)
-		return compat_bad("--detect-zeroes", mode, "off, on or unmap");
-	ic_log(IC_LOG_INFO, "--detect-zeroes=%s does not apply: writes are stored as sent, and "
-	       "clients that zero use WRITE_ZEROES, which is a map update here", mode);
-	return 0;
+	return compat_note("--detect-zeroes", mode, modes, "off, on or unmap",
+			   "writes are stored as sent, and clients that zero use WRITE_ZEROES, "
+			   "which is a map update here");
 }
 
 int
@@ -84,8 +93,6 @@ compat_aio(const char *mode)
 {
 	static const char *const modes[] = { "threads", "native", "io_uring", NULL };
 
-	if (compat_pick(mode, modes) < 0)
-		return compat_bad("--aio", mode, "threads, native or io_uring");
-	ic_log(IC_LOG_INFO, "--aio=%s does not apply: isocache's I/O path is its own", mode);
-	return 0;
+	return compat_note("--aio", mode, modes, "threads, native or io_uring",
+			   "isocache's I/O path is its own");
 }
