@@ -77,5 +77,5 @@ nbd_stop one
 rc=0; "$NBD" -e -1 vm1 2>"$TESTDIR/err" || rc=$?
 [ "$rc" = 2 ] || fail "-e -1 gave $rc"
 grep -q -- "--shared takes a number" "$TESTDIR/err" || fail "no message for -e -1: $(cat "$TESTDIR/err")"
-"$NBD" --help | grep -q -- '--shared=NUM' || fail "--help lacks --shared"
+grep -q -- '--shared=NUM' <<<"$("$NBD" --help)" || fail "--help lacks --shared"
 echo PASS
