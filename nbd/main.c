@@ -48,6 +48,9 @@ static const char usage_text[] =
 	"                         it); default off, require when credentials given\n"
 	"      --tls-certificates=DIR  x509: DIR/server-cert.pem, server-key.pem\n"
 	"                         (and ca-cert.pem), as qemu's tls-creds-x509\n"
+	"      --tls-verify-peer  x509: clients must show a certificate signed by\n"
+	"                         DIR/ca-cert.pem (without it x509 does not\n"
+	"                         authenticate clients)\n"
 	"      --tls-psk=FILE     pre-shared keys, a psktool file (username:hexkey)\n"
 	"      --insecure         allow plain NBD on a TCP address that is not\n"
 	"                         loopback (refused by default)\n"
@@ -103,7 +106,7 @@ static const char usage_text[] =
 #define MAIN_SHARED_DEFAULT 8
 
 enum { OPT_FORK = 256, OPT_PID_FILE, OPT_FILTER, OPT_CACHE, OPT_STORE, OPT_RUN, OPT_RELEASE,
-       OPT_NO_CACHE, OPT_CACHE_SOCKET, OPT_TLS, OPT_TLS_CERTS, OPT_TLS_PSK, OPT_INSECURE,
+       OPT_NO_CACHE, OPT_CACHE_SOCKET, OPT_TLS, OPT_TLS_CERTS, OPT_TLS_PSK, OPT_INSECURE, OPT_TLS_VERIFY,
        OPT_DISCARD, OPT_DETECT_ZEROES, OPT_AIO };
 
 static const struct option long_opts[] = {
@@ -129,6 +132,7 @@ static const struct option long_opts[] = {
 	{ "tls", required_argument, NULL, OPT_TLS },
 	{ "tls-certificates", required_argument, NULL, OPT_TLS_CERTS },
 	{ "tls-psk", required_argument, NULL, OPT_TLS_PSK },
+	{ "tls-verify-peer", no_argument, NULL, OPT_TLS_VERIFY },
 	{ "insecure", no_argument, NULL, OPT_INSECURE },
 	{ "format", required_argument, NULL, 'f' },
 	{ "nocache", no_argument, NULL, 'n' },
@@ -152,7 +156,7 @@ struct main_opts {
 	const char *tls_mode; /* --tls, NULL when not given */
 	const char *tls_certs, *tls_psk;
 	const char *description; /* -D */
-	bool readonly, single, daemon, direct, no_cache, tls, no_trim;
+	bool readonly, single, daemon, direct, no_cache, tls, tls_verify, no_trim;
 	enum ic_release_policy release;
 };
 
@@ -188,8 +192,9 @@ main_tls_mode(struct main_opts *o)
 		ic_log(IC_LOG_ERR, "--tls=%s needs --tls-certificates=DIR or --tls-psk=FILE", mode);
 		return -EINVAL;
 	}
-	if (!o->tls && creds) {
-		ic_log(IC_LOG_ERR, "--tls=off contradicts --tls-certificates/--tls-psk");
+	if (!o->tls && (creds || o->tls_verify)) {
+		ic_log(IC_LOG_ERR, "--tls=off contradicts --tls-certificates/--tls-psk/"
+		       "--tls-verify-peer");
 		return -EINVAL;
 	}
 	if (o->tls && o->single) {
@@ -258,6 +263,7 @@ main_parse(int argc, char **argv, struct main_opts *o)
 		case OPT_TLS: o->tls_mode = optarg; break;
 		case OPT_TLS_CERTS: o->tls_certs = optarg; break;
 		case OPT_TLS_PSK: o->tls_psk = optarg; break;
+		case OPT_TLS_VERIFY: o->tls_verify = true; break;
 		case OPT_INSECURE: o->srv.insecure = true; break;
 		case OPT_RELEASE:
 			if (ic_release_policy_parse(optarg, &o->release))
@@ -463,7 +469,7 @@ main(int argc, char **argv)
 		ic_log(IC_LOG_ERR, "--fork failed: %m");
 		return 1;
 	}
-	rc = o.tls ? srv_tls_new(o.tls_certs, o.tls_psk, &o.srv.tls) : 0;
+	rc = o.tls ? srv_tls_new(o.tls_certs, o.tls_psk, o.tls_verify, &o.srv.tls) : 0;
 	if (rc == 0)
 		rc = ic_store_open(ic_store_path(o.store), &ex.store);
 	if (rc == 0)

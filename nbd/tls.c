@@ -30,6 +30,7 @@
 struct srv_tls {
 	gnutls_certificate_credentials_t x509;
 	gnutls_psk_server_credentials_t psk;
+	bool verify_peer; /* x509: clients must show a certificate the CA signed */
 };
 
 static int
@@ -54,7 +55,12 @@ tls_load_x509(struct srv_tls *t, const char *dir)
 	grc = gnutls_certificate_set_x509_key_file(t->x509, cert, key, GNUTLS_X509_FMT_PEM);
 	if (grc < 0)
 		return tls_fail("cannot load server-cert.pem and server-key.pem from", dir, grc);
-	/* The CA is optional: it only completes the chain sent to clients. */
+	/* The CA checks clients' certificates (--tls-verify-peer); without that
+	 * it is optional. */
+	if (t->verify_peer && access(ca, R_OK) < 0) {
+		ic_log(IC_LOG_ERR, "TLS: --tls-verify-peer needs %s: %m", ca);
+		return -EINVAL;
+	}
 	if (access(ca, R_OK) == 0) {
 		grc = gnutls_certificate_set_x509_trust_file(t->x509, ca, GNUTLS_X509_FMT_PEM);
 		if (grc < 0)
@@ -85,7 +91,7 @@ tls_load_psk(struct srv_tls *t, const char *file)
 }
 
 int
-srv_tls_new(const char *certdir, const char *pskfile, struct srv_tls **out)
+srv_tls_new(const char *certdir, const char *pskfile, bool verify_peer, struct srv_tls **out)
 {
 	struct srv_tls *t;
 	int rc;
@@ -94,9 +100,15 @@ srv_tls_new(const char *certdir, const char *pskfile, struct srv_tls **out)
 		ic_log(IC_LOG_ERR, "TLS: give either --tls-certificates or --tls-psk");
 		return -EINVAL;
 	}
+	if (verify_peer && !certdir) {
+		ic_log(IC_LOG_ERR, "TLS: --tls-verify-peer checks x509 certificates: it needs "
+		       "--tls-certificates (PSK always authenticates the client)");
+		return -EINVAL;
+	}
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
+	t->verify_peer = verify_peer;
 	rc = certdir ? tls_load_x509(t, certdir) : tls_load_psk(t, pskfile);
 	if (rc < 0) {
 		srv_tls_free(t);
@@ -234,7 +246,11 @@ tls_session(struct srv_tls_conn *c, gnutls_session_t *out)
 		grc = gnutls_set_default_priority(s);
 		if (grc == 0)
 			grc = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, t->x509);
-		gnutls_certificate_server_set_request(s, GNUTLS_CERT_IGNORE);
+		gnutls_certificate_server_set_request(s, t->verify_peer ? GNUTLS_CERT_REQUIRE :
+									 GNUTLS_CERT_IGNORE);
+		/* The handshake then fails unless the chain leads to ca-cert.pem. */
+		if (t->verify_peer)
+			gnutls_session_set_verify_cert(s, NULL, 0);
 	}
 	if (grc < 0) {
 		gnutls_deinit(s);

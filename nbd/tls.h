@@ -10,9 +10,11 @@ struct srv_tls;
 
 /* Load credentials: certdir holds server-cert.pem and server-key.pem (as
  * qemu's tls-creds-x509 dir), or pskfile is a psktool keys file
- * (username:hexkey lines). Exactly one of them. Returns 0 or -errno after
- * logging what is wrong. */
-int srv_tls_new(const char *certdir, const char *pskfile, struct srv_tls **out);
+ * (username:hexkey lines). Exactly one of them. verify_peer (x509 only):
+ * clients must present a certificate signed by certdir/ca-cert.pem.
+ * Returns 0 or -errno after logging what is wrong. */
+int srv_tls_new(const char *certdir, const char *pskfile, bool verify_peer,
+		struct srv_tls **out);
 void srv_tls_free(struct srv_tls *tls);
 
 /* One client's TLS stream over fds, made by srv_tls_start. */

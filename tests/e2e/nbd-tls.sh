@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # NBD over TLS with real clients: PSK (nbdinfo and nbdsh with a psktool
 # file, qemu-io with tls-creds-psk) and x509 (nbdinfo with
-# tls-certificates, qemu-img with tls-creds-x509); a plain client is
+# tls-certificates, qemu-img with tls-creds-x509; with --tls-verify-peer
+# only clients holding a certificate from the CA); a plain client is
 # refused when TLS is required (NBD_REP_ERR_TLS_REQD), served when it is
 # only offered; a wrong key fails; plain TCP beyond loopback is refused
 # without --insecure.
@@ -85,15 +86,35 @@ printf 'cn = localhost\ndns_name = localhost\nip_address = 127.0.0.1\ntls_www_se
 certtool --generate-certificate --load-privkey "$pki/server-key.pem" --load-ca-certificate \
 	"$pki/ca-cert.pem" --load-ca-privkey "$pki/ca-key.pem" --template "$pki/server.info" \
 	--outfile "$pki/server-cert.pem" 2>/dev/null
+# Clients: one with only the CA, one with a client certificate too.
+mkdir -p "$TESTDIR/nocert" "$TESTDIR/cli"
+cp "$pki/ca-cert.pem" "$TESTDIR/nocert/"
+cp "$pki/ca-cert.pem" "$TESTDIR/cli/"
+certtool --generate-privkey --outfile "$TESTDIR/cli/client-key.pem" 2>/dev/null
+printf 'cn = client\ntls_www_client\nencryption_key\nsigning_key\nexpiration_days = 2\n' \
+	>"$pki/client.info"
+certtool --generate-certificate --load-privkey "$TESTDIR/cli/client-key.pem" \
+	--load-ca-certificate "$pki/ca-cert.pem" --load-ca-privkey "$pki/ca-key.pem" \
+	--template "$pki/client.info" --outfile "$TESTDIR/cli/client-cert.pem" 2>/dev/null
 tcp_start x509 --tls=require --tls-certificates "$pki" vm1
-nbdinfo --size "nbds://localhost:$port/?tls-certificates=$pki" | grep -qx 8388608 ||
+nbdinfo --size "nbds://localhost:$port/?tls-certificates=$TESTDIR/nocert" | grep -qx 8388608 ||
 	fail "nbdinfo over TLS-x509"
-qemu-img info --object "tls-creds-x509,id=tls0,endpoint=client,dir=$pki" \
+qemu-img info --object "tls-creds-x509,id=tls0,endpoint=client,dir=$TESTDIR/nocert" \
 	--image-opts "driver=nbd,host=localhost,port=$port,tls-creds=tls0" >"$TESTDIR/info" ||
 	fail "qemu-img over TLS-x509"
 grep -q 'virtual size: 8 MiB' "$TESTDIR/info" || fail "qemu-img info: $(cat "$TESTDIR/info")"
 ! nbdinfo --size "nbd://127.0.0.1:$port" 2>/dev/null || fail "plain client served with x509"
 tcp_stop x509
+# --tls-verify-peer: only clients with a certificate from the CA.
+tcp_start verify --tls-certificates "$pki" --tls-verify-peer vm1
+nbdinfo --size "nbds://localhost:$port/?tls-certificates=$TESTDIR/cli" | grep -qx 8388608 ||
+	fail "client certificate refused"
+qemu-img info --object "tls-creds-x509,id=tls0,endpoint=client,dir=$TESTDIR/cli" \
+	--image-opts "driver=nbd,host=localhost,port=$port,tls-creds=tls0" >/dev/null ||
+	fail "qemu-img with a client certificate refused"
+! nbdinfo --size "nbds://localhost:$port/?tls-certificates=$TESTDIR/nocert" 2>/dev/null ||
+	fail "client without a certificate served with --tls-verify-peer"
+tcp_stop verify
 
 # ---- Refusals ----
 # refused PATTERN ARGS...: isocache-nbd ARGS fails saying PATTERN.
@@ -108,6 +129,9 @@ refused "refusing to listen on 0.0.0.0 without TLS" -r -b 0.0.0.0 -p 0 vm1
 refused "refusing to listen on 0.0.0.0 without TLS" -r -b 0.0.0.0 -p 0 --tls=on \
 	--tls-psk "$TESTDIR/psk/keys.psk" vm1
 refused "needs --tls-certificates" --tls=require -r -p 0 vm1
+refused "tls-verify-peer checks x509" --tls-psk "$TESTDIR/psk/keys.psk" --tls-verify-peer -r -p 0 vm1
+mkdir -p "$TESTDIR/noca" && cp "$pki/server-cert.pem" "$pki/server-key.pem" "$TESTDIR/noca/"
+refused "tls-verify-peer needs" --tls-certificates "$TESTDIR/noca" --tls-verify-peer -r -p 0 vm1
 refused "cannot read the PSK file" --tls-psk "$TESTDIR/nope" -r -p 0 vm1
 refused "cannot load server-cert.pem" --tls-certificates "$TESTDIR/psk" -r -p 0 vm1
 # With --insecure, or TLS required, it listens.
