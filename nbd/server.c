@@ -28,12 +28,15 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "nbd/tls.h"
 
 #define SRV_MAX_LISTEN 8
+/* Seconds a stopping server waits for clients to take their replies. */
+#define SRV_DRAIN_GRACE 10
 
 struct srv_client {
 	struct ic_nbd_fds fds;
@@ -366,16 +369,30 @@ srv_signal_thread(void *arg)
 	return NULL;
 }
 
-/* Wait for every client to finish, then stop the workers and flush. */
+/* Wait for every client to finish, then stop the workers and flush. A
+ * client that reads no replies would keep its workers blocked in send
+ * forever: after SRV_DRAIN_GRACE seconds its socket is shut both ways, so
+ * those sends fail and the workers end. */
 static int
 srv_drain(struct srv_exports *ex)
 {
 	struct srv_client *cl;
+	struct timespec deadline;
 	int rc;
 
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += SRV_DRAIN_GRACE;
 	pthread_mutex_lock(&srv.mu);
 	for (cl = srv.list; cl; cl = cl->next)
 		shutdown(cl->fds.in, SHUT_RD);
+	while (srv.count && pthread_cond_timedwait(&srv.cond, &srv.mu, &deadline) != ETIMEDOUT)
+		;
+	if (srv.count) {
+		ic_log(IC_LOG_WARN, "%u client%s not reading replies after %d s: disconnecting",
+		       srv.count, srv.count == 1 ? "" : "s", SRV_DRAIN_GRACE);
+		for (cl = srv.list; cl; cl = cl->next)
+			shutdown(cl->fds.in, SHUT_RDWR);
+	}
 	while (srv.count)
 		pthread_cond_wait(&srv.cond, &srv.mu);
 	pthread_mutex_unlock(&srv.mu);

@@ -5,7 +5,7 @@
 # RSS (VmHWM) must stay under 512 MiB, while stalled and after every reply
 # has been read, and a ninth client is still served meanwhile. Then with
 # -e 1 a second client waits (no greeting) until the first leaves, and
-# multi-conn is not offered.
+# multi-conn is not offered. SIGTERM ends even with a client stalled.
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/nbd-functions.bash"
 requires nbdinfo python3
@@ -72,6 +72,22 @@ wait "$queued" || fail "queued client failed: $(cat "$TESTDIR/queued.out")"
 grep -qx served "$TESTDIR/queued.out" || fail "queued client never served"
 nbdinfo "$(nbd_uri one)" | grep -q 'can_multi_conn: false' || fail "multi-conn offered with -e 1"
 nbd_stop one
+
+# SIGTERM with a client that reads no replies: the server waits its grace
+# (10 s) for it, then disconnects it and exits 0 instead of hanging.
+nbd_start stop vm1
+python3 "$CLIENT" greedy "$TESTDIR/stop.sock" 16 $((32 << 20)) "$TESTDIR/never" \
+	>"$TESTDIR/stuck.out" 2>/dev/null &
+stuck=$!
+cleanup_fn kill "$stuck"
+wait_line "$TESTDIR/stuck.out" stalled
+pid=$(cat "$TESTDIR/stop.pid")
+kill -TERM "$pid"
+# 30 s: well past the grace, well before the client gives up (60 s).
+for ((i = 0; i < 300; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$pid" 2>/dev/null && fail "server hangs on SIGTERM behind a client reading nothing"
+rc=0; wait "$pid" || rc=$?
+[ "$rc" = 0 ] || fail "server exited $rc after disconnecting a stuck client"
 
 # Bad values are refused.
 rc=0; "$NBD" -e -1 vm1 2>"$TESTDIR/err" || rc=$?
