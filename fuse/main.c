@@ -61,7 +61,8 @@ static const char usage_text[] =
 	"  -o OPT[,OPT...]      mount options: direct_io (bypass the kernel's page\n"
 	"                       cache for the mounted files, so each read and write\n"
 	"                       reaches isocache), and libfuse's own such as\n"
-	"                       allow_other or default_permissions\n"
+	"                       allow_other (which implies default_permissions:\n"
+	"                       the kernel checks file modes for other users)\n"
 	"  -f, --foreground     stay in the foreground, logging to stderr (default:\n"
 	"                       go to the background once mounted, log to syslog)\n"
 	"      --log=FILE       in the background, append messages to FILE instead\n"
@@ -117,6 +118,7 @@ struct main_opts {
 	struct fuse_args fuse;  /* argv for libfuse: -o options and -d */
 	unsigned threads;
 	bool foreground, debug, direct, direct_io, readonly, no_cache;
+	bool permissions;	/* default_permissions is on the libfuse argv */
 	enum ic_release_policy release;
 };
 
@@ -135,22 +137,42 @@ main_add_filter(struct main_opts *o, const char *spec)
 	return 0;
 }
 
-/* -o: direct_io is ours; every other option goes to libfuse. */
+static int
+main_add_fuse_opt(struct main_opts *o, const char *opt)
+{
+	return fuse_opt_add_arg(&o->fuse, "-o") || fuse_opt_add_arg(&o->fuse, opt) ? -ENOMEM : 0;
+}
+
+/* -o: direct_io is ours; every other option goes to libfuse. allow_other
+ * brings default_permissions with it: without it the kernel checks no
+ * file mode, and any user could write the vdisks of the mount's owner. */
 static int
 main_add_mount_opts(struct main_opts *o, const char *list)
 {
 	IC_AUTOFREE char *copy = strdup(list);
 	char *save = NULL;
+	int rc = 0;
 
 	if (!copy)
 		return -ENOMEM;
-	for (char *opt = strtok_r(copy, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
-		if (strcmp(opt, "direct_io") == 0)
+	for (char *opt = strtok_r(copy, ",", &save); opt && rc == 0;
+	     opt = strtok_r(NULL, ",", &save)) {
+		if (strcmp(opt, "direct_io") == 0) {
 			o->direct_io = true;
-		else if (fuse_opt_add_arg(&o->fuse, "-o") || fuse_opt_add_arg(&o->fuse, opt))
-			return -ENOMEM;
+			continue;
+		}
+		if (strcmp(opt, "default_permissions") == 0) {
+			if (o->permissions)
+				continue;
+			o->permissions = true;
+		}
+		rc = main_add_fuse_opt(o, opt);
+		if (rc == 0 && strcmp(opt, "allow_other") == 0 && !o->permissions) {
+			o->permissions = true;
+			rc = main_add_fuse_opt(o, "default_permissions");
+		}
 	}
-	return 0;
+	return rc;
 }
 
 static int

@@ -9,7 +9,16 @@
  * block. Each worker owns a slot with everything one request needs (payload
  * buffer up to the advertised maximum, block status and chunk header
  * space), so the data path allocates nothing. Replies may leave out of
- * order; send_mu keeps each reply contiguous on the stream. */
+ * order; send_mu keeps each reply contiguous on the stream.
+ *
+ * Memory is bounded per connection: the payload bytes of the requests in
+ * flight (a read's reply buffer, a write's data) may not pass
+ * max_inflight. A request that would pass it waits, holding the read lock,
+ * so no further request is read from the stream until replies have left:
+ * a client that pipelines large reads and never reads the replies stalls
+ * itself, not the server. Once a request is answered, the pages of its
+ * buffer beyond CONN_KEEP go back to the kernel, so idle slots do not
+ * keep the peak resident. */
 #include "nbd/nbd.h"
 
 #include <errno.h>
@@ -28,6 +37,8 @@
 /* Read-ahead of the request stream: a client with many requests in flight
  * sends them back to back, and one read() then yields many headers. */
 #define CONN_RBUF (64u << 10)
+/* Bytes of each slot's buffer kept resident between requests. */
+#define CONN_KEEP (256u << 10)
 
 struct conn_run {
 	uint64_t off, len;
@@ -39,6 +50,7 @@ struct slot {
 	pthread_t thread;
 	struct ic_nbd_request req;
 	uint32_t err; /* NBD error decided before running, or 0 */
+	uint32_t cost; /* bytes of buf this request holds (counted in inflight) */
 	uint8_t *buf;
 	uint8_t *status[2];
 	uint8_t (*hdr)[CONN_HDR];
@@ -54,6 +66,8 @@ struct ic_nbd_conn {
 	uint8_t *rbuf;
 	size_t rpos, rlen;
 	pthread_mutex_t mu;	 /* the counters below */
+	pthread_cond_t drained;	 /* signalled when inflight drops */
+	uint64_t inflight;	 /* sum of the costs of requests in flight */
 	unsigned workers, idle;
 	bool closing;		 /* under mu: no more workers start */
 	bool eof;		 /* under read_mu: the stream ended, workers exit */
@@ -96,6 +110,8 @@ ic_nbd_conn_new(const struct ic_nbd_conn_config *cfg, struct ic_nbd_conn **out)
 		c->cfg.max_payload = IC_NBD_MAX_PAYLOAD;
 	if (!c->cfg.slots)
 		c->cfg.slots = IC_NBD_SLOTS;
+	if (!c->cfg.max_inflight)
+		c->cfg.max_inflight = IC_NBD_MAX_INFLIGHT;
 	c->slots = calloc(c->cfg.slots, sizeof(*c->slots));
 	c->rbuf = malloc(CONN_RBUF);
 	if (!c->slots || !c->rbuf)
@@ -121,6 +137,7 @@ ic_nbd_conn_new(const struct ic_nbd_conn_config *cfg, struct ic_nbd_conn **out)
 	}
 	pthread_mutex_init(&c->read_mu, NULL);
 	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->drained, NULL);
 	pthread_mutex_init(&c->send_mu, NULL);
 	*out = c;
 	return 0;
@@ -137,6 +154,7 @@ ic_nbd_conn_free(struct ic_nbd_conn *c)
 		return;
 	pthread_mutex_destroy(&c->read_mu);
 	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->drained);
 	pthread_mutex_destroy(&c->send_mu);
 	conn_free_slots(c);
 	free(c);
@@ -449,6 +467,40 @@ conn_payload(struct ic_nbd_conn *c, struct slot *s)
 
 static void *conn_worker(void *arg);
 
+/* Under read_mu: account for the buffer bytes s is about to hold, waiting
+ * while the requests in flight hold too many. One request alone always
+ * proceeds, so a limit below the largest request cannot stall. */
+static void
+conn_budget_take(struct ic_nbd_conn *c, struct slot *s)
+{
+	const struct ic_nbd_request *r = &s->req;
+	bool uses_buf = r->type == NBD_CMD_WRITE || (r->type == NBD_CMD_READ && !s->err);
+
+	s->cost = uses_buf ? (r->length < c->cfg.max_payload ? r->length : c->cfg.max_payload) : 0;
+	if (!s->cost)
+		return;
+	pthread_mutex_lock(&c->mu);
+	while (c->inflight && c->inflight + s->cost > c->cfg.max_inflight)
+		pthread_cond_wait(&c->drained, &c->mu);
+	c->inflight += s->cost;
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* s was answered: give its pages beyond CONN_KEEP back, then its bytes. */
+static void
+conn_budget_give(struct ic_nbd_conn *c, struct slot *s)
+{
+	if (!s->cost)
+		return;
+	if (s->cost > CONN_KEEP)
+		madvise(s->buf + CONN_KEEP, s->cost - CONN_KEEP, MADV_DONTNEED);
+	pthread_mutex_lock(&c->mu);
+	c->inflight -= s->cost;
+	pthread_cond_broadcast(&c->drained);
+	pthread_mutex_unlock(&c->mu);
+	s->cost = 0;
+}
+
 /* Under read_mu: read the next request into s. Returns false when the
  * stream has ended (c->eof set, c->rc says why). */
 static bool
@@ -470,10 +522,12 @@ conn_next(struct ic_nbd_conn *c, struct slot *s)
 		if (!s->err && s->req.length > c->cfg.max_payload &&
 		    (s->req.type == NBD_CMD_READ || s->req.type == NBD_CMD_WRITE))
 			s->err = NBD_EOVERFLOW;
+		conn_budget_take(c, s);
 		if (ic_nbd_request_has_payload(&s->req))
 			rc = conn_payload(c, s);
 		if (rc == 0)
 			return true;
+		conn_budget_give(c, s);
 	}
 	if (rc == -EPROTO)
 		ic_log(IC_LOG_INFO, "nbd: bad request magic, dropping the client");
@@ -516,6 +570,7 @@ conn_worker(void *arg)
 			break;
 		conn_grow(c);
 		conn_run(c, s);
+		conn_budget_give(c, s);
 		pthread_mutex_lock(&c->mu);
 		c->idle++;
 		pthread_mutex_unlock(&c->mu);

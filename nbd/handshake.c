@@ -2,7 +2,12 @@
  * negotiation"). Every length the client sends is checked against what it
  * claims to contain before anything is read from it; a malformed option
  * gets NBD_REP_ERR_INVALID and negotiation goes on, while a broken framing
- * (bad magic, oversized option) drops the connection. */
+ * (bad magic, oversized option) drops the connection.
+ *
+ * TLS (proto.md, "TLS support"): a server that requires it answers
+ * NBD_REP_ERR_TLS_REQD to every option before STARTTLS but ABORT, and
+ * hangs up on EXPORT_NAME, which has no error reply. STARTTLS starts from a
+ * clean slate: what was negotiated in the clear does not carry over. */
 #include "nbd/nbd.h"
 
 #include <errno.h>
@@ -16,8 +21,10 @@
 #define HS_MAX_OPTIONS 256
 
 struct hs {
-	const struct ic_nbd_io *io;
+	struct ic_nbd_io *io;
 	const struct ic_nbd_catalog *cat;
+	const struct ic_nbd_tls *tls;
+	bool tls_on;
 	struct ic_nbd_session *s;
 	bool no_zeroes;
 	uint32_t opt;
@@ -314,11 +321,49 @@ hs_meta(struct hs *hs, const uint8_t *data, uint32_t len)
 	return rc ?: hs_reply(hs, NBD_REP_ACK, NULL, 0);
 }
 
+static int
+hs_starttls(struct hs *hs, uint32_t len)
+{
+	int rc;
+
+	if (len)
+		return hs_error(hs, NBD_REP_ERR_INVALID, "STARTTLS takes no data");
+	if (!hs->tls)
+		return hs_error(hs, NBD_REP_ERR_POLICY, "TLS is not configured on this server");
+	if (hs->tls_on)
+		return hs_error(hs, NBD_REP_ERR_INVALID, "TLS is already on");
+	rc = hs_reply(hs, NBD_REP_ACK, NULL, 0);
+	if (rc == 0)
+		rc = hs->tls->start(hs->tls->arg, hs->io);
+	if (rc < 0)
+		return rc;
+	hs->tls_on = true;
+	memset(hs->s, 0, sizeof(*hs->s));
+	hs->ctx_export[0] = '\0';
+	return 0;
+}
+
+/* Options a server that requires TLS refuses before STARTTLS. */
+static int
+hs_tls_gate(struct hs *hs)
+{
+	if (hs->opt == NBD_OPT_EXPORT_NAME) {
+		ic_log(IC_LOG_INFO, "nbd: plain client asked for an export, TLS is required");
+		return -EPERM;
+	}
+	return hs_error(hs, NBD_REP_ERR_TLS_REQD, "TLS is required: send NBD_OPT_STARTTLS");
+}
+
 /* Handle one option: 0 to go on, 1 when transmission starts, -errno to drop. */
 static int
 hs_option(struct hs *hs, const uint8_t *data, uint32_t len)
 {
+	if (hs->tls && hs->tls->required && !hs->tls_on && hs->opt != NBD_OPT_STARTTLS &&
+	    hs->opt != NBD_OPT_ABORT)
+		return hs_tls_gate(hs);
 	switch (hs->opt) {
+	case NBD_OPT_STARTTLS:
+		return hs_starttls(hs, len);
 	case NBD_OPT_EXPORT_NAME:
 		return hs_export_name(hs, data, len);
 	case NBD_OPT_ABORT:
@@ -346,12 +391,23 @@ int
 ic_nbd_handshake(const struct ic_nbd_io *io, const struct ic_nbd_catalog *cat,
 		 struct ic_nbd_session *out)
 {
-	struct hs hs = { .io = io, .cat = cat, .s = out };
+	struct ic_nbd_io plain = *io;
+	bool tls_on;
+
+	return ic_nbd_handshake_tls(&plain, cat, NULL, out, &tls_on);
+}
+
+int
+ic_nbd_handshake_tls(struct ic_nbd_io *io, const struct ic_nbd_catalog *cat,
+		     const struct ic_nbd_tls *tls, struct ic_nbd_session *out, bool *tls_on)
+{
+	struct hs hs = { .io = io, .cat = cat, .tls = tls, .s = out };
 	IC_AUTOFREE uint8_t *data = malloc(IC_NBD_OPTION_MAX);
 	uint8_t greet[18], h[16];
 	uint32_t cflags;
 	int i, rc;
 
+	*tls_on = false;
 	if (!data)
 		return -ENOMEM;
 	memset(out, 0, sizeof(*out));
@@ -385,6 +441,7 @@ ic_nbd_handshake(const struct ic_nbd_io *io, const struct ic_nbd_catalog *cat,
 		rc = len ? io->recv(io->arg, data, len) : 0;
 		if (rc == 0)
 			rc = hs_option(&hs, data, len);
+		*tls_on = hs.tls_on;
 		if (rc)
 			return rc > 0 ? 0 : rc;
 	}

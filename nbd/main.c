@@ -16,7 +16,9 @@
 #include "common/log.h"
 #include "common/sd.h"
 #include "isocache/control.h"
+#include "nbd/compat.h"
 #include "nbd/server.h"
+#include "nbd/tls.h"
 
 static const char usage_text[] =
 	"Usage: isocache-nbd [OPTIONS] [IMAGE...]\n"
@@ -32,12 +34,27 @@ static const char usage_text[] =
 	"\n"
 	"Where to listen (default: TCP 127.0.0.1 port 10809):\n"
 	"  -k, --socket=PATH      listen on the Unix socket PATH\n"
-	"  -p, --port=PORT        listen on TCP port PORT\n"
+	"  -p, --port=PORT        listen on TCP port PORT (1-65535; 0 picks a free\n"
+	"                         one); where it listens is logged\n"
 	"  -b, --bind=ADDR        bind TCP to ADDR (default 127.0.0.1)\n"
 	"  -s, --single           serve one client on stdin/stdout, then exit\n"
+	"  -e, --shared=NUM       serve at most NUM clients at once (default 8;\n"
+	"                         0: no limit); more wait until one leaves\n"
 	"      --run=CMD          captive mode: serve on a private Unix socket, run\n"
 	"                         the shell command CMD with $uri (and $unixsocket)\n"
 	"                         set, stop when it ends and exit with its status\n"
+	"\n"
+	"TLS (NBD_OPT_STARTTLS; see docs/NBD.md):\n"
+	"      --tls=MODE         off, on (offered) or require (no export without\n"
+	"                         it); default off, require when credentials given\n"
+	"      --tls-certificates=DIR  x509: DIR/server-cert.pem, server-key.pem\n"
+	"                         (and ca-cert.pem), as qemu's tls-creds-x509\n"
+	"      --tls-verify-peer  x509: clients must show a certificate signed by\n"
+	"                         DIR/ca-cert.pem (without it x509 does not\n"
+	"                         authenticate clients)\n"
+	"      --tls-psk=FILE     pre-shared keys, a psktool file (username:hexkey)\n"
+	"      --insecure         allow plain NBD on a TCP address that is not\n"
+	"                         loopback (refused by default)\n"
 	"\n"
 	"What to serve:\n"
 	"      --store=DIR        the store (default $ISOCACHE_STORE, else\n"
@@ -45,7 +62,16 @@ static const char usage_text[] =
 	"  -x, --export-name=NAME name the export NAME (one IMAGE only)\n"
 	"  -r, --read-only        export every image read-only (claims nothing)\n"
 	"      --cache=MODE       writeback (default: layer files through the page\n"
-	"                         cache) or none (O_DIRECT)\n"
+	"                         cache) or none (O_DIRECT); qemu-nbd's directsync\n"
+	"                         is none, its writethrough and unsafe writeback\n"
+	"  -n, --nocache          --cache=none, as qemu-nbd\n"
+	"      --discard=MODE     unmap (default) passes trims to the vdisk; ignore\n"
+	"                         does not offer trim (qemu-nbd's values)\n"
+	"  -D, --description=TEXT describe every export as TEXT\n"
+	"  -f, --format=raw       accepted for qemu-nbd scripts; any other format is\n"
+	"                         refused (import such files first)\n"
+	"      --detect-zeroes=MODE, --aio=MODE  accepted for qemu-nbd scripts;\n"
+	"                         they do not apply and say so\n"
 	"      --release=POLICY   answer another process asking for a vdisk this\n"
 	"                         server writes: when-unused (default: release\n"
 	"                         only while no client is connected to it),\n"
@@ -71,21 +97,29 @@ static const char usage_text[] =
 	"  -h, --help             show this text\n"
 	"\n"
 	"SIGTERM or SIGINT stops accepting clients, answers the requests in\n"
-	"flight, flushes and exits 0.\n"
+	"flight (a client reading no replies is dropped after 10 s), flushes and\n"
+	"exits 0.\n"
 	"\n"
 	"Examples:\n"
 	"  isocache-nbd --store /srv/ic -t -k /run/isocache/nbd.sock vm1 base@gold\n"
 	"  qemu-system-x86_64 -drive file=nbd+unix:///vm1?socket=/run/isocache/nbd.sock\n"
 	"  isocache-nbd -r --run 'nbdinfo --map \"$uri\"' vm1@snap\n";
 
+/* -e default: qemu-nbd's 1 would stall multi-conn clients (nbdcopy opens
+ * 4 connections) and a persistent server shared by several VMs; 8 keeps
+ * the worst case at 8 connections of IC_NBD_MAX_INFLIGHT each. */
+#define MAIN_SHARED_DEFAULT 8
+
 enum { OPT_FORK = 256, OPT_PID_FILE, OPT_FILTER, OPT_CACHE, OPT_STORE, OPT_RUN, OPT_RELEASE,
-       OPT_NO_CACHE, OPT_CACHE_SOCKET };
+       OPT_NO_CACHE, OPT_CACHE_SOCKET, OPT_TLS, OPT_TLS_CERTS, OPT_TLS_PSK, OPT_INSECURE, OPT_TLS_VERIFY,
+       OPT_DISCARD, OPT_DETECT_ZEROES, OPT_AIO };
 
 static const struct option long_opts[] = {
 	{ "socket", required_argument, NULL, 'k' },
 	{ "port", required_argument, NULL, 'p' },
 	{ "bind", required_argument, NULL, 'b' },
 	{ "single", no_argument, NULL, 's' },
+	{ "shared", required_argument, NULL, 'e' },
 	{ "export-name", required_argument, NULL, 'x' },
 	{ "read-only", no_argument, NULL, 'r' },
 	{ "persistent", no_argument, NULL, 't' },
@@ -100,11 +134,23 @@ static const struct option long_opts[] = {
 	{ "release", required_argument, NULL, OPT_RELEASE },
 	{ "no-cache", no_argument, NULL, OPT_NO_CACHE },
 	{ "cache-socket", required_argument, NULL, OPT_CACHE_SOCKET },
+	{ "tls", required_argument, NULL, OPT_TLS },
+	{ "tls-certificates", required_argument, NULL, OPT_TLS_CERTS },
+	{ "tls-psk", required_argument, NULL, OPT_TLS_PSK },
+	{ "tls-verify-peer", no_argument, NULL, OPT_TLS_VERIFY },
+	{ "insecure", no_argument, NULL, OPT_INSECURE },
+	{ "format", required_argument, NULL, 'f' },
+	{ "nocache", no_argument, NULL, 'n' },
+	{ "description", required_argument, NULL, 'D' },
+	{ "discard", required_argument, NULL, OPT_DISCARD },
+	{ "detect-zeroes", required_argument, NULL, OPT_DETECT_ZEROES },
+	{ "aio", required_argument, NULL, OPT_AIO },
 	{ NULL, 0, NULL, 0 },
 };
 
 struct main_opts {
 	struct srv_config srv;
+	char port[8];		/* -p, validated */
 	const char *export_name;
 	const char *pid_file;
 	const char *store;
@@ -112,20 +158,100 @@ struct main_opts {
 	const char *filters[16];
 	int nfilters;
 	const char *cache_socket;
-	bool readonly, single, daemon, direct, no_cache;
+	const char *tls_mode; /* --tls, NULL when not given */
+	const char *tls_certs, *tls_psk;
+	const char *description; /* -D */
+	bool readonly, single, daemon, direct, no_cache, tls, tls_verify, no_trim;
 	enum ic_release_policy release;
 };
+
+/* A decimal number from 0 to max for option opt. */
+static int
+main_number(const char *opt, const char *arg, unsigned long max, unsigned long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoul(arg, &end, 10);
+	if (!*arg || *end || *arg == '-' || errno || *out > max) {
+		ic_log(IC_LOG_ERR, "%s takes a number from 0 to %lu, not '%s'", opt, max, arg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* --tls: off, on or require; credentials alone mean require. */
+static int
+main_tls_mode(struct main_opts *o)
+{
+	bool creds = o->tls_certs || o->tls_psk;
+	const char *mode = o->tls_mode ? o->tls_mode : creds ? "require" : "off";
+
+	if (strcmp(mode, "off") && strcmp(mode, "on") && strcmp(mode, "require")) {
+		ic_log(IC_LOG_ERR, "--tls takes off, on or require, not '%s'", mode);
+		return -EINVAL;
+	}
+	o->tls = strcmp(mode, "off") != 0;
+	o->srv.tls_required = strcmp(mode, "require") == 0;
+	if (o->tls && !creds) {
+		ic_log(IC_LOG_ERR, "--tls=%s needs --tls-certificates=DIR or --tls-psk=FILE", mode);
+		return -EINVAL;
+	}
+	if (!o->tls && (creds || o->tls_verify)) {
+		ic_log(IC_LOG_ERR, "--tls=off contradicts --tls-certificates/--tls-psk/"
+		       "--tls-verify-peer");
+		return -EINVAL;
+	}
+	if (o->tls && o->single) {
+		ic_log(IC_LOG_ERR, "-s serves a pipe, which TLS does not protect: drop --tls");
+		return -EINVAL;
+	}
+	return 0;
+}
 
 static int
 main_parse(int argc, char **argv, struct main_opts *o)
 {
+	unsigned long n;
 	int c;
 
 	o->srv.bind = "127.0.0.1";
-	while ((c = getopt_long(argc, argv, "k:p:b:sx:rtvh", long_opts, NULL)) != -1) {
+	o->srv.max_clients = MAIN_SHARED_DEFAULT;
+	while ((c = getopt_long(argc, argv, "k:p:b:se:x:rtvhf:nD:", long_opts, NULL)) != -1) {
+		bool yes;
+
 		switch (c) {
+		case 'f':
+			if (compat_format(optarg))
+				return -EINVAL;
+			break;
+		case 'n': o->direct = true; break;
+		case 'D': o->description = optarg; break;
+		case OPT_DISCARD:
+			if (compat_discard(optarg, &yes))
+				return -EINVAL;
+			o->no_trim = !yes;
+			break;
+		case OPT_DETECT_ZEROES:
+			if (compat_detect_zeroes(optarg))
+				return -EINVAL;
+			break;
+		case OPT_AIO:
+			if (compat_aio(optarg))
+				return -EINVAL;
+			break;
+		case 'e':
+			if (main_number("--shared", optarg, UINT_MAX, &n))
+				return -EINVAL;
+			o->srv.max_clients = (unsigned)n;
+			break;
 		case 'k': o->srv.socket_path = optarg; break;
-		case 'p': o->srv.port = optarg; break;
+		case 'p':
+			if (main_number("--port", optarg, 65535, &n))
+				return -EINVAL;
+			snprintf(o->port, sizeof(o->port), "%lu", n);
+			o->srv.port = o->port;
+			break;
 		case 'b': o->srv.bind = optarg; break;
 		case 's': o->single = true; break;
 		case 'x': o->export_name = optarg; break;
@@ -139,6 +265,11 @@ main_parse(int argc, char **argv, struct main_opts *o)
 		case OPT_RUN: o->run = optarg; break;
 		case OPT_NO_CACHE: o->no_cache = true; break;
 		case OPT_CACHE_SOCKET: o->cache_socket = optarg; break;
+		case OPT_TLS: o->tls_mode = optarg; break;
+		case OPT_TLS_CERTS: o->tls_certs = optarg; break;
+		case OPT_TLS_PSK: o->tls_psk = optarg; break;
+		case OPT_TLS_VERIFY: o->tls_verify = true; break;
+		case OPT_INSECURE: o->srv.insecure = true; break;
 		case OPT_RELEASE:
 			if (ic_release_policy_parse(optarg, &o->release))
 				return -EINVAL;
@@ -151,11 +282,8 @@ main_parse(int argc, char **argv, struct main_opts *o)
 			o->filters[o->nfilters++] = optarg;
 			break;
 		case OPT_CACHE:
-			if (strcmp(optarg, "none") && strcmp(optarg, "writeback")) {
-				ic_log(IC_LOG_ERR, "--cache takes none or writeback, not %s", optarg);
+			if (compat_cache(optarg, &o->direct))
 				return -EINVAL;
-			}
-			o->direct = !strcmp(optarg, "none");
 			break;
 		default:
 			fputs("Try 'isocache-nbd --help'.\n", stderr);
@@ -172,7 +300,10 @@ main_parse(int argc, char **argv, struct main_opts *o)
 	}
 	if (!o->srv.socket_path && !o->srv.port)
 		o->srv.port = "10809";
+	if (main_tls_mode(o) < 0)
+		return -EINVAL;
 	o->srv.slots = IC_NBD_SLOTS;
+	o->srv.max_inflight = IC_NBD_MAX_INFLIGHT;
 	return 0;
 }
 
@@ -272,6 +403,23 @@ main_spawn_run(const struct main_opts *o, const struct srv_exports *ex)
 	return 0;
 }
 
+/* What the command line changes in every export: -D, --discard=ignore,
+ * and -e 1, where a client that opens several connections (multi-conn)
+ * would wait forever for the second, so it is not offered (as qemu-nbd). */
+static void
+main_adjust_exports(const struct main_opts *o, struct srv_exports *ex)
+{
+	uint16_t drop = (o->srv.max_clients == 1 ? NBD_FLAG_CAN_MULTI_CONN : 0) |
+			(o->no_trim ? NBD_FLAG_SEND_TRIM : 0);
+	size_t i;
+
+	for (i = 0; i < ex->count; i++) {
+		ex->pub[i].tflags &= (uint16_t)~drop;
+		if (o->description)
+			ex->pub[i].description = o->description;
+	}
+}
+
 /* --filter SPEC..., top first, and the cache filter below them unless
  * --no-cache: one stack for every export. */
 static int
@@ -326,7 +474,9 @@ main(int argc, char **argv)
 		ic_log(IC_LOG_ERR, "--fork failed: %m");
 		return 1;
 	}
-	rc = ic_store_open(ic_store_path(o.store), &ex.store);
+	rc = o.tls ? srv_tls_new(o.tls_certs, o.tls_psk, o.tls_verify, &o.srv.tls) : 0;
+	if (rc == 0)
+		rc = ic_store_open(ic_store_path(o.store), &ex.store);
 	if (rc == 0)
 		rc = main_stack(&o, &ex.stack);
 	if (rc == 0) {
@@ -341,6 +491,8 @@ main(int argc, char **argv)
 	if (rc == 0)
 		rc = srv_exports_load(&ex, optind < argc ? argv + optind : NULL, argc - optind,
 				      o.export_name, o.readonly);
+	if (rc == 0)
+		main_adjust_exports(&o, &ex);
 	if (rc == 0 && !o.single)
 		rc = srv_listen(&o.srv);
 	if (rc == 0 && o.run)
@@ -352,6 +504,7 @@ main(int argc, char **argv)
 			ic_stack_free(ex.stack);
 		if (ex.store)
 			ic_store_close(ex.store);
+		srv_tls_free(o.srv.tls);
 		return 1;
 	}
 	main_ready(&o, ready_fd);
@@ -362,6 +515,7 @@ main(int argc, char **argv)
 	if (ex.stack)
 		ic_stack_free(ex.stack);
 	ic_store_close(ex.store);
+	srv_tls_free(o.srv.tls);
 	if (o.pid_file)
 		unlink(o.pid_file);
 	if (o.run)

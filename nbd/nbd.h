@@ -35,6 +35,7 @@
 #define NBD_OPT_EXPORT_NAME 1u
 #define NBD_OPT_ABORT 2u
 #define NBD_OPT_LIST 3u
+#define NBD_OPT_STARTTLS 5u
 #define NBD_OPT_INFO 6u
 #define NBD_OPT_GO 7u
 #define NBD_OPT_STRUCTURED_REPLY 8u
@@ -49,6 +50,7 @@
 #define NBD_REP_ERR_UNSUP 0x80000001u
 #define NBD_REP_ERR_POLICY 0x80000002u
 #define NBD_REP_ERR_INVALID 0x80000003u
+#define NBD_REP_ERR_TLS_REQD 0x80000005u
 #define NBD_REP_ERR_UNKNOWN 0x80000006u
 #define NBD_REP_ERR_TOO_BIG 0x80000009u
 
@@ -246,6 +248,21 @@ struct ic_nbd_session {
 int ic_nbd_handshake(const struct ic_nbd_io *io, const struct ic_nbd_catalog *cat,
 		     struct ic_nbd_session *out);
 
+/* TLS as the handshake offers it (NBD_OPT_STARTTLS). The engine knows no
+ * TLS library: start runs the TLS handshake on the stream and switches io
+ * over to it (0), or fails (-errno: the client is dropped). */
+struct ic_nbd_tls {
+	bool required; /* until STARTTLS, refuse every option but ABORT */
+	int (*start)(void *arg, struct ic_nbd_io *io);
+	void *arg;
+};
+
+/* ic_nbd_handshake with STARTTLS offered (tls NULL: not offered). After
+ * STARTTLS succeeds io is the TLS stream, which transmission must use;
+ * *tls_on says whether it happened. */
+int ic_nbd_handshake_tls(struct ic_nbd_io *io, const struct ic_nbd_catalog *cat,
+			 const struct ic_nbd_tls *tls, struct ic_nbd_session *out, bool *tls_on);
+
 /* ---- Requests and replies ---- */
 
 struct ic_nbd_request {
@@ -311,9 +328,14 @@ struct ic_nbd_conn_config {
 	void *backend;
 	uint32_t max_payload; /* buffers per slot; IC_NBD_MAX_PAYLOAD when 0 */
 	unsigned slots;	      /* requests in flight (worker threads); IC_NBD_SLOTS when 0 */
+	/* Payload bytes of the requests in flight (read replies not yet sent,
+	 * write data not yet written); later requests wait and the stream is
+	 * not read meanwhile. IC_NBD_MAX_INFLIGHT when 0. */
+	uint64_t max_inflight;
 };
 
 #define IC_NBD_SLOTS 16
+#define IC_NBD_MAX_INFLIGHT ((uint64_t)IC_NBD_MAX_PAYLOAD)
 
 /* Allocate a connection and all its buffers. */
 int ic_nbd_conn_new(const struct ic_nbd_conn_config *cfg, struct ic_nbd_conn **out);

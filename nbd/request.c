@@ -49,6 +49,12 @@ ic_nbd_request_check(const struct ic_nbd_request *req, const struct ic_nbd_sessi
 		sized = false;
 		break;
 	case NBD_CMD_TRIM:
+		/* Not offered (--discard=ignore): a client sending it anyway
+		 * breaks the protocol, and the data stays. */
+		if (!(exp->tflags & NBD_FLAG_SEND_TRIM) && !ro)
+			return NBD_EINVAL;
+		sized = false;
+		break;
 	case NBD_CMD_CACHE:
 		sized = false;
 		break;

@@ -8,6 +8,8 @@
 #include "isocache/vdisk.h"
 #include "nbd/nbd.h"
 
+struct srv_tls;
+
 /* An image served as one export. The vdisk is opened when the server
  * starts (images named on the command line) or when a client first selects
  * it (all images of the store), and stays open until the server exits,
@@ -56,6 +58,11 @@ struct srv_config {
 	const char *bind;	 /* -b */
 	bool persistent;	 /* -t */
 	unsigned slots;		 /* requests in flight per connection */
+	uint64_t max_inflight;	 /* payload bytes in flight per connection */
+	unsigned max_clients;	 /* -e: clients served at once, 0 = any number */
+	struct srv_tls *tls;	 /* NULL: STARTTLS not offered */
+	bool tls_required;	 /* --tls=require: no export without TLS */
+	bool insecure;		 /* --insecure: plain TCP beyond loopback allowed */
 };
 
 /* Block SIGTERM and SIGINT before the first thread starts, so that every

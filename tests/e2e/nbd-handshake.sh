@@ -42,7 +42,7 @@ assert h.get_structured_replies_negotiated()
 nbd_stop renamed
 
 # Option parsing: bad options fail with status 2, --help documents them.
-"$NBD" --help | grep -q -- '--filter=SPEC' || fail "--help incomplete"
+grep -q -- '--filter=SPEC' <<<"$("$NBD" --help)" || fail "--help incomplete"
 rc=0; "$NBD" --cache bogus vm1 2>/dev/null || rc=$?
 [ "$rc" = 2 ] || fail "--cache bogus gave $rc"
 rc=0; "$NBD" --store "$ISOCACHE_STORE" -k "$TESTDIR/x.sock" nosuch 2>/dev/null || rc=$?
