@@ -34,6 +34,9 @@ struct ic_meta {
 
 /* LMDB's return codes as negative errno (STYLE.md: meta translates at its edge). */
 int meta_err(int rc);
+/* Walk every page of the file's trees and its free list (meta/verify.c):
+ * 0, or -EUCLEAN with the damage logged, before LMDB may trust them. */
+int meta_verify(struct ic_meta *meta, const char *path);
 /* The cursor of txn on db, opened (or renewed) on first use. */
 int meta_cursor(struct ic_meta_txn *txn, enum meta_db db, MDB_cursor **out);
 

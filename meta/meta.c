@@ -283,9 +283,12 @@ ic_meta_open(const char *path, struct ic_meta **out)
 	rc = meta_env_open(path, 0, &meta);
 	if (rc)
 		return rc;
-	rc = meta_open_dbs(meta, false);
-	if (rc == -EUCLEAN)
-		ic_log(IC_LOG_ERR, "%s: an LMDB file, but not an isocache store", path);
+	rc = meta_verify(meta, path);
+	if (rc == 0) {
+		rc = meta_open_dbs(meta, false);
+		if (rc == -EUCLEAN)
+			ic_log(IC_LOG_ERR, "%s: an LMDB file, but not an isocache store", path);
+	}
 	if (rc == 0)
 		rc = meta_check_info(meta, path);
 	if (rc) {
