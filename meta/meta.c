@@ -295,6 +295,7 @@ ic_meta_open(const char *path, struct ic_meta **out)
 		ic_meta_close(meta);
 		return rc;
 	}
+	meta_reserve(meta);
 	*out = meta;
 	return 0;
 }
@@ -415,6 +416,8 @@ ic_meta_commit(struct ic_meta_txn *txn)
 	}
 	/* Write cursors are freed by LMDB at commit. */
 	rc = meta_err(mdb_txn_commit(txn->txn));
+	if (rc == 0)
+		meta_reserve(txn->meta);
 	free(txn);
 	if (rc)
 		ic_log(IC_LOG_ERR, "metadata commit failed: %s", strerror(-rc));
