@@ -43,6 +43,7 @@ struct admin_opts {
 	bool json;
 	bool watch;
 	bool has_size;
+	bool repair; /* check --repair */
 	uint64_t size;
 };
 int admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opts *opts,

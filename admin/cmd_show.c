@@ -184,10 +184,10 @@ const struct admin_cmd admin_cmd_tree = {
 };
 
 static void
-show_problem(void *arg, const char *problem)
+show_problem(void *arg, bool repaired, const char *msg)
 {
 	(void)arg;
-	printf("problem: %s\n", problem);
+	printf("%s: %s\n", repaired ? "repaired" : "problem", msg);
 }
 
 static int
@@ -198,9 +198,9 @@ run_check(struct ic_store *store, const char *dir, int argc, char **argv)
 
 	if (first < 0)
 		return code;
-	rc = ic_store_check(store, show_problem, NULL);
+	rc = ic_store_check(store, opts.repair ? IC_CHECK_REPAIR : 0, show_problem, NULL);
 	if (rc < 0)
-		return admin_fail(dir, "check could not finish");
+		return admin_fail(dir, "check could not finish: %s", strerror(-rc));
 	if (rc > 0) {
 		fprintf(stderr, "isocache-admin: %s: %d problem%s found\n", dir, rc, rc == 1 ? "" : "s");
 		return 1;
@@ -210,7 +210,14 @@ run_check(struct ic_store *store, const char *dir, int argc, char **argv)
 }
 
 const struct admin_cmd admin_cmd_check = {
-	"check", "", "Verify that the metadata file and the layer files agree",
-	"Exit status 0 when they do; 1, with each problem listed, when they do not.\n", true,
+	"check", "[--repair]", "Verify that the metadata file and the layer files agree",
+	"Also reports data in a layer file that no map references (a write that\n"
+	"failed half-way, on a full filesystem for instance); vdisks a live process\n"
+	"serves are skipped for that. Exit status 0 when all agree; 1, with each\n"
+	"problem listed, when not.\n"
+	"\n"
+	"  --repair  punch the unreferenced data out of each leaf's layer file\n"
+	"            (claiming the vdisk while it does), and report it as repaired\n",
+	true,
 	run_check,
 };

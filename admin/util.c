@@ -54,6 +54,7 @@ admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opt
 		{ "watch", no_argument, NULL, 'w' },
 		{ "size", required_argument, NULL, 's' },
 		{ "cluster-size", required_argument, NULL, 's' },
+		{ "repair", no_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, n;
@@ -72,6 +73,11 @@ admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opt
 		case 'w':
 			opts->watch = true;
 			break;
+		case 'r':
+			if (cmd != &admin_cmd_check)
+				goto unknown;
+			opts->repair = true;
+			break;
 		case 's':
 			if (admin_size("--size", optarg, &opts->size)) {
 				*exit_code = 1;
@@ -80,6 +86,7 @@ admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opt
 			opts->has_size = true;
 			break;
 		default:
+unknown:
 			*exit_code = admin_fail(cmd->name, "unknown option '%s' (see --help)",
 						argv[optind - 1]);
 			return -1;

@@ -95,10 +95,16 @@ int ic_image_info(struct ic_store *store, const char *image, struct ic_image_inf
 /* Every layer of the store, in disk-ID order; free() the array. */
 int ic_store_layers(struct ic_store *store, struct ic_layer_info **out, size_t *count);
 
-/* Verify the metadata file and layer files agree. Calls report once per
- * problem found; returns the number of problems (0 = clean) or -errno. */
-int ic_store_check(struct ic_store *store, void (*report)(void *arg, const char *problem),
-		   void *arg);
+/* Reclaim data in layer files that no map references (punch holes). */
+#define IC_CHECK_REPAIR 0x1u
+/* Verify the metadata file and layer files agree, and that each layer file
+ * holds data only where its map says it does (leaves a live process serves
+ * are skipped: their unflushed writes are not in the map yet). Calls report
+ * once per problem found (repaired false) and, with IC_CHECK_REPAIR, once
+ * per repair made (repaired true); returns the number of problems left
+ * (0 = clean) or -errno. */
+int ic_store_check(struct ic_store *store, unsigned flags,
+		   void (*report)(void *arg, bool repaired, const char *msg), void *arg);
 
 /* ---- Vdisk I/O ---- */
 

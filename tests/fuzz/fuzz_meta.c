@@ -5,7 +5,8 @@
  * read-only ic_vdisk_open and two reads of it, and ic_store_check; then the
  * writing commands, each of which commits (or refuses) a write transaction
  * on the damaged file: create, snapshot, clone and resize, a writable open
- * with a write and a flush, flatten and remove. Anything may fail with an
+ * with a write and a flush, flatten and remove, and ic_store_check with
+ * IC_CHECK_REPAIR. Anything may fail with an
  * error; nothing may crash, hang or leak. The seeds are real files made by
  * isocache-admin (docs/FUZZING.md).
  *
@@ -128,10 +129,11 @@ fz_setup(void)
 }
 
 static void
-fz_report(void *arg, const char *problem)
+fz_report(void *arg, bool repaired, const char *msg)
 {
 	(void)arg;
-	(void)problem;
+	(void)repaired;
+	(void)msg;
 }
 
 /* Read the start and the end of an image, through a read-only open. */
@@ -204,9 +206,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		free(layers);
 	}
-	ic_store_check(store, fz_report, NULL);
+	ic_store_check(store, 0, fz_report, NULL);
 	fz_write_commands(store, vdisk, snap);
-	ic_store_check(store, fz_report, NULL);
+	ic_store_check(store, IC_CHECK_REPAIR, fz_report, NULL);
 	ic_store_close(store);
 	return 0;
 }
