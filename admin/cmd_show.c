@@ -184,21 +184,29 @@ const struct admin_cmd admin_cmd_tree = {
 };
 
 static void
-show_problem(void *arg, bool repaired, const char *msg)
+show_finding(void *arg, enum ic_check_kind kind, const char *msg)
 {
-	(void)arg;
-	printf("%s: %s\n", repaired ? "repaired" : "problem", msg);
+	static const char *const label[] = {
+		[IC_CHECK_PROBLEM] = "problem",
+		[IC_CHECK_UNREFERENCED] = "unreferenced",
+		[IC_CHECK_REPAIRED] = "repaired",
+	};
+	unsigned *unreferenced = arg;
+
+	*unreferenced += kind == IC_CHECK_UNREFERENCED;
+	printf("%s: %s\n", label[kind], msg);
 }
 
 static int
 run_check(struct ic_store *store, const char *dir, int argc, char **argv)
 {
 	struct admin_opts opts = { 0 };
+	unsigned unreferenced = 0;
 	int code, rc, first = admin_parse(&admin_cmd_check, argc, argv, &opts, 0, 0, &code);
 
 	if (first < 0)
 		return code;
-	rc = ic_store_check(store, opts.repair ? IC_CHECK_REPAIR : 0, show_problem, NULL);
+	rc = ic_store_check(store, opts.repair ? IC_CHECK_REPAIR : 0, show_finding, &unreferenced);
 	if (rc < 0)
 		return admin_fail(dir, "check could not finish: %s", strerror(-rc));
 	if (rc > 0) {
@@ -206,13 +214,17 @@ run_check(struct ic_store *store, const char *dir, int argc, char **argv)
 		return 1;
 	}
 	printf("%s: metadata and layer files agree\n", dir);
+	if (unreferenced)
+		printf("%s: %u layer file%s hold%s data no map references: isocache-admin check --repair reclaims it\n",
+		       dir, unreferenced, unreferenced == 1 ? "" : "s", unreferenced == 1 ? "s" : "");
 	return 0;
 }
 
 const struct admin_cmd admin_cmd_check = {
 	"check", "[--repair]", "Verify that the metadata file and the layer files agree",
 	"Also reports data in a layer file that no map references (a write that\n"
-	"failed half-way, on a full filesystem for instance); vdisks a live process\n"
+	"failed half-way, on a full filesystem for instance, or one a crash cut off\n"
+	"before a flush): space leaked, not a disagreement; vdisks a live process\n"
 	"serves are skipped for that. Exit status 0 when all agree; 1, with each\n"
 	"problem listed, when not.\n"
 	"\n"

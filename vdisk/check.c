@@ -17,7 +17,7 @@
 struct check_ctx {
 	struct ic_store *store;
 	struct ic_meta_txn *txn;
-	void (*report)(void *arg, bool repaired, const char *msg);
+	void (*report)(void *arg, enum ic_check_kind kind, const char *msg);
 	void *arg;
 	int problems;
 	const struct ic_disk_rec *rec; /* the disk being checked */
@@ -35,7 +35,7 @@ check_problem(struct check_ctx *c, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	c->problems++;
-	c->report(c->arg, false, msg);
+	c->report(c->arg, IC_CHECK_PROBLEM, msg);
 }
 
 static bool
@@ -191,14 +191,13 @@ check_space(struct check_ctx *c, bool repair)
 			rc = store_check_space(c->store, &rec, repair, c->report, c->arg);
 		if (rc < 0)
 			return rc;
-		c->problems += rc;
 	}
 	return 0;
 }
 
 int
 ic_store_check(struct ic_store *store, unsigned flags,
-	       void (*report)(void *arg, bool repaired, const char *msg), void *arg)
+	       void (*report)(void *arg, enum ic_check_kind kind, const char *msg), void *arg)
 {
 	struct check_ctx c = { .store = store, .report = report, .arg = arg };
 	int rc = ic_meta_begin(store->meta, false, &c.txn);

@@ -101,7 +101,7 @@ space_walk(struct space *s)
 
 /* The map of s->rec, read after any claim was taken. */
 static int
-space_scan(struct space *s, void (*report)(void *arg, bool repaired, const char *msg), void *arg)
+space_scan(struct space *s, void (*report)(void *arg, enum ic_check_kind kind, const char *msg), void *arg)
 {
 	const struct ic_disk_rec *rec = s->rec;
 	char path[PATH_MAX], msg[2 * PATH_MAX], size[32];
@@ -132,13 +132,13 @@ space_scan(struct space *s, void (*report)(void *arg, bool repaired, const char 
 		 (unsigned long long)s->ranges, s->ranges == 1 ? "" : "s", path,
 		 s->repair ? "no map referenced: reclaimed"
 			   : "not referenced by its map (isocache-admin check --repair reclaims it)");
-	report(arg, s->repair, msg);
-	return s->repair ? 0 : 1;
+	report(arg, s->repair ? IC_CHECK_REPAIRED : IC_CHECK_UNREFERENCED, msg);
+	return 0;
 }
 
 int
 store_check_space(struct ic_store *store, const struct ic_disk_rec *rec, bool repair,
-		  void (*report)(void *arg, bool repaired, const char *msg), void *arg)
+		  void (*report)(void *arg, enum ic_check_kind kind, const char *msg), void *arg)
 {
 	struct space s = { .store = store, .rec = rec, .fd = -1 };
 	bool leaf = !(rec->flags & IC_DISK_FROZEN);

@@ -45,10 +45,10 @@ int store_image_get(struct ic_store *store, struct ic_meta_txn *txn, const char 
 
 /* ---- check_space.c ---- */
 /* Data in rec's layer file that its allocation map does not reference:
- * reported (returns 1), or with repair punched out (returns 0); 0 when there
- * is none or a live process serves the leaf; -errno when the scan failed. */
+ * reported, or with repair punched out and reported so (a live process's
+ * leaf is skipped). 0, or -errno when the scan failed. */
 int store_check_space(struct ic_store *store, const struct ic_disk_rec *rec, bool repair,
-		      void (*report)(void *arg, bool repaired, const char *msg), void *arg);
+		      void (*report)(void *arg, enum ic_check_kind kind, const char *msg), void *arg);
 
 /* ---- open.c ---- */
 /* The records of top's chain, top first, into *out (free() it) and *depth.

@@ -129,10 +129,10 @@ fz_setup(void)
 }
 
 static void
-fz_report(void *arg, bool repaired, const char *msg)
+fz_report(void *arg, enum ic_check_kind kind, const char *msg)
 {
 	(void)arg;
-	(void)repaired;
+	(void)kind;
 	(void)msg;
 }
 
