@@ -215,7 +215,8 @@ run_check(struct ic_store *store, const char *dir, int argc, char **argv)
 	}
 	printf("%s: metadata and layer files agree\n", dir);
 	if (unreferenced)
-		printf("%s: %u layer file%s hold%s data no map references: isocache-admin check --repair reclaims it\n",
+		printf("%s: %u layer file%s hold%s data no map references "
+		       "(isocache-admin check --repair reclaims it)\n",
 		       dir, unreferenced, unreferenced == 1 ? "" : "s", unreferenced == 1 ? "s" : "");
 	return 0;
 }

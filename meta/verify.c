@@ -164,7 +164,7 @@ verify_idl(struct verify *v, const uint8_t *key, uint16_t ksize, const uint8_t *
 	txnid = get64(key);
 	n = get64(data);
 	if (txnid <= v->prev_txnid || n == 0 || n != dsize / 8 - 1)
-		return verify_bad(v, "free list entry of transaction %llu (%llu pages) is malformed",
+		return verify_bad(v, "free list entry of txn %llu (%llu pages) is malformed",
 				  (unsigned long long)txnid, (unsigned long long)n);
 	v->prev_txnid = txnid;
 	grown = realloc(v->free_pg, (v->nfree + n) * sizeof(*grown));
@@ -211,7 +211,7 @@ verify_data(struct verify *v, const uint8_t *node, uint16_t ksize, uint64_t dsiz
 		pages &= 0xffffffffu;
 		if (get64(big) != pgno || !(get16(big + PG_OFF_FLAGS) & P_OVERFLOW) || pages == 0 ||
 		    dsize > pages * v->psize - PG_HDR)
-			return verify_bad(v, "%s tree: overflow page %llu is malformed", v->db->name,
+			return verify_bad(v, "%s tree: overflow page %llu is bad", v->db->name,
 					  (unsigned long long)pgno);
 		rc = verify_mark(v, pgno, pages, "overflow");
 		if (rc)
@@ -225,7 +225,7 @@ verify_data(struct verify *v, const uint8_t *node, uint16_t ksize, uint64_t dsiz
 			return -ENOMEM;
 		if (pread(v->fd, big, pages * v->psize, (off_t)(pgno * v->psize)) !=
 		    (ssize_t)(pages * v->psize))
-			return verify_bad(v, "free list on pages %llu.. is past the end of the file",
+			return verify_bad(v, "free list on pages %llu.. is past the file's end",
 					  (unsigned long long)pgno);
 		data = big + PG_HDR;
 	}
@@ -245,8 +245,9 @@ verify_data(struct verify *v, const uint8_t *node, uint16_t ksize, uint64_t dsiz
 		v->base = base;
 		v->db = up;
 		if (rc == 0 && (sub.branch != get64(data + 8) || sub.leaf != get64(data + 16) ||
-				sub.overflow != get64(data + 24) || sub.entries != get64(data + 32)))
-			rc = verify_bad(v, "a named tree's page or entry counts do not match its pages");
+				sub.overflow != get64(data + 24) ||
+				sub.entries != get64(data + 32)))
+			rc = verify_bad(v, "a named tree's page or entry counts are wrong");
 		return rc;
 	}
 	return 0;
@@ -306,7 +307,7 @@ verify_page(struct verify *v, uint64_t pgno, unsigned level)
 						  db->name, (unsigned long long)pgno, i, nflags);
 		}
 		if (end > v->psize)
-			return verify_bad(v, "%s tree: page %llu node %u runs past the page", db->name,
+			return verify_bad(v, "%s tree: page %llu node %u overruns it", db->name,
 					  (unsigned long long)pgno, i);
 		if (leaf) {
 			v->cur = buf;

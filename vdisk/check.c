@@ -17,7 +17,7 @@
 struct check_ctx {
 	struct ic_store *store;
 	struct ic_meta_txn *txn;
-	void (*report)(void *arg, enum ic_check_kind kind, const char *msg);
+	ic_check_report_fn report;
 	void *arg;
 	int problems;
 	const struct ic_disk_rec *rec; /* the disk being checked */
@@ -196,8 +196,7 @@ check_space(struct check_ctx *c, bool repair)
 }
 
 int
-ic_store_check(struct ic_store *store, unsigned flags,
-	       void (*report)(void *arg, enum ic_check_kind kind, const char *msg), void *arg)
+ic_store_check(struct ic_store *store, unsigned flags, ic_check_report_fn report, void *arg)
 {
 	struct check_ctx c = { .store = store, .report = report, .arg = arg };
 	int rc = ic_meta_begin(store->meta, false, &c.txn);

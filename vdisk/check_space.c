@@ -60,10 +60,11 @@ space_range(struct space *s, off_t pos, off_t end)
 
 	while (pos < end) {
 		uint64_t next;
-		const struct ic_meta_extent *e = extmap_find(&s->map, (uint64_t)pos >> shift, &next);
+		const struct ic_meta_extent *e;
 		off_t stop;
 		int rc;
 
+		e = extmap_find(&s->map, (uint64_t)pos >> shift, &next);
 		if (e && e->holder == s->rec->id) {
 			pos = (off_t)((e->start + e->count) << shift);
 			continue;
@@ -101,7 +102,7 @@ space_walk(struct space *s)
 
 /* The map of s->rec, read after any claim was taken. */
 static int
-space_scan(struct space *s, void (*report)(void *arg, enum ic_check_kind kind, const char *msg), void *arg)
+space_scan(struct space *s, ic_check_report_fn report, void *arg)
 {
 	const struct ic_disk_rec *rec = s->rec;
 	char path[PATH_MAX], msg[2 * PATH_MAX], size[32];
@@ -131,14 +132,14 @@ space_scan(struct space *s, void (*report)(void *arg, enum ic_check_kind kind, c
 		 (unsigned long long)rec->id, rec->name[0] ? rec->name : "unnamed", size,
 		 (unsigned long long)s->ranges, s->ranges == 1 ? "" : "s", path,
 		 s->repair ? "no map referenced: reclaimed"
-			   : "not referenced by its map (isocache-admin check --repair reclaims it)");
+			   : "not referenced by its map (check --repair reclaims it)");
 	report(arg, s->repair ? IC_CHECK_REPAIRED : IC_CHECK_UNREFERENCED, msg);
 	return 0;
 }
 
 int
 store_check_space(struct ic_store *store, const struct ic_disk_rec *rec, bool repair,
-		  void (*report)(void *arg, enum ic_check_kind kind, const char *msg), void *arg)
+		  ic_check_report_fn report, void *arg)
 {
 	struct space s = { .store = store, .rec = rec, .fd = -1 };
 	bool leaf = !(rec->flags & IC_DISK_FROZEN);

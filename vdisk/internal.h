@@ -48,7 +48,7 @@ int store_image_get(struct ic_store *store, struct ic_meta_txn *txn, const char 
  * reported, or with repair punched out and reported so (a live process's
  * leaf is skipped). 0, or -errno when the scan failed. */
 int store_check_space(struct ic_store *store, const struct ic_disk_rec *rec, bool repair,
-		      void (*report)(void *arg, enum ic_check_kind kind, const char *msg), void *arg);
+		      ic_check_report_fn report, void *arg);
 
 /* ---- open.c ---- */
 /* The records of top's chain, top first, into *out (free() it) and *depth.

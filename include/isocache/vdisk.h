@@ -110,8 +110,8 @@ enum ic_check_kind {
  * are skipped: their unflushed writes are not in the map yet). Calls report
  * once per finding; returns the number of problems (0 = they agree; data
  * no map references is reported but not counted) or -errno. */
-int ic_store_check(struct ic_store *store, unsigned flags,
-		   void (*report)(void *arg, enum ic_check_kind kind, const char *msg), void *arg);
+typedef void (*ic_check_report_fn)(void *arg, enum ic_check_kind kind, const char *msg);
+int ic_store_check(struct ic_store *store, unsigned flags, ic_check_report_fn report, void *arg);
 
 /* ---- Vdisk I/O ---- */
 

@@ -371,8 +371,9 @@ openat(int dirfd, const char *path, int flags, ...)
 	bool create;
 
 	pthread_once(&pc_once, pc_init);
-	create = pc_active && (flags & O_CREAT) && fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) != 0 &&
-		 errno == ENOENT && pc_abs(dirfd, path, abs);
+	create = pc_active && (flags & O_CREAT) &&
+		 fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT &&
+		 pc_abs(dirfd, path, abs);
 	fd = real_openat(dirfd, path, flags, mode);
 	if (fd >= 0 && create)
 		pc_name(PC_CREATE, abs, NULL);
