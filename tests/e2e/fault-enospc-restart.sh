@@ -14,28 +14,12 @@
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/nbd-functions.bash"
 source "$(dirname "$0")/fault-functions.bash"
-requires losetup mkfs.ext4 mount umount
-[ "$(id -u)" = 0 ] || { echo "SKIP: loop devices and mount need root" >&2; exit 77; }
 cd "$TESTDIR"
 seed=${IC_SEED:-$RANDOM$RANDOM}
 echo "fault-enospc-restart: seed $seed"
 
-truncate -s 48M fs.img
-loop=$(losetup -f --show fs.img) || { echo "SKIP: no loop device" >&2; exit 77; }
-cleanup_fn losetup -d "$loop"
-mkfs.ext4 -q -F -m 0 "$loop"
-mkdir mnt
-mount "$loop" mnt
-cleanup_fn umount -l "$TESTDIR/mnt"
-export ISOCACHE_STORE=$TESTDIR/mnt/store
-
-nbd_store
-$ADMIN create vm --size 256M
-nbd_start full --no-cache vm
-out=$(fault_client full run 1200 "$seed" 64 ENOSPC,EIO)
-echo "$out"
-grep -q 'ENOSPC=[1-9]' <<<"$out" || fail "the filesystem never filled up"
-df -k mnt | tail -1
+fault_small_fs 48M
+fault_fill "$seed"
 
 # Still full: SIGKILL, and the server starts again; every block reads as
 # written and the flush at the end of verify succeeds.

@@ -403,20 +403,39 @@ creat(const char *path, mode_t mode)
 	return open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
 }
 
-/* The names: journaled after the call succeeded, with paths resolved before. */
+/* The names: each path is resolved before the call (pc_before), and the
+ * change journaled once the call succeeded (pc_after). */
+static bool
+pc_before(int dirfd, const char *path, char *abs)
+{
+	pthread_once(&pc_once, pc_init);
+	return pc_active && pc_abs(dirfd, path, abs);
+}
+
+static int
+pc_after(int rc, bool known, enum pc_type type, const char *a, const char *b)
+{
+	if (rc == 0 && known)
+		pc_name(type, a, b);
+	return rc;
+}
+
+/* unlinkat (arg: its flags) or mkdirat (arg: the mode). */
+static int
+pc_one_name(enum pc_type type, int dirfd, const char *path, int arg)
+{
+	char abs[PATH_MAX];
+	bool known = pc_before(dirfd, path, abs);
+	int rc = type == PC_UNLINK ? real_unlinkat(dirfd, path, arg)
+				   : real_mkdirat(dirfd, path, (mode_t)arg);
+
+	return pc_after(rc, known, type, abs, NULL);
+}
+
 PC_EXPORT int
 unlinkat(int dirfd, const char *path, int flags)
 {
-	char abs[PATH_MAX];
-	bool known;
-	int rc;
-
-	pthread_once(&pc_once, pc_init);
-	known = pc_active && pc_abs(dirfd, path, abs);
-	rc = real_unlinkat(dirfd, path, flags);
-	if (rc == 0 && known)
-		pc_name(PC_UNLINK, abs, NULL);
-	return rc;
+	return pc_one_name(PC_UNLINK, dirfd, path, flags);
 }
 
 PC_EXPORT int
@@ -435,15 +454,10 @@ PC_EXPORT int
 renameat2(int olddir, const char *oldpath, int newdir, const char *newpath, unsigned flags)
 {
 	char a[PATH_MAX], b[PATH_MAX];
-	bool known;
-	int rc;
+	bool known = pc_before(olddir, oldpath, a) && pc_before(newdir, newpath, b);
 
-	pthread_once(&pc_once, pc_init);
-	known = pc_active && pc_abs(olddir, oldpath, a) && pc_abs(newdir, newpath, b);
-	rc = real_renameat2(olddir, oldpath, newdir, newpath, flags);
-	if (rc == 0 && known)
-		pc_name(PC_RENAME, a, b);
-	return rc;
+	return pc_after(real_renameat2(olddir, oldpath, newdir, newpath, flags), known, PC_RENAME,
+			a, b);
 }
 
 PC_EXPORT int
@@ -461,16 +475,7 @@ rename(const char *oldpath, const char *newpath)
 PC_EXPORT int
 mkdirat(int dirfd, const char *path, mode_t mode)
 {
-	char abs[PATH_MAX];
-	bool known;
-	int rc;
-
-	pthread_once(&pc_once, pc_init);
-	known = pc_active && pc_abs(dirfd, path, abs);
-	rc = real_mkdirat(dirfd, path, mode);
-	if (rc == 0 && known)
-		pc_name(PC_MKDIR, abs, NULL);
-	return rc;
+	return pc_one_name(PC_MKDIR, dirfd, path, (int)mode);
 }
 
 PC_EXPORT int
