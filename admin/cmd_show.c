@@ -3,10 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "admin/admin.h"
 #include "common/size.h"
+#include "common/timefmt.h"
 #include "common/uuid.h"
 
 static const struct ic_layer_info *
@@ -107,10 +107,9 @@ run_info(struct ic_store *store, const char *dir, int argc, char **argv)
 	}
 	for (unsigned i = 0; i < info.depth; i++) {
 		const struct ic_layer_info *l = &info.chain[i];
-		time_t t = (time_t)l->created;
 
 		ic_uuid_format(l->uuid, uuid);
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&t));
+		ic_time_format(l->created, when, sizeof(when));
 		if (opts.json) {
 			printf("%s\n  {\"depth\": %u, \"disk_id\": %" PRIu64 ", \"name\": ", i ? "," : "",
 			       i, l->disk_id);

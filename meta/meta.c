@@ -20,9 +20,15 @@ static const char *const meta_db_names[DB_COUNT] = {
 	[DB_ALLOC] = "alloc",	  [DB_RESOLVED] = "resolved", [DB_OWNERS] = "owners",
 };
 
+/* Not found and exists are answers; everything else is a failure the
+ * caller may only propagate, so it is logged here, where LMDB's own words
+ * for it are known (a damaged page deep in a put would otherwise fail a
+ * command with no message at all: tests/e2e/fault-meta-damage.sh). */
 int
 meta_err(int rc)
 {
+	if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND && rc != MDB_KEYEXIST)
+		ic_log(IC_LOG_ERR, "metadata: %s", mdb_strerror(rc));
 	switch (rc) {
 	case MDB_SUCCESS:
 		return 0;
