@@ -36,20 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static char fz_dir[256];
 static uint8_t fz_buf[FZ_READ];
 
-static int
-fz_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
-static void
-fz_cleanup(void)
-{
-	nftw(fz_dir, fz_rm, 8, FTW_DEPTH | FTW_PHYS);
-}
 
 /* Write len bytes to path (created, truncated); 0 or -1. */
 static int
@@ -78,6 +65,22 @@ fz_unfreeze(const char *path)
 	if (fd >= 0)
 		close(fd);
 	chmod(path, 0644);
+}
+
+static int
+fz_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_F)
+		fz_unfreeze(path);
+	return remove(path);
+}
+
+static void
+fz_cleanup(void)
+{
+	nftw(fz_dir, fz_rm, 8, FTW_DEPTH | FTW_PHYS);
 }
 
 /* The writing commands of the last input made, froze and removed layer
