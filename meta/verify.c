@@ -19,8 +19,10 @@
  *
  * The walk runs inside a read transaction: its snapshot's pages cannot be
  * reused by a writer in another process until it ends. It reads every page
- * of the live trees once: 0.3 ms for a store of a few hundred layers, about
- * 2 ms per MiB of metadata.
+ * of the live trees once, with pread: on a 2.2 MiB file whose allocation map
+ * holds 51,200 extents (560 pages, a free list on overflow pages),
+ * `isocache-admin ls` took 40 ms with the walk and 50 ms without, i.e. the
+ * walk is lost in the noise.
  *
  * The layout is LMDB 0.9's (liblmdb 0.9.24 here), 64-bit, host byte order,
  * as mdb.c defines it; a file from another build fails the magic and
@@ -163,7 +165,7 @@ verify_idl(struct verify *v, const uint8_t *key, uint16_t ksize, const uint8_t *
 				  (unsigned long long)dsize);
 	txnid = get64(key);
 	n = get64(data);
-	if (txnid <= v->prev_txnid || n == 0 || n != dsize / 8 - 1)
+	if (txnid <= v->prev_txnid || n != dsize / 8 - 1)
 		return verify_bad(v, "free list entry of txn %llu (%llu pages) is malformed",
 				  (unsigned long long)txnid, (unsigned long long)n);
 	v->prev_txnid = txnid;
