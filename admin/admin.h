@@ -55,6 +55,7 @@ struct admin_opts {
 	bool watch;
 	bool force; /* -f: overwrite (export), take from a live owner (ic_owner_set_takeover) */
 	bool has_size;
+	bool repair; /* check --repair */
 	uint64_t size;
 };
 int admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opts *opts,

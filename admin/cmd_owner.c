@@ -7,11 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "admin/admin.h"
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "common/timefmt.h"
 #include "common/uuid.h"
 #include "isocache/control.h"
 
@@ -89,12 +89,10 @@ owner_print(const char *name, const struct ic_owner_info *info, bool json, bool 
 	static const uint8_t zero[16];
 	bool owned = memcmp(info->rec.owner_id, zero, 16) != 0;
 	char id[IC_UUID_STRLEN], when[32] = "-";
-	time_t t = (time_t)info->rec.acquired;
-	struct tm tm;
 
 	ic_uuid_format(info->rec.owner_id, id);
 	if (owned)
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
+		ic_time_format(info->rec.acquired, when, sizeof(when));
 	if (!json) {
 		printf("%-24s %-6s %7" PRIu32 " %-5s %-9s %-19s %4" PRIu64 "  %s\n", name,
 		       owned ? "owned" : "free", owned ? info->rec.pid : 0,

@@ -3,10 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "admin/admin.h"
 #include "common/size.h"
+#include "common/timefmt.h"
 #include "common/uuid.h"
 
 static const struct ic_layer_info *
@@ -123,10 +123,9 @@ run_info(struct ic_store *store, const char *dir, int argc, char **argv)
 	}
 	for (unsigned i = 0; i < info.depth; i++) {
 		const struct ic_layer_info *l = &info.chain[i];
-		time_t t = (time_t)l->created;
 
 		ic_uuid_format(l->uuid, uuid);
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&t));
+		ic_time_format(l->created, when, sizeof(when));
 		if (opts.json) {
 			printf("%s\n  {\"depth\": %u, \"disk_id\": %" PRIu64 ", \"name\": ", i ? "," : "",
 			       i, l->disk_id);
@@ -205,33 +204,53 @@ const struct admin_cmd admin_cmd_tree = {
 };
 
 static void
-show_problem(void *arg, const char *problem)
+show_finding(void *arg, enum ic_check_kind kind, const char *msg)
 {
-	(void)arg;
-	printf("problem: %s\n", problem);
+	static const char *const label[] = {
+		[IC_CHECK_PROBLEM] = "problem",
+		[IC_CHECK_UNREFERENCED] = "unreferenced",
+		[IC_CHECK_REPAIRED] = "repaired",
+	};
+	unsigned *unreferenced = arg;
+
+	*unreferenced += kind == IC_CHECK_UNREFERENCED;
+	printf("%s: %s\n", label[kind], msg);
 }
 
 static int
 run_check(struct ic_store *store, const char *dir, int argc, char **argv)
 {
 	struct admin_opts opts = { 0 };
+	unsigned unreferenced = 0;
 	int code, rc, first = admin_parse(&admin_cmd_check, argc, argv, &opts, 0, 0, &code);
 
 	if (first < 0)
 		return code;
-	rc = ic_store_check(store, show_problem, NULL);
+	rc = ic_store_check(store, opts.repair ? IC_CHECK_REPAIR : 0, show_finding, &unreferenced);
 	if (rc < 0)
-		return admin_fail(dir, "check could not finish");
+		return admin_fail(dir, "check could not finish: %s", strerror(-rc));
 	if (rc > 0) {
 		fprintf(stderr, "isocache-admin: %s: %d problem%s found\n", dir, rc, rc == 1 ? "" : "s");
 		return 1;
 	}
 	printf("%s: metadata and layer files agree\n", dir);
+	if (unreferenced)
+		printf("%s: %u layer file%s hold%s data no map references "
+		       "(isocache-admin check --repair reclaims it)\n",
+		       dir, unreferenced, unreferenced == 1 ? "" : "s", unreferenced == 1 ? "s" : "");
 	return 0;
 }
 
 const struct admin_cmd admin_cmd_check = {
-	"check", "", "Verify that the metadata file and the layer files agree",
-	"Exit status 0 when they do; 1, with each problem listed, when they do not.\n", true,
+	"check", "[--repair]", "Verify that the metadata file and the layer files agree",
+	"Also reports data in a layer file that no map references (a write that\n"
+	"failed half-way, on a full filesystem for instance, or one a crash cut off\n"
+	"before a flush): space leaked, not a disagreement; vdisks a live process\n"
+	"serves are skipped for that. Exit status 0 when all agree; 1, with each\n"
+	"problem listed, when not.\n"
+	"\n"
+	"  --repair  punch the unreferenced data out of each leaf's layer file\n"
+	"            (claiming the vdisk while it does), and report it as repaired\n",
+	true,
 	run_check,
 };

@@ -18,15 +18,20 @@ const struct admin_cmd *const admin_cmds[] = {
 };
 
 /* Commands that only read the store open it read-only, so that users who
- * may read it but not write it can run them (docs/CLI.md). */
+ * may read it but not write it can run them (docs/CLI.md); check reads
+ * only unless told to --repair. args: the command's own words. */
 static bool
-main_reads_only(const struct admin_cmd *cmd)
+main_reads_only(const struct admin_cmd *cmd, int argc, char **args)
 {
 	static const struct admin_cmd *const readers[] = {
 		&admin_cmd_ls,	  &admin_cmd_info,  &admin_cmd_tree,  &admin_cmd_check,
 		&admin_cmd_stats, &admin_cmd_export, &admin_cmd_cache, NULL,
 	};
 
+	if (cmd == &admin_cmd_check)
+		for (int i = 1; i < argc && strcmp(args[i], "--") != 0; i++)
+			if (strcmp(args[i], "--repair") == 0)
+				return false;
 	for (const struct admin_cmd *const *r = readers; *r; r++)
 		if (*r == cmd)
 			return true;
@@ -103,7 +108,7 @@ main(int argc, char **argv)
 				return 0;
 			}
 		}
-		if ((main_reads_only(cmd) ? ic_store_open_readonly : ic_store_open)(dir, &store))
+		if ((main_reads_only(cmd, argc - optind, argv + optind) ? ic_store_open_readonly : ic_store_open)(dir, &store))
 			return admin_fail(dir, "cannot open the store");
 	}
 	rc = cmd->run(store, dir, argc - optind, argv + optind);

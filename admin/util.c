@@ -86,6 +86,7 @@ admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opt
 		{ "force", no_argument, NULL, 'f' },
 		{ "size", required_argument, NULL, 's' },
 		{ "cluster-size", required_argument, NULL, 's' },
+		{ "repair", no_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, n;
@@ -107,6 +108,11 @@ admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opt
 		case 'f':
 			opts->force = true;
 			break;
+		case 'r':
+			if (cmd != &admin_cmd_check)
+				goto unknown;
+			opts->repair = true;
+			break;
 		case 's':
 			if (admin_size("--size", optarg, &opts->size)) {
 				*exit_code = 1;
@@ -115,6 +121,7 @@ admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opt
 			opts->has_size = true;
 			break;
 		default:
+unknown:
 			*exit_code = admin_bad_option(cmd->name, c, argv);
 			return -1;
 		}

@@ -6,6 +6,7 @@
 #include <lmdb.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "isocache/meta.h"
 
@@ -30,10 +31,20 @@ struct ic_meta {
 	pthread_mutex_t pool_mu;
 	struct ic_meta_txn *pool[META_POOL];
 	unsigned pooled;
+	off_t reserved_at; /* the file size when the reserve was last topped up */
 };
+
+/* Bytes of blocks kept allocated past the end of the metadata file. */
+#define META_RESERVE (2u << 20)
 
 /* LMDB's return codes as negative errno (STYLE.md: meta translates at its edge). */
 int meta_err(int rc);
+/* Walk every page of the file's trees and its free list (meta/verify.c):
+ * 0, or -EUCLEAN with the damage logged, before LMDB may trust them. */
+int meta_verify(struct ic_meta *meta, const char *path);
+/* Top up the reserve past the end of the metadata file (meta/reserve.c):
+ * 0 or -errno (logged when it is the filesystem's lack of space). */
+int meta_reserve(struct ic_meta *meta);
 /* The cursor of txn on db, opened (or renewed) on first use. */
 int meta_cursor(struct ic_meta_txn *txn, enum meta_db db, MDB_cursor **out);
 

@@ -22,9 +22,15 @@ static const char *const meta_db_names[DB_COUNT] = {
 	[DB_ALLOC] = "alloc",	  [DB_RESOLVED] = "resolved", [DB_OWNERS] = "owners",
 };
 
+/* Not found and exists are answers; everything else is a failure the
+ * caller may only propagate, so it is logged here, where LMDB's own words
+ * for it are known (a damaged page deep in a put would otherwise fail a
+ * command with no message at all: tests/e2e/fault-meta-damage.sh). */
 int
 meta_err(int rc)
 {
+	if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND && rc != MDB_KEYEXIST)
+		ic_log(IC_LOG_ERR, "metadata: %s", mdb_strerror(rc));
 	switch (rc) {
 	case MDB_SUCCESS:
 		return 0;
@@ -301,15 +307,19 @@ meta_open(const char *path, bool readonly, struct ic_meta **out)
 		meta_explain_lock(path);
 	if (rc)
 		return rc;
-	rc = meta_open_dbs(meta, false);
-	if (rc == -EUCLEAN)
-		ic_log(IC_LOG_ERR, "%s: an LMDB file, but not an isocache store", path);
+	rc = meta_verify(meta, path);
+	if (rc == 0) {
+		rc = meta_open_dbs(meta, false);
+		if (rc == -EUCLEAN)
+			ic_log(IC_LOG_ERR, "%s: an LMDB file, but not an isocache store", path);
+	}
 	if (rc == 0)
 		rc = meta_check_info(meta, path);
 	if (rc) {
 		ic_meta_close(meta);
 		return rc;
 	}
+	meta_reserve(meta);
 	*out = meta;
 	return 0;
 }
@@ -442,6 +452,8 @@ ic_meta_commit(struct ic_meta_txn *txn)
 	}
 	/* Write cursors are freed by LMDB at commit. */
 	rc = meta_err(mdb_txn_commit(txn->txn));
+	if (rc == 0)
+		meta_reserve(txn->meta);
 	free(txn);
 	if (rc)
 		ic_log(IC_LOG_ERR, "metadata commit failed: %s", strerror(-rc));

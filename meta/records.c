@@ -98,8 +98,10 @@ ic_meta_disk_new_id(struct ic_meta_txn *txn, uint64_t *out)
 	uint8_t buf[8];
 	int rc = meta_get(txn, DB_INFO, &k, &v);
 
-	if (rc == 0 && v.mv_size != 8)
+	if (rc == -ENOENT || (rc == 0 && v.mv_size != 8)) {
+		ic_log(IC_LOG_ERR, "metadata: next_disk_id is missing or damaged");
 		rc = -EUCLEAN;
+	}
 	if (rc)
 		return rc;
 	*out = meta_get64(v.mv_data);
@@ -136,8 +138,13 @@ meta_disk_one(void *arg, const MDB_val *k, const MDB_val *v)
 {
 	struct meta_disk_walk *w = arg;
 	struct ic_disk_rec rec;
-	int rc = k->mv_size == 8 ? meta_disk_decode(meta_unkey64(k->mv_data), v, &rec) : -EUCLEAN;
+	int rc;
 
+	if (k->mv_size != 8) {
+		ic_log(IC_LOG_ERR, "metadata: a disk record has a %zu-byte key", k->mv_size);
+		return -EUCLEAN;
+	}
+	rc = meta_disk_decode(meta_unkey64(k->mv_data), v, &rec);
 	return rc ? rc : w->fn(w->arg, &rec);
 }
 
@@ -162,8 +169,10 @@ ic_meta_name_get(struct ic_meta_txn *txn, const char *name, uint64_t *id)
 	MDB_val k = meta_name_key(name), v;
 	int rc = meta_get(txn, DB_NAMES, &k, &v);
 
-	if (rc == 0 && v.mv_size != 8)
+	if (rc == 0 && v.mv_size != 8) {
+		ic_log(IC_LOG_ERR, "metadata: the name record of %s is damaged", name);
 		rc = -EUCLEAN;
+	}
 	if (rc == 0)
 		*id = meta_get64(v.mv_data);
 	return rc;
@@ -198,8 +207,10 @@ meta_name_one(void *arg, const MDB_val *k, const MDB_val *v)
 	struct meta_name_walk *w = arg;
 	char name[IC_META_NAME_MAX];
 
-	if (v->mv_size != 8 || k->mv_size == 0 || k->mv_size >= sizeof(name))
+	if (v->mv_size != 8 || k->mv_size == 0 || k->mv_size >= sizeof(name)) {
+		ic_log(IC_LOG_ERR, "metadata: a name record is damaged");
 		return -EUCLEAN;
+	}
 	memcpy(name, k->mv_data, k->mv_size);
 	name[k->mv_size] = '\0';
 	return w->fn(w->arg, name, meta_get64(v->mv_data));

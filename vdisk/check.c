@@ -1,5 +1,7 @@
 /* isocache-admin check: do the metadata file and the layer files agree?
- * Every problem found is reported; nothing is changed. */
+ * Every problem found is reported; nothing is changed, except by --repair
+ * (IC_CHECK_REPAIR), which reclaims the data no map references
+ * (vdisk/check_space.c). */
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -15,7 +17,7 @@
 struct check_ctx {
 	struct ic_store *store;
 	struct ic_meta_txn *txn;
-	void (*report)(void *arg, const char *problem);
+	ic_check_report_fn report;
 	void *arg;
 	int problems;
 	const struct ic_disk_rec *rec; /* the disk being checked */
@@ -33,7 +35,7 @@ check_problem(struct check_ctx *c, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	c->problems++;
-	c->report(c->arg, msg);
+	c->report(c->arg, IC_CHECK_PROBLEM, msg);
 }
 
 static bool
@@ -170,8 +172,31 @@ check_orphans(struct check_ctx *c)
 	closedir(dp);
 }
 
+/* Every layer file's data against its allocation map. */
+static int
+check_space(struct check_ctx *c, bool repair)
+{
+	for (size_t i = 0; i < c->nids; i++) {
+		struct ic_disk_rec rec;
+		struct ic_meta_txn *txn;
+		int rc = ic_meta_begin(c->store->meta, false, &txn);
+
+		if (rc == 0) {
+			rc = ic_meta_disk_get(txn, c->ids[i], &rec);
+			ic_meta_abort(txn);
+		}
+		if (rc == -ENOENT)
+			continue; /* removed meanwhile */
+		if (rc == 0)
+			rc = store_check_space(c->store, &rec, repair, c->report, c->arg);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 int
-ic_store_check(struct ic_store *store, void (*report)(void *arg, const char *problem), void *arg)
+ic_store_check(struct ic_store *store, unsigned flags, ic_check_report_fn report, void *arg)
 {
 	struct check_ctx c = { .store = store, .report = report, .arg = arg };
 	int rc = ic_meta_begin(store->meta, false, &c.txn);
@@ -186,6 +211,8 @@ ic_store_check(struct ic_store *store, void (*report)(void *arg, const char *pro
 	ic_meta_abort(c.txn);
 	if (rc == 0)
 		check_orphans(&c);
+	if (rc == 0)
+		rc = check_space(&c, flags & IC_CHECK_REPAIR);
 	free(c.ids);
 	return rc ? rc : c.problems;
 }

@@ -44,6 +44,13 @@ int store_split_name(const char *image, bool want_snap, char *name);
 int store_image_get(struct ic_store *store, struct ic_meta_txn *txn, const char *image,
 		    struct ic_disk_rec *rec);
 
+/* ---- check_space.c ---- */
+/* Data in rec's layer file that its allocation map does not reference:
+ * reported, or with repair punched out and reported so (a live process's
+ * leaf is skipped). 0, or -errno when the scan failed. */
+int store_check_space(struct ic_store *store, const struct ic_disk_rec *rec, bool repair,
+		      ic_check_report_fn report, void *arg);
+
 /* ---- open.c ---- */
 /* The records of top's chain, top first, into *out (free() it) and *depth.
  * -EUCLEAN, logged, when a parent is missing or not frozen or the chain is

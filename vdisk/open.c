@@ -91,7 +91,9 @@ vd_close_layer(struct ic_vdisk *vd, struct ic_layer *layer)
 static void
 vd_free(struct ic_vdisk *vd)
 {
-	for (unsigned i = 0; i < vd->depth; i++)
+	/* depth is set by vd_chain before the layers exist: a failure in
+	 * between (extmap_load of a damaged map) leaves layers NULL. */
+	for (unsigned i = 0; vd->layers && i < vd->depth; i++)
 		if (vd->layers[i].fd >= 0)
 			vd_close_layer(vd, &vd->layers[i]);
 	/* Layers closed: nothing writes under the claim any more. */

@@ -21,6 +21,7 @@
 
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "common/timefmt.h"
 #include "common/uuid.h"
 #include "vdisk/ctlmsg.h"
 #include "vdisk/internal.h"
@@ -201,11 +202,9 @@ owner_describe(const struct ic_owner_rec *rec, char *buf, size_t cap)
 {
 	const char *space = strchr(rec->who, ' ');
 	int prog = space ? (int)(space - rec->who) : (int)strlen(rec->who);
-	char when[32];
-	time_t t = (time_t)rec->acquired;
-	struct tm tm;
+	char when[IC_TIME_STRLEN];
 
-	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
+	ic_time_format(rec->acquired, when, sizeof(when));
 	if (owner_none(rec))
 		snprintf(buf, cap, "a process that holds its lock but has no record");
 	else if (prog == 0)

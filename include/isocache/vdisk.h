@@ -120,10 +120,23 @@ int ic_image_info(struct ic_store *store, const char *image, struct ic_image_inf
 /* Every layer of the store, in disk-ID order; free() the array. */
 int ic_store_layers(struct ic_store *store, struct ic_layer_info **out, size_t *count);
 
-/* Verify the metadata file and layer files agree. Calls report once per
- * problem found; returns the number of problems (0 = clean) or -errno. */
-int ic_store_check(struct ic_store *store, void (*report)(void *arg, const char *problem),
-		   void *arg);
+/* Reclaim data in layer files that no map references (punch holes). */
+#define IC_CHECK_REPAIR 0x1u
+/* What ic_store_check reports. */
+enum ic_check_kind {
+	IC_CHECK_PROBLEM,      /* the metadata and the layer files disagree */
+	IC_CHECK_UNREFERENCED, /* a layer file holds data no map references: leaked
+				* space (a write that failed half-way, a crash before
+				* a flush), not a disagreement */
+	IC_CHECK_REPAIRED,     /* that data, punched out (IC_CHECK_REPAIR) */
+};
+/* Verify the metadata file and layer files agree, and that each layer file
+ * holds data only where its map says it does (leaves a live process serves
+ * are skipped: their unflushed writes are not in the map yet). Calls report
+ * once per finding; returns the number of problems (0 = they agree; data
+ * no map references is reported but not counted) or -errno. */
+typedef void (*ic_check_report_fn)(void *arg, enum ic_check_kind kind, const char *msg);
+int ic_store_check(struct ic_store *store, unsigned flags, ic_check_report_fn report, void *arg);
 
 /* ---- Vdisk I/O ---- */
 

@@ -8,29 +8,13 @@
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/nbd-functions.bash"
 source "$(dirname "$0")/fault-functions.bash"
-requires losetup mkfs.ext4 mount umount
-[ "$(id -u)" = 0 ] || { echo "SKIP: loop devices and mount need root" >&2; exit 77; }
 cd "$TESTDIR"
 seed=${IC_SEED:-$RANDOM$RANDOM}
 echo "fault-enospc: seed $seed"
 
-truncate -s 64M fs.img
-loop=$(losetup -f --show fs.img) || { echo "SKIP: no loop device" >&2; exit 77; }
-cleanup_fn losetup -d "$loop"
-mkfs.ext4 -q -F -m 0 "$loop"
-mkdir mnt
-mount "$loop" mnt
-cleanup_fn umount -l "$TESTDIR/mnt"
-export ISOCACHE_STORE=$TESTDIR/mnt/store
+fault_small_fs 64M
 fallocate -l 8M mnt/ballast
-
-nbd_store
-$ADMIN create vm --size 256M
-nbd_start full --no-cache vm
-out=$(fault_client full run 1500 "$seed" 64 ENOSPC,EIO)
-echo "$out"
-grep -q 'ENOSPC=[1-9]' <<<"$out" || fail "the filesystem never filled up"
-df -h mnt | tail -1
+fault_fill "$seed"
 
 # Free the ballast: writes and flushes work again, and everything reads back.
 rm mnt/ballast

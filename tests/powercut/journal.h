@@ -2,7 +2,12 @@
  * syncs a process makes to the files under one directory, and what the
  * replay tool (replay.c) reads back to rebuild those files as a power cut
  * would leave them. One record per operation, appended with one write():
- * a header, then len bytes of data (a write's bytes, an open's path). */
+ * a header, then len bytes of data (a write's bytes, an open's path).
+ *
+ * Names are modelled too: a file's creation, removal or renaming, and a
+ * directory's creation, survive a cut only once an fsync of the directory
+ * holding the name (a PC_SYNC of that directory's file id) began after
+ * them, or a sync of everything did. */
 #ifndef IC_PC_JOURNAL_H
 #define IC_PC_JOURNAL_H
 
@@ -17,6 +22,10 @@ enum pc_type {
 	PC_FALLOC,   /* fallocate(mode = arg) of off, len */
 	PC_SYNC,     /* fsync/fdatasync of file done: records before arg are durable */
 	PC_SYNCALL,  /* sync/syncfs done: the same for every file */
+	PC_CREATE,   /* a new file: its path in the data */
+	PC_MKDIR,    /* a new directory: its path in the data */
+	PC_UNLINK,   /* a name removed: its path in the data */
+	PC_RENAME,   /* the data holds "old\0new" */
 };
 
 #define PC_DURABLE 1u
@@ -38,7 +47,7 @@ _Static_assert(sizeof(struct pc_rec) == 40, "journal record header is 40 bytes")
 static inline uint64_t
 pc_rec_data(const struct pc_rec *r)
 {
-	return r->type == PC_WRITE || r->type == PC_OPEN ? r->len : 0;
+	return r->type == PC_WRITE || r->type == PC_OPEN || r->type >= PC_CREATE ? r->len : 0;
 }
 
 #endif

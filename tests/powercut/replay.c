@@ -11,7 +11,14 @@
  * (fsync, fdatasync, sync, syncfs) began, or was itself synchronous
  * (O_DSYNC, RWF_DSYNC). Everything else is dropped, or with -k kept at
  * random, each 4 KiB page of a write on its own (the page cache writes
- * back pages in any order). */
+ * back pages in any order).
+ *
+ * Names (a file created, a directory made, a name removed or renamed)
+ * survive when an fsync of the directory holding them began after they
+ * were journaled, or a sync of everything did; else they are dropped, or
+ * with -k kept at random. A file whose creation was dropped does not
+ * exist after the cut, whatever was written and synced to it: the writes
+ * to it are dropped too. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -34,8 +41,15 @@ struct replay {
 	uint64_t rng;
 	uint64_t synced[PC_MAX_FILES]; /* records before this offset are durable */
 	uint64_t synced_all;
+	/* Files by path; several processes may share a journal, each with
+	 * its own file ids: local maps a record's id to a path's index, as
+	 * the last PC_OPEN of that id said. */
 	char *path[PC_MAX_FILES];
+	uint32_t npaths;
+	uint32_t local[PC_MAX_FILES];
 	int fd[PC_MAX_FILES];
+	char *lost[PC_MAX_FILES]; /* names whose creation the cut dropped */
+	unsigned nlost;
 };
 
 static void __attribute__((noreturn))
@@ -75,6 +89,49 @@ replay_next(const char *map, uint64_t size, uint64_t *pos, struct pc_rec *r)
 	return data;
 }
 
+/* Whether path, or a directory above it, was made but not made durable. */
+static bool
+replay_lost(const struct replay *rp, const char *path)
+{
+	for (unsigned i = 0; i < rp->nlost; i++) {
+		size_t n = strlen(rp->lost[i]);
+
+		if (strncmp(path, rp->lost[i], n) == 0 && (path[n] == '\0' || path[n] == '/'))
+			return true;
+	}
+	return false;
+}
+
+/* The file descriptor to replay file's changes into; -1 when the file
+ * does not exist after the cut. */
+/* The next record, with its file id turned into the index of its path. */
+static const char *
+replay_read(struct replay *rp, const char *map, uint64_t size, uint64_t *pos, struct pc_rec *r)
+{
+	const char *data = replay_next(map, size, pos, r);
+	uint32_t i;
+
+	if (!data || r->type >= PC_CREATE || r->type == PC_SYNCALL)
+		return data;
+	if (r->type == PC_OPEN) {
+		for (i = 0; i < rp->npaths; i++)
+			if (strlen(rp->path[i]) == r->len && memcmp(rp->path[i], data, r->len) == 0)
+				break;
+		if (i == rp->npaths) {
+			if (i == PC_MAX_FILES || !(rp->path[i] = strndup(data, r->len)))
+				replay_die("too many files");
+			rp->npaths++;
+		}
+		rp->local[r->file] = i + 1;
+	}
+	if (!rp->local[r->file]) {
+		errno = EBADMSG;
+		replay_die("record of a file never opened");
+	}
+	r->file = rp->local[r->file] - 1;
+	return data;
+}
+
 static int
 replay_fd(struct replay *rp, uint32_t file)
 {
@@ -82,10 +139,8 @@ replay_fd(struct replay *rp, uint32_t file)
 
 	if (rp->fd[file] >= 0)
 		return rp->fd[file];
-	if (!rp->path[file]) {
-		errno = EBADMSG;
-		replay_die("record of a file never opened");
-	}
+	if (replay_lost(rp, rp->path[file]))
+		return -1;
 	snprintf(path, sizeof(path), "%s/%s", rp->dir, rp->path[file]);
 	rp->fd[file] = open(path, O_WRONLY | O_CREAT, 0644);
 	if (rp->fd[file] < 0)
@@ -99,6 +154,8 @@ replay_write(struct replay *rp, const struct pc_rec *r, const char *data, bool d
 	int fd = replay_fd(rp, r->file);
 	uint64_t done = 0;
 
+	if (fd < 0)
+		return;
 	while (done < r->len) {
 		uint64_t off = r->off + done;
 		uint64_t n = PC_PAGE - off % PC_PAGE;
@@ -112,6 +169,75 @@ replay_write(struct replay *rp, const struct pc_rec *r, const char *data, bool d
 	}
 }
 
+/* Whether a change of the name path, journaled at pos, survives: an fsync
+ * of its directory began after it (or a sync of everything did). */
+static bool
+replay_name_durable(struct replay *rp, const char *path, uint64_t pos)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n = slash ? (size_t)(slash - path) : 1;
+	const char *dir = slash ? path : ".";
+
+	if (pos < rp->synced_all)
+		return true;
+	for (uint32_t i = 0; i < PC_MAX_FILES; i++)
+		if (rp->path[i] && strlen(rp->path[i]) == n && strncmp(rp->path[i], dir, n) == 0)
+			return pos < rp->synced[i];
+	return false;
+}
+
+static void
+replay_path(const struct replay *rp, const char *rel, char *out)
+{
+	snprintf(out, 4096, "%s/%s", rp->dir, rel);
+}
+
+/* A change of names (PC_CREATE, PC_MKDIR, PC_UNLINK, PC_RENAME). */
+static void
+replay_name(struct replay *rp, const struct pc_rec *r, const char *data, uint64_t pos)
+{
+	char *a = strndup(data, r->len), path[4096], to[4096];
+	const char *b = r->type == PC_RENAME ? a + strlen(a) + 1 : NULL;
+	bool keep;
+	int fd;
+
+	if (!a)
+		replay_die("strndup");
+	keep = replay_name_durable(rp, a, pos) && (!b || replay_name_durable(rp, b, pos));
+	keep = keep || (rp->keep_random && replay_coin(rp));
+	replay_path(rp, a, path);
+	if (!keep) {
+		if (r->type == PC_CREATE || r->type == PC_MKDIR) {
+			if (rp->nlost == PC_MAX_FILES)
+				replay_die("too many names lost");
+			rp->lost[rp->nlost++] = a;
+			return;
+		}
+	} else if (r->type == PC_CREATE) {
+		fd = open(path, O_WRONLY | O_CREAT, 0644);
+		if (fd < 0 || close(fd) != 0)
+			replay_die(path);
+	} else if (r->type == PC_MKDIR) {
+		if (mkdir(path, 0755) != 0 && errno != EEXIST)
+			replay_die(path);
+	} else if (r->type == PC_UNLINK) {
+		if (unlink(path) != 0 && rmdir(path) != 0 && errno != ENOENT)
+			replay_die(path);
+	} else {
+		replay_path(rp, b, to);
+		if (rename(path, to) != 0 && errno != ENOENT)
+			replay_die(path);
+		for (uint32_t i = 0; i < PC_MAX_FILES; i++) {
+			if (!rp->path[i] || strcmp(rp->path[i], a) != 0)
+				continue;
+			free(rp->path[i]);
+			if (!(rp->path[i] = strdup(b)))
+				replay_die("strdup");
+		}
+	}
+	free(a);
+}
+
 static void
 replay_apply(struct replay *rp, const struct pc_rec *r, const char *data, uint64_t pos)
 {
@@ -120,8 +246,12 @@ replay_apply(struct replay *rp, const struct pc_rec *r, const char *data, uint64
 
 	switch (r->type) {
 	case PC_OPEN:
-		if (!rp->path[r->file] && !(rp->path[r->file] = strndup(data, r->len)))
-			replay_die("strndup");
+		return; /* replay_read bound it */
+	case PC_CREATE:
+	case PC_MKDIR:
+	case PC_UNLINK:
+	case PC_RENAME:
+		replay_name(rp, r, data, pos);
 		return;
 	case PC_WRITE:
 		replay_write(rp, r, data, durable);
@@ -131,6 +261,8 @@ replay_apply(struct replay *rp, const struct pc_rec *r, const char *data, uint64
 		if (!durable && !(rp->keep_random && replay_coin(rp)))
 			return;
 		fd = replay_fd(rp, r->file);
+		if (fd < 0)
+			return;
 		if (r->type == PC_TRUNC ? ftruncate(fd, (off_t)r->off)
 					: fallocate(fd, (int)r->arg, (off_t)r->off, (off_t)r->len))
 			replay_die(rp->path[r->file]);
@@ -177,8 +309,9 @@ main(int argc, char **argv)
 		cut = strtoull(argv[2], NULL, 0);
 		rp.dir = argv[3];
 	}
-	/* First the syncs that completed before the cut, then the changes. */
-	while (n < cut && replay_next(map, (uint64_t)st.st_size, &pos, &r)) {
+	/* First the syncs that completed before the cut and the paths of the
+	 * files, then the changes. */
+	while (n < cut && replay_read(&rp, map, (uint64_t)st.st_size, &pos, &r)) {
 		replay_sync(&rp, &r);
 		n++;
 	}
@@ -188,10 +321,11 @@ main(int argc, char **argv)
 	}
 	end = pos;
 	memset(rp.fd, -1, sizeof(rp.fd));
+	memset(rp.local, 0, sizeof(rp.local));
 	for (pos = 0; pos < end;) {
 		uint64_t at = pos;
 
-		data = replay_next(map, end, &pos, &r);
+		data = replay_read(&rp, map, end, &pos, &r);
 		replay_apply(&rp, &r, data, at);
 	}
 	for (uint32_t i = 0; i < PC_MAX_FILES; i++) {
@@ -199,6 +333,8 @@ main(int argc, char **argv)
 			replay_die(rp.path[i]);
 		free(rp.path[i]);
 	}
+	for (unsigned i = 0; i < rp.nlost; i++)
+		free(rp.lost[i]);
 	printf("%" PRIu64 "\n", end);
 	return 0;
 }

@@ -13,7 +13,13 @@
  * (-ENOSYS): isocache's layer backend then uses preadv2/pwritev2, which
  * the shim sees. A shared writable mapping of a tracked file would bypass
  * it too; the shim aborts rather than miss writes. LMDB's lock file is
- * shared memory, not data, and is left alone. */
+ * shared memory, not data, and is left alone.
+ *
+ * Names under the root are journaled too: a file made by open(O_CREAT), a
+ * directory made by mkdir, unlink and rename (journal.h says when each
+ * survives). A directory opened (O_DIRECTORY or not) is tracked like a
+ * file, so its fsync is recorded; opendir's descriptor is glibc's own and
+ * not seen, which suits isocache: it syncs directories through open(). */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -62,6 +69,9 @@ static int (*real_syncfs)(int);
 static int (*real_ftruncate)(int, off_t);
 static int (*real_fallocate)(int, int, off_t, off_t);
 static void *(*real_mmap)(void *, size_t, int, int, int, off_t);
+static int (*real_unlinkat)(int, const char *, int);
+static int (*real_renameat2)(int, const char *, int, const char *, unsigned);
+static int (*real_mkdirat)(int, const char *, mode_t);
 
 static void __attribute__((noreturn))
 pc_die(const char *what)
@@ -99,6 +109,9 @@ pc_init(void)
 	real_ftruncate = pc_sym("ftruncate");
 	real_fallocate = pc_sym("fallocate");
 	real_mmap = pc_sym("mmap");
+	real_unlinkat = pc_sym("unlinkat");
+	real_renameat2 = pc_sym("renameat2");
+	real_mkdirat = pc_sym("mkdirat");
 	if (!journal || !root)
 		return;
 	if (!realpath(root, pc_root))
@@ -157,6 +170,66 @@ pc_file(int fd)
 	return fd >= 0 && fd < PC_MAX_FD ? (uint32_t)pc_fd_file[fd] : 0;
 }
 
+/* path relative to the root ("." for the root itself), or NULL when path
+ * is not under it. */
+static const char *
+pc_rel(const char *path)
+{
+	if (strncmp(path, pc_root, pc_root_len) != 0)
+		return NULL;
+	if (path[pc_root_len] == '\0')
+		return ".";
+	return path[pc_root_len] == '/' ? path + pc_root_len + 1 : NULL;
+}
+
+/* The absolute path of (dirfd, path) without following its last
+ * component, into out (PATH_MAX): the parent resolved, the name appended. */
+static bool
+pc_abs(int dirfd, const char *path, char *out)
+{
+	char full[2 * PATH_MAX], real[PATH_MAX], link[64], *slash;
+	ssize_t n;
+
+	if (path[0] == '/') {
+		real[0] = '\0';
+	} else if (dirfd == AT_FDCWD) {
+		if (!getcwd(real, sizeof(real)))
+			return false;
+	} else {
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", dirfd);
+		n = readlink(link, real, sizeof(real) - 1);
+		if (n <= 0)
+			return false;
+		real[n] = '\0';
+	}
+	if (snprintf(full, sizeof(full), "%s/%s", real, path) >= (int)sizeof(full))
+		return false;
+	slash = strrchr(full, '/');
+	*slash = '\0';
+	if (!realpath(full[0] ? full : "/", real))
+		return false;
+	return snprintf(out, PATH_MAX, "%s/%s", real, slash + 1) < PATH_MAX;
+}
+
+/* Journal a change of names (PC_CREATE ...): paths a and b (or NULL) when
+ * both are under the root. */
+static void
+pc_name(enum pc_type type, const char *a, const char *b)
+{
+	const char *ra = pc_rel(a), *rb = b ? pc_rel(b) : NULL;
+	struct iovec iov[2];
+	struct pc_rec r = { .type = (uint16_t)type };
+
+	if (!ra || (b && !rb))
+		return;
+	iov[0] = (struct iovec){ (void *)ra, strlen(ra) + (b ? 1 : 0) };
+	iov[1] = (struct iovec){ (void *)rb, b ? strlen(rb) : 0 };
+	r.len = iov[0].iov_len + iov[1].iov_len;
+	pthread_mutex_lock(&pc_lock);
+	pc_record(&r, iov, 2);
+	pthread_mutex_unlock(&pc_lock);
+}
+
 /* Start tracking fd if it names a data file under the root. */
 static void
 pc_track(int fd, int flags)
@@ -172,8 +245,7 @@ pc_track(int fd, int flags)
 	if (n <= 0)
 		return;
 	path[n] = '\0';
-	if (strncmp(path, pc_root, pc_root_len) != 0 || path[pc_root_len] != '/' ||
-	    (n > 5 && strcmp(path + n - 5, "-lock") == 0))
+	if (!pc_rel(path) || (n > 5 && strcmp(path + n - 5, "-lock") == 0))
 		return;
 	if (fd >= PC_MAX_FD) {
 		errno = EMFILE;
@@ -184,7 +256,7 @@ pc_track(int fd, int flags)
 		if (strcmp(pc_files[id], path) == 0)
 			break;
 	if (id == pc_nfiles) {
-		const char *rel = path + pc_root_len + 1;
+		const char *rel = pc_rel(path);
 		struct iovec iov = { (void *)rel, strlen(rel) };
 		struct pc_rec r = { .type = PC_OPEN, .file = id, .len = iov.iov_len };
 
@@ -294,8 +366,17 @@ openat(int dirfd, const char *path, int flags, ...)
 	va_start(ap, flags);
 	mode = pc_mode(flags, ap);
 	va_end(ap);
+	char abs[PATH_MAX];
+	struct stat st;
+	bool create;
+
 	pthread_once(&pc_once, pc_init);
+	create = pc_active && (flags & O_CREAT) &&
+		 fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT &&
+		 pc_abs(dirfd, path, abs);
 	fd = real_openat(dirfd, path, flags, mode);
+	if (fd >= 0 && create)
+		pc_name(PC_CREATE, abs, NULL);
 	pc_track(fd, flags);
 	return fd;
 }
@@ -320,6 +401,87 @@ PC_EXPORT int
 creat(const char *path, mode_t mode)
 {
 	return open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+}
+
+/* The names: each path is resolved before the call (pc_before), and the
+ * change journaled once the call succeeded (pc_after). */
+static bool
+pc_before(int dirfd, const char *path, char *abs)
+{
+	pthread_once(&pc_once, pc_init);
+	return pc_active && pc_abs(dirfd, path, abs);
+}
+
+static int
+pc_after(int rc, bool known, enum pc_type type, const char *a, const char *b)
+{
+	if (rc == 0 && known)
+		pc_name(type, a, b);
+	return rc;
+}
+
+/* unlinkat (arg: its flags) or mkdirat (arg: the mode). */
+static int
+pc_one_name(enum pc_type type, int dirfd, const char *path, int arg)
+{
+	char abs[PATH_MAX];
+	bool known = pc_before(dirfd, path, abs);
+	int rc = type == PC_UNLINK ? real_unlinkat(dirfd, path, arg)
+				   : real_mkdirat(dirfd, path, (mode_t)arg);
+
+	return pc_after(rc, known, type, abs, NULL);
+}
+
+PC_EXPORT int
+unlinkat(int dirfd, const char *path, int flags)
+{
+	return pc_one_name(PC_UNLINK, dirfd, path, flags);
+}
+
+PC_EXPORT int
+unlink(const char *path)
+{
+	return unlinkat(AT_FDCWD, path, 0);
+}
+
+PC_EXPORT int
+rmdir(const char *path)
+{
+	return unlinkat(AT_FDCWD, path, AT_REMOVEDIR);
+}
+
+PC_EXPORT int
+renameat2(int olddir, const char *oldpath, int newdir, const char *newpath, unsigned flags)
+{
+	char a[PATH_MAX], b[PATH_MAX];
+	bool known = pc_before(olddir, oldpath, a) && pc_before(newdir, newpath, b);
+
+	return pc_after(real_renameat2(olddir, oldpath, newdir, newpath, flags), known, PC_RENAME,
+			a, b);
+}
+
+PC_EXPORT int
+renameat(int olddir, const char *oldpath, int newdir, const char *newpath)
+{
+	return renameat2(olddir, oldpath, newdir, newpath, 0);
+}
+
+PC_EXPORT int
+rename(const char *oldpath, const char *newpath)
+{
+	return renameat2(AT_FDCWD, oldpath, AT_FDCWD, newpath, 0);
+}
+
+PC_EXPORT int
+mkdirat(int dirfd, const char *path, mode_t mode)
+{
+	return pc_one_name(PC_MKDIR, dirfd, path, (int)mode);
+}
+
+PC_EXPORT int
+mkdir(const char *path, mode_t mode)
+{
+	return mkdirat(AT_FDCWD, path, mode);
 }
 
 PC_EXPORT int
