@@ -54,6 +54,7 @@ admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opt
 		{ "watch", no_argument, NULL, 'w' },
 		{ "size", required_argument, NULL, 's' },
 		{ "cluster-size", required_argument, NULL, 's' },
+		{ "group", required_argument, NULL, 'g' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, n;
@@ -78,6 +79,9 @@ admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opt
 				return -1;
 			}
 			opts->has_size = true;
+			break;
+		case 'g':
+			opts->group = optarg;
 			break;
 		default:
 			*exit_code = admin_fail(cmd->name, "unknown option '%s' (see --help)",

@@ -73,21 +73,6 @@ rm_copy(int from, int to, uint64_t off, uint64_t len, char *buf)
 	return 0;
 }
 
-static int
-rm_open(struct ic_store *store, uint64_t id, int flags)
-{
-	char path[PATH_MAX];
-	int fd;
-
-	store_layer_path(store, id, path);
-	fd = open(path, flags | O_CLOEXEC);
-	if (fd < 0) {
-		fd = -errno;
-		ic_log(IC_LOG_ERR, "%s: %s", path, strerror(errno));
-	}
-	return fd;
-}
-
 /* Merge snapshot s into its only child c: what c does not hold of s's
  * clusters is copied into c's file and map; c then sits on s's parent. */
 static int
@@ -112,9 +97,9 @@ rm_merge(struct ic_store *store, const struct ic_disk_rec *s, struct ic_disk_rec
 	txn = NULL;
 	if (rc == 0 && frozen)
 		rc = store_layer_thaw(store, c->id);
-	if (rc == 0 && (sfd = rm_open(store, s->id, O_RDONLY)) < 0)
+	if (rc == 0 && (sfd = store_layer_fd(store, s->id, O_RDONLY)) < 0)
 		rc = sfd;
-	if (rc == 0 && (cfd = rm_open(store, c->id, O_RDWR)) < 0)
+	if (rc == 0 && (cfd = store_layer_fd(store, c->id, O_RDWR)) < 0)
 		rc = cfd;
 	for (size_t i = 0; i < smap.n; i++)
 		total += smap.ext[i].count << shift;
