@@ -38,6 +38,11 @@ int store_unlinkat(const struct ic_store *store, const char *dir, const char *na
 void store_layer_path(const struct ic_store *store, uint64_t id, char *buf);
 /* Open the layer file of id with flags (store_openat); fd or -errno, logged. */
 int store_layer_fd(const struct ic_store *store, uint64_t id, int flags);
+/* 0 when the layer file of id is a file beneath the store, or missing;
+ * else -errno (logged): -ELOOP when a symbolic link is in the way. Run
+ * before a transaction that drops the file's records, so a link planted
+ * there refuses the removal instead of leaving the records gone. */
+int store_layer_check(const struct ic_store *store, uint64_t id);
 /* Set the layer file's size (resize). */
 int store_layer_resize(struct ic_store *store, uint64_t id, uint64_t size);
 /* Create an empty sparse layer file of size bytes. */

@@ -195,7 +195,9 @@ rm_snapshot(struct ic_store *store, const char *image, ic_progress_fn progress, 
 	if (kids.n == 1) {
 		rc = rm_merge(store, &s, &kids.first, progress, arg);
 	} else {
-		rc = ic_meta_begin(store->meta, true, &txn);
+		rc = store_layer_check(store, s.id);
+		if (rc == 0)
+			rc = ic_meta_begin(store->meta, true, &txn);
 		if (rc == 0) {
 			rc = rm_layer_records(txn, &s);
 			rc = rc ? (ic_meta_abort(txn), rc) : ic_meta_commit(txn);
@@ -224,6 +226,8 @@ rm_vdisk(struct ic_store *store, const char *name)
 		return rc;
 	}
 	rc = store_image_get(store, txn, name, &rec);
+	if (rc == 0)
+		rc = store_layer_check(store, rec.id);
 	if (rc == 0)
 		rc = rm_layer_records(txn, &rec);
 	if (rc) {

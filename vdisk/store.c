@@ -220,6 +220,16 @@ store_layer_fd(const struct ic_store *store, uint64_t id, int flags)
 }
 
 int
+store_layer_check(const struct ic_store *store, uint64_t id)
+{
+	int fd = store_layer_openat(store, id, O_PATH, 0, true);
+
+	if (fd >= 0)
+		close(fd);
+	return fd == -ENOENT || fd >= 0 ? 0 : fd;
+}
+
+int
 store_layer_create(struct ic_store *store, uint64_t id, uint64_t size)
 {
 	char path[PATH_MAX];
