@@ -138,5 +138,7 @@ int resolve_rename(struct ic_meta_txn *txn, uint64_t from, uint64_t to);
 
 /* Load a whole extent map of disk into an extmap. */
 int extmap_load(struct ic_meta_txn *txn, enum ic_map map, uint64_t disk, struct extmap *out);
+/* Replace disk's whole extent map of that kind with map, in txn. */
+int extmap_save(struct ic_meta_txn *txn, enum ic_map kind, uint64_t disk, const struct extmap *map);
 
 #endif

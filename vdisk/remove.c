@@ -132,18 +132,6 @@ rm_merge_snapshot_clusters(struct rm_merge *m, int sfd, int fd, uint64_t holder)
 	return rc;
 }
 
-/* Replace disk's allocation map with cmap in txn. */
-static int
-rm_put_map(struct ic_meta_txn *txn, uint64_t disk, const struct extmap *map)
-{
-	int rc = ic_meta_extent_clear(txn, IC_MAP_ALLOC, disk);
-
-	for (size_t i = 0; rc == 0 && i < map->n; i++)
-		rc = ic_meta_extent_replace(txn, IC_MAP_ALLOC, disk, map->ext[i].start,
-					    map->ext[i].count, &map->ext[i], 1);
-	return rc;
-}
-
 /* A leaf c (its vdisk claimed by the caller) takes s's clusters into its
  * own file and map; a crash before the commit leaves only unreferenced
  * bytes in the leaf. */
@@ -165,7 +153,7 @@ rm_merge_leaf(struct rm_merge *m)
 		rc = ic_meta_begin(m->store->meta, true, &txn);
 	if (rc)
 		return rc;
-	rc = rm_put_map(txn, m->c->id, &m->cmap);
+	rc = extmap_save(txn, IC_MAP_ALLOC, m->c->id, &m->cmap);
 	m->c->parent = m->s->parent;
 	if (rc == 0)
 		rc = ic_meta_disk_put(txn, m->c);
@@ -275,7 +263,7 @@ rm_merge_frozen(struct rm_merge *m)
 	if (rc == 0 && n.name[0])
 		rc = ic_meta_name_put(txn, n.name, n.id);
 	if (rc == 0)
-		rc = rm_put_map(txn, n.id, &m->cmap);
+		rc = extmap_save(txn, IC_MAP_ALLOC, n.id, &m->cmap);
 	if (rc == 0)
 		rc = resolve_build(txn, n.id, n.parent);
 	if (rc == 0)
