@@ -59,6 +59,10 @@ refused "snap" "$ADMIN" snap vm1@s2
 refused "open (export)" "$ADMIN" export vm1 out.raw
 refused "write through NBD" "$NBD" --store "$ISOCACHE_STORE" \
 	--run 'qemu-io -f raw -c "write -P 0xcc 0 4M" "$uri"' vm1
+# check reports the link without following it.
+if "$ADMIN" check >check.out 2>&1; then fail "check passed with a link in place of $LEAF"; fi
+grep -q "$LEAF: not a regular file (a symbolic link, never followed)" check.out ||
+	fail "check does not report the link: $(cat check.out)"
 unplant "$LEAF"
 
 # rm of vm1@s1 merges it into vm1 and lifts the frozen marks: a frozen,
