@@ -77,6 +77,7 @@ ic_store_init(const char *dir, uint32_t cluster_size, gid_t group)
 	char path[PATH_MAX];
 	IC_AUTOCLOSE int dfd = -1;
 	uint8_t uuid[16];
+	struct stat st;
 	int rc;
 
 	if (cluster_size == 0)
@@ -96,6 +97,11 @@ ic_store_init(const char *dir, uint32_t cluster_size, gid_t group)
 		rc = -errno;
 		ic_log(IC_LOG_ERR, "%s: %s", dir, strerror(errno));
 		return rc;
+	}
+	/* Refuse before any mode changes: init never touches an existing store. */
+	if (fstatat(dfd, "meta.mdb", &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		ic_log(IC_LOG_ERR, "%s/meta.mdb: a metadata file exists already", dir);
+		return -EEXIST;
 	}
 	rc = store_own(dir, ".", dfd, group, dmode);
 	if (rc)
@@ -133,8 +139,8 @@ ic_store_open(const char *dir, struct ic_store **out)
 	/* The directory the user named is the root of trust; below it,
 	 * nothing is followed (beneath.c). */
 	store->dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (store->dirfd < 0 || fstat(store->dirfd, &st) != 0 ||
-	    fstatat(store->dirfd, "meta.mdb", &st, AT_SYMLINK_NOFOLLOW) != 0) {
+	if (store->dirfd < 0 || fstatat(store->dirfd, "meta.mdb", &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    fstat(store->dirfd, &st) != 0) {
 		rc = -errno;
 		if (errno == ENOENT)
 			ic_log(IC_LOG_ERR, "%s: no store here (run isocache-admin init)", dir);

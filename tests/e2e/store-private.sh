@@ -69,6 +69,12 @@ export ISOCACHE_STORE=$TESTDIR/private
 vm2=private/layers/$("$ADMIN" info --json vm2 | python3 -c 'import json,sys; print(json.load(sys.stdin)["chain"][0]["disk_id"])').raw
 [ "$(modes "$vm2")" = "600 root " ] || fail "a clone's layer in the private store: $(modes "$vm2")"
 
+# init over an existing store is refused and changes no mode.
+if "$ADMIN" --store "$TESTDIR/shared" init 2>err; then fail "a second init succeeded"; fi
+grep -q "meta.mdb: a metadata file exists already" err || fail "unclear refusal: $(cat err)"
+[ "$(modes shared shared/layers)" = "2750 nogroup 2750 nogroup " ] ||
+	fail "a refused init changed the store's modes: $(modes shared shared/layers)"
+
 # An unknown group is refused by name.
 if "$ADMIN" --store "$TESTDIR/nogroupstore" init --group no-such-group 2>err; then
 	fail "init --group no-such-group succeeded"
