@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/log.h"
 
 #define CLIENT_TIMEOUT_MS 5000
 
@@ -109,6 +111,37 @@ client_hello(struct ic_cached_client *c)
 	return client_call(c, &m, mfd, &r);
 }
 
+/* Whether the process listening behind the connected socket fd may have
+ * our descriptors: root's daemon, or one of our own uid. Anyone else who
+ * got to bind the path first (a stale socket in a world-writable
+ * directory, a mistyped -s) would be handed the shared buffer and every
+ * layer fd this client registers. The credentials are those of the
+ * listen() call (SO_PEERCRED). A refusal is logged once per owner, not
+ * at every reconnect of a cache filter; -EPERM. */
+static int
+client_check_peer(int fd, const char *path)
+{
+	static _Atomic long long warned_uid = -1;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		int rc = -errno;
+
+		ic_log(IC_LOG_WARN, "isocached socket %s: cannot tell who listens: %s", path,
+		       strerror(-rc));
+		return rc;
+	}
+	if (cred.uid == 0 || cred.uid == geteuid())
+		return 0;
+	if (atomic_exchange(&warned_uid, (long long)cred.uid) != (long long)cred.uid)
+		ic_log(IC_LOG_WARN,
+		       "isocached socket %s is served by uid %u (pid %d), neither root nor "
+		       "us (uid %u): not passing it descriptors; reading without the cache",
+		       path, (unsigned)cred.uid, (int)cred.pid, (unsigned)geteuid());
+	return -EPERM;
+}
+
 int
 ic_cached_connect(const char *path, unsigned timeout_ms, struct ic_cached_client **out)
 {
@@ -138,7 +171,9 @@ ic_cached_connect(const char *path, unsigned timeout_ms, struct ic_cached_client
 		ic_cached_disconnect(c);
 		return rc;
 	}
-	rc = client_hello(c);
+	rc = client_check_peer(c->fd, path);
+	if (rc == 0)
+		rc = client_hello(c);
 	if (rc < 0) {
 		c->broken = true;
 		ic_cached_disconnect(c);

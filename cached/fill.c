@@ -136,6 +136,7 @@ fill_start(struct cached_store *st, struct cached_req *r, uint64_t b)
 	f->done_bytes = 0;
 	f->waiters = NULL;
 	f->l2_slot = slot;
+	f->uid = r->uid;
 	f->fd = slot == CACHED_NIL ? l->fd : st->l2->fd;
 	f->off = slot == CACHED_NIL ? start << IC_CACHED_BLOCK_SHIFT : cached_l2_offset(st->l2, slot);
 	l->seq_next = start + n;
@@ -196,7 +197,7 @@ cached_fill_complete(struct cached_fill *f, int res)
 		cached_store_publish(st, f->entries[k]);
 	}
 	if (res >= 0 && f->l2_slot == CACHED_NIL)
-		cached_l2_put(st->l2, f->layer, f->block, f->nblocks, blocks);
+		cached_l2_put(st->l2, f->layer, f->block, f->nblocks, blocks, f->uid);
 	/* A failed L2 read is only a miss: the layer file may serve. */
 	failed = res < 0 && f->l2_slot == CACHED_NIL;
 	w = f->waiters;

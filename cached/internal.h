@@ -36,6 +36,10 @@
 #define CACHED_MAX_UIDS 256
 #define CACHED_MAX_FILLS 256
 #define CACHED_MAX_SESSIONS 4096
+/* Sessions one uid other than root may hold (--sessions-per-uid). */
+#define CACHED_UID_SESSIONS 256
+/* An L2 slot whose filler is unknown (loaded from the file): uncharged. */
+#define CACHED_NO_UID UINT16_MAX
 /* L2 staging buffers (CACHED_FILL_MAX blocks each), and the smallest L2:
  * twice what they can have in flight, so in-flight writes never overlap. */
 #define CACHED_L2_WRITES 32
@@ -53,6 +57,8 @@ struct cached_layer {
 	uint8_t uuid[16];
 	dev_t dev;
 	ino_t ino;
+	uid_t owner;	  /* of the file: with root, the only uid that may DROP it */
+	uint32_t head;	  /* the newest of its valid entries (list through lnext) */
 	int fd;		  /* the daemon's own reference, read-only */
 	uint64_t size;	  /* bytes */
 	uint64_t nblocks; /* blocks, the last one maybe partial */
@@ -70,6 +76,7 @@ struct cached_entry {
 	uint32_t layer;
 	uint32_t hnext;	     /* hash chain */
 	uint32_t newer, older; /* SIEVE queue of valid entries; free list uses older */
+	uint32_t lnext, lprev; /* the layer's valid entries, so DROP costs only those */
 	uint32_t fill;	     /* while FILLING */
 	uint16_t uid;	     /* accounting slot */
 	uint8_t state;
@@ -79,8 +86,10 @@ struct cached_entry {
 struct cached_uid {
 	uid_t uid;
 	bool capped;	/* has a --quota */
-	uint64_t quota; /* blocks, when capped (0: this uid causes no fills) */
-	uint64_t used;	/* blocks */
+	uint64_t quota; /* blocks, when capped (0: this uid causes no fills), in each tier */
+	uint64_t used;	/* blocks in L1 */
+	uint64_t l2_used; /* L2 slots written (or being written) for it */
+	unsigned sessions;
 };
 
 struct cached_req;
@@ -93,6 +102,7 @@ struct cached_fill {
 	struct cached_layer *layer;
 	uint64_t block;
 	uint32_t l2_slot; /* the first L2 slot read, or CACHED_NIL: the layer file */
+	uint16_t uid;	  /* accounting slot of the request that started it */
 	int fd;		  /* read from: the layer's fd or the L2 file */
 	uint64_t off;	  /* fd offset of block */
 	uint32_t nblocks;
@@ -161,6 +171,7 @@ struct cached_l2_write {
 	struct cached_l2 *l2;
 	struct cached_layer *layer;
 	uint32_t slot, nblocks, done_bytes, next_free;
+	uint16_t uid; /* charged for these slots */
 	uint8_t *buf; /* CACHED_FILL_MAX blocks, aligned for O_DIRECT */
 	struct cached_l2_entry e[CACHED_FILL_MAX];
 };
@@ -175,6 +186,8 @@ struct cached_l2 {
 	uint64_t seq;	      /* of the newest index region on disk */
 	uint64_t secret;      /* the seed of identities (cached_l2_ident) */
 	struct cached_l2_entry *slots;
+	uint16_t *owner; /* per slot: the accounting slot charged, or CACHED_NO_UID */
+	struct cached_uid *uids; /* the store's table (cached_store_attach_l2) */
 	uint32_t *buckets, *hnext;
 	uint32_t bucket_mask;
 	uint8_t *snap; /* the region image being written */
@@ -212,8 +225,12 @@ cached_store_data(struct cached_store *st, uint32_t i)
 {
 	return st->data + ((size_t)i << IC_CACHED_BLOCK_SHIFT);
 }
-/* Drop every valid block of a layer; returns how many. */
+/* Drop every valid block of a layer, in time linear in their number;
+ * returns how many. */
 uint64_t cached_store_drop(struct cached_store *st, uint32_t layer);
+/* Use l2 (opened) as the store's second tier, its slots charged to the
+ * store's uids. */
+void cached_store_attach_l2(struct cached_store *st, struct cached_l2 *l2);
 /* Find or add the layer (uuid, dev, ino); fd is taken on add, else closed. */
 int cached_store_layer(struct cached_store *st, const uint8_t uuid[16], const struct stat *sb,
 		       int fd, struct cached_layer **out);
@@ -245,11 +262,14 @@ uint32_t cached_l2_lookup(const struct cached_l2 *l2, uint64_t ident, uint64_t b
 bool cached_l2_check(struct cached_l2 *l2, uint32_t slot, struct cached_layer *l, uint64_t block,
 		     const uint8_t *data);
 /* Copy n blocks of l from block on into L2 and queue their write at the
- * hand, evicting what the slots held. Best effort; l2 may be NULL. */
+ * hand, evicting what the slots held, charged to accounting slot uid. Best
+ * effort; l2 may be NULL. A uid with a quota that would pass it in L2 is
+ * not written (its blocks stay in L1 only). */
 void cached_l2_put(struct cached_l2 *l2, struct cached_layer *l, uint64_t block, uint32_t n,
-		   uint8_t *const *data);
-/* Forget every entry of a file generation; returns how many. */
-uint64_t cached_l2_drop_layer(struct cached_l2 *l2, uint64_t ident);
+		   uint8_t *const *data, uint16_t uid);
+/* Forget every entry of l's file generation; returns how many. Costs
+ * O(min(l's blocks, L2 slots)). */
+uint64_t cached_l2_drop_layer(struct cached_l2 *l2, const struct cached_layer *l);
 /* Queue a write of the index, if it changed and none is in flight. */
 int cached_l2_sync(struct cached_l2 *l2);
 /* The tier's totals: evictions, resident blocks, capacity. */
@@ -292,6 +312,7 @@ struct cached_daemon {
 	unsigned inflight; /* operations whose last completion has not come */
 	struct cached_session *sessions;
 	unsigned nsessions;
+	unsigned uid_sessions; /* per uid but root (--sessions-per-uid) */
 };
 
 /* loop.c */

@@ -103,6 +103,14 @@ l2_hash(struct cached_l2 *l2, uint32_t i)
 	l2->used++;
 }
 
+/* Move n slots of accounting slot uid in or out of its L2 charge. */
+static void
+l2_charge(struct cached_l2 *l2, uint16_t uid, int64_t n)
+{
+	if (l2->uids && uid != CACHED_NO_UID)
+		l2->uids[uid].l2_used += (uint64_t)n;
+}
+
 /* Empty slot i (if it holds an entry) and take it out of the table. */
 static bool
 l2_forget(struct cached_l2 *l2, uint32_t i)
@@ -112,6 +120,8 @@ l2_forget(struct cached_l2 *l2, uint32_t i)
 
 	if (!e->ident)
 		return false;
+	l2_charge(l2, l2->owner[i], -1);
+	l2->owner[i] = CACHED_NO_UID;
 	p = &l2->buckets[l2_key(e->ident, e->block) & l2->bucket_mask];
 	while (*p != i)
 		p = &l2->hnext[*p];
@@ -193,14 +203,17 @@ l2_alloc(struct cached_l2 *l2)
 		nb <<= 1;
 	l2->bucket_mask = nb - 1;
 	l2->slots = calloc(l2->nslots, sizeof(*l2->slots));
+	l2->owner = malloc((size_t)l2->nslots * sizeof(*l2->owner));
 	l2->hnext = malloc((size_t)l2->nslots * sizeof(*l2->hnext));
 	l2->buckets = malloc((size_t)nb * sizeof(*l2->buckets));
 	l2->snap = aligned_alloc(IC_CACHED_BLOCK, l2->region_size);
 	l2->wbuf = aligned_alloc(IC_CACHED_BLOCK, wsize);
 	l2->writes = calloc(CACHED_L2_WRITES, sizeof(*l2->writes));
-	if (!l2->slots || !l2->hnext || !l2->buckets || !l2->snap || !l2->wbuf || !l2->writes)
+	if (!l2->slots || !l2->owner || !l2->hnext || !l2->buckets || !l2->snap || !l2->wbuf || !l2->writes)
 		return -ENOMEM;
 	memset(l2->buckets, 0xff, (size_t)nb * sizeof(*l2->buckets));
+	for (uint32_t i = 0; i < l2->nslots; i++)
+		l2->owner[i] = CACHED_NO_UID;
 	memset(l2->snap, 0, l2->region_size); /* the index's padding is written too */
 	for (uint32_t i = 0; i < CACHED_L2_WRITES; i++) {
 		l2->writes[i].l2 = l2;
@@ -282,6 +295,7 @@ cached_l2_close(struct cached_l2 *l2)
 	if (l2->fd >= 0)
 		close(l2->fd);
 	free(l2->slots);
+	free(l2->owner);
 	free(l2->hnext);
 	free(l2->buckets);
 	free(l2->snap);
@@ -347,6 +361,7 @@ l2_on_write(struct ic_op *op, int res)
 	if (w->done_bytes == len) {
 		for (uint32_t k = 0; k < w->nblocks; k++) {
 			l2->slots[w->slot + k] = w->e[k];
+			l2->owner[w->slot + k] = w->uid;
 			l2_hash(l2, w->slot + k);
 		}
 		w->layer->stats[IC_CACHED_STAT_L2_BYTES_WRITTEN] += len;
@@ -354,19 +369,25 @@ l2_on_write(struct ic_op *op, int res)
 	} else {
 		ic_log(IC_LOG_WARN, "L2 write of %u slots at %u: %s", w->nblocks, w->slot,
 		       res < 0 ? strerror(-res) : "short write");
+		l2_charge(l2, w->uid, -(int64_t)w->nblocks);
 	}
 	w->next_free = l2->write_free;
 	l2->write_free = (uint32_t)(w - l2->writes);
 }
 
+/* A uid's quota holds in each tier: its slots count from the put until
+ * they are overwritten or dropped, writes in flight included, so a burst
+ * of fills cannot pass it either. */
 void
 cached_l2_put(struct cached_l2 *l2, struct cached_layer *l, uint64_t block, uint32_t n,
-	      uint8_t *const *data)
+	      uint8_t *const *data, uint16_t uid)
 {
 	struct cached_l2_write *w;
 
 	/* Best effort: with every staging buffer busy the blocks stay in L1 only. */
 	if (!l2 || l2->write_free == CACHED_NIL)
+		return;
+	if (l2->uids && l2->uids[uid].capped && l2->uids[uid].l2_used + n > l2->uids[uid].quota)
 		return;
 	w = &l2->writes[l2->write_free];
 	l2->write_free = w->next_free;
@@ -376,6 +397,7 @@ cached_l2_put(struct cached_l2 *l2, struct cached_layer *l, uint64_t block, uint
 	w->nblocks = n;
 	w->done_bytes = 0;
 	w->layer = l;
+	w->uid = uid;
 	l2->hand = (l2->hand + n) % l2->nslots;
 	for (uint32_t k = 0; k < n; k++) {
 		uint8_t *buf = w->buf + ((size_t)k << IC_CACHED_BLOCK_SHIFT);
@@ -391,19 +413,34 @@ cached_l2_put(struct cached_l2 *l2, struct cached_layer *l, uint64_t block, uint
 			.sum = XXH3_64bits_withSeed(buf, IC_CACHED_BLOCK, l2_key(l->l2_ident, block + k)),
 		};
 	}
+	l2_charge(l2, uid, n);
 	if (l2_write_issue(w) < 0) {
+		l2_charge(l2, uid, -(int64_t)n);
 		w->next_free = l2->write_free;
 		l2->write_free = (uint32_t)(w - l2->writes);
 	}
 }
 
+/* Whichever is fewer: a lookup per block of the layer, or a walk of the
+ * slots. */
 uint64_t
-cached_l2_drop_layer(struct cached_l2 *l2, uint64_t ident)
+cached_l2_drop_layer(struct cached_l2 *l2, const struct cached_layer *l)
 {
 	uint64_t n = 0;
 
-	for (uint32_t i = 0; l2 && i < l2->nslots; i++)
-		if (l2->slots[i].ident == ident)
+	if (!l2)
+		return 0;
+	if (l->nblocks < l2->nslots) {
+		for (uint64_t b = 0; b < l->nblocks; b++) {
+			uint32_t i = cached_l2_lookup(l2, l->l2_ident, b);
+
+			if (i != CACHED_NIL)
+				n += l2_forget(l2, i);
+		}
+		return n;
+	}
+	for (uint32_t i = 0; i < l2->nslots; i++)
+		if (l2->slots[i].ident == l->l2_ident)
 			n += l2_forget(l2, i);
 	return n;
 }

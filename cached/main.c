@@ -23,7 +23,7 @@
 #define MAIN_DEFAULT_MEMORY (512ull << 20)
 #define MAIN_MAX_QUOTAS 64
 #define MAIN_DEFAULT_L2_SIZE (1ull << 30)
-enum { MAIN_OPT_L2 = 256, MAIN_OPT_L2_SIZE };
+enum { MAIN_OPT_L2 = 256, MAIN_OPT_L2_SIZE, MAIN_OPT_UID_SESSIONS };
 
 static const char main_usage[] =
 	"Usage: isocached [OPTION]...\n"
@@ -43,15 +43,23 @@ static const char main_usage[] =
 	"  -q, --quota UID=SIZE   cap the cache memory filled on behalf of UID (a\n"
 	"                         number or a user name); repeat for several uids.\n"
 	"                         A uid at its quota recycles its own blocks; a\n"
-	"                         quota under 4K means its sessions cause no fills\n"
+	"                         quota under 4K means its sessions cause no fills.\n"
+	"                         The quota holds in each tier: RAM, and L2\n"
+	"      --sessions-per-uid N\n"
+	"                         sessions one uid other than root may hold at\n"
+	"                         once (default 256; 4096 in all)\n"
 	"      --l2 PATH          keep a second tier in the local file PATH\n"
 	"                         (created; checksummed, its index kept across\n"
 	"                         restarts); off by default\n"
 	"      --l2-size SIZE     the L2 file's capacity (default 1G, at least 16M)\n"
-	"  -f, --foreground       do not daemonize; log to stderr\n"
+	"  -f, --foreground       do not daemonize; log to stderr. Without it the\n"
+	"                         command returns once the daemon accepts (exit 0)\n"
+	"                         or has failed (exit 1, the reason on stderr)\n"
 	"  -p, --pid-file FILE    write the pid to FILE once the socket accepts\n"
 	"  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
 	"  -h, --help             show this help and exit\n"
+	"\n"
+	"A socket a live isocached serves is never taken over: the start fails.\n"
 	"\n"
 	"Signals: SIGTERM or SIGINT finish in-flight requests, then exit 0.\n"
 	"Exit status: 0 after a clean shutdown, 1 on a start-up error, 2 on bad usage.\n"
@@ -71,6 +79,7 @@ struct main_opts {
 	const char *l2;
 	uint64_t memory;
 	uint64_t l2_size;
+	unsigned long uid_sessions;
 	bool foreground;
 	struct main_quota quotas[MAIN_MAX_QUOTAS];
 	unsigned nquotas;
@@ -119,6 +128,7 @@ main_parse(int argc, char **argv, struct main_opts *o)
 		{ "quota", required_argument, NULL, 'q' },
 		{ "l2", required_argument, NULL, MAIN_OPT_L2 },
 		{ "l2-size", required_argument, NULL, MAIN_OPT_L2_SIZE },
+		{ "sessions-per-uid", required_argument, NULL, MAIN_OPT_UID_SESSIONS },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "pid-file", required_argument, NULL, 'p' },
 		{ "log-level", required_argument, NULL, 'l' },
@@ -126,6 +136,7 @@ main_parse(int argc, char **argv, struct main_opts *o)
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char *const levels[] = { "error", "warn", "info", "debug" };
+	char *end;
 	int c;
 
 	o->socket = getenv("ISOCACHE_SOCKET");
@@ -133,6 +144,7 @@ main_parse(int argc, char **argv, struct main_opts *o)
 		o->socket = MAIN_DEFAULT_SOCKET;
 	o->memory = MAIN_DEFAULT_MEMORY;
 	o->l2_size = MAIN_DEFAULT_L2_SIZE;
+	o->uid_sessions = CACHED_UID_SESSIONS;
 	while ((c = getopt_long(argc, argv, "s:m:q:fp:l:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -152,6 +164,14 @@ main_parse(int argc, char **argv, struct main_opts *o)
 		case MAIN_OPT_L2_SIZE:
 			if (ic_size_parse(optarg, &o->l2_size) < 0)
 				return main_bad_usage("--l2-size: not a size", optarg);
+			break;
+		case MAIN_OPT_UID_SESSIONS:
+			errno = 0;
+			o->uid_sessions = strtoul(optarg, &end, 10);
+			if (!*optarg || *end || errno || o->uid_sessions < 1 ||
+			    o->uid_sessions > CACHED_MAX_SESSIONS)
+				return main_bad_usage("--sessions-per-uid: not a number from 1 to 4096",
+						      optarg);
 			break;
 		case 'f':
 			o->foreground = true;
@@ -208,13 +228,15 @@ main_mkdirs(const char *path)
  * its process is gone, while the kernel tears down its io_uring (a pending
  * accept holds the file), so a connection alone proves nothing. */
 static bool
-main_listener_alive(int probe)
+main_listener_alive(int probe, pid_t *pid)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 
+	*pid = 0;
 	if (getsockopt(probe, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.pid <= 0)
 		return true;
+	*pid = cred.pid;
 	return kill(cred.pid, 0) == 0 || errno != ESRCH;
 }
 
@@ -226,6 +248,7 @@ main_listen(const char *path)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	IC_AUTOCLOSE int fd = -1;
 	IC_AUTOCLOSE int probe = -1;
+	pid_t pid;
 	int rc;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -240,8 +263,9 @@ main_listen(const char *path)
 	}
 	probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    main_listener_alive(probe)) {
-		ic_log(IC_LOG_ERR, "%s: another isocached is running", path);
+	    main_listener_alive(probe, &pid)) {
+		ic_log(IC_LOG_ERR, "%s: another isocached is running (pid %d); not starting",
+		       path, (int)pid);
 		return -EADDRINUSE;
 	}
 	unlink(path);
@@ -253,6 +277,62 @@ main_listen(const char *path)
 		return rc;
 	}
 	return ic_steal_fd(&fd);
+}
+
+/* Go to the background before listening, so that the process that calls
+ * listen() is the one that serves: SO_PEERCRED of the socket then names a
+ * live daemon, which is how the next isocached on the same path (and every
+ * client) tells it is running. The parent waits on a pipe for the child's
+ * verdict and exits with it, so a refused start still fails the command
+ * that ran it, its message on the caller's stderr. Returns the pipe's
+ * write end, for main_ready(), or -errno. */
+static int
+main_background(void)
+{
+	int p[2];
+	char status = 1;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
+		ic_log(IC_LOG_ERR, "cannot go to the background: %s", strerror(errno));
+		return -errno;
+	}
+	if (pid > 0) {
+		close(p[1]);
+		if (read(p[0], &status, 1) != 1)
+			status = 1; /* the daemon died before it was ready */
+		_exit(status);
+	}
+	close(p[0]);
+	setsid();
+	return p[1];
+}
+
+/* Tell the waiting parent (main_background) how the start went: 0 once
+ * the socket accepts, else 1. Once ready, let go of the terminal. */
+static void
+main_ready(int report, char status)
+{
+	int null;
+
+	if (report < 0)
+		return;
+	if (status == 0) {
+		ic_log_to_syslog();
+		null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (null >= 0) {
+			dup2(null, STDIN_FILENO);
+			dup2(null, STDOUT_FILENO);
+			dup2(null, STDERR_FILENO);
+			if (null > STDERR_FILENO)
+				close(null);
+		}
+		if (chdir("/") < 0)
+			ic_log(IC_LOG_WARN, "chdir /: %s", strerror(errno));
+	}
+	if (write(report, &status, 1) != 1)
+		ic_log(IC_LOG_WARN, "cannot report to the starting process: %s", strerror(errno));
+	close(report);
 }
 
 static int
@@ -277,7 +357,7 @@ main(int argc, char **argv)
 	static struct cached_daemon d;
 	struct main_opts o = { 0 };
 	struct rlimit rl;
-	int fd, rc;
+	int fd, rc, report = -1;
 
 	ic_log_set_program("isocached");
 	if (main_parse(argc, argv, &o) < 0)
@@ -288,10 +368,21 @@ main(int argc, char **argv)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	rc = cached_store_init(&d.store, o.memory);
+	if (rc == -ERANGE) {
+		char got[32], lo[32], hi[32];
+
+		ic_log(IC_LOG_ERR, "--memory %s: out of range: at least %s and below %s",
+		       ic_size_format(o.memory, got, sizeof(got)),
+		       ic_size_format((uint64_t)CACHED_FILL_MAX << IC_CACHED_BLOCK_SHIFT, lo, sizeof(lo)),
+		       ic_size_format(((uint64_t)UINT32_MAX / 2 + 1) << IC_CACHED_BLOCK_SHIFT, hi,
+				      sizeof(hi)));
+		return 1;
+	}
 	if (rc < 0) {
 		ic_log(IC_LOG_ERR, "--memory %llu: %s", (unsigned long long)o.memory, strerror(-rc));
 		return 1;
 	}
+	d.uid_sessions = (unsigned)o.uid_sessions;
 	for (unsigned i = 0; i < o.nquotas; i++)
 		cached_store_set_quota(&d.store, o.quotas[i].uid, o.quotas[i].bytes);
 	if (o.l2) {
@@ -301,24 +392,20 @@ main(int argc, char **argv)
 			       (unsigned long long)o.l2_size, strerror(-rc));
 			return 1;
 		}
-		d.store.l2 = &d.l2;
+		cached_store_attach_l2(&d.store, &d.l2);
 		ic_log(IC_LOG_INFO, "L2 %s: %u of %u slots warm", o.l2, d.l2.used, d.l2.nslots);
 	}
+	if (!o.foreground && (report = main_background()) < 0)
+		return 1;
+	/* Listen, and make the ring (SINGLE_ISSUER binds it to its task), in
+	 * the process that serves. */
 	fd = main_listen(o.socket);
-	if (fd < 0)
+	if (fd < 0 || cached_daemon_init(&d, fd) < 0 ||
+	    (o.pid_file && main_write_pid(o.pid_file) < 0)) {
+		main_ready(report, 1);
 		return 1;
-	if (!o.foreground) {
-		if (daemon(0, 0) < 0) {
-			ic_log(IC_LOG_ERR, "daemon: %s", strerror(errno));
-			return 1;
-		}
-		ic_log_to_syslog();
 	}
-	/* The ring is made after the fork: SINGLE_ISSUER binds it to this task. */
-	if (cached_daemon_init(&d, fd) < 0)
-		return 1;
-	if (o.pid_file && main_write_pid(o.pid_file) < 0)
-		return 1;
+	main_ready(report, 0);
 	ic_log(IC_LOG_INFO, "listening on %s, %llu MiB", o.socket,
 	       (unsigned long long)(o.memory >> 20));
 	rc = cached_daemon_run(&d);

@@ -85,6 +85,11 @@ session_arm(struct cached_session *s)
 
 	if (s->state == SESSION_CLOSING || s->recv_armed || !s->free_reqs || s->d->stopping)
 		return;
+	/* A failed receive leaves msg_controllen and the control buffer as
+	 * they were: both start clean, so nothing of an earlier message's
+	 * SCM_RIGHTS can be read again (session_on_recv parses them only
+	 * after a successful receive anyway). */
+	memset(&s->cbuf, 0, sizeof(s->cbuf));
 	s->iov = (struct iovec){ s->rbuf, sizeof(s->rbuf) };
 	s->mh = (struct msghdr){
 		.msg_iov = &s->iov,
@@ -108,6 +113,7 @@ session_maybe_free(struct cached_session *s)
 	if (s->next)
 		s->next->pprev = s->pprev;
 	s->d->nsessions--;
+	s->d->store.uids[s->uid_slot].sessions--;
 	if (s->buf)
 		munmap(s->buf, s->buf_size);
 	close(s->fd);
@@ -126,9 +132,10 @@ void
 cached_session_new(struct cached_daemon *d, int fd)
 {
 	struct cached_session *s = calloc(1, sizeof(*s));
-	struct ucred cred;
+	struct ucred cred = { .uid = (uid_t)-1 };
 	socklen_t len = sizeof(cred);
 	const char *why = NULL;
+	uint16_t slot = 0;
 
 	if (!s)
 		why = "out of memory";
@@ -136,8 +143,14 @@ cached_session_new(struct cached_daemon *d, int fd)
 		why = "too many sessions";
 	else if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		why = strerror(errno);
+	if (!why) {
+		/* One tenant must not take every session; root's front ends serve all. */
+		slot = cached_store_uid(&d->store, cred.uid);
+		if (cred.uid != 0 && d->store.uids[slot].sessions >= d->uid_sessions)
+			why = "the uid has --sessions-per-uid sessions already";
+	}
 	if (why) {
-		ic_log(IC_LOG_WARN, "new session refused: %s", why);
+		ic_log(IC_LOG_WARN, "new session of uid %d refused: %s", (int)cred.uid, why);
 		free(s);
 		close(fd);
 		return;
@@ -146,7 +159,8 @@ cached_session_new(struct cached_daemon *d, int fd)
 	s->fd = fd;
 	s->pid = cred.pid;
 	s->uid = cred.uid;
-	s->uid_slot = cached_store_uid(&d->store, cred.uid);
+	s->uid_slot = slot;
+	d->store.uids[slot].sessions++;
 	s->recv_op.done = session_on_recv;
 	for (int i = SESSION_REQS - 1; i >= 0; i--) {
 		s->reqs[i].s = s;
@@ -306,6 +320,21 @@ session_read(struct cached_session *s, struct session_req *q, struct cached_laye
 	return 0;
 }
 
+/* DROP evicts blocks every tenant reads: only root and the owner of the
+ * layer's file may. */
+static int
+session_drop(struct cached_session *s, struct cached_layer *l, uint64_t *dropped)
+{
+	if (s->uid != 0 && s->uid != l->owner) {
+		ic_log(IC_LOG_INFO, "session pid %d uid %u: DROP of a layer of uid %u refused",
+		       (int)s->pid, (unsigned)s->uid, (unsigned)l->owner);
+		return -EPERM;
+	}
+	*dropped = cached_store_drop(&s->d->store, l->id) +
+		   cached_l2_drop_layer(s->d->store.l2, l);
+	return 0;
+}
+
 /* Handle one decoded message. Returns 0 once q is answered or in flight,
  * 1 when the session ends without a reply, or -EBADMSG for a message the
  * session must be closed for. */
@@ -342,22 +371,24 @@ session_dispatch(struct cached_session *s, struct session_req *q)
 		session_reply(q, 0);
 		return 0;
 	case IC_CACHED_DROP:
-		m->value = cached_store_drop(&s->d->store, l->id) +
-			   cached_l2_drop_layer(s->d->store.l2, l->l2_ident);
-		session_reply(q, 0);
+		session_reply(q, session_drop(s, l, &m->value));
 		return 0;
 	default: /* BYE */
 		return 1;
 	}
 }
 
-/* Keep the descriptors that came with the message; close any past SESSION_FDS. */
+/* Keep the descriptors that came with a message just received; close any
+ * past SESSION_FDS. Call only after a successful receive: after a failed
+ * one the control buffer is not this message's. Each descriptor taken is
+ * closed exactly once, by session_on_recv or by whoever takes it over. */
 static void
 session_take_fds(struct cached_session *s)
 {
 	s->nfds = 0;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&s->mh); c; c = CMSG_NXTHDR(&s->mh, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+		    c->cmsg_len < CMSG_LEN(0))
 			continue;
 		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 		for (size_t i = 0; i < n; i++) {
@@ -381,11 +412,14 @@ session_on_recv(struct ic_op *op, int res)
 
 	s->recv_armed = false;
 	s->refs--;
-	session_take_fds(s);
-	if (res < 0 && res != -ECANCELED)
+	s->nfds = 0;
+	if (res >= 0)
+		session_take_fds(s);
+	else if (res != -ECANCELED)
 		ic_log(IC_LOG_DEBUG, "session pid %d: recv: %s", (int)s->pid, strerror(-res));
 	if (res > 0) {
 		rc = ic_cached_decode(s->rbuf, (size_t)res, 0, &s->free_reqs->msg);
+		/* MSG_CTRUNC: descriptors were dropped, the message is not whole. */
 		if (rc == 0 && (s->mh.msg_flags & MSG_CTRUNC))
 			rc = -EBADMSG;
 	}

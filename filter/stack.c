@@ -322,6 +322,15 @@ ic_stack_close(struct ic_stack *stack, const struct ic_layer *layer)
 	       (unsigned long long)layer->disk_id);
 }
 
+void
+ic_stack_layer_moved(struct ic_stack *stack, const struct ic_layer *from, const struct ic_layer *to)
+{
+	IC_LOCK_SCOPE(&stack->admin_mu);
+	for (unsigned j = 0; j < stack->nopen; j++)
+		if (stack->open[j] == from)
+			stack->open[j] = to;
+}
+
 /* One data call, from the top, while no swap runs. */
 static int
 stack_io(struct ic_stack *stack, enum ic_filter_op op, struct ic_seg *segs, unsigned n,

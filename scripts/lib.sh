@@ -28,3 +28,31 @@ ic_build() {
 	cmake -S "$IC_TOP" -B "$dir" "$@" >/dev/null
 	cmake --build "$dir" -j "$IC_JOBS"
 }
+
+# ic_skip_allowed NAME: is NAME matched by a pattern (an extended regex
+# over the whole name) in tests/skips.txt?
+ic_skip_allowed() {
+	local pat reason
+	while read -r pat reason; do
+		[[ -z $pat || $pat == \#* ]] && continue
+		[[ $1 =~ ^($pat)$ ]] && return 0
+	done <"$IC_TOP/tests/skips.txt"
+	return 1
+}
+
+# ic_ctest ARGS...: ctest in the current build directory; then fail if any
+# test was skipped (exit 77, or cmocka's skip()) that tests/skips.txt does
+# not list with its reason: a skip must never hide a test that stopped running.
+ic_ctest() {
+	local log rc=0 name
+	log=$(mktemp)
+	ctest "$@" 2>&1 | tee "$log" || rc=$?
+	while read -r name; do
+		if ! ic_skip_allowed "$name"; then
+			echo "FAIL: $name was skipped and tests/skips.txt does not list it" >&2
+			rc=1
+		fi
+	done < <(sed -n 's/^[[:space:]]*[0-9]* - \(.*\) (Skipped)$/\1/p' "$log")
+	rm -f "$log"
+	return $rc
+}

@@ -105,5 +105,27 @@ random_image() {
 	done
 }
 
+# wait_until SECONDS CMD...: run CMD until it succeeds; false if it has not
+# within SECONDS. Tests wait on the event they need, with this deadline,
+# never on a fixed sleep.
+wait_until() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		((SECONDS < deadline)) || return 1
+		sleep 0.05
+	done
+}
+
 # fail MESSAGE: print and exit 1.
 fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# expect_fail PATTERN CMD...: CMD fails, and its stderr matches PATTERN.
+expect_fail() {
+	local pattern=$1
+	shift
+	if "$@" 2>"$TESTDIR/expect_fail.err"; then fail "succeeded: $*"; fi
+	grep -qE -e "$pattern" "$TESTDIR/expect_fail.err" ||
+		fail "unclear error for '$*': $(cat "$TESTDIR/expect_fail.err")"
+	echo "ok: $* -> $(head -1 "$TESTDIR/expect_fail.err")"
+}

@@ -124,8 +124,8 @@ ic_store_init(const char *dir, uint32_t cluster_size, gid_t group)
 	return rc;
 }
 
-int
-ic_store_open(const char *dir, struct ic_store **out)
+static int
+store_open(const char *dir, bool readonly, struct ic_store **out)
 {
 	IC_AUTOFREE struct ic_store *store = calloc(1, sizeof(*store));
 	char path[PATH_MAX];
@@ -150,7 +150,7 @@ ic_store_open(const char *dir, struct ic_store **out)
 	}
 	store->file_mode = st.st_mode & S_IRGRP ? 0640 : 0600;
 	store_meta_path(dir, path);
-	rc = ic_meta_open(path, &store->meta);
+	rc = readonly ? ic_meta_open_readonly(path, &store->meta) : ic_meta_open(path, &store->meta);
 	if (rc)
 		goto err;
 	store->cluster_size = ic_meta_cluster_size(store->meta);
@@ -162,6 +162,18 @@ err:
 		close(store->dirfd);
 	free(store->dir);
 	return rc;
+}
+
+int
+ic_store_open(const char *dir, struct ic_store **out)
+{
+	return store_open(dir, false, out);
+}
+
+int
+ic_store_open_readonly(const char *dir, struct ic_store **out)
+{
+	return store_open(dir, true, out);
 }
 
 void

@@ -25,7 +25,10 @@ const char *ic_cached_socket_path(const char *path);
 
 /* Connect to the daemon at ic_cached_socket_path(path) and say HELLO with
  * a fresh sealed shared buffer. A reply slower than timeout_ms (0: 5000)
- * fails the call with -ETIMEDOUT and breaks the client. */
+ * fails the call with -ETIMEDOUT and breaks the client. Before any
+ * descriptor is passed, the listener's credentials are checked: a socket
+ * served by neither root nor this process's effective uid is refused with
+ * -EPERM (and a warning naming the socket and its owner). */
 int ic_cached_connect(const char *path, unsigned timeout_ms, struct ic_cached_client **out);
 /* Say BYE and free the client. NULL is ignored. */
 void ic_cached_disconnect(struct ic_cached_client *c);

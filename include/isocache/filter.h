@@ -166,6 +166,11 @@ int ic_stack_report(struct ic_stack *stack, char *buf, size_t cap);
 /* Calls into the top of the stack (the vdisk core). */
 int ic_stack_open(struct ic_stack *stack, const struct ic_layer *layer);
 void ic_stack_close(struct ic_stack *stack, const struct ic_layer *layer);
+/* An open layer's struct now lives at `to` (its owner moved its array):
+ * later closes and filters added live must be given the new address. The
+ * filters themselves are not called: the layer is the same file. */
+void ic_stack_layer_moved(struct ic_stack *stack, const struct ic_layer *from,
+			  const struct ic_layer *to);
 uint32_t ic_stack_caps(struct ic_stack *stack);
 int ic_stack_pread(struct ic_stack *stack, struct ic_seg *segs, unsigned n, uint32_t flags);
 int ic_stack_pwrite(struct ic_stack *stack, struct ic_seg *segs, unsigned n, uint32_t flags);

@@ -45,10 +45,28 @@ const char *ic_store_path(const char *dir);
  * directories are 2750 and the files 0640, of that group. */
 int ic_store_init(const char *dir, uint32_t cluster_size, gid_t group);
 
+/* Open the store in dir (checked: ours, not damaged, a schema we know).
+ * -ENOENT no store there, -EUCLEAN damaged or foreign metadata,
+ * -EPROTONOSUPPORT a newer schema. */
 int ic_store_open(const char *dir, struct ic_store **out);
+/* Open for reading only (ic_meta_open_readonly): for callers that may read
+ * the store but not write it. Anything that would change the metadata
+ * fails with -EACCES. */
+int ic_store_open_readonly(const char *dir, struct ic_store **out);
+/* Close a store opened by ic_store_open, after every vdisk of it is
+ * closed. NULL is fine. */
 void ic_store_close(struct ic_store *store);
+/* Remove the whole store at dir: every layer file (lifting the frozen
+ * marks: mode 0444, the immutable attribute), the metadata file and its
+ * lock, and dir when nothing else is left in it. Refused with -EBUSY,
+ * naming each vdisk and its owner, while a live process owns a vdisk,
+ * unless force. No image can be made or claimed while it runs. */
+int ic_store_destroy(const char *dir, bool force);
+/* The store's cluster size in bytes: the unit of copy-on-write. */
 uint32_t ic_store_cluster_size(const struct ic_store *store);
+/* The store's random 128-bit uuid, into uuid. */
 void ic_store_uuid(const struct ic_store *store, uint8_t uuid[16]);
+/* The directory the store was opened from. */
 const char *ic_store_dir(const struct ic_store *store);
 
 /* Progress of long operations (import, merge, flatten): done of total bytes. */
@@ -60,8 +78,12 @@ typedef void (*ic_progress_fn)(void *arg, uint64_t done, uint64_t total);
  * '.' or '-', at most IC_NAME_MAX. Returns 0 or -EINVAL. */
 int ic_name_check(const char *image);
 
+/* A new empty vdisk name of size bytes (a multiple of 512, not 0): a base
+ * layer with no parent. -EEXIST when the name is taken. */
 int ic_image_create(struct ic_store *store, const char *name, uint64_t size);
-/* Freeze NAME's leaf as NAME@SNAP and start NAME on a new empty leaf. */
+/* Freeze NAME's leaf as NAME@SNAP and start NAME on a new empty leaf. When
+ * a live process owns NAME, it is asked to take the snapshot itself, so
+ * its clients go on writing to the new leaf. */
 int ic_image_snapshot(struct ic_store *store, const char *name_at_snap);
 /* New vdisk newname on a new leaf above the frozen NAME@SNAP. */
 int ic_image_clone(struct ic_store *store, const char *name_at_snap, const char *newname);
@@ -69,6 +91,8 @@ int ic_image_clone(struct ic_store *store, const char *name_at_snap, const char 
  * only child; refused with -EBUSY naming the clones when shared). */
 int ic_image_remove(struct ic_store *store, const char *image, ic_progress_fn progress,
 		    void *arg);
+/* Grow vdisk name to size bytes (a multiple of 512). Only grows: a smaller
+ * size is refused with -EINVAL, since the chain below may hold data there. */
 int ic_image_resize(struct ic_store *store, const char *name, uint64_t size);
 /* Discard NAME's leaf and restart it empty on NAME@SNAP. */
 int ic_image_rollback(struct ic_store *store, const char *name_at_snap);
@@ -97,6 +121,7 @@ struct ic_image_info {
 	struct ic_layer_info *chain; /* depth entries, leaf first; free() it */
 };
 
+/* The chain of image, leaf first, into out (free out->chain). */
 int ic_image_info(struct ic_store *store, const char *image, struct ic_image_info *out);
 
 /* Every layer of the store, in disk-ID order; free() the array. */
@@ -120,18 +145,32 @@ int ic_vdisk_open(struct ic_store *store, const char *image, unsigned flags,
 /* Flush (if writable), release ownership and free. Returns the flush result. */
 int ic_vdisk_close(struct ic_vdisk *vd);
 
+/* The virtual size in bytes, as of the open. */
 uint64_t ic_vdisk_size(const struct ic_vdisk *vd);
+/* Was it opened read-only (IC_OPEN_RDONLY, or a snapshot)? */
 bool ic_vdisk_readonly(const struct ic_vdisk *vd);
+/* A front end counts the clients using vd: +1 when one starts, -1 when it
+ * ends. The default release policy (when-unused) lets a vdisk go only
+ * while none does. Thread-safe. */
+void ic_vdisk_use(struct ic_vdisk *vd, int delta);
+/* Released to another process or taken over: every call on vd fails with
+ * -ESTALE from now on. Close it; a new ic_vdisk_open claims again. */
+bool ic_vdisk_fenced(const struct ic_vdisk *vd);
 
 /* Byte-granular I/O at any offset and length; the range must lie within
- * the disk (-EINVAL otherwise). Returns 0 or -errno. */
+ * the disk (-EINVAL otherwise). Returns 0 or -errno; a handle that lost
+ * ownership of its vdisk returns -ESTALE for everything. */
 int ic_vdisk_pread(struct ic_vdisk *vd, void *buf, size_t len, uint64_t off);
+/* Write buf; flags: 0 or IC_REQ_FUA (filter.h: durable, data and map, on
+ * return). -EROFS on a read-only handle. */
 int ic_vdisk_pwrite(struct ic_vdisk *vd, const void *buf, size_t len, uint64_t off,
 		    uint32_t flags);
-/* Trim and write-zeroes: the range reads as zeroes afterwards. */
+/* Trim and write-zeroes: the range reads as zeroes afterwards (a trim may
+ * free the space, a write-zeroes too). flags: 0 or IC_REQ_FUA. */
 int ic_vdisk_trim(struct ic_vdisk *vd, size_t len, uint64_t off, uint32_t flags);
 int ic_vdisk_zero(struct ic_vdisk *vd, size_t len, uint64_t off, uint32_t flags);
-/* Prefetch hint for the filter stack. */
+/* Prefetch hint for the filter stack (a cache below may fill the range);
+ * changes nothing the disk reads. */
 int ic_vdisk_cache(struct ic_vdisk *vd, size_t len, uint64_t off);
 /* Make every acknowledged write durable: layer data first, then the map. */
 int ic_vdisk_flush(struct ic_vdisk *vd);

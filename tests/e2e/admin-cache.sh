@@ -17,7 +17,15 @@ start_bg cached.pid "$CACHED" --foreground --socket "$ISOCACHE_SOCKET" --memory 
 	--pid-file cached.pid
 
 $ADMIN cache warm base@gold
-sleep 0.5 # prefetches are asynchronous fills
+# The prefetches are asynchronous fills: wait until every data block of the
+# image (5 of its 8 MiB: random_image leaves every third MiB a hole) is in.
+warm_done() {
+	$ADMIN cache stats --json | /usr/bin/python3 -c '
+import json, sys
+rows = {r["layer"]: r for r in json.load(sys.stdin)}
+sys.exit(0 if rows.get("base@gold", {}).get("blocks", 0) >= (5 << 20) // 4096 else 1)'
+}
+wait_until 30 warm_done || fail "the warm did not load base@gold within 30 s"
 $ADMIN cache stats
 $ADMIN cache stats --json >warm.json
 for vm in vm1 vm2; do

@@ -14,6 +14,22 @@ cached_layer() {
 	fi
 }
 
+# cached_as_nobody: skip unless root, who can run clients and layers as
+# nobody through "${NOBODY[@]}" CMD...; then make $TESTDIR reachable
+# (0711) for nobody, and give it nobody_layer NAME SIZE: a frozen layer
+# of nobody's at $TESTDIR/shared/NAME (the directory is world-writable).
+cached_as_nobody() {
+	requires setfattr setpriv
+	[ "$(id -u)" = 0 ] || { echo "SKIP: needs root to run clients as nobody" >&2; exit 77; }
+	NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+	"${NOBODY[@]}" test -x "$CTL" || { echo "SKIP: nobody cannot run $CTL" >&2; exit 77; }
+	chmod 0711 "$TESTDIR"
+	mkdir -p -m 0777 "$TESTDIR/shared"
+}
+nobody_layer() {
+	"${NOBODY[@]}" bash -c "$(declare -f cached_layer); cached_layer '$TESTDIR/shared/$1' $2"
+}
+
 # cached_start ARGS...: isocached on $ISOCACHE_SOCKET, killed at exit.
 cached_start() {
 	rm -f "$TESTDIR/cached.pid"

@@ -8,7 +8,8 @@ source "$(dirname "$0")/cached-functions.bash"
 set -x
 
 "$CACHED" --help | grep -q -- "--quota UID=SIZE"
-for bad in "--memory lots" "--quota 5" "--quota nosuchuser=1M" "--log-level loud" "--bogus" "extra"; do
+for bad in "--memory lots" "--quota 5" "--quota nosuchuser=1M" "--log-level loud" "--bogus" "extra" \
+	"--sessions-per-uid 0" "--sessions-per-uid 4097" "--sessions-per-uid x"; do
 	rc=0
 	# shellcheck disable=SC2086
 	"$CACHED" --foreground $bad 2>"$TESTDIR/err" || rc=$?

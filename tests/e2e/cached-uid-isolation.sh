@@ -5,16 +5,10 @@
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/cached-functions.bash"
 set -x
-requires setfattr setpriv
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root to run a client as nobody" >&2; exit 77; }
-NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
-"${NOBODY[@]}" test -x "$CTL" || { echo "SKIP: nobody cannot run $CTL" >&2; exit 77; }
+cached_as_nobody
 
-
-chmod 0711 "$TESTDIR"
 mkdir -m 0700 "$TESTDIR/private"
 cached_layer "$TESTDIR/private/base" 4M
-mkdir -m 0777 "$TESTDIR/shared"
 cached_start --memory 16M --quota nobody=1M
 
 "$CTL" cat "$TESTDIR/private/base" | cmp - "$TESTDIR/private/base"
@@ -29,7 +23,7 @@ for h in 0 1 2; do
 done
 
 # nobody's own layer works, and its fills stay within its 1M quota.
-"${NOBODY[@]}" bash -c "$(declare -f cached_layer); cached_layer '$TESTDIR/shared/mine' 4M"
+nobody_layer mine 4M
 "${NOBODY[@]}" "$CTL" cat "$TESTDIR/shared/mine" | cmp - "$TESTDIR/shared/mine"
 blocks=$(cached_stat "$TESTDIR/shared/mine" blocks "${NOBODY[@]}")
 ((blocks <= 256)) || fail "nobody holds $blocks blocks, past its 1M quota"

@@ -30,12 +30,15 @@ fuse_mount "$mnt" --filter stats
 [ "$(stat -c '%a %s %b' "$mnt/vm")" = "644 16777216 0" ] || fail "vm: $(stat -c '%a %s %b' "$mnt/vm")"
 [ "$(stat -c '%a %s' "$mnt/vm@empty")" = "444 16777216" ] || fail "vm@empty: mode or size"
 before=$(stat -c %Y "$mnt/vm")
-sleep 1.1
+# mtime counts whole seconds: write in a later second than $before.
+clock_past() { [ "$(date +%s)" -gt "$1" ]; }
+wait_until 5 clock_past "$before" || fail "the clock did not move"
 dd if=/dev/urandom of="$TESTDIR/data" bs=1M count=4 status=none
 dd if="$TESTDIR/data" of="$mnt/vm" bs=1M seek=2 conv=notrunc,fsync status=none
-sleep 1.1 # attributes are cached for a second
-[ "$(stat -c %b "$mnt/vm")" = $((4 * 2048)) ] || fail "st_blocks after 4 MiB: $(stat -c %b "$mnt/vm")"
-[ "$(stat -c %Y "$mnt/vm")" -gt "$before" ] || fail "mtime did not move"
+# The kernel caches attributes for a second: wait for the new ones.
+blocks_and_mtime() { [ "$(stat -c %b "$mnt/vm")" = $((4 * 2048)) ] && [ "$(stat -c %Y "$mnt/vm")" -gt "$before" ]; }
+wait_until 10 blocks_and_mtime ||
+	fail "st_blocks $(stat -c %b "$mnt/vm") (want $((4 * 2048))), mtime $(stat -c %Y "$mnt/vm") (was $before)"
 
 [ "$(fuse_errno "$mnt/vm@empty" O_WRONLY)" = EROFS ] || fail "snapshot opened for write"
 truncate -s 1M "$mnt/vm" 2>"$TESTDIR/err" && fail "truncate succeeded"

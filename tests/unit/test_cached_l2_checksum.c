@@ -74,9 +74,36 @@ test_drop_layer(void **state)
 {
 	(void)state;
 	fx_read_all();
-	assert_int_equal(cached_l2_drop_layer(&fx.l2, fx.l->l2_ident), FX_LAYER_BLOCKS);
+	assert_int_equal(cached_l2_drop_layer(&fx.l2, fx.l), FX_LAYER_BLOCKS);
 	assert_int_equal(fx.l2.used, 0);
 	assert_int_equal(cached_l2_lookup(&fx.l2, fx.l->l2_ident, 0), CACHED_NIL);
+}
+
+/* A uid's quota holds in L2 as in L1: a capped uid reading the whole
+ * layer writes at most its quota of slots; the uncapped one writes all. */
+static void
+test_quota_covers_l2(void **state)
+{
+	static uint8_t dst[IC_CACHED_MAX_BLOCKS * IC_CACHED_BLOCK];
+	uint16_t capped = cached_store_uid(&fx.st, 1000);
+	uint64_t quota = FX_LAYER_BLOCKS / 4, used;
+
+	(void)state;
+	assert_int_equal(cached_store_set_quota(&fx.st, 1000, quota * IC_CACHED_BLOCK), 0);
+	for (uint64_t b = 0; b < FX_LAYER_BLOCKS; b += IC_CACHED_MAX_BLOCKS) {
+		struct cached_req r = { .layer = fx.l, .block = b, .nblocks = IC_CACHED_MAX_BLOCKS,
+					.uid = capped, .wait = true, .dst = dst };
+
+		cached_req_run(&fx.st, &r);
+		fx_drain();
+	}
+	used = fx.l2.used;
+	assert_true(used > 0);
+	assert_true(used <= quota);
+	assert_int_equal(fx.st.uids[capped].l2_used, used);
+	/* Dropping gives the slots back. */
+	assert_int_equal(cached_l2_drop_layer(&fx.l2, fx.l), used);
+	assert_int_equal(fx.st.uids[capped].l2_used, 0);
 }
 
 int
@@ -86,6 +113,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_checksum_mismatch_is_a_miss, fx_setup,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_read_error_is_a_miss, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_quota_covers_l2, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_rewritten_slot_is_not_a_fault, fx_setup,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_drop_layer, fx_setup, fx_teardown),

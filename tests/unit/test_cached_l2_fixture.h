@@ -90,7 +90,7 @@ fx_open(void)
 	fx.st.finish = fx_finish;
 	assert_int_equal(cached_l2_open(&fx.l2, fx.l2path, FX_L2_SIZE), 0);
 	fx.l2.write = fx_write;
-	fx.st.l2 = &fx.l2;
+	cached_store_attach_l2(&fx.st, &fx.l2);
 	assert_int_equal(cached_store_layer(&fx.st, uuid, &sb, fd, &fx.l), 0);
 }
 

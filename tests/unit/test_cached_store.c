@@ -170,6 +170,42 @@ test_drop_and_layer_identity(void **state)
 	assert_int_equal(l->nblocks, 1);
 }
 
+/* DROP walks the layer's own list: the other layer's blocks stay, even
+ * after evictions have reshuffled both lists, and a dropped layer can be
+ * filled and dropped again. */
+static void
+test_drop_only_its_layer(void **state)
+{
+	struct fixture *fx = *state;
+	struct stat sb = { .st_dev = 1, .st_ino = 9, .st_size = 1 << 30 };
+	uint8_t uuid[16] = { 2 };
+	struct cached_layer *a = fx->l, *b;
+	uint64_t kept = 0;
+
+	assert_int_equal(cached_store_layer(&fx->st, uuid, &sb, open("/dev/null", O_RDONLY), &b),
+			 0);
+	for (uint64_t k = 0; k < 3 * CAP; k++) {
+		uint32_t i = cached_store_alloc(&fx->st, (k % 3 ? a : b)->id, k, 0);
+
+		assert_int_not_equal(i, CACHED_NIL);
+		cached_store_publish(&fx->st, i);
+	}
+	for (uint64_t k = 0; k < 3 * CAP; k++)
+		kept += k % 3 == 0 && cached_store_lookup(&fx->st, b->id, k) != CACHED_NIL;
+	assert_true(kept > 0);
+	assert_int_equal(cached_store_drop(&fx->st, a->id), CAP - kept);
+	assert_int_equal(a->head, CACHED_NIL);
+	assert_int_equal(a->stats[IC_CACHED_STAT_BLOCKS], 0);
+	assert_int_equal(fx->st.used, kept);
+	for (uint64_t k = 0; k < 3 * CAP; k += 3)
+		assert_int_equal(cached_store_lookup(&fx->st, b->id, k) != CACHED_NIL,
+				 k >= 3 * CAP - 3 * kept);
+	put(fx, 1, 0);
+	assert_int_equal(cached_store_drop(&fx->st, a->id), 1);
+	assert_int_equal(cached_store_drop(&fx->st, b->id), kept);
+	assert_int_equal(fx->st.used, 0);
+}
+
 static void
 test_latency_buckets(void **state)
 {
@@ -194,6 +230,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_quota_below_a_block_means_no_fills, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_drop_and_layer_identity, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drop_only_its_layer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_latency_buckets, setup, teardown),
 	};
 
