@@ -25,7 +25,7 @@ head -c 1M /dev/zero | tr '\0' '\356' | dd of="$ISOCACHE_STORE/layers/$leaf.raw"
 writes=$(for o in $(seq 0 65536 983040); do printf -- "-c 'write -P 0xbb %d 4k' " "$o"; done)
 "$NBD" --store "$ISOCACHE_STORE" --run "qemu-io -f raw $writes \"\$uri\"" vm1 >/dev/null
 "$ADMIN" snap vm1@s2
-"$ADMIN" export vm1 expect.raw
+"$ADMIN" export -f vm1 expect.raw
 read -r s2_id s2_uuid < <(id_of vm1@s2)
 
 cached_start --memory 64M
@@ -52,6 +52,6 @@ cmp during.raw expect.raw || fail "a server open across the merge reads other da
 nbd_start after -r --filter cache vm1
 nbdcopy "$(nbd_uri after vm1)" after.raw
 cmp after.raw expect.raw || fail "a block from before the merge was served"
-"$ADMIN" export vm1 export.raw
+"$ADMIN" export -f vm1 export.raw
 cmp export.raw expect.raw || fail "vm1 differs after the merge"
 echo "PASS: no block from before the merge is served (misses before: $misses, hits: $(cached_stat all hits))"

@@ -19,8 +19,8 @@ make_store() {
 	"$NBD" --store "$ISOCACHE_STORE" --run 'qemu-io -f raw -c "write -P 0xaa 0 2M" "$uri"' vm1 >/dev/null
 	"$ADMIN" snap vm1@s1
 	"$NBD" --store "$ISOCACHE_STORE" --run 'qemu-io -f raw -c "write -P 0xbb 1M 2M" "$uri"' vm1 >/dev/null
-	"$ADMIN" export vm1 before.raw
-	"$ADMIN" export vm1@s1 snap.raw
+	"$ADMIN" export -f vm1 before.raw
+	"$ADMIN" export -f vm1@s1 snap.raw
 	! cmp -s before.raw snap.raw || fail "the leaf holds nothing of its own"
 }
 
@@ -30,7 +30,7 @@ for mode in kill fail; do
 		make_store
 		rc=0
 		IC_COMMIT_FAULT=$mode:$n LD_PRELOAD=$SHIM "$ADMIN" snap rollback vm1@s1 2>err || rc=$?
-		"$ADMIN" export vm1 after.raw
+		"$ADMIN" export -f vm1 after.raw
 		if cmp -s after.raw before.raw; then
 			state=unchanged
 		elif cmp -s after.raw snap.raw; then
@@ -48,7 +48,7 @@ for mode in kill fail; do
 		grep -q "killshim: commit $n" err || break # the rollback made fewer commits
 		# And the rollback, run again, completes.
 		"$ADMIN" snap rollback vm1@s1
-		"$ADMIN" export vm1 after.raw
+		"$ADMIN" export -f vm1 after.raw
 		cmp after.raw snap.raw || fail "$mode at commit $n: the rollback run again failed"
 	done
 	[ "$state" = rolled-back ] || fail "rollback without a fault did not roll back"

@@ -16,7 +16,7 @@ nbd_store 64K
 "$NBD" --store "$ISOCACHE_STORE" --run 'qemu-io -f raw -c "write -P 0xaa 0 1M" "$uri"' vm1 >/dev/null
 "$ADMIN" snap vm1@s1
 "$NBD" --store "$ISOCACHE_STORE" --run 'qemu-io -f raw -c "write -P 0xbb 1M 1M" "$uri"' vm1 >/dev/null
-"$ADMIN" export vm1 vm1.raw
+"$ADMIN" export -f vm1 vm1.raw
 layer_of() { "$ADMIN" info --json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["chain"][0]["disk_id"])'; }
 LEAF=layers/$(layer_of vm1).raw
 SNAP=layers/$(layer_of vm1@s1).raw
@@ -56,7 +56,7 @@ refused() {
 plant "$LEAF" "$TESTDIR/foreign"
 refused "snap" "$ADMIN" snap vm1@s2
 # export opens the chain; NBD opens the leaf for writing.
-refused "open (export)" "$ADMIN" export vm1 out.raw
+refused "open (export)" "$ADMIN" export -f vm1 out.raw
 refused "write through NBD" "$NBD" --store "$ISOCACHE_STORE" \
 	--run 'qemu-io -f raw -c "write -P 0xcc 0 4M" "$uri"' vm1
 # check reports the link without following it.
@@ -92,7 +92,7 @@ cp -a "$ISOCACHE_STORE/layers" foreign-layers
 chattr -R -i foreign-layers
 before_dir=$(cd foreign-layers && ls -l && sha256sum ./*)
 plant layers "$TESTDIR/foreign-layers"
-refused "open (layers/ is a link)" "$ADMIN" export vm1 out.raw
+refused "open (layers/ is a link)" "$ADMIN" export -f vm1 out.raw
 refused "create (layers/ is a link)" "$ADMIN" create vm3 --size 1M
 refused "write (layers/ is a link)" "$NBD" --store "$ISOCACHE_STORE" \
 	--run 'qemu-io -f raw -c "write -P 0xcc 0 4M" "$uri"' vm1
@@ -102,6 +102,6 @@ unplant layers
 
 # The store is whole and vm1 reads as before.
 "$ADMIN" check
-"$ADMIN" export vm1 out.raw
+"$ADMIN" export -f vm1 out.raw
 cmp vm1.raw out.raw || fail "vm1 changed"
 echo "PASS: no symbolic link in a store is followed"
