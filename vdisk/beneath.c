@@ -45,13 +45,14 @@ store_find_link(const struct ic_store *store, const char *rel, char *part)
 
 /* openat2's resolution by hand: each directory opened O_NOFOLLOW beneath
  * the last, ".." refused. A link in the middle fails O_DIRECTORY
- * (ENOTDIR), at the end O_NOFOLLOW (ELOOP). */
+ * (ENOTDIR), at the end O_NOFOLLOW (ELOOP, or for O_PATH the check after). */
 static int
 store_walk(int dirfd, const char *rel, int flags, mode_t mode)
 {
 	char part[PATH_MAX];
 	IC_AUTOCLOSE int cur = -1;
 	char *name = part, *slash;
+	struct stat st;
 	int fd;
 
 	snprintf(part, sizeof(part), "%s", rel);
@@ -71,7 +72,14 @@ store_walk(int dirfd, const char *rel, int flags, mode_t mode)
 	if (strcmp(name, "..") == 0)
 		return -EXDEV;
 	fd = openat(cur >= 0 ? cur : dirfd, name, flags | O_NOFOLLOW, mode);
-	return fd < 0 ? -errno : fd;
+	if (fd < 0)
+		return -errno;
+	/* O_PATH | O_NOFOLLOW opens a link itself rather than failing. */
+	if ((flags & O_PATH) && fstat(fd, &st) == 0 && S_ISLNK(st.st_mode)) {
+		close(fd);
+		return -ELOOP;
+	}
+	return fd;
 }
 
 int
