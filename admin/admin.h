@@ -49,7 +49,8 @@ int admin_size(const char *what, const char *text, uint64_t *out);
 /* Option parsing inside a subcommand: argv[0] is the subcommand. Returns
  * the index of the first operand, or -1 (with *exit_code set) after --help
  * or a bad option. Options: --json, --watch, -f/--force, --size SIZE (alias
- * --cluster-size), --help. want_min..want_max operands are required. */
+ * --cluster-size), --group NAME, --help. want_min..want_max operands are
+ * required. */
 struct admin_opts {
 	bool json;
 	bool watch;
@@ -57,6 +58,7 @@ struct admin_opts {
 	bool has_size;
 	bool repair; /* check --repair */
 	uint64_t size;
+	const char *group; /* NULL when not given */
 };
 int admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opts *opts,
 		int want_min, int want_max, int *exit_code);

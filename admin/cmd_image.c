@@ -1,5 +1,6 @@
 /* Subcommands that make and change images: init, create, snap, clone, rm,
  * resize, flatten. The library logs why a call failed; these return 1. */
+#include <grp.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,6 +29,7 @@ static int
 run_init(struct ic_store *store, const char *dir, int argc, char **argv)
 {
 	const struct admin_cmd *self = &admin_cmd_init;
+	gid_t group = IC_STORE_PRIVATE;
 	char buf[32];
 	PARSE(0, 0);
 
@@ -35,17 +37,31 @@ run_init(struct ic_store *store, const char *dir, int argc, char **argv)
 	(void)first;
 	if (opts.has_size && opts.size > UINT32_MAX)
 		return admin_fail("--cluster-size", "too large");
-	if (ic_store_init(dir, (uint32_t)opts.size))
+	if (opts.group) {
+		const struct group *gr = getgrnam(opts.group);
+
+		if (!gr)
+			return admin_fail("--group", "'%s': no such group", opts.group);
+		group = gr->gr_gid;
+	}
+	if (ic_store_init(dir, (uint32_t)opts.size, group))
 		return 1;
-	printf("initialized store %s (cluster size %s)\n", dir,
-	       ic_size_format(opts.size ? opts.size : IC_DEFAULT_CLUSTER, buf, sizeof(buf)));
+	printf("initialized store %s (cluster size %s, %s%s)\n", dir,
+	       ic_size_format(opts.size ? opts.size : IC_DEFAULT_CLUSTER, buf, sizeof(buf)),
+	       opts.group ? "shared with group " : "private", opts.group ? opts.group : "");
 	return 0;
 }
 
 const struct admin_cmd admin_cmd_init = {
-	"init", "[--cluster-size SIZE]", "Create a store in the store directory",
+	"init", "[--cluster-size SIZE] [--group NAME]", "Create a store in the store directory",
+	"A new store is private whatever the umask: its directories are 0700 and\n"
+	"its files 0600 (frozen layers 0444 inside them), so no other user reads\n"
+	"a disk.\n"
+	"\n"
 	"Options:\n"
-	"  --cluster-size SIZE  copy-on-write unit, a power of two from 4K to 2M (default 64K)\n",
+	"  --cluster-size SIZE  copy-on-write unit, a power of two from 4K to 2M (default 64K)\n"
+	"  --group NAME         share the store with group NAME: directories 2750 and\n"
+	"                       files 0640, of that group (members read, never write)\n",
 	false, run_init,
 };
 

@@ -87,6 +87,7 @@ admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opt
 		{ "size", required_argument, NULL, 's' },
 		{ "cluster-size", required_argument, NULL, 's' },
 		{ "repair", no_argument, NULL, 'r' },
+		{ "group", required_argument, NULL, 'g' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, n;
@@ -119,6 +120,9 @@ admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opt
 				return -1;
 			}
 			opts->has_size = true;
+			break;
+		case 'g':
+			opts->group = optarg;
 			break;
 		default:
 unknown:

@@ -66,7 +66,7 @@ main(int argc, char **argv)
 	size = strtoull(argv[3], NULL, 10) << 20;
 	count = strtoull(argv[4], NULL, 10);
 	step = strtoull(argv[5], NULL, 10);
-	if (ic_store_init(argv[1], 0) || ic_store_open(argv[1], &store) ||
+	if (ic_store_init(argv[1], 0, IC_STORE_PRIVATE) || ic_store_open(argv[1], &store) ||
 	    build(store, depth, size) || ic_vdisk_open(store, "d", IC_OPEN_RDONLY, NULL, &vd))
 		return 1;
 	/* One pass to warm the page cache, as qemu-img bench's runs are warm too. */

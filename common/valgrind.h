@@ -12,4 +12,13 @@
 #define ic_mem_defined(p, n) ((void)(p), (void)(n))
 #endif
 
+/* Under valgrind, which does not know every system call (openat2: it
+ * warns and fails it with ENOSYS); false outside it. */
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define ic_under_valgrind() (RUNNING_ON_VALGRIND != 0)
+#else
+#define ic_under_valgrind() false
+#endif
+
 #endif

@@ -76,7 +76,7 @@ meta_env_open(const char *path, unsigned flags, struct ic_meta **out)
 	mdb_env_set_maxdbs(meta->env, DB_COUNT);
 	mdb_env_set_mapsize(meta->env, META_MAP_SIZE);
 	mdb_env_set_maxreaders(meta->env, 1024);
-	rc = mdb_env_open(meta->env, path, MDB_NOSUBDIR | MDB_NOTLS | flags, 0644);
+	rc = mdb_env_open(meta->env, path, MDB_NOSUBDIR | MDB_NOTLS | flags, 0600);
 	if (rc) {
 		mdb_env_close(meta->env);
 		rc = meta_err(rc);
@@ -136,7 +136,7 @@ ic_meta_create(const char *path, const uint8_t store_uuid[16], uint32_t cluster_
 	uint8_t buf[8];
 	int rc;
 
-	if (stat(path, &st) == 0) {
+	if (lstat(path, &st) == 0) {
 		ic_log(IC_LOG_ERR, "%s: a metadata file exists already", path);
 		return -EEXIST;
 	}
@@ -237,7 +237,7 @@ out:
 static int
 meta_check_lmdb(const char *path)
 {
-	IC_AUTOCLOSE int fd = open(path, O_RDONLY | O_CLOEXEC);
+	IC_AUTOCLOSE int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	uint8_t page[LMDB_OFF_LAST_PG + 8];
 	uint32_t magic, version, ps, psize = 0;
 	uint64_t last_pg[2];
@@ -266,6 +266,49 @@ meta_check_lmdb(const char *path)
 	return 0;
 }
 
+/* LMDB opens path and path-lock by name and follows symbolic links: a
+ * link planted as meta.mdb-lock made every `ls` overwrite its target. So
+ * both are opened here first with O_NOFOLLOW and must be regular files;
+ * a missing lock file is made here (O_EXCL, the data file's mode), not by
+ * LMDB. *data gets the data file's identity, compared with the file LMDB
+ * then opened, so a swap in between is caught too. */
+static int
+meta_check_files(const char *path, struct stat *data)
+{
+	char lock[PATH_MAX];
+	const char *names[2] = { path, lock };
+	struct stat st;
+
+	snprintf(lock, sizeof(lock), "%s-lock", path);
+	for (int i = 0; i < 2; i++) {
+		IC_AUTOCLOSE int fd = open(names[i], O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+		if (fd < 0 && errno == ENOENT && i == 1) {
+			fd = open(lock, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+				  data->st_mode & 0660);
+			if (fd >= 0 && fchmod(fd, data->st_mode & 0660) != 0)
+				ic_log(IC_LOG_WARN, "%s: %s", lock, strerror(errno));
+		}
+		if (fd < 0 && errno == ELOOP) {
+			ic_log(IC_LOG_ERR, "%s is a symbolic link; refusing", names[i]);
+			return -ELOOP;
+		}
+		if (fd < 0 || fstat(fd, &st) != 0) {
+			int rc = -errno;
+
+			ic_log(IC_LOG_ERR, "%s: %s", names[i], strerror(errno));
+			return rc;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			ic_log(IC_LOG_ERR, "%s is not a regular file; refusing", names[i]);
+			return -EUCLEAN;
+		}
+		if (i == 0)
+			*data = st;
+	}
+	return 0;
+}
+
 /* LMDB opens the lock file read-write even for a read-only environment:
  * its reader table lives there. Say what a reader without that needs. */
 static void
@@ -284,14 +327,12 @@ static int
 meta_open(const char *path, bool readonly, struct ic_meta **out)
 {
 	struct ic_meta *meta;
-	struct stat st;
-	int rc;
+	struct stat st, opened;
+	int rc = meta_check_files(path, &st);
+	int fd;
 
-	if (stat(path, &st) != 0) {
-		rc = -errno;
-		ic_log(IC_LOG_ERR, "%s: %s", path, strerror(errno));
+	if (rc)
 		return rc;
-	}
 	/* A meta page being rewritten by a concurrent commit can read torn;
 	 * a corrupt file fails the same way every time. */
 	for (int tries = 0; (rc = meta_check_lmdb(path)) == -EUCLEAN && tries < 3; tries++)
@@ -307,7 +348,13 @@ meta_open(const char *path, bool readonly, struct ic_meta **out)
 		meta_explain_lock(path);
 	if (rc)
 		return rc;
-	rc = meta_verify(meta, path);
+	if (mdb_env_get_fd(meta->env, &fd) != 0 || fstat(fd, &opened) != 0 ||
+	    opened.st_dev != st.st_dev || opened.st_ino != st.st_ino) {
+		ic_log(IC_LOG_ERR, "%s was replaced while it was opened; refusing", path);
+		rc = -EUCLEAN;
+	}
+	if (rc == 0)
+		rc = meta_verify(meta, path);
 	if (rc == 0) {
 		rc = meta_open_dbs(meta, false);
 		if (rc == -EUCLEAN)

@@ -94,14 +94,17 @@ check_file(struct check_ctx *c, const struct ic_disk_rec *rec)
 	ssize_t n;
 
 	store_layer_path(c->store, rec->id, path);
-	if (stat(path, &st) != 0) {
+	if (lstat(path, &st) != 0) {
 		check_problem(c, "disk %llu (%s): layer file %s: %s", (unsigned long long)rec->id,
 			      rec->name, path, strerror(errno));
 		return;
 	}
-	if (!S_ISREG(st.st_mode))
-		check_problem(c, "%s: not a regular file", path);
-	else if ((uint64_t)st.st_size < rec->size)
+	if (!S_ISREG(st.st_mode)) {
+		check_problem(c, "%s: not a regular file%s", path,
+			      S_ISLNK(st.st_mode) ? " (a symbolic link, never followed)" : "");
+		return;
+	}
+	if ((uint64_t)st.st_size < rec->size)
 		check_problem(c, "%s: truncated (%lld of %llu bytes)", path, (long long)st.st_size,
 			      (unsigned long long)rec->size);
 	if (!(rec->flags & IC_DISK_FROZEN))
@@ -111,7 +114,7 @@ check_file(struct check_ctx *c, const struct ic_disk_rec *rec)
 	ic_uuid_format(ic_meta_store_uuid(c->store->meta), su);
 	ic_uuid_format(rec->uuid, lu);
 	snprintf(expect, sizeof(expect), IC_LAYER_XATTR_FMT, su, lu);
-	n = getxattr(path, IC_LAYER_XATTR, value, sizeof(value) - 1);
+	n = lgetxattr(path, IC_LAYER_XATTR, value, sizeof(value) - 1);
 	if (n < 0 || (size_t)n != strlen(expect) || memcmp(value, expect, (size_t)n) != 0)
 		check_problem(c, "%s: frozen layer lacks its %s mark", path, IC_LAYER_XATTR);
 }

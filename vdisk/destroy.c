@@ -3,6 +3,7 @@
  * marks and removes every layer file, the metadata file and its lock. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,19 +35,25 @@ destroy_owner(void *arg, const char *name, const struct ic_owner_info *info)
 }
 
 /* Remove every file of layers/: "<id>.raw" through store_layer_unlink,
- * which lifts the frozen marks; anything else (a stray) as it is. */
+ * which lifts the frozen marks; anything else (a stray) as it is. layers/
+ * is opened beneath the store (no symbolic link followed) and strays are
+ * removed relative to it, so a link planted as layers/ removes nothing
+ * outside the store. */
 static int
 destroy_layers(struct ic_store *store)
 {
-	char path[PATH_MAX];
 	struct dirent *e;
 	DIR *d;
+	int dfd = store_openat(store, "layers", O_RDONLY | O_DIRECTORY, 0);
 	int rc = 0;
 
-	snprintf(path, sizeof(path), "%s/layers", store->dir);
-	d = opendir(path);
-	if (!d)
-		return errno == ENOENT ? 0 : -errno;
+	if (dfd < 0)
+		return dfd == -ENOENT ? 0 : dfd;
+	d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return -errno;
+	}
 	while (rc == 0 && (e = readdir(d))) {
 		uint64_t id;
 		char tail;
@@ -57,27 +64,25 @@ destroy_layers(struct ic_store *store)
 			rc = store_layer_unlink(store, id);
 			continue;
 		}
-		snprintf(path, sizeof(path), "%s/layers/%s", store->dir, e->d_name);
-		if (unlink(path) != 0) {
+		if (unlinkat(dirfd(d), e->d_name, 0) != 0) {
 			rc = -errno;
-			ic_log(IC_LOG_ERR, "%s: %s", path, strerror(errno));
+			ic_log(IC_LOG_ERR, "%s/layers/%s: %s", store->dir, e->d_name, strerror(errno));
 		}
 	}
 	closedir(d);
-	snprintf(path, sizeof(path), "%s/layers", store->dir);
-	if (rc == 0 && rmdir(path) != 0) {
+	if (rc == 0 && unlinkat(store->dirfd, "layers", AT_REMOVEDIR) != 0) {
 		rc = -errno;
-		ic_log(IC_LOG_ERR, "%s: %s", path, strerror(errno));
+		ic_log(IC_LOG_ERR, "%s/layers: %s", store->dir, strerror(errno));
 	}
 	return rc;
 }
 
-/* The metadata file, its lock, an interrupted import's temporary file, and
+/* The metadata file, its lock, the ownership lock file, an interrupted import's temporary file, and
  * the store directory itself when nothing else is left in it. */
 static int
 destroy_rest(const char *dir)
 {
-	static const char *const names[] = { "meta.mdb", "meta.mdb-lock" };
+	static const char *const names[] = { "meta.mdb", "meta.mdb-lock", "owners.lock" };
 	char path[PATH_MAX];
 	struct dirent *e;
 	DIR *d;

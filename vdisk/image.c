@@ -185,7 +185,7 @@ ic_image_clone(struct ic_store *store, const char *name_at_snap, const char *new
 int
 ic_image_resize(struct ic_store *store, const char *name, uint64_t size)
 {
-	char base[IC_NAME_MAX + 1], path[PATH_MAX];
+	char base[IC_NAME_MAX + 1];
 	struct owner_claim claim;
 	struct ic_meta_txn *txn;
 	struct ic_disk_rec rec;
@@ -206,13 +206,8 @@ ic_image_resize(struct ic_store *store, const char *name, uint64_t size)
 		       (unsigned long long)rec.size, (unsigned long long)size);
 		rc = -EINVAL;
 	}
-	if (rc == 0) {
-		store_layer_path(store, rec.id, path);
-		if (truncate(path, (off_t)size) != 0) {
-			rc = -errno;
-			ic_log(IC_LOG_ERR, "%s: %s", path, strerror(errno));
-		}
-	}
+	if (rc == 0)
+		rc = store_layer_resize(store, rec.id, size);
 	rec.size = size;
 	if (rc == 0)
 		rc = ic_meta_disk_put(txn, &rec);
@@ -222,13 +217,20 @@ out:
 	return rc;
 }
 
+/* Rollback starts NAME again on a new empty leaf above NAME@SNAP: one
+ * transaction names the new leaf and drops the old one's records, and the
+ * old leaf's file is removed only after it commits. A crash or a failed
+ * commit before that point leaves the vdisk as it was (and at most an
+ * empty file that no record names); after it, at most the old file. The
+ * old leaf is never emptied in place, so no order of failures loses data
+ * that the metadata still names. */
 int
 ic_image_rollback(struct ic_store *store, const char *name_at_snap)
 {
-	char name[IC_NAME_MAX + 1], path[PATH_MAX];
+	char name[IC_NAME_MAX + 1];
 	struct owner_claim claim;
 	struct ic_meta_txn *txn;
-	struct ic_disk_rec snap, leaf;
+	struct ic_disk_rec snap, leaf, next = { 0 };
 	int rc = store_split_name(name_at_snap, true, name);
 
 	if (rc == 0)
@@ -238,24 +240,20 @@ ic_image_rollback(struct ic_store *store, const char *name_at_snap)
 	rc = ic_meta_begin(store->meta, true, &txn);
 	if (rc)
 		goto out;
-	rc = store_image_get(store, txn, name_at_snap, &snap);
+	rc = owner_check(txn, &claim);
+	if (rc == 0)
+		rc = store_image_get(store, txn, name_at_snap, &snap);
 	if (rc == 0)
 		rc = store_image_get(store, txn, name, &leaf);
 	if (rc == 0)
 		rc = ic_meta_extent_clear(txn, IC_MAP_ALLOC, leaf.id);
-	if (rc == 0) {
-		/* Empty the file: its data is discarded with the map. */
-		store_layer_path(store, leaf.id, path);
-		if (truncate(path, 0) != 0 || truncate(path, (off_t)snap.size) != 0) {
-			rc = -errno;
-			ic_log(IC_LOG_ERR, "%s: %s", path, strerror(errno));
-		}
-	}
-	leaf.parent = snap.id;
-	leaf.size = snap.size;
 	if (rc == 0)
-		rc = ic_meta_disk_put(txn, &leaf);
-	rc = image_finish(store, txn, rc, 0);
+		rc = ic_meta_disk_del(txn, leaf.id);
+	if (rc == 0)
+		rc = image_new_leaf(store, txn, name, snap.id, snap.size, &next);
+	rc = image_finish(store, txn, rc, next.id);
+	if (rc == 0)
+		store_layer_unlink(store, leaf.id);
 out:
 	owner_release(store, &claim);
 	return rc;

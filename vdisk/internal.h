@@ -13,6 +13,8 @@
 
 struct ic_store {
 	char *dir;
+	int dirfd;         /* the store directory (O_PATH): every path inside is opened beneath it */
+	mode_t file_mode;  /* of new layer files: 0600, or 0640 in a store shared with a group */
 	struct ic_meta *meta;
 	uint32_t cluster_size;
 	unsigned cluster_shift;
@@ -21,9 +23,29 @@ struct ic_store {
 	enum ic_takeover takeover;  /* what a writer does about a live owner */
 };
 
+/* ---- beneath.c ---- */
+/* Open rel (relative to the store directory, as "layers/3.raw") with
+ * openat2 beneath the store's directory fd, following no symbolic link
+ * and never leaving the directory; O_CLOEXEC is added. Returns the fd, or
+ * -ELOOP after logging "store X: layers/3.raw is a symbolic link;
+ * refusing", or another -errno (logged, except -ENOENT). */
+int store_openat(const struct ic_store *store, const char *rel, int flags, mode_t mode);
+/* Remove name from the store's directory dir (opened as above); a missing
+ * name is not an error. */
+int store_unlinkat(const struct ic_store *store, const char *dir, const char *name);
+
 /* ---- store.c ---- */
-/* layers/<id>.raw of the store, into buf (PATH_MAX). */
+/* layers/<id>.raw of the store, into buf (PATH_MAX), for messages. */
 void store_layer_path(const struct ic_store *store, uint64_t id, char *buf);
+/* Open the layer file of id with flags (store_openat); fd or -errno, logged. */
+int store_layer_fd(const struct ic_store *store, uint64_t id, int flags);
+/* 0 when the layer file of id is a file beneath the store, or missing;
+ * else -errno (logged): -ELOOP when a symbolic link is in the way. Run
+ * before a transaction that drops the file's records, so a link planted
+ * there refuses the removal instead of leaving the records gone. */
+int store_layer_check(const struct ic_store *store, uint64_t id);
+/* Set the layer file's size (resize). */
+int store_layer_resize(struct ic_store *store, uint64_t id, uint64_t size);
 /* Create an empty sparse layer file of size bytes. */
 int store_layer_create(struct ic_store *store, uint64_t id, uint64_t size);
 /* Remove a layer file (lifting the frozen marks first). */
@@ -137,5 +159,7 @@ int resolve_rename(struct ic_meta_txn *txn, uint64_t from, uint64_t to);
 
 /* Load a whole extent map of disk into an extmap. */
 int extmap_load(struct ic_meta_txn *txn, enum ic_map map, uint64_t disk, struct extmap *out);
+/* Replace disk's whole extent map of that kind with map, in txn. */
+int extmap_save(struct ic_meta_txn *txn, enum ic_map kind, uint64_t disk, const struct extmap *map);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "common/uuid.h"
 #include "vdisk/vdisk.h"
 
 #define RM_CHUNK (1u << 20)
@@ -73,107 +74,244 @@ rm_copy(int from, int to, uint64_t off, uint64_t len, char *buf)
 	return 0;
 }
 
-static int
-rm_open(struct ic_store *store, uint64_t id, int flags)
-{
-	char path[PATH_MAX];
-	int fd;
+/* A merge in progress: s goes into its only child c, whose merged map
+ * is cmap and whose merged file is fd (c's own, or the new layer's). */
+struct rm_merge {
+	struct ic_store *store;
+	const struct ic_disk_rec *s;
+	struct ic_disk_rec *c;
+	struct extmap smap, cmap;
+	char *buf;
+	uint64_t done, total;
+	ic_progress_fn progress;
+	void *arg;
+};
 
-	store_layer_path(store, id, path);
-	fd = open(path, flags | O_CLOEXEC);
-	if (fd < 0) {
-		fd = -errno;
-		ic_log(IC_LOG_ERR, "%s: %s", path, strerror(errno));
-	}
-	return fd;
+/* Copy clusters [cl, stop) (up to size bytes) from one file to the
+ * other, or nothing when from is -1 (a zeroed range), and show progress. */
+static int
+rm_merge_copy(struct rm_merge *m, int from, int to, uint64_t cl, uint64_t stop, uint64_t size)
+{
+	unsigned shift = m->store->cluster_shift;
+	uint64_t off = cl << shift, lim = (stop << shift) < size ? stop << shift : size;
+	int rc = from < 0 ? 0 : rm_copy(from, to, off, lim > off ? lim - off : 0, m->buf);
+
+	m->done += (stop - cl) << shift;
+	if (m->progress)
+		m->progress(m->arg, m->done, m->total);
+	return rc;
 }
 
-/* Merge snapshot s into its only child c: what c does not hold of s's
- * clusters is copied into c's file and map; c then sits on s's parent. */
+/* Copy s's clusters that c does not hold from sfd into fd, and put them
+ * into cmap as holder's (zeroed ranges stay zeroed). */
 static int
-rm_merge(struct ic_store *store, const struct ic_disk_rec *s, struct ic_disk_rec *c,
-	 ic_progress_fn progress, void *arg)
+rm_merge_snapshot_clusters(struct rm_merge *m, int sfd, int fd, uint64_t holder)
 {
-	struct extmap smap = { 0 }, cmap = { 0 };
-	struct ic_meta_txn *txn = NULL;
-	IC_AUTOCLOSE int sfd = -1;
-	IC_AUTOCLOSE int cfd = -1;
-	IC_AUTOFREE char *buf = malloc(RM_CHUNK);
-	bool frozen = c->flags & IC_DISK_FROZEN;
-	unsigned shift = store->cluster_shift;
-	uint64_t total = 0, done = 0;
-	int rc = buf ? ic_meta_begin(store->meta, false, &txn) : -ENOMEM;
+	int rc = 0;
 
-	if (rc == 0)
-		rc = extmap_load(txn, IC_MAP_ALLOC, s->id, &smap);
-	if (rc == 0)
-		rc = extmap_load(txn, IC_MAP_ALLOC, c->id, &cmap);
-	ic_meta_abort(txn);
-	txn = NULL;
-	if (rc == 0 && frozen)
-		rc = store_layer_thaw(store, c->id);
-	if (rc == 0 && (sfd = rm_open(store, s->id, O_RDONLY)) < 0)
-		rc = sfd;
-	if (rc == 0 && (cfd = rm_open(store, c->id, O_RDWR)) < 0)
-		rc = cfd;
-	for (size_t i = 0; i < smap.n; i++)
-		total += smap.ext[i].count << shift;
-
-	/* Walk s's extents cluster run by cluster run, skipping what c holds. */
-	for (size_t i = 0; rc == 0 && i < smap.n; i++) {
-		const struct ic_meta_extent *e = &smap.ext[i];
+	for (size_t i = 0; rc == 0 && i < m->smap.n; i++) {
+		const struct ic_meta_extent *e = &m->smap.ext[i];
 		uint64_t cl = e->start, end = e->start + e->count;
 
 		while (rc == 0 && cl < end) {
 			uint64_t next, stop;
-			const struct ic_meta_extent *held = extmap_find(&cmap, cl, &next);
+			const struct ic_meta_extent *held = extmap_find(&m->cmap, cl, &next);
 
 			if (held) {
 				cl = held->start + held->count;
 				continue;
 			}
 			stop = next < end ? next : end;
-			if (e->holder) {
-				/* Sizes only grow along a chain: s->size <= c->size. */
-				uint64_t off = cl << shift;
-				uint64_t lim = (stop << shift) < s->size ? stop << shift : s->size;
-
-				rc = rm_copy(sfd, cfd, off, lim > off ? lim - off : 0, buf);
-			}
+			/* Sizes only grow along a chain: s->size <= c->size. */
+			rc = rm_merge_copy(m, e->holder ? sfd : -1, fd, cl, stop, m->s->size);
 			if (rc == 0)
-				rc = extmap_set(&cmap, cl, stop - cl, e->holder ? c->id : 0);
-			done += (stop - cl) << shift;
-			if (progress)
-				progress(arg, done, total);
+				rc = extmap_set(&m->cmap, cl, stop - cl, e->holder ? holder : 0);
 			cl = stop;
 		}
 	}
+	return rc;
+}
+
+/* A leaf c (its vdisk claimed by the caller) takes s's clusters into its
+ * own file and map; a crash before the commit leaves only unreferenced
+ * bytes in the leaf. */
+static int
+rm_merge_leaf(struct rm_merge *m)
+{
+	IC_AUTOCLOSE int sfd = store_layer_fd(m->store, m->s->id, O_RDONLY);
+	IC_AUTOCLOSE int cfd = -1;
+	struct ic_meta_txn *txn;
+	int rc = sfd < 0 ? sfd : 0;
+
+	if (rc == 0 && (cfd = store_layer_fd(m->store, m->c->id, O_RDWR)) < 0)
+		rc = cfd;
+	if (rc == 0)
+		rc = rm_merge_snapshot_clusters(m, sfd, cfd, m->c->id);
 	if (rc == 0 && fsync(cfd) != 0)
 		rc = -errno;
 	if (rc == 0)
+		rc = ic_meta_begin(m->store->meta, true, &txn);
+	if (rc)
+		return rc;
+	rc = extmap_save(txn, IC_MAP_ALLOC, m->c->id, &m->cmap);
+	m->c->parent = m->s->parent;
+	if (rc == 0)
+		rc = ic_meta_disk_put(txn, m->c);
+	if (rc == 0)
+		rc = resolve_rename(txn, m->s->id, m->c->id);
+	if (rc == 0)
+		rc = rm_layer_records(txn, m->s);
+	return rc ? (ic_meta_abort(txn), rc) : ic_meta_commit(txn);
+}
+
+struct rm_reparent {
+	uint64_t from;
+	struct ic_disk_rec *kids;
+	size_t n;
+};
+
+static int
+rm_reparent_collect(void *arg, const struct ic_disk_rec *rec)
+{
+	struct rm_reparent *r = arg;
+	struct ic_disk_rec *grown;
+
+	if (rec->parent != r->from)
+		return 0;
+	grown = realloc(r->kids, (r->n + 1) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	r->kids = grown;
+	r->kids[r->n++] = *rec;
+	return 0;
+}
+
+/* In txn, every layer on top of from goes on top of to. */
+static int
+rm_reparent(struct ic_meta_txn *txn, uint64_t from, uint64_t to)
+{
+	struct rm_reparent r = { from, NULL, 0 };
+	int rc = ic_meta_disk_foreach(txn, rm_reparent_collect, &r);
+
+	for (size_t i = 0; rc == 0 && i < r.n; i++) {
+		r.kids[i].parent = to;
+		rc = ic_meta_disk_put(txn, &r.kids[i]);
+	}
+	free(r.kids);
+	return rc;
+}
+
+/* A frozen c is never rewritten in place: isocached knows a frozen layer
+ * by its uuid and inode, and would go on serving blocks it cached from
+ * before the merge. The merged layer is a new one, n (new id, file and
+ * uuid): c's clusters and s's are copied into n's file, which is frozen;
+ * then one transaction puts n in place of both (its map, the layers on
+ * top of c, the name, every resolved map), and c's and s's files go only
+ * after it commits. A crash or a failed commit leaves the chain as it
+ * was, with at most n's file unreferenced. */
+static int
+rm_merge_frozen(struct rm_merge *m)
+{
+	struct ic_store *store = m->store;
+	struct ic_disk_rec n = *m->c;
+	IC_AUTOCLOSE int sfd = store_layer_fd(store, m->s->id, O_RDONLY);
+	IC_AUTOCLOSE int cfd = -1;
+	IC_AUTOCLOSE int nfd = -1;
+	struct ic_meta_txn *txn;
+	int rc = sfd < 0 ? sfd : 0;
+
+	n.id = 0;
+	n.parent = m->s->parent;
+	if (rc == 0 && (cfd = store_layer_fd(store, m->c->id, O_RDONLY)) < 0)
+		rc = cfd;
+	/* The id in a transaction of its own: the copy must not hold the
+	 * store's write lock. An id is never used twice, committed or not. */
+	if (rc == 0)
+		rc = ic_uuid_generate(n.uuid);
+	if (rc == 0 && (rc = ic_meta_begin(store->meta, true, &txn)) == 0) {
+		rc = ic_meta_disk_new_id(txn, &n.id);
+		rc = rc ? (ic_meta_abort(txn), rc) : ic_meta_commit(txn);
+	}
+	if (rc == 0)
+		rc = store_layer_create(store, n.id, n.size);
+	if (rc == 0 && (nfd = store_layer_fd(store, n.id, O_RDWR)) < 0)
+		rc = nfd;
+	/* c's own clusters first, then s's that c does not hold. */
+	for (size_t i = 0; rc == 0 && i < m->cmap.n; i++) {
+		struct ic_meta_extent *e = &m->cmap.ext[i];
+
+		if (e->holder)
+			rc = rm_merge_copy(m, cfd, nfd, e->start, e->start + e->count, m->c->size);
+		e->holder = e->holder ? n.id : 0;
+	}
+	if (rc == 0)
+		rc = rm_merge_snapshot_clusters(m, sfd, nfd, n.id);
+	if (rc == 0)
+		rc = store_layer_freeze(store, n.id, n.uuid); /* fsyncs it */
+	if (rc == 0)
 		rc = ic_meta_begin(store->meta, true, &txn);
+	if (rc) {
+		if (n.id)
+			store_layer_unlink(store, n.id);
+		return rc;
+	}
+	rc = rm_layer_records(txn, m->c);
 	if (rc == 0)
-		rc = ic_meta_extent_clear(txn, IC_MAP_ALLOC, c->id);
-	for (size_t i = 0; rc == 0 && i < cmap.n; i++)
-		rc = ic_meta_extent_replace(txn, IC_MAP_ALLOC, c->id, cmap.ext[i].start,
-					    cmap.ext[i].count, &cmap.ext[i], 1);
-	c->parent = s->parent;
+		rc = rm_layer_records(txn, m->s);
 	if (rc == 0)
-		rc = ic_meta_disk_put(txn, c);
+		rc = ic_meta_disk_put(txn, &n);
+	if (rc == 0 && n.name[0])
+		rc = ic_meta_name_put(txn, n.name, n.id);
 	if (rc == 0)
-		rc = resolve_rename(txn, s->id, c->id);
+		rc = extmap_save(txn, IC_MAP_ALLOC, n.id, &m->cmap);
 	if (rc == 0)
-		rc = rm_layer_records(txn, s);
+		rc = resolve_build(txn, n.id, n.parent);
 	if (rc == 0)
-		rc = ic_meta_commit(txn);
-	else
-		ic_meta_abort(txn);
-	if (frozen)
-		rc = store_layer_freeze(store, c->id, c->uuid) ?: rc;
+		rc = resolve_rename(txn, m->s->id, n.id);
+	if (rc == 0)
+		rc = resolve_rename(txn, m->c->id, n.id);
+	if (rc == 0)
+		rc = rm_reparent(txn, m->c->id, n.id);
+	rc = rc ? (ic_meta_abort(txn), rc) : ic_meta_commit(txn);
+	if (rc) {
+		store_layer_unlink(store, n.id);
+		return rc;
+	}
+	store_layer_unlink(store, m->c->id);
+	*m->c = n;
+	return 0;
+}
+
+/* Merge snapshot s into its only child c: what c does not hold of s's
+ * clusters joins c, which then sits on s's parent; s's file goes after
+ * the commit. */
+static int
+rm_merge(struct ic_store *store, const struct ic_disk_rec *s, struct ic_disk_rec *c,
+	 ic_progress_fn progress, void *arg)
+{
+	IC_AUTOFREE char *buf = malloc(RM_CHUNK);
+	struct rm_merge m = { .store = store, .s = s, .c = c, .buf = buf,
+			      .progress = progress, .arg = arg };
+	bool frozen = c->flags & IC_DISK_FROZEN;
+	struct ic_meta_txn *txn;
+	int rc = buf ? ic_meta_begin(store->meta, false, &txn) : -ENOMEM;
+
+	if (rc)
+		return rc;
+	rc = extmap_load(txn, IC_MAP_ALLOC, s->id, &m.smap);
+	if (rc == 0)
+		rc = extmap_load(txn, IC_MAP_ALLOC, c->id, &m.cmap);
+	ic_meta_abort(txn);
+	for (size_t i = 0; i < m.smap.n; i++)
+		m.total += m.smap.ext[i].count << store->cluster_shift;
+	for (size_t i = 0; frozen && i < m.cmap.n; i++)
+		m.total += m.cmap.ext[i].holder ? m.cmap.ext[i].count << store->cluster_shift : 0;
+	if (rc == 0)
+		rc = frozen ? rm_merge_frozen(&m) : rm_merge_leaf(&m);
 	if (rc == 0)
 		store_layer_unlink(store, s->id);
-	extmap_free(&smap);
-	extmap_free(&cmap);
+	extmap_free(&m.smap);
+	extmap_free(&m.cmap);
 	return rc;
 }
 
@@ -210,7 +348,9 @@ rm_snapshot(struct ic_store *store, const char *image, ic_progress_fn progress, 
 	if (kids.n == 1) {
 		rc = rm_merge(store, &s, &kids.first, progress, arg);
 	} else {
-		rc = ic_meta_begin(store->meta, true, &txn);
+		rc = store_layer_check(store, s.id);
+		if (rc == 0)
+			rc = ic_meta_begin(store->meta, true, &txn);
 		if (rc == 0) {
 			rc = rm_layer_records(txn, &s);
 			rc = rc ? (ic_meta_abort(txn), rc) : ic_meta_commit(txn);
@@ -239,6 +379,8 @@ rm_vdisk(struct ic_store *store, const char *name)
 		return rc;
 	}
 	rc = store_image_get(store, txn, name, &rec);
+	if (rc == 0)
+		rc = store_layer_check(store, rec.id);
 	if (rc == 0)
 		rc = rm_layer_records(txn, &rec);
 	if (rc) {

@@ -21,14 +21,14 @@ extmap_load(struct ic_meta_txn *txn, enum ic_map map, uint64_t disk, struct extm
 	return rc;
 }
 
-static int
-resolve_write(struct ic_meta_txn *txn, uint64_t id, const struct extmap *map)
+int
+extmap_save(struct ic_meta_txn *txn, enum ic_map kind, uint64_t disk, const struct extmap *map)
 {
-	int rc = ic_meta_extent_clear(txn, IC_MAP_RESOLVED, id);
+	int rc = ic_meta_extent_clear(txn, kind, disk);
 
 	for (size_t i = 0; rc == 0 && i < map->n; i++)
-		rc = ic_meta_extent_replace(txn, IC_MAP_RESOLVED, id, map->ext[i].start,
-					    map->ext[i].count, &map->ext[i], 1);
+		rc = ic_meta_extent_replace(txn, kind, disk, map->ext[i].start, map->ext[i].count,
+					    &map->ext[i], 1);
 	return rc;
 }
 
@@ -47,7 +47,7 @@ resolve_build(struct ic_meta_txn *txn, uint64_t id, uint64_t parent)
 	for (size_t i = 0; rc == 0 && i < own.n; i++)
 		rc = extmap_set(&map, own.ext[i].start, own.ext[i].count, own.ext[i].holder);
 	if (rc == 0)
-		rc = resolve_write(txn, id, &map);
+		rc = extmap_save(txn, IC_MAP_RESOLVED, id, &map);
 	extmap_free(&own);
 	extmap_free(&map);
 	return rc;
@@ -76,7 +76,7 @@ resolve_rename_one(void *arg, const struct ic_disk_rec *rec)
 		}
 	}
 	if (rc == 0 && changed)
-		rc = resolve_write(c->txn, rec->id, &map);
+		rc = extmap_save(c->txn, IC_MAP_RESOLVED, rec->id, &map);
 	extmap_free(&map);
 	return rc;
 }

@@ -33,11 +33,51 @@ store_meta_path(const char *dir, char *buf)
 	snprintf(buf, PATH_MAX, "%s/meta.mdb", dir);
 }
 
-int
-ic_store_init(const char *dir, uint32_t cluster_size)
+/* Give fd (named rel in messages) its mode and, when shared, the group. */
+static int
+store_own(const char *dir, const char *rel, int fd, gid_t group, mode_t mode)
 {
+	if ((group != IC_STORE_PRIVATE && fchown(fd, (uid_t)-1, group) != 0) ||
+	    fchmod(fd, mode) != 0) {
+		int rc = -errno;
+
+		ic_log(IC_LOG_ERR, "%s/%s: cannot set mode %04o%s: %s", dir, rel, (unsigned)mode,
+		       group != IC_STORE_PRIVATE ? " and the group" : "", strerror(errno));
+		return rc;
+	}
+	return 0;
+}
+
+/* Open rel in dirfd, no symlink followed, and give it mode (and group). */
+static int
+store_own_at(const char *dir, int dirfd, const char *rel, int flags, gid_t group, mode_t mode)
+{
+	IC_AUTOCLOSE int fd = openat(dirfd, rel, flags | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0) {
+		int rc = -errno;
+
+		ic_log(IC_LOG_ERR, "%s/%s: %s", dir, rel,
+		       errno == ELOOP ? "a symbolic link; refusing" : strerror(errno));
+		return rc;
+	}
+	return store_own(dir, rel, fd, group, mode);
+}
+
+/* A new store is private whatever the umask: the directories 0700 and the
+ * files 0600 (frozen layers 0444, readable only through the directory), so
+ * no other local user reads a VM's disk. Shared with a group, 2750 and
+ * 0640: the set-group-id directories give new files the group. Modes are
+ * set with fchmod, which the umask does not touch. */
+int
+ic_store_init(const char *dir, uint32_t cluster_size, gid_t group)
+{
+	bool shared = group != IC_STORE_PRIVATE;
+	mode_t dmode = shared ? 02750 : 0700, fmode = shared ? 0640 : 0600;
 	char path[PATH_MAX];
+	IC_AUTOCLOSE int dfd = -1;
 	uint8_t uuid[16];
+	struct stat st;
 	int rc;
 
 	if (cluster_size == 0)
@@ -47,20 +87,41 @@ ic_store_init(const char *dir, uint32_t cluster_size)
 		       cluster_size);
 		return -EINVAL;
 	}
-	if (mkdir(dir, 0755) && errno != EEXIST) {
+	if (mkdir(dir, 0700) && errno != EEXIST) {
 		rc = -errno;
 		ic_log(IC_LOG_ERR, "%s: cannot create the store directory: %s", dir, strerror(errno));
 		return rc;
 	}
-	snprintf(path, sizeof(path), "%s/layers", dir);
-	if (mkdir(path, 0755) && errno != EEXIST) {
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
 		rc = -errno;
-		ic_log(IC_LOG_ERR, "%s: %s", path, strerror(errno));
+		ic_log(IC_LOG_ERR, "%s: %s", dir, strerror(errno));
 		return rc;
 	}
+	/* Refuse before any mode changes: init never touches an existing store. */
+	if (fstatat(dfd, "meta.mdb", &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		ic_log(IC_LOG_ERR, "%s/meta.mdb: a metadata file exists already", dir);
+		return -EEXIST;
+	}
+	rc = store_own(dir, ".", dfd, group, dmode);
+	if (rc)
+		return rc;
+	if (mkdirat(dfd, "layers", 0700) && errno != EEXIST) {
+		rc = -errno;
+		ic_log(IC_LOG_ERR, "%s/layers: %s", dir, strerror(errno));
+		return rc;
+	}
+	rc = store_own_at(dir, dfd, "layers", O_RDONLY | O_DIRECTORY, group, dmode);
 	store_meta_path(dir, path);
-	rc = ic_uuid_generate(uuid);
-	return rc ? rc : ic_meta_create(path, uuid, cluster_size);
+	if (rc == 0)
+		rc = ic_uuid_generate(uuid);
+	if (rc == 0)
+		rc = ic_meta_create(path, uuid, cluster_size);
+	if (rc == 0)
+		rc = store_own_at(dir, dfd, "meta.mdb", O_RDONLY, group, fmode);
+	if (rc == 0)
+		rc = store_own_at(dir, dfd, "meta.mdb-lock", O_RDONLY, group, fmode);
+	return rc;
 }
 
 static int
@@ -75,25 +136,32 @@ store_open(const char *dir, bool readonly, struct ic_store **out)
 		free(store ? store->dir : NULL);
 		return -ENOMEM;
 	}
-	store_meta_path(dir, path);
-	if (stat(path, &st) != 0) {
+	/* The directory the user named is the root of trust; below it,
+	 * nothing is followed (beneath.c). */
+	store->dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (store->dirfd < 0 || fstatat(store->dirfd, "meta.mdb", &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    fstat(store->dirfd, &st) != 0) {
 		rc = -errno;
 		if (errno == ENOENT)
 			ic_log(IC_LOG_ERR, "%s: no store here (run isocache-admin init)", dir);
 		else
-			ic_log(IC_LOG_ERR, "%s: %s", path, strerror(errno));
-		free(store->dir);
-		return rc;
+			ic_log(IC_LOG_ERR, "%s: %s", dir, strerror(errno));
+		goto err;
 	}
+	store->file_mode = st.st_mode & S_IRGRP ? 0640 : 0600;
+	store_meta_path(dir, path);
 	rc = readonly ? ic_meta_open_readonly(path, &store->meta) : ic_meta_open(path, &store->meta);
-	if (rc) {
-		free(store->dir);
-		return rc;
-	}
+	if (rc)
+		goto err;
 	store->cluster_size = ic_meta_cluster_size(store->meta);
 	store->cluster_shift = (unsigned)__builtin_ctz(store->cluster_size);
 	*out = ic_steal(&store);
 	return 0;
+err:
+	if (store->dirfd >= 0)
+		close(store->dirfd);
+	free(store->dir);
+	return rc;
 }
 
 int
@@ -114,6 +182,7 @@ ic_store_close(struct ic_store *store)
 	if (!store)
 		return;
 	ic_meta_close(store->meta);
+	close(store->dirfd);
 	free(store->dir);
 	free(store);
 }
@@ -146,18 +215,54 @@ store_layer_path(const struct ic_store *store, uint64_t id, char *buf)
 static int
 store_sync_layers_dir(struct ic_store *store)
 {
-	char path[PATH_MAX];
-	IC_AUTOCLOSE int fd = -1;
+	IC_AUTOCLOSE int fd = store_openat(store, "layers", O_RDONLY | O_DIRECTORY, 0);
 
-	snprintf(path, sizeof(path), "%s/layers", store->dir);
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) != 0) {
+	if (fd < 0)
+		return fd;
+	if (fsync(fd) != 0) {
 		int rc = -errno;
 
-		ic_log(IC_LOG_ERR, "%s: cannot sync the directory: %s", path, strerror(-rc));
+		ic_log(IC_LOG_ERR, "%s/layers: cannot sync the directory: %s", store->dir,
+		       strerror(-rc));
 		return rc;
 	}
 	return 0;
+}
+
+static void
+store_layer_rel(uint64_t id, char *buf)
+{
+	snprintf(buf, PATH_MAX, "layers/%llu.raw", (unsigned long long)id);
+}
+
+/* As store_layer_fd, with a mode for O_CREAT; ENOENT logged unless quiet. */
+static int
+store_layer_openat(const struct ic_store *store, uint64_t id, int flags, mode_t mode, bool quiet)
+{
+	char rel[PATH_MAX];
+	int fd;
+
+	store_layer_rel(id, rel);
+	fd = store_openat(store, rel, flags, mode);
+	if (fd == -ENOENT && !quiet)
+		ic_log(IC_LOG_ERR, "store %s: %s: %s", store->dir, rel, strerror(ENOENT));
+	return fd;
+}
+
+int
+store_layer_fd(const struct ic_store *store, uint64_t id, int flags)
+{
+	return store_layer_openat(store, id, flags, 0, false);
+}
+
+int
+store_layer_check(const struct ic_store *store, uint64_t id)
+{
+	int fd = store_layer_openat(store, id, O_PATH, 0, true);
+
+	if (fd >= 0)
+		close(fd);
+	return fd == -ENOENT || fd >= 0 ? 0 : fd;
 }
 
 int
@@ -169,35 +274,54 @@ store_layer_create(struct ic_store *store, uint64_t id, uint64_t size)
 
 	/* A file of this fresh id can only be left over from a transaction
 	 * that never committed: replace it. */
-	store_layer_unlink(store, id);
-	store_layer_path(store, id, path);
-	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	/* The metadata will name this file once the caller commits: its size
-	 * and its directory entry must be durable first, or a power cut leaves
-	 * a record naming a missing or empty file. A new name survives a cut
-	 * only once its directory is synced (found by tests/e2e/powercut-admin). */
-	if (fd < 0 || ftruncate(fd, (off_t)size) != 0 || fsync(fd) != 0) {
+	rc = store_layer_unlink(store, id);
+	if (rc)
+		return rc;
+	fd = store_layer_openat(store, id, O_RDWR | O_CREAT | O_EXCL, store->file_mode, false);
+	if (fd < 0)
+		return fd;
+	/* fchmod: the umask must not decide who reads a disk. The metadata
+	 * will name this file once the caller commits: its size and its
+	 * directory entry must be durable first, or a power cut leaves a record
+	 * naming a missing or empty file. A new name survives a cut only once
+	 * its directory is synced (found by tests/e2e/powercut-admin). */
+	if (fchmod(fd, store->file_mode) != 0 || ftruncate(fd, (off_t)size) != 0 ||
+	    fsync(fd) != 0) {
 		rc = -errno;
+		store_layer_path(store, id, path);
 		ic_log(IC_LOG_ERR, "%s: cannot create layer file: %s", path, strerror(errno));
-		if (fd >= 0)
-			unlink(path);
+		store_layer_unlink(store, id);
 		return rc;
 	}
 	return store_sync_layers_dir(store);
 }
 
-/* Set or clear FS_IMMUTABLE_FL. Only root may; others skip it quietly, and
- * so do filesystems without it (tmpfs). */
-static void
-store_immutable(const char *path, bool on)
+int
+store_layer_resize(struct ic_store *store, uint64_t id, uint64_t size)
 {
-	IC_AUTOCLOSE int fd = -1;
+	char path[PATH_MAX];
+	IC_AUTOCLOSE int fd = store_layer_fd(store, id, O_RDWR);
+
+	if (fd < 0)
+		return fd;
+	if (ftruncate(fd, (off_t)size) != 0) {
+		int rc = -errno;
+
+		store_layer_path(store, id, path);
+		ic_log(IC_LOG_ERR, "%s: cannot resize: %s", path, strerror(errno));
+		return rc;
+	}
+	return 0;
+}
+
+/* Set or clear FS_IMMUTABLE_FL on an open layer file. Only root may;
+ * others skip it quietly, and so do filesystems without it (tmpfs). */
+static void
+store_immutable(int fd, const char *path, bool on)
+{
 	int flags;
 
-	if (geteuid() != 0)
-		return;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0 || ioctl(fd, FS_IOC_GETFLAGS, &flags) != 0)
+	if (geteuid() != 0 || ioctl(fd, FS_IOC_GETFLAGS, &flags) != 0)
 		return;
 	flags = on ? flags | FS_IMMUTABLE_FL : flags & ~FS_IMMUTABLE_FL;
 	if (ioctl(fd, FS_IOC_SETFLAGS, &flags) != 0 && on)
@@ -208,22 +332,23 @@ int
 store_layer_freeze(struct ic_store *store, uint64_t id, const uint8_t uuid[16])
 {
 	char path[PATH_MAX], value[128], su[IC_UUID_STRLEN], lu[IC_UUID_STRLEN];
-	IC_AUTOCLOSE int fd = -1;
+	IC_AUTOCLOSE int fd = store_layer_fd(store, id, O_RDONLY);
 	int rc;
 
+	if (fd < 0)
+		return fd;
 	store_layer_path(store, id, path);
 	ic_uuid_format(ic_meta_store_uuid(store->meta), su);
 	ic_uuid_format(uuid, lu);
 	snprintf(value, sizeof(value), IC_LAYER_XATTR_FMT, su, lu);
 	/* The xattr before the mode: a user xattr needs write access to set. */
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) != 0 ||
-	    fsetxattr(fd, IC_LAYER_XATTR, value, strlen(value), 0) != 0 || fchmod(fd, 0444) != 0) {
+	if (fsync(fd) != 0 || fsetxattr(fd, IC_LAYER_XATTR, value, strlen(value), 0) != 0 ||
+	    fchmod(fd, 0444) != 0) {
 		rc = -errno;
 		ic_log(IC_LOG_ERR, "%s: cannot freeze layer file: %s", path, strerror(errno));
 		return rc;
 	}
-	store_immutable(path, true);
+	store_immutable(fd, path, true);
 	return 0;
 }
 
@@ -231,10 +356,14 @@ int
 store_layer_thaw(struct ic_store *store, uint64_t id)
 {
 	char path[PATH_MAX];
+	IC_AUTOCLOSE int fd = store_layer_fd(store, id, O_RDONLY | O_NONBLOCK);
 
+	if (fd < 0)
+		return fd;
 	store_layer_path(store, id, path);
-	store_immutable(path, false);
-	if (chmod(path, 0644) != 0 || (removexattr(path, IC_LAYER_XATTR) != 0 && errno != ENODATA)) {
+	store_immutable(fd, path, false);
+	if (fchmod(fd, store->file_mode) != 0 ||
+	    (fremovexattr(fd, IC_LAYER_XATTR) != 0 && errno != ENODATA)) {
 		int rc = -errno;
 		ic_log(IC_LOG_ERR, "%s: cannot thaw layer file: %s", path, strerror(errno));
 		return rc;
@@ -245,16 +374,17 @@ store_layer_thaw(struct ic_store *store, uint64_t id)
 int
 store_layer_unlink(struct ic_store *store, uint64_t id)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], name[32];
+	IC_AUTOCLOSE int fd = store_layer_openat(store, id, O_RDONLY | O_NONBLOCK, 0, true);
 
+	if (fd == -ENOENT)
+		return 0;
+	if (fd < 0)
+		return fd;
 	store_layer_path(store, id, path);
-	store_immutable(path, false);
-	if (unlink(path) != 0 && errno != ENOENT) {
-		int rc = -errno;
-		ic_log(IC_LOG_ERR, "%s: cannot remove layer file: %s", path, strerror(errno));
-		return rc;
-	}
-	return 0;
+	store_immutable(fd, path, false);
+	snprintf(name, sizeof(name), "%llu.raw", (unsigned long long)id);
+	return store_unlinkat(store, "layers", name);
 }
 
 int
@@ -262,7 +392,7 @@ store_layer_open(struct ic_store *store, const struct ic_disk_rec *rec, bool wri
 		 bool direct, struct ic_layer *out)
 {
 	char path[PATH_MAX];
-	int flags = (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC;
+	int flags = writable ? O_RDWR : O_RDONLY;
 	struct stat st;
 	int rc;
 
@@ -270,26 +400,32 @@ store_layer_open(struct ic_store *store, const struct ic_disk_rec *rec, bool wri
 	*out = (struct ic_layer){ .disk_id = rec->id, .frozen = rec->flags & IC_DISK_FROZEN,
 				  .fd = -1, .direct_fd = -1, .size = rec->size };
 	memcpy(out->uuid, rec->uuid, 16);
-	out->fd = open(path, flags);
-	if (out->fd < 0)
+	out->fd = store_layer_fd(store, rec->id, flags);
+	if (out->fd < 0) {
+		rc = out->fd;
 		goto fail;
-	if (fstat(out->fd, &st) != 0)
+	}
+	if (fstat(out->fd, &st) != 0) {
+		rc = -errno;
+		ic_log(IC_LOG_ERR, "%s: %s", path, strerror(errno));
 		goto fail;
+	}
 	if ((uint64_t)st.st_size < rec->size) {
 		ic_log(IC_LOG_ERR, "%s: layer file is truncated (%lld of %llu bytes)", path,
 		       (long long)st.st_size, (unsigned long long)rec->size);
-		store_layer_close(out);
-		return -EUCLEAN;
+		rc = -EUCLEAN;
+		goto fail;
 	}
 	if (direct) {
-		out->direct_fd = open(path, flags | O_DIRECT);
-		if (out->direct_fd < 0)
+		out->direct_fd = store_layer_fd(store, rec->id, flags | O_DIRECT);
+		if (out->direct_fd < 0) {
+			rc = out->direct_fd;
 			goto fail;
+		}
 	}
 	return 0;
 fail:
-	rc = -errno;
-	ic_log(IC_LOG_ERR, "%s: cannot open layer file: %s", path, strerror(errno));
+	ic_log(IC_LOG_ERR, "%s: cannot open layer file: %s", path, strerror(-rc));
 	store_layer_close(out);
 	return rc;
 }

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "isocache/filter.h"
 
@@ -34,9 +35,15 @@ struct ic_vdisk;
 /* The store directory: dir if not NULL, else $ISOCACHE_STORE, else the default. */
 const char *ic_store_path(const char *dir);
 
+/* ic_store_init's group for a store no group shares. */
+#define IC_STORE_PRIVATE ((gid_t)-1)
+
 /* Create a store in dir (made if missing, must not hold one already).
- * cluster_size: 0 for the default, else a power of two 4 KiB - 2 MiB. */
-int ic_store_init(const char *dir, uint32_t cluster_size);
+ * cluster_size: 0 for the default, else a power of two 4 KiB - 2 MiB.
+ * The store is private whatever the umask (directories 0700, files 0600,
+ * frozen layers 0444) unless group is not IC_STORE_PRIVATE: then the
+ * directories are 2750 and the files 0640, of that group. */
+int ic_store_init(const char *dir, uint32_t cluster_size, gid_t group);
 
 /* Open the store in dir (checked: ours, not damaged, a schema we know).
  * -ENOENT no store there, -EUCLEAN damaged or foreign metadata,

@@ -30,8 +30,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/openat2.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -624,4 +626,28 @@ io_uring_queue_init(unsigned entries, struct io_uring *ring, unsigned flags)
 		return -ENOSYS;
 	real = pc_sym("io_uring_queue_init");
 	return real(entries, ring, flags);
+}
+
+/* isocache opens layer files with openat2 (vdisk/beneath.c), which libc
+ * reaches only through syscall(2): track what it opens as for openat.
+ * syscall's callers pass up to six word-sized arguments; like libc's own
+ * syscall, forward six. */
+PC_EXPORT long
+syscall(long nr, ...)
+{
+	static long (*real_syscall)(long, ...);
+	va_list ap;
+	long a[6], r;
+
+	va_start(ap, nr);
+	for (int i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	pthread_once(&pc_once, pc_init);
+	if (!real_syscall)
+		real_syscall = pc_sym("syscall");
+	r = real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	if (nr == SYS_openat2 && r >= 0)
+		pc_track((int)r, (int)((const struct open_how *)a[2])->flags);
+	return r;
 }

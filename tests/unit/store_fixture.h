@@ -18,7 +18,7 @@ store_fixture_init(struct store_fixture *fx, uint32_t cluster)
 	snprintf(fx->dir, sizeof(fx->dir), "/tmp/ic-unit-XXXXXX");
 	if (!mkdtemp(fx->dir))
 		return -1;
-	if (ic_store_init(fx->dir, cluster) || ic_store_open(fx->dir, &fx->store))
+	if (ic_store_init(fx->dir, cluster, IC_STORE_PRIVATE) || ic_store_open(fx->dir, &fx->store))
 		return -1;
 	return 0;
 }
