@@ -214,6 +214,25 @@ files_allocated(struct files *f, struct files_entry *e, uint64_t size, uint64_t 
 	return rc;
 }
 
+/* An image's mode: the store's (0600, or 0640 when it is shared with a
+ * group), read bits only when read-only. A mount never shows a disk to
+ * more users than its store does: with -o allow_other (and so
+ * default_permissions) other users are held to it. */
+static mode_t
+files_mode(const struct files *f, bool readonly)
+{
+	mode_t mode = (mode_t)ic_store_file_mode(f->store);
+
+	return readonly ? mode & 0444 : mode;
+}
+
+/* The mount's root: searchable by those who may read its files. */
+static mode_t
+files_dir_mode(const struct files *f)
+{
+	return ic_store_file_mode(f->store) & 0040 ? 0750 : 0700;
+}
+
 int
 files_stat(struct files *f, struct files_entry *e, struct stat *st)
 {
@@ -232,7 +251,7 @@ files_stat(struct files *f, struct files_entry *e, struct stat *st)
 		return rc;
 	*st = (struct stat){
 		.st_ino = e->ino,
-		.st_mode = S_IFREG | (e->snapshot || f->readonly ? 0444 : 0644),
+		.st_mode = S_IFREG | files_mode(f, e->snapshot || f->readonly),
 		.st_nlink = 1,
 		.st_uid = getuid(),
 		.st_gid = getgid(),
@@ -252,7 +271,7 @@ files_root_stat(struct files *f, struct stat *st)
 	IC_LOCK_SCOPE(&f->mu);
 	*st = (struct stat){
 		.st_ino = FS_ROOT_INO,
-		.st_mode = S_IFDIR | 0755,
+		.st_mode = S_IFDIR | files_dir_mode(f),
 		.st_nlink = 2,
 		.st_uid = getuid(),
 		.st_gid = getgid(),

@@ -187,6 +187,12 @@ ic_store_close(struct ic_store *store)
 	free(store);
 }
 
+unsigned
+ic_store_file_mode(const struct ic_store *store)
+{
+	return store->file_mode;
+}
+
 uint32_t
 ic_store_cluster_size(const struct ic_store *store)
 {

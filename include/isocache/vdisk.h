@@ -64,6 +64,11 @@ void ic_store_close(struct ic_store *store);
 int ic_store_destroy(const char *dir, bool force);
 /* The store's cluster size in bytes: the unit of copy-on-write. */
 uint32_t ic_store_cluster_size(const struct ic_store *store);
+/* The mode of the store's writable layer files: 0600, or 0640 in a store
+ * shared with a group (init --group). Front ends that show images as files
+ * give them this mode (read bits only for snapshots), so that a mount never
+ * shows a disk to more users than its store does. */
+unsigned ic_store_file_mode(const struct ic_store *store);
 /* The store's random 128-bit uuid, into uuid. */
 void ic_store_uuid(const struct ic_store *store, uint8_t uuid[16]);
 /* The directory the store was opened from. */

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # -o allow_other implies default_permissions: another user (nobody, via
 # setpriv) cannot open root's vdisk for writing through the mount, nor
-# write it, while root still can; the files' modes are enforced.
+# write it, while root still can; the files' modes are enforced, and they
+# are the store's: a private store's disks are not readable by others
+# through the mount either.
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/fuse-functions.bash"
 fuse_requires setpriv python3
@@ -15,7 +17,9 @@ fuse_store
 mnt=$TESTDIR/mnt
 fuse_mount "$mnt" -o allow_other
 
-[ "$(stat -c '%a %U' "$mnt/vm")" = "644 root" ] || fail "vm: $(stat -c '%a %U' "$mnt/vm")"
+[ "$(stat -c '%a %U' "$mnt/vm")" = "600 root" ] || fail "vm: $(stat -c '%a %U' "$mnt/vm")"
+[ "$("${NOBODY[@]}" bash -c "$(declare -f fuse_errno); fuse_errno $mnt/vm O_RDONLY")" = EACCES ] ||
+	fail "nobody read root's private vdisk through the mount"
 [ "$("${NOBODY[@]}" bash -c "$(declare -f fuse_errno); fuse_errno $mnt/vm O_WRONLY")" = EACCES ] ||
 	fail "nobody opened root's vdisk for writing"
 [ "$("${NOBODY[@]}" bash -c "$(declare -f fuse_errno); fuse_errno $mnt/vm O_RDWR")" = EACCES ] ||

@@ -27,8 +27,8 @@ rc=0; "$FUSE" --cache sometimes "$mnt" 2>"$TESTDIR/err" || rc=$?
 mountpoint -q "$mnt" && fail "mounted after refusing"
 
 fuse_mount "$mnt" --filter stats
-[ "$(stat -c '%a %s %b' "$mnt/vm")" = "644 16777216 0" ] || fail "vm: $(stat -c '%a %s %b' "$mnt/vm")"
-[ "$(stat -c '%a %s' "$mnt/vm@empty")" = "444 16777216" ] || fail "vm@empty: mode or size"
+[ "$(stat -c '%a %s %b' "$mnt/vm")" = "600 16777216 0" ] || fail "vm: $(stat -c '%a %s %b' "$mnt/vm")"
+[ "$(stat -c '%a %s' "$mnt/vm@empty")" = "400 16777216" ] || fail "vm@empty: mode or size"
 before=$(stat -c %Y "$mnt/vm")
 # mtime counts whole seconds: write in a later second than $before.
 clock_past() { [ "$(date +%s)" -gt "$1" ]; }
@@ -99,6 +99,6 @@ cmp -n $((3 << 16)) -i $((200 << 16)):0 "$TESTDIR/out.raw" "$TESTDIR/more" || fa
 # -r: nothing opens for write.
 fuse_mount "$mnt" -r
 [ "$(fuse_errno "$mnt/vm" O_RDWR)" = EROFS ] || fail "-r: vm opened for write"
-[ "$(stat -c %a "$mnt/vm")" = 444 ] || fail "-r: mode"
+[ "$(stat -c %a "$mnt/vm")" = 400 ] || fail "-r: mode"
 cmp -n 1M "$mnt/vm" "$TESTDIR/out.raw" || fail "-r: contents"
 fuse_umount "$mnt"
