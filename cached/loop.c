@@ -90,6 +90,27 @@ loop_on_l2_tick(struct ic_op *op, int res)
 }
 
 static void
+loop_arm_hit_tick(struct cached_daemon *d)
+{
+	d->hit_tick = (struct __kernel_timespec){ .tv_nsec = CACHED_HIT_TICK_MS * 1000000ll };
+	io_uring_prep_timeout(cached_sqe(d, &d->hit_tick_op), &d->hit_tick, 0, 0);
+}
+
+/* Hits served from shared arenas reach SIEVE within a tick even from
+ * sessions that send nothing (docs/CACHED.md, "Shared hits"). */
+static void
+loop_on_hit_tick(struct ic_op *op, int res)
+{
+	struct cached_daemon *d = cached_container_of(op, struct cached_daemon, hit_tick_op);
+
+	(void)res;
+	if (d->stopping)
+		return;
+	cached_session_drain_all(d);
+	loop_arm_hit_tick(d);
+}
+
+static void
 loop_arm_accept(struct cached_daemon *d)
 {
 	struct io_uring_sqe *sqe = cached_sqe(d, &d->accept_op);
@@ -146,6 +167,8 @@ loop_on_signal(struct ic_op *op, int res)
 	io_uring_prep_cancel(cached_sqe(d, NULL), &d->accept_op, 0);
 	if (d->store.l2)
 		io_uring_prep_cancel(cached_sqe(d, NULL), &d->l2_tick_op, 0);
+	if (!d->no_shared)
+		io_uring_prep_cancel(cached_sqe(d, NULL), &d->hit_tick_op, 0);
 	cached_session_stop_all(d);
 }
 
@@ -154,8 +177,8 @@ static int
 loop_probe(struct io_uring *ring)
 {
 	static const int ops[] = { IORING_OP_ACCEPT, IORING_OP_RECVMSG, IORING_OP_SEND,
-				   IORING_OP_READV, IORING_OP_READ,   IORING_OP_ASYNC_CANCEL,
-				   IORING_OP_WRITE, IORING_OP_TIMEOUT };
+				   IORING_OP_SENDMSG, IORING_OP_READV, IORING_OP_READ,
+				   IORING_OP_ASYNC_CANCEL, IORING_OP_WRITE, IORING_OP_TIMEOUT };
 	struct io_uring_probe *probe = io_uring_get_probe_ring(ring);
 	int rc = 0;
 
@@ -222,10 +245,13 @@ cached_daemon_init(struct cached_daemon *d, int listen_fd)
 	d->accept_pause_op.done = loop_on_accept_pause;
 	d->sig_op.done = loop_on_signal;
 	d->l2_tick_op.done = loop_on_l2_tick;
+	d->hit_tick_op.done = loop_on_hit_tick;
 	loop_arm_accept(d);
 	io_uring_prep_read(cached_sqe(d, &d->sig_op), d->sig_fd, &d->si, sizeof(d->si), 0);
 	if (d->store.l2)
 		loop_arm_l2_tick(d);
+	if (!d->no_shared)
+		loop_arm_hit_tick(d);
 	return 0;
 }
 
