@@ -31,7 +31,11 @@
 struct torture {
 	struct cached_store st;
 	struct cached_layer *l;
-	struct client_arena a; /* the readers' read-only mapping */
+	struct client_arena a; /* half the readers': a read-only mapping */
+	/* The other half read the daemon's own mapping: the same addresses as
+	 * the writer's, so that ThreadSanitizer sees the race it must be told
+	 * about (through two mappings it sees nothing). */
+	struct client_arena daemon_view;
 	uint8_t *bytes;	       /* the layer's content */
 	uint64_t sums[LAYER_BLOCKS];
 	uint64_t deadline_ns;
@@ -149,10 +153,16 @@ test_hitring_garbage(void **state)
 	cached_store_fini(&st);
 }
 
+struct reader {
+	struct torture *t;
+	const struct client_arena *a;
+};
+
 static void *
 torture_reader(void *arg)
 {
-	struct torture *t = arg;
+	struct reader *rd = arg;
+	struct torture *t = rd->t;
 	static _Thread_local uint8_t buf[4 * IC_CACHED_BLOCK];
 	uint64_t x = (uint64_t)(uintptr_t)&buf | 1, hits = 0, misses = 0, wrong = 0;
 
@@ -161,7 +171,7 @@ torture_reader(void *arg)
 		uint32_t n = xorshift(&x) % 4 == 0 && b + 4 <= LAYER_BLOCKS ? 4 : 1;
 
 		for (int spin = 0; spin < 64; spin++) {
-			if (!client_arena_read(&t->a, b, n, buf)) {
+			if (!client_arena_read(rd->a, b, n, buf)) {
 				misses++;
 				continue;
 			}
@@ -221,6 +231,7 @@ test_torture(void **state)
 	const char *env = getenv("IC_SHM_TORTURE_SEC");
 	unsigned sec = env ? (unsigned)strtoul(env, NULL, 10) : 20;
 	pthread_t th[READERS];
+	struct reader rd[READERS];
 	uint64_t x = 42;
 
 	(void)state;
@@ -236,9 +247,14 @@ test_torture(void **state)
 	assert_int_equal(cached_store_init(&t.st, CAP * IC_CACHED_BLOCK), 0);
 	layer_open(&t.st, LAYER_BLOCKS, &t.l);
 	assert_int_equal(client_arena_map(&t.a, t.l->arena.ro_fd, t.l->arena.size), 0);
+	t.daemon_view = t.a;
+	t.daemon_view.slots = t.l->arena.slots;
+	t.daemon_view.data = t.l->arena.data;
 	t.deadline_ns = now_ns() + (uint64_t)(sec ? sec : 1) * 1000000000ull;
-	for (int k = 0; k < READERS; k++)
-		assert_int_equal(pthread_create(&th[k], NULL, torture_reader, &t), 0);
+	for (int k = 0; k < READERS; k++) {
+		rd[k] = (struct reader){ &t, k % 2 ? &t.daemon_view : &t.a };
+		assert_int_equal(pthread_create(&th[k], NULL, torture_reader, &rd[k]), 0);
+	}
 	torture_write(&t);
 	for (int k = 0; k < READERS; k++)
 		pthread_join(th[k], NULL);
@@ -248,8 +264,8 @@ test_torture(void **state)
 	       (unsigned long long)t.hits, (unsigned long long)t.misses,
 	       (unsigned long long)t.wrong);
 	assert_int_equal(t.wrong, 0);
-	assert_true(t.hits > 1000);
-	assert_true(t.refills > 1000);
+	assert_true(t.hits > 100);
+	assert_true(t.refills > 100);
 	client_arena_unmap(&t.a);
 	cached_store_fini(&t.st);
 	free(t.bytes);
