@@ -2,6 +2,7 @@
 #ifndef IC_ADMIN_ADMIN_H
 #define IC_ADMIN_ADMIN_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -22,36 +23,61 @@ extern const struct admin_cmd *const admin_cmds[];
 extern const struct admin_cmd admin_cmd_init, admin_cmd_create, admin_cmd_import,
 	admin_cmd_export, admin_cmd_snap, admin_cmd_clone, admin_cmd_ls, admin_cmd_info,
 	admin_cmd_tree, admin_cmd_rm, admin_cmd_resize, admin_cmd_flatten, admin_cmd_check,
-	admin_cmd_owner, admin_cmd_stats, admin_cmd_filter, admin_cmd_cache;
+	admin_cmd_owner, admin_cmd_stats, admin_cmd_filter, admin_cmd_cache, admin_cmd_destroy;
 
-/* A live process's STATS reply (JSON) as tables (stats_table.c); -EINVAL
- * when text is not the JSON expected. */
+/* A live process's STATS reply (JSON) as tables, and its filter stack
+ * (FILTER ls's JSON) as a table (stats_table.c); -EINVAL when text is not
+ * the JSON expected, -ENOMEM. */
 int admin_stats_table(const char *text, FILE *out);
+int admin_filter_table(const char *text, FILE *out);
 
 /* The cache daemon's counters for store's frozen layers (cmd_cache.c). */
 int admin_cache_stats(struct ic_store *store, bool json, bool watch);
 
+/* qemu-img check src (refusing a damaged image with qemu-img's findings),
+ * then qemu-img convert -f fmt -O raw src dst; returns 0 or 1 after saying
+ * why (qemu_img.c). */
+int admin_qemu_convert(const char *src, const char *fmt, const char *dst);
+
 /* Print "isocache-admin: <what>: <why>" to stderr; returns 1 (the exit code). */
 int admin_fail(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Say what a command made: "<how> vdisk|snapshot IMAGE: SIZE, USED in its
+ * own layer[, on top of PARENT]". Returns 0, or 1 when image is not found. */
+int admin_made(struct ic_store *store, const char *image, const char *how);
 /* Parse a size argument or fail naming it; returns 0 or 1. */
 int admin_size(const char *what, const char *text, uint64_t *out);
 /* Option parsing inside a subcommand: argv[0] is the subcommand. Returns
  * the index of the first operand, or -1 (with *exit_code set) after --help
- * or a bad option. Options: --json, --watch, --size SIZE (alias
+ * or a bad option. Options: --json, --watch, -f/--force, --size SIZE (alias
  * --cluster-size), --help. want_min..want_max operands are required. */
 struct admin_opts {
 	bool json;
 	bool watch;
+	bool force; /* -f: overwrite (export), take from a live owner (ic_owner_set_takeover) */
 	bool has_size;
 	uint64_t size;
 };
 int admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opts *opts,
 		int want_min, int want_max, int *exit_code);
 void admin_usage(const struct admin_cmd *cmd, FILE *out);
+/* After getopt_long (optstring starting with ':') returned c, '?' or ':':
+ * say which option was wrong; returns 1. */
+int admin_bad_option(const char *cmd, int c, char **argv);
 
 /* A progress bar on stderr when it is a terminal, nothing otherwise. */
 void admin_progress(void *arg, uint64_t done, uint64_t total);
 void admin_progress_end(void);
+
+/* A text table with columns as wide as their content (table.c): new takes
+ * ncols, an alignment per column ("llr": left, left, right) and the
+ * header's ncols strings; row takes ncols strings (NULL shows "-"). print
+ * returns 0, or -ENOMEM when a row could not be kept. */
+struct admin_table;
+struct admin_table *admin_table_new(unsigned ncols, const char *align, ...);
+void admin_table_row(struct admin_table *t, ...);
+void admin_table_vrow(struct admin_table *t, va_list ap);
+int admin_table_print(struct admin_table *t, FILE *out, const char *indent);
+void admin_table_free(struct admin_table *t);
 
 /* Print s as a JSON string literal. */
 void admin_json_str(FILE *out, const char *s);

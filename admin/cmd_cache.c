@@ -43,17 +43,18 @@ cache_register(struct ic_cached_client *c, struct ic_vdisk *vd, unsigned depth, 
 	return rc;
 }
 
+/* One layer's counters: a JSON object (table NULL), or a row of table. */
 static void
-cache_stats_row(bool json, bool *sep, const char *name, const uint64_t *s)
+cache_stats_row(struct admin_table *table, bool *sep, const char *name, const uint64_t *s)
 {
 	uint64_t served = s[IC_CACHED_STAT_BYTES_SERVED], backing = s[IC_CACHED_STAT_BACKING_BYTES];
 	uint64_t saved = served > backing ? served - backing : 0;
 	double ratio = s[IC_CACHED_STAT_LOOKUPS] ? 100.0 * (double)s[IC_CACHED_STAT_HITS] /
 							 (double)s[IC_CACHED_STAT_LOOKUPS]
 						 : 0;
-	char b1[32], b2[32], b3[32];
+	char b1[32], b2[32], b3[32], lookups[24], pct[16], fills[24], joins[24], l2hits[24], l2bad[24];
 
-	if (json) {
+	if (!table) {
 		printf("%s\n  {\"layer\": ", *sep ? "," : "");
 		admin_json_str(stdout, name);
 		printf(", \"lookups\": %" PRIu64 ", \"hits\": %" PRIu64 ", \"misses\": %" PRIu64
@@ -74,12 +75,15 @@ cache_stats_row(bool json, bool *sep, const char *name, const uint64_t *s)
 		*sep = true;
 		return;
 	}
-	printf("%-28s %10" PRIu64 " %6.1f%% %8" PRIu64 " %8" PRIu64 " %10s %10s %10s %10" PRIu64
-	       " %7" PRIu64 "\n",
-	       name, s[IC_CACHED_STAT_LOOKUPS], ratio, s[IC_CACHED_STAT_FILLS],
-	       s[IC_CACHED_STAT_JOINS], ic_size_format(served, b1, sizeof(b1)),
-	       ic_size_format(backing, b2, sizeof(b2)), ic_size_format(saved, b3, sizeof(b3)),
-	       s[IC_CACHED_STAT_L2_HITS], s[IC_CACHED_STAT_L2_CSUM_FAILS]);
+	snprintf(lookups, sizeof(lookups), "%" PRIu64, s[IC_CACHED_STAT_LOOKUPS]);
+	snprintf(pct, sizeof(pct), "%.1f%%", ratio);
+	snprintf(fills, sizeof(fills), "%" PRIu64, s[IC_CACHED_STAT_FILLS]);
+	snprintf(joins, sizeof(joins), "%" PRIu64, s[IC_CACHED_STAT_JOINS]);
+	snprintf(l2hits, sizeof(l2hits), "%" PRIu64, s[IC_CACHED_STAT_L2_HITS]);
+	snprintf(l2bad, sizeof(l2bad), "%" PRIu64, s[IC_CACHED_STAT_L2_CSUM_FAILS]);
+	admin_table_row(table, name, lookups, pct, fills, joins, ic_size_format(served, b1, sizeof(b1)),
+			ic_size_format(backing, b2, sizeof(b2)), ic_size_format(saved, b3, sizeof(b3)),
+			l2hits, l2bad);
 }
 
 static int
@@ -89,6 +93,7 @@ cache_stats_once(struct ic_store *store, bool json)
 	uint64_t s[IC_CACHED_STAT_COUNT];
 	struct ic_layer_info *v;
 	size_t n;
+	struct admin_table *table = NULL;
 	bool sep = false;
 	int rc = 0;
 
@@ -101,8 +106,10 @@ cache_stats_once(struct ic_store *store, bool json)
 	if (json)
 		printf("[");
 	else
-		printf("%-28s %10s %7s %8s %8s %10s %10s %10s %10s %7s\n", "LAYER", "LOOKUPS",
-		       "HITS", "FILLS", "JOINS", "SERVED", "BACKING", "SAVED", "L2HITS", "L2BAD");
+		table = admin_table_new(10, "lrrrrrrrrr", "LAYER", "LOOKUPS", "HITS", "FILLS", "JOINS",
+					"SERVED", "BACKING", "SAVED", "L2HITS", "L2BAD");
+	if (!json && !table)
+		rc = admin_fail("cache stats", "out of memory");
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		struct ic_vdisk *vd;
 		uint32_t h;
@@ -110,16 +117,18 @@ cache_stats_once(struct ic_store *store, bool json)
 		if (!v[i].frozen || ic_vdisk_open(store, v[i].name, IC_OPEN_RDONLY, NULL, &vd))
 			continue;
 		if (cache_register(c, vd, 0, &h) == 0 && ic_cached_stats(c, h, s) == 0)
-			cache_stats_row(json, &sep, v[i].name, s);
+			cache_stats_row(table, &sep, v[i].name, s);
 		ic_vdisk_close(vd);
 	}
-	rc = ic_cached_stats(c, IC_CACHED_HANDLE_ALL, s);
-	if (rc == 0)
-		cache_stats_row(json, &sep, "(daemon total)", s);
-	else
+	if (rc == 0 && (rc = ic_cached_stats(c, IC_CACHED_HANDLE_ALL, s)) == 0)
+		cache_stats_row(table, &sep, "(daemon total)", s);
+	else if (rc < 0)
 		admin_fail("cache stats", "%s", strerror(-rc));
 	if (json)
 		printf("\n]\n");
+	else if (table && admin_table_print(table, stdout, "") < 0)
+		rc = admin_fail("cache stats", "out of memory");
+	admin_table_free(table);
 	free(v);
 	ic_cached_disconnect(c);
 	return rc ? 1 : 0;

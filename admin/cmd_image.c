@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "admin/admin.h"
+#include "isocache/control.h"
 #include "common/size.h"
 
 #define PARSE(min, max)                                                                   \
@@ -11,6 +12,17 @@
 	int code, first = admin_parse(self, argc, argv, &opts, (min), (max), &code);      \
 	if (first < 0)                                                                    \
 		return code
+
+/* A destructive command never takes a vdisk from a live owner (a server
+ * with a client, a mount with a writer) unless --force says so. */
+#define DESTRUCTIVE(store, opts) \
+	ic_owner_set_takeover((store), (opts).force ? IC_TAKEOVER_FORCE : IC_TAKEOVER_NEVER)
+
+#define FORCE_HELP                                                                        \
+	"  --force  take the vdisk from a live owner: it is asked to release it\n"       \
+	"           whatever its policy, and killed when it does not answer; its\n"     \
+	"           clients then get errors. Without it, a vdisk a live process\n"       \
+	"           owns is refused, naming that process.\n"
 
 static int
 run_init(struct ic_store *store, const char *dir, int argc, char **argv)
@@ -64,17 +76,21 @@ run_snap(struct ic_store *store, const char *dir, int argc, char **argv)
 	if (argc - first == 2) {
 		if (strcmp(argv[first], "rollback") != 0)
 			return admin_fail("snap", "unknown action '%s' (see --help)", argv[first]);
+		DESTRUCTIVE(store, opts);
 		return ic_image_rollback(store, argv[first + 1]) ? 1 : 0;
 	}
-	return ic_image_snapshot(store, argv[first]) ? 1 : 0;
+	if (ic_image_snapshot(store, argv[first]))
+		return 1;
+	return admin_made(store, argv[first], "made");
 }
 
 const struct admin_cmd admin_cmd_snap = {
-	"snap", "NAME@SNAP | rollback NAME@SNAP", "Take a snapshot, or roll a vdisk back to one",
+	"snap", "NAME@SNAP | rollback NAME@SNAP [--force]", "Take a snapshot, or roll a vdisk back to one",
 	"snap NAME@SNAP freezes NAME's current leaf as the snapshot NAME@SNAP; NAME\n"
 	"goes on writing to a new empty leaf on top of it.\n"
 	"snap rollback NAME@SNAP discards NAME's leaf and restarts it, empty, on the\n"
-	"snapshot: NAME then reads exactly as NAME@SNAP.\n",
+	"snapshot: NAME then reads exactly as NAME@SNAP.\n"
+	"\nOptions (rollback):\n" FORCE_HELP,
 	true, run_snap,
 };
 
@@ -85,7 +101,9 @@ run_clone(struct ic_store *store, const char *dir, int argc, char **argv)
 	PARSE(2, 2);
 
 	(void)dir;
-	return ic_image_clone(store, argv[first], argv[first + 1]) ? 1 : 0;
+	if (ic_image_clone(store, argv[first], argv[first + 1]))
+		return 1;
+	return admin_made(store, argv[first + 1], "made");
 }
 
 const struct admin_cmd admin_cmd_clone = {
@@ -103,18 +121,20 @@ run_rm(struct ic_store *store, const char *dir, int argc, char **argv)
 	PARSE(1, 1);
 
 	(void)dir;
+	DESTRUCTIVE(store, opts);
 	rc = ic_image_remove(store, argv[first], admin_progress, NULL);
 	admin_progress_end();
 	return rc ? 1 : 0;
 }
 
 const struct admin_cmd admin_cmd_rm = {
-	"rm", "NAME | NAME@SNAP", "Remove a vdisk or a snapshot",
+	"rm", "NAME | NAME@SNAP [--force]", "Remove a vdisk or a snapshot",
 	"A vdisk goes with its own leaf; its snapshots stay.\n"
 	"A snapshot with nothing on top goes. A snapshot with exactly one layer on\n"
 	"top is merged into that layer (its data is copied up where the layer has\n"
 	"none), so every image reads as before. A snapshot that several linked\n"
-	"clones share is refused, naming them.\n",
+	"clones share is refused, naming them.\n"
+	"\nOptions:\n" FORCE_HELP,
 	true, run_rm,
 };
 
@@ -127,11 +147,13 @@ run_resize(struct ic_store *store, const char *dir, int argc, char **argv)
 	(void)dir;
 	if (!opts.has_size)
 		return admin_fail("resize", "--size is required");
+	DESTRUCTIVE(store, opts);
 	return ic_image_resize(store, argv[first], opts.size) ? 1 : 0;
 }
 
 const struct admin_cmd admin_cmd_resize = {
-	"resize", "NAME --size SIZE", "Grow a vdisk", "Shrinking is refused.\n", true, run_resize,
+	"resize", "NAME --size SIZE [--force]", "Grow a vdisk",
+	"Shrinking is refused.\n\nOptions:\n" FORCE_HELP, true, run_resize,
 };
 
 static int
@@ -142,12 +164,13 @@ run_flatten(struct ic_store *store, const char *dir, int argc, char **argv)
 	PARSE(1, 1);
 
 	(void)dir;
+	DESTRUCTIVE(store, opts);
 	rc = ic_image_flatten(store, argv[first], admin_progress, NULL);
 	admin_progress_end();
 	return rc ? 1 : 0;
 }
 
 const struct admin_cmd admin_cmd_flatten = {
-	"flatten", "NAME", "Copy a vdisk's whole chain into its leaf and detach it",
-	"Afterwards NAME depends on no snapshot.\n", true, run_flatten,
+	"flatten", "NAME [--force]", "Copy a vdisk's whole chain into its leaf and detach it",
+	"Afterwards NAME depends on no snapshot.\n\nOptions:\n" FORCE_HELP, true, run_flatten,
 };

@@ -1,13 +1,16 @@
 /* import and export: raw images in and out of the store, sparse both ways.
- * qcow2, vmdk and vhdx files are converted to raw with qemu-img first. */
+ * qcow2, vmdk and vhdx files are converted to raw with qemu-img first
+ * (qemu_img.c). */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "admin/admin.h"
@@ -36,28 +39,6 @@ io_format(int fd)
 	if (memcmp(head, "vhdxfile", 8) == 0)
 		return "vhdx";
 	return NULL;
-}
-
-/* qemu-img convert -O raw src dst; returns 0 or 1 after saying why. */
-static int
-io_convert(const char *src, const char *fmt, const char *dst)
-{
-	pid_t pid;
-	int status;
-
-	if (system("command -v qemu-img >/dev/null 2>&1") != 0)
-		return admin_fail(src, "a %s image; install the Debian package qemu-utils to import it",
-				  fmt);
-	pid = fork();
-	if (pid == 0) {
-		execlp("qemu-img", "qemu-img", "convert", "-f", fmt, "-O", "raw", src, dst,
-		       (char *)NULL);
-		_exit(127);
-	}
-	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0)
-		return admin_fail(src, "qemu-img convert failed");
-	return 0;
 }
 
 /* Copy the data regions of fd into vd, skipping holes and zero chunks. */
@@ -105,9 +86,15 @@ io_import_raw(struct ic_store *store, const char *file, int fd, const char *name
 		return admin_fail(file, "%s", strerror(errno));
 	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
 		return admin_fail(file, "not a regular file or block device");
-	size = ((uint64_t)st.st_size + 511) / 512 * 512;
+	size = (uint64_t)st.st_size;
 	if (size == 0)
 		return admin_fail(file, "the image is empty");
+	/* As create: a disk is whole 512-byte sectors; rounding up silently
+	 * would make a disk that reads back longer than the file. */
+	if (size % 512)
+		return admin_fail(file, "%" PRIu64 " bytes, not a multiple of 512; pad it "
+				  "first (truncate -s %" PRIu64 " FILE) to import it", size,
+				  (size + 511) / 512 * 512);
 	if (ic_image_create(store, name, size))
 		return 1;
 	if (ic_vdisk_open(store, name, 0, NULL, &vd)) {
@@ -130,7 +117,7 @@ run_import(struct ic_store *store, const char *dir, int argc, char **argv)
 	struct admin_opts opts = { 0 };
 	IC_AUTOCLOSE int fd = -1;
 	const char *fmt, *file, *name;
-	char tmp[PATH_MAX];
+	char tmp[PATH_MAX], how[PATH_MAX + 32];
 	int code, rc, first = admin_parse(self, argc, argv, &opts, 2, 2, &code);
 
 	if (first < 0)
@@ -145,24 +132,29 @@ run_import(struct ic_store *store, const char *dir, int argc, char **argv)
 	if (fd < 0)
 		return admin_fail(file, "%s", strerror(errno));
 	fmt = io_format(fd);
-	if (!fmt)
-		return io_import_raw(store, file, fd, name);
-	snprintf(tmp, sizeof(tmp), "%s/import-%d.raw", dir, (int)getpid());
-	if (io_convert(file, fmt, tmp)) {
+	if (!fmt) {
+		rc = io_import_raw(store, file, fd, name);
+	} else {
+		snprintf(tmp, sizeof(tmp), "%s/import-%d.raw", dir, (int)getpid());
+		rc = admin_qemu_convert(file, fmt, tmp);
+		close(fd);
+		fd = rc ? -1 : open(tmp, O_RDONLY | O_CLOEXEC);
+		if (rc == 0)
+			rc = fd < 0 ? admin_fail(tmp, "%s", strerror(errno))
+				    : io_import_raw(store, file, fd, name);
 		unlink(tmp);
-		return 1;
 	}
-	close(fd);
-	fd = open(tmp, O_RDONLY | O_CLOEXEC);
-	rc = fd < 0 ? admin_fail(tmp, "%s", strerror(errno)) : io_import_raw(store, file, fd, name);
-	unlink(tmp);
-	return rc;
+	snprintf(how, sizeof(how), "imported %s (%s) as", file, fmt ? fmt : "raw");
+	return rc ? rc : admin_made(store, name, how);
 }
 
 const struct admin_cmd admin_cmd_import = {
 	"import", "FILE NAME", "Import a disk image as a new vdisk",
 	"FILE is a raw image (holes stay unallocated), or a qcow2, vmdk or vhdx image\n"
-	"read through qemu-img. A progress bar is shown on a terminal.\n",
+	"read through qemu-img. An image that qemu-img check finds damaged is refused\n"
+	"with its findings (leaked clusters alone are only reported). A raw image must\n"
+	"be whole 512-byte sectors, as create's --size. A progress bar is shown on a\n"
+	"terminal; the vdisk made is printed at the end.\n",
 	true, run_import,
 };
 
@@ -172,6 +164,7 @@ struct io_export {
 	const char *file;
 	char *buf;
 	uint64_t size;
+	bool device; /* a block device: no holes, so zeroes are written too */
 };
 
 static int
@@ -179,17 +172,55 @@ io_export_extent(void *arg, const struct ic_extent *ext)
 {
 	struct io_export *x = arg;
 
-	if (ext->depth < 0)
+	if (ext->depth < 0 && !x->device)
 		return 0; /* zeroes: left as a hole */
 	for (uint64_t pos = ext->off; pos < ext->off + ext->len; pos += IO_CHUNK) {
 		size_t n = ext->off + ext->len - pos < IO_CHUNK ? ext->off + ext->len - pos : IO_CHUNK;
 
-		if (ic_vdisk_pread(x->vd, x->buf, n, pos))
+		if (ext->depth < 0)
+			memset(x->buf, 0, n);
+		else if (ic_vdisk_pread(x->vd, x->buf, n, pos))
 			return 1;
-		if (!io_all_zero(x->buf, n) && pwrite(x->fd, x->buf, n, (off_t)pos) != (ssize_t)n)
+		if ((x->device || !io_all_zero(x->buf, n)) &&
+		    pwrite(x->fd, x->buf, n, (off_t)pos) != (ssize_t)n)
 			return admin_fail(x->file, "write: %s", strerror(errno));
 		admin_progress(NULL, pos + n, x->size);
 	}
+	return 0;
+}
+
+/* Open the export's target. A file that exists, and any block device, is
+ * written only with --force: export must never destroy data by accident.
+ * Returns 0 with x->fd set and the file sized, or 1 after saying why. */
+static int
+io_export_open(struct io_export *x, bool force)
+{
+	struct stat st;
+	uint64_t dev_size;
+
+	x->fd = open(x->file, O_WRONLY | O_CREAT | O_CLOEXEC | (force ? 0 : O_EXCL), 0644);
+	if (x->fd < 0 && errno == EEXIST) {
+		bool blk = stat(x->file, &st) == 0 && S_ISBLK(st.st_mode);
+
+		return admin_fail(x->file, "%s exists; give --force (-f) to overwrite it",
+				  blk ? "a block device" : "the file");
+	}
+	if (x->fd < 0 || fstat(x->fd, &st) != 0)
+		return admin_fail(x->file, "%s", strerror(errno));
+	if (S_ISBLK(st.st_mode)) {
+		if (ioctl(x->fd, BLKGETSIZE64, &dev_size) != 0)
+			return admin_fail(x->file, "BLKGETSIZE64: %s", strerror(errno));
+		if (dev_size < x->size)
+			return admin_fail(x->file, "the device holds %" PRIu64 " bytes, the image %" PRIu64,
+					  dev_size, x->size);
+		x->device = true;
+		return 0;
+	}
+	if (!S_ISREG(st.st_mode))
+		return admin_fail(x->file, "not a regular file or block device");
+	/* Truncate to 0 first: old data must not show through the holes. */
+	if (ftruncate(x->fd, 0) != 0 || ftruncate(x->fd, (off_t)x->size) != 0)
+		return admin_fail(x->file, "%s", strerror(errno));
 	return 0;
 }
 
@@ -211,10 +242,8 @@ run_export(struct ic_store *store, const char *dir, int argc, char **argv)
 	if (ic_vdisk_open(store, argv[first], IC_OPEN_RDONLY, NULL, &x.vd))
 		return 1;
 	x.size = ic_vdisk_size(x.vd);
-	x.fd = open(x.file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (x.fd < 0 || ftruncate(x.fd, (off_t)x.size) != 0)
-		rc = admin_fail(x.file, "%s", strerror(errno));
-	else
+	rc = io_export_open(&x, opts.force);
+	if (rc == 0)
 		rc = ic_vdisk_extents(x.vd, 0, x.size, io_export_extent, &x) ? 1 : 0;
 	admin_progress_end();
 	if (rc == 0 && fsync(x.fd) != 0)
@@ -226,7 +255,10 @@ run_export(struct ic_store *store, const char *dir, int argc, char **argv)
 }
 
 const struct admin_cmd admin_cmd_export = {
-	"export", "NAME[@SNAP] FILE", "Write an image out as a sparse raw file",
-	"The whole chain is flattened; ranges that read as zeroes are left as holes.\n", true,
-	run_export,
+	"export", "NAME[@SNAP] FILE [-f|--force]", "Write an image out as a sparse raw file",
+	"The whole chain is flattened; ranges that read as zeroes are left as holes.\n"
+	"FILE must not exist: an existing file, or a block device, is overwritten\n"
+	"only with -f (--force). A block device must be at least as large as the\n"
+	"image; every byte of the image is written to it, zeroes too.\n",
+	true, run_export,
 };

@@ -11,6 +11,7 @@
 
 #include "admin/admin.h"
 #include "common/cleanup.h"
+#include "common/log.h"
 #include "common/uuid.h"
 #include "isocache/control.h"
 
@@ -20,6 +21,7 @@ struct owner_opts {
 	bool json, force, watch;
 	unsigned timeout_ms;
 	const char *socket;
+	const char *position; /* filter add --position */
 };
 
 /* Options of owner, stats and filter; returns the first operand's index or
@@ -34,6 +36,7 @@ owner_parse(const struct admin_cmd *cmd, int argc, char **argv, struct owner_opt
 		{ "timeout", required_argument, NULL, 't' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "watch", no_argument, NULL, 'w' },
+		{ "position", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char *end;
@@ -42,7 +45,7 @@ owner_parse(const struct admin_cmd *cmd, int argc, char **argv, struct owner_opt
 
 	optind = 0; /* 0, not 1: GNU getopt then starts over, permuting operands */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			admin_usage(cmd, stdout);
@@ -60,6 +63,9 @@ owner_parse(const struct admin_cmd *cmd, int argc, char **argv, struct owner_opt
 		case 's':
 			o->socket = optarg;
 			break;
+		case 'p':
+			o->position = optarg;
+			break;
 		case 't':
 			secs = strtod(optarg, &end);
 			if (*end || end == optarg || !(secs > 0 && secs <= 600)) {
@@ -70,8 +76,7 @@ owner_parse(const struct admin_cmd *cmd, int argc, char **argv, struct owner_opt
 			o->timeout_ms = (unsigned)(secs * 1000 + 0.5);
 			break;
 		default:
-			*code = admin_fail(cmd->name, "unknown option '%s' (see --help)",
-					   argv[optind - 1]);
+			*code = admin_bad_option(cmd->name, c, argv);
 			return -1;
 		}
 	}
@@ -136,12 +141,43 @@ owner_ls_one(void *arg, const char *name, const struct ic_owner_info *info)
 	return 0;
 }
 
+static long long
+owner_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One line on stdout with both times, which measure different things: the
+ * whole handoff as we saw it, and the owner's own drain and flush ("released
+ * after N ms"). The library's INFO line about the first would only repeat
+ * it on stderr with another number; -v still shows it. */
+static int
+owner_ask_release(struct ic_store *store, const char *name, unsigned timeout_ms)
+{
+	enum ic_log_level level = ic_log_level;
+	long long t0 = owner_now_ms();
+	char said[256] = "";
+	int rc;
+
+	if (ic_log_level == IC_LOG_INFO)
+		ic_log_level = IC_LOG_WARN;
+	rc = ic_owner_release(store, name, timeout_ms, said, sizeof(said));
+	ic_log_level = level;
+	if (rc)
+		return 1;
+	printf("%s: released in %lld ms (its owner: \"%s\")\n", name, owner_now_ms() - t0,
+	       said[0] ? said : "nobody owned it");
+	return 0;
+}
+
 static int
 run_owner(struct ic_store *store, const char *dir, int argc, char **argv)
 {
 	struct owner_opts o = { 0 };
 	struct ic_owner_info info;
-	char said[256];
 	int code, first = owner_parse(&admin_cmd_owner, argc, argv, &o, &code);
 	const char *action, *name;
 
@@ -175,12 +211,8 @@ run_owner(struct ic_store *store, const char *dir, int argc, char **argv)
 			printf("\n");
 		return 0;
 	}
-	if (strcmp(action, "release") == 0) {
-		if (ic_owner_release(store, name, o.timeout_ms, said, sizeof(said)))
-			return 1;
-		printf("%s: %s\n", name, said);
-		return 0;
-	}
+	if (strcmp(action, "release") == 0)
+		return owner_ask_release(store, name, o.timeout_ms);
 	if (strcmp(action, "takeover") == 0) {
 		if (!o.force)
 			return admin_fail("owner takeover", "--force is required: it kills an owner "
@@ -197,13 +229,18 @@ const struct admin_cmd admin_cmd_owner = {
 	"owner", "show NAME [--json] | ls [--json] | release NAME [--timeout S] | "
 		 "takeover NAME --force [--timeout S]",
 	"Show or change which process may write a vdisk",
-	"show: the ownership record of NAME, whether its owner still runs, and its\n"
-	"  release policy (asked over its control socket).\n"
+	"show: the ownership record of NAME, whether its owner still runs (it holds\n"
+	"  the vdisk's kernel lock), and its release policy (asked over its control\n"
+	"  socket).\n"
 	"ls: the same for every vdisk.\n"
-	"release: ask the owner to let go (flush and stop writing); prints its answer.\n"
-	"  It may deny by its policy (isocache-nbd --release=never|when-idle|always).\n"
+	"release: ask the owner to let go (flush and stop writing); prints how long\n"
+	"  the handoff took and the owner's answer (its own drain and flush time).\n"
+	"  It may deny by its policy (isocache-nbd\n"
+	"  --release=when-unused|when-idle|never|always).\n"
 	"takeover --force: ask, ignoring the policy; an owner that does not answer\n"
-	"  within the timeout (default 5 s) is killed (SIGKILL) first.\n"
+	"  within the timeout (default 5 s) is killed (SIGKILL through a pidfd of the\n"
+	"  process behind its control socket, in any PID namespace) first. Refused,\n"
+	"  naming the owner, when it cannot be reached or signalled.\n"
 	"Afterwards nobody owns NAME; the next writer claims it.\n",
 	true, run_owner,
 };
@@ -267,6 +304,29 @@ const struct admin_cmd admin_cmd_stats = {
 	true, run_stats,
 };
 
+/* --position top|bottom|N as ic_stack_add's pos: 0 top, -1 bottom. */
+static int
+filter_position(const char *text, int *pos)
+{
+	char *end;
+	long n;
+
+	if (!text || strcmp(text, "top") == 0) {
+		*pos = 0;
+		return 0;
+	}
+	if (strcmp(text, "bottom") == 0) {
+		*pos = -1;
+		return 0;
+	}
+	n = strtol(text, &end, 10);
+	if (*end || end == text || n < 0 || n > 1024)
+		return admin_fail("--position", "'%s' is not top, bottom or a position (0 is the "
+				  "top, as filter ls numbers them)", text);
+	*pos = (int)n;
+	return 0;
+}
+
 static int
 run_filter(struct ic_store *store, const char *dir, int argc, char **argv)
 {
@@ -274,7 +334,7 @@ run_filter(struct ic_store *store, const char *dir, int argc, char **argv)
 	char path[256];
 	IC_AUTOFREE char *text = malloc(OWNER_TEXT_MAX);
 	enum ic_filter_op op;
-	int code, first = owner_parse(&admin_cmd_filter, argc, argv, &o, &code), want;
+	int code, first = owner_parse(&admin_cmd_filter, argc, argv, &o, &code), want, pos = 0;
 	const char *action;
 
 	(void)dir;
@@ -293,21 +353,44 @@ run_filter(struct ic_store *store, const char *dir, int argc, char **argv)
 	want = (op == IC_FILTER_LS ? 0 : 1) + (o.socket ? 0 : 1);
 	if (argc - first - 1 != want)
 		return admin_fail("filter", "expected %s (see --help)", admin_cmd_filter.args);
+	if (o.position && op != IC_FILTER_ADD)
+		return admin_fail("filter", "--position is for add");
+	if (filter_position(o.position, &pos))
+		return 1;
 	if (owner_target(store, &o, o.socket ? NULL : argv[first + 1], path, sizeof(path)))
 		return 1;
-	if (!text || ic_control_filter(path, op, op == IC_FILTER_LS ? NULL : argv[argc - 1], -1,
+	if (!text || ic_control_filter(path, op, op == IC_FILTER_LS ? NULL : argv[argc - 1], pos,
 				       text, OWNER_TEXT_MAX))
 		return 1;
-	if (text[0])
+	if (op != IC_FILTER_LS) {
+		if (text[0])
+			printf("%s\n", text);
+		/* Show where it went: the stack as it is now. */
+		if (ic_control_filter(path, IC_FILTER_LS, NULL, 0, text, OWNER_TEXT_MAX))
+			return 1;
+		if (!o.json)
+			printf("filter stack of %s, top first:\n", o.socket ? path : argv[first + 1]);
+	}
+	if (o.json || admin_filter_table(text, stdout))
 		printf("%s\n", text);
 	return 0;
 }
 
 const struct admin_cmd admin_cmd_filter = {
-	"filter", "ls NAME | add NAME SPEC | rm NAME FILTER  (or --socket PATH for NAME)",
+	"filter",
+	"ls NAME | add NAME SPEC [--position top|bottom|N] | rm NAME FILTER  (or --socket PATH "
+	"for NAME) [--json]",
 	"List, add or remove filters of a live process's I/O stack",
 	"The process writing vdisk NAME (or listening on the control socket PATH)\n"
-	"changes its stack live: in-flight I/O drains first. add puts SPEC\n"
-	"(\"stats\", \"delay:read=200us\") just above the layer backend.\n",
+	"changes its stack live: in-flight I/O drains first. ls prints the stack,\n"
+	"top first (POS 0 is the top, where requests enter; \"-\" is the layer\n"
+	"files at the bottom), with each filter's report; --json prints it as JSON.\n"
+	"add puts SPEC (\"stats\", \"delay:read=200us\") at the top of the stack, so\n"
+	"it sees every request, cache hits included; --position bottom puts it just\n"
+	"above the layer files (below the cache filter: it then sees only what\n"
+	"reaches the files), --position N above the filter now at N. A SPEC may\n"
+	"name a filter built out of tree by its absolute path\n"
+	"(\"/usr/local/lib/isocache/ro.so:errno=EPERM\"); rm takes its name. add and\n"
+	"rm print the stack afterwards.\n",
 	true, run_filter,
 };

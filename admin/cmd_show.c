@@ -26,15 +26,53 @@ show_parent_name(const struct ic_layer_info *v, size_t n, uint64_t parent)
 	return p ? p->name : "-";
 }
 
+static void
+show_ls_json(const struct ic_layer_info *v, size_t n)
+{
+	bool sep = false;
+
+	printf("[");
+	for (size_t i = 0; i < n; i++) {
+		if (!v[i].name[0])
+			continue;
+		printf("%s\n  {\"name\": ", sep ? "," : "");
+		admin_json_str(stdout, v[i].name);
+		printf(", \"type\": \"%s\", \"size\": %" PRIu64 ", \"used\": %" PRIu64
+		       ", \"disk_id\": %" PRIu64 ", \"parent\": ",
+		       v[i].frozen ? "snapshot" : "vdisk", v[i].size, v[i].allocated, v[i].disk_id);
+		admin_json_str(stdout, show_parent_name(v, n, v[i].parent));
+		printf("}");
+		sep = true;
+	}
+	printf("\n]\n");
+}
+
+static int
+show_ls_table(const struct ic_layer_info *v, size_t n)
+{
+	struct admin_table *t = admin_table_new(5, "llrrl", "NAME", "TYPE", "SIZE", "USED", "PARENT");
+	char sz[32], used[32];
+	int rc;
+
+	for (size_t i = 0; t && i < n; i++) {
+		if (v[i].name[0])
+			admin_table_row(t, v[i].name, v[i].frozen ? "snapshot" : "vdisk",
+					ic_size_format(v[i].size, sz, sizeof(sz)),
+					ic_size_format(v[i].allocated, used, sizeof(used)),
+					show_parent_name(v, n, v[i].parent));
+	}
+	rc = admin_table_print(t, stdout, "");
+	admin_table_free(t);
+	return rc ? admin_fail("ls", "%s", strerror(-rc)) : 0;
+}
+
 static int
 run_ls(struct ic_store *store, const char *dir, int argc, char **argv)
 {
 	struct admin_opts opts = { 0 };
 	struct ic_layer_info *v;
 	size_t n;
-	bool sep = false;
-	char sz[32], used[32];
-	int code, first = admin_parse(&admin_cmd_ls, argc, argv, &opts, 0, 0, &code);
+	int rc = 0, code, first = admin_parse(&admin_cmd_ls, argc, argv, &opts, 0, 0, &code);
 
 	(void)dir;
 	if (first < 0)
@@ -42,34 +80,11 @@ run_ls(struct ic_store *store, const char *dir, int argc, char **argv)
 	if (ic_store_layers(store, &v, &n))
 		return 1;
 	if (opts.json)
-		printf("[");
+		show_ls_json(v, n);
 	else
-		printf("%-32s %-8s %10s %10s  %s\n", "NAME", "TYPE", "SIZE", "USED", "PARENT");
-	for (size_t i = 0; i < n; i++) {
-		const char *type = v[i].frozen ? "snapshot" : "vdisk";
-
-		if (!v[i].name[0])
-			continue;
-		if (opts.json) {
-			printf("%s\n  {\"name\": ", sep ? "," : "");
-			admin_json_str(stdout, v[i].name);
-			printf(", \"type\": \"%s\", \"size\": %" PRIu64 ", \"used\": %" PRIu64
-			       ", \"disk_id\": %" PRIu64 ", \"parent\": ",
-			       type, v[i].size, v[i].allocated, v[i].disk_id);
-			admin_json_str(stdout, show_parent_name(v, n, v[i].parent));
-			printf("}");
-			sep = true;
-		} else {
-			printf("%-32s %-8s %10s %10s  %s\n", v[i].name, type,
-			       ic_size_format(v[i].size, sz, sizeof(sz)),
-			       ic_size_format(v[i].allocated, used, sizeof(used)),
-			       show_parent_name(v, n, v[i].parent));
-		}
-	}
-	if (opts.json)
-		printf("\n]\n");
+		rc = show_ls_table(v, n);
 	free(v);
-	return 0;
+	return rc;
 }
 
 const struct admin_cmd admin_cmd_ls = {
@@ -82,8 +97,9 @@ run_info(struct ic_store *store, const char *dir, int argc, char **argv)
 {
 	struct admin_opts opts = { 0 };
 	struct ic_image_info info;
-	char sz[32], used[32], uuid[IC_UUID_STRLEN], when[32];
-	int code, first = admin_parse(&admin_cmd_info, argc, argv, &opts, 1, 1, &code);
+	char sz[32], used[32], uuid[IC_UUID_STRLEN], when[32], depth[16], id[24];
+	struct admin_table *tab = NULL;
+	int rc = 0, code, first = admin_parse(&admin_cmd_info, argc, argv, &opts, 1, 1, &code);
 
 	(void)dir;
 	if (first < 0)
@@ -102,8 +118,8 @@ run_info(struct ic_store *store, const char *dir, int argc, char **argv)
 		       ic_size_format(info.size, sz, sizeof(sz)), info.size,
 		       ic_size_format(info.cluster_size, used, sizeof(used)), info.depth,
 		       info.depth == 1 ? "" : "s");
-		printf("%-5s %-8s %-32s %-10s %10s %10s  %-36s  %s\n", "DEPTH", "DISK_ID", "NAME",
-		       "STATE", "SIZE", "USED", "UUID", "CREATED");
+		tab = admin_table_new(8, "rrllrrll", "DEPTH", "DISK_ID", "NAME", "STATE", "SIZE",
+				    "USED", "UUID", "CREATED");
 	}
 	for (unsigned i = 0; i < info.depth; i++) {
 		const struct ic_layer_info *l = &info.chain[i];
@@ -119,16 +135,21 @@ run_info(struct ic_store *store, const char *dir, int argc, char **argv)
 			       ", \"uuid\": \"%s\", \"created\": %" PRIu64 "}",
 			       l->frozen ? "true" : "false", l->size, l->allocated, uuid, l->created);
 		} else {
-			printf("%-5u %-8" PRIu64 " %-32s %-10s %10s %10s  %-36s  %s\n", i, l->disk_id,
-			       l->name[0] ? l->name : "-", l->frozen ? "frozen" : "writable",
-			       ic_size_format(l->size, sz, sizeof(sz)),
-			       ic_size_format(l->allocated, used, sizeof(used)), uuid, when);
+			snprintf(depth, sizeof(depth), "%u", i);
+			snprintf(id, sizeof(id), "%" PRIu64, l->disk_id);
+			admin_table_row(tab, depth, id, l->name[0] ? l->name : "-",
+					l->frozen ? "frozen" : "writable",
+					ic_size_format(l->size, sz, sizeof(sz)),
+					ic_size_format(l->allocated, used, sizeof(used)), uuid, when);
 		}
 	}
 	if (opts.json)
 		printf("\n]}\n");
+	else
+		rc = admin_table_print(tab, stdout, "");
+	admin_table_free(tab);
 	free(info.chain);
-	return 0;
+	return rc ? admin_fail(argv[first], "%s", strerror(-rc)) : 0;
 }
 
 const struct admin_cmd admin_cmd_info = {

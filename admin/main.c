@@ -14,8 +14,24 @@ const struct admin_cmd *const admin_cmds[] = {
 	&admin_cmd_snap,   &admin_cmd_clone,  &admin_cmd_ls,	 &admin_cmd_info,
 	&admin_cmd_tree,   &admin_cmd_rm,     &admin_cmd_resize, &admin_cmd_flatten,
 	&admin_cmd_check,  &admin_cmd_owner, &admin_cmd_stats, &admin_cmd_filter,
-	&admin_cmd_cache,  NULL,
+	&admin_cmd_cache,  &admin_cmd_destroy, NULL,
 };
+
+/* Commands that only read the store open it read-only, so that users who
+ * may read it but not write it can run them (docs/CLI.md). */
+static bool
+main_reads_only(const struct admin_cmd *cmd)
+{
+	static const struct admin_cmd *const readers[] = {
+		&admin_cmd_ls,	  &admin_cmd_info,  &admin_cmd_tree,  &admin_cmd_check,
+		&admin_cmd_stats, &admin_cmd_export, &admin_cmd_cache, NULL,
+	};
+
+	for (const struct admin_cmd *const *r = readers; *r; r++)
+		if (*r == cmd)
+			return true;
+	return false;
+}
 
 static void
 main_usage(FILE *out)
@@ -87,7 +103,7 @@ main(int argc, char **argv)
 				return 0;
 			}
 		}
-		if (ic_store_open(dir, &store))
+		if ((main_reads_only(cmd) ? ic_store_open_readonly : ic_store_open)(dir, &store))
 			return admin_fail(dir, "cannot open the store");
 	}
 	rc = cmd->run(store, dir, argc - optind, argv + optind);

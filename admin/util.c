@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -35,6 +36,36 @@ admin_size(const char *what, const char *text, uint64_t *out)
 	return 0;
 }
 
+int
+admin_made(struct ic_store *store, const char *image, const char *how)
+{
+	struct ic_image_info info;
+	char sz[32], used[32];
+
+	if (ic_image_info(store, image, &info))
+		return 1;
+	printf("%s %s %s: %s, %s in its own layer", how, info.snapshot ? "snapshot" : "vdisk",
+	       info.name, ic_size_format(info.size, sz, sizeof(sz)),
+	       ic_size_format(info.chain[0].allocated, used, sizeof(used)));
+	if (info.depth > 1)
+		printf(", on top of %s", info.chain[1].name[0] ? info.chain[1].name : "(unnamed)");
+	printf("\n");
+	free(info.chain);
+	return 0;
+}
+
+int
+admin_bad_option(const char *cmd, int c, char **argv)
+{
+	/* optind is past the word only once getopt finished it: a short
+	 * option inside "-foo" is named by optopt, not by argv[optind - 1]. */
+	if (c == ':')
+		return admin_fail(cmd, "option '%s' needs a value (see --help)", argv[optind - 1]);
+	if (optopt)
+		return admin_fail(cmd, "unknown option '-%c' (see --help)", optopt);
+	return admin_fail(cmd, "unknown option '%s' (see --help)", argv[optind - 1]);
+}
+
 void
 admin_usage(const struct admin_cmd *cmd, FILE *out)
 {
@@ -52,6 +83,7 @@ admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opt
 		{ "help", no_argument, NULL, 'h' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "watch", no_argument, NULL, 'w' },
+		{ "force", no_argument, NULL, 'f' },
 		{ "size", required_argument, NULL, 's' },
 		{ "cluster-size", required_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 },
@@ -60,7 +92,7 @@ admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opt
 
 	optind = 0; /* 0, not 1: glibc then also forgets main()'s "+" ordering */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "hs:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":hfs:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			admin_usage(cmd, stdout);
@@ -72,6 +104,9 @@ admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opt
 		case 'w':
 			opts->watch = true;
 			break;
+		case 'f':
+			opts->force = true;
+			break;
 		case 's':
 			if (admin_size("--size", optarg, &opts->size)) {
 				*exit_code = 1;
@@ -80,8 +115,7 @@ admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opt
 			opts->has_size = true;
 			break;
 		default:
-			*exit_code = admin_fail(cmd->name, "unknown option '%s' (see --help)",
-						argv[optind - 1]);
+			*exit_code = admin_bad_option(cmd->name, c, argv);
 			return -1;
 		}
 	}

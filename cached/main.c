@@ -17,6 +17,7 @@
 #include "cached/internal.h"
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "common/sd.h"
 #include "common/size.h"
 
 #define MAIN_DEFAULT_SOCKET "/run/isocache/cached.sock"
@@ -366,6 +367,7 @@ main(int argc, char **argv)
 	static struct cached_daemon d;
 	struct main_opts o = { 0 };
 	struct rlimit rl;
+	bool activated;
 	int fd, rc, report = -1;
 
 	ic_log_set_program("isocached");
@@ -378,6 +380,16 @@ main(int argc, char **argv)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	rc = cached_store_init(&d.store, o.memory);
+	if (rc == -ERANGE) {
+		char got[32], lo[32], hi[32];
+
+		ic_log(IC_LOG_ERR, "--memory %s: out of range: at least %s and below %s",
+		       ic_size_format(o.memory, got, sizeof(got)),
+		       ic_size_format((uint64_t)CACHED_FILL_MAX << IC_CACHED_BLOCK_SHIFT, lo, sizeof(lo)),
+		       ic_size_format(((uint64_t)UINT32_MAX / 2 + 1) << IC_CACHED_BLOCK_SHIFT, hi,
+				      sizeof(hi)));
+		return 1;
+	}
 	if (rc < 0) {
 		ic_log(IC_LOG_ERR, "--memory %llu: %s", (unsigned long long)o.memory, strerror(-rc));
 		return 1;
@@ -398,9 +410,13 @@ main(int argc, char **argv)
 	}
 	if (!o.foreground && (report = main_background()) < 0)
 		return 1;
-	/* Listen, and make the ring (SINGLE_ISSUER binds it to its task), in
-	 * the process that serves. */
-	fd = main_listen(o.socket);
+	/* Take systemd's socket (isocached.socket) when it passed one, else
+	 * listen; and make the ring (SINGLE_ISSUER binds it to its task): both
+	 * in the process that serves. */
+	fd = ic_sd_listener(SOCK_SEQPACKET);
+	activated = fd >= 0;
+	if (fd == -ENOENT)
+		fd = main_listen(o.socket);
 	if (fd < 0 || cached_daemon_init(&d, fd) < 0 ||
 	    (o.pid_file && main_write_pid(o.pid_file) < 0)) {
 		main_ready(report, 1);
@@ -409,13 +425,16 @@ main(int argc, char **argv)
 	main_ready(report, 0);
 	ic_log(IC_LOG_INFO, "listening on %s, %llu MiB", o.socket,
 	       (unsigned long long)(o.memory >> 20));
+	ic_sd_notify("READY=1");
 	rc = cached_daemon_run(&d);
+	ic_sd_notify("STOPPING=1");
 	cached_daemon_fini(&d);
 	if (d.store.l2)
 		cached_l2_close(d.store.l2);
 	cached_store_fini(&d.store);
 	close(fd);
-	unlink(o.socket);
+	if (!activated) /* systemd's socket outlives us, to start us again */
+		unlink(o.socket);
 	if (o.pid_file)
 		unlink(o.pid_file);
 	ic_log(IC_LOG_INFO, "stopped");

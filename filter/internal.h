@@ -64,8 +64,25 @@ struct ic_next {
 /* ---- registry.c ---- */
 
 /* Validate ops (size, abi_version, name) and copy it into *out, with every
- * field beyond ops->size zeroed. Returns 0 or -EINVAL after logging. */
-int ic_filter_ops_load(const struct ic_filter_ops *ops, struct ic_filter_ops *out);
+ * field beyond ops->size zeroed. origin (a name or a path) names the table
+ * in logs. Returns 0 or -EINVAL after logging. */
+int ic_filter_ops_load(const struct ic_filter_ops *ops, const char *origin,
+		       struct ic_filter_ops *out);
+
+/* The filter a spec item names: a registered name, or a path (anything with
+ * a '/') of a filter built out of tree, loaded and registered on first use.
+ * Returns 0, -ENOENT (no such name or file), -EINVAL (refused: not a
+ * shared object, no entry point, another ABI version or size) or -EEXIST
+ * (its name is another filter's), after logging. */
+int ic_filter_resolve(const char *name_or_path, const struct ic_filter_ops **out);
+
+/* ---- plugin.c ---- */
+
+/* Load the shared object at path and return the ops table its
+ * IC_REGISTER_FILTER entry point gives, unchecked (the registry checks it).
+ * The object stays loaded for the life of the process. Returns 0, -ENOENT
+ * or -EINVAL after logging. */
+int ic_filter_plugin_open(const char *path, const struct ic_filter_ops **out);
 
 /* ---- builtin.c ---- */
 

@@ -4,6 +4,8 @@
  * from an older header is shorter: it is copied into a full-size table with
  * the missing ops zeroed, which the stack treats as NULL (pass-through). A
  * table from a newer ABI is refused, since its ops may mean other things.
+ * A spec item naming a path (it holds a '/') is a filter built out of tree:
+ * plugin.c loads it and it is registered here under its own name.
  */
 #include "filter/internal.h"
 
@@ -37,20 +39,22 @@ registry_name_ok(const char *name)
 }
 
 int
-ic_filter_ops_load(const struct ic_filter_ops *ops, struct ic_filter_ops *out)
+ic_filter_ops_load(const struct ic_filter_ops *ops, const char *origin, struct ic_filter_ops *out)
 {
 	if (!ops) {
-		ic_log(IC_LOG_ERR, "filter: NULL ops table");
+		ic_log(IC_LOG_ERR, "filter %s: NULL ops table", origin);
 		return -EINVAL;
 	}
 	if (ops->abi_version != IC_FILTER_ABI_VERSION) {
-		ic_log(IC_LOG_ERR, "filter: ops table has ABI version %u, this stack speaks %u",
-		       ops->abi_version, IC_FILTER_ABI_VERSION);
+		ic_log(IC_LOG_ERR,
+		       "filter %s: refused: built for filter ABI version %u, this isocache speaks "
+		       "version %u (rebuild it against this isocache's headers)",
+		       origin, ops->abi_version, IC_FILTER_ABI_VERSION);
 		return -EINVAL;
 	}
 	if (ops->size < REGISTRY_MIN_SIZE || ops->size > sizeof(*ops)) {
-		ic_log(IC_LOG_ERR, "filter: ops table size %u is outside [%zu, %zu]", ops->size,
-		       REGISTRY_MIN_SIZE, sizeof(*ops));
+		ic_log(IC_LOG_ERR, "filter %s: refused: ops table size %u is outside [%zu, %zu]",
+		       origin, ops->size, REGISTRY_MIN_SIZE, sizeof(*ops));
 		return -EINVAL;
 	}
 	if (!registry_name_ok(ops->name)) {
@@ -63,18 +67,19 @@ ic_filter_ops_load(const struct ic_filter_ops *ops, struct ic_filter_ops *out)
 	return 0;
 }
 
-/* Callers hold registry_mu. */
+/* Callers hold registry_mu. origin names where ops came from, for logs. */
 static int
-registry_add(const struct ic_filter_ops *ops)
+registry_add(const struct ic_filter_ops *ops, const char *origin)
 {
 	struct ic_filter_ops loaded;
-	int rc = ic_filter_ops_load(ops, &loaded);
+	int rc = ic_filter_ops_load(ops, origin, &loaded);
 
 	if (rc < 0)
 		return rc;
 	for (unsigned i = 0; i < registry_n; i++) {
 		if (strcmp(registry[i]->name, ops->name) == 0) {
-			ic_log(IC_LOG_ERR, "filter %s: already registered", ops->name);
+			ic_log(IC_LOG_ERR, "filter %s: the name \"%s\" is registered already",
+			       origin, ops->name);
 			return -EEXIST;
 		}
 	}
@@ -92,7 +97,7 @@ registry_add_builtins(void)
 {
 	IC_LOCK_SCOPE(&registry_mu);
 	for (unsigned i = 0; ic_filter_builtins[i]; i++)
-		registry_add(ic_filter_builtins[i]);
+		registry_add(ic_filter_builtins[i], ic_filter_builtins[i]->name);
 }
 
 int
@@ -100,7 +105,19 @@ ic_filter_register(const struct ic_filter_ops *ops)
 {
 	pthread_once(&registry_once, registry_add_builtins);
 	IC_LOCK_SCOPE(&registry_mu);
-	return registry_add(ops);
+	return registry_add(ops, ops && ops->size >= REGISTRY_MIN_SIZE && registry_name_ok(ops->name)
+					 ? ops->name
+					 : "(unnamed)");
+}
+
+/* Callers hold registry_mu. */
+static const struct ic_filter_ops *
+registry_lookup(const char *name)
+{
+	for (unsigned i = 0; i < registry_n; i++)
+		if (strcmp(registry[i]->name, name) == 0)
+			return registry[i];
+	return NULL;
 }
 
 const struct ic_filter_ops *
@@ -108,8 +125,39 @@ ic_filter_find(const char *name)
 {
 	pthread_once(&registry_once, registry_add_builtins);
 	IC_LOCK_SCOPE(&registry_mu);
-	for (unsigned i = 0; i < registry_n; i++)
-		if (strcmp(registry[i]->name, name) == 0)
-			return registry[i];
-	return NULL;
+	return registry_lookup(name);
+}
+
+/* A plugin loaded twice (two specs, or add after rm) is the same object,
+ * so the same table: that is found, not registered again. */
+int
+ic_filter_resolve(const char *name_or_path, const struct ic_filter_ops **out)
+{
+	const struct ic_filter_ops *ops;
+	int rc;
+
+	if (!strchr(name_or_path, '/')) {
+		*out = ic_filter_find(name_or_path);
+		if (*out)
+			return 0;
+		ic_log(IC_LOG_ERR, "filter spec: no filter called \"%s\"", name_or_path);
+		return -ENOENT;
+	}
+	/* Loaded outside the lock: the object's constructors may register. */
+	rc = ic_filter_plugin_open(name_or_path, &ops);
+	if (rc < 0)
+		return rc;
+	pthread_once(&registry_once, registry_add_builtins);
+	IC_LOCK_SCOPE(&registry_mu);
+	for (unsigned i = 0; i < registry_n; i++) {
+		if (registry[i] == ops) {
+			*out = ops;
+			return 0;
+		}
+	}
+	rc = registry_add(ops, name_or_path);
+	if (rc < 0)
+		return rc;
+	*out = ops;
+	return 0;
 }

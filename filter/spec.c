@@ -1,5 +1,7 @@
 /* Spec strings: "stats,delay:read=200us,cache" names filters top first,
- * separated by ','; each may carry ":key=value" parameters for its create(). */
+ * separated by ','; each may carry ":key=value" parameters for its create().
+ * A name with a '/' is the path of a filter built out of tree
+ * ("/usr/lib/isocache/ro.so:errno=EPERM"). */
 #include "filter/internal.h"
 
 #include <errno.h>
@@ -41,12 +43,10 @@ spec_item(const char *item, struct stack_filter **out)
 		*colon = '\0';
 		params = colon + 1;
 	}
-	ops = ic_filter_find(name);
-	if (!ops) {
-		ic_log(IC_LOG_ERR, "filter spec: no filter called \"%s\"", name);
-		return -ENOENT;
-	}
-	rc = ic_filter_ops_load(ops, &f->ops);
+	rc = ic_filter_resolve(name, &ops);
+	if (rc < 0)
+		return rc;
+	rc = ic_filter_ops_load(ops, name, &f->ops);
 	if (rc < 0)
 		return rc;
 	if (!f->ops.create && *params) {

@@ -142,7 +142,7 @@ ic_stack_new(const struct ic_filter_ops *bottom, void *bottom_inst, struct ic_st
 
 	if (!s)
 		return -ENOMEM;
-	rc = ic_filter_ops_load(bottom, &s->bottom.ops);
+	rc = ic_filter_ops_load(bottom, "(bottom)", &s->bottom.ops);
 	if (rc < 0)
 		return rc;
 	if (!s->bottom.ops.caps || !s->bottom.ops.pread || !s->bottom.ops.pwrite ||
@@ -320,6 +320,15 @@ ic_stack_close(struct ic_stack *stack, const struct ic_layer *layer)
 	}
 	ic_log(IC_LOG_WARN, "filter stack: close of disk %llu, which is not open",
 	       (unsigned long long)layer->disk_id);
+}
+
+void
+ic_stack_layer_moved(struct ic_stack *stack, const struct ic_layer *from, const struct ic_layer *to)
+{
+	IC_LOCK_SCOPE(&stack->admin_mu);
+	for (unsigned j = 0; j < stack->nopen; j++)
+		if (stack->open[j] == from)
+			stack->open[j] = to;
 }
 
 /* One data call, from the top, while no swap runs. */

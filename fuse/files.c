@@ -312,6 +312,9 @@ files_open(struct files *f, struct files_entry *e, bool write)
 				ic_vdisk_close(e->vd);
 			e->vd = vd;
 			claimed = true;
+			/* Open for writing is use: the default release policy
+			 * keeps the vdisk until the last writer closes. */
+			ic_vdisk_use(vd, 1);
 			ic_log(IC_LOG_INFO, "%s: opened for write; this process owns it", e->name);
 		}
 	} else if (!write && e->nrw == 0) {

@@ -15,6 +15,7 @@
 
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "common/sd.h"
 #include "fuse/internal.h"
 #include "isocache/control.h"
 
@@ -40,7 +41,8 @@ static const char usage_text[] =
 	"      --store=DIR      the store (default $ISOCACHE_STORE, else\n"
 	"                       /var/lib/isocache)\n"
 	"      --filter=SPEC    add filters to the I/O stack, top first, e.g.\n"
-	"                       --filter stats --filter delay:read=200us;\n"
+	"                       --filter stats --filter delay:read=200us, or a\n"
+	"                       filter built out of tree, /path/to/f.so[:PARAMS];\n"
 	"                       repeatable\n"
 	"      --no-cache       leave the shared cache filter out of the stack (by\n"
 	"                       default frozen layers are read through isocached\n"
@@ -51,15 +53,20 @@ static const char usage_text[] =
 	"                       page cache) or none (layer files opened O_DIRECT)\n"
 	"  -r, --read-only      never open a vdisk for writing (EROFS)\n"
 	"      --release=POLICY answer another process asking for a vdisk this\n"
-	"                       mount writes: when-idle (default: release when\n"
-	"                       nothing wrote for 5 s), always or never; a released\n"
-	"                       file answers EROFS (see docs/OWNERSHIP.md)\n"
+	"                       mount writes: when-unused (default: keep it while\n"
+	"                       a file handle is open for writing), when-idle\n"
+	"                       (nothing wrote for 5 s), always or never; a\n"
+	"                       released file answers EROFS until its writers\n"
+	"                       close (see docs/OWNERSHIP.md)\n"
 	"  -o OPT[,OPT...]      mount options: direct_io (bypass the kernel's page\n"
 	"                       cache for the mounted files, so each read and write\n"
 	"                       reaches isocache), and libfuse's own such as\n"
 	"                       allow_other or default_permissions\n"
 	"  -f, --foreground     stay in the foreground, logging to stderr (default:\n"
 	"                       go to the background once mounted, log to syslog)\n"
+	"      --log=FILE       in the background, append messages to FILE instead\n"
+	"                       of syslog (without either, e.g. in a container with\n"
+	"                       no /dev/log, the mount says so and they are lost)\n"
 	"      --pid-file=FILE  write the process id to FILE once mounted\n"
 	"      --threads=N      serve at most N requests at once (default 16)\n"
 	"  -d, --debug          foreground, and log every FUSE request\n"
@@ -80,7 +87,7 @@ static const char usage_text[] =
 	"See docs/FUSE.md.\n";
 
 enum { OPT_STORE = 256, OPT_FILTER, OPT_CACHE, OPT_PID_FILE, OPT_THREADS, OPT_RELEASE,
-       OPT_NO_CACHE, OPT_CACHE_SOCKET };
+       OPT_NO_CACHE, OPT_CACHE_SOCKET, OPT_LOG };
 
 static const struct option main_long_opts[] = {
 	{ "store", required_argument, NULL, OPT_STORE },
@@ -88,6 +95,7 @@ static const struct option main_long_opts[] = {
 	{ "cache", required_argument, NULL, OPT_CACHE },
 	{ "pid-file", required_argument, NULL, OPT_PID_FILE },
 	{ "threads", required_argument, NULL, OPT_THREADS },
+	{ "log", required_argument, NULL, OPT_LOG },
 	{ "read-only", no_argument, NULL, 'r' },
 	{ "foreground", no_argument, NULL, 'f' },
 	{ "debug", no_argument, NULL, 'd' },
@@ -102,6 +110,7 @@ static const struct option main_long_opts[] = {
 struct main_opts {
 	const char *store;
 	const char *pid_file;
+	const char *log_file;   /* --log: where the background logs, not syslog */
 	char *filters;          /* the --filter specs joined by ',' */
 	const char *cache_socket;
 	char mountpoint[PATH_MAX];
@@ -157,6 +166,7 @@ main_parse(int argc, char **argv, struct main_opts *o)
 		switch (c) {
 		case OPT_STORE: o->store = optarg; break;
 		case OPT_PID_FILE: o->pid_file = optarg; break;
+		case OPT_LOG: o->log_file = optarg; break;
 		case OPT_FILTER: rc = main_add_filter(o, optarg); break;
 		case OPT_NO_CACHE: o->no_cache = true; break;
 		case OPT_CACHE_SOCKET: o->cache_socket = optarg; break;
@@ -259,10 +269,12 @@ main_background(int *notify_fd)
 }
 
 /* Mounted: publish the pid, release the waiting parent, and from now on
- * log to syslog with no terminal attached. */
+ * log to syslog (or --log FILE) with no terminal attached. */
 static void
 main_mounted(const struct main_opts *o, int notify_fd)
 {
+	int rc;
+
 	if (o->pid_file) {
 		FILE *pf = fopen(o->pid_file, "we");
 
@@ -272,9 +284,16 @@ main_mounted(const struct main_opts *o, int notify_fd)
 			fclose(pf);
 	}
 	ic_log(IC_LOG_INFO, "mounted %s on %s", o->store, o->mountpoint);
+	ic_sd_notify("READY=1");
 	if (notify_fd < 0)
 		return;
-	ic_log_to_syslog();
+	/* Said while stderr still reaches whoever started us. */
+	if (o->log_file && (rc = ic_log_to_file(o->log_file)) < 0)
+		ic_log(IC_LOG_WARN, "--log %s: %s; messages from the background are lost",
+		       o->log_file, strerror(-rc));
+	else if (!o->log_file && ic_log_to_syslog() < 0)
+		ic_log(IC_LOG_WARN, "no syslog listens on /dev/log: messages from the background "
+				    "are lost (give --log FILE, or -f)");
 	if (write(notify_fd, "", 1) < 0)
 		ic_log(IC_LOG_WARN, "cannot tell the parent we are mounted: %m");
 	close(notify_fd);

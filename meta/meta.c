@@ -2,6 +2,8 @@
  * corrupt or foreign file from ours), transactions and the read pool. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -258,8 +260,22 @@ meta_check_lmdb(const char *path)
 	return 0;
 }
 
-int
-ic_meta_open(const char *path, struct ic_meta **out)
+/* LMDB opens the lock file read-write even for a read-only environment:
+ * its reader table lives there. Say what a reader without that needs. */
+static void
+meta_explain_lock(const char *path)
+{
+	char lock[PATH_MAX];
+
+	snprintf(lock, sizeof(lock), "%s-lock", path);
+	if (access(lock, W_OK) != 0 && errno == EACCES)
+		ic_log(IC_LOG_ERR, "%s: readers need write access to this lock file (LMDB's reader "
+				   "table), e.g. chgrp GROUP %s && chmod g+rw %s; see docs/CLI.md",
+		       lock, lock, lock);
+}
+
+static int
+meta_open(const char *path, bool readonly, struct ic_meta **out)
 {
 	struct ic_meta *meta;
 	struct stat st;
@@ -280,7 +296,9 @@ ic_meta_open(const char *path, struct ic_meta **out)
 				      : strerror(-rc));
 		return rc;
 	}
-	rc = meta_env_open(path, 0, &meta);
+	rc = meta_env_open(path, readonly ? MDB_RDONLY : 0, &meta);
+	if (rc == -EACCES && readonly)
+		meta_explain_lock(path);
 	if (rc)
 		return rc;
 	rc = meta_open_dbs(meta, false);
@@ -294,6 +312,18 @@ ic_meta_open(const char *path, struct ic_meta **out)
 	}
 	*out = meta;
 	return 0;
+}
+
+int
+ic_meta_open(const char *path, struct ic_meta **out)
+{
+	return meta_open(path, false, out);
+}
+
+int
+ic_meta_open_readonly(const char *path, struct ic_meta **out)
+{
+	return meta_open(path, true, out);
 }
 
 void

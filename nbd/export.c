@@ -84,40 +84,74 @@ const struct ic_nbd_backend_ops srv_vdisk_ops = {
 	.extents = exp_extents,
 };
 
-/* Open e's vdisk if it is not open yet (claiming ownership when writable). */
+/* Open e's vdisk if it is not open yet (claiming ownership when writable);
+ * e->mu held. */
 static int
-exp_open(struct srv_exports *ex, struct srv_export *e)
+exp_open_locked(struct srv_exports *ex, struct srv_export *e)
 {
 	unsigned flags = ex->open_flags | (e->readonly ? IC_OPEN_RDONLY : 0);
 	int rc = 0;
 
-	pthread_mutex_lock(&e->mu);
 	if (!e->vd) {
 		rc = ic_vdisk_open(ex->store, e->image, flags, ex->stack, &e->vd);
 		if (rc < 0)
 			e->vd = NULL;
 	}
+	return rc;
+}
+
+static int
+exp_open(struct srv_exports *ex, struct srv_export *e)
+{
+	int rc;
+
+	pthread_mutex_lock(&e->mu);
+	rc = exp_open_locked(ex, e);
 	pthread_mutex_unlock(&e->mu);
 	return rc;
 }
 
-/* Whether this process still owns e's open vdisk: after a RELEASE the
- * handle is fenced and the record names the new owner, so say who. */
+/* e's vdisk was released to another process: with no client of ours left
+ * on it, put the fenced handle aside so that the select claims it anew
+ * (the current owner's policy decides). Earlier clients still connected
+ * would see a new handle under them: refuse until they are gone. */
 static int
-exp_still_owned(struct srv_exports *ex, struct srv_export *e, char *msg, size_t cap)
+exp_renew_locked(struct srv_export *e, char *msg, size_t cap)
+{
+	struct ic_vdisk **grown;
+
+	if (!e->vd || !ic_vdisk_fenced(e->vd))
+		return 0;
+	if (e->clients) {
+		snprintf(msg, cap, "%s was taken over by another process; %u earlier client%s of "
+			 "this server still connected", e->image, e->clients,
+			 e->clients == 1 ? " is" : "s are");
+		ic_log(IC_LOG_INFO, "nbd: client refused: %s", msg);
+		return -EPERM;
+	}
+	grown = realloc(e->retired, (e->nretired + 1) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	e->retired = grown;
+	e->retired[e->nretired++] = e->vd;
+	e->vd = NULL;
+	ic_log(IC_LOG_INFO, "nbd: %s was released by this server; claiming it again for a new "
+	       "client", e->image);
+	return 0;
+}
+
+/* Refused because another process owns e's vdisk: name it for the client. */
+static void
+exp_busy(struct srv_exports *ex, struct srv_export *e, char *msg, size_t cap)
 {
 	struct ic_owner_info info;
 
-	if (e->readonly || ic_owner_show(ex->store, e->image, &info) < 0 ||
-	    info.rec.pid == (uint32_t)getpid())
-		return 0;
-	if (info.rec.pid)
-		snprintf(msg, cap, "%s was handed over to %s (pid %u)", e->image, info.rec.who,
+	if (ic_owner_show(ex->store, e->image, &info) == 0 && info.rec.pid)
+		snprintf(msg, cap, "%s is owned by %s (pid %u)", e->image, info.rec.who,
 			 info.rec.pid);
 	else
-		snprintf(msg, cap, "%s was released by this server", e->image);
+		snprintf(msg, cap, "%s is owned by another process", e->image);
 	ic_log(IC_LOG_INFO, "nbd: client refused: %s", msg);
-	return -EPERM;
 }
 
 static int
@@ -125,20 +159,38 @@ exp_select(void *arg, const struct ic_nbd_export *pub, char *msg, size_t cap)
 {
 	struct srv_exports *ex = arg;
 	struct srv_export *e = pub->priv;
-	bool was_open;
 	int rc;
 
 	pthread_mutex_lock(&e->mu);
-	was_open = e->vd != NULL;
+	rc = exp_renew_locked(e, msg, cap);
+	if (rc == 0)
+		rc = exp_open_locked(ex, e);
 	pthread_mutex_unlock(&e->mu);
-	if (was_open)
-		return exp_still_owned(ex, e, msg, cap);
-	rc = exp_open(ex, e);
 	if (rc == -EBUSY)
-		snprintf(msg, cap, "%s is owned by another process", e->image);
-	else if (rc < 0)
+		exp_busy(ex, e, msg, cap);
+	else if (rc < 0 && !msg[0])
 		snprintf(msg, cap, "%s cannot be opened: %s", e->image, strerror(-rc));
 	return rc;
+}
+
+void
+srv_export_enter(struct srv_export *e)
+{
+	pthread_mutex_lock(&e->mu);
+	e->clients++;
+	if (e->vd)
+		ic_vdisk_use(e->vd, 1);
+	pthread_mutex_unlock(&e->mu);
+}
+
+void
+srv_export_leave(struct srv_export *e)
+{
+	pthread_mutex_lock(&e->mu);
+	e->clients--;
+	if (e->vd)
+		ic_vdisk_use(e->vd, -1);
+	pthread_mutex_unlock(&e->mu);
 }
 
 static uint16_t
@@ -265,6 +317,9 @@ srv_exports_close(struct srv_exports *ex)
 		if (r < 0 && rc == 0)
 			rc = r;
 		e->vd = NULL;
+		for (size_t j = 0; j < e->nretired; j++)
+			ic_vdisk_close(e->retired[j]);
+		free(e->retired);
 		pthread_mutex_destroy(&e->mu);
 	}
 	free(ex->items);

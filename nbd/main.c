@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/sd.h"
 #include "isocache/control.h"
 #include "nbd/server.h"
 
@@ -46,11 +47,14 @@ static const char usage_text[] =
 	"      --cache=MODE       writeback (default: layer files through the page\n"
 	"                         cache) or none (O_DIRECT)\n"
 	"      --release=POLICY   answer another process asking for a vdisk this\n"
-	"                         server writes: when-idle (default: release when\n"
-	"                         no client wrote for 5 s), always or never\n"
-	"                         (see docs/OWNERSHIP.md)\n"
+	"                         server writes: when-unused (default: release\n"
+	"                         only while no client is connected to it),\n"
+	"                         when-idle (no client wrote for 5 s), always or\n"
+	"                         never; a released vdisk is claimed again when\n"
+	"                         a new client asks (see docs/OWNERSHIP.md)\n"
 	"      --filter=SPEC      add filters to the I/O stack, top first, e.g.\n"
-	"                         --filter stats --filter delay:read=200us;\n"
+	"                         --filter stats --filter delay:read=200us, or a\n"
+	"                         filter built out of tree, /path/to/f.so[:PARAMS];\n"
 	"                         repeatable (see docs/NBD.md)\n"
 	"      --no-cache         leave the shared cache filter out of the stack\n"
 	"                         (by default frozen layers are read through\n"
@@ -351,7 +355,9 @@ main(int argc, char **argv)
 		return 1;
 	}
 	main_ready(&o, ready_fd);
+	ic_sd_notify("READY=1");
 	rc = o.single ? srv_run_stdio(&o.srv, &ex) : srv_run(&o.srv, &ex);
+	ic_sd_notify("STOPPING=1");
 	ic_control_stop(ctl); /* the exports are closed by now */
 	if (ex.stack)
 		ic_stack_free(ex.stack);

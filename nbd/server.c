@@ -78,7 +78,9 @@ srv_serve_client(struct srv_client *cl)
 		return rc;
 	}
 	ic_log(IC_LOG_DEBUG, "nbd: client on export %s", cfg.session.export->name);
+	srv_export_enter(cfg.backend);
 	rc = ic_nbd_conn_serve(conn);
+	srv_export_leave(cfg.backend);
 	ic_nbd_conn_free(conn);
 	return rc;
 }

@@ -10,13 +10,20 @@
 
 /* An image served as one export. The vdisk is opened when the server
  * starts (images named on the command line) or when a client first selects
- * it (all images of the store), and stays open until the server exits. */
+ * it (all images of the store), and stays open until the server exits,
+ * unless it is released to another process: then the next client to
+ * select it, once no earlier client is connected, claims it again. */
 struct srv_export {
 	char image[2 * IC_NAME_MAX + 2];
 	char description[128];
 	bool readonly;
 	pthread_mutex_t mu;
 	struct ic_vdisk *vd;
+	unsigned clients;         /* connections in transmission on it */
+	struct ic_vdisk **retired; /* released handles, closed at exit: a
+				    * connection between select and enter may
+				    * still hold one */
+	size_t nretired;
 };
 
 struct srv_exports {
@@ -36,6 +43,10 @@ extern const struct ic_nbd_backend_ops srv_vdisk_ops;
  * Named images are opened now; returns 0 or -errno after logging. */
 int srv_exports_load(struct srv_exports *ex, char **images, int count, const char *export_name,
 		     bool readonly);
+/* A connection starts or ends transmission on e: counted as a client using
+ * its vdisk (the default release policy keeps a vdisk while one is). */
+void srv_export_enter(struct srv_export *e);
+void srv_export_leave(struct srv_export *e);
 /* Close every open vdisk (flushing); returns the first error. */
 int srv_exports_close(struct srv_exports *ex);
 

@@ -6,7 +6,7 @@ IC_JOBS=${IC_JOBS:-$(nproc)}
 
 # Packages every build needs; the test and demo scripts add theirs.
 IC_BUILD_PACKAGES=(build-essential cmake pkg-config liburing-dev libfuse3-dev liblmdb-dev
-	libxxhash-dev libcmocka-dev fuse3 attr)
+	libxxhash-dev libcmocka-dev libsystemd-dev fuse3 attr scdoc)
 
 ic_install() {
 	local missing=()

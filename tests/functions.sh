@@ -119,3 +119,13 @@ wait_until() {
 
 # fail MESSAGE: print and exit 1.
 fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# expect_fail PATTERN CMD...: CMD fails, and its stderr matches PATTERN.
+expect_fail() {
+	local pattern=$1
+	shift
+	if "$@" 2>"$TESTDIR/expect_fail.err"; then fail "succeeded: $*"; fi
+	grep -qE -e "$pattern" "$TESTDIR/expect_fail.err" ||
+		fail "unclear error for '$*': $(cat "$TESTDIR/expect_fail.err")"
+	echo "ok: $* -> $(head -1 "$TESTDIR/expect_fail.err")"
+}

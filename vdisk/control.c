@@ -39,6 +39,7 @@ struct ic_control {
 };
 
 static const char *const ctl_policy_names[] = {
+	[IC_RELEASE_WHEN_UNUSED] = "when-unused",
 	[IC_RELEASE_WHEN_IDLE] = "when-idle",
 	[IC_RELEASE_NEVER] = "never",
 	[IC_RELEASE_ALWAYS] = "always",
@@ -53,7 +54,8 @@ ic_release_policy_parse(const char *text, enum ic_release_policy *out)
 			return 0;
 		}
 	}
-	ic_log(IC_LOG_ERR, "release policy '%s': use never, when-idle or always", text);
+	ic_log(IC_LOG_ERR, "release policy '%s': use when-unused, when-idle, never or always",
+	       text);
 	return -EINVAL;
 }
 
@@ -150,12 +152,19 @@ control_verdict(const struct ic_control *ctl, struct ic_vdisk *vd, char *why, si
 	uint64_t last = __atomic_load_n(&vd->last_write_ms, __ATOMIC_RELAXED);
 	long long idle = vd_now_ms() - (long long)last;
 	unsigned window = ctl->cfg.idle_ms ? ctl->cfg.idle_ms : IC_RELEASE_IDLE_MS;
+	unsigned users = __atomic_load_n(&vd->users, __ATOMIC_RELAXED);
 
 	switch (ctl->cfg.policy) {
 	case IC_RELEASE_ALWAYS:
 		return NULL;
 	case IC_RELEASE_NEVER:
 		snprintf(why, cap, "its release policy is never");
+		return why;
+	case IC_RELEASE_WHEN_UNUSED:
+		if (users == 0)
+			return NULL;
+		snprintf(why, cap, "%u client%s %s using it (release policy when-unused)", users,
+			 users == 1 ? "" : "s", users == 1 ? "is" : "are");
 		return why;
 	default:
 		if (!last || idle >= window)
@@ -223,8 +232,11 @@ control_release(struct ic_control *ctl, int fd, const struct ctl_msg *m, struct 
 		snprintf(text, cap, "released after %lld ms", vd_now_ms() - t0);
 		rc = control_send(fd, reply, ctl->out);
 		if (rc == 0) {
+			/* Fenced under the quiesce, then the lock goes: nothing of
+			 * ours can write once the requester can take it. */
 			vd_fence(vd);
 			vd->owned = false;
+			owner_drop(&vd->claim);
 			ic_log(IC_LOG_INFO, "%s: released to %s (pid %d, %s) in %lld ms; no longer "
 			       "serving it", vd->image, m->release.who, (int)cred.pid,
 			       m->release.reason, vd_now_ms() - t0);
@@ -240,6 +252,7 @@ control_release(struct ic_control *ctl, int fd, const struct ctl_msg *m, struct 
 			} else { /* it cleared the record itself: nobody owns it now */
 				vd_fence(vd);
 				vd->owned = false;
+				owner_drop(&vd->claim);
 			}
 		}
 		reply->reply.result = CTL_DONE; /* answered already */
@@ -308,10 +321,11 @@ control_stats(struct ic_control *ctl, char *text, size_t cap)
 
 		n += (size_t)snprintf(text + n, cap - n,
 				      "%s{\"name\":\"%s\",\"owned\":%s,\"generation\":%llu,"
-				      "\"idle_ms\":%lld}",
+				      "\"idle_ms\":%lld,\"clients\":%u}",
 				      vd == ctl->vdisks ? "" : ",", vd->image,
 				      vd->owned && !vd_fenced(vd) ? "true" : "false",
-				      (unsigned long long)vd->claim.generation, idle);
+				      (unsigned long long)vd->claim.generation, idle,
+				      __atomic_load_n(&vd->users, __ATOMIC_RELAXED));
 	}
 	if (n < cap)
 		n += (size_t)snprintf(text + n, cap - n, "],\"stack\":");
@@ -327,12 +341,16 @@ static void
 control_filter(struct ic_control *ctl, const struct ctl_msg *m, struct ctl_msg *reply,
 	       char *text, size_t cap)
 {
+	char why[256];
 	int rc;
 
 	if (!ctl->cfg.stack) {
 		control_fail(reply, -ENOTSUP, text, cap, "this process has no filter stack");
 		return;
 	}
+	/* The stack logs what was wrong (no such filter, which parameter);
+	 * that, not strerror, is what the asker must read. */
+	ic_log_capture(why, sizeof(why));
 	switch (m->filter.op) {
 	case IC_FILTER_LS:
 		rc = ic_stack_report(ctl->cfg.stack, text, cap);
@@ -344,8 +362,12 @@ control_filter(struct ic_control *ctl, const struct ctl_msg *m, struct ctl_msg *
 		rc = ic_stack_remove(ctl->cfg.stack, m->filter.arg);
 		break;
 	}
+	ic_log_capture(NULL, 0);
 	if (rc == -ENOENT && m->filter.op == IC_FILTER_RM)
-		control_fail(reply, rc, text, cap, "no filter called %s in the stack", m->filter.arg);
+		control_fail(reply, rc, text, cap, "no filter called \"%s\" in the stack",
+			     m->filter.arg);
+	else if (rc < 0 && why[0])
+		control_fail(reply, rc, text, cap, "%s", why);
 	else if (rc < 0)
 		control_fail(reply, rc, text, cap, "filter %s: %s", m->filter.arg, strerror(-rc));
 }
@@ -458,13 +480,15 @@ control_thread(void *arg)
 	}
 }
 
-/* $ISOCACHE_RUN_DIR/<store uuid>/<pid>.sock, making the directories. */
+/* $ISOCACHE_RUN_DIR/<store uuid>/<pid>-<random>.sock, making the
+ * directories. Servers in different PID namespaces may share a pid, so the
+ * pid alone does not make the name unique. */
 static int
 control_make_path(struct ic_store *store, char *path, size_t cap)
 {
 	const char *run = getenv("ISOCACHE_RUN_DIR");
 	char uuid[IC_UUID_STRLEN], dir[PATH_MAX];
-	uint8_t id[16];
+	uint8_t id[16], nonce[16];
 
 	if (!run || !*run)
 		run = IC_DEFAULT_RUN_DIR;
@@ -478,7 +502,10 @@ control_make_path(struct ic_store *store, char *path, size_t cap)
 		       strerror(errno));
 		return rc;
 	}
-	if ((size_t)snprintf(path, cap, "%s/%d.sock", dir, (int)getpid()) >= cap) {
+	if (ic_uuid_generate(nonce))
+		return -EIO;
+	if ((size_t)snprintf(path, cap, "%s/%d-%02x%02x%02x%02x.sock", dir, (int)getpid(),
+			     nonce[0], nonce[1], nonce[2], nonce[3]) >= cap) {
 		ic_log(IC_LOG_ERR, "control socket path under %s is too long (at most %zu bytes)",
 		       dir, cap - 1);
 		return -ENAMETOOLONG;
@@ -495,8 +522,6 @@ control_listen(struct ic_control *ctl)
 	if (ctl->listen_fd < 0)
 		return -errno;
 	memcpy(sa.sun_path, ctl->path, strlen(ctl->path) + 1);
-	/* A file of our pid is a previous process's (pids are reused). */
-	unlink(ctl->path);
 	if (bind(ctl->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) ||
 	    listen(ctl->listen_fd, 64)) {
 		int rc = -errno;

@@ -7,8 +7,13 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77 /* Linux 6.5; older headers lack it */
+#endif
 
 #include "common/cleanup.h"
 #include "vdisk/ctlmsg.h"
@@ -302,4 +307,28 @@ ctl_call(const char *path, const struct ctl_msg *req, unsigned timeout_ms, uint8
 	    reply->type != CTL_REPLY || reply->seq != req->seq)
 		return -EBADMSG;
 	return 0;
+}
+
+int
+ctl_peer_pidfd(const char *path, unsigned timeout_ms, pid_t *pid)
+{
+	IC_AUTOCLOSE int fd = ctl_connect(path, vd_now_ms() + timeout_ms);
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int pidfd;
+
+	*pid = 0;
+	if (fd < 0)
+		return fd;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+		*pid = cred.pid;
+	len = sizeof(pidfd);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) == 0)
+		return pidfd;
+	if (errno != ENOPROTOOPT)
+		return -errno;
+	if (*pid == 0)
+		return -ESRCH;
+	pidfd = (int)syscall(SYS_pidfd_open, *pid, 0);
+	return pidfd < 0 ? -errno : pidfd;
 }

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define CTL_MAGIC 0x4c544349u /* "ICTL" as little-endian bytes */
 #define CTL_VERSION 1u
@@ -86,5 +87,12 @@ int ctl_decode(const uint8_t *buf, size_t len, struct ctl_msg *m);
 #define CTL_REPLY_BUF (CTL_HDR_SIZE + 16u + CTL_TEXT_MAX)
 int ctl_call(const char *path, const struct ctl_msg *req, unsigned timeout_ms, uint8_t *buf,
 	     struct ctl_msg *reply);
+
+/* Connect to the control socket at path and return a pidfd of the process
+ * listening on it (SO_PEERPIDFD; before Linux 6.5, SO_PEERCRED's pid, as
+ * the kernel translates it into our PID namespace, and pidfd_open), with
+ * that pid (0: not visible in our namespace) in *pid. -ESRCH when the peer
+ * cannot be named in our namespace. */
+int ctl_peer_pidfd(const char *path, unsigned timeout_ms, pid_t *pid);
 
 #endif

@@ -74,6 +74,7 @@ vd_alloc(void)
 	pthread_rwlockattr_destroy(&attr);
 	pthread_rwlock_init(&vd->map_lock, NULL);
 	pthread_mutex_init(&vd->flush_lock, NULL);
+	vd->claim.lock_fd = -1;
 	for (int i = 0; i < VD_COW_LOCKS; i++)
 		pthread_mutex_init(&vd->cow_lock[i], NULL);
 	return vd;
@@ -93,8 +94,10 @@ vd_free(struct ic_vdisk *vd)
 	for (unsigned i = 0; i < vd->depth; i++)
 		if (vd->layers[i].fd >= 0)
 			vd_close_layer(vd, &vd->layers[i]);
+	/* Layers closed: nothing writes under the claim any more. */
 	if (vd->owned)
 		owner_release(vd->store, &vd->claim);
+	owner_drop(&vd->claim);
 	free(vd->layers);
 	extmap_free(&vd->leaf);
 	extmap_free(&vd->dirty);
@@ -216,6 +219,10 @@ vd_switch_leaf(struct ic_vdisk *vd, const struct ic_disk_rec *leaf, const struct
 	}
 	vd_close_layer(vd, &vd->layers[0]);
 	memcpy(&layers[2], &vd->layers[1], (vd->depth - 1) * sizeof(*layers));
+	/* The stack keeps the parents' addresses (to close them, and to open
+	 * filters added live on them): without this it held freed memory. */
+	for (unsigned i = 1; vd->stack && i < vd->depth; i++)
+		ic_stack_layer_moved(vd->stack, &vd->layers[i], &layers[i + 1]);
 	free(vd->layers);
 	vd->layers = layers;
 	vd->depth++;
@@ -330,6 +337,18 @@ bool
 ic_vdisk_readonly(const struct ic_vdisk *vd)
 {
 	return vd->readonly;
+}
+
+void
+ic_vdisk_use(struct ic_vdisk *vd, int delta)
+{
+	__atomic_add_fetch(&vd->users, (unsigned)delta, __ATOMIC_RELAXED);
+}
+
+bool
+ic_vdisk_fenced(const struct ic_vdisk *vd)
+{
+	return vd_fenced(vd);
 }
 
 uint64_t

@@ -63,8 +63,8 @@ ic_store_init(const char *dir, uint32_t cluster_size)
 	return rc ? rc : ic_meta_create(path, uuid, cluster_size);
 }
 
-int
-ic_store_open(const char *dir, struct ic_store **out)
+static int
+store_open(const char *dir, bool readonly, struct ic_store **out)
 {
 	IC_AUTOFREE struct ic_store *store = calloc(1, sizeof(*store));
 	char path[PATH_MAX];
@@ -85,7 +85,7 @@ ic_store_open(const char *dir, struct ic_store **out)
 		free(store->dir);
 		return rc;
 	}
-	rc = ic_meta_open(path, &store->meta);
+	rc = readonly ? ic_meta_open_readonly(path, &store->meta) : ic_meta_open(path, &store->meta);
 	if (rc) {
 		free(store->dir);
 		return rc;
@@ -94,6 +94,18 @@ ic_store_open(const char *dir, struct ic_store **out)
 	store->cluster_shift = (unsigned)__builtin_ctz(store->cluster_size);
 	*out = ic_steal(&store);
 	return 0;
+}
+
+int
+ic_store_open(const char *dir, struct ic_store **out)
+{
+	return store_open(dir, false, out);
+}
+
+int
+ic_store_open_readonly(const char *dir, struct ic_store **out)
+{
+	return store_open(dir, true, out);
 }
 
 void

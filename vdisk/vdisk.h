@@ -43,6 +43,7 @@ struct ic_vdisk {
 	pthread_rwlock_t io_lock;
 	unsigned open_flags;       /* IC_OPEN_* */
 	uint64_t last_write_ms;    /* CLOCK_MONOTONIC of the last write request */
+	unsigned users;            /* clients using it (ic_vdisk_use), atomic */
 	struct ic_control *ctl;    /* answering RELEASE/SNAPSHOT for it, or NULL */
 
 	/* The background commit (commit.c) of a writable vdisk. */

@@ -35,14 +35,16 @@
 #define IC_RELEASE_TIMEOUT_MS 5000u /* default deadline of a RELEASE request */
 #define IC_RELEASE_IDLE_MS 5000u    /* when-idle: no write for this long */
 
-/* What an owner answers to RELEASE. */
+/* What an owner answers to RELEASE (a forced one is never denied). */
 enum ic_release_policy {
+	IC_RELEASE_WHEN_UNUSED, /* release when no client uses the vdisk
+				 * (ic_vdisk_use); the default */
 	IC_RELEASE_WHEN_IDLE, /* release when no write came in the last idle_ms */
 	IC_RELEASE_NEVER,     /* always deny (a forced takeover still works) */
 	IC_RELEASE_ALWAYS,    /* always release */
 };
 
-/* "never", "when-idle" or "always" → 0 and *out, else -EINVAL. */
+/* "when-unused", "when-idle", "never" or "always" → 0 and *out, else -EINVAL. */
 int ic_release_policy_parse(const char *text, enum ic_release_policy *out);
 const char *ic_release_policy_name(enum ic_release_policy policy);
 
@@ -93,6 +95,17 @@ int ic_owner_release(struct ic_store *store, const char *name, unsigned timeout_
 int ic_owner_takeover(struct ic_store *store, const char *name, unsigned timeout_ms);
 /* Deadline of the RELEASE requests ic_vdisk_open sends (0 = the default). */
 void ic_owner_set_timeout(struct ic_store *store, unsigned timeout_ms);
+
+/* What a writer on this store handle does when a live process owns the
+ * vdisk it claims (ic_vdisk_open for writing, resize, rm, rollback, ...). */
+enum ic_takeover {
+	IC_TAKEOVER_ASK,   /* ask for a RELEASE; the owner's policy decides (default) */
+	IC_TAKEOVER_NEVER, /* refuse at once, naming the owner (destructive admin
+			    * commands without --force) */
+	IC_TAKEOVER_FORCE, /* RELEASE ignoring the policy; an owner that does not
+			    * answer is killed (ic_owner_takeover) */
+};
+void ic_owner_set_takeover(struct ic_store *store, enum ic_takeover how);
 
 /* ---- Requests to a live process, by socket path ---- */
 

@@ -110,6 +110,22 @@ struct ic_filter_ops {
 
 #define IC_FILTER_OPS_INIT .size = sizeof(struct ic_filter_ops), .abi_version = IC_FILTER_ABI_VERSION
 
+/* A filter built out of tree as a shared object
+ *   cc -shared -fPIC -o ro.so ro.c $(pkg-config --cflags --libs isocache)
+ * names its ops table once, at file scope, with IC_REGISTER_FILTER(ro_ops);
+ * a spec item that is a path (`--filter /path/to/ro.so:PARAMS`) loads it
+ * and registers it under its name. The loader calls the entry point this
+ * defines and checks the table's size and abi_version before anything else:
+ * a filter built for another ABI version is refused, naming the file. */
+#define IC_FILTER_PLUGIN_ENTRY "ic_filter_plugin"
+#define IC_REGISTER_FILTER(ops)                                                        \
+	__attribute__((visibility("default"))) const struct ic_filter_ops *ic_filter_plugin( \
+		void);                                                                 \
+	const struct ic_filter_ops *ic_filter_plugin(void)                             \
+	{                                                                              \
+		return &(ops);                                                         \
+	}
+
 /* Calls from a filter to the stack below it. Each checks the contract at
  * this hop: 1 to IC_MAX_SEGS segments, each with a layer, len > 0 and
  * off + len <= layer->size, a buffer for pread/pwrite, only known flags
@@ -166,6 +182,11 @@ int ic_stack_report(struct ic_stack *stack, char *buf, size_t cap);
 /* Calls into the top of the stack (the vdisk core). */
 int ic_stack_open(struct ic_stack *stack, const struct ic_layer *layer);
 void ic_stack_close(struct ic_stack *stack, const struct ic_layer *layer);
+/* An open layer's struct now lives at `to` (its owner moved its array):
+ * later closes and filters added live must be given the new address. The
+ * filters themselves are not called: the layer is the same file. */
+void ic_stack_layer_moved(struct ic_stack *stack, const struct ic_layer *from,
+			  const struct ic_layer *to);
 uint32_t ic_stack_caps(struct ic_stack *stack);
 int ic_stack_pread(struct ic_stack *stack, struct ic_seg *segs, unsigned n, uint32_t flags);
 int ic_stack_pwrite(struct ic_stack *stack, struct ic_seg *segs, unsigned n, uint32_t flags);

@@ -25,6 +25,11 @@ struct ic_meta_txn;
 int ic_meta_create(const char *path, const uint8_t store_uuid[16], uint32_t cluster_size);
 /* Open an existing meta file; checks magic and schema version. */
 int ic_meta_open(const char *path, struct ic_meta **out);
+/* The same, read-only (LMDB MDB_RDONLY): the meta file itself is opened
+ * O_RDONLY and write transactions fail with -EACCES. LMDB still needs write
+ * access to path-lock (its reader table); without it this fails with
+ * -EACCES after saying so. */
+int ic_meta_open_readonly(const char *path, struct ic_meta **out);
 void ic_meta_close(struct ic_meta *meta);
 uint32_t ic_meta_cluster_size(const struct ic_meta *meta);
 const uint8_t *ic_meta_store_uuid(const struct ic_meta *meta);

@@ -42,9 +42,19 @@ int ic_store_init(const char *dir, uint32_t cluster_size);
  * -ENOENT no store there, -EUCLEAN damaged or foreign metadata,
  * -EPROTONOSUPPORT a newer schema. */
 int ic_store_open(const char *dir, struct ic_store **out);
+/* Open for reading only (ic_meta_open_readonly): for callers that may read
+ * the store but not write it. Anything that would change the metadata
+ * fails with -EACCES. */
+int ic_store_open_readonly(const char *dir, struct ic_store **out);
 /* Close a store opened by ic_store_open, after every vdisk of it is
  * closed. NULL is fine. */
 void ic_store_close(struct ic_store *store);
+/* Remove the whole store at dir: every layer file (lifting the frozen
+ * marks: mode 0444, the immutable attribute), the metadata file and its
+ * lock, and dir when nothing else is left in it. Refused with -EBUSY,
+ * naming each vdisk and its owner, while a live process owns a vdisk,
+ * unless force. No image can be made or claimed while it runs. */
+int ic_store_destroy(const char *dir, bool force);
 /* The store's cluster size in bytes: the unit of copy-on-write. */
 uint32_t ic_store_cluster_size(const struct ic_store *store);
 /* The store's random 128-bit uuid, into uuid. */
@@ -132,6 +142,13 @@ int ic_vdisk_close(struct ic_vdisk *vd);
 uint64_t ic_vdisk_size(const struct ic_vdisk *vd);
 /* Was it opened read-only (IC_OPEN_RDONLY, or a snapshot)? */
 bool ic_vdisk_readonly(const struct ic_vdisk *vd);
+/* A front end counts the clients using vd: +1 when one starts, -1 when it
+ * ends. The default release policy (when-unused) lets a vdisk go only
+ * while none does. Thread-safe. */
+void ic_vdisk_use(struct ic_vdisk *vd, int delta);
+/* Released to another process or taken over: every call on vd fails with
+ * -ESTALE from now on. Close it; a new ic_vdisk_open claims again. */
+bool ic_vdisk_fenced(const struct ic_vdisk *vd);
 
 /* Byte-granular I/O at any offset and length; the range must lie within
  * the disk (-EINVAL otherwise). Returns 0 or -errno; a handle that lost

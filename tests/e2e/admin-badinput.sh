@@ -7,15 +7,6 @@ requires mdb_dump mdb_load
 cd "$TESTDIR"
 S=$ISOCACHE_STORE
 
-# expect_fail PATTERN CMD...: CMD fails, and stderr matches PATTERN.
-expect_fail() {
-	local pattern=$1
-	shift
-	if "$@" 2>err; then fail "succeeded: $*"; fi
-	grep -qE -e "$pattern" err || fail "unclear error for '$*': $(cat err)"
-	echo "ok: $* -> $(head -1 err)"
-}
-
 expect_fail "no store here" $ADMIN ls
 expect_fail "power of two" $ADMIN init --cluster-size 3K
 $ADMIN init

@@ -19,7 +19,7 @@ nbd_start faulty --no-cache --filter "error:read=0.1:write=0.1:flush=0.2:seed=$s
 out=$(fault_client faulty run "$ops" "$seed" 16 EIO)
 echo "$out"
 seen=$(sed -n 's/.*errors EIO=\([0-9]*\).*/\1/p' <<<"$out")
-injected=$($ADMIN filter ls vm | /usr/bin/python3 -c '
+injected=$($ADMIN filter ls vm --json | /usr/bin/python3 -c '
 import json, sys
 print(next(f["report"]["injected"] for f in json.load(sys.stdin) if f["name"] == "error"))')
 echo "fault-eio: $injected faults injected"

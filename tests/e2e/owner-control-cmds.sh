@@ -12,20 +12,20 @@ qemu-io -f raw -c "write -P 0x11 0 1M" -c "read -P 0x11 0 1M" "$(nbd_uri a)" >/d
 # The same as tables: the stats filter's row for the writes names them.
 "$ADMIN" stats vm | tee "$TESTDIR/stats.txt"
 grep -Eq '^  1 +pwrite +16 +1 MiB +0 ' "$TESTDIR/stats.txt" || fail "stats table lacks the writes"
-grep -q '^cache: .*connected=' "$TESTDIR/stats.txt" || fail "stats table lacks the cache filter"
+grep -Eq '^ +[0-9]+ +cache +cache +.*connected=' "$TESTDIR/stats.txt" || fail "stats table lacks the cache filter"
 /usr/bin/python3 - "$TESTDIR/stats.json" "$(cat "$TESTDIR/a.pid")" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
-assert s["pid"] == int(sys.argv[2]) and s["policy"] == "when-idle", s
+assert s["pid"] == int(sys.argv[2]) and s["policy"] == "when-unused", s
 assert s["vdisks"][0]["name"] == "vm" and s["vdisks"][0]["owned"], s
 assert [f["name"] for f in s["stack"] if not f["bottom"]] == ["stats", "cache"], s["stack"]
 assert s["stack"][0]["report"]["layers"][0]["pwrite"]["bytes"] == 1 << 20, s["stack"]
 PY
 "$ADMIN" filter add vm delay:read=1ms
-"$ADMIN" filter ls vm | grep -q '"delay"' || fail "filter add did not show in ls"
+"$ADMIN" filter ls vm --json | grep -q '"delay"' || fail "filter add did not show in ls"
 qemu-io -f raw -c "read -P 0x11 0 1M" "$(nbd_uri a)" >/dev/null
 "$ADMIN" filter rm --socket "$(owner_socket vm)" delay
-! "$ADMIN" filter ls vm | grep -q '"delay"' || fail "filter rm did not remove it"
+! "$ADMIN" filter ls vm --json | grep -q '"delay"' || fail "filter rm did not remove it"
 ! "$ADMIN" filter rm vm nosuch 2>"$TESTDIR/err" || fail "removing a missing filter succeeded"
 cat "$TESTDIR/err"
 ! "$ADMIN" filter frob vm 2>/dev/null || fail "a bad action was accepted"

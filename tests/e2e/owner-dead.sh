@@ -16,7 +16,7 @@ t0=$(date +%s%N)
 nbd_start b vm 2>"$TESTDIR/b.err"
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 cat "$TESTDIR/b.err"
-grep -q "previous owner .*pid $apid.* is gone; reclaiming" "$TESTDIR/b.err" || fail "no reclaim logged"
+grep -q "previous owner .*pid $apid.* is gone (its lock was free); reclaiming" "$TESTDIR/b.err" || fail "no reclaim logged"
 [ "$ms" -lt 3000 ] || fail "reclaiming took $ms ms"
 [ "$(owner_pid vm)" = "$(cat "$TESTDIR/b.pid")" ] || fail "b does not own vm"
 qemu-io -f raw -c "read -P 0x3c 0 1M" "$(nbd_uri b)" >/dev/null

@@ -17,7 +17,7 @@ grep -q "vm is owned by isocache-nbd pid $apid (open vm) since .*; it denied the
 	fail "owner show does not report the policy"
 qemu-io -f raw -c "write -P 0x12 0 64k" -c "read -P 0x12 0 64k" "$(nbd_uri a)" >/dev/null
 
-nbd_start c vm2
+nbd_start c --release=when-idle vm2
 qemu-io -f raw -c "write -P 0x13 0 64k" "$(nbd_uri c)" >/dev/null
 rc=0
 "$ADMIN" owner release vm2 2>"$TESTDIR/err2" || rc=$?

@@ -62,3 +62,69 @@ for i in range(first, first + count):
         sys.exit("block %d does not hold its pattern" % i)
 PY
 }
+
+# owner_client NAME URI: a VM-like NBD client in the background, connected
+# to URI and then quiet, obeying owner_client_do. Killed by PID at exit.
+# One client at a time (it is driven through file descriptor 7).
+owner_client() {
+	local name=$1 uri=$2
+	mkfifo "$TESTDIR/$name.in"
+	: >"$TESTDIR/$name.out"
+	/usr/bin/python3 - "$uri" "$TESTDIR/$name.in" "$TESTDIR/$name.out" <<'PY' &
+import nbd, sys
+uri, cmds, log = sys.argv[1:]
+h = nbd.NBD()
+h.connect_uri(uri)
+with open(log, "a", buffering=1) as out:
+    out.write("connected\n")
+    for line in open(cmds):
+        byte = int(line.split()[1], 0)
+        try:
+            h.pwrite(bytes([byte]) * 4096, 0)
+            h.flush()
+            out.write("ok\n")
+        except nbd.Error as e:
+            out.write("error %s\n" % e)
+PY
+	echo $! >"$TESTDIR/$name.pid"
+	cleanup_fn _ic_kill_pidfile "$TESTDIR/$name.pid"
+	exec 7>"$TESTDIR/$name.in"
+	owner_client_wait "$name" 1
+	grep -q '^connected$' "$TESTDIR/$name.out" || fail "client $name did not connect"
+}
+
+# owner_client_wait NAME N: wait (up to 20 s) until the client has
+# answered N lines.
+owner_client_wait() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		[ "$(wc -l <"$TESTDIR/$1.out")" -ge "$2" ] && return 0
+		kill -0 "$(cat "$TESTDIR/$1.pid")" 2>/dev/null || break
+		sleep 0.1
+	done
+	[ "$(wc -l <"$TESTDIR/$1.out")" -ge "$2" ] || fail "client $1 gave no answer: $(cat "$TESTDIR/$1.out")"
+}
+
+# owner_client_do NAME BYTE: the client writes 4 KiB of BYTE at offset 0
+# and flushes; prints its answer ("ok" or "error MSG").
+owner_client_do() {
+	local n
+	n=$(($(wc -l <"$TESTDIR/$1.out") + 1))
+	echo "write $2" >&7
+	owner_client_wait "$1" "$n"
+	tail -n 1 "$TESTDIR/$1.out"
+}
+
+# owner_client_end NAME: close the client's commands; it exits.
+owner_client_end() {
+	exec 7>&-
+	wait "$(cat "$TESTDIR/$1.pid")" || true
+}
+
+# owner_block0 NAME: the first 4 KiB of vdisk NAME, as one hex byte when
+# they are all that byte ("11"), else "mixed".
+owner_block0() {
+	"$ADMIN" export "$1" "$TESTDIR/block0.raw" >/dev/null
+	head -c 4096 "$TESTDIR/block0.raw" | od -An -tx1 -v | tr -s ' \n' '\n\n' | sed '/^$/d' |
+		sort -u | awk '{ n++; b = $0 } END { print (n == 1 ? b : "mixed") }'
+}

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Handoff between two isocache-nbd processes while a client writes through
 # the first: the second serves every flushed byte, and the first refuses
-# further writes (EPERM) once it released.
+# further writes (EPERM) once it released. (b runs --release=never: with
+# the default policy an unused b would hand vm back to a for a's new
+# client, which owner-quiet-client.sh tests.)
 source "$(dirname "$0")/owner-functions.bash"
 
 owner_vdisk 256M vm
@@ -16,7 +18,7 @@ cleanup_fn kill "$writer"
 for _ in $(seq 100); do [ "$(wc -l <"$TESTDIR/w.log")" -ge 20 ] && break; sleep 0.05; done
 
 # b asks a to let go (a's policy is always) and serves vm.
-nbd_start b vm 2>"$TESTDIR/b.err"
+nbd_start b --release=never vm 2>"$TESTDIR/b.err"
 bpid=$(cat "$TESTDIR/b.pid")
 [ "$(owner_pid vm)" = "$bpid" ] || fail "b does not own vm after the handoff"
 wait "$writer" || true

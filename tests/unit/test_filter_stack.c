@@ -1,8 +1,11 @@
 /* The stack: pass-through, ordering, capabilities, ops-table size and
- * version, spec errors, contract checks, open/close and reports. */
+ * version, spec errors (and their capture for a client), contract checks,
+ * open/close (a layer that moved included) and reports. */
 #include "test_filter_fixture.h"
 
 #include <pthread.h>
+
+#include "common/log.h"
 
 /* ---- test filters ---- */
 
@@ -458,6 +461,44 @@ test_open_close_live(void **state)
 	assert_int_equal(opens_open, 0);
 }
 
+/* A layer whose struct moves (a live snapshot reallocates the vdisk's
+ * array) is closed, and opened by filters added later, at its new address. */
+static void
+test_layer_moved(void **state)
+{
+	struct fx *fx = *state;
+	struct ic_layer moved = fx->layer[0];
+
+	opens_open = 0;
+	assert_int_equal(ic_stack_add(fx->stack, "opens", 0), 0);
+	assert_int_equal(ic_stack_open(fx->stack, &fx->layer[0]), 0);
+	ic_stack_layer_moved(fx->stack, &fx->layer[0], &moved);
+	memset(&fx->layer[0], 0xa5, sizeof(fx->layer[0])); /* as if freed */
+	assert_int_equal(ic_stack_add(fx->stack, "opens", 0), 0);
+	assert_int_equal(opens_open, 2);
+	ic_stack_close(fx->stack, &moved);
+	assert_int_equal(opens_open, 0);
+	fx->layer[0] = moved;
+}
+
+/* The first error the stack logs is what a control-socket client reads. */
+static void
+test_errors_captured(void **state)
+{
+	struct fx *fx = *state;
+	char why[256];
+
+	ic_log_capture(why, sizeof(why));
+	assert_int_equal(ic_stack_add(fx->stack, "nop,bogus", 0), -ENOENT);
+	assert_string_equal(why, "filter spec: no filter called \"bogus\"");
+	ic_log_capture(why, sizeof(why));
+	assert_int_equal(ic_stack_add(fx->stack, "delay:read=abc", 0), -EINVAL);
+	assert_non_null(strstr(why, "bad parameter read=abc"));
+	ic_log_capture(NULL, 0);
+	assert_int_equal(ic_stack_add(fx->stack, "bogus", 0), -ENOENT);
+	assert_non_null(strstr(why, "read=abc")); /* no longer captured */
+}
+
 static void
 test_report(void **state)
 {
@@ -490,6 +531,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_results_checked_at_top, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_errors_travel_up, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_open_close_live, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_layer_moved, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_errors_captured, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_report, fx_setup, fx_teardown),
 	};
 	const struct ic_filter_ops *mine[] = { &nop_ops,  &trace_ops, &nocaps_ops, &emucache_ops,

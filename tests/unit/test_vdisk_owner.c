@@ -1,9 +1,12 @@
-/* Ownership records and the handoff (DESIGN.md §6): claims are CAS on the
- * generation, dead owners (exited, zombie, previous boot) are reclaimed, a
- * live owner with a control socket releases by its policy, a fenced handle
- * refuses I/O, a live snapshot keeps the handle writing, and garbage on the
- * control socket closes only that connection. A second process is a fork
- * that opens its own store handle (LMDB allows one per process). */
+/* Ownership records and the handoff (docs/OWNERSHIP.md): claims take the
+ * kernel lock and then CAS the record's generation; an owner is dead
+ * exactly when its lock is free (exited, zombie), whatever its recorded
+ * pid shows; a live owner with a control socket releases by its policy, a
+ * fenced handle refuses I/O, a live snapshot keeps the handle writing, and
+ * garbage on the control socket closes only that connection. A second
+ * process is a fork that drops every inherited descriptor (a fork shares
+ * the parent's lock descriptions) and opens its own store handle (LMDB
+ * allows one per process). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/close_range.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -55,12 +60,25 @@ owner_teardown(void **state)
 	return 0;
 }
 
-/* In a child process with its own store handle: claim vm1 and exit with
- * 0 (got it), 1 (refused) or 2 (error). With keep, exit without releasing. */
-static int
-owner_child_claim(const char *dir, bool keep)
+/* A forked child: drop what it inherited (above stderr), so that it is a
+ * process of its own to the kernel's locks. */
+static pid_t
+owner_fork(void)
 {
 	pid_t pid = fork();
+
+	if (pid == 0)
+		syscall(SYS_close_range, 3u, ~0u, 0u);
+	return pid;
+}
+
+/* In a child process with its own store handle: claim vm1 (treating a
+ * live owner as how says) and exit with 0 (got it), 1 (refused) or 2
+ * (error). With keep, exit without releasing. */
+static int
+owner_child_claim_how(const char *dir, bool keep, enum ic_takeover how)
+{
+	pid_t pid = owner_fork();
 	int status;
 
 	if (pid == 0) {
@@ -71,6 +89,7 @@ owner_child_claim(const char *dir, bool keep)
 		if (ic_store_open(dir, &store))
 			_exit(2);
 		ic_owner_set_timeout(store, 2000);
+		ic_owner_set_takeover(store, how);
 		rc = owner_claim(store, "vm1", "test child", &claim);
 		if (rc == 0 && !keep)
 			owner_release(store, &claim);
@@ -78,6 +97,12 @@ owner_child_claim(const char *dir, bool keep)
 	}
 	waitpid(pid, &status, 0);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 3;
+}
+
+static int
+owner_child_claim(const char *dir, bool keep)
+{
+	return owner_child_claim_how(dir, keep, IC_TAKEOVER_ASK);
 }
 
 static void
@@ -131,7 +156,7 @@ owner_dead_reclaimed(void **state)
 	owner_release(f->fx.store, &c);
 
 	/* A zombie (exited, not reaped yet) is dead too. */
-	zombie = fork();
+	zombie = owner_fork();
 	if (zombie == 0) {
 		struct ic_store *store;
 		struct owner_claim claim;
@@ -151,17 +176,51 @@ owner_dead_reclaimed(void **state)
 	assert_false(info.alive);
 	assert_int_equal(owner_claim(f->fx.store, "vm1", "test", &c), 0);
 	waitpid(zombie, NULL, 0);
+	owner_release(f->fx.store, &c);
 
-	/* A record from another boot belongs to a dead process. */
-	assert_int_equal(ic_owner_show(f->fx.store, "vm1", &info), 0);
-	info.rec.boot_id[0] ^= 0xff;
+	/* A record naming a live process of this boot (init, with its real
+	 * start time: all that /proc could check) but whose lock is free is a
+	 * dead owner's: pid, start time and boot id are information only.
+	 * This is what an owner in another PID namespace looked like. */
+	assert_int_equal(owner_self(f->fx.store, 1, "init", NULL, &info.rec), 0);
+	info.rec.generation = 41;
 	assert_int_equal(ic_meta_begin(f->fx.store->meta, true, &txn), 0);
 	assert_int_equal(ic_meta_owner_put(txn, "vm1", &info.rec), 0);
 	assert_int_equal(ic_meta_commit(txn), 0);
 	assert_int_equal(ic_owner_show(f->fx.store, "vm1", &info), 0);
 	assert_false(info.alive);
 	assert_int_equal(owner_claim(f->fx.store, "vm1", "test", &c), 0);
+	assert_int_equal(c.generation, 42);
 	owner_release(f->fx.store, &c);
+}
+
+/* The lock, not the record, decides: a live holder whose record says
+ * nobody owns the vdisk (cleared behind its back) still keeps every other
+ * claimer out, and two claims of one process conflict too. */
+static void
+owner_lock_decides(void **state)
+{
+	struct owner_fx *f = *state;
+	struct owner_claim a, b;
+	struct ic_meta_txn *txn;
+	struct ic_owner_info info;
+
+	assert_int_equal(owner_claim(f->fx.store, "vm1", "test a", &a), 0);
+	assert_true(a.lock_fd >= 0);
+	assert_int_equal(ic_meta_begin(f->fx.store->meta, true, &txn), 0);
+	assert_int_equal(ic_meta_owner_del(txn, "vm1"), 0);
+	assert_int_equal(ic_meta_commit(txn), 0);
+	assert_int_equal(ic_owner_show(f->fx.store, "vm1", &info), 0);
+	assert_true(info.alive);
+	assert_int_equal(owner_child_claim(f->fx.dir, false), 1);
+	assert_int_equal(owner_claim(f->fx.store, "vm1", "test b", &b), -EBUSY);
+	/* Another vdisk's byte is free. */
+	assert_int_equal(ic_image_create(f->fx.store, "vm2", OWNER_SIZE), 0);
+	assert_int_equal(owner_claim(f->fx.store, "vm2", "test c", &b), 0);
+	owner_release(f->fx.store, &b);
+	owner_release(f->fx.store, &a);
+	assert_int_equal(a.lock_fd, -1);
+	assert_int_equal(owner_child_claim(f->fx.dir, false), 0);
 }
 
 /* Open vm1 for writing behind a control socket with policy, write once. */
@@ -177,6 +236,46 @@ owner_serve(struct owner_fx *f, enum ic_release_policy policy, struct ic_vdisk *
 	assert_int_equal(ic_vdisk_open(f->fx.store, "vm1", 0, NULL, vd), 0);
 	assert_int_equal(ic_vdisk_pwrite(*vd, data, sizeof(data), 0, 0), 0);
 	return ctl;
+}
+
+/* The default policy keeps a vdisk while a client uses it, however quiet,
+ * and lets it go once none does. */
+static void
+owner_release_when_unused(void **state)
+{
+	struct owner_fx *f = *state;
+	struct ic_vdisk *vd;
+	struct ic_control *ctl = owner_serve(f, IC_RELEASE_WHEN_UNUSED, &vd);
+	char data[512] = { 0 };
+
+	ic_vdisk_use(vd, 1);
+	assert_int_equal(owner_child_claim(f->fx.dir, false), 1);
+	assert_int_equal(ic_vdisk_pwrite(vd, data, sizeof(data), 0, 0), 0);
+	ic_vdisk_use(vd, -1);
+	assert_int_equal(owner_child_claim(f->fx.dir, false), 0);
+	assert_true(ic_vdisk_fenced(vd));
+	/* Every write path, the overwrite of an allocated cluster included. */
+	assert_int_equal(ic_vdisk_pwrite(vd, data, sizeof(data), 0, 0), -ESTALE);
+	assert_int_equal(ic_vdisk_zero(vd, sizeof(data), 0, 0), -ESTALE);
+	assert_int_equal(ic_vdisk_trim(vd, sizeof(data), 0, 0), -ESTALE);
+	assert_int_equal(ic_vdisk_flush(vd), -ESTALE);
+	ic_vdisk_close(vd);
+	ic_control_stop(ctl);
+}
+
+/* IC_TAKEOVER_NEVER (destructive admin commands without --force) refuses
+ * a live owner without asking it, whatever its policy. */
+static void
+owner_takeover_never(void **state)
+{
+	struct owner_fx *f = *state;
+	struct ic_vdisk *vd;
+	struct ic_control *ctl = owner_serve(f, IC_RELEASE_ALWAYS, &vd);
+
+	assert_int_equal(owner_child_claim_how(f->fx.dir, false, IC_TAKEOVER_NEVER), 1);
+	assert_false(ic_vdisk_fenced(vd));
+	ic_vdisk_close(vd);
+	ic_control_stop(ctl);
 }
 
 static void
@@ -298,6 +397,10 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(owner_claim_and_cas, owner_setup, owner_teardown),
 		cmocka_unit_test_setup_teardown(owner_dead_reclaimed, owner_setup, owner_teardown),
+		cmocka_unit_test_setup_teardown(owner_lock_decides, owner_setup, owner_teardown),
+		cmocka_unit_test_setup_teardown(owner_release_when_unused, owner_setup,
+						owner_teardown),
+		cmocka_unit_test_setup_teardown(owner_takeover_never, owner_setup, owner_teardown),
 		cmocka_unit_test_setup_teardown(owner_release_by_policy, owner_setup, owner_teardown),
 		cmocka_unit_test_setup_teardown(owner_policy_never, owner_setup, owner_teardown),
 		cmocka_unit_test_setup_teardown(owner_garbage_on_socket, owner_setup,

@@ -1,0 +1,143 @@
+/* ic_store_destroy: remove a whole store. Frozen layer files are mode 0444
+ * and immutable when made by root, so rm -rf fails on them; this lifts the
+ * marks and removes every layer file, the metadata file and its lock. */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/uuid.h"
+#include "vdisk/internal.h"
+
+struct destroy_ctx {
+	bool force;
+	unsigned live; /* vdisks a live process owns */
+};
+
+static int
+destroy_owner(void *arg, const char *name, const struct ic_owner_info *info)
+{
+	struct destroy_ctx *c = arg;
+	static const uint8_t zero[16];
+
+	if (!info->alive || memcmp(info->rec.owner_id, zero, 16) == 0)
+		return 0;
+	c->live++;
+	ic_log(c->force ? IC_LOG_WARN : IC_LOG_ERR, "%s is in use by %s (pid %" PRIu32 ")%s",
+	       name, info->rec.who, info->rec.pid,
+	       c->force ? "; destroying anyway (--force): its I/O will fail" : "");
+	return 0;
+}
+
+/* Remove every file of layers/: "<id>.raw" through store_layer_unlink,
+ * which lifts the frozen marks; anything else (a stray) as it is. */
+static int
+destroy_layers(struct ic_store *store)
+{
+	char path[PATH_MAX];
+	struct dirent *e;
+	DIR *d;
+	int rc = 0;
+
+	snprintf(path, sizeof(path), "%s/layers", store->dir);
+	d = opendir(path);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while (rc == 0 && (e = readdir(d))) {
+		uint64_t id;
+		char tail;
+
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (sscanf(e->d_name, "%" SCNu64 ".ra%c", &id, &tail) == 2 && tail == 'w') {
+			rc = store_layer_unlink(store, id);
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s/layers/%s", store->dir, e->d_name);
+		if (unlink(path) != 0) {
+			rc = -errno;
+			ic_log(IC_LOG_ERR, "%s: %s", path, strerror(errno));
+		}
+	}
+	closedir(d);
+	snprintf(path, sizeof(path), "%s/layers", store->dir);
+	if (rc == 0 && rmdir(path) != 0) {
+		rc = -errno;
+		ic_log(IC_LOG_ERR, "%s: %s", path, strerror(errno));
+	}
+	return rc;
+}
+
+/* The metadata file, its lock, an interrupted import's temporary file, and
+ * the store directory itself when nothing else is left in it. */
+static int
+destroy_rest(const char *dir)
+{
+	static const char *const names[] = { "meta.mdb", "meta.mdb-lock" };
+	char path[PATH_MAX];
+	struct dirent *e;
+	DIR *d;
+	int rc = 0;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		if (unlink(path) != 0 && errno != ENOENT && rc == 0) {
+			rc = -errno;
+			ic_log(IC_LOG_ERR, "%s: %s", path, strerror(errno));
+		}
+	}
+	d = opendir(dir);
+	while (d && (e = readdir(d))) {
+		if (strncmp(e->d_name, "import-", 7) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		unlink(path);
+	}
+	if (d)
+		closedir(d);
+	if (rc == 0 && rmdir(dir) != 0)
+		ic_log(IC_LOG_WARN, "%s: left in place: %s (files that are not the store's)", dir,
+		       strerror(errno));
+	return rc;
+}
+
+int
+ic_store_destroy(const char *dir, bool force)
+{
+	struct destroy_ctx c = { .force = force };
+	struct ic_store *store;
+	struct ic_meta_txn *txn;
+	char run[PATH_MAX], uuid[IC_UUID_STRLEN];
+	const char *run_dir = getenv("ISOCACHE_RUN_DIR");
+	int rc = ic_store_open(dir, &store);
+
+	if (rc)
+		return rc;
+	/* The write transaction is held to the end: no process can claim a
+	 * vdisk or make an image while its files go. */
+	rc = ic_meta_begin(store->meta, true, &txn);
+	if (rc == 0) {
+		rc = ic_owner_list(store, destroy_owner, &c);
+		if (rc == 0 && c.live && !force) {
+			ic_log(IC_LOG_ERR, "%s: %u vdisk%s in use; stop %s or give --force", dir,
+			       c.live, c.live == 1 ? "" : "s", c.live == 1 ? "its owner" : "their owners");
+			rc = -EBUSY;
+		}
+		if (rc == 0)
+			rc = destroy_layers(store);
+		ic_meta_abort(txn);
+	}
+	ic_uuid_format(ic_meta_store_uuid(store->meta), uuid);
+	ic_store_close(store);
+	if (rc == 0)
+		rc = destroy_rest(dir);
+	/* The control sockets' directory goes when its owners have. */
+	snprintf(run, sizeof(run), "%s/%s", run_dir && *run_dir ? run_dir : IC_DEFAULT_RUN_DIR, uuid);
+	if (rc == 0)
+		rmdir(run);
+	return rc;
+}
