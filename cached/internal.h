@@ -326,6 +326,15 @@ int cached_layer_direct(int fd);
 
 /* The daemon: one ring, one thread (loop.c, session.c). */
 struct cached_session;
+struct cached_daemon;
+
+/* A periodic job on the ring: run every period until the daemon stops. */
+struct cached_tick {
+	struct ic_op op; /* first: the timeout's completion */
+	struct cached_daemon *d;
+	struct __kernel_timespec period, ts;
+	void (*run)(struct cached_daemon *d);
+};
 
 struct cached_daemon {
 	struct io_uring ring;
@@ -338,10 +347,8 @@ struct cached_daemon {
 	struct ic_op sig_op;
 	struct signalfd_siginfo si;
 	struct cached_l2 l2;	 /* used when store.l2 points here */
-	struct ic_op l2_tick_op; /* the periodic L2 index write */
-	struct __kernel_timespec l2_tick;
-	struct ic_op hit_tick_op; /* the periodic drain of hit rings */
-	struct __kernel_timespec hit_tick;
+	struct cached_tick l2_tick;  /* the L2 index write, every CACHED_L2_SYNC_SEC */
+	struct cached_tick hit_tick; /* the hit rings' drain, every CACHED_HIT_TICK_MS */
 	bool stopping;
 	bool no_shared; /* --no-shared: MAP is refused, every hit takes the socket */
 	bool accept_single; /* the kernel has no multishot accept (before 5.19) */
