@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "cached/cachectl.h"
 #include "common/cleanup.h"
 #include "isocache/cached.h"
 
@@ -29,16 +30,21 @@ static const char cachectl_usage[] =
 	"  stats PATH|all         print the counters of PATH's layer, or the totals\n"
 	"  drop PATH              evict PATH's layer\n"
 	"  read-handle H BLOCK N  read with a handle this session never registered\n"
+	"  shm KIND PATH          attack the shared arenas (cachectl_shm.c); exit 0\n"
+	"                         if every attack failed. KIND: nofd (MAP before\n"
+	"                         REGISTER), writable (write to the arena by every\n"
+	"                         means), ring (garbage in the hit ring), spin (copy\n"
+	"                         hits from the arena until killed)\n"
 	"  abuse KIND             send a bad message; exit 0 if the daemon ends the\n"
 	"                         session. KIND: garbage, huge, badlen, nohello,\n"
 	"                         twohello, unsealed, extrafd; or noread: send\n"
 	"                         requests, never read the replies, sleep 30 s\n"
 	"Exit status: 0 success, 1 refused or failed, 2 usage.\n";
 
-static const char *cachectl_socket;
-static unsigned cachectl_timeout;
+const char *cachectl_socket;
+unsigned cachectl_timeout;
 
-static int
+int
 cachectl_fail(const char *what, int rc)
 {
 	fprintf(stderr, "isocache-cachectl: %s: %s\n", what, strerror(-rc));
@@ -57,6 +63,8 @@ cachectl_open(const char *path, struct ic_cached_client **c, uint32_t *handle, u
 	if (rc < 0)
 		return rc;
 	rc = ic_cached_register(*c, fd, handle, size, NULL);
+	if (rc == 0 && ic_cached_map(*c, *handle) < 0)
+		fprintf(stderr, "isocache-cachectl: hits take the socket (no arena)\n");
 	if (rc < 0) {
 		ic_cached_disconnect(*c);
 		*c = NULL;
@@ -220,7 +228,7 @@ cachectl_hello(int sock, int seals)
 }
 
 /* Exit 0 if the daemon ends the session (EOF or reset) within the timeout. */
-static int
+int
 cachectl_expect_end(int sock)
 {
 	uint8_t p[IC_CACHED_MSG_MAX];
@@ -234,21 +242,36 @@ cachectl_expect_end(int sock)
 	return 1;
 }
 
-static int
-cachectl_abuse(const char *kind)
+int
+cachectl_connect_raw(void)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = 5 };
-	IC_AUTOCLOSE int sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	struct ic_cached_msg m = { .type = IC_CACHED_READ, .nblocks = 1 };
-	static uint8_t p[1 << 16];
-	int len = ic_cached_encode(&m, p, sizeof(p)), rc = 0;
+	int sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", ic_cached_socket_path(cachectl_socket));
 	if (sock < 0 || setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
 	    setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
-	    connect(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return cachectl_fail("connect", -errno);
+	    connect(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int rc = -errno;
+
+		if (sock >= 0)
+			close(sock);
+		return rc;
+	}
+	return sock;
+}
+
+static int
+cachectl_abuse(const char *kind)
+{
+	IC_AUTOCLOSE int sock = cachectl_connect_raw();
+	struct ic_cached_msg m = { .type = IC_CACHED_READ, .nblocks = 1 };
+	static uint8_t p[1 << 16];
+	int len = ic_cached_encode(&m, p, sizeof(p)), rc = 0;
+
+	if (sock < 0)
+		return cachectl_fail("connect", sock);
 	if (!strcmp(kind, "garbage")) {
 		for (int i = 0; i < 100; i++)
 			p[i] = (uint8_t)(i * 37 + 11);
@@ -335,6 +358,8 @@ main(int argc, char **argv)
 					    (uint32_t)strtoul(argv[3], NULL, 0));
 	if (argc == 2 && !strcmp(argv[0], "abuse"))
 		return cachectl_abuse(argv[1]);
+	if (argc == 3 && !strcmp(argv[0], "shm"))
+		return cachectl_shm(argv[1], argv[2]);
 	fputs(cachectl_usage, stderr);
 	return 2;
 }

@@ -1,4 +1,6 @@
-/* The isocached client library (include/isocache/cached.h). */
+/* The isocached client library (include/isocache/cached.h). Hits on
+ * layers mapped with ic_cached_map() are served from shared memory
+ * (client_shm.c); everything else is a call on the socket. */
 #include "isocache/cached.h"
 
 #include <errno.h>
@@ -13,17 +15,25 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "cached/client_shm.h"
 #include "common/cleanup.h"
 #include "common/log.h"
 
 #define CLIENT_TIMEOUT_MS 5000
+/* Handles the daemon gives one session (its SESSION_HANDLES). */
+#define CLIENT_ARENAS 256
+#define CLIENT_SLOT_SIZE ((size_t)IC_CACHED_MAX_BLOCKS * IC_CACHED_BLOCK)
+/* The HELLO buffer: one slot, then the hit ring. */
+#define CLIENT_BUF_SIZE (CLIENT_SLOT_SIZE + IC_CACHED_RING_SIZE)
 
 struct ic_cached_client {
 	int fd;
 	bool broken; /* a reply was lost: the session's state is unknown */
 	pthread_mutex_t mu;
 	uint64_t next_id;
-	uint8_t *buf; /* one slot of IC_CACHED_MAX_BLOCKS blocks */
+	uint8_t *buf; /* one slot of IC_CACHED_MAX_BLOCKS blocks, then the ring */
+	struct ic_cached_ring *ring;
+	struct client_arena arenas[CLIENT_ARENAS]; /* by handle */
 };
 
 const char *
@@ -36,9 +46,43 @@ ic_cached_socket_path(const char *path)
 	return env && *env ? env : IC_CACHED_DEFAULT_SOCKET;
 }
 
-/* Send m (with fd attached when fd >= 0) and wait for its reply in r. */
+/* Receive one reply into in, keeping the first descriptor that came with
+ * it in *rfd (when rfd is not NULL) and closing every other. */
+static ssize_t
+client_recv(struct ic_cached_client *c, uint8_t *in, size_t cap, int *rfd)
+{
+	union {
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+		struct cmsghdr align;
+	} cb;
+	struct iovec iov = { in, cap };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.buf,
+			     .msg_controllen = sizeof(cb.buf) };
+	ssize_t n = recvmsg(c->fd, &mh, MSG_TRUNC | MSG_CMSG_CLOEXEC);
+
+	if (n < 0)
+		return n; /* the control buffer is not this call's */
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (rfd && *rfd < 0)
+				*rfd = fd;
+			else
+				close(fd);
+		}
+	}
+	return n;
+}
+
+/* Send m (with fd attached when fd >= 0) and wait for its reply in r; a
+ * descriptor attached to the reply goes to *rfd (may be NULL: closed). */
 static int
-client_call(struct ic_cached_client *c, struct ic_cached_msg *m, int fd, struct ic_cached_msg *r)
+client_call_fd(struct ic_cached_client *c, struct ic_cached_msg *m, int fd,
+	       struct ic_cached_msg *r, int *rfd)
 {
 	uint8_t out[IC_CACHED_MSG_MAX], in[IC_CACHED_MSG_MAX];
 	ssize_t n;
@@ -57,7 +101,7 @@ client_call(struct ic_cached_client *c, struct ic_cached_msg *m, int fd, struct 
 	}
 	/* Calls are serialized and a timeout breaks the client, so the next
 	 * packet is this call's reply or a protocol error. */
-	n = recv(c->fd, in, sizeof(in), MSG_TRUNC);
+	n = client_recv(c, in, sizeof(in), rfd);
 	rc = n < 0 ? (errno == EAGAIN ? -ETIMEDOUT : -errno) : n == 0 ? -ECONNRESET : 0;
 	if (rc == 0 && (size_t)n > sizeof(in))
 		rc = -EPROTO;
@@ -70,6 +114,12 @@ client_call(struct ic_cached_client *c, struct ic_cached_msg *m, int fd, struct 
 		return rc;
 	}
 	return r->status;
+}
+
+static int
+client_call(struct ic_cached_client *c, struct ic_cached_msg *m, int fd, struct ic_cached_msg *r)
+{
+	return client_call_fd(c, m, fd, r, NULL);
 }
 
 void
@@ -85,8 +135,10 @@ ic_cached_disconnect(struct ic_cached_client *c)
 	if (!c->broken)
 		ic_cached_send(c->fd, out, (size_t)len, -1);
 	close(c->fd);
+	for (unsigned i = 0; i < CLIENT_ARENAS; i++)
+		client_arena_unmap(&c->arenas[i]);
 	if (c->buf)
-		munmap(c->buf, IC_CACHED_MAX_BLOCKS * IC_CACHED_BLOCK);
+		munmap(c->buf, CLIENT_BUF_SIZE);
 	pthread_mutex_destroy(&c->mu);
 	free(c);
 }
@@ -94,8 +146,8 @@ ic_cached_disconnect(struct ic_cached_client *c)
 static int
 client_hello(struct ic_cached_client *c)
 {
-	size_t size = IC_CACHED_MAX_BLOCKS * IC_CACHED_BLOCK;
-	struct ic_cached_msg m = { .type = IC_CACHED_HELLO, .slot = 1,
+	size_t size = CLIENT_BUF_SIZE;
+	struct ic_cached_msg m = { .type = IC_CACHED_HELLO, .flags = IC_CACHED_F_RING, .slot = 1,
 				   .nblocks = IC_CACHED_MAX_BLOCKS };
 	struct ic_cached_msg r;
 	IC_AUTOCLOSE int mfd = memfd_create("isocache-cached", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -108,6 +160,7 @@ client_hello(struct ic_cached_client *c)
 		c->buf = NULL;
 		return -errno;
 	}
+	c->ring = (struct ic_cached_ring *)(c->buf + CLIENT_SLOT_SIZE);
 	return client_call(c, &m, mfd, &r);
 }
 
@@ -201,13 +254,50 @@ ic_cached_register(struct ic_cached_client *c, int fd, uint32_t *handle, uint64_
 	return 0;
 }
 
+int
+ic_cached_map(struct ic_cached_client *c, uint32_t handle)
+{
+	struct ic_cached_msg m = { .type = IC_CACHED_MAP, .handle = handle }, r;
+	IC_LOCK_SCOPE(&c->mu);
+	IC_AUTOCLOSE int fd = -1;
+	int rc;
+
+	if (handle >= CLIENT_ARENAS)
+		return -EINVAL;
+	if (c->arenas[handle].base)
+		return 0;
+	rc = client_call_fd(c, &m, -1, &r, &fd);
+	if (rc == 0 && fd < 0)
+		rc = -EPROTO;
+	if (rc == 0)
+		rc = client_arena_map(&c->arenas[handle], fd, r.value);
+	return rc;
+}
+
+/* A READ served whole from the handle's arena, reported in the hit ring. */
+static bool
+client_read_shared(struct ic_cached_client *c, const struct ic_cached_msg *m, void *buf)
+{
+	if (m->handle >= CLIENT_ARENAS || !c->ring || c->broken ||
+	    !client_arena_read(&c->arenas[m->handle], m->block, m->nblocks, buf))
+		return false;
+	return client_ring_report(c->ring, m->handle, m->block, m->nblocks);
+}
+
 /* READ or PREFETCH; READ copies the blocks that came into buf. */
 static int
 client_read(struct ic_cached_client *c, struct ic_cached_msg *m, void *buf, uint64_t *bitmap)
 {
 	struct ic_cached_msg r;
 	IC_LOCK_SCOPE(&c->mu);
-	int rc = client_call(c, m, -1, &r);
+	int rc;
+
+	if (buf && client_read_shared(c, m, buf)) {
+		if (bitmap)
+			*bitmap = m->nblocks == 64 ? UINT64_MAX : (1ull << m->nblocks) - 1;
+		return 0;
+	}
+	rc = client_call(c, m, -1, &r);
 
 	if (rc < 0)
 		return rc;

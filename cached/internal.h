@@ -2,8 +2,10 @@
  * its unit tests. Single-threaded: everything here runs on the event loop.
  *
  * - store.c: the block cache. 4 KiB blocks keyed by (layer, block) in an
- *   XXH3-hashed table, a fixed slab under a hard memory bound, SIEVE
- *   eviction, per-uid accounting and quotas, per-layer counters.
+ *   XXH3-hashed table, a fixed number of entries under a hard memory bound,
+ *   SIEVE eviction, per-uid accounting and quotas, per-layer counters.
+ * - arena.c: each layer's blocks, in a memfd clients may map read-only.
+ * - hitring.c: draining the hits clients report through shared memory.
  * - fill.c: requests against the store and singleflight fills: the first
  *   miss on a block starts one backing read, later misses wait on it.
  * - l2.c: the L2 tier, a local cache file of checksummed 4 KiB slots
@@ -25,6 +27,7 @@
 #include <sys/signalfd.h>
 
 #include "isocache/cached_proto.h"
+#include "isocache/cached_shm.h"
 
 #define cached_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
@@ -44,6 +47,8 @@
  * twice what they can have in flight, so in-flight writes never overlap. */
 #define CACHED_L2_WRITES 32
 #define CACHED_L2_MIN_SLOTS (2 * CACHED_L2_WRITES * CACHED_FILL_MAX)
+/* Milliseconds between drains of the sessions' hit rings (hitring.c). */
+#define CACHED_HIT_TICK_MS 100
 /* Seconds between index writes of the L2 file. */
 #define CACHED_L2_SYNC_SEC 10
 
@@ -51,6 +56,16 @@
 struct ic_op {
 	void (*done)(struct ic_op *op, int res);
 	uint32_t cqe_flags; /* of the completion being handled (IORING_CQE_F_MORE) */
+};
+
+/* A layer's arena (arena.c): block b's data and slot sit at fixed places. */
+struct cached_arena {
+	int fd;	   /* the daemon's, writable */
+	int ro_fd; /* a read-only reopen, the one clients get */
+	uint8_t *base;
+	uint64_t size;
+	struct ic_cached_slot *slots;
+	uint8_t *data;
 };
 
 struct cached_layer {
@@ -67,6 +82,7 @@ struct cached_layer {
 	uint32_t ra;	   /* the current fill window in blocks */
 	uint64_t l2_ident; /* cached_l2_ident(): this file generation's key in L2 */
 	uint64_t stats[IC_CACHED_STAT_COUNT];
+	struct cached_arena arena;
 };
 
 enum cached_state { CACHED_FREE, CACHED_FILLING, CACHED_VALID };
@@ -132,7 +148,6 @@ struct cached_req {
 struct cached_store {
 	uint32_t cap; /* blocks */
 	uint32_t used;
-	uint8_t *data; /* cap blocks */
 	struct cached_entry *e;
 	uint32_t *buckets;
 	uint32_t bucket_mask;
@@ -220,10 +235,11 @@ uint32_t cached_store_alloc(struct cached_store *st, uint32_t layer, uint64_t bl
 /* A filled block becomes valid (newest in the queue), or goes back free. */
 void cached_store_publish(struct cached_store *st, uint32_t i);
 void cached_store_release(struct cached_store *st, uint32_t i);
+/* Entry i's 4 KiB, in its layer's arena. */
 static inline uint8_t *
 cached_store_data(struct cached_store *st, uint32_t i)
 {
-	return st->data + ((size_t)i << IC_CACHED_BLOCK_SHIFT);
+	return st->layers[st->e[i].layer]->arena.data + (st->e[i].block << IC_CACHED_BLOCK_SHIFT);
 }
 /* Drop every valid block of a layer, in time linear in their number;
  * returns how many. */
@@ -280,6 +296,24 @@ cached_l2_offset(const struct cached_l2 *l2, uint32_t slot)
 	return l2->data_off + ((uint64_t)slot << IC_CACHED_BLOCK_SHIFT);
 }
 
+/* arena.c */
+/* Create the arena of a layer of nblocks blocks: memfd, header, the
+ * daemon's writable mapping, seals, the read-only reopen. 0 or -errno. */
+int cached_arena_init(struct cached_arena *a, const uint8_t uuid[16], uint64_t nblocks);
+void cached_arena_fini(struct cached_arena *a);
+/* Block's data is in place: readers may copy it. */
+void cached_arena_publish(struct cached_arena *a, uint64_t block);
+/* Block leaves the cache (valid: it was published) and its page is freed. */
+void cached_arena_evict(struct cached_arena *a, uint64_t block, bool valid);
+
+/* hitring.c */
+/* Count the hits reported in ring since *tail against the session's
+ * handles, mark their blocks visited, and advance *tail (the daemon's own
+ * copy; the ring's tail is only told). Entries that fit no handle are
+ * skipped. Returns the blocks counted. */
+uint64_t cached_hitring_drain(struct cached_store *st, struct ic_cached_ring *ring, uint64_t *tail,
+			      struct cached_layer *const *handles, uint32_t nhandles);
+
 /* layer.c */
 /* Check that fd is a frozen layer (regular, opened read-only, mode 0444,
  * immutable if root's, IC_LAYER_XATTR says frozen) and read its layer
@@ -292,6 +326,15 @@ int cached_layer_direct(int fd);
 
 /* The daemon: one ring, one thread (loop.c, session.c). */
 struct cached_session;
+struct cached_daemon;
+
+/* A periodic job on the ring: run every period until the daemon stops. */
+struct cached_tick {
+	struct ic_op op; /* first: the timeout's completion */
+	struct cached_daemon *d;
+	struct __kernel_timespec period, ts;
+	void (*run)(struct cached_daemon *d);
+};
 
 struct cached_daemon {
 	struct io_uring ring;
@@ -304,9 +347,10 @@ struct cached_daemon {
 	struct ic_op sig_op;
 	struct signalfd_siginfo si;
 	struct cached_l2 l2;	 /* used when store.l2 points here */
-	struct ic_op l2_tick_op; /* the periodic L2 index write */
-	struct __kernel_timespec l2_tick;
+	struct cached_tick l2_tick;  /* the L2 index write, every CACHED_L2_SYNC_SEC */
+	struct cached_tick hit_tick; /* the hit rings' drain, every CACHED_HIT_TICK_MS */
 	bool stopping;
+	bool no_shared; /* --no-shared: MAP is refused, every hit takes the socket */
 	bool accept_single; /* the kernel has no multishot accept (before 5.19) */
 	uint64_t drain_deadline; /* CLOCK_MONOTONIC ns: stop waiting for stuck clients */
 	unsigned inflight; /* operations whose last completion has not come */
@@ -332,5 +376,7 @@ void cached_session_new(struct cached_daemon *d, int fd);
 void cached_session_stop_all(struct cached_daemon *d);
 /* The store's finish hook: reply to a READ or PREFETCH. */
 void cached_session_finish(struct cached_store *st, struct cached_req *r);
+/* Drain every session's hit ring (before STATS, and on a timer). */
+void cached_session_drain_all(struct cached_daemon *d);
 
 #endif

@@ -69,24 +69,37 @@ loop_submit_l2_write(struct cached_l2 *l2, struct ic_op *op, const void *buf, si
 }
 
 static void
-loop_arm_l2_tick(struct cached_daemon *d)
+loop_arm_tick(struct cached_tick *t)
 {
-	d->l2_tick = (struct __kernel_timespec){ .tv_sec = CACHED_L2_SYNC_SEC };
-	io_uring_prep_timeout(cached_sqe(d, &d->l2_tick_op), &d->l2_tick, 0, 0);
+	t->ts = t->period;
+	io_uring_prep_timeout(cached_sqe(t->d, &t->op), &t->ts, 0, 0);
 }
 
-/* Every CACHED_L2_SYNC_SEC, write the L2 index if it changed: a crash
- * then loses at most that much of it. */
 static void
-loop_on_l2_tick(struct ic_op *op, int res)
+loop_on_tick(struct ic_op *op, int res)
 {
-	struct cached_daemon *d = cached_container_of(op, struct cached_daemon, l2_tick_op);
+	struct cached_tick *t = (struct cached_tick *)op;
 
 	(void)res;
-	if (d->stopping)
+	if (t->d->stopping)
 		return;
+	t->run(t->d);
+	loop_arm_tick(t);
+}
+
+static void
+loop_tick_start(struct cached_daemon *d, struct cached_tick *t, struct __kernel_timespec period,
+		void (*run)(struct cached_daemon *d))
+{
+	*t = (struct cached_tick){ .op.done = loop_on_tick, .d = d, .period = period, .run = run };
+	loop_arm_tick(t);
+}
+
+/* Write the L2 index if it changed: a crash loses at most a period of it. */
+static void
+loop_l2_sync(struct cached_daemon *d)
+{
 	cached_l2_sync(d->store.l2);
-	loop_arm_l2_tick(d);
 }
 
 static void
@@ -145,7 +158,9 @@ loop_on_signal(struct ic_op *op, int res)
 	d->drain_deadline = loop_now() + LOOP_DRAIN_NS;
 	io_uring_prep_cancel(cached_sqe(d, NULL), &d->accept_op, 0);
 	if (d->store.l2)
-		io_uring_prep_cancel(cached_sqe(d, NULL), &d->l2_tick_op, 0);
+		io_uring_prep_cancel(cached_sqe(d, NULL), &d->l2_tick.op, 0);
+	if (!d->no_shared) /* hits served from shared arenas reach SIEVE within a tick */
+		io_uring_prep_cancel(cached_sqe(d, NULL), &d->hit_tick.op, 0);
 	cached_session_stop_all(d);
 }
 
@@ -154,8 +169,8 @@ static int
 loop_probe(struct io_uring *ring)
 {
 	static const int ops[] = { IORING_OP_ACCEPT, IORING_OP_RECVMSG, IORING_OP_SEND,
-				   IORING_OP_READV, IORING_OP_READ,   IORING_OP_ASYNC_CANCEL,
-				   IORING_OP_WRITE, IORING_OP_TIMEOUT };
+				   IORING_OP_SENDMSG, IORING_OP_READV, IORING_OP_READ,
+				   IORING_OP_ASYNC_CANCEL, IORING_OP_WRITE, IORING_OP_TIMEOUT };
 	struct io_uring_probe *probe = io_uring_get_probe_ring(ring);
 	int rc = 0;
 
@@ -221,11 +236,15 @@ cached_daemon_init(struct cached_daemon *d, int listen_fd)
 	d->accept_op.done = loop_on_accept;
 	d->accept_pause_op.done = loop_on_accept_pause;
 	d->sig_op.done = loop_on_signal;
-	d->l2_tick_op.done = loop_on_l2_tick;
 	loop_arm_accept(d);
 	io_uring_prep_read(cached_sqe(d, &d->sig_op), d->sig_fd, &d->si, sizeof(d->si), 0);
 	if (d->store.l2)
-		loop_arm_l2_tick(d);
+		loop_tick_start(d, &d->l2_tick, (struct __kernel_timespec){ .tv_sec = CACHED_L2_SYNC_SEC },
+				loop_l2_sync);
+	if (!d->no_shared)
+		loop_tick_start(d, &d->hit_tick,
+				(struct __kernel_timespec){ .tv_nsec = CACHED_HIT_TICK_MS * 1000000ll },
+				cached_session_drain_all);
 	return 0;
 }
 

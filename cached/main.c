@@ -24,7 +24,7 @@
 #define MAIN_DEFAULT_MEMORY (512ull << 20)
 #define MAIN_MAX_QUOTAS 64
 #define MAIN_DEFAULT_L2_SIZE (1ull << 30)
-enum { MAIN_OPT_L2 = 256, MAIN_OPT_L2_SIZE, MAIN_OPT_UID_SESSIONS };
+enum { MAIN_OPT_L2 = 256, MAIN_OPT_L2_SIZE, MAIN_OPT_UID_SESSIONS, MAIN_OPT_NO_SHARED };
 
 static const char main_usage[] =
 	"Usage: isocached [OPTION]...\n"
@@ -53,6 +53,10 @@ static const char main_usage[] =
 	"                         (created; checksummed, its index kept across\n"
 	"                         restarts); off by default\n"
 	"      --l2-size SIZE     the L2 file's capacity (default 1G, at least 16M)\n"
+	"      --no-shared        do not share layer arenas with clients: every hit\n"
+	"                         is a request on the socket (default: clients that\n"
+	"                         registered a layer map its cached blocks read-only\n"
+	"                         and copy hits without a syscall)\n"
 	"  -f, --foreground       do not daemonize; log to stderr. Without it the\n"
 	"                         command returns once the daemon accepts (exit 0)\n"
 	"                         or has failed (exit 1, the reason on stderr)\n"
@@ -82,6 +86,7 @@ struct main_opts {
 	uint64_t l2_size;
 	unsigned long uid_sessions;
 	bool foreground;
+	bool no_shared;
 	struct main_quota quotas[MAIN_MAX_QUOTAS];
 	unsigned nquotas;
 };
@@ -130,6 +135,7 @@ main_parse(int argc, char **argv, struct main_opts *o)
 		{ "l2", required_argument, NULL, MAIN_OPT_L2 },
 		{ "l2-size", required_argument, NULL, MAIN_OPT_L2_SIZE },
 		{ "sessions-per-uid", required_argument, NULL, MAIN_OPT_UID_SESSIONS },
+		{ "no-shared", no_argument, NULL, MAIN_OPT_NO_SHARED },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "pid-file", required_argument, NULL, 'p' },
 		{ "log-level", required_argument, NULL, 'l' },
@@ -173,6 +179,9 @@ main_parse(int argc, char **argv, struct main_opts *o)
 			    o->uid_sessions > CACHED_MAX_SESSIONS)
 				return main_bad_usage("--sessions-per-uid: not a number from 1 to 4096",
 						      optarg);
+			break;
+		case MAIN_OPT_NO_SHARED:
+			o->no_shared = true;
 			break;
 		case 'f':
 			o->foreground = true;
@@ -364,7 +373,8 @@ main(int argc, char **argv)
 	ic_log_set_program("isocached");
 	if (main_parse(argc, argv, &o) < 0)
 		return 2;
-	/* Each layer holds an fd for as long as it is cached. */
+	/* Each layer holds three fds (its file, its arena and the arena's
+	 * read-only reopen) for as long as it is cached. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
@@ -385,6 +395,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	d.uid_sessions = (unsigned)o.uid_sessions;
+	d.no_shared = o.no_shared;
 	for (unsigned i = 0; i < o.nquotas; i++)
 		cached_store_set_quota(&d.store, o.quotas[i].uid, o.quotas[i].bytes);
 	if (o.l2) {

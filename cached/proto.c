@@ -29,16 +29,19 @@ static const uint8_t proto_fields[2 * (IC_CACHED_TYPE_MAX + 1)] = {
 	[IC_CACHED_STATS] = F_HANDLE,
 	[IC_CACHED_DROP] = F_HANDLE,
 	[IC_CACHED_BYE] = 0,
+	[IC_CACHED_MAP] = F_HANDLE,
 	[IC_CACHED_TYPE_MAX + 1 + IC_CACHED_HELLO] = F_STATUS | F_SLOT | F_NBLOCKS,
 	[IC_CACHED_TYPE_MAX + 1 + IC_CACHED_REGISTER] = F_STATUS | F_HANDLE | F_VALUE | F_UUID,
 	[IC_CACHED_TYPE_MAX + 1 + IC_CACHED_READ] = F_STATUS | F_VALUE,
 	[IC_CACHED_TYPE_MAX + 1 + IC_CACHED_PREFETCH] = F_STATUS | F_VALUE,
 	[IC_CACHED_TYPE_MAX + 1 + IC_CACHED_STATS] = F_STATUS | F_STATS,
 	[IC_CACHED_TYPE_MAX + 1 + IC_CACHED_DROP] = F_STATUS | F_VALUE,
+	[IC_CACHED_TYPE_MAX + 1 + IC_CACHED_MAP] = F_STATUS | F_VALUE,
 };
 
 /* Flags each request type accepts; replies carry none. */
 static const uint32_t proto_flags[IC_CACHED_TYPE_MAX + 1] = {
+	[IC_CACHED_HELLO] = IC_CACHED_F_RING,
 	[IC_CACHED_READ] = IC_CACHED_F_WAIT,
 };
 
@@ -218,25 +221,30 @@ ic_cached_decode(const uint8_t *buf, size_t len, int reply, struct ic_cached_msg
 	return proto_check_fields(m);
 }
 
+void
+ic_cached_attach_fd(struct msghdr *mh, union ic_cached_cmsg *cb, int fd)
+{
+	struct cmsghdr *cm;
+
+	memset(cb, 0, sizeof(*cb));
+	mh->msg_control = cb->buf;
+	mh->msg_controllen = sizeof(cb->buf);
+	cm = CMSG_FIRSTHDR(mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+}
+
 int
 ic_cached_send(int sock, const void *buf, size_t len, int fd)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		size_t align; /* cmsghdr alignment */
-	} cbuf;
+	union ic_cached_cmsg cbuf;
 	struct iovec iov = { (void *)buf, len };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-	if (fd >= 0) {
-		mh.msg_control = cbuf.buf;
-		mh.msg_controllen = sizeof(cbuf.buf);
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	}
+	if (fd >= 0)
+		ic_cached_attach_fd(&mh, &cbuf, fd);
 	return sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
 }
 
@@ -247,7 +255,7 @@ ic_cached_stat_name(enum ic_cached_stat s, char *buf, size_t cap)
 		"lookups", "hits",	   "misses",	       "fills",	 "joins",
 		"evictions", "bytes_served", "backing_bytes", "blocks", "mem_limit",
 		"l2_hits", "l2_misses", "l2_bytes_read", "l2_bytes_written", "l2_csum_fails",
-		"l2_evictions", "l2_blocks", "l2_limit",
+		"l2_evictions", "l2_blocks", "l2_limit", "shared_hits",
 	};
 
 	if ((int)s < 0 || s >= IC_CACHED_STAT_COUNT)

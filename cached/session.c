@@ -7,6 +7,10 @@
  * validation ends its session and nothing else. A session is freed once it
  * is closing and holds no receive and no request (refs == 0), so a fill that
  * completes after its client left still finds its request.
+ *
+ * A session that said HELLO with a hit ring reports the hits it served
+ * from shared arenas there; the ring is drained whenever the session sends
+ * a message, before STATS, and every CACHED_HIT_TICK_MS (hitring.c).
  */
 #include "cached/internal.h"
 
@@ -36,6 +40,10 @@ struct session_req {
 	uint8_t out[IC_CACHED_MSG_MAX];
 	uint64_t t0;
 	struct session_req *next_free;
+	/* A reply carrying a descriptor (MAP) goes out with sendmsg. */
+	struct msghdr mh;
+	struct iovec iov;
+	union ic_cached_cmsg cmsg;
 };
 
 struct cached_session {
@@ -52,6 +60,8 @@ struct cached_session {
 	uint8_t *buf;
 	size_t buf_size;
 	uint32_t nslots, slot_blocks;
+	struct ic_cached_ring *ring; /* in buf, or NULL */
+	uint64_t ring_tail;
 	struct cached_layer *handles[SESSION_HANDLES];
 	uint32_t nhandles;
 	struct msghdr mh;
@@ -105,6 +115,21 @@ session_arm(struct cached_session *s)
 }
 
 static void
+session_drain(struct cached_session *s)
+{
+	if (s->ring)
+		cached_hitring_drain(&s->d->store, s->ring, &s->ring_tail, s->handles,
+				     s->nhandles);
+}
+
+void
+cached_session_drain_all(struct cached_daemon *d)
+{
+	for (struct cached_session *s = d->sessions; s; s = s->next)
+		session_drain(s);
+}
+
+static void
 session_maybe_free(struct cached_session *s)
 {
 	if (s->state != SESSION_CLOSING || s->refs)
@@ -114,6 +139,7 @@ session_maybe_free(struct cached_session *s)
 		s->next->pprev = s->pprev;
 	s->d->nsessions--;
 	s->d->store.uids[s->uid_slot].sessions--;
+	session_drain(s); /* hits reported just before BYE count too */
 	if (s->buf)
 		munmap(s->buf, s->buf_size);
 	close(s->fd);
@@ -208,10 +234,12 @@ session_on_send(struct ic_op *op, int res)
 	session_put_req(q);
 }
 
-/* Send q->msg as the reply to its request. */
+/* Send q->msg as the reply to its request, with fd attached if >= 0 (the
+ * kernel takes its own reference when the send runs). */
 static void
-session_reply(struct session_req *q, int status)
+session_reply_fd(struct session_req *q, int status, int fd)
 {
+	struct io_uring_sqe *sqe;
 	int len;
 
 	q->msg.type |= IC_CACHED_REPLY;
@@ -219,8 +247,21 @@ session_reply(struct session_req *q, int status)
 	q->msg.status = status;
 	len = ic_cached_encode(&q->msg, q->out, sizeof(q->out));
 	q->op.done = session_on_send;
-	io_uring_prep_send(cached_sqe(q->s->d, &q->op), q->s->fd, q->out, (size_t)len,
-			   MSG_NOSIGNAL);
+	sqe = cached_sqe(q->s->d, &q->op);
+	if (fd < 0 || status < 0) {
+		io_uring_prep_send(sqe, q->s->fd, q->out, (size_t)len, MSG_NOSIGNAL);
+		return;
+	}
+	q->iov = (struct iovec){ q->out, (size_t)len };
+	q->mh = (struct msghdr){ .msg_iov = &q->iov, .msg_iovlen = 1 };
+	ic_cached_attach_fd(&q->mh, &q->cmsg, fd);
+	io_uring_prep_sendmsg(sqe, q->s->fd, &q->mh, MSG_NOSIGNAL);
+}
+
+static void
+session_reply(struct session_req *q, int status)
+{
+	session_reply_fd(q, status, -1);
 }
 
 void
@@ -238,7 +279,9 @@ cached_session_finish(struct cached_store *st, struct cached_req *r)
 static int
 session_hello(struct cached_session *s, struct session_req *q)
 {
-	size_t size = (size_t)q->msg.slot * q->msg.nblocks * IC_CACHED_BLOCK;
+	size_t slots = (size_t)q->msg.slot * q->msg.nblocks * IC_CACHED_BLOCK;
+	bool ring = q->msg.flags & IC_CACHED_F_RING;
+	size_t size = slots + (ring ? IC_CACHED_RING_SIZE : 0);
 	int need = F_SEAL_SHRINK | F_SEAL_GROW;
 	int fd = s->fds[0], seals = fcntl(fd, F_GET_SEALS);
 	struct stat sb;
@@ -253,6 +296,7 @@ session_hello(struct cached_session *s, struct session_req *q)
 		return -errno;
 	s->buf = buf;
 	s->buf_size = size;
+	s->ring = ring ? (struct ic_cached_ring *)((uint8_t *)buf + slots) : NULL;
 	s->nslots = q->msg.slot;
 	s->slot_blocks = q->msg.nblocks;
 	s->state = SESSION_READY;
@@ -320,6 +364,17 @@ session_read(struct cached_session *s, struct session_req *q, struct cached_laye
 	return 0;
 }
 
+/* MAP: the arena of a layer this session registered, read-only. Having
+ * the handle is the proof of access; no other arena is ever handed out. */
+static int
+session_map(struct cached_session *s, struct session_req *q, struct cached_layer *l)
+{
+	if (s->d->no_shared)
+		return -EOPNOTSUPP;
+	q->msg.value = l->arena.size;
+	return 0;
+}
+
 /* DROP evicts blocks every tenant reads: only root and the owner of the
  * layer's file may. */
 static int
@@ -348,6 +403,7 @@ session_dispatch(struct cached_session *s, struct session_req *q)
 	if (s->nfds != (wants_fd ? 1u : 0u) || (m->type == IC_CACHED_HELLO) != (s->state == SESSION_NEW))
 		return -EBADMSG;
 	if (m->type == IC_CACHED_READ || m->type == IC_CACHED_PREFETCH || m->type == IC_CACHED_DROP ||
+	    m->type == IC_CACHED_MAP ||
 	    (m->type == IC_CACHED_STATS && m->handle != IC_CACHED_HANDLE_ALL)) {
 		if (m->handle >= s->nhandles)
 			return -EBADMSG;
@@ -363,7 +419,15 @@ session_dispatch(struct cached_session *s, struct session_req *q)
 	case IC_CACHED_READ:
 	case IC_CACHED_PREFETCH:
 		return session_read(s, q, l);
+	case IC_CACHED_MAP: {
+		int rc = session_map(s, q, l);
+
+		session_reply_fd(q, rc, l->arena.ro_fd);
+		return 0;
+	}
 	case IC_CACHED_STATS:
+		/* Every session's reported hits count, not only this one's. */
+		cached_session_drain_all(s->d);
 		if (l)
 			memcpy(m->stats, l->stats, sizeof(m->stats));
 		else
@@ -423,6 +487,8 @@ session_on_recv(struct ic_op *op, int res)
 		if (rc == 0 && (s->mh.msg_flags & MSG_CTRUNC))
 			rc = -EBADMSG;
 	}
+	if (res > 0 && rc == 0 && s->state == SESSION_READY)
+		session_drain(s);
 	if (res > 0 && rc == 0) {
 		q = s->free_reqs;
 		s->free_reqs = q->next_free;

@@ -11,6 +11,11 @@
  * DROP costs the blocks it drops, not a walk of the whole slab on the
  * event loop (which let any tenant stall every other's reads).
  *
+ * An entry's data lives in its layer's arena (arena.c), at the block's own
+ * place: the slab is virtual, and --memory bounds the entries in use. Every
+ * change of a block's state goes through the arena's seqlock, because
+ * clients may be copying it (docs/CACHED.md, "Shared hits").
+ *
  * Accounting: an entry is charged to the uid whose session caused its fill.
  * A uid at its quota gets blocks only by evicting its own, so it cannot push
  * another tenant's working set out past its share.
@@ -20,7 +25,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -49,13 +53,6 @@ cached_store_init(struct cached_store *st, uint64_t memory)
 	while (nb < st->cap)
 		nb <<= 1;
 	st->bucket_mask = nb - 1;
-	/* Reserved, not committed: pages appear as fills touch them. */
-	st->data = mmap(NULL, (size_t)cap << IC_CACHED_BLOCK_SHIFT, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (st->data == MAP_FAILED) {
-		st->data = NULL;
-		return -ENOMEM;
-	}
 	st->e = calloc(cap, sizeof(*st->e));
 	st->buckets = malloc((size_t)nb * sizeof(*st->buckets));
 	st->fills = calloc(CACHED_MAX_FILLS, sizeof(*st->fills));
@@ -80,11 +77,10 @@ cached_store_fini(struct cached_store *st)
 {
 	for (uint32_t i = 0; i < st->nlayers; i++) {
 		close(st->layers[i]->fd);
+		cached_arena_fini(&st->layers[i]->arena);
 		free(st->layers[i]);
 	}
 	free(st->layers);
-	if (st->data)
-		munmap(st->data, (size_t)st->cap << IC_CACHED_BLOCK_SHIFT);
 	free(st->e);
 	free(st->buckets);
 	free(st->fills);
@@ -152,12 +148,14 @@ store_dequeue(struct cached_store *st, uint32_t i)
 		st->oldest = e->newer;
 }
 
-/* Take entry i out of the table and charge it back; the caller reuses or frees it. */
+/* Take entry i out of the table and its block out of the arena, and
+ * charge it back; the caller reuses or frees it. */
 static void
 store_forget(struct cached_store *st, uint32_t i)
 {
 	struct cached_entry *e = &st->e[i];
 
+	cached_arena_evict(&st->layers[e->layer]->arena, e->block, e->state == CACHED_VALID);
 	store_unhash(st, i);
 	st->uids[e->uid].used--;
 	st->used--;
@@ -271,6 +269,7 @@ cached_store_publish(struct cached_store *st, uint32_t i)
 		st->e[l->head].lprev = i;
 	l->head = i;
 	l->stats[IC_CACHED_STAT_BLOCKS]++;
+	cached_arena_publish(&l->arena, e->block);
 }
 
 static void
@@ -319,6 +318,7 @@ cached_store_layer(struct cached_store *st, const uint8_t uuid[16], const struct
 		   struct cached_layer **out)
 {
 	struct cached_layer *l, **grown;
+	int rc;
 
 	for (uint32_t i = 0; i < st->nlayers; i++) {
 		l = st->layers[i];
@@ -340,6 +340,13 @@ cached_store_layer(struct cached_store *st, const uint8_t uuid[16], const struct
 		free(l);
 		close(fd);
 		return -ENOMEM;
+	}
+	rc = cached_arena_init(&l->arena, uuid, ((uint64_t)sb->st_size + IC_CACHED_BLOCK - 1) >>
+							IC_CACHED_BLOCK_SHIFT);
+	if (rc < 0) {
+		free(l);
+		close(fd);
+		return rc;
 	}
 	memcpy(l->uuid, uuid, 16);
 	l->dev = sb->st_dev;

@@ -20,9 +20,17 @@
 #define ic_tsan_post_wrlock(l, rc)                                                            \
 	__tsan_mutex_post_lock((l), __tsan_mutex_try_lock |                                 \
 					    ((rc) ? __tsan_mutex_try_lock_failed : 0), 0)
+/* Around a read that races with a writer by design (a seqlock's copy,
+ * validated afterwards): the runtime's dynamic annotations. */
+void AnnotateIgnoreReadsBegin(const char *file, int line);
+void AnnotateIgnoreReadsEnd(const char *file, int line);
+#define ic_tsan_ignore_reads_begin() AnnotateIgnoreReadsBegin(__FILE__, __LINE__)
+#define ic_tsan_ignore_reads_end() AnnotateIgnoreReadsEnd(__FILE__, __LINE__)
 #else
 #define ic_tsan_pre_wrlock(l) ((void)(l))
 #define ic_tsan_post_wrlock(l, rc) ((void)(l), (void)(rc))
+#define ic_tsan_ignore_reads_begin() ((void)0)
+#define ic_tsan_ignore_reads_end() ((void)0)
 #endif
 
 #endif

@@ -6,7 +6,9 @@
  * Parameters: socket=PATH (default $ISOCACHE_SOCKET, else the host's),
  * wait=0|1 (1: read-through; 0: take what is cached, read the rest below),
  * timeout=DURATION a reply may take before the daemon counts as stalled
- * (default 2s), conns=N sessions shared by the calling threads (default 4).
+ * (default 2s), conns=N sessions shared by the calling threads (default 4),
+ * shared=0|1 (1: map each layer's cached blocks read-only from the daemon
+ * and serve hits from memory without a syscall; 0: every hit is a request).
  *
  * The daemon is an accelerator, never a dependency: a segment it does not
  * serve whole, for any reason (not running, died, stalled, refused the
@@ -46,6 +48,7 @@ struct cache_conn {
 struct cache_inst {
 	char socket[108];
 	bool wait;
+	bool shared;
 	unsigned timeout_ms;
 	unsigned nconns;
 	struct ic_layer_table table;
@@ -62,7 +65,7 @@ struct cache_inst {
 
 struct cache_params {
 	char socket[108]; /* a copy: values live only during the callback */
-	uint64_t wait, timeout_ns, conns;
+	uint64_t wait, timeout_ns, conns, shared;
 };
 
 static int
@@ -77,6 +80,8 @@ cache_param(void *ctx, const char *key, const char *value)
 			strcpy(p->socket, value);
 	} else if (strcmp(key, "wait") == 0) {
 		rc = ic_filter_parse_u64(value, &p->wait) == 0 && p->wait <= 1 ? 0 : -EINVAL;
+	} else if (strcmp(key, "shared") == 0) {
+		rc = ic_filter_parse_u64(value, &p->shared) == 0 && p->shared <= 1 ? 0 : -EINVAL;
 	} else if (strcmp(key, "timeout") == 0) {
 		rc = ic_filter_parse_duration(value, &p->timeout_ns) == 0 &&
 				     p->timeout_ns >= 1000000 && p->timeout_ns <= 60000000000ull
@@ -119,7 +124,7 @@ cache_destroy(void *inst)
 static int
 cache_create(const char *params, void **out)
 {
-	struct cache_params p = { .wait = 1, .timeout_ns = 2000000000ull, .conns = 4 };
+	struct cache_params p = { .wait = 1, .timeout_ns = 2000000000ull, .conns = 4, .shared = 1 };
 	pthread_condattr_t ca;
 	struct cache_inst *ci;
 	int rc = ic_filter_params_each("cache", params, cache_param, &p);
@@ -137,6 +142,7 @@ cache_create(const char *params, void **out)
 	snprintf(ci->socket, sizeof(ci->socket), "%s",
 		 ic_cached_socket_path(p.socket[0] ? p.socket : NULL));
 	ci->wait = p.wait;
+	ci->shared = p.shared;
 	ci->timeout_ms = (unsigned)(p.timeout_ns / 1000000);
 	ci->nconns = (unsigned)p.conns;
 	ci->conns = calloc(ci->nconns, sizeof(*ci->conns));
@@ -275,6 +281,11 @@ cache_handle(struct cache_inst *ci, struct cache_conn *cc, const struct ic_layer
 		return CACHE_REFUSED;
 	} else {
 		cc->handles[slot] = h;
+		/* Without the arena (--no-shared, a refusal) hits take the socket. */
+		rc = ci->shared ? ic_cached_map(cc->c, h) : 0;
+		if (rc < 0 && rc != -EOPNOTSUPP)
+			ic_log(IC_LOG_DEBUG, "filter cache: layer %llu not mapped: %s",
+			       (unsigned long long)l->disk_id, strerror(-rc));
 	}
 	return cc->handles[slot];
 }
@@ -412,9 +423,9 @@ cache_report(void *inst, char *buf, size_t cap)
 	ic_json_printf(&j, "{\"socket\":");
 	ic_json_string(&j, ci->socket);
 	ic_json_printf(&j,
-		       ",\"wait\":%s,\"sessions\":%u,\"connected\":%u,\"connects\":%llu,"
+		       ",\"wait\":%s,\"shared\":%s,\"sessions\":%u,\"connected\":%u,\"connects\":%llu,"
 		       "\"hit_bytes\":%llu,\"miss_bytes\":%llu}",
-		       ci->wait ? "true" : "false", ci->nconns, up,
+		       ci->wait ? "true" : "false", ci->shared ? "true" : "false", ci->nconns, up,
 		       (unsigned long long)atomic_load(&ci->connects),
 		       (unsigned long long)atomic_load(&ci->hit_bytes),
 		       (unsigned long long)atomic_load(&ci->miss_bytes));
@@ -424,7 +435,8 @@ cache_report(void *inst, char *buf, size_t cap)
 const struct ic_filter_ops ic_filter_cache_ops = {
 	IC_FILTER_OPS_INIT,
 	.name = "cache",
-	.usage = "socket=PATH ($ISOCACHE_SOCKET) wait=0|1 (1) timeout=DURATION (2s) conns=N (4)",
+	.usage = "socket=PATH ($ISOCACHE_SOCKET) wait=0|1 (1) timeout=DURATION (2s) conns=N (4) "
+		 "shared=0|1 (1)",
 	.create = cache_create,
 	.destroy = cache_destroy,
 	.close = cache_close,

@@ -34,6 +34,12 @@
 #define CONN_EXTENTS_MAX 256
 /* Chunk header + offset + hole length. */
 #define CONN_HDR 32
+/* Structured reads up to this size are resolved once: read whole, and
+ * granules that read as zeroes become hole chunks. Larger ones are planned
+ * from extents first, so their holes are never read (a second resolve,
+ * paid back by the bytes not read and not sent). */
+#define CONN_SCAN_MAX (64u << 10)
+#define CONN_GRANULE 4096u
 /* Read-ahead of the request stream: a client with many requests in flight
  * sends them back to back, and one read() then yields many headers. */
 #define CONN_RBUF (64u << 10)
@@ -228,6 +234,46 @@ conn_run_add(void *arg, const struct ic_nbd_extent *ext)
 	return 0;
 }
 
+/* Whether len bytes at p are all zero. */
+static bool
+conn_zero(const uint8_t *p, size_t len)
+{
+	static const uint8_t zero[CONN_GRANULE];
+
+	return len <= sizeof(zero) && memcmp(p, zero, len) == 0;
+}
+
+/* The runs of a request already read whole into s->buf: granules (aligned
+ * to CONN_GRANULE on the disk, the edges partial) that read as zeroes are
+ * holes. No second resolve, and NBD_REPLY_TYPE_OFFSET_HOLE means exactly
+ * "reads as zeroes". */
+static void
+conn_scan_read(struct slot *s)
+{
+	const struct ic_nbd_request *r = &s->req;
+	uint64_t off = r->offset, end = r->offset + r->length;
+
+	s->nruns = 0;
+	while (off < end) {
+		uint64_t g = (off / CONN_GRANULE + 1) * CONN_GRANULE;
+		uint64_t stop = g < end ? g : end;
+		bool hole = conn_zero(s->buf + (off - r->offset), stop - off);
+		struct conn_run *last = s->nruns ? &s->runs[s->nruns - 1] : NULL;
+
+		if (last && (last->hole == hole || s->nruns == CONN_EXTENTS_MAX)) {
+			last->hole = last->hole && hole;
+			last->len = stop - last->off;
+		} else {
+			s->runs[s->nruns++] = (struct conn_run){ off, stop - off, hole };
+		}
+		off = stop;
+	}
+	if ((r->flags & NBD_CMD_FLAG_DF) && s->nruns > 1) {
+		s->runs[0] = (struct conn_run){ r->offset, r->length, false };
+		s->nruns = 1;
+	}
+}
+
 /* Split the request into hole and data runs. A failed lookup, or a client
  * that asked for one chunk with data in it, reads everything as data. */
 static void
@@ -254,15 +300,20 @@ conn_read(struct ic_nbd_conn *c, struct slot *s)
 {
 	const struct ic_nbd_request *r = &s->req;
 	void *h = c->cfg.backend;
+	bool scan = r->length <= CONN_SCAN_MAX;
 	unsigned i;
 	int n = 0, rc = 0;
 
-	if (!c->cfg.session.structured) {
+	if (!c->cfg.session.structured || scan)
 		rc = c->cfg.ops->pread(h, s->buf, r->length, r->offset);
+	if (!c->cfg.session.structured) {
 		conn_simple(c, s, ic_nbd_errno(rc), s->buf, r->length);
 		return rc;
 	}
-	conn_plan_read(c, s);
+	if (scan && rc == 0)
+		conn_scan_read(s);
+	else if (!scan)
+		conn_plan_read(c, s);
 	for (i = 0; i < s->nruns && rc == 0; i++) {
 		const struct conn_run *run = &s->runs[i];
 		uint8_t *hdr = s->hdr[i];
@@ -274,7 +325,8 @@ conn_read(struct ic_nbd_conn *c, struct slot *s)
 			ic_nbd_put32(hdr + IC_NBD_CHUNK_SIZE + 8, (uint32_t)run->len);
 			s->iov[n++] = (struct iovec){ hdr, IC_NBD_CHUNK_SIZE + 12 };
 		} else {
-			rc = c->cfg.ops->pread(h, data, (uint32_t)run->len, run->off);
+			if (!scan)
+				rc = c->cfg.ops->pread(h, data, (uint32_t)run->len, run->off);
 			ic_nbd_chunk(hdr, flags, NBD_REPLY_TYPE_OFFSET_DATA, r->cookie,
 				     (uint32_t)(8 + run->len));
 			s->iov[n++] = (struct iovec){ hdr, IC_NBD_CHUNK_SIZE + 8 };

@@ -41,8 +41,18 @@ void ic_cached_disconnect(struct ic_cached_client *c);
 int ic_cached_register(struct ic_cached_client *c, int fd, uint32_t *handle, uint64_t *size,
 		       uint8_t uuid[16]);
 
+/* Map the cached blocks of a registered layer read-only (the daemon's
+ * arena of it), so that ic_cached_read() serves hits from memory without
+ * a syscall and reports them through the session's hit ring; whatever is
+ * not cached there, or changes during the copy, still goes to the daemon.
+ * Optional: without it every read is a request. Errors: -EOPNOTSUPP (the
+ * daemon runs with --no-shared), -EPROTO (the memfd is not sealed or its
+ * header is wrong), -EINVAL (handle). */
+int ic_cached_map(struct ic_cached_client *c, uint32_t handle);
+
 /* Read nblocks (1..IC_CACHED_MAX_BLOCKS) 4 KiB blocks from block on into
- * buf. Bit i of *hits says block i was copied; the others are left alone.
+ * buf. Bit i of *hits says block i was copied; the others are left alone
+ * (a read tried from a mapped arena first may have scribbled on them).
  * With IC_CACHED_F_WAIT the daemon fills misses first (read-through), so
  * every bit is set unless a fill failed. -EINVAL: past the layer's end. */
 int ic_cached_read(struct ic_cached_client *c, uint32_t handle, uint64_t block, uint32_t nblocks,

@@ -23,9 +23,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #define IC_CACHED_MAGIC 0x44434349u /* "ICCD" in memory order */
-#define IC_CACHED_VERSION 2
+#define IC_CACHED_VERSION 3
 #define IC_CACHED_BLOCK 4096u
 #define IC_CACHED_BLOCK_SHIFT 12
 #define IC_CACHED_HDR_SIZE 24
@@ -47,7 +48,8 @@ enum ic_cached_type {
 	IC_CACHED_STATS = 5,    /* handle → stats */
 	IC_CACHED_DROP = 6,     /* handle → value = blocks dropped */
 	IC_CACHED_BYE = 7,      /* no reply: the daemon ends the session */
-	IC_CACHED_TYPE_MAX = 7,
+	IC_CACHED_MAP = 8,      /* handle → value = arena size; the arena's memfd attached */
+	IC_CACHED_TYPE_MAX = 8,
 };
 #define IC_CACHED_REPLY 0x8000u
 
@@ -55,6 +57,9 @@ enum ic_cached_type {
  * so the reply carries every block of the range. Without it, a READ returns
  * what is cached now and starts fills of the rest in the background. */
 #define IC_CACHED_F_WAIT 0x1u
+/* HELLO flag: the shared buffer ends with a hit ring of IC_CACHED_RING_SIZE
+ * bytes (include/isocache/cached_shm.h) after its slots. */
+#define IC_CACHED_F_RING 0x2u
 
 /* Per-layer counters (STATS with a handle) or totals (IC_CACHED_HANDLE_ALL). */
 enum ic_cached_stat {
@@ -77,6 +82,9 @@ enum ic_cached_stat {
 	IC_CACHED_STAT_L2_EVICTIONS,     /* totals only: L2 entries overwritten */
 	IC_CACHED_STAT_L2_BLOCKS,        /* totals only: L2 entries now */
 	IC_CACHED_STAT_L2_LIMIT,         /* totals only: --l2-size in bytes (0: no L2) */
+	/* Version 3: hits clients served from shared arenas and reported in
+	 * their hit rings (also counted in lookups, hits and bytes_served). */
+	IC_CACHED_STAT_SHARED_HITS,
 	/* READ latency, request received to reply queued: bucket i counts
 	 * reads of [2^i, 2^(i+1)) microseconds; the last bucket is open. */
 	IC_CACHED_STAT_LAT0,
@@ -114,6 +122,14 @@ int ic_cached_decode(const uint8_t *buf, size_t len, int reply, struct ic_cached
 /* Send one message of len bytes on a SEQPACKET socket, with fd attached
  * (SCM_RIGHTS) when fd >= 0. Returns 0 or -errno. */
 int ic_cached_send(int sock, const void *buf, size_t len, int fd);
+
+/* The control buffer of a message carrying one descriptor. */
+union ic_cached_cmsg {
+	char buf[CMSG_SPACE(sizeof(int))];
+	struct cmsghdr align;
+};
+/* Point mh's control data at cb, holding fd (SCM_RIGHTS). */
+void ic_cached_attach_fd(struct msghdr *mh, union ic_cached_cmsg *cb, int fd);
 
 /* A stable name for a stat, as "hits" or "lat_16us", for tools and JSON. */
 const char *ic_cached_stat_name(enum ic_cached_stat s, char *buf, size_t cap);

@@ -30,10 +30,12 @@ nobody_layer() {
 	"${NOBODY[@]}" bash -c "$(declare -f cached_layer); cached_layer '$TESTDIR/shared/$1' $2"
 }
 
-# cached_start ARGS...: isocached on $ISOCACHE_SOCKET, killed at exit.
+# cached_start ARGS...: isocached on $ISOCACHE_SOCKET, killed at exit;
+# with --no-shared when IC_CACHED_NO_SHARED is set (the e2e-noshared runs).
 cached_start() {
 	rm -f "$TESTDIR/cached.pid"
-	start_bg "$TESTDIR/cached.pid" "$CACHED" --foreground --pid-file "$TESTDIR/cached.pid" "$@"
+	start_bg "$TESTDIR/cached.pid" "$CACHED" --foreground --pid-file "$TESTDIR/cached.pid" \
+		${IC_CACHED_NO_SHARED:+--no-shared} "$@"
 }
 
 # cached_stat FILE|all NAME [CMD-PREFIX...]: one counter from STATS.

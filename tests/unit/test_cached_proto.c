@@ -108,6 +108,30 @@ test_refuses_bad_header(void **state)
 	proto_expect_bad(12, 0x2, -EBADMSG);		   /* unknown flag */
 }
 
+/* Version 3: MAP and its sizes, HELLO's RING flag (a flag of HELLO only),
+ * the shared_hits counter. */
+static void
+test_version3(void **state)
+{
+	struct ic_cached_msg hello = { .type = IC_CACHED_HELLO, .flags = IC_CACHED_F_RING,
+				       .slot = 1, .nblocks = 64 }, m;
+	uint8_t buf[IC_CACHED_MSG_MAX];
+	char name[32];
+	int len = proto_encode(&hello, buf);
+
+	(void)state;
+	assert_int_equal(ic_cached_decode(buf, (size_t)len, 0, &m), 0);
+	assert_int_equal(m.flags, IC_CACHED_F_RING);
+	hello.flags = IC_CACHED_F_WAIT; /* READ's flag */
+	len = proto_encode(&hello, buf);
+	assert_int_equal(ic_cached_decode(buf, (size_t)len, 0, &m), -EBADMSG);
+	assert_int_equal(ic_cached_msg_size(IC_CACHED_MAP), 28);
+	assert_int_equal(ic_cached_msg_size(IC_CACHED_MAP | IC_CACHED_REPLY), 36);
+	assert_int_equal(ic_cached_msg_size(IC_CACHED_STATS | IC_CACHED_REPLY), 308);
+	assert_string_equal(ic_cached_stat_name(IC_CACHED_STAT_SHARED_HITS, name, sizeof(name)),
+			    "shared_hits");
+}
+
 static void
 test_refuses_bad_fields(void **state)
 {
@@ -205,6 +229,7 @@ main(void)
 		cmocka_unit_test(test_roundtrip_every_type),
 		cmocka_unit_test(test_little_endian_layout),
 		cmocka_unit_test(test_refuses_bad_header),
+		cmocka_unit_test(test_version3),
 		cmocka_unit_test(test_refuses_bad_fields),
 		cmocka_unit_test(test_refuses_bad_sizes),
 		cmocka_unit_test(test_refuses_wrong_direction_and_status),

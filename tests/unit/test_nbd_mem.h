@@ -192,6 +192,7 @@ mem_request(struct mem *m, uint16_t flags, uint16_t type, uint64_t cookie, uint6
 struct memdisk {
 	uint8_t *data;
 	int flushes;
+	int preads;
 	uint64_t fail_off;
 	int fail_err;
 };
@@ -199,6 +200,7 @@ struct memdisk {
 static inline int
 memdisk_pread(void *h, void *buf, uint32_t len, uint64_t off)
 {
+	((struct memdisk *)h)->preads++;
 	memcpy(buf, ((struct memdisk *)h)->data + off, len);
 	return 0;
 }

@@ -19,6 +19,8 @@ static uint8_t disk[DISK];
 /* A write at 4096 fails as a fenced owner's would. */
 static struct memdisk md = { .data = disk, .fail_off = 4096, .fail_err = -ESTALE };
 
+static int md_extent_calls;
+
 static int
 md_extents(void *h, uint64_t off, uint64_t len, int (*fn)(void *, const struct ic_nbd_extent *),
 	   void *arg)
@@ -31,6 +33,7 @@ md_extents(void *h, uint64_t off, uint64_t len, int (*fn)(void *, const struct i
 	int i, rc;
 
 	(void)h;
+	md_extent_calls++;
 	for (i = 0; i < 3; i++) {
 		if (e[i].off + e[i].len <= off || e[i].off >= off + len)
 			continue;
@@ -226,6 +229,36 @@ test_structured_read_holes(void **state)
 	assert_int_equal(ic_nbd_get32(p), NBD_EINVAL);
 }
 
+/* A small structured read costs one resolve (one pread, no extents
+ * lookup); a large one is planned from extents so its holes are not read. */
+static void
+test_structured_read_resolves_once(void **state)
+{
+	static struct mem m;
+	const uint8_t *p;
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	md.preads = md_extent_calls = 0;
+	mem_request(&m, 0, NBD_CMD_READ, 1, HOLE_END + 4096, 4096);
+	assert_int_equal(serve(&m, &rw, true, false), 0);
+	p = chunk(&m, 1, NBD_REPLY_TYPE_OFFSET_DATA, NBD_REPLY_FLAG_DONE, 8 + 4096);
+	assert_memory_equal(p + 8, disk + HOLE_END + 4096, 4096);
+	assert_int_equal(md_extent_calls, 0);
+	assert_int_equal(md.preads, 1);
+
+	memset(&m, 0, sizeof(m));
+	md.preads = md_extent_calls = 0;
+	mem_request(&m, 0, NBD_CMD_READ, 2, 0, 2 * HOLE_END);
+	assert_int_equal(serve(&m, &rw, true, false), 0);
+	p = chunk(&m, 2, NBD_REPLY_TYPE_OFFSET_HOLE, 0, 12);
+	assert_int_equal(ic_nbd_get32(p + 8), HOLE_END);
+	p = chunk(&m, 2, NBD_REPLY_TYPE_OFFSET_DATA, NBD_REPLY_FLAG_DONE, 8 + HOLE_END);
+	assert_memory_equal(p + 8, disk + HOLE_END, HOLE_END);
+	assert_int_equal(md_extent_calls, 1);
+	assert_int_equal(md.preads, 1); /* the data run only */
+}
+
 static void
 test_block_status(void **state)
 {
@@ -286,6 +319,7 @@ main(void)
 		cmocka_unit_test_setup(test_fenced_hangs_up, setup),
 		cmocka_unit_test_setup(test_read_only, setup),
 		cmocka_unit_test_setup(test_structured_read_holes, setup),
+		cmocka_unit_test_setup(test_structured_read_resolves_once, setup),
 		cmocka_unit_test_setup(test_block_status, setup),
 		cmocka_unit_test_setup(test_bad_magic_drops, setup),
 		cmocka_unit_test(test_errno_map),

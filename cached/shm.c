@@ -1,0 +1,74 @@
+/* The seqlock of the shared arenas (include/isocache/cached_shm.h), the one
+ * place both sides of it live, so reader and writer cannot drift apart.
+ *
+ * C11 seqlock (Boehm, "Can seqlocks get along with programming language
+ * memory models?"): the writer stores BUSY (relaxed) and issues a release
+ * fence before it touches the data, and publishes a new generation with a
+ * release store; the reader loads the generation with acquire, copies,
+ * issues an acquire fence and loads it again. If the copy saw any byte the
+ * writer wrote after the fence, the second load sees BUSY or a newer
+ * generation. The daemon's data writes are mostly the kernel's (readv
+ * into the arena, hole punching), which order at least as strongly.
+ */
+#include "isocache/cached_shm.h"
+
+#include <string.h>
+
+#include "common/tsan.h"
+
+/* The copy races with the writer by design and is checked afterwards:
+ * the only access ThreadSanitizer is told to overlook. */
+static void
+shm_racy_copy(void *dst, const void *src, size_t n)
+{
+	ic_tsan_ignore_reads_begin();
+	memcpy(dst, src, n);
+	ic_tsan_ignore_reads_end();
+}
+
+bool
+ic_cached_slot_read(const struct ic_cached_slot *slot, uint64_t block, const void *data, void *dst)
+{
+	struct ic_cached_slot *s = (struct ic_cached_slot *)slot; /* loads only */
+	uint64_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
+
+	if ((seq & (IC_CACHED_SEQ_BUSY | IC_CACHED_SEQ_VALID)) != IC_CACHED_SEQ_VALID)
+		return false;
+	shm_racy_copy(dst, data, IC_CACHED_BLOCK);
+	atomic_thread_fence(memory_order_acquire);
+	return atomic_load_explicit(&s->tag, memory_order_relaxed) == block &&
+	       atomic_load_explicit(&s->seq, memory_order_relaxed) == seq;
+}
+
+void
+ic_cached_slot_begin(struct ic_cached_slot *slot)
+{
+	uint64_t seq = atomic_load_explicit(&slot->seq, memory_order_relaxed);
+
+	atomic_store_explicit(&slot->seq, seq | IC_CACHED_SEQ_BUSY, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+}
+
+/* The next generation, with the given state bits. */
+static uint64_t
+shm_next(const struct ic_cached_slot *slot, uint64_t state)
+{
+	struct ic_cached_slot *s = (struct ic_cached_slot *)slot;
+	uint64_t seq = atomic_load_explicit(&s->seq, memory_order_relaxed);
+
+	return ((seq & ~(uint64_t)(IC_CACHED_SEQ_GEN - 1)) + IC_CACHED_SEQ_GEN) | state;
+}
+
+void
+ic_cached_slot_clear(struct ic_cached_slot *slot)
+{
+	atomic_store_explicit(&slot->seq, shm_next(slot, 0), memory_order_release);
+}
+
+void
+ic_cached_slot_publish(struct ic_cached_slot *slot, uint64_t block)
+{
+	atomic_store_explicit(&slot->tag, block, memory_order_relaxed);
+	atomic_store_explicit(&slot->seq, shm_next(slot, IC_CACHED_SEQ_VALID),
+			      memory_order_release);
+}

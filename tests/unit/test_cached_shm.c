@@ -1,0 +1,275 @@
+/* Shared arenas: the slot seqlock, the hit ring's validation, and the
+ * torture: a writer evicts and refills blocks of a small store as fast as
+ * it can while 8 readers copy random blocks through a read-only mapping of
+ * the arena (the client library's own code) and check each against its
+ * known checksum. Zero wrong blocks, and enough hits that the check means
+ * something. IC_SHM_TORTURE_SEC sets its length (default 20; 60 by hand).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <cmocka.h>
+
+#include "cached/client_shm.h"
+#include "cached/internal.h"
+
+#define CAP 256		 /* store entries: 1 MiB */
+#define LAYER_BLOCKS 1024 /* 4 MiB, four times the store */
+#define READERS 8
+
+struct torture {
+	struct cached_store st;
+	struct cached_layer *l;
+	struct client_arena a; /* half the readers': a read-only mapping */
+	/* The other half read the daemon's own mapping: the same addresses as
+	 * the writer's, so that ThreadSanitizer sees the race it must be told
+	 * about (through two mappings it sees nothing). */
+	struct client_arena daemon_view;
+	uint8_t *bytes;	       /* the layer's content */
+	uint64_t sums[LAYER_BLOCKS];
+	time_t deadline; /* time() */
+	_Atomic uint64_t hits, misses, wrong, refills, drops;
+};
+
+static uint64_t
+xorshift(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+static void
+layer_open(struct cached_store *st, uint64_t nblocks, struct cached_layer **l)
+{
+	struct stat sb = { .st_dev = 7, .st_ino = 9, .st_size = (off_t)(nblocks * IC_CACHED_BLOCK) };
+	uint8_t uuid[16] = { 4, 2 };
+
+	assert_int_equal(cached_store_layer(st, uuid, &sb, open("/dev/null", O_RDONLY), l), 0);
+}
+
+/* The states a slot goes through, as a reader sees them. */
+static void
+test_slot_states(void **state)
+{
+	struct cached_store st;
+	struct cached_layer *l;
+	struct client_arena a = { 0 };
+	static uint8_t buf[IC_CACHED_BLOCK];
+	uint32_t i;
+
+	(void)state;
+	assert_int_equal(cached_store_init(&st, CAP * IC_CACHED_BLOCK), 0);
+	layer_open(&st, 16, &l);
+	assert_int_equal(client_arena_map(&a, l->arena.ro_fd, l->arena.size), 0);
+	assert_false(client_arena_read(&a, 3, 1, buf)); /* never filled */
+	i = cached_store_alloc(&st, l->id, 3, 0);
+	memset(cached_store_data(&st, i), 0x33, IC_CACHED_BLOCK);
+	assert_false(client_arena_read(&a, 3, 1, buf)); /* filling */
+	cached_store_publish(&st, i);
+	assert_true(client_arena_read(&a, 3, 1, buf));
+	assert_int_equal(buf[4095], 0x33);
+	assert_false(client_arena_read(&a, 3, 2, buf)); /* block 4 is not cached */
+	assert_false(client_arena_read(&a, 15, 2, buf)); /* past the end */
+	/* A slot whose tag names another block is no hit for this one. */
+	ic_cached_slot_publish(&l->arena.slots[5], 6);
+	assert_false(client_arena_read(&a, 5, 1, buf));
+	ic_cached_slot_begin(&l->arena.slots[3]);
+	assert_false(client_arena_read(&a, 3, 1, buf)); /* being evicted */
+	ic_cached_slot_clear(&l->arena.slots[3]);
+	assert_false(client_arena_read(&a, 3, 1, buf));
+	/* Dropped: evicted, and its page given back. */
+	ic_cached_slot_publish(&l->arena.slots[3], 3);
+	assert_true(client_arena_read(&a, 3, 1, buf));
+	assert_int_equal(cached_store_drop(&st, l->id), 1);
+	assert_false(client_arena_read(&a, 3, 1, buf));
+	assert_int_equal(a.data[3 * IC_CACHED_BLOCK], 0);
+	client_arena_unmap(&a);
+	cached_store_fini(&st);
+}
+
+/* The ring is the client's: only entries that fit its handles count. */
+static void
+test_hitring_garbage(void **state)
+{
+	static struct ic_cached_ring ring;
+	struct cached_store st;
+	struct cached_layer *l, *handles[1];
+	uint64_t tail = 0;
+	uint32_t i;
+	const uint64_t bad[][2] = {
+		{ 5, 0ull << 32 | 2 },		 /* good: blocks 5 and 6 */
+		{ 5, 1ull << 32 | 1 },		 /* a handle it does not have */
+		{ 5, 0 },			 /* no blocks */
+		{ 0, 65 },			 /* too many */
+		{ 16, 1 },			 /* past the end */
+		{ UINT64_MAX - 1, 4 },		 /* wraps */
+		{ 14, 0xffffffffull << 32 | 2 }, /* the all-handle */
+	};
+
+	(void)state;
+	assert_int_equal(cached_store_init(&st, CAP * IC_CACHED_BLOCK), 0);
+	layer_open(&st, 16, &l);
+	handles[0] = l;
+	i = cached_store_alloc(&st, l->id, 5, 0);
+	cached_store_publish(&st, i);
+	for (unsigned k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		atomic_store(&ring.e[k].block, bad[k][0]);
+		atomic_store(&ring.e[k].span, bad[k][1]);
+	}
+	atomic_store(&ring.head, sizeof(bad) / sizeof(bad[0]));
+	assert_int_equal(cached_hitring_drain(&st, &ring, &tail, handles, 1), 2);
+	assert_int_equal(tail, sizeof(bad) / sizeof(bad[0]));
+	assert_int_equal(atomic_load(&ring.tail), tail);
+	assert_int_equal(st.e[i].visited, 1);
+	assert_int_equal(l->stats[IC_CACHED_STAT_SHARED_HITS], 2);
+	/* A head far ahead, or behind the tail: one ring's worth is looked at. */
+	atomic_store(&ring.head, tail + (1ull << 40));
+	assert_true(cached_hitring_drain(&st, &ring, &tail, handles, 1) <= 2 * IC_CACHED_RING_ENTRIES);
+	atomic_store(&ring.head, 3);
+	cached_hitring_drain(&st, &ring, &tail, handles, 1);
+	assert_int_equal(tail, 3);
+	cached_store_fini(&st);
+}
+
+struct reader {
+	struct torture *t;
+	const struct client_arena *a;
+};
+
+static void *
+torture_reader(void *arg)
+{
+	struct reader *rd = arg;
+	struct torture *t = rd->t;
+	static _Thread_local uint8_t buf[4 * IC_CACHED_BLOCK];
+	uint64_t x = (uint64_t)(uintptr_t)&buf | 1, hits = 0, misses = 0, wrong = 0;
+
+	while (time(NULL) < t->deadline) {
+		uint64_t b = xorshift(&x) % LAYER_BLOCKS;
+		uint32_t n = xorshift(&x) % 4 == 0 && b + 4 <= LAYER_BLOCKS ? 4 : 1;
+
+		for (int spin = 0; spin < 64; spin++) {
+			if (!client_arena_read(rd->a, b, n, buf)) {
+				misses++;
+				continue;
+			}
+			hits++;
+			for (uint32_t k = 0; k < n; k++)
+				wrong += XXH3_64bits(buf + k * IC_CACHED_BLOCK, IC_CACHED_BLOCK) !=
+					 t->sums[b + k];
+			break;
+		}
+	}
+	atomic_fetch_add(&t->hits, hits);
+	atomic_fetch_add(&t->misses, misses);
+	atomic_fetch_add(&t->wrong, wrong);
+	return NULL;
+}
+
+/* The daemon's side, as fast as it goes: every fill evicts (the layer is
+ * four times the store), writes a wrong pattern first as a fill in
+ * progress would, then the block; some fills fail after scribbling, and
+ * now and then the whole layer is dropped. */
+static void
+torture_write(struct torture *t)
+{
+	uint64_t x = 0x2545f4914f6cdd1dull;
+
+	while (time(NULL) < t->deadline) {
+		for (int k = 0; k < 64; k++) {
+			uint64_t b = xorshift(&x) % LAYER_BLOCKS;
+			uint32_t i;
+			uint8_t *d;
+
+			if (cached_store_lookup(&t->st, t->l->id, b) != CACHED_NIL)
+				continue;
+			i = cached_store_alloc(&t->st, t->l->id, b, 0);
+			assert_int_not_equal(i, CACHED_NIL);
+			d = cached_store_data(&t->st, i);
+			memset(d, 0x55, IC_CACHED_BLOCK);
+			if (xorshift(&x) % 16 == 0) {
+				cached_store_release(&t->st, i);
+				continue;
+			}
+			memcpy(d, t->bytes + b * IC_CACHED_BLOCK, IC_CACHED_BLOCK);
+			cached_store_publish(&t->st, i);
+			t->refills++;
+		}
+		if (xorshift(&x) % 64 == 0) {
+			cached_store_drop(&t->st, t->l->id);
+			t->drops++;
+		}
+	}
+}
+
+static void
+test_torture(void **state)
+{
+	static struct torture t;
+	const char *env = getenv("IC_SHM_TORTURE_SEC");
+	unsigned sec = env ? (unsigned)strtoul(env, NULL, 10) : 20;
+	pthread_t th[READERS];
+	struct reader rd[READERS];
+	uint64_t x = 42;
+
+	(void)state;
+	t.bytes = malloc((size_t)LAYER_BLOCKS * IC_CACHED_BLOCK);
+	assert_non_null(t.bytes);
+	for (size_t k = 0; k < (size_t)LAYER_BLOCKS * IC_CACHED_BLOCK / 8; k++) {
+		uint64_t v = xorshift(&x);
+
+		memcpy(t.bytes + k * 8, &v, 8);
+	}
+	for (unsigned b = 0; b < LAYER_BLOCKS; b++)
+		t.sums[b] = XXH3_64bits(t.bytes + (size_t)b * IC_CACHED_BLOCK, IC_CACHED_BLOCK);
+	assert_int_equal(cached_store_init(&t.st, CAP * IC_CACHED_BLOCK), 0);
+	layer_open(&t.st, LAYER_BLOCKS, &t.l);
+	assert_int_equal(client_arena_map(&t.a, t.l->arena.ro_fd, t.l->arena.size), 0);
+	t.daemon_view = t.a;
+	t.daemon_view.slots = t.l->arena.slots;
+	t.daemon_view.data = t.l->arena.data;
+	t.deadline = time(NULL) + (sec ? sec : 1);
+	for (int k = 0; k < READERS; k++) {
+		rd[k] = (struct reader){ &t, k % 2 ? &t.daemon_view : &t.a };
+		assert_int_equal(pthread_create(&th[k], NULL, torture_reader, &rd[k]), 0);
+	}
+	torture_write(&t);
+	for (int k = 0; k < READERS; k++)
+		pthread_join(th[k], NULL);
+	printf("torture %us: %llu refills, %llu drops; readers: %llu hits, %llu misses, "
+	       "%llu wrong blocks\n",
+	       sec, (unsigned long long)t.refills, (unsigned long long)t.drops,
+	       (unsigned long long)t.hits, (unsigned long long)t.misses,
+	       (unsigned long long)t.wrong);
+	assert_int_equal(t.wrong, 0);
+	assert_true(t.hits > 100);
+	assert_true(t.refills > 100);
+	client_arena_unmap(&t.a);
+	cached_store_fini(&t.st);
+	free(t.bytes);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_slot_states),
+		cmocka_unit_test(test_hitring_garbage),
+		cmocka_unit_test(test_torture),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
