@@ -22,7 +22,7 @@ grep -qi 'own' "$TESTDIR/err" || fail "refusal does not name the owner"
 # A store-wide server lists it but refuses to serve it for writing.
 nbd_start c
 ! qemu-io -f raw -c "read 0 4k" "$(nbd_uri c vm)" 2>"$TESTDIR/err2" || fail "GO on owned vdisk"
-grep -qi 'owned by another process' "$TESTDIR/err2" || fail "no reason given: $(cat "$TESTDIR/err2")"
+grep -qi 'is owned by' "$TESTDIR/err2" || fail "no reason given: $(cat "$TESTDIR/err2")"
 nbd_stop c
 
 nbd_stop a

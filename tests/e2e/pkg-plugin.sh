@@ -41,7 +41,7 @@ qemu-io -f raw -c "read -P 0 0 64k" "$uri" | tee "$TESTDIR/log"
 ! grep -q 'failed' "$TESTDIR/log" || fail "a read through the ro filter failed"
 ! qemu-io -f raw -c "write -P 0xab 0 64k" "$uri" >"$TESTDIR/log" 2>&1 || true
 grep -q 'Operation not permitted' "$TESTDIR/log" || fail "a write through the ro filter was not refused"
-"$ADMIN" filter ls vm | grep -q '"name":"ro".*"refused":1' || fail "ro's report did not count the refusal"
+"$ADMIN" filter ls --json vm | grep -q '"name":"ro".*"refused":1' || fail "ro's report did not count the refusal"
 nbd_stop s
 
 # isocache-admin filter add PATH:PARAMS into a live stack, then rm.
@@ -52,7 +52,7 @@ qemu-io -f raw -c "write -P 0xab 0 64k" "$uri" | tee "$TESTDIR/log"
 "$ADMIN" filter add vm2 "$TESTDIR/ro.so:errno=EPERM"
 ! qemu-io -f raw -c "write -P 0xcd 0 64k" "$uri" >"$TESTDIR/log" 2>&1 || true
 grep -q 'Operation not permitted' "$TESTDIR/log" || fail "filter add did not put ro in the live stack"
-"$ADMIN" filter ls vm2 | grep -q '"spec":"[^"]*ro.so:errno=EPERM"' || fail "filter ls does not show the path"
+"$ADMIN" filter ls --json vm2 | grep -q '"spec":"[^"]*ro.so:errno=EPERM"' || fail "filter ls does not show the path"
 "$ADMIN" filter rm vm2 ro
 qemu-io -f raw -c "write -P 0xcd 0 64k" -c "read -P 0xcd 0 64k" "$uri" | tee "$TESTDIR/log"
 ! grep -q 'failed' "$TESTDIR/log" || fail "writes still refused after filter rm"

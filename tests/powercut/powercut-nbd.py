@@ -108,7 +108,7 @@ def check_cut(admin, replay, work, log, n, keep_seed):
     if res.returncode:
         raise SystemExit(f"FAIL: {where}: isocache-admin check:\n{res.stdout}")
     image = os.path.join(work, "cut.raw")
-    run(admin, "--store", cutdir, "export", "vm", image)
+    run(admin, "--store", cutdir, "export", "--force", "vm", image)
     possible = possible_at(log, cut)
     with open(image, "rb") as f:
         data = f.read()
