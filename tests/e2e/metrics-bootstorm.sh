@@ -5,7 +5,7 @@
 # `promtool check metrics`; the counters move while the clones are read and
 # end where the reads put them: each export's read bytes and requests, its
 # latency histogram's count equal to its requests, the daemon's hits, fills
-# and bytes served.
+# and bytes served. A listener that cannot start is a failed start.
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/nbd-functions.bash"
 source "$(dirname "$0")/cached-functions.bash"
@@ -28,6 +28,12 @@ cached_start --memory 128M --metrics "127.0.0.1:$port"
 nbd_start a --filter cache --metrics "unix:$TESTDIR/nbd-metrics.sock" vm1 vm2 vm3
 daemon=(http://127.0.0.1:$port/metrics)
 server=(--unix-socket "$TESTDIR/nbd-metrics.sock" http://localhost/metrics)
+
+# A listener that cannot start stops the start, saying which and why.
+expect_fail "127\.0\.0\.1:$port: cannot listen: Address already in use" \
+	"$NBD" -r -k "$TESTDIR/x.sock" --metrics "127.0.0.1:$port" base@gold
+expect_fail "nonsense: expected HOST:PORT or unix:PATH" \
+	"$NBD" -r -k "$TESTDIR/x.sock" --metrics nonsense base@gold
 
 scrape daemon0 "${daemon[@]}"
 scrape server0 "${server[@]}"
