@@ -82,7 +82,4 @@ void admin_table_vrow(struct admin_table *t, va_list ap);
 int admin_table_print(struct admin_table *t, FILE *out, const char *indent);
 void admin_table_free(struct admin_table *t);
 
-/* Print s as a JSON string literal. */
-void admin_json_str(FILE *out, const char *s);
-
 #endif

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "admin/admin.h"
+#include "admin/json.h"
 #include "common/size.h"
 #include "isocache/cached.h"
 
@@ -43,9 +44,49 @@ cache_register(struct ic_cached_client *c, struct ic_vdisk *vd, unsigned depth, 
 	return rc;
 }
 
-/* One layer's counters: a JSON object (table NULL), or a row of table. */
+/* One layer's counters as a JSON object. */
+static struct json_object *
+cache_stats_json(const char *name, const uint64_t *s, double ratio, uint64_t saved)
+{
+	static const struct {
+		const char *key;
+		enum ic_cached_stat stat;
+	} counters[] = {
+		{ "lookups", IC_CACHED_STAT_LOOKUPS },
+		{ "hits", IC_CACHED_STAT_HITS },
+		{ "misses", IC_CACHED_STAT_MISSES },
+		{ "fills", IC_CACHED_STAT_FILLS },
+		{ "joins", IC_CACHED_STAT_JOINS },
+		{ "evictions", IC_CACHED_STAT_EVICTIONS },
+		{ "bytes_served", IC_CACHED_STAT_BYTES_SERVED },
+		{ "backing_bytes", IC_CACHED_STAT_BACKING_BYTES },
+		{ "blocks", IC_CACHED_STAT_BLOCKS },
+		{ "l2_hits", IC_CACHED_STAT_L2_HITS },
+		{ "l2_misses", IC_CACHED_STAT_L2_MISSES },
+		{ "l2_bytes_read", IC_CACHED_STAT_L2_BYTES_READ },
+		{ "l2_bytes_written", IC_CACHED_STAT_L2_BYTES_WRITTEN },
+		{ "l2_csum_fails", IC_CACHED_STAT_L2_CSUM_FAILS },
+		{ "l2_evictions", IC_CACHED_STAT_L2_EVICTIONS },
+		{ "l2_blocks", IC_CACHED_STAT_L2_BLOCKS },
+		{ "l2_limit", IC_CACHED_STAT_L2_LIMIT },
+	};
+	struct json_object *o = json_object_new_object();
+	char text[16];
+
+	json_object_object_add(o, "layer", json_object_new_string(name));
+	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
+		json_object_object_add(o, counters[i].key,
+				       json_object_new_uint64(s[counters[i].stat]));
+	snprintf(text, sizeof(text), "%.4f", ratio / 100);
+	json_object_object_add(o, "hit_ratio", json_object_new_double_s(ratio / 100, text));
+	json_object_object_add(o, "backing_saved", json_object_new_uint64(saved));
+	return o;
+}
+
+/* One layer's counters: an element of list (JSON), or else a row of table. */
 static void
-cache_stats_row(struct admin_table *table, bool *sep, const char *name, const uint64_t *s)
+cache_stats_row(struct admin_table *table, struct json_object *list, const char *name,
+		const uint64_t *s)
 {
 	uint64_t served = s[IC_CACHED_STAT_BYTES_SERVED], backing = s[IC_CACHED_STAT_BACKING_BYTES];
 	uint64_t saved = served > backing ? served - backing : 0;
@@ -54,25 +95,8 @@ cache_stats_row(struct admin_table *table, bool *sep, const char *name, const ui
 						 : 0;
 	char b1[32], b2[32], b3[32], lookups[24], pct[16], fills[24], joins[24], l2hits[24], l2bad[24];
 
-	if (!table) {
-		printf("%s\n  {\"layer\": ", *sep ? "," : "");
-		admin_json_str(stdout, name);
-		printf(", \"lookups\": %" PRIu64 ", \"hits\": %" PRIu64 ", \"misses\": %" PRIu64
-		       ", \"fills\": %" PRIu64 ", \"joins\": %" PRIu64 ", \"evictions\": %" PRIu64
-		       ", \"bytes_served\": %" PRIu64 ", \"backing_bytes\": %" PRIu64
-		       ", \"blocks\": %" PRIu64 ", \"hit_ratio\": %.4f, \"backing_saved\": %" PRIu64
-		       ", \"l2_hits\": %" PRIu64 ", \"l2_misses\": %" PRIu64
-		       ", \"l2_bytes_read\": %" PRIu64 ", \"l2_bytes_written\": %" PRIu64
-		       ", \"l2_csum_fails\": %" PRIu64 ", \"l2_evictions\": %" PRIu64
-		       ", \"l2_blocks\": %" PRIu64 ", \"l2_limit\": %" PRIu64 "}",
-		       s[IC_CACHED_STAT_LOOKUPS], s[IC_CACHED_STAT_HITS], s[IC_CACHED_STAT_MISSES],
-		       s[IC_CACHED_STAT_FILLS], s[IC_CACHED_STAT_JOINS], s[IC_CACHED_STAT_EVICTIONS],
-		       served, backing, s[IC_CACHED_STAT_BLOCKS], ratio / 100, saved,
-		       s[IC_CACHED_STAT_L2_HITS], s[IC_CACHED_STAT_L2_MISSES],
-		       s[IC_CACHED_STAT_L2_BYTES_READ], s[IC_CACHED_STAT_L2_BYTES_WRITTEN],
-		       s[IC_CACHED_STAT_L2_CSUM_FAILS], s[IC_CACHED_STAT_L2_EVICTIONS],
-		       s[IC_CACHED_STAT_L2_BLOCKS], s[IC_CACHED_STAT_L2_LIMIT]);
-		*sep = true;
+	if (list) {
+		json_object_array_add(list, cache_stats_json(name, s, ratio, saved));
 		return;
 	}
 	snprintf(lookups, sizeof(lookups), "%" PRIu64, s[IC_CACHED_STAT_LOOKUPS]);
@@ -94,7 +118,7 @@ cache_stats_once(struct ic_store *store, bool json)
 	struct ic_layer_info *v;
 	size_t n;
 	struct admin_table *table = NULL;
-	bool sep = false;
+	struct json_object *list = NULL;
 	int rc = 0;
 
 	if (!c)
@@ -104,11 +128,11 @@ cache_stats_once(struct ic_store *store, bool json)
 		return 1;
 	}
 	if (json)
-		printf("[");
+		list = json_object_new_array();
 	else
 		table = admin_table_new(10, "lrrrrrrrrr", "LAYER", "LOOKUPS", "HITS", "FILLS", "JOINS",
 					"SERVED", "BACKING", "SAVED", "L2HITS", "L2BAD");
-	if (!json && !table)
+	if (!list && !table)
 		rc = admin_fail("cache stats", "out of memory");
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		struct ic_vdisk *vd;
@@ -117,15 +141,15 @@ cache_stats_once(struct ic_store *store, bool json)
 		if (!v[i].frozen || ic_vdisk_open(store, v[i].name, IC_OPEN_RDONLY, NULL, &vd))
 			continue;
 		if (cache_register(c, vd, 0, &h) == 0 && ic_cached_stats(c, h, s) == 0)
-			cache_stats_row(table, &sep, v[i].name, s);
+			cache_stats_row(table, list, v[i].name, s);
 		ic_vdisk_close(vd);
 	}
 	if (rc == 0 && (rc = ic_cached_stats(c, IC_CACHED_HANDLE_ALL, s)) == 0)
-		cache_stats_row(table, &sep, "(daemon total)", s);
+		cache_stats_row(table, list, "(daemon total)", s);
 	else if (rc < 0)
 		admin_fail("cache stats", "%s", strerror(-rc));
-	if (json)
-		printf("\n]\n");
+	if (list && admin_json_print(list))
+		rc = 1;
 	else if (table && admin_table_print(table, stdout, "") < 0)
 		rc = admin_fail("cache stats", "out of memory");
 	admin_table_free(table);

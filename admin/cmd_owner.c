@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "admin/admin.h"
+#include "admin/json.h"
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "common/timefmt.h"
@@ -83,39 +84,49 @@ owner_parse(const struct admin_cmd *cmd, int argc, char **argv, struct owner_opt
 	return optind;
 }
 
-static void
-owner_print(const char *name, const struct ic_owner_info *info, bool json, bool first)
+static bool
+owner_owned(const struct ic_owner_info *info)
 {
 	static const uint8_t zero[16];
-	bool owned = memcmp(info->rec.owner_id, zero, 16) != 0;
-	char id[IC_UUID_STRLEN], when[32] = "-";
 
-	ic_uuid_format(info->rec.owner_id, id);
+	return memcmp(info->rec.owner_id, zero, 16) != 0;
+}
+
+static void
+owner_print(const char *name, const struct ic_owner_info *info)
+{
+	bool owned = owner_owned(info);
+	char when[IC_TIME_STRLEN] = "-";
+
 	if (owned)
 		ic_time_format(info->rec.acquired, when, sizeof(when));
-	if (!json) {
-		printf("%-24s %-6s %7" PRIu32 " %-5s %-9s %-19s %4" PRIu64 "  %s\n", name,
-		       owned ? "owned" : "free", owned ? info->rec.pid : 0,
-		       !owned ? "-" : info->alive ? "yes" : "no",
-		       info->policy[0] ? info->policy : "-", when, info->rec.generation,
-		       owned ? info->rec.who : "-");
-		return;
-	}
-	printf("%s{\"name\": ", first ? "" : ",\n ");
-	admin_json_str(stdout, name);
-	printf(", \"owned\": %s, \"alive\": %s, \"generation\": %" PRIu64, owned ? "true" : "false",
-	       info->alive ? "true" : "false", info->rec.generation);
-	if (owned) {
-		printf(", \"owner_id\": \"%s\", \"pid\": %" PRIu32 ", \"start_time\": %" PRIu64
-		       ", \"acquired\": %" PRIu64 ", \"who\": ",
-		       id, info->rec.pid, info->rec.start_time, info->rec.acquired);
-		admin_json_str(stdout, info->rec.who);
-		printf(", \"socket\": ");
-		admin_json_str(stdout, info->rec.socket);
-		printf(", \"policy\": ");
-		admin_json_str(stdout, info->policy);
-	}
-	printf("}");
+	printf("%-24s %-6s %7" PRIu32 " %-5s %-9s %-19s %4" PRIu64 "  %s\n", name,
+	       owned ? "owned" : "free", owned ? info->rec.pid : 0,
+	       !owned ? "-" : info->alive ? "yes" : "no", info->policy[0] ? info->policy : "-",
+	       when, info->rec.generation, owned ? info->rec.who : "-");
+}
+
+static struct json_object *
+owner_json(const char *name, const struct ic_owner_info *info)
+{
+	struct json_object *o = json_object_new_object();
+	char id[IC_UUID_STRLEN];
+
+	json_object_object_add(o, "name", json_object_new_string(name));
+	json_object_object_add(o, "owned", json_object_new_boolean(owner_owned(info)));
+	json_object_object_add(o, "alive", json_object_new_boolean(info->alive));
+	json_object_object_add(o, "generation", json_object_new_uint64(info->rec.generation));
+	if (!owner_owned(info))
+		return o;
+	ic_uuid_format(info->rec.owner_id, id);
+	json_object_object_add(o, "owner_id", json_object_new_string(id));
+	json_object_object_add(o, "pid", json_object_new_uint64(info->rec.pid));
+	json_object_object_add(o, "start_time", json_object_new_uint64(info->rec.start_time));
+	json_object_object_add(o, "acquired", json_object_new_uint64(info->rec.acquired));
+	json_object_object_add(o, "who", json_object_new_string(info->rec.who));
+	json_object_object_add(o, "socket", json_object_new_string(info->rec.socket));
+	json_object_object_add(o, "policy", json_object_new_string(info->policy));
+	return o;
 }
 
 static void
@@ -125,17 +136,14 @@ owner_header(void)
 	       "POLICY", "SINCE", "GEN", "WHO");
 }
 
-struct owner_ls_ctx {
-	bool json, first;
-};
-
+/* owner ls: a row each, or (list non-NULL) an element of the JSON list. */
 static int
-owner_ls_one(void *arg, const char *name, const struct ic_owner_info *info)
+owner_ls_one(void *list, const char *name, const struct ic_owner_info *info)
 {
-	struct owner_ls_ctx *c = arg;
-
-	owner_print(name, info, c->json, c->first);
-	c->first = false;
+	if (list)
+		json_object_array_add(list, owner_json(name, info));
+	else
+		owner_print(name, info);
 	return 0;
 }
 
@@ -185,28 +193,25 @@ run_owner(struct ic_store *store, const char *dir, int argc, char **argv)
 	action = first < argc ? argv[first] : "";
 	name = first + 1 < argc ? argv[first + 1] : NULL;
 	if (strcmp(action, "ls") == 0 && !name) {
-		struct owner_ls_ctx c = { o.json, true };
-		int rc;
+		struct json_object *list = o.json ? json_object_new_array() : NULL;
 
-		if (o.json)
-			printf("[");
-		else
+		if (!o.json)
 			owner_header();
-		rc = ic_owner_list(store, owner_ls_one, &c);
-		if (o.json)
-			printf("]\n");
-		return rc ? 1 : 0;
+		if (ic_owner_list(store, owner_ls_one, list)) {
+			json_object_put(list);
+			return 1;
+		}
+		return o.json ? admin_json_print(list) : 0;
 	}
 	if (!name || first + 2 != argc)
 		return admin_fail("owner", "expected %s (see --help)", admin_cmd_owner.args);
 	if (strcmp(action, "show") == 0) {
 		if (ic_owner_show(store, name, &info))
 			return 1;
-		if (!o.json)
-			owner_header();
-		owner_print(name, &info, o.json, true);
 		if (o.json)
-			printf("\n");
+			return admin_json_print(owner_json(name, &info));
+		owner_header();
+		owner_print(name, &info);
 		return 0;
 	}
 	if (strcmp(action, "release") == 0)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "admin/admin.h"
+#include "admin/json.h"
 #include "common/size.h"
 #include "common/timefmt.h"
 #include "common/uuid.h"
@@ -26,25 +27,27 @@ show_parent_name(const struct ic_layer_info *v, size_t n, uint64_t parent)
 	return p ? p->name : "-";
 }
 
-static void
+static int
 show_ls_json(const struct ic_layer_info *v, size_t n)
 {
-	bool sep = false;
+	struct json_object *list = json_object_new_array();
 
-	printf("[");
-	for (size_t i = 0; i < n; i++) {
-		if (!v[i].name[0])
+	for (size_t i = 0; list && i < n; i++) {
+		struct json_object *o;
+
+		if (!v[i].name[0] || !(o = json_object_new_object()))
 			continue;
-		printf("%s\n  {\"name\": ", sep ? "," : "");
-		admin_json_str(stdout, v[i].name);
-		printf(", \"type\": \"%s\", \"size\": %" PRIu64 ", \"used\": %" PRIu64
-		       ", \"disk_id\": %" PRIu64 ", \"parent\": ",
-		       v[i].frozen ? "snapshot" : "vdisk", v[i].size, v[i].allocated, v[i].disk_id);
-		admin_json_str(stdout, show_parent_name(v, n, v[i].parent));
-		printf("}");
-		sep = true;
+		json_object_object_add(o, "name", json_object_new_string(v[i].name));
+		json_object_object_add(o, "type",
+				       json_object_new_string(v[i].frozen ? "snapshot" : "vdisk"));
+		json_object_object_add(o, "size", json_object_new_uint64(v[i].size));
+		json_object_object_add(o, "used", json_object_new_uint64(v[i].allocated));
+		json_object_object_add(o, "disk_id", json_object_new_uint64(v[i].disk_id));
+		json_object_object_add(o, "parent",
+				       json_object_new_string(show_parent_name(v, n, v[i].parent)));
+		json_object_array_add(list, o);
 	}
-	printf("\n]\n");
+	return admin_json_print(list);
 }
 
 static int
@@ -80,7 +83,7 @@ run_ls(struct ic_store *store, const char *dir, int argc, char **argv)
 	if (ic_store_layers(store, &v, &n))
 		return 1;
 	if (opts.json)
-		show_ls_json(v, n);
+		rc = show_ls_json(v, n);
 	else
 		rc = show_ls_table(v, n);
 	free(v);
@@ -99,6 +102,7 @@ run_info(struct ic_store *store, const char *dir, int argc, char **argv)
 	struct ic_image_info info;
 	char sz[32], used[32], uuid[IC_UUID_STRLEN], when[32], depth[16], id[24];
 	struct admin_table *tab = NULL;
+	struct json_object *doc = NULL, *chain = NULL;
 	int rc = 0, code, first = admin_parse(&admin_cmd_info, argc, argv, &opts, 1, 1, &code);
 
 	(void)dir;
@@ -107,10 +111,14 @@ run_info(struct ic_store *store, const char *dir, int argc, char **argv)
 	if (ic_image_info(store, argv[first], &info))
 		return 1;
 	if (opts.json) {
-		printf("{\"name\": ");
-		admin_json_str(stdout, info.name);
-		printf(", \"type\": \"%s\", \"size\": %" PRIu64 ", \"cluster_size\": %u, \"chain\": [",
-		       info.snapshot ? "snapshot" : "vdisk", info.size, info.cluster_size);
+		doc = json_object_new_object();
+		chain = json_object_new_array();
+		json_object_object_add(doc, "name", json_object_new_string(info.name));
+		json_object_object_add(doc, "type",
+				       json_object_new_string(info.snapshot ? "snapshot" : "vdisk"));
+		json_object_object_add(doc, "size", json_object_new_uint64(info.size));
+		json_object_object_add(doc, "cluster_size", json_object_new_uint64(info.cluster_size));
+		json_object_object_add(doc, "chain", chain);
 	} else {
 		printf("image:        %s (%s)\nsize:         %s (%" PRIu64 " bytes)\n"
 		       "cluster size: %s\nchain:        %u layer%s, leaf first\n\n",
@@ -127,12 +135,17 @@ run_info(struct ic_store *store, const char *dir, int argc, char **argv)
 		ic_uuid_format(l->uuid, uuid);
 		ic_time_format(l->created, when, sizeof(when));
 		if (opts.json) {
-			printf("%s\n  {\"depth\": %u, \"disk_id\": %" PRIu64 ", \"name\": ", i ? "," : "",
-			       i, l->disk_id);
-			admin_json_str(stdout, l->name);
-			printf(", \"frozen\": %s, \"size\": %" PRIu64 ", \"allocated\": %" PRIu64
-			       ", \"uuid\": \"%s\", \"created\": %" PRIu64 "}",
-			       l->frozen ? "true" : "false", l->size, l->allocated, uuid, l->created);
+			struct json_object *o = json_object_new_object();
+
+			json_object_object_add(o, "depth", json_object_new_uint64(i));
+			json_object_object_add(o, "disk_id", json_object_new_uint64(l->disk_id));
+			json_object_object_add(o, "name", json_object_new_string(l->name));
+			json_object_object_add(o, "frozen", json_object_new_boolean(l->frozen));
+			json_object_object_add(o, "size", json_object_new_uint64(l->size));
+			json_object_object_add(o, "allocated", json_object_new_uint64(l->allocated));
+			json_object_object_add(o, "uuid", json_object_new_string(uuid));
+			json_object_object_add(o, "created", json_object_new_uint64(l->created));
+			json_object_array_add(chain, o);
 		} else {
 			snprintf(depth, sizeof(depth), "%u", i);
 			snprintf(id, sizeof(id), "%" PRIu64, l->disk_id);
@@ -142,12 +155,11 @@ run_info(struct ic_store *store, const char *dir, int argc, char **argv)
 					ic_size_format(l->allocated, used, sizeof(used)), uuid, when);
 		}
 	}
-	if (opts.json)
-		printf("\n]}\n");
-	else
-		rc = admin_table_print(tab, stdout, "");
-	admin_table_free(tab);
 	free(info.chain);
+	if (opts.json)
+		return admin_json_print(doc);
+	rc = admin_table_print(tab, stdout, "");
+	admin_table_free(tab);
 	return rc ? admin_fail(argv[first], "%s", strerror(-rc)) : 0;
 }
 

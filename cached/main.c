@@ -15,8 +15,10 @@
 #include <unistd.h>
 
 #include "cached/internal.h"
+#include "cached/metrics.h"
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/sd.h"
 #include "common/size.h"
 
@@ -24,7 +26,8 @@
 #define MAIN_DEFAULT_MEMORY (512ull << 20)
 #define MAIN_MAX_QUOTAS 64
 #define MAIN_DEFAULT_L2_SIZE (1ull << 30)
-enum { MAIN_OPT_L2 = 256, MAIN_OPT_L2_SIZE, MAIN_OPT_UID_SESSIONS, MAIN_OPT_NO_SHARED };
+enum { MAIN_OPT_L2 = 256, MAIN_OPT_L2_SIZE, MAIN_OPT_UID_SESSIONS, MAIN_OPT_NO_SHARED,
+       MAIN_OPT_METRICS };
 
 static const char main_usage[] =
 	"Usage: isocached [OPTION]...\n"
@@ -61,6 +64,9 @@ static const char main_usage[] =
 	"                         command returns once the daemon accepts (exit 0)\n"
 	"                         or has failed (exit 1, the reason on stderr)\n"
 	"  -p, --pid-file FILE    write the pid to FILE once the socket accepts\n"
+	"      --metrics ADDR     serve Prometheus metrics (the daemon's totals) over\n"
+	"                         HTTP on ADDR: HOST:PORT (e.g. 127.0.0.1:9273) or\n"
+	"                         unix:PATH; anyone who can connect reads them\n"
 	"  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
 	"  -h, --help             show this help and exit\n"
 	"\n"
@@ -82,6 +88,7 @@ struct main_opts {
 	const char *socket;
 	const char *pid_file;
 	const char *l2;
+	const char *metrics; /* --metrics ADDR */
 	uint64_t memory;
 	uint64_t l2_size;
 	unsigned long uid_sessions;
@@ -136,6 +143,7 @@ main_parse(int argc, char **argv, struct main_opts *o)
 		{ "l2-size", required_argument, NULL, MAIN_OPT_L2_SIZE },
 		{ "sessions-per-uid", required_argument, NULL, MAIN_OPT_UID_SESSIONS },
 		{ "no-shared", no_argument, NULL, MAIN_OPT_NO_SHARED },
+		{ "metrics", required_argument, NULL, MAIN_OPT_METRICS },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "pid-file", required_argument, NULL, 'p' },
 		{ "log-level", required_argument, NULL, 'l' },
@@ -164,6 +172,9 @@ main_parse(int argc, char **argv, struct main_opts *o)
 		case 'q':
 			if (main_parse_quota(o, optarg) < 0)
 				return -EINVAL;
+			break;
+		case MAIN_OPT_METRICS:
+			o->metrics = optarg;
 			break;
 		case MAIN_OPT_L2:
 			o->l2 = optarg;
@@ -365,6 +376,7 @@ int
 main(int argc, char **argv)
 {
 	static struct cached_daemon d;
+	struct ic_metrics *metrics = NULL;
 	struct main_opts o = { 0 };
 	struct rlimit rl;
 	bool activated;
@@ -418,7 +430,7 @@ main(int argc, char **argv)
 	if (fd == -ENOENT)
 		fd = main_listen(o.socket);
 	if (fd < 0 || cached_daemon_init(&d, fd) < 0 ||
-	    (o.pid_file && main_write_pid(o.pid_file) < 0)) {
+	    cached_metrics_start(o.metrics, fd, &metrics) < 0 || (o.pid_file && main_write_pid(o.pid_file) < 0)) {
 		main_ready(report, 1);
 		return 1;
 	}
@@ -428,6 +440,7 @@ main(int argc, char **argv)
 	ic_sd_notify("READY=1");
 	rc = cached_daemon_run(&d);
 	ic_sd_notify("STOPPING=1");
+	ic_metrics_stop(metrics);
 	cached_daemon_fini(&d);
 	if (d.store.l2)
 		cached_l2_close(d.store.l2);

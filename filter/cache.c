@@ -412,24 +412,24 @@ cache_report(void *inst, char *buf, size_t cap)
 {
 	struct cache_inst *ci = inst;
 	unsigned up = 0;
-	struct ic_json j;
+	struct json_object *o = json_object_new_object();
 
 	for (unsigned i = 0; i < ci->nconns; i++) {
 		pthread_mutex_lock(&ci->conns[i].mu);
 		up += ci->conns[i].c != NULL;
 		pthread_mutex_unlock(&ci->conns[i].mu);
 	}
-	ic_json_init(&j, buf, cap);
-	ic_json_printf(&j, "{\"socket\":");
-	ic_json_string(&j, ci->socket);
-	ic_json_printf(&j,
-		       ",\"wait\":%s,\"shared\":%s,\"sessions\":%u,\"connected\":%u,\"connects\":%llu,"
-		       "\"hit_bytes\":%llu,\"miss_bytes\":%llu}",
-		       ci->wait ? "true" : "false", ci->shared ? "true" : "false", ci->nconns, up,
-		       (unsigned long long)atomic_load(&ci->connects),
-		       (unsigned long long)atomic_load(&ci->hit_bytes),
-		       (unsigned long long)atomic_load(&ci->miss_bytes));
-	return ic_json_finish(&j);
+	if (!o)
+		return -ENOMEM;
+	json_object_object_add(o, "socket", json_object_new_string(ci->socket));
+	json_object_object_add(o, "wait", json_object_new_boolean(ci->wait));
+	json_object_object_add(o, "shared", json_object_new_boolean(ci->shared));
+	ic_json_add_u64(o, "sessions", ci->nconns);
+	ic_json_add_u64(o, "connected", up);
+	ic_json_add_u64(o, "connects", atomic_load(&ci->connects));
+	ic_json_add_u64(o, "hit_bytes", atomic_load(&ci->hit_bytes));
+	ic_json_add_u64(o, "miss_bytes", atomic_load(&ci->miss_bytes));
+	return ic_json_emit(o, buf, cap);
 }
 
 const struct ic_filter_ops ic_filter_cache_ops = {

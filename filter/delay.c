@@ -8,6 +8,7 @@
 #include "filter/internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -139,18 +140,24 @@ static int
 delay_report(void *inst, char *buf, size_t cap)
 {
 	struct delay_inst *d = inst;
-	struct ic_json j;
+	struct json_object *o = json_object_new_object();
+	char key[32];
 
-	ic_json_init(&j, buf, cap);
-	ic_json_printf(&j, "{\"delayed\":%llu,\"total_ns\":%llu",
-		       (unsigned long long)atomic_load(&d->delayed),
-		       (unsigned long long)atomic_load(&d->total_ns));
-	for (unsigned op = IC_OP_PREAD; op < IC_OP_COUNT; op++)
-		ic_json_printf(&j, ",\"%s_ns\":[%llu,%llu]", ic_filter_op_names[op],
-			       (unsigned long long)d->range[op].min_ns,
-			       (unsigned long long)d->range[op].max_ns);
-	ic_json_printf(&j, "}");
-	return ic_json_finish(&j);
+	if (!o)
+		return -ENOMEM;
+	ic_json_add_u64(o, "delayed", atomic_load(&d->delayed));
+	ic_json_add_u64(o, "total_ns", atomic_load(&d->total_ns));
+	for (unsigned op = IC_OP_PREAD; op < IC_OP_COUNT; op++) {
+		struct json_object *range = json_object_new_array();
+
+		if (range) {
+			json_object_array_add(range, json_object_new_uint64(d->range[op].min_ns));
+			json_object_array_add(range, json_object_new_uint64(d->range[op].max_ns));
+		}
+		snprintf(key, sizeof(key), "%s_ns", ic_filter_op_names[op]);
+		json_object_object_add(o, key, range);
+	}
+	return ic_json_emit(o, buf, cap);
 }
 
 const struct ic_filter_ops ic_filter_delay_ops = {

@@ -168,18 +168,15 @@ static int
 error_report(void *inst, char *buf, size_t cap)
 {
 	struct error_inst *e = inst;
-	struct ic_json j;
+	struct json_object *o = json_object_new_object();
 
-	ic_json_init(&j, buf, cap);
-	ic_json_printf(&j, "{\"ops\":%llu,\"injected\":%llu,\"errno\":%d,\"file\":",
-		       (unsigned long long)atomic_load(&e->ops),
-		       (unsigned long long)atomic_load(&e->injected), e->err);
-	if (e->file)
-		ic_json_string(&j, e->file);
-	else
-		ic_json_printf(&j, "null");
-	ic_json_printf(&j, "}");
-	return ic_json_finish(&j);
+	if (!o)
+		return -ENOMEM;
+	ic_json_add_u64(o, "ops", atomic_load(&e->ops));
+	ic_json_add_u64(o, "injected", atomic_load(&e->injected));
+	json_object_object_add(o, "errno", json_object_new_int(e->err));
+	json_object_object_add(o, "file", e->file ? json_object_new_string(e->file) : NULL);
+	return ic_json_emit(o, buf, cap);
 }
 
 const struct ic_filter_ops ic_filter_error_ops = {

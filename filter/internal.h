@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "common/json.h"
 #include "isocache/filter.h"
 
 /* The ops a call can resolve to, in the order of struct ic_next's table. */
@@ -111,28 +112,6 @@ int ic_filter_op_key(const char *key);
 int ic_filter_parse_duration(const char *text, uint64_t *ns);
 /* A non-negative integer. Returns 0 or -EINVAL. */
 int ic_filter_parse_u64(const char *text, uint64_t *out);
-
-/* ---- json.c ---- */
-
-/* Appends JSON text into a caller's buffer; overflow is sticky. */
-struct ic_json {
-	char *buf;
-	size_t cap;
-	size_t len;
-	bool overflow;
-};
-
-void ic_json_init(struct ic_json *j, char *buf, size_t cap);
-void ic_json_printf(struct ic_json *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Append s as a JSON string, quoted and escaped. */
-void ic_json_string(struct ic_json *j, const char *s);
-/* Append `"name":[v0,v1,...]` up to the last nonzero value. */
-void ic_json_array(struct ic_json *j, const char *name, const _Atomic uint64_t *v, unsigned n);
-/* Let report(inst, buf, cap) write at the end; on error, append "null". */
-void ic_json_report(struct ic_json *j, int (*report)(void *inst, char *buf, size_t cap),
-		    void *inst);
-/* The length written, or -ENOSPC if anything did not fit. */
-int ic_json_finish(struct ic_json *j);
 
 /* ---- layertab.c ---- */
 

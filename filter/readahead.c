@@ -158,15 +158,15 @@ static int
 readahead_report(void *inst, char *buf, size_t cap)
 {
 	struct readahead_inst *r = inst;
-	struct ic_json j;
+	struct json_object *o = json_object_new_object();
 
-	ic_json_init(&j, buf, cap);
-	ic_json_printf(&j,
-		       "{\"window\":%llu,\"trigger\":%llu,\"hints\":%llu,\"hinted_bytes\":%llu}",
-		       (unsigned long long)r->window, (unsigned long long)r->trigger,
-		       (unsigned long long)atomic_load(&r->hints),
-		       (unsigned long long)atomic_load(&r->hinted_bytes));
-	return ic_json_finish(&j);
+	if (!o)
+		return -ENOMEM;
+	ic_json_add_u64(o, "window", r->window);
+	ic_json_add_u64(o, "trigger", r->trigger);
+	ic_json_add_u64(o, "hints", atomic_load(&r->hints));
+	ic_json_add_u64(o, "hinted_bytes", atomic_load(&r->hinted_bytes));
+	return ic_json_emit(o, buf, cap);
 }
 
 const struct ic_filter_ops ic_filter_readahead_ops = {

@@ -261,26 +261,37 @@ ic_stack_remove(struct ic_stack *stack, const char *name)
 	return 0;
 }
 
+/* A filter's report as a tree (NULL, JSON's null, when it has none, fails or
+ * writes what is not JSON: a plugin's text never breaks the whole answer).
+ * buf is scratch space here; the caller writes the final answer over it. */
+static struct json_object *
+stack_filter_report(const struct stack_filter *f, char *buf, size_t cap)
+{
+	if (!f->ops.report || f->ops.report(f->inst, buf, cap) < 0)
+		return NULL;
+	return json_tokener_parse(buf);
+}
+
 int
 ic_stack_report(struct ic_stack *stack, char *buf, size_t cap)
 {
-	struct ic_json j;
+	struct json_object *a = json_object_new_array();
 
 	IC_LOCK_SCOPE(&stack->admin_mu);
-	ic_json_init(&j, buf, cap);
-	ic_json_printf(&j, "[");
-	for (unsigned i = 0; i <= stack->chain->n; i++) {
+	for (unsigned i = 0; a && i <= stack->chain->n; i++) {
 		const struct stack_filter *f = stack->chain->levels[i];
+		struct json_object *o = json_object_new_object();
 
-		ic_json_printf(&j, "%s{\"name\":\"%s\",\"bottom\":%s,\"spec\":", i ? "," : "",
-			       f->ops.name, i == stack->chain->n ? "true" : "false");
-		ic_json_string(&j, f->spec ? f->spec : f->ops.name);
-		ic_json_printf(&j, ",\"report\":");
-		ic_json_report(&j, f->ops.report, f->inst);
-		ic_json_printf(&j, "}");
+		if (!o)
+			continue;
+		json_object_object_add(o, "name", json_object_new_string(f->ops.name));
+		json_object_object_add(o, "bottom", json_object_new_boolean(i == stack->chain->n));
+		json_object_object_add(o, "spec",
+				       json_object_new_string(f->spec ? f->spec : f->ops.name));
+		json_object_object_add(o, "report", stack_filter_report(f, buf, cap));
+		json_object_array_add(a, o);
 	}
-	ic_json_printf(&j, "]");
-	return ic_json_finish(&j);
+	return ic_json_emit(a, buf, cap);
 }
 
 int

@@ -158,52 +158,58 @@ stats_create(const char *params, void **out)
 	return 0;
 }
 
+/* One layer's counters, {"disk_id":N,"pread":{...},...}, appended to layers;
+ * disk_id -1 is the overflow row. */
 static void
-stats_report_layer(struct ic_json *j, uint64_t disk_id, const struct stats_layer *l, bool first)
+stats_report_layer(struct json_object *layers, uint64_t disk_id, const struct stats_layer *l)
 {
-	ic_json_printf(j, "%s{\"disk_id\":%lld", first ? "" : ",", (long long)disk_id);
+	struct json_object *row = json_object_new_object();
+
+	if (!row)
+		return;
+	json_object_object_add(row, "disk_id", json_object_new_int64((int64_t)disk_id));
 	for (unsigned op = IC_OP_PREAD; op < IC_OP_COUNT; op++) {
 		const struct stats_op *o = &l->op[op];
+		struct json_object *c;
 
-		if (!atomic_load_explicit(&o->count, memory_order_relaxed))
+		if (!atomic_load_explicit(&o->count, memory_order_relaxed) ||
+		    !(c = json_object_new_object()))
 			continue;
-		ic_json_printf(j, ",\"%s\":{\"count\":%llu,\"bytes\":%llu,\"errors\":%llu,",
-			       ic_filter_op_names[op], (unsigned long long)o->count,
-			       (unsigned long long)o->bytes, (unsigned long long)o->errors);
-		ic_json_array(j, "latency_ns_log2", o->latency, STATS_LAT_BUCKETS);
-		ic_json_printf(j, ",");
-		ic_json_array(j, "size_log2", o->size, STATS_SIZE_BUCKETS);
-		ic_json_printf(j, ",");
-		ic_json_array(j, "align_log2", o->align, STATS_ALIGN_BUCKETS);
-		ic_json_printf(j, "}");
+		ic_json_add_u64(c, "count", o->count);
+		ic_json_add_u64(c, "bytes", o->bytes);
+		ic_json_add_u64(c, "errors", o->errors);
+		ic_json_add_u64_array(c, "latency_ns_log2", o->latency, STATS_LAT_BUCKETS);
+		ic_json_add_u64_array(c, "size_log2", o->size, STATS_SIZE_BUCKETS);
+		ic_json_add_u64_array(c, "align_log2", o->align, STATS_ALIGN_BUCKETS);
+		json_object_object_add(row, ic_filter_op_names[op], c);
 	}
-	ic_json_printf(j, "}");
+	json_object_array_add(layers, row);
 }
 
 static int
 stats_report(void *inst, char *buf, size_t cap)
 {
 	struct stats_inst *s = inst;
-	struct ic_json j;
-	bool first = true;
+	struct json_object *o = json_object_new_object(), *layers = json_object_new_array();
 	uint64_t disk_id;
 
-	ic_json_init(&j, buf, cap);
-	ic_json_printf(&j, "{\"layers\":[");
+	if (!o || !layers) {
+		json_object_put(o);
+		json_object_put(layers);
+		return -ENOMEM;
+	}
+	json_object_object_add(o, "layers", layers);
 	for (unsigned i = 0; i < s->table.cap; i++) {
-		if (!ic_layer_table_key(&s->table, i, &disk_id))
-			continue;
-		stats_report_layer(&j, disk_id, &s->layers[i], first);
-		first = false;
+		if (ic_layer_table_key(&s->table, i, &disk_id))
+			stats_report_layer(layers, disk_id, &s->layers[i]);
 	}
 	for (unsigned op = IC_OP_PREAD; op < IC_OP_COUNT; op++) {
 		if (atomic_load(&s->overflow->op[op].count)) {
-			stats_report_layer(&j, (uint64_t)-1, s->overflow, first);
+			stats_report_layer(layers, (uint64_t)-1, s->overflow);
 			break;
 		}
 	}
-	ic_json_printf(&j, "]}");
-	return ic_json_finish(&j);
+	return ic_json_emit(o, buf, cap);
 }
 
 const struct ic_filter_ops ic_filter_stats_ops = {

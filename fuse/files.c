@@ -15,6 +15,7 @@
 
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "fuse/internal.h"
 
 #define FILES_FIRST_INO 2
@@ -39,6 +40,8 @@ files_fini(struct files *f)
 {
 	int failed = 0;
 
+	ic_metrics_stop(f->metrics); /* it reads the entries */
+	f->metrics = NULL;
 	for (size_t i = 0; i < f->n; i++) {
 		struct files_entry *e = f->ent[i];
 
@@ -344,8 +347,10 @@ files_open(struct files *f, struct files_entry *e, bool write)
 	if (rc == 0)
 		write ? e->nrw++ : e->nro++;
 	pthread_rwlock_unlock(&e->io_lock);
-	if (claimed)
+	if (claimed) {
+		atomic_fetch_add_explicit(&e->claims, 1, memory_order_relaxed);
 		files_invalidate(f, e);
+	}
 	return rc;
 }
 
@@ -374,8 +379,10 @@ files_release(struct files *f, struct files_entry *e, bool write)
 		e->vd = NULL;
 	}
 	pthread_rwlock_unlock(&e->io_lock);
-	if (released)
+	if (released) {
+		atomic_fetch_add_explicit(&e->releases, 1, memory_order_relaxed);
 		files_invalidate(f, e);
+	}
 }
 
 struct ic_vdisk *

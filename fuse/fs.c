@@ -281,6 +281,7 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file
 	struct files_entry *e = fs_entry(req, ino);
 	struct ic_vdisk *vd;
 	char *buf = fs_buf();
+	uint64_t t0 = ic_iostats_now();
 	int rc = 0;
 
 	(void)fi;
@@ -296,7 +297,8 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file
 		return;
 	}
 	if (fs_clip(vd, off, &size))
-		rc = ic_vdisk_pread(vd, buf, size, (uint64_t)off);
+		rc = ic_iostats_done(&e->io, IC_IO_READ, size, t0,
+				     ic_vdisk_pread(vd, buf, size, (uint64_t)off));
 	files_io_end(e);
 	if (rc < 0)
 		fuse_reply_err(req, fs_errno(rc));
@@ -306,6 +308,7 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file
 
 /* Run one data-changing call on e's writable vdisk and update its mtime. */
 enum fs_change { FS_WRITE, FS_TRIM, FS_ZERO };
+static const enum ic_io_op fs_change_ops[] = { IC_IO_WRITE, IC_IO_TRIM, IC_IO_ZERO };
 
 static int
 fs_change(fuse_req_t req, struct files_entry *e, enum fs_change op, const char *buf,
@@ -322,11 +325,14 @@ fs_change(fuse_req_t req, struct files_entry *e, enum fs_change op, const char *
 	} else if (!fs_clip(vd, off, len)) {
 		rc = op == FS_WRITE ? -EFBIG : 0;
 	} else {
+		uint64_t t0 = ic_iostats_now();
+
 		switch (op) {
 		case FS_WRITE: rc = ic_vdisk_pwrite(vd, buf, *len, (uint64_t)off, flags); break;
 		case FS_TRIM: rc = ic_vdisk_trim(vd, *len, (uint64_t)off, flags); break;
 		case FS_ZERO: rc = ic_vdisk_zero(vd, *len, (uint64_t)off, flags); break;
 		}
+		ic_iostats_done(&e->io, fs_change_ops[op], *len, t0, rc);
 	}
 	files_io_end(e);
 	if (rc == 0 && *len)
@@ -393,8 +399,10 @@ fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi
 	/* Any descriptor may ask, as with fsync(2) on a local file. */
 	vd = files_io_begin(e);
 	if (vd) {
+		uint64_t t0 = ic_iostats_now();
+
 		if (!ic_vdisk_readonly(vd))
-			rc = ic_vdisk_flush(vd);
+			rc = ic_iostats_done(&e->io, IC_IO_FLUSH, 0, t0, ic_vdisk_flush(vd));
 		files_io_end(e);
 	}
 	fuse_reply_err(req, rc < 0 ? fs_errno(rc) : 0);

@@ -11,6 +11,7 @@
 
 #include <fuse_lowlevel.h>
 
+#include "common/iostats.h"
 #include "isocache/vdisk.h"
 
 #define FS_ROOT_INO FUSE_ROOT_ID
@@ -37,6 +38,10 @@ struct files_entry {
 	pthread_rwlock_t io_lock;
 	struct ic_vdisk *vd;
 	unsigned nrw, nro;
+
+	/* For --metrics (metrics.c): requests, and ownership taken and given. */
+	struct ic_iostats io;
+	_Atomic uint64_t claims, releases;
 };
 
 struct files {
@@ -50,6 +55,7 @@ struct files {
 	struct files_entry **ent;    /* ino = index + 2 */
 	size_t n, cap;
 	struct timespec dir_mtime;   /* last time the listing changed */
+	struct ic_metrics *metrics;  /* --metrics, reading the entries */
 };
 
 /* ---- files.c ---- */
@@ -85,6 +91,11 @@ void files_io_end(struct files_entry *e);
 void files_invalidate(struct files *f, struct files_entry *e);
 /* Record a change of the contents (mtime). */
 void files_touch(struct files *f, struct files_entry *e);
+
+/* ---- metrics.c ---- */
+/* Serve f's per-image counters on --metrics ADDR (where NULL: none), until
+ * files_fini stops it first thing. Returns 0 or -errno (logged). */
+int files_metrics_start(struct files *f, const char *where);
 
 /* ---- fs.c ---- */
 extern const struct fuse_lowlevel_ops fs_ops;

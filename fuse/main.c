@@ -70,6 +70,10 @@ static const char usage_text[] =
 	"                       of syslog (without either, e.g. in a container with\n"
 	"                       no /dev/log, the mount says so and they are lost)\n"
 	"      --pid-file=FILE  write the process id to FILE once mounted\n"
+	"      --metrics=ADDR   serve Prometheus metrics (per image: requests,\n"
+	"                       bytes, latency histograms, ownership) over HTTP\n"
+	"                       on ADDR, HOST:PORT (e.g. 127.0.0.1:9273) or\n"
+	"                       unix:PATH (see docs/FUSE.md)\n"
 	"      --threads=N      serve at most N requests at once (default 16)\n"
 	"  -d, --debug          foreground, and log every FUSE request\n"
 	"  -v, --verbose        log debug messages\n"
@@ -89,7 +93,7 @@ static const char usage_text[] =
 	"See docs/FUSE.md.\n";
 
 enum { OPT_STORE = 256, OPT_FILTER, OPT_CACHE, OPT_PID_FILE, OPT_THREADS, OPT_RELEASE,
-       OPT_NO_CACHE, OPT_CACHE_SOCKET, OPT_LOG };
+       OPT_NO_CACHE, OPT_CACHE_SOCKET, OPT_LOG, OPT_METRICS };
 
 static const struct option main_long_opts[] = {
 	{ "store", required_argument, NULL, OPT_STORE },
@@ -106,6 +110,7 @@ static const struct option main_long_opts[] = {
 	{ "release", required_argument, NULL, OPT_RELEASE },
 	{ "no-cache", no_argument, NULL, OPT_NO_CACHE },
 	{ "cache-socket", required_argument, NULL, OPT_CACHE_SOCKET },
+	{ "metrics", required_argument, NULL, OPT_METRICS },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -115,6 +120,7 @@ struct main_opts {
 	const char *log_file;   /* --log: where the background logs, not syslog */
 	char *filters;          /* the --filter specs joined by ',' */
 	const char *cache_socket;
+	const char *metrics;    /* --metrics ADDR */
 	char mountpoint[PATH_MAX];
 	struct fuse_args fuse;  /* argv for libfuse: -o options and -d */
 	unsigned threads;
@@ -193,6 +199,7 @@ main_parse(int argc, char **argv, struct main_opts *o)
 		case OPT_FILTER: rc = main_add_filter(o, optarg); break;
 		case OPT_NO_CACHE: o->no_cache = true; break;
 		case OPT_CACHE_SOCKET: o->cache_socket = optarg; break;
+		case OPT_METRICS: o->metrics = optarg; break;
 		case 'o': rc = main_add_mount_opts(o, optarg); break;
 		case 'r': o->readonly = true; break;
 		case 'f': o->foreground = true; break;
@@ -446,6 +453,8 @@ main(int argc, char **argv)
 	}
 	if (rc == 0)
 		rc = files_init(&cfg.files, store, stack, o.direct ? IC_OPEN_DIRECT : 0, o.readonly);
+	if (rc == 0)
+		rc = files_metrics_start(&cfg.files, o.metrics);
 	if (rc == 0)
 		rc = main_serve(&o, &cfg, notify_fd);
 out:

@@ -10,42 +10,65 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "isocache/control.h"
 
+/* The data ops, each counted in the export's metrics (--metrics). */
 static int
 exp_pread(void *h, void *buf, uint32_t len, uint64_t off)
 {
-	return ic_vdisk_pread(((struct srv_export *)h)->vd, buf, len, off);
+	struct srv_export *e = h;
+	uint64_t t0 = ic_iostats_now();
+
+	return ic_iostats_done(&e->io, IC_IO_READ, len, t0, ic_vdisk_pread(e->vd, buf, len, off));
 }
 
 static int
 exp_pwrite(void *h, const void *buf, uint32_t len, uint64_t off, bool fua)
 {
-	return ic_vdisk_pwrite(((struct srv_export *)h)->vd, buf, len, off, fua ? IC_REQ_FUA : 0);
+	struct srv_export *e = h;
+	uint64_t t0 = ic_iostats_now();
+
+	return ic_iostats_done(&e->io, IC_IO_WRITE, len, t0,
+			       ic_vdisk_pwrite(e->vd, buf, len, off, fua ? IC_REQ_FUA : 0));
 }
 
 static int
 exp_trim(void *h, uint32_t len, uint64_t off, bool fua)
 {
-	return ic_vdisk_trim(((struct srv_export *)h)->vd, len, off, fua ? IC_REQ_FUA : 0);
+	struct srv_export *e = h;
+	uint64_t t0 = ic_iostats_now();
+
+	return ic_iostats_done(&e->io, IC_IO_TRIM, len, t0,
+			       ic_vdisk_trim(e->vd, len, off, fua ? IC_REQ_FUA : 0));
 }
 
 static int
 exp_zero(void *h, uint32_t len, uint64_t off, bool fua)
 {
-	return ic_vdisk_zero(((struct srv_export *)h)->vd, len, off, fua ? IC_REQ_FUA : 0);
+	struct srv_export *e = h;
+	uint64_t t0 = ic_iostats_now();
+
+	return ic_iostats_done(&e->io, IC_IO_ZERO, len, t0,
+			       ic_vdisk_zero(e->vd, len, off, fua ? IC_REQ_FUA : 0));
 }
 
 static int
 exp_cache(void *h, uint32_t len, uint64_t off)
 {
-	return ic_vdisk_cache(((struct srv_export *)h)->vd, len, off);
+	struct srv_export *e = h;
+	uint64_t t0 = ic_iostats_now();
+
+	return ic_iostats_done(&e->io, IC_IO_CACHE, len, t0, ic_vdisk_cache(e->vd, len, off));
 }
 
 static int
 exp_flush(void *h)
 {
-	return ic_vdisk_flush(((struct srv_export *)h)->vd);
+	struct srv_export *e = h;
+	uint64_t t0 = ic_iostats_now();
+
+	return ic_iostats_done(&e->io, IC_IO_FLUSH, 0, t0, ic_vdisk_flush(e->vd));
 }
 
 /* ic_extent and ic_nbd_extent describe the same thing; the engine keeps
@@ -135,6 +158,7 @@ exp_renew_locked(struct srv_export *e, char *msg, size_t cap)
 	e->retired = grown;
 	e->retired[e->nretired++] = e->vd;
 	e->vd = NULL;
+	atomic_fetch_add_explicit(&e->handoffs, 1, memory_order_relaxed);
 	ic_log(IC_LOG_INFO, "nbd: %s was released by this server; claiming it again for a new "
 	       "client", e->image);
 	return 0;
@@ -310,6 +334,8 @@ srv_exports_close(struct srv_exports *ex)
 	size_t i;
 	int rc = 0;
 
+	ic_metrics_stop(ex->metrics); /* it reads the exports */
+	ex->metrics = NULL;
 	for (i = 0; i < ex->count; i++) {
 		struct srv_export *e = &ex->items[i];
 		int r = e->vd ? ic_vdisk_close(e->vd) : 0;

@@ -93,6 +93,10 @@ static const char usage_text[] =
 	"                         (default: exit then, like qemu-nbd)\n"
 	"      --fork             go to the background once ready to serve\n"
 	"      --pid-file=FILE    write the process id to FILE once ready\n"
+	"      --metrics=ADDR     serve Prometheus metrics (per export: requests,\n"
+	"                         bytes, latency histograms, handoffs) over HTTP on\n"
+	"                         ADDR, HOST:PORT (e.g. 127.0.0.1:9273) or\n"
+	"                         unix:PATH (see docs/NBD.md)\n"
 	"  -v, --verbose          log each connection (debug messages)\n"
 	"  -h, --help             show this text\n"
 	"\n"
@@ -112,7 +116,7 @@ static const char usage_text[] =
 
 enum { OPT_FORK = 256, OPT_PID_FILE, OPT_FILTER, OPT_CACHE, OPT_STORE, OPT_RUN, OPT_RELEASE,
        OPT_NO_CACHE, OPT_CACHE_SOCKET, OPT_TLS, OPT_TLS_CERTS, OPT_TLS_PSK, OPT_INSECURE, OPT_TLS_VERIFY,
-       OPT_DISCARD, OPT_DETECT_ZEROES, OPT_AIO };
+       OPT_DISCARD, OPT_DETECT_ZEROES, OPT_AIO, OPT_METRICS };
 
 static const struct option long_opts[] = {
 	{ "socket", required_argument, NULL, 'k' },
@@ -145,6 +149,7 @@ static const struct option long_opts[] = {
 	{ "discard", required_argument, NULL, OPT_DISCARD },
 	{ "detect-zeroes", required_argument, NULL, OPT_DETECT_ZEROES },
 	{ "aio", required_argument, NULL, OPT_AIO },
+	{ "metrics", required_argument, NULL, OPT_METRICS },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -158,6 +163,7 @@ struct main_opts {
 	const char *filters[16];
 	int nfilters;
 	const char *cache_socket;
+	const char *metrics; /* --metrics ADDR */
 	const char *tls_mode; /* --tls, NULL when not given */
 	const char *tls_certs, *tls_psk;
 	const char *description; /* -D */
@@ -265,6 +271,7 @@ main_parse(int argc, char **argv, struct main_opts *o)
 		case OPT_RUN: o->run = optarg; break;
 		case OPT_NO_CACHE: o->no_cache = true; break;
 		case OPT_CACHE_SOCKET: o->cache_socket = optarg; break;
+		case OPT_METRICS: o->metrics = optarg; break;
 		case OPT_TLS: o->tls_mode = optarg; break;
 		case OPT_TLS_CERTS: o->tls_certs = optarg; break;
 		case OPT_TLS_PSK: o->tls_psk = optarg; break;
@@ -493,6 +500,8 @@ main(int argc, char **argv)
 				      o.export_name, o.readonly);
 	if (rc == 0)
 		main_adjust_exports(&o, &ex);
+	if (rc == 0)
+		rc = srv_metrics_start(o.metrics, &ex);
 	if (rc == 0 && !o.single)
 		rc = srv_listen(&o.srv);
 	if (rc == 0 && o.run)

@@ -5,9 +5,11 @@
 
 #include <stdbool.h>
 
+#include "common/iostats.h"
 #include "isocache/vdisk.h"
 #include "nbd/nbd.h"
 
+struct ic_metrics;
 struct srv_tls;
 
 /* An image served as one export. The vdisk is opened when the server
@@ -26,6 +28,9 @@ struct srv_export {
 				    * connection between select and enter may
 				    * still hold one */
 	size_t nretired;
+	struct ic_iostats io;	   /* requests served on it, for --metrics */
+	_Atomic uint64_t handoffs; /* times its vdisk was released to another
+				    * process and claimed back */
 };
 
 struct srv_exports {
@@ -36,6 +41,7 @@ struct srv_exports {
 	struct srv_export *items;
 	struct ic_nbd_export *pub; /* what the protocol engine sees, same order */
 	struct ic_nbd_catalog catalog;
+	struct ic_metrics *metrics; /* --metrics, reading the exports */
 };
 
 extern const struct ic_nbd_backend_ops srv_vdisk_ops;
@@ -76,6 +82,10 @@ int srv_listen(const struct srv_config *cfg);
 int srv_run(const struct srv_config *cfg, struct srv_exports *ex);
 /* Serve one client on stdin/stdout (-s). */
 int srv_run_stdio(const struct srv_config *cfg, struct srv_exports *ex);
+/* Serve ex's counters on --metrics ADDR (metrics.c; where NULL: no
+ * listener), until srv_exports_close stops it first thing. */
+int srv_metrics_start(const char *where, struct srv_exports *ex);
+
 /* Ask srv_run to stop (any thread, async-signal-safe), with exit status rc. */
 void srv_stop(int rc);
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/json.h"
 #include "common/log.h"
 #include "common/uuid.h"
 #include "vdisk/ctlmsg.h"
@@ -306,35 +307,54 @@ control_snapshot(struct ic_control *ctl, const struct ctl_msg *m, struct ctl_msg
 	       m->snapshot.image, (unsigned long long)next.id);
 }
 
-/* STATS: who we are, our vdisks, and the stack's report. */
+/* STATS: who we are, our vdisks, and the stack's report. text doubles as
+ * scratch space for the stack's report before the answer is written over
+ * it; an answer too long for text goes without the stack. */
 static void
 control_stats(struct ic_control *ctl, char *text, size_t cap)
 {
-	size_t n = (size_t)snprintf(text, cap, "{\"pid\":%d,\"program\":\"%s\",\"policy\":\"%s\","
-					       "\"socket\":\"%s\",\"vdisks\":[",
-				    (int)getpid(), program_invocation_short_name,
-				    ic_release_policy_name(ctl->cfg.policy), ctl->path);
+	struct json_object *o = json_object_new_object(), *vdisks = json_object_new_array();
+	struct json_object *stack = NULL;
 
-	for (struct ic_vdisk *vd = ctl->vdisks; vd && n < cap; vd = vd->ctl_next) {
-		uint64_t last = __atomic_load_n(&vd->last_write_ms, __ATOMIC_RELAXED);
-		long long idle = last ? vd_now_ms() - (long long)last : -1;
-
-		n += (size_t)snprintf(text + n, cap - n,
-				      "%s{\"name\":\"%s\",\"owned\":%s,\"generation\":%llu,"
-				      "\"idle_ms\":%lld,\"clients\":%u}",
-				      vd == ctl->vdisks ? "" : ",", vd->image,
-				      vd->owned && !vd_fenced(vd) ? "true" : "false",
-				      (unsigned long long)vd->claim.generation, idle,
-				      __atomic_load_n(&vd->users, __ATOMIC_RELAXED));
+	if (ctl->cfg.stack && ic_stack_report(ctl->cfg.stack, text, cap) >= 0)
+		stack = json_tokener_parse(text);
+	if (!o || !vdisks) {
+		json_object_put(o);
+		json_object_put(vdisks);
+		json_object_put(stack);
+		snprintf(text, cap, "{}");
+		return;
 	}
-	if (n < cap)
-		n += (size_t)snprintf(text + n, cap - n, "],\"stack\":");
-	if (n + 3 >= cap || !ctl->cfg.stack || ic_stack_report(ctl->cfg.stack, text + n, cap - n - 2) < 0)
-		n += (size_t)snprintf(text + n, cap > n ? cap - n : 0, "[]");
-	else
-		n += strlen(text + n);
-	if (n < cap)
-		snprintf(text + n, cap - n, "}");
+	json_object_object_add(o, "pid", json_object_new_int(getpid()));
+	json_object_object_add(o, "program", json_object_new_string(program_invocation_short_name));
+	json_object_object_add(o, "policy",
+			       json_object_new_string(ic_release_policy_name(ctl->cfg.policy)));
+	json_object_object_add(o, "socket", json_object_new_string(ctl->path));
+	json_object_object_add(o, "vdisks", vdisks);
+	for (struct ic_vdisk *vd = ctl->vdisks; vd; vd = vd->ctl_next) {
+		uint64_t last = __atomic_load_n(&vd->last_write_ms, __ATOMIC_RELAXED);
+		struct json_object *v = json_object_new_object();
+
+		if (!v)
+			continue;
+		json_object_object_add(v, "name", json_object_new_string(vd->image));
+		json_object_object_add(v, "owned",
+				       json_object_new_boolean(vd->owned && !vd_fenced(vd)));
+		ic_json_add_u64(v, "generation", vd->claim.generation);
+		json_object_object_add(v, "idle_ms",
+				       json_object_new_int64(last ? vd_now_ms() - (long long)last : -1));
+		ic_json_add_u64(v, "clients", __atomic_load_n(&vd->users, __ATOMIC_RELAXED));
+		json_object_array_add(vdisks, v);
+	}
+	json_object_object_add(o, "stack", stack ? stack : json_object_new_array());
+	if (ic_json_emit(json_object_get(o), text, cap) == -ENOSPC) {
+		ic_log(IC_LOG_WARN, "STATS: the answer is over %zu bytes; sending it without the "
+				    "filter stack", cap);
+		json_object_object_add(o, "stack", json_object_new_array());
+		if (ic_json_emit(json_object_get(o), text, cap) < 0)
+			snprintf(text, cap, "{}");
+	}
+	json_object_put(o);
 }
 
 static void

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/json.h"
 #include "common/log.h"
 #include "common/timefmt.h"
 #include "common/uuid.h"
@@ -645,15 +646,17 @@ owner_policy(struct ic_owner_info *info)
 {
 	IC_AUTOFREE uint8_t *buf = NULL;
 	struct ctl_msg req = { .type = CTL_STATS, .seq = 1 }, reply;
-	const char *p;
+	struct json_object *stats, *policy;
 
 	if (!info->alive || !info->rec.socket[0] || !(buf = malloc(CTL_REPLY_BUF)) ||
 	    ctl_call(info->rec.socket, &req, OWNER_POLICY_WAIT_MS, buf, &reply) ||
 	    reply.reply.status)
 		return;
-	p = strstr(reply.reply.text, "\"policy\":\"");
-	if (p)
-		sscanf(p + 10, "%15[a-z-]", info->policy);
+	stats = json_tokener_parse(reply.reply.text);
+	if (json_object_object_get_ex(stats, "policy", &policy) &&
+	    json_object_is_type(policy, json_type_string))
+		snprintf(info->policy, sizeof(info->policy), "%s", json_object_get_string(policy));
+	json_object_put(stats);
 }
 
 /* owner_lookup, saying so when there is no such vdisk. */
