@@ -47,14 +47,14 @@ s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.connect(sys.argv[1])
 	cat "$2"
 }
 
-mkdir -m 0777 sockets store
-as 65534 "$ADMIN" --store store init >/dev/null
+mkdir -m 0777 sockets home
+as 65534 "$ADMIN" --store home/store init >/dev/null
 listen 65533 sockets/other.sock sockets/other.report
 listen 65534 sockets/mine.sock sockets/mine.report
 
 # Uid 65534 asks a socket of uid 65533: refused before a byte is sent.
 rc=0
-as 65534 "$ADMIN" --store store stats --socket sockets/other.sock 2>err || rc=$?
+as 65534 "$ADMIN" --store home/store stats --socket sockets/other.sock 2>err || rc=$?
 cat err
 [ $rc != 0 ] || fail "a request to another uid's socket succeeded"
 grep -q 'sockets/other.sock is served by uid 65533' err || fail "the refusal does not name the socket's owner"
@@ -63,7 +63,7 @@ grep -q 'sockets/other.sock is served by uid 65533' err || fail "the refusal doe
 
 # The control: its own uid's listener gets the request (it never answers, so
 # the call ends at its deadline).
-as 65534 "$ADMIN" --store store stats --socket sockets/mine.sock 2>err && fail "no answer, yet success"
+as 65534 "$ADMIN" --store home/store stats --socket sockets/mine.sock 2>err && fail "no answer, yet success"
 grep -q 'served by uid' err && fail "our own uid's socket was refused"
 got=$(report sockets/mine.sock sockets/mine.report)
 [ "$got" != "bytes 0" ] || fail "the control listener received nothing"
