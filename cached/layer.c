@@ -1,4 +1,4 @@
-/* What makes an fd a layer the daemon will cache (DESIGN.md §5): it
+/* What makes an fd a layer the daemon will cache (docs/ARCHITECTURE.md §5): it
  * believes only the file itself. Regular, opened read-only, mode 0444, the
  * IC_LAYER_XATTR value in exactly its canonical form, saying frozen, and,
  * for a file root owns on a filesystem with inode flags, the immutable

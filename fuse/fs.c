@@ -53,7 +53,7 @@ fs_init(void *userdata, struct fuse_conn_info *conn)
 	conn->max_write = FS_MAX_IO;
 	conn->max_readahead = FS_MAX_IO;
 	/* A write must reach the vdisk before it is acknowledged, or an
-	 * ownership handoff could lose it (DESIGN.md §6). */
+	 * ownership handoff could lose it (docs/ARCHITECTURE.md §6). */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	if (conn->capable & FUSE_CAP_ASYNC_DIO)
 		conn->want |= FUSE_CAP_ASYNC_DIO;
@@ -384,7 +384,7 @@ fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 }
 
 /* fsync and fdatasync: every acknowledged write becomes durable, data
- * first, then the map (DESIGN.md §7, invariant 2). */
+ * first, then the map (docs/ARCHITECTURE.md §7, invariant 2). */
 static void
 fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {

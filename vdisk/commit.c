@@ -1,4 +1,4 @@
-/* The background commit of a writable vdisk (DESIGN.md §4): its allocation
+/* The background commit of a writable vdisk (docs/ARCHITECTURE.md §4): its allocation
  * map reaches the metadata file within VD_COMMIT_MS of a write even when
  * no client ever flushes, so other processes' read-only views and the state
  * after a crash lag by a bounded time. It is the same flush as FLUSH: data

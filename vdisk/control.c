@@ -1,4 +1,4 @@
-/* The control socket (DESIGN.md §1, docs/CONTROL-PROTOCOL.md): one thread
+/* The control socket (docs/ARCHITECTURE.md §1, docs/CONTROL-PROTOCOL.md): one thread
  * polls the listening socket and up to CTL_CONNS connections, and answers
  * each request in turn. Requests are short, except a RELEASE or SNAPSHOT,
  * which waits (bounded by its deadline) for the vdisk's in-flight I/O to

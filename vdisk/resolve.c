@@ -1,4 +1,4 @@
-/* Flattened maps of frozen layers (DESIGN.md §4 "resolved"): computed once
+/* Flattened maps of frozen layers (docs/ARCHITECTURE.md §4 "resolved"): computed once
  * when a layer freezes, so a read of any chain costs at most two lookups. */
 #include <errno.h>
 

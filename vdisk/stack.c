@@ -1,6 +1,6 @@
 /* A filter stack over the layer backend, as the front ends build it:
  * their --filter specs, and the shared cache filter below them by default
- * (DESIGN.md §8). */
+ * (docs/ARCHITECTURE.md §8). */
 #include <stdio.h>
 #include <string.h>
 

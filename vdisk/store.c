@@ -1,5 +1,5 @@
 /* Stores and layer files: init, open, layer file lifecycle and the frozen
- * marks of DESIGN.md §1. */
+ * marks of docs/ARCHITECTURE.md §1. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>

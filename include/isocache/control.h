@@ -1,4 +1,4 @@
-/* The control socket and the ownership handoff (DESIGN.md §1, §6;
+/* The control socket and the ownership handoff (docs/ARCHITECTURE.md §1, §6;
  * docs/OWNERSHIP.md, docs/CONTROL-PROTOCOL.md).
  *
  * Every long-running isocache process (isocache-nbd, isocache-fuse) starts

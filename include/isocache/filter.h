@@ -1,4 +1,4 @@
-/* The I/O filter framework (DESIGN.md §2-3).
+/* The I/O filter framework (docs/ARCHITECTURE.md §2-3).
  *
  * Every I/O the vdisk core sends to a layer passes down a stack of filters.
  * A request is a vector of segments, each naming the layer it touches. A

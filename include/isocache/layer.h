@@ -1,4 +1,4 @@
-/* The public layer handle (DESIGN.md §1): what a filter knows of the layer
+/* The public layer handle (docs/ARCHITECTURE.md §1): what a filter knows of the layer
  * a segment belongs to. The vdisk core owns it; filters only read it. */
 #ifndef ISOCACHE_LAYER_H
 #define ISOCACHE_LAYER_H

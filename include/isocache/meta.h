@@ -1,4 +1,4 @@
-/* The metadata file (DESIGN.md §4, docs/FORMAT.md): one LMDB environment
+/* The metadata file (docs/ARCHITECTURE.md §4, docs/FORMAT.md): one LMDB environment
  * per store in single-file mode. Only meta/ includes <lmdb.h>.
  *
  * Everything happens inside a transaction from ic_meta_begin. Read
@@ -98,7 +98,7 @@ int ic_meta_extent_replace(struct ic_meta_txn *txn, enum ic_map map, uint64_t di
 /* Drop disk's whole map. */
 int ic_meta_extent_clear(struct ic_meta_txn *txn, enum ic_map map, uint64_t disk);
 
-/* ---- owners: vdisk name → ownership record (DESIGN.md §6) ---- */
+/* ---- owners: vdisk name → ownership record (docs/ARCHITECTURE.md §6) ---- */
 struct ic_owner_rec {
 	uint8_t owner_id[16]; /* all zero: nobody owns it */
 	uint8_t boot_id[16];

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Power-cut simulation through isocache-nbd (invariant 2 of DESIGN.md §7).
+"""Power-cut simulation through isocache-nbd (invariant 2 of docs/ARCHITECTURE.md §7).
 
 Phase 1: isocache-nbd serves vdisk "vm" under the power-cut shim
 (libpcshim.so), which journals every write and sync to the store's files,

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Crash torture (invariant 2 of DESIGN.md §7), through isocache-nbd or
+"""Crash torture (invariant 2 of docs/ARCHITECTURE.md §7), through isocache-nbd or
 isocache-fuse.
 
 A writer sends random 4 KiB-aligned writes, flushes and durable writes (FUA
