@@ -37,7 +37,8 @@ struct ic_meta {
 /* Bytes of blocks kept allocated past the end of the metadata file. */
 #define META_RESERVE (2u << 20)
 
-/* LMDB's return codes as negative errno: meta/ translates them at its edge, so no caller sees an MDB_* code. */
+/* LMDB's return codes as negative errno: meta/ translates them at its edge,
+ * so no caller sees an MDB_* code. */
 int meta_err(int rc);
 /* Walk every page of the file's trees and its free list (meta/verify.c):
  * 0, or -EUCLEAN with the damage logged, before LMDB may trust them. */
