@@ -333,7 +333,7 @@ run_filter(struct ic_store *store, const char *dir, int argc, char **argv)
 	struct owner_opts o = { 0 };
 	char path[256];
 	IC_AUTOFREE char *text = malloc(OWNER_TEXT_MAX);
-	enum ic_filter_op op;
+	enum ic_control_filter_cmd op;
 	int code, first = owner_parse(&admin_cmd_filter, argc, argv, &o, &code), want, pos = 0;
 	const char *action;
 
@@ -342,31 +342,31 @@ run_filter(struct ic_store *store, const char *dir, int argc, char **argv)
 		return code;
 	action = first < argc ? argv[first] : "";
 	if (strcmp(action, "ls") == 0)
-		op = IC_FILTER_LS;
+		op = IC_CONTROL_FILTER_LS;
 	else if (strcmp(action, "add") == 0)
-		op = IC_FILTER_ADD;
+		op = IC_CONTROL_FILTER_ADD;
 	else if (strcmp(action, "rm") == 0)
-		op = IC_FILTER_RM;
+		op = IC_CONTROL_FILTER_RM;
 	else
 		return admin_fail("filter", "expected %s (see --help)", admin_cmd_filter.args);
 	/* ls [NAME]; add|rm [NAME] ARG: NAME is left out with --socket. */
-	want = (op == IC_FILTER_LS ? 0 : 1) + (o.socket ? 0 : 1);
+	want = (op == IC_CONTROL_FILTER_LS ? 0 : 1) + (o.socket ? 0 : 1);
 	if (argc - first - 1 != want)
 		return admin_fail("filter", "expected %s (see --help)", admin_cmd_filter.args);
-	if (o.position && op != IC_FILTER_ADD)
+	if (o.position && op != IC_CONTROL_FILTER_ADD)
 		return admin_fail("filter", "--position is for add");
 	if (filter_position(o.position, &pos))
 		return 1;
 	if (owner_target(store, &o, o.socket ? NULL : argv[first + 1], path, sizeof(path)))
 		return 1;
-	if (!text || ic_control_filter(path, op, op == IC_FILTER_LS ? NULL : argv[argc - 1], pos,
+	if (!text || ic_control_filter(path, op, op == IC_CONTROL_FILTER_LS ? NULL : argv[argc - 1], pos,
 				       text, OWNER_TEXT_MAX))
 		return 1;
-	if (op != IC_FILTER_LS) {
+	if (op != IC_CONTROL_FILTER_LS) {
 		if (text[0])
 			printf("%s\n", text);
 		/* Show where it went: the stack as it is now. */
-		if (ic_control_filter(path, IC_FILTER_LS, NULL, 0, text, OWNER_TEXT_MAX))
+		if (ic_control_filter(path, IC_CONTROL_FILTER_LS, NULL, 0, text, OWNER_TEXT_MAX))
 			return 1;
 		if (!o.json)
 			printf("filter stack of %s, top first:\n", o.socket ? path : argv[first + 1]);
