@@ -2,6 +2,7 @@
 # Each command takes only the options that do something there: any other
 # (--force, --watch, --json, --timeout, --socket, --size, --position) is
 # refused, naming the option and the command, before anything is done.
+# The test tool isocache-cachectl answers --help with exit status 0.
 source "$(dirname "$0")/../functions.sh"
 cd "$TESTDIR"
 
@@ -47,3 +48,6 @@ $ADMIN resize a --size 2M --force
 $ADMIN info a --json | /usr/bin/python3 -c 'import json,sys; assert json.load(sys.stdin)["size"] == 2 << 20'
 $ADMIN snap rollback a@s --force
 
+# The test tool's --help is help, not a usage error.
+"$IC_BUILD/tests/tools/isocache-cachectl" --help >help.txt || fail "isocache-cachectl --help exited $?"
+grep -q "^Usage: isocache-cachectl" help.txt || fail "isocache-cachectl --help: $(cat help.txt)"

@@ -1,4 +1,5 @@
-/* isocache-cachectl: a small isocached client for tests and debugging.
+/* isocache-cachectl: a small isocached client for the tests and for debugging
+ * (a test tool: built with the tests, never installed).
  * It speaks the protocol through the client library, and can also abuse
  * it on purpose (the "abuse" commands) to check that the daemon ends only
  * the offending session. */
@@ -19,6 +20,12 @@
 
 static const char cachectl_usage[] =
 	"Usage: isocache-cachectl [-s SOCKET] [-t MS] COMMAND [ARG]...\n"
+	"\n"
+	"Options:\n"
+	"  -s, --socket SOCKET    the daemon's socket (default: $ISOCACHE_SOCKET, else\n"
+	"                         isocached's default)\n"
+	"  -t, --timeout MS       give up on a reply after MS milliseconds\n"
+	"  -h, --help             this help (exit status 0)\n"
 	"\n"
 	"Commands:\n"
 	"  register PATH          register the file (opened read-only); print its handle\n"
@@ -298,9 +305,15 @@ cachectl_abuse(const char *kind)
 int
 main(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 	int c;
 
-	while ((c = getopt(argc, argv, "+s:t:h")) != -1) {
+	while ((c = getopt_long(argc, argv, "+s:t:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			cachectl_socket = optarg;
