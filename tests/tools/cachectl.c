@@ -39,7 +39,8 @@ static const char cachectl_usage[] =
 	"  abuse KIND             send a bad message; exit 0 if the daemon ends the\n"
 	"                         session. KIND: garbage, huge, badlen, nohello,\n"
 	"                         twohello, unsealed, extrafd; or noread: send\n"
-	"                         requests, never read the replies, sleep 30 s\n"
+	"                         requests, never read the replies, print\n"
+	"                         \"stalled\", sleep 30 s\n"
 	"Exit status: 0 success, 1 refused or failed, 2 usage.\n";
 
 static const char *cachectl_socket;
@@ -286,8 +287,12 @@ cachectl_abuse(const char *kind)
 			rc = ic_cached_send(sock, p, (size_t)len, -1);
 		if (rc == -EAGAIN) /* the daemon stopped reading: enough */
 			rc = 0;
-		if (rc == 0)
+		if (rc == 0) {
+			/* Tell the test the daemon's sends now stall. */
+			printf("stalled\n");
+			fflush(stdout);
 			sleep(30);
+		}
 		return rc ? cachectl_fail(kind, rc) : 0;
 	} else if (!strcmp(kind, "extrafd")) {
 		rc = cachectl_hello(sock, F_SEAL_SHRINK | F_SEAL_GROW);
