@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/daemon.h"
 #include "common/log.h"
 #include "common/sd.h"
 #include "fuse/internal.h"
@@ -263,33 +264,6 @@ main_check_mountpoint(const char *path)
 	return rc;
 }
 
-/* Go to the background; the parent stays until the child is mounted (or
- * failed) and exits with the child's outcome, so that
- * "isocache-fuse ... && losetup ..." just works. */
-static int
-main_background(int *notify_fd)
-{
-	int pipefd[2];
-	char status = 1;
-	pid_t child;
-
-	if (pipe(pipefd) < 0)
-		return -errno;
-	child = fork();
-	if (child < 0)
-		return -errno;
-	if (child == 0) {
-		close(pipefd[0]);
-		setsid();
-		*notify_fd = pipefd[1];
-		return 0;
-	}
-	close(pipefd[1]);
-	while (read(pipefd[0], &status, 1) < 0 && errno == EINTR)
-		;
-	_exit(status);
-}
-
 /* Mounted: publish the pid, release the waiting parent, and from now on
  * log to syslog (or --log FILE) with no terminal attached. */
 static void
@@ -297,14 +271,8 @@ main_mounted(const struct main_opts *o, int notify_fd)
 {
 	int rc;
 
-	if (o->pid_file) {
-		FILE *pf = fopen(o->pid_file, "we");
-
-		if (!pf || fprintf(pf, "%d\n", (int)getpid()) < 0)
-			ic_log(IC_LOG_WARN, "pid file %s: %m", o->pid_file);
-		if (pf)
-			fclose(pf);
-	}
+	if (o->pid_file && (rc = ic_pidfile_write(o->pid_file)) < 0)
+		ic_log(IC_LOG_WARN, "pid file %s: %s", o->pid_file, strerror(-rc));
 	ic_log(IC_LOG_INFO, "mounted %s on %s", o->store, o->mountpoint);
 	ic_sd_notify("READY=1");
 	if (notify_fd < 0)
@@ -316,15 +284,8 @@ main_mounted(const struct main_opts *o, int notify_fd)
 	else if (!o->log_file && ic_log_to_syslog() < 0)
 		ic_log(IC_LOG_WARN, "no syslog listens on /dev/log: messages from the background "
 				    "are lost (give --log FILE, or -f)");
-	if (write(notify_fd, "", 1) < 0)
-		ic_log(IC_LOG_WARN, "cannot tell the parent we are mounted: %m");
-	close(notify_fd);
-	IC_AUTOCLOSE int null = open("/dev/null", O_RDWR);
-	if (null >= 0) {
-		dup2(null, STDIN_FILENO);
-		dup2(null, STDOUT_FILENO);
-		dup2(null, STDERR_FILENO);
-	}
+	ic_daemon_report(notify_fd, 0);
+	ic_daemon_detach(true);
 	if (chdir("/") < 0)
 		ic_log(IC_LOG_WARN, "chdir /: %m");
 }
@@ -425,9 +386,8 @@ main(int argc, char **argv)
 	o.store = store_dir;
 	cfg.direct_io = o.direct_io;
 	/* The store is opened after fork: an LMDB environment must not cross one. */
-	if (!o.foreground && main_background(&notify_fd) < 0) {
-		ic_log(IC_LOG_ERR, "cannot go to the background: %m");
-		rc = -errno;
+	if (!o.foreground && (notify_fd = rc = ic_daemon_fork()) < 0) {
+		ic_log(IC_LOG_ERR, "cannot go to the background: %s", strerror(-rc));
 		goto out;
 	}
 	rc = ic_store_open(o.store, &store);
@@ -454,8 +414,8 @@ out:
 		ic_stack_free(stack);
 	if (store)
 		ic_store_close(store);
-	if (o.pid_file && rc == 0)
-		unlink(o.pid_file);
+	if (rc == 0)
+		ic_pidfile_remove(o.pid_file);
 	fuse_opt_free_args(&o.fuse);
 	free(o.filters);
 	return rc < 0 || failed ? 1 : 0;

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/daemon.h"
 #include "common/log.h"
 #include "common/sd.h"
 #include "isocache/control.h"
@@ -307,57 +308,18 @@ main_parse(int argc, char **argv, struct main_opts *o)
 	return 0;
 }
 
-/* --fork: the parent waits until the child is ready (or failed) and exits
- * with that outcome, so "isocache-nbd --fork ... && client" just works. */
-static int
-main_daemonize(int *ready_fd)
-{
-	int p[2];
-	pid_t pid;
-	char ok = 1;
-
-	if (pipe(p) < 0)
-		return -errno;
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid > 0) {
-		close(p[1]);
-		if (read(p[0], &ok, 1) != 1)
-			ok = 1;
-		_exit(ok);
-	}
-	close(p[0]);
-	setsid();
-	*ready_fd = p[1];
-	return 0;
-}
-
+/* Serving: publish the pid and, with --fork, release the waiting parent
+ * (ic_daemon_fork) and log to syslog with no terminal attached. */
 static void
 main_ready(const struct main_opts *o, int ready_fd)
 {
-	if (o->pid_file) {
-		FILE *f = fopen(o->pid_file, "w");
+	int rc = o->pid_file ? ic_pidfile_write(o->pid_file) : 0;
 
-		if (f) {
-			fprintf(f, "%d\n", (int)getpid());
-			fclose(f);
-		} else {
-			ic_log(IC_LOG_WARN, "cannot write pid file %s: %m", o->pid_file);
-		}
-	}
+	if (rc < 0)
+		ic_log(IC_LOG_WARN, "cannot write pid file %s: %s", o->pid_file, strerror(-rc));
 	if (ready_fd >= 0) {
-		char ok = 0;
-		int null = open("/dev/null", O_RDWR);
-
-		if (write(ready_fd, &ok, 1) < 0)
-			ic_log(IC_LOG_WARN, "cannot tell the parent we are ready: %m");
-		close(ready_fd);
-		if (null >= 0) {
-			dup2(null, 0);
-			dup2(null, 1);
-			close(null);
-		}
+		ic_daemon_report(ready_fd, 0);
+		ic_daemon_detach(false);
 		ic_log_to_syslog();
 	}
 }
@@ -470,8 +432,8 @@ main(int argc, char **argv)
 	}
 	if (!o.single)
 		srv_block_signals();
-	if (o.daemon && main_daemonize(&ready_fd) < 0) {
-		ic_log(IC_LOG_ERR, "--fork failed: %m");
+	if (o.daemon && (ready_fd = ic_daemon_fork()) < 0) {
+		ic_log(IC_LOG_ERR, "--fork failed: %s", strerror(-ready_fd));
 		return 1;
 	}
 	rc = o.tls ? srv_tls_new(o.tls_certs, o.tls_psk, o.tls_verify, &o.srv.tls) : 0;
@@ -516,8 +478,7 @@ main(int argc, char **argv)
 		ic_stack_free(ex.stack);
 	ic_store_close(ex.store);
 	srv_tls_free(o.srv.tls);
-	if (o.pid_file)
-		unlink(o.pid_file);
+	ic_pidfile_remove(o.pid_file);
 	if (o.run)
 		rmdir(rundir);
 	return rc;
