@@ -17,8 +17,8 @@
 #include "common/daemon.h"
 #include "common/log.h"
 #include "common/sd.h"
+#include "frontend/frontend.h"
 #include "fuse/internal.h"
-#include "isocache/control.h"
 
 static const char usage_text[] =
 	"Usage: isocache-fuse [OPTIONS] MOUNTPOINT\n"
@@ -361,9 +361,7 @@ main(int argc, char **argv)
 {
 	struct main_opts o = { 0 };
 	struct fs_config cfg = { 0 };
-	struct ic_store *store = NULL;
-	struct ic_stack *stack = NULL;
-	struct ic_control *ctl = NULL;
+	struct ic_frontend fe = { 0 };
 	char store_dir[PATH_MAX];
 	int notify_fd = -1, rc, failed;
 
@@ -390,30 +388,25 @@ main(int argc, char **argv)
 		ic_log(IC_LOG_ERR, "cannot go to the background: %s", strerror(-rc));
 		goto out;
 	}
-	rc = ic_store_open(o.store, &store);
-	if (rc < 0)
-		ic_log(IC_LOG_ERR, "store %s: %s", o.store, strerror(-rc));
-	if (rc == 0 && (o.filters || !o.no_cache))
-		rc = ic_vdisk_stack_new(o.filters, !o.no_cache, o.cache_socket, &stack);
-	if (rc == 0) {
-		struct ic_control_config cc = { .policy = o.release, .stack = stack };
+	{
+		struct ic_frontend_config fc = {
+			.store = o.store,
+			.filters = o.filters,
+			.cache = !o.no_cache,
+			.cache_socket = o.cache_socket,
+			.policy = o.release,
+			.what = "mount",
+		};
 
-		/* Serving matters more than being asked to let go. */
-		if (ic_control_start(store, &cc, &ctl))
-			ic_log(IC_LOG_WARN, "no control socket: other processes cannot ask this "
-			       "mount to release a vdisk");
+		rc = ic_frontend_open(&fc, &fe);
 	}
 	if (rc == 0)
-		rc = files_init(&cfg.files, store, stack, o.direct ? IC_OPEN_DIRECT : 0, o.readonly);
+		rc = files_init(&cfg.files, fe.store, fe.stack, o.direct ? IC_OPEN_DIRECT : 0, o.readonly);
 	if (rc == 0)
 		rc = main_serve(&o, &cfg, notify_fd);
 out:
 	failed = cfg.files.store ? files_fini(&cfg.files) : 0;
-	ic_control_stop(ctl); /* every vdisk is closed by now */
-	if (stack)
-		ic_stack_free(stack);
-	if (store)
-		ic_store_close(store);
+	ic_frontend_close(&fe); /* every vdisk is closed by now */
 	if (rc == 0)
 		ic_pidfile_remove(o.pid_file);
 	fuse_opt_free_args(&o.fuse);

@@ -16,7 +16,7 @@
 #include "common/daemon.h"
 #include "common/log.h"
 #include "common/sd.h"
-#include "isocache/control.h"
+#include "frontend/frontend.h"
 #include "nbd/compat.h"
 #include "nbd/server.h"
 #include "nbd/tls.h"
@@ -382,29 +382,23 @@ main_adjust_exports(const struct main_opts *o, struct srv_exports *ex)
 	}
 }
 
-/* --filter SPEC..., top first, and the cache filter below them unless
- * --no-cache: one stack for every export. */
+/* The --filter SPECs, top first, as one spec: one stack for every export. */
 static int
-main_stack(const struct main_opts *o, struct ic_stack **out)
+main_filters(const struct main_opts *o, char *spec, size_t cap)
 {
-	char spec[4096] = "";
 	size_t len = 0;
-	int i;
 
-	*out = NULL;
-	if (o->nfilters == 0 && o->no_cache)
-		return 0;
-	for (i = 0; i < o->nfilters; i++) {
-		int n = snprintf(spec + len, sizeof(spec) - len, "%s%s", i ? "," : "",
-				 o->filters[i]);
+	spec[0] = 0;
+	for (int i = 0; i < o->nfilters; i++) {
+		int n = snprintf(spec + len, cap - len, "%s%s", i ? "," : "", o->filters[i]);
 
-		if (n < 0 || (size_t)n >= sizeof(spec) - len) {
+		if (n < 0 || (size_t)n >= cap - len) {
 			ic_log(IC_LOG_ERR, "--filter: specs too long");
 			return -EINVAL;
 		}
 		len += (size_t)n;
 	}
-	return ic_vdisk_stack_new(spec, !o->no_cache, o->cache_socket, out);
+	return 0;
 }
 
 int
@@ -412,7 +406,8 @@ main(int argc, char **argv)
 {
 	struct main_opts o = { 0 };
 	struct srv_exports ex = { 0 };
-	struct ic_control *ctl = NULL;
+	struct ic_frontend fe = { 0 };
+	char spec[4096];
 	char rundir[] = "/tmp/isocache-nbd.XXXXXX";
 	char sock[sizeof(rundir) + 16];
 	int ready_fd = -1, rc;
@@ -438,17 +433,21 @@ main(int argc, char **argv)
 	}
 	rc = o.tls ? srv_tls_new(o.tls_certs, o.tls_psk, o.tls_verify, &o.srv.tls) : 0;
 	if (rc == 0)
-		rc = ic_store_open(ic_store_path(o.store), &ex.store);
-	if (rc == 0)
-		rc = main_stack(&o, &ex.stack);
+		rc = main_filters(&o, spec, sizeof(spec));
 	if (rc == 0) {
-		struct ic_control_config cc = { .policy = o.release, .stack = ex.stack };
+		struct ic_frontend_config fc = {
+			.store = ic_store_path(o.store),
+			.filters = spec,
+			.cache = !o.no_cache,
+			.cache_socket = o.cache_socket,
+			.policy = o.release,
+			.what = "server",
+		};
 
-		/* Serving matters more than being asked to let go. */
-		if (ic_control_start(ex.store, &cc, &ctl))
-			ic_log(IC_LOG_WARN, "no control socket: other processes cannot ask this "
-			       "server to release a vdisk");
+		rc = ic_frontend_open(&fc, &fe);
 	}
+	ex.store = fe.store;
+	ex.stack = fe.stack;
 	ex.open_flags = o.direct ? IC_OPEN_DIRECT : 0;
 	if (rc == 0)
 		rc = srv_exports_load(&ex, optind < argc ? argv + optind : NULL, argc - optind,
@@ -461,11 +460,7 @@ main(int argc, char **argv)
 		rc = main_spawn_run(&o, &ex);
 	if (rc < 0) {
 		srv_exports_close(&ex);
-		ic_control_stop(ctl);
-		if (ex.stack)
-			ic_stack_free(ex.stack);
-		if (ex.store)
-			ic_store_close(ex.store);
+		ic_frontend_close(&fe);
 		srv_tls_free(o.srv.tls);
 		return 1;
 	}
@@ -473,10 +468,7 @@ main(int argc, char **argv)
 	ic_sd_notify("READY=1");
 	rc = o.single ? srv_run_stdio(&o.srv, &ex) : srv_run(&o.srv, &ex);
 	ic_sd_notify("STOPPING=1");
-	ic_control_stop(ctl); /* the exports are closed by now */
-	if (ex.stack)
-		ic_stack_free(ex.stack);
-	ic_store_close(ex.store);
+	ic_frontend_close(&fe); /* the exports are closed by now */
 	srv_tls_free(o.srv.tls);
 	ic_pidfile_remove(o.pid_file);
 	if (o.run)
