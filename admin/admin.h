@@ -9,6 +9,21 @@
 
 #include "isocache/vdisk.h"
 
+/* The options admin_parse knows. A command declares those it takes
+ * (admin_cmd.takes) and admin_parse refuses the others, naming them, so an
+ * option never passes silently where it does nothing. */
+enum admin_opt {
+	ADMIN_OPT_JSON = 1u << 0,     /* --json */
+	ADMIN_OPT_WATCH = 1u << 1,    /* --watch */
+	ADMIN_OPT_FORCE = 1u << 2,    /* -f, --force */
+	ADMIN_OPT_SIZE = 1u << 3,     /* -s, --size, --cluster-size SIZE */
+	ADMIN_OPT_TIMEOUT = 1u << 4,  /* --timeout SECONDS */
+	ADMIN_OPT_SOCKET = 1u << 5,   /* --socket PATH */
+	ADMIN_OPT_POSITION = 1u << 6, /* --position top|bottom|N */
+	ADMIN_OPT_REPAIR = 1u << 7,   /* --repair */
+	ADMIN_OPT_GROUP = 1u << 8,    /* --group NAME */
+};
+
 struct admin_cmd {
 	const char *name;
 	const char *args;    /* synopsis after the name */
@@ -16,6 +31,7 @@ struct admin_cmd {
 	const char *help;    /* the rest of --help */
 	bool needs_store;    /* open the store before run */
 	int (*run)(struct ic_store *store, const char *dir, int argc, char **argv);
+	unsigned takes;      /* the ADMIN_OPT_* it accepts; --help always */
 };
 
 /* Every subcommand, NULL-terminated (main.c), and each one (cmd_*.c). */
@@ -47,21 +63,28 @@ int admin_made(struct ic_store *store, const char *image, const char *how);
 /* Parse a size argument or fail naming it; returns 0 or 1. */
 int admin_size(const char *what, const char *text, uint64_t *out);
 /* Option parsing inside a subcommand: argv[0] is the subcommand. Returns
- * the index of the first operand, or -1 (with *exit_code set) after --help
- * or a bad option. Options: --json, --watch, -f/--force, --size SIZE (alias
- * --cluster-size), --group NAME, --help. want_min..want_max operands are
- * required. */
+ * the index of the first operand, or -1 (with *exit_code set) after --help,
+ * a bad option or one the command does not take (cmd->takes), or a number
+ * of operands outside want_min..want_max. */
 struct admin_opts {
+	unsigned given; /* the ADMIN_OPT_* on the command line */
 	bool json;
 	bool watch;
 	bool force; /* -f: overwrite (export), take from a live owner (ic_owner_set_takeover) */
 	bool has_size;
 	bool repair; /* check --repair */
 	uint64_t size;
-	const char *group; /* NULL when not given */
+	unsigned timeout_ms;  /* --timeout, 0 when not given */
+	const char *socket;   /* --socket */
+	const char *position; /* --position */
+	const char *group;    /* --group, NULL when not given */
 };
 int admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opts *opts,
 		int want_min, int want_max, int *exit_code);
+/* For commands whose actions take different options: refuse, naming it,
+ * the first option given that `what` (as "owner show") does not take.
+ * Returns 0, or 1 after saying so. */
+int admin_only(const struct admin_opts *opts, unsigned takes, const char *what);
 void admin_usage(const struct admin_cmd *cmd, FILE *out);
 /* After getopt_long (optstring starting with ':') returned c, '?' or ':':
  * say which option was wrong; returns 1. */

@@ -301,9 +301,9 @@ run_cache(struct ic_store *store, const char *dir, int argc, char **argv)
 	if (strcmp(action, "stats") == 0 && !image)
 		return admin_cache_stats(store, opts.json, opts.watch);
 	if (strcmp(action, "warm") == 0 && image)
-		return cache_warm(store, image);
+		return admin_only(&opts, 0, "cache warm") ? 1 : cache_warm(store, image);
 	if (strcmp(action, "drop") == 0)
-		return cache_drop(store, image);
+		return admin_only(&opts, 0, "cache drop") ? 1 : cache_drop(store, image);
 	return admin_fail("cache", "expected %s (see --help)", admin_cmd_cache.args);
 }
 
@@ -322,5 +322,5 @@ const struct admin_cmd admin_cmd_cache = {
 	"\n"
 	"The daemon is found at $ISOCACHE_SOCKET, else " IC_CACHED_DEFAULT_SOCKET ". Only\n"
 	"layers whose files the caller can open are shown or touched.\n",
-	true, run_cache,
+	true, run_cache, ADMIN_OPT_JSON | ADMIN_OPT_WATCH,
 };

@@ -40,5 +40,5 @@ const struct admin_cmd admin_cmd_destroy = {
 	"Refused, naming each vdisk and process, while a live process (an NBD\n"
 	"server, a FUSE mount) owns a vdisk; -f (--force) destroys it anyway, and\n"
 	"that process's I/O then fails.\n",
-	false, run_destroy,
+	false, run_destroy, ADMIN_OPT_FORCE,
 };

@@ -62,7 +62,7 @@ const struct admin_cmd admin_cmd_init = {
 	"  --cluster-size SIZE  copy-on-write unit, a power of two from 4K to 2M (default 64K)\n"
 	"  --group NAME         share the store with group NAME: directories 2750 and\n"
 	"                       files 0640, of that group (members read, never write)\n",
-	false, run_init,
+	false, run_init, ADMIN_OPT_SIZE | ADMIN_OPT_GROUP,
 };
 
 static int
@@ -80,6 +80,7 @@ run_create(struct ic_store *store, const char *dir, int argc, char **argv)
 const struct admin_cmd admin_cmd_create = {
 	"create", "NAME --size SIZE", "Create an empty vdisk",
 	"Never-written ranges read as zeroes and take no space.\n", true, run_create,
+	ADMIN_OPT_SIZE,
 };
 
 static int
@@ -95,6 +96,8 @@ run_snap(struct ic_store *store, const char *dir, int argc, char **argv)
 		DESTRUCTIVE(store, opts);
 		return ic_image_rollback(store, argv[first + 1]) ? 1 : 0;
 	}
+	if (admin_only(&opts, 0, "snap NAME@SNAP"))
+		return 1;
 	if (ic_image_snapshot(store, argv[first]))
 		return 1;
 	return admin_made(store, argv[first], "made");
@@ -107,7 +110,7 @@ const struct admin_cmd admin_cmd_snap = {
 	"snap rollback NAME@SNAP discards NAME's leaf and restarts it, empty, on the\n"
 	"snapshot: NAME then reads exactly as NAME@SNAP.\n"
 	"\nOptions (rollback):\n" FORCE_HELP,
-	true, run_snap,
+	true, run_snap, ADMIN_OPT_FORCE,
 };
 
 static int
@@ -126,7 +129,7 @@ const struct admin_cmd admin_cmd_clone = {
 	"clone", "NAME@SNAP NEWNAME", "Make a linked clone of a snapshot",
 	"The clone shares every layer of the snapshot's chain and writes to its own\n"
 	"new leaf; it costs no copy.\n",
-	true, run_clone,
+	true, run_clone, 0,
 };
 
 static int
@@ -151,7 +154,7 @@ const struct admin_cmd admin_cmd_rm = {
 	"none), so every image reads as before. A snapshot that several linked\n"
 	"clones share is refused, naming them.\n"
 	"\nOptions:\n" FORCE_HELP,
-	true, run_rm,
+	true, run_rm, ADMIN_OPT_FORCE,
 };
 
 static int
@@ -170,6 +173,7 @@ run_resize(struct ic_store *store, const char *dir, int argc, char **argv)
 const struct admin_cmd admin_cmd_resize = {
 	"resize", "NAME --size SIZE [--force]", "Grow a vdisk",
 	"Shrinking is refused.\n\nOptions:\n" FORCE_HELP, true, run_resize,
+	ADMIN_OPT_SIZE | ADMIN_OPT_FORCE,
 };
 
 static int
@@ -189,4 +193,5 @@ run_flatten(struct ic_store *store, const char *dir, int argc, char **argv)
 const struct admin_cmd admin_cmd_flatten = {
 	"flatten", "NAME [--force]", "Copy a vdisk's whole chain into its leaf and detach it",
 	"Afterwards NAME depends on no snapshot.\n\nOptions:\n" FORCE_HELP, true, run_flatten,
+	ADMIN_OPT_FORCE,
 };

@@ -155,7 +155,7 @@ const struct admin_cmd admin_cmd_import = {
 	"with its findings (leaked clusters alone are only reported). A raw image must\n"
 	"be whole 512-byte sectors, as create's --size. A progress bar is shown on a\n"
 	"terminal; the vdisk made is printed at the end.\n",
-	true, run_import,
+	true, run_import, 0,
 };
 
 struct io_export {
@@ -260,5 +260,5 @@ const struct admin_cmd admin_cmd_export = {
 	"FILE must not exist: an existing file, or a block device, is overwritten\n"
 	"only with -f (--force). A block device must be at least as large as the\n"
 	"image; every byte of the image is written to it, zeroes too.\n",
-	true, run_export,
+	true, run_export, ADMIN_OPT_FORCE,
 };

@@ -2,7 +2,6 @@
  * (show, ls, release, takeover), and stats and filter, which go to a live
  * process's control socket (docs/OWNERSHIP.md, docs/CONTROL-PROTOCOL.md). */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,72 +16,6 @@
 #include "isocache/control.h"
 
 #define OWNER_TEXT_MAX 65536
-
-struct owner_opts {
-	bool json, force, watch;
-	unsigned timeout_ms;
-	const char *socket;
-	const char *position; /* filter add --position */
-};
-
-/* Options of owner, stats and filter; returns the first operand's index or
- * -1 with *code set. */
-static int
-owner_parse(const struct admin_cmd *cmd, int argc, char **argv, struct owner_opts *o, int *code)
-{
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "socket", required_argument, NULL, 's' },
-		{ "watch", no_argument, NULL, 'w' },
-		{ "position", required_argument, NULL, 'p' },
-		{ NULL, 0, NULL, 0 },
-	};
-	char *end;
-	double secs;
-	int c;
-
-	optind = 0; /* 0, not 1: GNU getopt then starts over, permuting operands */
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			admin_usage(cmd, stdout);
-			*code = 0;
-			return -1;
-		case 'j':
-			o->json = true;
-			break;
-		case 'f':
-			o->force = true;
-			break;
-		case 'w':
-			o->watch = true;
-			break;
-		case 's':
-			o->socket = optarg;
-			break;
-		case 'p':
-			o->position = optarg;
-			break;
-		case 't':
-			secs = strtod(optarg, &end);
-			if (*end || end == optarg || !(secs > 0 && secs <= 600)) {
-				*code = admin_fail("--timeout", "'%s' is not a number of seconds "
-						   "(0-600)", optarg);
-				return -1;
-			}
-			o->timeout_ms = (unsigned)(secs * 1000 + 0.5);
-			break;
-		default:
-			*code = admin_bad_option(cmd->name, c, argv);
-			return -1;
-		}
-	}
-	return optind;
-}
 
 static bool
 owner_owned(const struct ic_owner_info *info)
@@ -182,19 +115,21 @@ owner_ask_release(struct ic_store *store, const char *name, unsigned timeout_ms)
 static int
 run_owner(struct ic_store *store, const char *dir, int argc, char **argv)
 {
-	struct owner_opts o = { 0 };
+	struct admin_opts o = { 0 };
 	struct ic_owner_info info;
-	int code, first = owner_parse(&admin_cmd_owner, argc, argv, &o, &code);
+	int code, first = admin_parse(&admin_cmd_owner, argc, argv, &o, 1, 2, &code);
 	const char *action, *name;
 
 	(void)dir;
 	if (first < 0)
 		return code;
-	action = first < argc ? argv[first] : "";
+	action = argv[first];
 	name = first + 1 < argc ? argv[first + 1] : NULL;
 	if (strcmp(action, "ls") == 0 && !name) {
 		struct json_object *list = o.json ? json_object_new_array() : NULL;
 
+		if (admin_only(&o, ADMIN_OPT_JSON, "owner ls"))
+			return 1;
 		if (!o.json)
 			owner_header();
 		if (ic_owner_list(store, owner_ls_one, list)) {
@@ -203,10 +138,10 @@ run_owner(struct ic_store *store, const char *dir, int argc, char **argv)
 		}
 		return o.json ? admin_json_print(list) : 0;
 	}
-	if (!name || first + 2 != argc)
+	if (!name)
 		return admin_fail("owner", "expected %s (see --help)", admin_cmd_owner.args);
 	if (strcmp(action, "show") == 0) {
-		if (ic_owner_show(store, name, &info))
+		if (admin_only(&o, ADMIN_OPT_JSON, "owner show") || ic_owner_show(store, name, &info))
 			return 1;
 		if (o.json)
 			return admin_json_print(owner_json(name, &info));
@@ -215,8 +150,11 @@ run_owner(struct ic_store *store, const char *dir, int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(action, "release") == 0)
-		return owner_ask_release(store, name, o.timeout_ms);
+		return admin_only(&o, ADMIN_OPT_TIMEOUT, "owner release") ? 1 :
+			owner_ask_release(store, name, o.timeout_ms);
 	if (strcmp(action, "takeover") == 0) {
+		if (admin_only(&o, ADMIN_OPT_FORCE | ADMIN_OPT_TIMEOUT, "owner takeover"))
+			return 1;
 		if (!o.force)
 			return admin_fail("owner takeover", "--force is required: it kills an owner "
 					  "that does not answer");
@@ -245,12 +183,12 @@ const struct admin_cmd admin_cmd_owner = {
 	"  process behind its control socket, in any PID namespace) first. Refused,\n"
 	"  naming the owner, when it cannot be reached or signalled.\n"
 	"Afterwards nobody owns NAME; the next writer claims it.\n",
-	true, run_owner,
+	true, run_owner, ADMIN_OPT_JSON | ADMIN_OPT_FORCE | ADMIN_OPT_TIMEOUT,
 };
 
 /* The control socket named by --socket, else the one of NAME's live owner. */
 static int
-owner_target(struct ic_store *store, const struct owner_opts *o, const char *name,
+owner_target(struct ic_store *store, const struct admin_opts *o, const char *name,
 	     char *path, size_t cap)
 {
 	struct ic_owner_info info;
@@ -272,19 +210,19 @@ owner_target(struct ic_store *store, const struct owner_opts *o, const char *nam
 static int
 run_stats(struct ic_store *store, const char *dir, int argc, char **argv)
 {
-	struct owner_opts o = { 0 };
+	struct admin_opts o = { 0 };
 	char path[256];
 	IC_AUTOFREE char *text = malloc(OWNER_TEXT_MAX);
-	int code, first = owner_parse(&admin_cmd_stats, argc, argv, &o, &code);
+	int code, first = admin_parse(&admin_cmd_stats, argc, argv, &o, 0, 1, &code);
 
 	(void)dir;
 	if (first < 0)
 		return code;
-	if (argc - first > 1)
-		return admin_fail("stats", "expected %s (see --help)", admin_cmd_stats.args);
 	if (first == argc && !o.socket)
 		return admin_cache_stats(store, o.json, o.watch);
-	if (owner_target(store, &o, first < argc ? argv[first] : NULL, path, sizeof(path)))
+	if (admin_only(&o, ADMIN_OPT_JSON | ADMIN_OPT_SOCKET,
+		       first < argc ? "stats NAME" : "stats --socket") ||
+	    owner_target(store, &o, first < argc ? argv[first] : NULL, path, sizeof(path)))
 		return 1;
 	if (!text || ic_control_stats(path, text, OWNER_TEXT_MAX))
 		return 1;
@@ -304,7 +242,7 @@ const struct admin_cmd admin_cmd_stats = {
 	"each filter's report: the stats filter's counters per layer and operation\n"
 	"(count, bytes, errors, latency p50/p99) as a table, or all of it as JSON\n"
 	"with --json.\n",
-	true, run_stats,
+	true, run_stats, ADMIN_OPT_JSON | ADMIN_OPT_WATCH | ADMIN_OPT_SOCKET,
 };
 
 /* --position top|bottom|N as ic_stack_add's pos: 0 top, -1 bottom. */
@@ -333,43 +271,45 @@ filter_position(const char *text, int *pos)
 static int
 run_filter(struct ic_store *store, const char *dir, int argc, char **argv)
 {
-	struct owner_opts o = { 0 };
+	struct admin_opts o = { 0 };
 	char path[256];
 	IC_AUTOFREE char *text = malloc(OWNER_TEXT_MAX);
-	enum ic_filter_op op;
-	int code, first = owner_parse(&admin_cmd_filter, argc, argv, &o, &code), want, pos = 0;
+	enum ic_control_filter_cmd op;
+	int code, first = admin_parse(&admin_cmd_filter, argc, argv, &o, 1, 3, &code), want, pos = 0;
 	const char *action;
 
 	(void)dir;
 	if (first < 0)
 		return code;
-	action = first < argc ? argv[first] : "";
+	action = argv[first];
 	if (strcmp(action, "ls") == 0)
-		op = IC_FILTER_LS;
+		op = IC_CONTROL_FILTER_LS;
 	else if (strcmp(action, "add") == 0)
-		op = IC_FILTER_ADD;
+		op = IC_CONTROL_FILTER_ADD;
 	else if (strcmp(action, "rm") == 0)
-		op = IC_FILTER_RM;
+		op = IC_CONTROL_FILTER_RM;
 	else
 		return admin_fail("filter", "expected %s (see --help)", admin_cmd_filter.args);
 	/* ls [NAME]; add|rm [NAME] ARG: NAME is left out with --socket. */
-	want = (op == IC_FILTER_LS ? 0 : 1) + (o.socket ? 0 : 1);
+	want = (op == IC_CONTROL_FILTER_LS ? 0 : 1) + (o.socket ? 0 : 1);
 	if (argc - first - 1 != want)
 		return admin_fail("filter", "expected %s (see --help)", admin_cmd_filter.args);
-	if (o.position && op != IC_FILTER_ADD)
-		return admin_fail("filter", "--position is for add");
+	if (op != IC_CONTROL_FILTER_ADD &&
+	    admin_only(&o, ADMIN_OPT_JSON | ADMIN_OPT_SOCKET, op == IC_CONTROL_FILTER_LS ?
+							      "filter ls" : "filter rm"))
+		return 1;
 	if (filter_position(o.position, &pos))
 		return 1;
 	if (owner_target(store, &o, o.socket ? NULL : argv[first + 1], path, sizeof(path)))
 		return 1;
-	if (!text || ic_control_filter(path, op, op == IC_FILTER_LS ? NULL : argv[argc - 1], pos,
-				       text, OWNER_TEXT_MAX))
+	if (!text || ic_control_filter(path, op, op == IC_CONTROL_FILTER_LS ? NULL : argv[argc - 1],
+				       pos, text, OWNER_TEXT_MAX))
 		return 1;
-	if (op != IC_FILTER_LS) {
+	if (op != IC_CONTROL_FILTER_LS) {
 		if (text[0])
 			printf("%s\n", text);
 		/* Show where it went: the stack as it is now. */
-		if (ic_control_filter(path, IC_FILTER_LS, NULL, 0, text, OWNER_TEXT_MAX))
+		if (ic_control_filter(path, IC_CONTROL_FILTER_LS, NULL, 0, text, OWNER_TEXT_MAX))
 			return 1;
 		if (!o.json)
 			printf("filter stack of %s, top first:\n", o.socket ? path : argv[first + 1]);
@@ -381,19 +321,19 @@ run_filter(struct ic_store *store, const char *dir, int argc, char **argv)
 
 const struct admin_cmd admin_cmd_filter = {
 	"filter",
-	"ls NAME | add NAME SPEC [--position top|bottom|N] | rm NAME FILTER  (or --socket PATH "
-	"for NAME) [--json]",
+	"ls NAME | add NAME SPEC [--position POS] | rm NAME FILTER  (or --socket PATH for NAME) "
+	"[--json]",
 	"List, add or remove filters of a live process's I/O stack",
 	"The process writing vdisk NAME (or listening on the control socket PATH)\n"
 	"changes its stack live: in-flight I/O drains first. ls prints the stack,\n"
 	"top first (POS 0 is the top, where requests enter; \"-\" is the layer\n"
 	"files at the bottom), with each filter's report; --json prints it as JSON.\n"
-	"add puts SPEC (\"stats\", \"delay:read=200us\") at the top of the stack, so\n"
-	"it sees every request, cache hits included; --position bottom puts it just\n"
+	"add puts SPEC (\"stats\", \"delay:read=200us\") at --position POS: top, the\n"
+	"default, where it sees every request, cache hits included; bottom, just\n"
 	"above the layer files (below the cache filter: it then sees only what\n"
 	"reaches the files), --position N above the filter now at N. A SPEC may\n"
 	"name a filter built out of tree by its absolute path\n"
 	"(\"/usr/local/lib/isocache/ro.so:errno=EPERM\"); rm takes its name. add and\n"
 	"rm print the stack afterwards.\n",
-	true, run_filter,
+	true, run_filter, ADMIN_OPT_JSON | ADMIN_OPT_SOCKET | ADMIN_OPT_POSITION,
 };

@@ -93,6 +93,7 @@ run_ls(struct ic_store *store, const char *dir, int argc, char **argv)
 const struct admin_cmd admin_cmd_ls = {
 	"ls", "[--json]", "List vdisks and snapshots",
 	"USED is the data each image's own layer holds, not its chain's.\n", true, run_ls,
+	ADMIN_OPT_JSON,
 };
 
 static int
@@ -167,7 +168,7 @@ const struct admin_cmd admin_cmd_info = {
 	"info", "NAME[@SNAP] [--json]", "Show an image's chain of layers",
 	"DEPTH 0 is the image's own layer, 1 its parent, and so on: the depths that\n"
 	"isocache-nbd's isocache:layer meta context reports.\n",
-	true, run_info,
+	true, run_info, ADMIN_OPT_JSON,
 };
 
 static void
@@ -212,7 +213,7 @@ run_tree(struct ic_store *store, const char *dir, int argc, char **argv)
 
 const struct admin_cmd admin_cmd_tree = {
 	"tree", "", "Show the store as a tree of images, snapshots and clones",
-	"Each line shows the data held by that layer itself.\n", true, run_tree,
+	"Each line shows the data held by that layer itself.\n", true, run_tree, 0,
 };
 
 static void
@@ -265,4 +266,5 @@ const struct admin_cmd admin_cmd_check = {
 	"            (claiming the vdisk while it does), and report it as repaired\n",
 	true,
 	run_check,
+	ADMIN_OPT_REPAIR,
 };

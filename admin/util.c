@@ -75,60 +75,141 @@ admin_usage(const struct admin_cmd *cmd, FILE *out)
 		fprintf(out, "\n%s", cmd->help);
 }
 
+/* The option names, by bit of enum admin_opt, for messages. */
+static const char *const admin_opt_names[] = {
+	"--json", "--watch", "--force", "--size", "--timeout", "--socket", "--position",
+	"--repair", "--group",
+};
+
+static const char *
+admin_opt_name(unsigned bit)
+{
+	return admin_opt_names[__builtin_ctz(bit)];
+}
+
+/* Refuse an option `what` does not take: long is the name typed (NULL for
+ * a short option), bit its ADMIN_OPT_*. Returns 1. */
+static int
+admin_refuse(const char *long_name, unsigned bit, const char *what)
+{
+	if (long_name)
+		return admin_fail(what, "--%s does not apply to %s (see --help)", long_name, what);
+	return admin_fail(what, "%s does not apply to %s (see --help)", admin_opt_name(bit), what);
+}
+
+int
+admin_only(const struct admin_opts *opts, unsigned takes, const char *what)
+{
+	unsigned extra = opts->given & ~takes;
+
+	return extra ? admin_refuse(NULL, extra & -extra, what) : 0;
+}
+
+/* --timeout SECONDS, in (0, 600], as milliseconds; returns 0 or 1. */
+static int
+admin_timeout(const char *text, unsigned *ms)
+{
+	char *end;
+	double secs = strtod(text, &end);
+
+	if (*end || end == text || !(secs > 0 && secs <= 600))
+		return admin_fail("--timeout", "'%s' is not a number of seconds (0-600)", text);
+	*ms = (unsigned)(secs * 1000 + 0.5);
+	return 0;
+}
+
+/* Take one option's value into opts; returns 0 or 1 after saying why. */
+static int
+admin_take(struct admin_opts *opts, unsigned bit, const char *arg)
+{
+	opts->given |= bit;
+	switch (bit) {
+	case ADMIN_OPT_JSON:
+		opts->json = true;
+		return 0;
+	case ADMIN_OPT_WATCH:
+		opts->watch = true;
+		return 0;
+	case ADMIN_OPT_FORCE:
+		opts->force = true;
+		return 0;
+	case ADMIN_OPT_SIZE:
+		opts->has_size = true;
+		return admin_size("--size", arg, &opts->size);
+	case ADMIN_OPT_TIMEOUT:
+		return admin_timeout(arg, &opts->timeout_ms);
+	case ADMIN_OPT_SOCKET:
+		opts->socket = arg;
+		return 0;
+	case ADMIN_OPT_REPAIR:
+		opts->repair = true;
+		return 0;
+	case ADMIN_OPT_GROUP:
+		opts->group = arg;
+		return 0;
+	default:
+		opts->position = arg;
+		return 0;
+	}
+}
+
 int
 admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opts *opts,
 	    int want_min, int want_max, int *exit_code)
 {
+	/* getopt_long returns the option's ADMIN_OPT_* bit; 'h', 'f', 's', '?'
+	 * and ':' are no power of two, so none is mistaken for one. */
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "watch", no_argument, NULL, 'w' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "size", required_argument, NULL, 's' },
-		{ "cluster-size", required_argument, NULL, 's' },
-		{ "repair", no_argument, NULL, 'r' },
-		{ "group", required_argument, NULL, 'g' },
+		{ "json", no_argument, NULL, ADMIN_OPT_JSON },
+		{ "watch", no_argument, NULL, ADMIN_OPT_WATCH },
+		{ "force", no_argument, NULL, ADMIN_OPT_FORCE },
+		{ "size", required_argument, NULL, ADMIN_OPT_SIZE },
+		{ "cluster-size", required_argument, NULL, ADMIN_OPT_SIZE },
+		{ "timeout", required_argument, NULL, ADMIN_OPT_TIMEOUT },
+		{ "socket", required_argument, NULL, ADMIN_OPT_SOCKET },
+		{ "position", required_argument, NULL, ADMIN_OPT_POSITION },
+		{ "repair", no_argument, NULL, ADMIN_OPT_REPAIR },
+		{ "group", required_argument, NULL, ADMIN_OPT_GROUP },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c, n;
+	const char *refused_name = NULL;
+	unsigned refused = 0;
+	int c, n, li;
 
 	optind = 0; /* 0, not 1: glibc then also forgets main()'s "+" ordering */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":hfs:", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'h':
+	while ((li = -1, c = getopt_long(argc, argv, ":hfs:", longopts, &li)) != -1) {
+		if (c == 'f')
+			c = ADMIN_OPT_FORCE;
+		else if (c == 's')
+			c = ADMIN_OPT_SIZE;
+		if (c == 'h') {
 			admin_usage(cmd, stdout);
 			*exit_code = 0;
 			return -1;
-		case 'j':
-			opts->json = true;
-			break;
-		case 'w':
-			opts->watch = true;
-			break;
-		case 'f':
-			opts->force = true;
-			break;
-		case 'r':
-			if (cmd != &admin_cmd_check)
-				goto unknown;
-			opts->repair = true;
-			break;
-		case 's':
-			if (admin_size("--size", optarg, &opts->size)) {
-				*exit_code = 1;
-				return -1;
-			}
-			opts->has_size = true;
-			break;
-		case 'g':
-			opts->group = optarg;
-			break;
-		default:
-unknown:
+		}
+		if (c == '?' || c == ':') {
 			*exit_code = admin_bad_option(cmd->name, c, argv);
 			return -1;
 		}
+		/* Refused after the loop: an unknown option ("-foo" is -f, -o,
+		 * -o) is the first thing to say. */
+		if (!(cmd->takes & (unsigned)c)) {
+			if (!refused) {
+				refused = (unsigned)c;
+				refused_name = li >= 0 ? longopts[li].name : NULL;
+			}
+			continue;
+		}
+		if (admin_take(opts, (unsigned)c, optarg)) {
+			*exit_code = 1;
+			return -1;
+		}
+	}
+	if (refused) {
+		*exit_code = admin_refuse(refused_name, refused, cmd->name);
+		return -1;
 	}
 	n = argc - optind;
 	if (n < want_min || n > want_max) {

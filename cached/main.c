@@ -17,6 +17,7 @@
 #include "cached/internal.h"
 #include "cached/metrics.h"
 #include "common/cleanup.h"
+#include "common/daemon.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/sd.h"
@@ -300,76 +301,30 @@ main_listen(const char *path)
 	return ic_steal_fd(&fd);
 }
 
-/* Go to the background before listening, so that the process that calls
- * listen() is the one that serves: SO_PEERCRED of the socket then names a
- * live daemon, which is how the next isocached on the same path (and every
- * client) tells it is running. The parent waits on a pipe for the child's
- * verdict and exits with it, so a refused start still fails the command
- * that ran it, its message on the caller's stderr. Returns the pipe's
- * write end, for main_ready(), or -errno. */
-static int
-main_background(void)
-{
-	int p[2];
-	char status = 1;
-	pid_t pid;
-
-	if (pipe2(p, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
-		ic_log(IC_LOG_ERR, "cannot go to the background: %s", strerror(errno));
-		return -errno;
-	}
-	if (pid > 0) {
-		close(p[1]);
-		if (read(p[0], &status, 1) != 1)
-			status = 1; /* the daemon died before it was ready */
-		_exit(status);
-	}
-	close(p[0]);
-	setsid();
-	return p[1];
-}
-
-/* Tell the waiting parent (main_background) how the start went: 0 once
+/* Tell the waiting parent (ic_daemon_fork) how the start went: 0 once
  * the socket accepts, else 1. Once ready, let go of the terminal. */
 static void
-main_ready(int report, char status)
+main_ready(int report, int status)
 {
-	int null;
-
 	if (report < 0)
 		return;
 	if (status == 0) {
 		ic_log_to_syslog();
-		null = open("/dev/null", O_RDWR | O_CLOEXEC);
-		if (null >= 0) {
-			dup2(null, STDIN_FILENO);
-			dup2(null, STDOUT_FILENO);
-			dup2(null, STDERR_FILENO);
-			if (null > STDERR_FILENO)
-				close(null);
-		}
+		ic_daemon_detach(true);
 		if (chdir("/") < 0)
 			ic_log(IC_LOG_WARN, "chdir /: %s", strerror(errno));
 	}
-	if (write(report, &status, 1) != 1)
-		ic_log(IC_LOG_WARN, "cannot report to the starting process: %s", strerror(errno));
-	close(report);
+	ic_daemon_report(report, status);
 }
 
 static int
 main_write_pid(const char *path)
 {
-	char tmp[4096];
-	FILE *f;
+	int rc = ic_pidfile_write(path);
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "we");
-	if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) != 0 ||
-	    rename(tmp, path) < 0) {
-		ic_log(IC_LOG_ERR, "pid file %s: %s", path, strerror(errno));
-		return -errno;
-	}
-	return 0;
+	if (rc < 0)
+		ic_log(IC_LOG_ERR, "pid file %s: %s", path, strerror(-rc));
+	return rc;
 }
 
 int
@@ -420,8 +375,14 @@ main(int argc, char **argv)
 		cached_store_attach_l2(&d.store, &d.l2);
 		ic_log(IC_LOG_INFO, "L2 %s: %u of %u slots warm", o.l2, d.l2.used, d.l2.nslots);
 	}
-	if (!o.foreground && (report = main_background()) < 0)
+	/* Go to the background before listening, so that the process that
+	 * calls listen() is the one that serves: SO_PEERCRED of the socket then
+	 * names a live daemon, which is how the next isocached on the same path
+	 * (and every client) tells it is running. */
+	if (!o.foreground && (report = ic_daemon_fork()) < 0) {
+		ic_log(IC_LOG_ERR, "cannot go to the background: %s", strerror(-report));
 		return 1;
+	}
 	/* Take systemd's socket (isocached.socket) when it passed one, else
 	 * listen; and make the ring (SINGLE_ISSUER binds it to its task): both
 	 * in the process that serves. */
@@ -448,8 +409,7 @@ main(int argc, char **argv)
 	close(fd);
 	if (!activated) /* systemd's socket outlives us, to start us again */
 		unlink(o.socket);
-	if (o.pid_file)
-		unlink(o.pid_file);
+	ic_pidfile_remove(o.pid_file);
 	ic_log(IC_LOG_INFO, "stopped");
 	return rc < 0 ? 1 : 0;
 }

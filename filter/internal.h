@@ -12,18 +12,6 @@
 #include "common/json.h"
 #include "isocache/filter.h"
 
-/* The ops a call can resolve to, in the order of struct ic_next's table. */
-enum ic_filter_op {
-	IC_OP_CAPS,
-	IC_OP_PREAD,
-	IC_OP_PWRITE,
-	IC_OP_TRIM,
-	IC_OP_ZERO,
-	IC_OP_CACHE,
-	IC_OP_FLUSH,
-	IC_OP_COUNT
-};
-
 /* "pread", "pwrite", ... for logs and reports. */
 extern const char *const ic_filter_op_names[IC_OP_COUNT];
 

@@ -14,10 +14,11 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/daemon.h"
 #include "common/log.h"
 #include "common/sd.h"
+#include "frontend/frontend.h"
 #include "fuse/internal.h"
-#include "isocache/control.h"
 
 static const char usage_text[] =
 	"Usage: isocache-fuse [OPTIONS] MOUNTPOINT\n"
@@ -271,33 +272,6 @@ main_check_mountpoint(const char *path)
 	return rc;
 }
 
-/* Go to the background; the parent stays until the child is mounted (or
- * failed) and exits with the child's outcome, so that
- * "isocache-fuse ... && losetup ..." just works. */
-static int
-main_background(int *notify_fd)
-{
-	int pipefd[2];
-	char status = 1;
-	pid_t child;
-
-	if (pipe(pipefd) < 0)
-		return -errno;
-	child = fork();
-	if (child < 0)
-		return -errno;
-	if (child == 0) {
-		close(pipefd[0]);
-		setsid();
-		*notify_fd = pipefd[1];
-		return 0;
-	}
-	close(pipefd[1]);
-	while (read(pipefd[0], &status, 1) < 0 && errno == EINTR)
-		;
-	_exit(status);
-}
-
 /* Mounted: publish the pid, release the waiting parent, and from now on
  * log to syslog (or --log FILE) with no terminal attached. */
 static void
@@ -305,14 +279,8 @@ main_mounted(const struct main_opts *o, int notify_fd)
 {
 	int rc;
 
-	if (o->pid_file) {
-		FILE *pf = fopen(o->pid_file, "we");
-
-		if (!pf || fprintf(pf, "%d\n", (int)getpid()) < 0)
-			ic_log(IC_LOG_WARN, "pid file %s: %m", o->pid_file);
-		if (pf)
-			fclose(pf);
-	}
+	if (o->pid_file && (rc = ic_pidfile_write(o->pid_file)) < 0)
+		ic_log(IC_LOG_WARN, "pid file %s: %s", o->pid_file, strerror(-rc));
 	ic_log(IC_LOG_INFO, "mounted %s on %s", o->store, o->mountpoint);
 	ic_sd_notify("READY=1");
 	if (notify_fd < 0)
@@ -324,15 +292,8 @@ main_mounted(const struct main_opts *o, int notify_fd)
 	else if (!o->log_file && ic_log_to_syslog() < 0)
 		ic_log(IC_LOG_WARN, "no syslog listens on /dev/log: messages from the background "
 				    "are lost (give --log FILE, or -f)");
-	if (write(notify_fd, "", 1) < 0)
-		ic_log(IC_LOG_WARN, "cannot tell the parent we are mounted: %m");
-	close(notify_fd);
-	IC_AUTOCLOSE int null = open("/dev/null", O_RDWR);
-	if (null >= 0) {
-		dup2(null, STDIN_FILENO);
-		dup2(null, STDOUT_FILENO);
-		dup2(null, STDERR_FILENO);
-	}
+	ic_daemon_report(notify_fd, 0);
+	ic_daemon_detach(true);
 	if (chdir("/") < 0)
 		ic_log(IC_LOG_WARN, "chdir /: %m");
 }
@@ -408,9 +369,7 @@ main(int argc, char **argv)
 {
 	struct main_opts o = { 0 };
 	struct fs_config cfg = { 0 };
-	struct ic_store *store = NULL;
-	struct ic_stack *stack = NULL;
-	struct ic_control *ctl = NULL;
+	struct ic_frontend fe = { 0 };
 	char store_dir[PATH_MAX];
 	int notify_fd = -1, rc, failed;
 
@@ -433,39 +392,33 @@ main(int argc, char **argv)
 	o.store = store_dir;
 	cfg.direct_io = o.direct_io;
 	/* The store is opened after fork: an LMDB environment must not cross one. */
-	if (!o.foreground && main_background(&notify_fd) < 0) {
-		ic_log(IC_LOG_ERR, "cannot go to the background: %m");
-		rc = -errno;
+	if (!o.foreground && (notify_fd = rc = ic_daemon_fork()) < 0) {
+		ic_log(IC_LOG_ERR, "cannot go to the background: %s", strerror(-rc));
 		goto out;
 	}
-	rc = ic_store_open(o.store, &store);
-	if (rc < 0)
-		ic_log(IC_LOG_ERR, "store %s: %s", o.store, strerror(-rc));
-	if (rc == 0 && (o.filters || !o.no_cache))
-		rc = ic_vdisk_stack_new(o.filters, !o.no_cache, o.cache_socket, &stack);
-	if (rc == 0) {
-		struct ic_control_config cc = { .policy = o.release, .stack = stack };
+	{
+		struct ic_frontend_config fc = {
+			.store = o.store,
+			.filters = o.filters,
+			.cache = !o.no_cache,
+			.cache_socket = o.cache_socket,
+			.policy = o.release,
+			.what = "mount",
+		};
 
-		/* Serving matters more than being asked to let go. */
-		if (ic_control_start(store, &cc, &ctl))
-			ic_log(IC_LOG_WARN, "no control socket: other processes cannot ask this "
-			       "mount to release a vdisk");
+		rc = ic_frontend_open(&fc, &fe);
 	}
 	if (rc == 0)
-		rc = files_init(&cfg.files, store, stack, o.direct ? IC_OPEN_DIRECT : 0, o.readonly);
+		rc = files_init(&cfg.files, fe.store, fe.stack, o.direct ? IC_OPEN_DIRECT : 0, o.readonly);
 	if (rc == 0)
 		rc = files_metrics_start(&cfg.files, o.metrics);
 	if (rc == 0)
 		rc = main_serve(&o, &cfg, notify_fd);
 out:
 	failed = cfg.files.store ? files_fini(&cfg.files) : 0;
-	ic_control_stop(ctl); /* every vdisk is closed by now */
-	if (stack)
-		ic_stack_free(stack);
-	if (store)
-		ic_store_close(store);
-	if (o.pid_file && rc == 0)
-		unlink(o.pid_file);
+	ic_frontend_close(&fe); /* every vdisk is closed by now */
+	if (rc == 0)
+		ic_pidfile_remove(o.pid_file);
 	fuse_opt_free_args(&o.fuse);
 	free(o.filters);
 	return rc < 0 || failed ? 1 : 0;

@@ -13,9 +13,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/daemon.h"
 #include "common/log.h"
 #include "common/sd.h"
-#include "isocache/control.h"
+#include "frontend/frontend.h"
 #include "nbd/compat.h"
 #include "nbd/server.h"
 #include "nbd/tls.h"
@@ -314,57 +315,18 @@ main_parse(int argc, char **argv, struct main_opts *o)
 	return 0;
 }
 
-/* --fork: the parent waits until the child is ready (or failed) and exits
- * with that outcome, so "isocache-nbd --fork ... && client" just works. */
-static int
-main_daemonize(int *ready_fd)
-{
-	int p[2];
-	pid_t pid;
-	char ok = 1;
-
-	if (pipe(p) < 0)
-		return -errno;
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid > 0) {
-		close(p[1]);
-		if (read(p[0], &ok, 1) != 1)
-			ok = 1;
-		_exit(ok);
-	}
-	close(p[0]);
-	setsid();
-	*ready_fd = p[1];
-	return 0;
-}
-
+/* Serving: publish the pid and, with --fork, release the waiting parent
+ * (ic_daemon_fork) and log to syslog with no terminal attached. */
 static void
 main_ready(const struct main_opts *o, int ready_fd)
 {
-	if (o->pid_file) {
-		FILE *f = fopen(o->pid_file, "w");
+	int rc = o->pid_file ? ic_pidfile_write(o->pid_file) : 0;
 
-		if (f) {
-			fprintf(f, "%d\n", (int)getpid());
-			fclose(f);
-		} else {
-			ic_log(IC_LOG_WARN, "cannot write pid file %s: %m", o->pid_file);
-		}
-	}
+	if (rc < 0)
+		ic_log(IC_LOG_WARN, "cannot write pid file %s: %s", o->pid_file, strerror(-rc));
 	if (ready_fd >= 0) {
-		char ok = 0;
-		int null = open("/dev/null", O_RDWR);
-
-		if (write(ready_fd, &ok, 1) < 0)
-			ic_log(IC_LOG_WARN, "cannot tell the parent we are ready: %m");
-		close(ready_fd);
-		if (null >= 0) {
-			dup2(null, 0);
-			dup2(null, 1);
-			close(null);
-		}
+		ic_daemon_report(ready_fd, 0);
+		ic_daemon_detach(false);
 		ic_log_to_syslog();
 	}
 }
@@ -427,29 +389,23 @@ main_adjust_exports(const struct main_opts *o, struct srv_exports *ex)
 	}
 }
 
-/* --filter SPEC..., top first, and the cache filter below them unless
- * --no-cache: one stack for every export. */
+/* The --filter SPECs, top first, as one spec: one stack for every export. */
 static int
-main_stack(const struct main_opts *o, struct ic_stack **out)
+main_filters(const struct main_opts *o, char *spec, size_t cap)
 {
-	char spec[4096] = "";
 	size_t len = 0;
-	int i;
 
-	*out = NULL;
-	if (o->nfilters == 0 && o->no_cache)
-		return 0;
-	for (i = 0; i < o->nfilters; i++) {
-		int n = snprintf(spec + len, sizeof(spec) - len, "%s%s", i ? "," : "",
-				 o->filters[i]);
+	spec[0] = 0;
+	for (int i = 0; i < o->nfilters; i++) {
+		int n = snprintf(spec + len, cap - len, "%s%s", i ? "," : "", o->filters[i]);
 
-		if (n < 0 || (size_t)n >= sizeof(spec) - len) {
+		if (n < 0 || (size_t)n >= cap - len) {
 			ic_log(IC_LOG_ERR, "--filter: specs too long");
 			return -EINVAL;
 		}
 		len += (size_t)n;
 	}
-	return ic_vdisk_stack_new(spec, !o->no_cache, o->cache_socket, out);
+	return 0;
 }
 
 int
@@ -457,7 +413,8 @@ main(int argc, char **argv)
 {
 	struct main_opts o = { 0 };
 	struct srv_exports ex = { 0 };
-	struct ic_control *ctl = NULL;
+	struct ic_frontend fe = { 0 };
+	char spec[4096];
 	char rundir[] = "/tmp/isocache-nbd.XXXXXX";
 	char sock[sizeof(rundir) + 16];
 	int ready_fd = -1, rc;
@@ -477,23 +434,27 @@ main(int argc, char **argv)
 	}
 	if (!o.single)
 		srv_block_signals();
-	if (o.daemon && main_daemonize(&ready_fd) < 0) {
-		ic_log(IC_LOG_ERR, "--fork failed: %m");
+	if (o.daemon && (ready_fd = ic_daemon_fork()) < 0) {
+		ic_log(IC_LOG_ERR, "--fork failed: %s", strerror(-ready_fd));
 		return 1;
 	}
 	rc = o.tls ? srv_tls_new(o.tls_certs, o.tls_psk, o.tls_verify, &o.srv.tls) : 0;
 	if (rc == 0)
-		rc = ic_store_open(ic_store_path(o.store), &ex.store);
-	if (rc == 0)
-		rc = main_stack(&o, &ex.stack);
+		rc = main_filters(&o, spec, sizeof(spec));
 	if (rc == 0) {
-		struct ic_control_config cc = { .policy = o.release, .stack = ex.stack };
+		struct ic_frontend_config fc = {
+			.store = ic_store_path(o.store),
+			.filters = spec,
+			.cache = !o.no_cache,
+			.cache_socket = o.cache_socket,
+			.policy = o.release,
+			.what = "server",
+		};
 
-		/* Serving matters more than being asked to let go. */
-		if (ic_control_start(ex.store, &cc, &ctl))
-			ic_log(IC_LOG_WARN, "no control socket: other processes cannot ask this "
-			       "server to release a vdisk");
+		rc = ic_frontend_open(&fc, &fe);
 	}
+	ex.store = fe.store;
+	ex.stack = fe.stack;
 	ex.open_flags = o.direct ? IC_OPEN_DIRECT : 0;
 	if (rc == 0)
 		rc = srv_exports_load(&ex, optind < argc ? argv + optind : NULL, argc - optind,
@@ -508,11 +469,7 @@ main(int argc, char **argv)
 		rc = main_spawn_run(&o, &ex);
 	if (rc < 0) {
 		srv_exports_close(&ex);
-		ic_control_stop(ctl);
-		if (ex.stack)
-			ic_stack_free(ex.stack);
-		if (ex.store)
-			ic_store_close(ex.store);
+		ic_frontend_close(&fe);
 		srv_tls_free(o.srv.tls);
 		return 1;
 	}
@@ -520,13 +477,9 @@ main(int argc, char **argv)
 	ic_sd_notify("READY=1");
 	rc = o.single ? srv_run_stdio(&o.srv, &ex) : srv_run(&o.srv, &ex);
 	ic_sd_notify("STOPPING=1");
-	ic_control_stop(ctl); /* the exports are closed by now */
-	if (ex.stack)
-		ic_stack_free(ex.stack);
-	ic_store_close(ex.store);
+	ic_frontend_close(&fe); /* the exports are closed by now */
 	srv_tls_free(o.srv.tls);
-	if (o.pid_file)
-		unlink(o.pid_file);
+	ic_pidfile_remove(o.pid_file);
 	if (o.run)
 		rmdir(rundir);
 	return rc;

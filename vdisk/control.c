@@ -372,10 +372,10 @@ control_filter(struct ic_control *ctl, const struct ctl_msg *m, struct ctl_msg *
 	 * that, not strerror, is what the asker must read. */
 	ic_log_capture(why, sizeof(why));
 	switch (m->filter.op) {
-	case IC_FILTER_LS:
+	case IC_CONTROL_FILTER_LS:
 		rc = ic_stack_report(ctl->cfg.stack, text, cap);
 		break;
-	case IC_FILTER_ADD:
+	case IC_CONTROL_FILTER_ADD:
 		rc = ic_stack_add(ctl->cfg.stack, m->filter.arg, m->filter.pos);
 		break;
 	default:
@@ -383,7 +383,7 @@ control_filter(struct ic_control *ctl, const struct ctl_msg *m, struct ctl_msg *
 		break;
 	}
 	ic_log_capture(NULL, 0);
-	if (rc == -ENOENT && m->filter.op == IC_FILTER_RM)
+	if (rc == -ENOENT && m->filter.op == IC_CONTROL_FILTER_RM)
 		control_fail(reply, rc, text, cap, "no filter called \"%s\" in the stack",
 			     m->filter.arg);
 	else if (rc < 0 && why[0])
@@ -660,8 +660,8 @@ ic_control_stats(const char *socket, char *buf, size_t cap)
 }
 
 int
-ic_control_filter(const char *socket, enum ic_filter_op op, const char *arg, int pos, char *buf,
-		  size_t cap)
+ic_control_filter(const char *socket, enum ic_control_filter_cmd op, const char *arg, int pos,
+		  char *buf, size_t cap)
 {
 	struct ctl_msg req = { .type = CTL_FILTER, .seq = 1 };
 

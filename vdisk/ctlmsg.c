@@ -196,7 +196,7 @@ ctl_decode_body(struct ctl_cur *c, size_t text_len, struct ctl_msg *m)
 	case CTL_FILTER:
 		m->filter.op = ctl_get32(c);
 		m->filter.pos = (int32_t)ctl_get32(c);
-		if (m->filter.op > IC_FILTER_RM || m->filter.pos < -1)
+		if (m->filter.op > IC_CONTROL_FILTER_RM || m->filter.pos < -1)
 			return -EBADMSG;
 		return ctl_get_str(c, m->filter.arg, CTL_ARG_LEN);
 	default:

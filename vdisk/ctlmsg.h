@@ -59,7 +59,7 @@ struct ctl_msg {
 			char image[CTL_NAME_LEN]; /* NAME@SNAP */
 		} snapshot;
 		struct {
-			uint32_t op; /* enum ic_filter_op */
+			uint32_t op; /* enum ic_control_filter_cmd */
 			int32_t pos;
 			char arg[CTL_ARG_LEN];
 		} filter;

@@ -18,7 +18,8 @@ static const char vd_zeroes[2u << 20]; /* the largest cluster, all zero */
 
 /* Send segments down the stack, or to the layer backend when there is none. */
 static int
-vd_submit(struct ic_vdisk *vd, int op, struct ic_seg *segs, unsigned n, uint32_t flags)
+vd_submit(struct ic_vdisk *vd, enum ic_filter_op op, struct ic_seg *segs, unsigned n,
+	  uint32_t flags)
 {
 	const struct ic_filter_ops *b = &ic_layer_backend_ops;
 
@@ -26,24 +27,26 @@ vd_submit(struct ic_vdisk *vd, int op, struct ic_seg *segs, unsigned n, uint32_t
 		return 0;
 	if (vd->stack) {
 		switch (op) {
-		case 'r': return ic_stack_pread(vd->stack, segs, n, flags);
-		case 'w': return ic_stack_pwrite(vd->stack, segs, n, flags);
-		case 't': return ic_stack_trim(vd->stack, segs, n, flags);
-		default: return ic_stack_cache(vd->stack, segs, n);
+		case IC_OP_PREAD: return ic_stack_pread(vd->stack, segs, n, flags);
+		case IC_OP_PWRITE: return ic_stack_pwrite(vd->stack, segs, n, flags);
+		case IC_OP_TRIM: return ic_stack_trim(vd->stack, segs, n, flags);
+		case IC_OP_CACHE: return ic_stack_cache(vd->stack, segs, n);
+		default: return -EINVAL;
 		}
 	}
 	switch (op) {
-	case 'r': return b->pread(NULL, NULL, segs, n, flags);
-	case 'w': return b->pwrite(NULL, NULL, segs, n, flags);
-	case 't': return b->trim(NULL, NULL, segs, n, flags);
-	default: return b->cache(NULL, NULL, segs, n);
+	case IC_OP_PREAD: return b->pread(NULL, NULL, segs, n, flags);
+	case IC_OP_PWRITE: return b->pwrite(NULL, NULL, segs, n, flags);
+	case IC_OP_TRIM: return b->trim(NULL, NULL, segs, n, flags);
+	case IC_OP_CACHE: return b->cache(NULL, NULL, segs, n);
+	default: return -EINVAL;
 	}
 }
 
 /* A batch of segments filled run by run and submitted when full. */
 struct vd_batch {
 	struct ic_vdisk *vd;
-	int op;
+	enum ic_filter_op op;
 	uint32_t flags;
 	unsigned n;
 	struct ic_seg seg[IC_MAX_SEGS];
@@ -157,7 +160,7 @@ vd_next_run(struct ic_vdisk *vd, uint64_t pos, uint64_t end, struct vd_run *run)
 static int
 vd_read(struct ic_vdisk *vd, char *buf, uint64_t len, uint64_t off)
 {
-	struct vd_batch b = { .vd = vd, .op = 'r' };
+	struct vd_batch b = { .vd = vd, .op = IC_OP_PREAD };
 	uint64_t end = off + len, stop;
 	struct vd_run run;
 	int rc = 0;
@@ -260,7 +263,7 @@ vd_cow(struct ic_vdisk *vd, uint64_t cluster, const char *src, uint64_t len, uin
 	vd_leaf_run(vd, cluster, &held);
 	if (held) { /* another writer copied it up meanwhile */
 		seg = (struct ic_seg){ &vd->layers[0], off, (uint32_t)len, (void *)src };
-		rc = vd_submit(vd, 'w', &seg, 1, 0);
+		rc = vd_submit(vd, IC_OP_PWRITE, &seg, 1, 0);
 		goto out;
 	}
 	if (off != cs || off + len != ce) {
@@ -276,7 +279,7 @@ vd_cow(struct ic_vdisk *vd, uint64_t cluster, const char *src, uint64_t len, uin
 		memcpy(tmp + (off - cs), src, len);
 		seg.buf = tmp;
 	}
-	rc = vd_submit(vd, 'w', &seg, 1, 0);
+	rc = vd_submit(vd, IC_OP_PWRITE, &seg, 1, 0);
 	if (rc == 0)
 		rc = vd_map_set(vd, cluster, 1, vd->layers[0].disk_id);
 out:
@@ -288,7 +291,7 @@ out:
 static int
 vd_write(struct ic_vdisk *vd, const char *buf, uint64_t len, uint64_t off)
 {
-	struct vd_batch b = { .vd = vd, .op = 'w' };
+	struct vd_batch b = { .vd = vd, .op = IC_OP_PWRITE };
 	unsigned shift = vd->store->cluster_shift;
 	uint64_t end = off + len, pos = off;
 	int rc = 0;
@@ -350,7 +353,7 @@ vd_zero_range(struct ic_vdisk *vd, uint64_t len, uint64_t off, uint32_t flags)
 	} else {
 		uint64_t head = (c0 << shift) - off, zs = c0 << shift;
 		uint64_t ze = (c1 << shift) < end ? c1 << shift : end;
-		struct vd_batch b = { .vd = vd, .op = 't' };
+		struct vd_batch b = { .vd = vd, .op = IC_OP_TRIM };
 
 		if (head)
 			rc = vd_write(vd, vd_zeroes, head, off);
@@ -394,7 +397,7 @@ ic_vdisk_zero(struct ic_vdisk *vd, size_t len, uint64_t off, uint32_t flags)
 static int
 vd_cache(struct ic_vdisk *vd, size_t len, uint64_t off)
 {
-	struct vd_batch b = { .vd = vd, .op = 'c' };
+	struct vd_batch b = { .vd = vd, .op = IC_OP_CACHE };
 	uint64_t end = off + len, stop;
 	struct vd_run run;
 	int rc = vd_check_range(vd, len, off);

@@ -112,11 +112,11 @@ void ic_owner_set_takeover(struct ic_store *store, enum ic_takeover how);
 /* STATS: a JSON object (pid, who, policy, vdisks, stack) into buf. */
 int ic_control_stats(const char *socket, char *buf, size_t cap);
 
-enum ic_filter_op { IC_FILTER_LS, IC_FILTER_ADD, IC_FILTER_RM };
+enum ic_control_filter_cmd { IC_CONTROL_FILTER_LS, IC_CONTROL_FILTER_ADD, IC_CONTROL_FILTER_RM };
 /* FILTER ls (arg unused), add (arg: a spec, at pos as ic_stack_add) or rm
  * (arg: a filter name). ls writes ic_stack_report's JSON into buf; the
  * others write the owner's message, if any. */
-int ic_control_filter(const char *socket, enum ic_filter_op op, const char *arg, int pos,
+int ic_control_filter(const char *socket, enum ic_control_filter_cmd op, const char *arg, int pos,
 		      char *buf, size_t cap);
 
 #endif

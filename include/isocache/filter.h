@@ -151,6 +151,19 @@ void ic_filter_check_results(bool on);
 
 /* ---- The stack, as the vdisk core and the front ends use it. ---- */
 
+/* The ops a call can resolve to, in the order of a stack hop's table. The
+ * vdisk core names its requests by them too (IC_OP_PREAD ... IC_OP_CACHE). */
+enum ic_filter_op {
+	IC_OP_CAPS,
+	IC_OP_PREAD,
+	IC_OP_PWRITE,
+	IC_OP_TRIM,
+	IC_OP_ZERO,
+	IC_OP_CACHE,
+	IC_OP_FLUSH,
+	IC_OP_COUNT
+};
+
 struct ic_stack;
 
 /* Register a filter by name so specs can name it. The built-in filters are

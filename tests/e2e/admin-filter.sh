@@ -59,7 +59,7 @@ import json, sys
 names = [f["name"] for f in json.load(sys.stdin)]
 assert names[:3] == ["cache", "delay", "stats"], names'
 expect_fail "'sideways' is not top, bottom or a position" "$ADMIN" filter add vm1 stats --position sideways
-expect_fail "--position is for add" "$ADMIN" filter rm vm1 stats --position 1
+expect_fail "--position does not apply to filter rm" "$ADMIN" filter rm vm1 stats --position 1
 
 # Bad specs are named as isocache-nbd names them.
 expect_fail 'no filter called "bogus"' "$ADMIN" filter add vm1 bogus

@@ -1,5 +1,5 @@
 # Sourced by tests/e2e/cached-*.sh after ../functions.sh.
-CTL=$IC_BUILD/cached/isocache-cachectl
+CTL=$IC_BUILD/tests/tools/isocache-cachectl
 
 # cached_layer FILE SIZE: a frozen layer file of SIZE random bytes, made by
 # hand as the vdisk core would: the layer xattr, mode 0444, and for root the

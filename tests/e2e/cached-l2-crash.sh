@@ -13,14 +13,16 @@ cached_layer "$TESTDIR/a" 8M
 cached_layer "$TESTDIR/b" 16M
 cached_start --memory 4M --l2 "$TESTDIR/l2" --l2-size 16M
 cached_l2_cat "$TESTDIR/a"
-sleep 11 # one periodic index write: a is in it
+# One periodic index write (every 10 s) with all of a's 2048 blocks in it.
+a_persisted() { (($(cached_l2_persisted "$TESTDIR/l2" $((16 << 20))) >= 2048)); }
+wait_until 60 a_persisted || fail "a's blocks never reached the persisted L2 index"
 # b fills all 16 MiB of L2 after that write, overwriting a's slots.
 cached_l2_cat "$TESTDIR/b"
 kill -9 "$(cat "$TESTDIR/cached.pid")"
 wait "$(cat "$TESTDIR/cached.pid")" || true
 # The ring's teardown outlives the process for a moment, and with it the
 # listening socket: wait until it refuses.
-for _ in $(seq 50); do "$CTL" stats all >/dev/null 2>&1 || break; sleep 0.1; done
+wait_until 5 cached_refuses || fail "the killed daemon's socket still answers"
 
 cached_start --memory 4M --l2 "$TESTDIR/l2" --l2-size 16M
 (($(cached_stat all l2_blocks) >= 1024)) || fail "the index written before the crash was not loaded"

@@ -26,3 +26,30 @@ cached_l2_filled() {
 	cached_l2_cat "$1"
 	cached_l2_stop
 }
+
+# cached_l2_persisted L2 DATA-SIZE: how many slots the newest index region
+# of the L2 file holds (docs/CACHED.md: two regions of a 4 KiB header, the
+# sequence number at byte 16, then 24 bytes per slot, identity 0 = empty).
+# A region read while it is being written shows fewer, never more.
+cached_l2_persisted() {
+	/usr/bin/python3 - "$@" <<'PY'
+import os, struct, sys
+path, data = sys.argv[1], int(sys.argv[2])
+region = (os.path.getsize(path) - data) // 2
+best = (-1, 0)
+with open(path, "rb") as f:
+    for r in (0, 1):
+        f.seek(r * region)
+        img = f.read(region)
+        magic, _, nslots, seq = struct.unpack_from("<QIIQ", img, 0)
+        if magic == 0:
+            continue
+        used = sum(1 for i in range(nslots)
+                   if struct.unpack_from("<Q", img, 4096 + 24 * i)[0] != 0)
+        best = max(best, (seq, used))
+print(best[1])
+PY
+}
+
+# cached_refuses: nothing answers on $ISOCACHE_SOCKET.
+cached_refuses() { ! "$CTL" stats all >/dev/null 2>&1; }

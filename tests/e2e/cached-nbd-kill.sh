@@ -21,16 +21,19 @@ uri=$(nbd_uri srv vm)
 ) &
 reader=$!
 cleanup_fn kill "$reader"
-sleep 0.3
+# Kill the daemon while the reader is being served through it.
+reader_served() { (($(cached_stat all lookups) > 0)); }
+wait_until 30 reader_served || fail "the reader did not reach the daemon"
 kill -9 "$(cat "$TESTDIR/cached.pid")"
 wait "$reader" || fail "a read through the filter returned wrong data or failed"
 
 cached_start --memory 64M
-sleep 1.2 # the filter retries a lost daemon at most once a second
-for i in 1 2; do
+# The filter retries a lost daemon at most once a second: read until the
+# restarted daemon serves hits, each read returning the image's bytes.
+served_again() {
 	nbdcopy "$uri" "$TESTDIR/again.raw"
 	cmp "$TESTDIR/again.raw" "$TESTDIR/base.raw" || fail "wrong data after the restart"
-done
-hits=$(cached_stat all hits)
-((hits > 0)) || fail "the filter did not reconnect to the restarted daemon"
+	(($(cached_stat all hits) > 0))
+}
+wait_until 30 served_again || fail "the filter did not reconnect to the restarted daemon"
 echo PASS

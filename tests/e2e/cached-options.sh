@@ -27,10 +27,10 @@ rc=0
 "$CACHED" --foreground --socket "$sock" 2>"$TESTDIR/err" || rc=$?
 [ "$rc" = 1 ] && grep -q "another isocached" "$TESTDIR/err" || fail "second daemon: $rc"
 
-"$CTL" -s "$sock" abuse noread &
+"$CTL" -s "$sock" abuse noread >"$TESTDIR/stuck.out" &
 stuck=$!
 cleanup_fn kill "$stuck"
-sleep 1
+wait_until 10 grep -q stalled "$TESTDIR/stuck.out" || fail "the client did not stall the daemon"
 pid=$(cat "$TESTDIR/cached.pid")
 t0=$(date +%s)
 kill -TERM "$pid"

@@ -41,3 +41,13 @@ nbd_stop() {
 	[ "$rc" = 0 ] || fail "server $1 exited with $rc after SIGTERM"
 	[ ! -e "$TESTDIR/$1.sock" ] || fail "server $1 left its socket behind"
 }
+
+# qemu_io_done LOG N: qemu-io's output in LOG shows N requests done in full
+# ("wrote|read X/X bytes") and no failed verification. qemu-io can exit 0
+# after failing to open its image; its output then shows no request at all.
+qemu_io_done() {
+	local done
+	! grep -q 'verification failed' "$1" || fail "qemu-io read other data: $(cat "$1")"
+	done=$(grep -cE '^(wrote|read) ([0-9]+)/\2 bytes' "$1" || true)
+	[ "$done" = "$2" ] || fail "qemu-io did $done of $2 requests: $(cat "$1")"
+}

@@ -176,7 +176,7 @@ ctlmsg_bad_fields(void **state)
 	ctlmsg_expect(&m, edit_socket_nul, -EBADMSG);
 
 	m = (struct ctl_msg){ .type = CTL_FILTER, .seq = 1 };
-	m.filter.op = 3; /* past IC_FILTER_RM */
+	m.filter.op = 3; /* past IC_CONTROL_FILTER_RM */
 	ctlmsg_expect(&m, edit_none, -EBADMSG);
 	m.filter.op = 0;
 	m.filter.pos = -2;

@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "cached/cachectl.h"
+#include "tests/tools/cachectl.h"
 #include "common/cleanup.h"
 #include "isocache/cached.h"
 #include "isocache/cached_shm.h"

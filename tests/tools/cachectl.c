@@ -1,4 +1,5 @@
-/* isocache-cachectl: a small isocached client for tests and debugging.
+/* isocache-cachectl: a small isocached client for the tests and for debugging
+ * (a test tool: built with the tests, never installed).
  * It speaks the protocol through the client library, and can also abuse
  * it on purpose (the "abuse" commands) to check that the daemon ends only
  * the offending session. */
@@ -14,12 +15,18 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "cached/cachectl.h"
+#include "tests/tools/cachectl.h"
 #include "common/cleanup.h"
 #include "isocache/cached.h"
 
 static const char cachectl_usage[] =
 	"Usage: isocache-cachectl [-s SOCKET] [-t MS] COMMAND [ARG]...\n"
+	"\n"
+	"Options:\n"
+	"  -s, --socket SOCKET    the daemon's socket (default: $ISOCACHE_SOCKET, else\n"
+	"                         isocached's default)\n"
+	"  -t, --timeout MS       give up on a reply after MS milliseconds\n"
+	"  -h, --help             this help (exit status 0)\n"
 	"\n"
 	"Commands:\n"
 	"  register PATH          register the file (opened read-only); print its handle\n"
@@ -38,7 +45,8 @@ static const char cachectl_usage[] =
 	"  abuse KIND             send a bad message; exit 0 if the daemon ends the\n"
 	"                         session. KIND: garbage, huge, badlen, nohello,\n"
 	"                         twohello, unsealed, extrafd; or noread: send\n"
-	"                         requests, never read the replies, sleep 30 s\n"
+	"                         requests, never read the replies, print\n"
+	"                         \"stalled\", sleep 30 s\n"
 	"Exit status: 0 success, 1 refused or failed, 2 usage.\n";
 
 const char *cachectl_socket;
@@ -302,8 +310,12 @@ cachectl_abuse(const char *kind)
 			rc = ic_cached_send(sock, p, (size_t)len, -1);
 		if (rc == -EAGAIN) /* the daemon stopped reading: enough */
 			rc = 0;
-		if (rc == 0)
+		if (rc == 0) {
+			/* Tell the test the daemon's sends now stall. */
+			printf("stalled\n");
+			fflush(stdout);
 			sleep(30);
+		}
 		return rc ? cachectl_fail(kind, rc) : 0;
 	} else if (!strcmp(kind, "extrafd")) {
 		rc = cachectl_hello(sock, F_SEAL_SHRINK | F_SEAL_GROW);
@@ -321,9 +333,15 @@ cachectl_abuse(const char *kind)
 int
 main(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 	int c;
 
-	while ((c = getopt(argc, argv, "+s:t:h")) != -1) {
+	while ((c = getopt_long(argc, argv, "+s:t:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			cachectl_socket = optarg;
