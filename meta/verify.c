@@ -379,6 +379,8 @@ verify_u64_cmp(const void *a, const void *b)
 static int
 verify_free_list(struct verify *v)
 {
+	if (v->nfree == 0) /* free_pg may be NULL then, which qsort must not see */
+		return 0;
 	qsort(v->free_pg, v->nfree, sizeof(*v->free_pg), verify_u64_cmp);
 	for (uint64_t i = 0; i < v->nfree; i++) {
 		uint64_t p = v->free_pg[i];
