@@ -279,6 +279,16 @@ replay_sync(struct replay *rp, const struct pc_rec *r)
 		rp->synced_all = r->arg;
 }
 
+/* The paths and lost names the replay collected. */
+static void
+replay_free(struct replay *rp)
+{
+	for (uint32_t i = 0; i < rp->npaths; i++)
+		free(rp->path[i]);
+	for (unsigned i = 0; i < rp->nlost; i++)
+		free(rp->lost[i]);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -317,6 +327,7 @@ main(int argc, char **argv)
 	}
 	if (argc == 2) {
 		printf("%" PRIu64 "\n", n);
+		replay_free(&rp);
 		return 0;
 	}
 	end = pos;
@@ -328,13 +339,10 @@ main(int argc, char **argv)
 		data = replay_read(&rp, map, end, &pos, &r);
 		replay_apply(&rp, &r, data, at);
 	}
-	for (uint32_t i = 0; i < PC_MAX_FILES; i++) {
+	for (uint32_t i = 0; i < PC_MAX_FILES; i++)
 		if (rp.fd[i] >= 0 && close(rp.fd[i]) != 0)
 			replay_die(rp.path[i]);
-		free(rp.path[i]);
-	}
-	for (unsigned i = 0; i < rp.nlost; i++)
-		free(rp.lost[i]);
+	replay_free(&rp);
 	printf("%" PRIu64 "\n", end);
 	return 0;
 }
