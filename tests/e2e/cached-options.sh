@@ -30,7 +30,7 @@ rc=0
 "$CTL" -s "$sock" abuse noread >"$TESTDIR/stuck.out" &
 stuck=$!
 cleanup_fn kill "$stuck"
-wait_until 10 grep -q stalled "$TESTDIR/stuck.out" || fail "the client did not stall the daemon"
+wait_until 30 grep -q stalled "$TESTDIR/stuck.out" || fail "the client did not stall the daemon"
 pid=$(cat "$TESTDIR/cached.pid")
 t0=$(date +%s)
 kill -TERM "$pid"

@@ -304,8 +304,15 @@ cachectl_abuse(const char *kind)
 		/* Requests whose replies are never read: the daemon's sends stall. */
 		struct ic_cached_msg st = { .type = IC_CACHED_STATS, .handle = IC_CACHED_HANDLE_ALL };
 
+		/* A send that makes no progress for half a second means the
+		 * daemon stopped reading; the connection's 5 s would only delay
+		 * the test's wait for "stalled". */
+		struct timeval half = { .tv_usec = 500000 };
+
 		len = ic_cached_encode(&st, p, sizeof(p));
 		rc = cachectl_hello(sock, F_SEAL_SHRINK | F_SEAL_GROW);
+		if (rc == 0 && setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &half, sizeof(half)) < 0)
+			rc = -errno;
 		for (int i = 0; rc == 0 && i < 4 * IC_CACHED_MAX_SLOTS; i++)
 			rc = ic_cached_send(sock, p, (size_t)len, -1);
 		if (rc == -EAGAIN) /* the daemon stopped reading: enough */
