@@ -391,6 +391,9 @@ rm_vdisk(struct ic_store *store, const char *name)
 	rc = ic_meta_commit(txn);
 	if (rc == 0)
 		store_layer_unlink(store, rec.id);
+	/* The record went with the vdisk (or stays, if the commit failed, for
+	 * the next claimer to take over): let go of the lock either way. */
+	owner_drop(&claim);
 	return rc;
 }
 
