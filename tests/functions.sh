@@ -117,6 +117,9 @@ wait_until() {
 	done
 }
 
+# gone PID: has process PID exited (for wait_until)?
+gone() { ! kill -0 "$1" 2>/dev/null; }
+
 # fail MESSAGE: print and exit 1.
 fail() { echo "FAIL: $*" >&2; exit 1; }
 

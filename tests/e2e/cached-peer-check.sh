@@ -24,16 +24,12 @@ cached_layer "$TESTDIR/layer" 1M
 # report SOCKET FILE: "connections N descriptors M" of the listener on
 # SOCKET, once it has read every connection made before this one.
 report() {
-	local i
 	rm -f "$2"
 	/usr/bin/python3 -c 'import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 s.connect(sys.argv[1])
 s.send(b"END")' "$1"
-	for ((i = 0; i < 100; i++)); do
-		[ -s "$2" ] && break
-		sleep 0.1
-	done
+	wait_until 10 test -s "$2"
 	cat "$2" || fail "no report from the listener on $1"
 }
 

@@ -25,7 +25,7 @@ fault_fill "$seed"
 # written and the flush at the end of verify succeeds.
 pid=$(cat full.pid)
 kill -9 "$pid"
-while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+wait_until 30 gone "$pid" || fail "pid $pid lives on after SIGKILL"
 # The client's last writes left some blocks free: take them too.
 dd if=/dev/zero of=mnt/filler bs=4k status=none 2>/dev/null || true
 df -k mnt | tail -1

@@ -47,7 +47,7 @@ fault_crash_restart() {
 	local pid
 	pid=$(cat "$TESTDIR/$1.pid")
 	kill -9 "$pid"
-	while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+	wait_until 30 gone "$pid" || fail "pid $pid lives on after SIGKILL"
 	nbd_start "$2" --no-cache vm
 	fault_client "$2" verify
 	"$ADMIN" check

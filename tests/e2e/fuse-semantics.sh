@@ -88,8 +88,7 @@ mountpoint -q "$mnt" || fail "daemon: not mounted"
 dd if=/dev/urandom of="$TESTDIR/more" bs=64k count=3 status=none
 dd if="$TESTDIR/more" of="$mnt/vm" bs=64k seek=200 conv=notrunc status=none
 kill -TERM "$pid"
-for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$pid" 2>/dev/null && fail "daemon still runs after SIGTERM"
+wait_until 10 gone "$pid" || fail "daemon still runs after SIGTERM"
 mountpoint -q "$mnt" && fail "still mounted after SIGTERM"
 [ -e "$TESTDIR/daemon.pid" ] && fail "pid file left behind"
 "$ADMIN" export vm "$TESTDIR/out.raw"

@@ -23,11 +23,7 @@ hwm() { awk '/^VmHWM:/ { print $2 }' "/proc/$(cat "$TESTDIR/$1.pid")/status"; }
 
 # wait_line FILE LINE: until FILE has LINE (60 s).
 wait_line() {
-	local i
-	for ((i = 0; i < 600; i++)); do
-		grep -qx "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
+	wait_until 60 grep -qx "$2" "$1" 2>/dev/null && return 0
 	fail "$1 never said $2: $(cat "$1" 2>/dev/null)"
 }
 
@@ -84,8 +80,7 @@ wait_line "$TESTDIR/stuck.out" stalled
 pid=$(cat "$TESTDIR/stop.pid")
 kill -TERM "$pid"
 # 30 s: well past the grace, well before the client gives up (60 s).
-for ((i = 0; i < 300; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$pid" 2>/dev/null && fail "server hangs on SIGTERM behind a client reading nothing"
+wait_until 30 gone "$pid" || fail "server hangs on SIGTERM behind a client reading nothing"
 rc=0; wait "$pid" || rc=$?
 [ "$rc" = 0 ] || fail "server exited $rc after disconnecting a stuck client"
 
