@@ -69,6 +69,7 @@ cache_stats_json(const char *name, const uint64_t *s, double ratio, uint64_t sav
 		{ "l2_evictions", IC_CACHED_STAT_L2_EVICTIONS },
 		{ "l2_blocks", IC_CACHED_STAT_L2_BLOCKS },
 		{ "l2_limit", IC_CACHED_STAT_L2_LIMIT },
+		{ "dedup_bytes", IC_CACHED_STAT_DEDUP_BYTES },
 	};
 	struct json_object *o = json_object_new_object();
 	char text[16];
@@ -93,7 +94,8 @@ cache_stats_row(struct admin_table *table, struct json_object *list, const char 
 	double ratio = s[IC_CACHED_STAT_LOOKUPS] ? 100.0 * (double)s[IC_CACHED_STAT_HITS] /
 							 (double)s[IC_CACHED_STAT_LOOKUPS]
 						 : 0;
-	char b1[32], b2[32], b3[32], lookups[24], pct[16], fills[24], joins[24], l2hits[24], l2bad[24];
+	char b1[32], b2[32], b3[32], b4[32], lookups[24], pct[16], fills[24], joins[24], l2hits[24],
+		l2bad[24];
 
 	if (list) {
 		json_object_array_add(list, cache_stats_json(name, s, ratio, saved));
@@ -107,7 +109,7 @@ cache_stats_row(struct admin_table *table, struct json_object *list, const char 
 	snprintf(l2bad, sizeof(l2bad), "%" PRIu64, s[IC_CACHED_STAT_L2_CSUM_FAILS]);
 	admin_table_row(table, name, lookups, pct, fills, joins, ic_size_format(served, b1, sizeof(b1)),
 			ic_size_format(backing, b2, sizeof(b2)), ic_size_format(saved, b3, sizeof(b3)),
-			l2hits, l2bad);
+			l2hits, l2bad, ic_size_format(s[IC_CACHED_STAT_DEDUP_BYTES], b4, sizeof(b4)));
 }
 
 static int
@@ -130,8 +132,8 @@ cache_stats_once(struct ic_store *store, bool json)
 	if (json)
 		list = json_object_new_array();
 	else
-		table = admin_table_new(10, "lrrrrrrrrr", "LAYER", "LOOKUPS", "HITS", "FILLS", "JOINS",
-					"SERVED", "BACKING", "SAVED", "L2HITS", "L2BAD");
+		table = admin_table_new(11, "lrrrrrrrrrr", "LAYER", "LOOKUPS", "HITS", "FILLS", "JOINS",
+					"SERVED", "BACKING", "SAVED", "L2HITS", "L2BAD", "DEDUP");
 	if (!list && !table)
 		rc = admin_fail("cache stats", "out of memory");
 	for (size_t i = 0; i < n && rc == 0; i++) {
@@ -314,8 +316,10 @@ const struct admin_cmd admin_cmd_cache = {
 	"         totals: lookups, hit ratio, fills, singleflight joins, bytes served,\n"
 	"         bytes read from layer files, and the backing reads saved\n"
 	"         (served - backing); with an L2 tier (isocached --l2), blocks read\n"
-	"         from it (L2HITS) and its checksum failures (L2BAD). --json has\n"
-	"         every counter. --watch repeats every second.\n"
+	"         from it (L2HITS) and its checksum failures (L2BAD); the bytes of\n"
+	"         cached blocks held once for several layers, or twice in one (DEDUP:\n"
+	"         memory the cache did not need). --json has every counter.\n"
+	"         --watch repeats every second.\n"
 	"warm     load every layer of NAME@SNAP's chain before a boot storm.\n"
 	"drop     evict the layers of IMAGE's chain, or every frozen layer of the store\n"
 	"         (from RAM and L2); only root and the owner of a layer's file may.\n"

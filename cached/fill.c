@@ -186,6 +186,7 @@ cached_fill_complete(struct cached_fill *f, int res)
 		if (f->l2_slot != CACHED_NIL)
 			ok = cached_l2_check(st->l2, f->l2_slot + k, f->layer, f->block + k,
 					     ok ? d : NULL);
+		blocks[k] = NULL;
 		if (!ok) {
 			cached_store_release(st, f->entries[k]);
 			continue;
@@ -194,10 +195,14 @@ cached_fill_complete(struct cached_fill *f, int res)
 		if (have + IC_CACHED_BLOCK > want)
 			memset(d + (want - have), 0, IC_CACHED_BLOCK - (want - have));
 		blocks[k] = d;
-		cached_store_publish(st, f->entries[k]);
 	}
 	if (res >= 0 && f->l2_slot == CACHED_NIL)
 		cached_l2_put(st->l2, f->layer, f->block, f->nblocks, blocks, f->uid);
+	/* After L2 took its copy: publishing may make a block an alias of an
+	 * equal one (dedup.c) and give its page back. */
+	for (uint32_t k = 0; k < f->nblocks; k++)
+		if (blocks[k])
+			cached_store_publish(st, f->entries[k]);
 	/* A failed L2 read is only a miss: the layer file may serve. */
 	failed = res < 0 && f->l2_slot == CACHED_NIL;
 	w = f->waiters;
@@ -226,7 +231,7 @@ cached_req_run(struct cached_store *st, struct cached_req *r)
 		r->resumed = false;
 		stats[IC_CACHED_STAT_LOOKUPS] += count;
 		if (i != CACHED_NIL && st->e[i].state == CACHED_VALID) {
-			st->e[i].visited = 1;
+			cached_store_touch(st, i);
 			stats[IC_CACHED_STAT_HITS] += count;
 			if (r->dst) {
 				memcpy(r->dst + ((size_t)r->cursor << IC_CACHED_BLOCK_SHIFT),

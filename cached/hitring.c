@@ -40,7 +40,7 @@ cached_hitring_drain(struct cached_store *st, struct ic_cached_ring *ring, uint6
 			uint32_t i = cached_store_lookup(st, l->id, block + k);
 
 			if (i != CACHED_NIL && st->e[i].state == CACHED_VALID)
-				st->e[i].visited = 1;
+				cached_store_touch(st, i);
 		}
 		l->stats[IC_CACHED_STAT_LOOKUPS] += nb;
 		l->stats[IC_CACHED_STAT_HITS] += nb;

@@ -5,6 +5,8 @@
  *   XXH3-hashed table, a fixed number of entries under a hard memory bound,
  *   SIEVE eviction, per-uid accounting and quotas, per-layer counters.
  * - arena.c: each layer's blocks, in a memfd clients may map read-only.
+ * - dedup.c: keyed digests of filled blocks, so a block equal to one
+ *   already cached for a layer of the same dedup domain is held once.
  * - hitring.c: draining the hits clients report through shared memory.
  * - fill.c: requests against the store and singleflight fills: the first
  *   miss on a block starts one backing read, later misses wait on it.
@@ -25,6 +27,7 @@
 
 #include <liburing.h>
 #include <sys/signalfd.h>
+#include <xxhash.h>
 
 #include "isocache/cached_proto.h"
 #include "isocache/cached_shm.h"
@@ -73,6 +76,7 @@ struct cached_layer {
 	dev_t dev;
 	ino_t ino;
 	uid_t owner;	  /* of the file: with root, the only uid that may DROP it */
+	gid_t group;	  /* of the file: with owner and dev, its dedup domain */
 	uint32_t head;	  /* the newest of its valid entries (list through lnext) */
 	int fd;		  /* the daemon's own reference, read-only */
 	uint64_t size;	  /* bytes */
@@ -94,7 +98,10 @@ struct cached_entry {
 	uint32_t newer, older; /* SIEVE queue of valid entries; free list uses older */
 	uint32_t lnext, lprev; /* the layer's valid entries, so DROP costs only those */
 	uint32_t fill;	     /* while FILLING */
-	uint16_t uid;	     /* accounting slot */
+	uint32_t canon;	     /* an alias: the entry holding its data; else CACHED_NIL */
+	uint32_t anext;	     /* a data entry: its first alias; an alias: the next one */
+	uint32_t dnext;	     /* the digest table's chain (dedup.c) */
+	uint16_t uid;	     /* accounting slot (CACHED_NO_UID: an alias, uncharged) */
 	uint8_t state;
 	uint8_t visited;
 };
@@ -146,8 +153,9 @@ struct cached_req {
 };
 
 struct cached_store {
-	uint32_t cap; /* blocks */
-	uint32_t used;
+	uint32_t cap; /* blocks holding data (--memory) */
+	uint32_t used; /* entries holding data: filling, or valid and not an alias */
+	uint32_t nentries; /* cap, or twice that with dedup (aliases need entries) */
 	struct cached_entry *e;
 	uint32_t *buckets;
 	uint32_t bucket_mask;
@@ -165,6 +173,7 @@ struct cached_store {
 	uint32_t fills_busy;
 
 	struct cached_l2 *l2; /* NULL: no L2 tier */
+	struct cached_dedup *dd; /* NULL: no dedup (--no-dedup) */
 
 	/* Queue a fill's read (the loop's ring; tests fake it). 0 or -errno. */
 	int (*submit)(struct cached_store *st, struct cached_fill *f);
@@ -235,12 +244,26 @@ uint32_t cached_store_alloc(struct cached_store *st, uint32_t layer, uint64_t bl
 /* A filled block becomes valid (newest in the queue), or goes back free. */
 void cached_store_publish(struct cached_store *st, uint32_t i);
 void cached_store_release(struct cached_store *st, uint32_t i);
-/* Entry i's 4 KiB, in its layer's arena. */
+/* Entry i's 4 KiB, in its layer's arena (an alias's: in its canonical
+ * entry's layer's arena). */
 static inline uint8_t *
 cached_store_data(struct cached_store *st, uint32_t i)
 {
+	if (st->e[i].canon != CACHED_NIL)
+		i = st->e[i].canon;
 	return st->layers[st->e[i].layer]->arena.data + (st->e[i].block << IC_CACHED_BLOCK_SHIFT);
 }
+/* A hit on valid entry i, for SIEVE: an alias's hit keeps its data too. */
+static inline void
+cached_store_touch(struct cached_store *st, uint32_t i)
+{
+	st->e[i].visited = 1;
+	if (st->e[i].canon != CACHED_NIL)
+		st->e[st->e[i].canon].visited = 1;
+}
+/* Hold equal blocks of a dedup domain once (dedup.c): call right after
+ * cached_store_init, before any block is cached. 0 or -ENOMEM, -errno. */
+int cached_store_dedup(struct cached_store *st);
 /* Drop every valid block of a layer, in time linear in their number;
  * returns how many. */
 uint64_t cached_store_drop(struct cached_store *st, uint32_t layer);
@@ -259,6 +282,24 @@ void cached_store_latency(struct cached_layer *l, uint64_t usec);
 void cached_req_run(struct cached_store *st, struct cached_req *r);
 /* A fill's read completed with res (bytes or -errno). */
 void cached_fill_complete(struct cached_fill *f, int res);
+
+/* dedup.c: the digest table. Only valid data entries are in it. */
+struct cached_dedup {
+	uint8_t secret[192]; /* XXH3's key: getrandom at start, never stored */
+	uint32_t *buckets;
+	uint32_t bucket_mask;
+	XXH128_hash_t *digest; /* per entry, while it is in the table */
+};
+int cached_dedup_init(struct cached_dedup *dd, uint32_t nentries);
+void cached_dedup_fini(struct cached_dedup *dd);
+/* The data entry of l's dedup domain holding the same 4 KiB as filled
+ * entry i (compared byte for byte, not only by digest), or CACHED_NIL.
+ * Remembers i's digest for cached_dedup_insert. */
+uint32_t cached_dedup_find(struct cached_store *st, uint32_t i);
+/* Valid data entry i holds its block's bytes for its domain from now on. */
+void cached_dedup_insert(struct cached_store *st, uint32_t i);
+/* Data entry i leaves the cache: out of the table. */
+void cached_dedup_remove(struct cached_store *st, uint32_t i);
 
 /* l2.c */
 /* Open or create the L2 file at path with size bytes of slots, and load

@@ -28,7 +28,7 @@
 #define MAIN_MAX_QUOTAS 64
 #define MAIN_DEFAULT_L2_SIZE (1ull << 30)
 enum { MAIN_OPT_L2 = 256, MAIN_OPT_L2_SIZE, MAIN_OPT_UID_SESSIONS, MAIN_OPT_NO_SHARED,
-       MAIN_OPT_METRICS };
+       MAIN_OPT_NO_DEDUP, MAIN_OPT_METRICS };
 
 static const char main_usage[] =
 	"Usage: isocached [OPTION]...\n"
@@ -61,6 +61,9 @@ static const char main_usage[] =
 	"                         is a request on the socket (default: clients that\n"
 	"                         registered a layer map its cached blocks read-only\n"
 	"                         and copy hits without a syscall)\n"
+	"      --no-dedup         hold every layer's blocks apart (default: a block\n"
+	"                         equal to one cached for a layer of the same owner,\n"
+	"                         group and filesystem is held once)\n"
 	"  -f, --foreground       do not daemonize; log to stderr. Without it the\n"
 	"                         command returns once the daemon accepts (exit 0)\n"
 	"                         or has failed (exit 1, the reason on stderr)\n"
@@ -95,6 +98,7 @@ struct main_opts {
 	unsigned long uid_sessions;
 	bool foreground;
 	bool no_shared;
+	bool no_dedup;
 	struct main_quota quotas[MAIN_MAX_QUOTAS];
 	unsigned nquotas;
 };
@@ -144,6 +148,7 @@ main_parse(int argc, char **argv, struct main_opts *o)
 		{ "l2-size", required_argument, NULL, MAIN_OPT_L2_SIZE },
 		{ "sessions-per-uid", required_argument, NULL, MAIN_OPT_UID_SESSIONS },
 		{ "no-shared", no_argument, NULL, MAIN_OPT_NO_SHARED },
+		{ "no-dedup", no_argument, NULL, MAIN_OPT_NO_DEDUP },
 		{ "metrics", required_argument, NULL, MAIN_OPT_METRICS },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "pid-file", required_argument, NULL, 'p' },
@@ -194,6 +199,9 @@ main_parse(int argc, char **argv, struct main_opts *o)
 			break;
 		case MAIN_OPT_NO_SHARED:
 			o->no_shared = true;
+			break;
+		case MAIN_OPT_NO_DEDUP:
+			o->no_dedup = true;
 			break;
 		case 'f':
 			o->foreground = true;
@@ -359,6 +367,10 @@ main(int argc, char **argv)
 	}
 	if (rc < 0) {
 		ic_log(IC_LOG_ERR, "--memory %llu: %s", (unsigned long long)o.memory, strerror(-rc));
+		return 1;
+	}
+	if (!o.no_dedup && (rc = cached_store_dedup(&d.store)) < 0) {
+		ic_log(IC_LOG_ERR, "dedup: %s (--no-dedup starts without it)", strerror(-rc));
 		return 1;
 	}
 	d.uid_sessions = (unsigned)o.uid_sessions;

@@ -61,6 +61,9 @@ static const struct {
 	{ "isocached_l2_blocks", "gauge", "L2 entries now.", IC_CACHED_STAT_L2_BLOCKS },
 	{ "isocached_l2_limit_bytes", "gauge", "The --l2-size capacity (0: no L2).",
 	  IC_CACHED_STAT_L2_LIMIT },
+	{ "isocached_dedup_bytes", "gauge",
+	  "Bytes of cached blocks held once for an equal block (memory not needed).",
+	  IC_CACHED_STAT_DEDUP_BYTES },
 };
 
 /* READ latency: bucket i of the daemon counts [2^i, 2^(i+1)) us, the last

@@ -19,6 +19,15 @@
  * Accounting: an entry is charged to the uid whose session caused its fill.
  * A uid at its quota gets blocks only by evicting its own, so it cannot push
  * another tenant's working set out past its share.
+ *
+ * Dedup (dedup.c): a filled block whose bytes a valid entry of the same
+ * dedup domain holds already becomes an *alias* of that entry: still the
+ * (layer, block) entry that lookups find, in the queue and its layer's
+ * list, but its page is punched and its data read through the canonical
+ * entry, to which it is chained (anext). An alias holds no memory, so it
+ * is not charged and does not count against --memory; the entry array
+ * has room for as many aliases as data blocks. A data entry that leaves
+ * takes its aliases with it, so no alias ever points at a freed block.
  */
 #include "cached/internal.h"
 
@@ -38,6 +47,15 @@ store_hash(const struct cached_store *st, uint32_t layer, uint64_t block)
 	uint64_t key[2] = { layer, block };
 
 	return (uint32_t)XXH3_64bits(key, sizeof(key)) & st->bucket_mask;
+}
+
+/* Every entry on the free list, in order. */
+static void
+store_free_all(struct cached_store *st)
+{
+	for (uint32_t i = 0; i < st->nentries; i++)
+		st->e[i].older = i + 1 < st->nentries ? i + 1 : CACHED_NIL;
+	st->free_head = 0;
 }
 
 int
@@ -61,14 +79,35 @@ cached_store_init(struct cached_store *st, uint64_t memory)
 		return -ENOMEM;
 	}
 	memset(st->buckets, 0xff, (size_t)nb * sizeof(*st->buckets));
-	for (uint32_t i = 0; i < st->cap; i++)
-		st->e[i].older = i + 1 < st->cap ? i + 1 : CACHED_NIL;
+	st->nentries = st->cap;
+	store_free_all(st);
 	for (uint32_t i = 0; i < CACHED_MAX_FILLS; i++)
 		st->fills[i].next_free = i + 1 < CACHED_MAX_FILLS ? i + 1 : CACHED_NIL;
-	st->free_head = 0;
 	st->fill_free = 0;
 	st->newest = st->oldest = st->hand = CACHED_NIL;
 	st->nuids = 1; /* slot 0: uids past the table, uncapped */
+	return 0;
+}
+
+int
+cached_store_dedup(struct cached_store *st)
+{
+	struct cached_entry *e = calloc((size_t)st->cap * 2, sizeof(*e));
+	struct cached_dedup *dd = calloc(1, sizeof(*dd));
+	int rc = -ENOMEM;
+
+	if (e && dd)
+		rc = cached_dedup_init(dd, st->cap * 2);
+	if (rc < 0) {
+		free(e);
+		free(dd);
+		return rc;
+	}
+	free(st->e);
+	st->e = e;
+	st->dd = dd;
+	st->nentries = st->cap * 2;
+	store_free_all(st);
 	return 0;
 }
 
@@ -84,6 +123,10 @@ cached_store_fini(struct cached_store *st)
 	free(st->e);
 	free(st->buckets);
 	free(st->fills);
+	if (st->dd) {
+		cached_dedup_fini(st->dd);
+		free(st->dd);
+	}
 	memset(st, 0, sizeof(*st));
 }
 
@@ -154,12 +197,33 @@ static void
 store_forget(struct cached_store *st, uint32_t i)
 {
 	struct cached_entry *e = &st->e[i];
+	bool valid = e->state == CACHED_VALID;
 
-	cached_arena_evict(&st->layers[e->layer]->arena, e->block, e->state == CACHED_VALID);
 	store_unhash(st, i);
+	e->state = CACHED_FREE;
+	if (e->canon != CACHED_NIL)
+		return; /* an alias: no page, no charge */
+	cached_arena_evict(&st->layers[e->layer]->arena, e->block, valid);
 	st->uids[e->uid].used--;
 	st->used--;
-	e->state = CACHED_FREE;
+}
+
+static void
+store_free(struct cached_store *st, uint32_t i)
+{
+	st->e[i].older = st->free_head;
+	st->free_head = i;
+}
+
+/* Alias i leaves its canonical entry's chain. */
+static void
+store_unchain(struct cached_store *st, uint32_t i)
+{
+	uint32_t *p = &st->e[st->e[i].canon].anext;
+
+	while (*p != i)
+		p = &st->e[*p].anext;
+	*p = st->e[i].anext;
 }
 
 /* Take valid entry i out of its layer's list. */
@@ -176,16 +240,31 @@ store_unlink_layer(struct cached_store *st, struct cached_layer *l, uint32_t i)
 		st->e[e->lnext].lprev = e->lprev;
 }
 
+/* Valid entry i leaves the cache; a data entry takes its aliases along
+ * (they are freed, i is left to the caller). */
 static void
 store_evict_entry(struct cached_store *st, uint32_t i)
 {
 	struct cached_layer *l = st->layers[st->e[i].layer];
 
+	if (st->e[i].canon != CACHED_NIL) {
+		store_unchain(st, i);
+		l->stats[IC_CACHED_STAT_DEDUP_BYTES] -= IC_CACHED_BLOCK;
+	} else {
+		while (st->e[i].anext != CACHED_NIL) {
+			uint32_t a = st->e[i].anext;
+
+			store_evict_entry(st, a);
+			store_free(st, a);
+		}
+		if (st->dd)
+			cached_dedup_remove(st, i);
+		l->stats[IC_CACHED_STAT_BLOCKS]--;
+	}
 	store_unlink_layer(st, l, i);
 	store_dequeue(st, i);
 	store_forget(st, i);
 	l->stats[IC_CACHED_STAT_EVICTIONS]++;
-	l->stats[IC_CACHED_STAT_BLOCKS]--;
 }
 
 /* SIEVE: evict the first unvisited entry from the hand on (of uid only,
@@ -195,7 +274,7 @@ store_evict(struct cached_store *st, uint16_t uid)
 {
 	uint32_t h = st->hand;
 
-	for (uint64_t steps = 0; steps < 2 * (uint64_t)st->cap + 2; steps++) {
+	for (uint64_t steps = 0; steps < 2 * (uint64_t)st->nentries + 2; steps++) {
 		if (h == CACHED_NIL)
 			h = st->oldest;
 		if (h == CACHED_NIL)
@@ -217,17 +296,23 @@ uint32_t
 cached_store_alloc(struct cached_store *st, uint32_t layer, uint64_t block, uint16_t uid)
 {
 	struct cached_uid *u = &st->uids[uid];
-	bool capped = u->capped && u->used >= u->quota;
 	uint32_t i, *bucket;
 
-	if (!capped && st->free_head != CACHED_NIL) {
-		i = st->free_head;
-		st->free_head = st->e[i].older;
-	} else {
+	/* Evict until a free entry and a free block are there: an evicted
+	 * alias frees an entry but no block. Each turn frees at least one
+	 * entry, so the loop ends. */
+	for (;;) {
+		bool capped = u->capped && u->used >= u->quota;
+
+		if (!capped && st->used < st->cap && st->free_head != CACHED_NIL)
+			break;
 		i = store_evict(st, capped ? uid : STORE_ANY_UID);
 		if (i == CACHED_NIL)
 			return CACHED_NIL;
+		store_free(st, i);
 	}
+	i = st->free_head;
+	st->free_head = st->e[i].older;
 	bucket = &st->buckets[store_hash(st, layer, block)];
 	st->e[i] = (struct cached_entry){
 		.block = block,
@@ -236,6 +321,9 @@ cached_store_alloc(struct cached_store *st, uint32_t layer, uint64_t block, uint
 		.newer = CACHED_NIL,
 		.older = CACHED_NIL,
 		.fill = CACHED_NIL,
+		.canon = CACHED_NIL,
+		.anext = CACHED_NIL,
+		.dnext = CACHED_NIL,
 		.lnext = CACHED_NIL,
 		.lprev = CACHED_NIL,
 		.uid = uid,
@@ -247,12 +335,33 @@ cached_store_alloc(struct cached_store *st, uint32_t layer, uint64_t block, uint
 	return i;
 }
 
+/* Filled entry i holds what data entry c holds: give its page and its
+ * charge back and read through c from now on. */
+static void
+store_alias(struct cached_store *st, uint32_t i, uint32_t c)
+{
+	struct cached_entry *e = &st->e[i];
+	struct cached_layer *l = st->layers[e->layer];
+
+	cached_arena_evict(&l->arena, e->block, false);
+	st->uids[e->uid].used--;
+	st->used--;
+	e->uid = CACHED_NO_UID;
+	e->canon = c;
+	e->anext = st->e[c].anext;
+	st->e[c].anext = i;
+	l->stats[IC_CACHED_STAT_DEDUP_BYTES] += IC_CACHED_BLOCK;
+}
+
 void
 cached_store_publish(struct cached_store *st, uint32_t i)
 {
 	struct cached_entry *e = &st->e[i];
 	struct cached_layer *l = st->layers[e->layer];
+	uint32_t c = st->dd ? cached_dedup_find(st, i) : CACHED_NIL;
 
+	if (c != CACHED_NIL)
+		store_alias(st, i, c);
 	e->state = CACHED_VALID;
 	e->fill = CACHED_NIL;
 	e->visited = 0;
@@ -268,15 +377,12 @@ cached_store_publish(struct cached_store *st, uint32_t i)
 	if (l->head != CACHED_NIL)
 		st->e[l->head].lprev = i;
 	l->head = i;
+	if (c != CACHED_NIL)
+		return; /* its arena slot stays empty: its readers ask the daemon */
 	l->stats[IC_CACHED_STAT_BLOCKS]++;
+	if (st->dd)
+		cached_dedup_insert(st, i);
 	cached_arena_publish(&l->arena, e->block);
-}
-
-static void
-store_free(struct cached_store *st, uint32_t i)
-{
-	st->e[i].older = st->free_head;
-	st->free_head = i;
 }
 
 void
@@ -352,6 +458,7 @@ cached_store_layer(struct cached_store *st, const uint8_t uuid[16], const struct
 	l->dev = sb->st_dev;
 	l->ino = sb->st_ino;
 	l->owner = sb->st_uid;
+	l->group = sb->st_gid;
 	l->head = CACHED_NIL;
 	l->l2_ident = cached_l2_ident(st->l2, uuid, sb);
 	l->fd = fd;

@@ -26,7 +26,7 @@
 #include <sys/socket.h>
 
 #define IC_CACHED_MAGIC 0x44434349u /* "ICCD" in memory order */
-#define IC_CACHED_VERSION 3
+#define IC_CACHED_VERSION 4
 #define IC_CACHED_BLOCK 4096u
 #define IC_CACHED_BLOCK_SHIFT 12
 #define IC_CACHED_HDR_SIZE 24
@@ -85,6 +85,10 @@ enum ic_cached_stat {
 	/* Version 3: hits clients served from shared arenas and reported in
 	 * their hit rings (also counted in lookups, hits and bytes_served). */
 	IC_CACHED_STAT_SHARED_HITS,
+	/* Version 4: bytes of the layer's cached blocks held once for the
+	 * dedup domain, in another entry's page (a gauge, like blocks, which
+	 * counts only blocks holding a page of their own). */
+	IC_CACHED_STAT_DEDUP_BYTES,
 	/* READ latency, request received to reply queued: bucket i counts
 	 * reads of [2^i, 2^(i+1)) microseconds; the last bucket is open. */
 	IC_CACHED_STAT_LAT0,
