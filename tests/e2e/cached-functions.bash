@@ -1,11 +1,17 @@
 # Sourced by tests/e2e/cached-*.sh after ../functions.sh.
 CTL=$IC_BUILD/tests/tools/isocache-cachectl
 
-# cached_layer FILE SIZE: a frozen layer file of SIZE random bytes, made by
-# hand as the vdisk core would: the layer xattr, mode 0444, and for root the
-# immutable attribute (tests/functions.sh clears it at exit).
+# cached_layer FILE SIZE: a frozen layer file of SIZE random bytes (see
+# cached_freeze).
 cached_layer() {
 	head -c "$2" /dev/urandom >"$1"
+	cached_freeze "$1"
+}
+
+# cached_freeze FILE: make FILE a frozen layer by hand as the vdisk core
+# would: the layer xattr, mode 0444, and for root the immutable attribute
+# (tests/functions.sh clears it at exit).
+cached_freeze() {
 	setfattr -n user.isocache.layer -v "isocache-layer v1 store=$(cat /proc/sys/kernel/random/uuid) layer=$(cat /proc/sys/kernel/random/uuid) frozen" "$1"
 	chmod 0444 "$1" # after the xattr: setting one needs write access
 	if [ "$(id -u)" = 0 ]; then
@@ -27,7 +33,7 @@ cached_as_nobody() {
 	mkdir -p -m 0777 "$TESTDIR/shared"
 }
 nobody_layer() {
-	"${NOBODY[@]}" bash -c "$(declare -f cached_layer); cached_layer '$TESTDIR/shared/$1' $2"
+	"${NOBODY[@]}" bash -c "$(declare -f cached_layer cached_freeze); cached_layer '$TESTDIR/shared/$1' $2"
 }
 
 # cached_start ARGS...: isocached on $ISOCACHE_SOCKET, killed at exit;

@@ -170,6 +170,44 @@ shm_ring(struct shm_session *s, const char *path)
 	return rc == 0 ? 0 : cachectl_fail("ring", rc);
 }
 
+/* What the arena a client of PATH is given holds: every data page must be
+ * PATH's own bytes at that block or empty (zeroes), never another layer's.
+ * Prints how many pages hold PATH's bytes; exit 0 if none held others. */
+static int
+shm_own(struct shm_session *s, const char *path)
+{
+	static uint8_t want[IC_CACHED_BLOCK], zero[IC_CACHED_BLOCK];
+	IC_AUTOCLOSE int fd = -1, file = open(path, O_RDONLY | O_CLOEXEC);
+	const struct ic_cached_arena_hdr *hdr;
+	uint64_t size, lsize, own = 0, foreign = 0;
+	const uint8_t *p;
+	uint32_t h;
+
+	if (file < 0 || shm_register(s, path, &h, &lsize) < 0 || shm_map(s, h, &fd, &size) < 0 ||
+	    fd < 0)
+		return cachectl_fail("open, register and map", -EPROTO);
+	p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return cachectl_fail("mmap read-only", -errno);
+	hdr = (const struct ic_cached_arena_hdr *)p;
+	for (uint64_t b = 0; b < hdr->nblocks; b++) {
+		const uint8_t *page = p + hdr->data_off + (b << IC_CACHED_BLOCK_SHIFT);
+		ssize_t n = pread(file, want, IC_CACHED_BLOCK, (off_t)(b << IC_CACHED_BLOCK_SHIFT));
+
+		if (n < 0)
+			return cachectl_fail("pread", -errno);
+		memset(want + n, 0, IC_CACHED_BLOCK - (size_t)n);
+		if (!memcmp(page, want, IC_CACHED_BLOCK))
+			own += memcmp(page, zero, IC_CACHED_BLOCK) != 0;
+		else if (memcmp(page, zero, IC_CACHED_BLOCK))
+			foreign++;
+	}
+	munmap((void *)p, size);
+	printf("%llu blocks of its own, %llu foreign\n", (unsigned long long)own,
+	       (unsigned long long)foreign);
+	return foreign ? 1 : 0;
+}
+
 /* Copy hits from the arena until killed ("spinning" once the first came). */
 static int
 shm_spin(const char *path)
@@ -216,6 +254,8 @@ cachectl_shm(const char *kind, const char *path)
 		return shm_writable(&s, path);
 	if (!strcmp(kind, "ring"))
 		return shm_ring(&s, path);
+	if (!strcmp(kind, "own"))
+		return shm_own(&s, path);
 	if (strcmp(kind, "nofd"))
 		return cachectl_fail(kind, -EINVAL);
 	/* MAP of a handle never registered: the session ends, no arena comes. */
