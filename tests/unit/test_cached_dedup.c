@@ -48,12 +48,35 @@ setup(void **state)
 	return 0;
 }
 
+/* After every test: each alias points at a valid data entry that chains
+ * it, and the blocks charged add up to the blocks holding pages. */
 static int
 teardown(void **state)
 {
 	struct fixture *fx = *state;
+	struct cached_store *st = &fx->st;
+	uint64_t charged = 0, data = 0;
 
-	cached_store_fini(&fx->st);
+	for (uint32_t u = 0; u < st->nuids; u++)
+		charged += st->uids[u].used;
+	for (uint32_t i = 0; i < st->nentries; i++) {
+		const struct cached_entry *e = &st->e[i];
+		uint32_t c = e->canon, a;
+
+		if (e->state == CACHED_FREE)
+			continue;
+		if (c == CACHED_NIL) {
+			data++;
+			continue;
+		}
+		assert_int_equal(st->e[c].state, CACHED_VALID);
+		assert_int_equal(st->e[c].canon, CACHED_NIL);
+		for (a = st->e[c].anext; a != i; a = st->e[a].anext)
+			assert_int_not_equal(a, CACHED_NIL);
+	}
+	assert_int_equal(charged, st->used);
+	assert_int_equal(data, st->used);
+	cached_store_fini(st);
 	return 0;
 }
 
