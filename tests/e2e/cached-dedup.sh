@@ -5,10 +5,12 @@
 # and 6 with --no-dedup. A client of either layer maps only that layer's
 # own bytes. A tenant's layer with the same bytes, or one that claims the
 # other's identity in its xattr, shares nothing: each reader gets her own
-# bytes.
+# bytes. The same through a store, isocache-nbd and isocache-admin.
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/cached-functions.bash"
+source "$(dirname "$0")/nbd-functions.bash"
 set -x
+requires curl nbdcopy
 cached_as_nobody
 
 MIB=1048576
@@ -32,10 +34,12 @@ read_both() {
 	"$CTL" cat "$TESTDIR/b" | cmp - "$TESTDIR/b" # warm: the shared blocks come through a
 }
 
-cached_start --memory 64M
+cached_start --memory 64M --metrics "unix:$TESTDIR/metrics.sock"
 read_both
 [ "$(cached_stat all dedup_bytes)" = $((2 * MIB)) ] ||
 	fail "dedup_bytes is $(cached_stat all dedup_bytes), not the 2 MiB in common"
+curl -sf --max-time 10 --unix-socket "$TESTDIR/metrics.sock" http://localhost/metrics |
+	grep -x "isocached_dedup_bytes $((2 * MIB))" || fail "the metric isocached_dedup_bytes is not 2 MiB"
 [ "$(cached_stat "$TESTDIR/b" dedup_bytes)" = $((2 * MIB)) ] || fail "b's blocks were not shared"
 [ "$(cached_stat all blocks)" = 1024 ] || fail "$(cached_stat all blocks) blocks hold pages, not 1024"
 with=$(arena_rss)
@@ -71,6 +75,27 @@ for f in mine claim; do
 done
 "$CTL" cat "$TESTDIR/a" | sha256sum | cmp - <(sha256sum <"$TESTDIR/a") || fail "a changed"
 [ "$(cached_stat all dedup_bytes)" = $((2 * MIB)) ] || fail "the tenant's layers were deduplicated"
+
+# Through a store, the cache filter and isocache-admin: a and b imported
+# as two golden images (root's layers on the same filesystem, so of the
+# same domain as the files above) read right through isocache-nbd, and
+# every block of theirs is held by the layers above already: cache stats
+# shows 3 MiB deduplicated for each (DEDUP in the table, dedup_bytes).
+nbd_store
+for g in a b; do
+	"$ADMIN" import "$TESTDIR/$g" "g$g"
+	"$ADMIN" snap "g$g@v1"
+	"$NBD" -r --filter cache --run 'nbdcopy "$uri" '"$TESTDIR/g$g.out" "g$g@v1"
+	cmp "$TESTDIR/g$g.out" "$TESTDIR/$g" || fail "g$g@v1 read wrong through the cache"
+done
+"$ADMIN" cache stats | tee "$TESTDIR/table"
+head -1 "$TESTDIR/table" | grep -qw DEDUP || fail "cache stats has no DEDUP column"
+"$ADMIN" cache stats --json | /usr/bin/python3 -c '
+import json, sys
+rows = {r["layer"]: r["dedup_bytes"] for r in json.load(sys.stdin)}
+print(rows)
+sys.exit(0 if rows.get("ga@v1") == rows.get("gb@v1") == 3 << 20 else 1)' ||
+	fail "cache stats --json: the images did not share the layers' blocks"
 _ic_kill_pidfile "$TESTDIR/cached.pid"
 
 cached_start --memory 64M --no-dedup
