@@ -94,16 +94,20 @@ cached_arena_fini(struct cached_arena *a)
 	a->fd = a->ro_fd = -1;
 }
 
-/* Give the block's page back. Best effort: a page that stays is memory
- * over the bound until the block is filled again, never a wrong byte. */
-static void
-arena_punch(struct cached_arena *a, uint64_t block)
+/* Give the blocks' pages back. Best effort: a page that stays is memory
+ * over the bound until the block is filled again, never a wrong byte. A
+ * run of blocks takes one call: a syscall on the loop, and the unmapping
+ * of pages the daemon has mapped (with its TLB flush), once per run
+ * rather than once per block. */
+void
+cached_arena_punch(struct cached_arena *a, uint64_t block, uint64_t n)
 {
 	off_t off = (off_t)(a->data - a->base) + (off_t)(block << IC_CACHED_BLOCK_SHIFT);
 
-	if (fallocate(a->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, IC_CACHED_BLOCK) < 0)
-		ic_log(IC_LOG_DEBUG, "layer arena: punch of block %llu: %s",
-		       (unsigned long long)block, strerror(errno));
+	if (fallocate(a->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off,
+		      (off_t)(n << IC_CACHED_BLOCK_SHIFT)) < 0)
+		ic_log(IC_LOG_DEBUG, "layer arena: punch of %llu blocks at %llu: %s",
+		       (unsigned long long)n, (unsigned long long)block, strerror(errno));
 }
 
 void
@@ -117,7 +121,7 @@ cached_arena_evict(struct cached_arena *a, uint64_t block, bool valid)
 {
 	if (valid)
 		ic_cached_slot_begin(&a->slots[block]);
-	arena_punch(a, block);
+	cached_arena_punch(a, block, 1);
 	if (valid)
 		ic_cached_slot_clear(&a->slots[block]);
 }

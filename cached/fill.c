@@ -199,10 +199,16 @@ cached_fill_complete(struct cached_fill *f, int res)
 	if (res >= 0 && f->l2_slot == CACHED_NIL)
 		cached_l2_put(st->l2, f->layer, f->block, f->nblocks, blocks, f->uid);
 	/* After L2 took its copy: publishing may make a block an alias of an
-	 * equal one (dedup.c) and give its page back. */
-	for (uint32_t k = 0; k < f->nblocks; k++)
-		if (blocks[k])
-			cached_store_publish(st, f->entries[k]);
+	 * equal one (dedup.c), whose page goes back, a run at a time. */
+	for (uint32_t k = 0, run = 0; k <= f->nblocks; k++) {
+		if (k < f->nblocks && blocks[k] && cached_store_publish(st, f->entries[k])) {
+			run++;
+			continue;
+		}
+		if (run > 0)
+			cached_arena_punch(&f->layer->arena, f->block + k - run, run);
+		run = 0;
+	}
 	/* A failed L2 read is only a miss: the layer file may serve. */
 	failed = res < 0 && f->l2_slot == CACHED_NIL;
 	w = f->waiters;

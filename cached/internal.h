@@ -241,8 +241,11 @@ uint32_t cached_store_lookup(struct cached_store *st, uint32_t layer, uint64_t b
 /* Take a free block for (layer, block) in state FILLING, evicting if need
  * be; the uid's quota decides whose blocks may go. CACHED_NIL when none. */
 uint32_t cached_store_alloc(struct cached_store *st, uint32_t layer, uint64_t block, uint16_t uid);
-/* A filled block becomes valid (newest in the queue), or goes back free. */
-void cached_store_publish(struct cached_store *st, uint32_t i);
+/* A filled block becomes valid (newest in the queue), or goes back free.
+ * publish returns true when the block became an alias of an equal one
+ * (dedup.c): its page is no longer used, and the caller gives it back with
+ * cached_arena_punch, a run of a fill's blocks in one call. */
+bool cached_store_publish(struct cached_store *st, uint32_t i);
 void cached_store_release(struct cached_store *st, uint32_t i);
 /* Entry i's 4 KiB, in its layer's arena (an alias's: in its canonical
  * entry's layer's arena). */
@@ -346,6 +349,9 @@ void cached_arena_fini(struct cached_arena *a);
 void cached_arena_publish(struct cached_arena *a, uint64_t block);
 /* Block leaves the cache (valid: it was published) and its page is freed. */
 void cached_arena_evict(struct cached_arena *a, uint64_t block, bool valid);
+/* Free the pages of n blocks from block on, which no reader may be told
+ * are there (never published, or evicted). Best effort. */
+void cached_arena_punch(struct cached_arena *a, uint64_t block, uint64_t n);
 
 /* hitring.c */
 /* Count the hits reported in ring since *tail against the session's

@@ -335,15 +335,14 @@ cached_store_alloc(struct cached_store *st, uint32_t layer, uint64_t block, uint
 	return i;
 }
 
-/* Filled entry i holds what data entry c holds: give its page and its
- * charge back and read through c from now on. */
+/* Filled entry i holds what data entry c holds: give its charge back and
+ * read through c from now on (the caller punches its page). */
 static void
 store_alias(struct cached_store *st, uint32_t i, uint32_t c)
 {
 	struct cached_entry *e = &st->e[i];
 	struct cached_layer *l = st->layers[e->layer];
 
-	cached_arena_evict(&l->arena, e->block, false);
 	st->uids[e->uid].used--;
 	st->used--;
 	e->uid = CACHED_NO_UID;
@@ -353,7 +352,7 @@ store_alias(struct cached_store *st, uint32_t i, uint32_t c)
 	l->stats[IC_CACHED_STAT_DEDUP_BYTES] += IC_CACHED_BLOCK;
 }
 
-void
+bool
 cached_store_publish(struct cached_store *st, uint32_t i)
 {
 	struct cached_entry *e = &st->e[i];
@@ -378,11 +377,12 @@ cached_store_publish(struct cached_store *st, uint32_t i)
 		st->e[l->head].lprev = i;
 	l->head = i;
 	if (c != CACHED_NIL)
-		return; /* its arena slot stays empty: its readers ask the daemon */
+		return true; /* its arena slot stays empty: its readers ask the daemon */
 	l->stats[IC_CACHED_STAT_BLOCKS]++;
 	if (st->dd)
 		cached_dedup_insert(st, i);
 	cached_arena_publish(&l->arena, e->block);
+	return false;
 }
 
 void

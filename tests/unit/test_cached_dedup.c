@@ -89,7 +89,8 @@ put(struct fixture *fx, struct cached_layer *l, uint64_t blk, int fill, uint16_t
 
 	assert_int_not_equal(i, CACHED_NIL);
 	memset(cached_store_data(&fx->st, i), fill, IC_CACHED_BLOCK);
-	cached_store_publish(&fx->st, i);
+	if (cached_store_publish(&fx->st, i))
+		cached_arena_punch(&l->arena, blk, 1);
 	return i;
 }
 
@@ -249,6 +250,65 @@ test_shared_block_charged_once(void **state)
 	assert_int_equal(read_byte(fx, fx->b, 2), 0x44);
 }
 
+static struct cached_fill *submitted;
+
+static int
+fake_submit(struct cached_store *st, struct cached_fill *f)
+{
+	(void)st;
+	submitted = f;
+	return 0;
+}
+
+static void
+fake_finish(struct cached_store *st, struct cached_req *r)
+{
+	(void)st;
+	(void)r;
+}
+
+/* Bytes of the arena's memfd that hold pages. */
+static uint64_t
+arena_bytes(const struct cached_layer *l)
+{
+	struct stat sb;
+
+	assert_int_equal(fstat(l->arena.fd, &sb), 0);
+	return (uint64_t)sb.st_blocks * 512;
+}
+
+/* A fill whose blocks all equal blocks of another layer gives every page
+ * back (in one punch per run), and its reader gets the bytes. */
+static void
+test_fill_of_equal_blocks_gives_its_pages_back(void **state)
+{
+	static uint8_t dst[CACHED_FILL_MIN * IC_CACHED_BLOCK];
+	struct fixture *fx = *state;
+	struct cached_layer *layers[2] = { fx->a, fx->b };
+	uint64_t before = arena_bytes(fx->b);
+
+	fx->st.submit = fake_submit;
+	fx->st.finish = fake_finish;
+	for (int n = 0; n < 2; n++) {
+		struct cached_req r = { .layer = layers[n], .nblocks = CACHED_FILL_MIN, .wait = true,
+					.dst = dst, .uid = cached_store_uid(&fx->st, 0) };
+
+		submitted = NULL;
+		cached_req_run(&fx->st, &r);
+		assert_non_null(submitted);
+		assert_int_equal(submitted->nblocks, CACHED_FILL_MIN);
+		for (uint32_t k = 0; k < submitted->nblocks; k++)
+			memset(submitted->iov[k].iov_base, (int)k + 1, IC_CACHED_BLOCK);
+		cached_fill_complete(submitted, CACHED_FILL_MIN * IC_CACHED_BLOCK);
+		assert_int_equal(r.hits, (1ull << CACHED_FILL_MIN) - 1);
+		for (uint32_t k = 0; k < CACHED_FILL_MIN; k++)
+			assert_int_equal(dst[k * IC_CACHED_BLOCK + 4095], k + 1);
+	}
+	assert_int_equal(fx->b->stats[IC_CACHED_STAT_DEDUP_BYTES], CACHED_FILL_MIN * IC_CACHED_BLOCK);
+	assert_true(arena_bytes(fx->a) >= before + CACHED_FILL_MIN * IC_CACHED_BLOCK);
+	assert_int_equal(arena_bytes(fx->b), before);
+}
+
 int
 main(void)
 {
@@ -260,6 +320,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_aliases_cost_no_memory_and_leave_with_their_block,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shared_block_charged_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fill_of_equal_blocks_gives_its_pages_back, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
