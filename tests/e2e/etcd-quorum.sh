@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# A 3-member etcd cluster loses quorum (two members stopped): an owner's
+# lease keeper gives the lease up before its TTL can run out, measured from
+# the last renewal it sent, and writes fail within the client's timeout with
+# an error that names the member and says what happened. Quorum back:
+# writes work again.
+source "$(dirname "$0")/../functions.sh"
+source "$(dirname "$0")/../etcd.sh"
+TOOL=$IC_BUILD/tests/tools/isocache-etcdtool
+[ -x "$TOOL" ] || fail "$TOOL not built"
+etcd_cluster_start
+et() { "$TOOL" -t 2000 "$ETCD_URL" "$@"; }
+
+TTL=3
+MARGIN_MS=500
+# Hold the lease for up to a minute; the keeper renews every TTL/3 = 1 s.
+"$TOOL" -t 2000 "$ETCD_URL" hold /q/owner me $TTL $MARGIN_MS 60 >"$TESTDIR/hold.out" \
+	2>"$TESTDIR/hold.err" &
+holder=$!
+cleanup_fn kill "$holder"
+held() { grep -q '^held ' "$TESTDIR/hold.out"; }
+wait_until 10 held || fail "no lease held: $(cat "$TESTDIR/hold.err")"
+
+etcd_member_kill 2 TERM
+etcd_member_kill 3 TERM
+lost_from=$(date +%s%N)
+wait_until $((TTL + 2)) gone "$holder" || fail "the keeper still held the lease $((TTL + 2)) s into quorum loss"
+lost_ms=$((($(date +%s%N) - lost_from) / 1000000))
+wait "$holder" && fail "hold ended well without quorum" || true
+cat "$TESTDIR/hold.out"
+grep -q '^lost after' "$TESTDIR/hold.out" || fail "no 'lost': $(cat "$TESTDIR/hold.out")"
+echo "lease given up ${lost_ms} ms after quorum was lost (TTL ${TTL} s, margin ${MARGIN_MS} ms)"
+# The last renewal was sent at most TTL/3 before quorum went, so validity
+# ended between TTL*2/3 - margin and TTL - margin after; 300 ms of slack for
+# scheduling on a loaded machine.
+((lost_ms <= TTL * 1000 - MARGIN_MS + 300)) || fail "lease lost late: ${lost_ms} ms"
+((lost_ms >= TTL * 2000 / 3 - MARGIN_MS - 300)) || fail "lease lost early: ${lost_ms} ms"
+
+# Writes fail within the timeout (2 s, plus process start), clearly.
+start=$(date +%s%N)
+expect_fail "etcd 127\.0\.0\.1:[0-9]+: (no answer within [0-9]+ ms|.*no leader|.*timed out)" et put /q/w x
+ms=$((($(date +%s%N) - start) / 1000000))
+echo "write without quorum failed after ${ms} ms"
+((ms <= 3000)) || fail "the write took ${ms} ms to fail with a 2000 ms timeout"
+
+etcd_member_start 2
+wait_until 20 et put /q/w back >/dev/null || fail "writes did not come back with quorum"
+[ "$(et get /q/w)" = back ] || fail "read after quorum came back"
+echo "PASS"
