@@ -179,6 +179,9 @@ int ic_etcd_keeper_start(const struct ic_etcd_url *url, unsigned timeout_ms, int
 bool ic_etcd_keeper_valid(const struct ic_etcd_keeper *keeper);
 /* Milliseconds of validity left (0 once lost). */
 int64_t ic_etcd_keeper_left_ms(const struct ic_etcd_keeper *keeper);
+/* Milliseconds since the last successful renewal was sent (also after the
+ * lease was lost: the lost callback may report it). */
+int64_t ic_etcd_keeper_since_renewal_ms(const struct ic_etcd_keeper *keeper);
 /* Stop the thread and free keeper (the lease is left to its TTL; revoke it
  * first to end it now). NULL is fine. */
 void ic_etcd_keeper_stop(struct ic_etcd_keeper *keeper);

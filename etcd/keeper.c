@@ -29,6 +29,7 @@ struct ic_etcd_keeper {
 	ic_etcd_lease_lost_fn lost;
 	void *arg;
 	_Atomic int64_t valid_until_ms; /* monotonic; 0 once lost */
+	_Atomic int64_t renewed_ms;     /* when the last good renewal was sent */
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv; /* stop */
@@ -58,6 +59,7 @@ keeper_renew(struct ic_etcd_keeper *k)
 	if (rc < 0)
 		return rc;
 	k->ttl_ms = ttl_s * 1000;
+	atomic_store(&k->renewed_ms, sent);
 	atomic_store(&k->valid_until_ms, sent + k->ttl_ms - k->margin_ms);
 	return 0;
 }
@@ -169,6 +171,12 @@ ic_etcd_keeper_left_ms(const struct ic_etcd_keeper *keeper)
 	int64_t left = atomic_load(&keeper->valid_until_ms) - keeper_now_ms();
 
 	return left > 0 ? left : 0;
+}
+
+int64_t
+ic_etcd_keeper_since_renewal_ms(const struct ic_etcd_keeper *keeper)
+{
+	return keeper_now_ms() - atomic_load(&keeper->renewed_ms);
 }
 
 bool

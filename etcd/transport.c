@@ -21,6 +21,7 @@
 
 #include <curl/curl.h>
 
+#include "common/json.h"
 #include "common/log.h"
 
 #define TRANSPORT_DEFAULT_TIMEOUT_MS 5000
@@ -190,7 +191,7 @@ transport_run(struct ic_etcd *etcd, const char *path, struct json_object *req,
 		ic_etcd_fail(etcd, "out of memory building a request for /v3/%s", path);
 		return -ENOMEM;
 	}
-	body = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+	body = json_object_to_json_string_ext(req, IC_JSON_FLAGS);
 	deadline = transport_now_ms() + (timeout_ms ? timeout_ms : etcd->timeout_ms);
 	for (tried = 0; body && tried < n; tried++) {
 		unsigned idx = (etcd->current + tried) % n;

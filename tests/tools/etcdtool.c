@@ -41,7 +41,8 @@ static const char etcdtool_usage[] =
 	"                               grant, put KEY with the lease, keep it alive\n"
 	"                               (ic_etcd_keeper) for SECONDS; print 'held LEASE',\n"
 	"                               then 'kept' with KEY still there, or 'lost after\n"
-	"                               N ms: ERROR' (exit 1) when the keeper gives up\n"
+	"                               N ms, M ms after the last renewal was sent: ERROR'\n"
+	"                               (exit 1) when the keeper gives up\n"
 	"  revoke LEASE                 end a lease\n"
 	"  watch PREFIX REV COUNT       print the first COUNT events under PREFIX from\n"
 	"                               revision REV ('PUT KEY VALUE MODREV' or\n"
@@ -197,9 +198,11 @@ cmd_lease_put(struct etcdtool *t, char **argv)
 struct hold {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
+	struct ic_etcd_keeper *keeper;
 	bool lost;
 	int err;
 	int64_t at_ms;
+	int64_t since_renewal_ms; /* when lost */
 };
 
 static void
@@ -212,6 +215,7 @@ hold_lost(void *arg, int64_t lease, int err)
 	h->lost = true;
 	h->err = err;
 	h->at_ms = etcdtool_now_ms();
+	h->since_renewal_ms = ic_etcd_keeper_since_renewal_ms(h->keeper);
 	pthread_cond_signal(&h->cv);
 	pthread_mutex_unlock(&h->mu);
 }
@@ -222,7 +226,6 @@ cmd_hold(struct etcdtool *t, char **argv)
 	int64_t ttl = etcdtool_int(argv[2], "TTL"), margin = etcdtool_int(argv[3], "MARGIN_MS");
 	int64_t seconds = etcdtool_int(argv[4], "SECONDS"), lease, start;
 	struct hold h = { .mu = PTHREAD_MUTEX_INITIALIZER };
-	struct ic_etcd_keeper *keeper;
 	struct ic_etcd_kv kv;
 	pthread_condattr_t ca;
 	struct timespec until;
@@ -237,8 +240,11 @@ cmd_hold(struct etcdtool *t, char **argv)
 	rc = ic_etcd_put(t->etcd, argv[0], argv[1], strlen(argv[1]), lease, NULL);
 	if (rc < 0)
 		return etcdtool_fail(t->etcd, "put", rc);
+	/* The callback reads h.keeper: set it before the thread can call. */
+	pthread_mutex_lock(&h.mu);
 	rc = ic_etcd_keeper_start(&t->url, t->timeout_ms, lease, ttl, (unsigned)margin, hold_lost,
-				  &h, &keeper);
+				  &h, &h.keeper);
+	pthread_mutex_unlock(&h.mu);
 	if (rc < 0)
 		return etcdtool_fail(t->etcd, "keeper", rc);
 	start = etcdtool_now_ms();
@@ -250,9 +256,10 @@ cmd_hold(struct etcdtool *t, char **argv)
 	while (!h.lost && pthread_cond_timedwait(&h.cv, &h.mu, &until) != ETIMEDOUT)
 		;
 	pthread_mutex_unlock(&h.mu);
-	ic_etcd_keeper_stop(keeper);
+	ic_etcd_keeper_stop(h.keeper);
 	if (h.lost) {
-		printf("lost after %" PRId64 " ms: %s\n", h.at_ms - start, strerror(-h.err));
+		printf("lost after %" PRId64 " ms, %" PRId64 " ms after the last renewal was sent: %s\n",
+		       h.at_ms - start, h.since_renewal_ms, strerror(-h.err));
 		return 1;
 	}
 	/* Kept: the key is still there, on our lease, after several TTLs. */
