@@ -224,24 +224,27 @@ ic_etcd_req_txn(const struct ic_etcd_cmp *cmp, unsigned ncmp, const struct ic_et
 	return codec_done(o, rc);
 }
 
-struct json_object *
-ic_etcd_req_lease_ttl(int64_t ttl_s)
+/* {field: v} */
+static struct json_object *
+codec_req_i64(const char *field, int64_t v)
 {
 	struct json_object *o = json_object_new_object();
 
 	if (o)
-		codec_add_i64(o, "TTL", ttl_s);
+		codec_add_i64(o, field, v);
 	return o;
+}
+
+struct json_object *
+ic_etcd_req_lease_ttl(int64_t ttl_s)
+{
+	return codec_req_i64("TTL", ttl_s);
 }
 
 struct json_object *
 ic_etcd_req_lease_id(int64_t id)
 {
-	struct json_object *o = json_object_new_object();
-
-	if (o)
-		codec_add_i64(o, "ID", id);
-	return o;
+	return codec_req_i64("ID", id);
 }
 
 struct json_object *

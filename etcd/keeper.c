@@ -36,20 +36,11 @@ struct ic_etcd_keeper {
 	bool stop;
 };
 
-static int64_t
-keeper_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Renew once, bounded by the validity left (or the client's timeout). */
 static int
 keeper_renew(struct ic_etcd_keeper *k)
 {
-	int64_t sent = keeper_now_ms(), ttl_s;
+	int64_t sent = ic_etcd_now_ms(), ttl_s;
 	int64_t left = atomic_load(&k->valid_until_ms) - sent;
 	int rc;
 
@@ -72,7 +63,7 @@ keeper_wait(struct ic_etcd_keeper *k, int64_t at_ms)
 	bool stop;
 
 	pthread_mutex_lock(&k->mu);
-	while (!k->stop && keeper_now_ms() < at_ms)
+	while (!k->stop && ic_etcd_now_ms() < at_ms)
 		pthread_cond_timedwait(&k->cv, &k->mu, &ts);
 	stop = k->stop;
 	pthread_mutex_unlock(&k->mu);
@@ -83,7 +74,7 @@ static void *
 keeper_main(void *arg)
 {
 	struct ic_etcd_keeper *k = arg;
-	int64_t next = keeper_now_ms() + k->ttl_ms / 3;
+	int64_t next = ic_etcd_now_ms() + k->ttl_ms / 3;
 	int rc = 0;
 
 	for (;;) {
@@ -92,14 +83,14 @@ keeper_main(void *arg)
 		/* Wake at the next renewal, or when validity ends, whichever first. */
 		if (keeper_wait(k, next < until ? next : until))
 			return NULL;
-		if (keeper_now_ms() >= atomic_load(&k->valid_until_ms)) {
+		if (ic_etcd_now_ms() >= atomic_load(&k->valid_until_ms)) {
 			rc = rc ? rc : -ETIMEDOUT;
 			break;
 		}
 		rc = keeper_renew(k);
 		if (rc == -ENOENT)
 			break;
-		next = keeper_now_ms() + (rc == 0 ? k->ttl_ms / 3 : KEEPER_RETRY_MS);
+		next = ic_etcd_now_ms() + (rc == 0 ? k->ttl_ms / 3 : KEEPER_RETRY_MS);
 		if (rc < 0)
 			ic_log(IC_LOG_WARN, "etcd lease %lld: renewal failed (%s), %lld ms of validity left",
 			       (long long)k->lease, strerror(-rc),
@@ -138,7 +129,7 @@ ic_etcd_keeper_start(const struct ic_etcd_url *url, unsigned timeout_ms, int64_t
 		goto err_free;
 	/* The first renewal is bounded by the client's timeout: nothing is
 	 * valid yet to bound it by. */
-	atomic_store(&k->valid_until_ms, keeper_now_ms() + (timeout_ms ? timeout_ms : 5000));
+	atomic_store(&k->valid_until_ms, ic_etcd_now_ms() + (timeout_ms ? timeout_ms : 5000));
 	rc = keeper_renew(k);
 	if (rc < 0)
 		goto err_close;
@@ -168,7 +159,7 @@ err_free:
 int64_t
 ic_etcd_keeper_left_ms(const struct ic_etcd_keeper *keeper)
 {
-	int64_t left = atomic_load(&keeper->valid_until_ms) - keeper_now_ms();
+	int64_t left = atomic_load(&keeper->valid_until_ms) - ic_etcd_now_ms();
 
 	return left > 0 ? left : 0;
 }
@@ -176,7 +167,7 @@ ic_etcd_keeper_left_ms(const struct ic_etcd_keeper *keeper)
 int64_t
 ic_etcd_keeper_since_renewal_ms(const struct ic_etcd_keeper *keeper)
 {
-	return keeper_now_ms() - atomic_load(&keeper->renewed_ms);
+	return ic_etcd_now_ms() - atomic_load(&keeper->renewed_ms);
 }
 
 bool

@@ -32,7 +32,7 @@ kv_range(struct ic_etcd *etcd, const char *key, bool prefix, struct ic_etcd_kvs 
 	json_object_put(answer);
 	if (rc < 0) {
 		ic_etcd_kvs_free(out);
-		return kv_bad_answer(etcd, "range", rc);
+		return kv_bad_answer(etcd, "kv/range", rc);
 	}
 	return 0;
 }
@@ -63,43 +63,46 @@ ic_etcd_get_prefix(struct ic_etcd *etcd, const char *prefix, struct ic_etcd_kvs 
 	return kv_range(etcd, prefix, true, out);
 }
 
+/* A call whose answer is one number (decode reads it): *out if not NULL. */
+static int
+kv_call_number(struct ic_etcd *etcd, const char *path, struct json_object *req,
+	       int (*decode)(struct json_object *answer, int64_t *v), int64_t *out)
+{
+	struct json_object *answer;
+	int64_t v;
+	int rc;
+
+	rc = ic_etcd_call(etcd, path, req, 0, &answer);
+	if (rc < 0)
+		return rc;
+	rc = decode(answer, &v);
+	json_object_put(answer);
+	if (rc < 0)
+		return kv_bad_answer(etcd, path, rc);
+	if (out)
+		*out = v;
+	return 0;
+}
+
 int
 ic_etcd_put(struct ic_etcd *etcd, const char *key, const void *value, size_t len, int64_t lease,
 	    int64_t *revision)
 {
-	struct json_object *answer;
-	int64_t rev;
-	int rc;
+	return kv_call_number(etcd, "kv/put", ic_etcd_req_put(key, value, len, lease),
+			      ic_etcd_decode_revision, revision);
+}
 
-	rc = ic_etcd_call(etcd, "kv/put", ic_etcd_req_put(key, value, len, lease), 0, &answer);
-	if (rc < 0)
-		return rc;
-	rc = ic_etcd_decode_revision(answer, &rev);
-	json_object_put(answer);
-	if (rc < 0)
-		return kv_bad_answer(etcd, "put", rc);
-	if (revision)
-		*revision = rev;
-	return 0;
+static int
+kv_decode_deleted(struct json_object *answer, int64_t *v)
+{
+	return ic_etcd_get_i64(answer, "deleted", v);
 }
 
 int
 ic_etcd_delete(struct ic_etcd *etcd, const char *key, bool prefix, int64_t *deleted)
 {
-	struct json_object *answer;
-	int64_t n;
-	int rc;
-
-	rc = ic_etcd_call(etcd, "kv/deleterange", ic_etcd_req_delete(key, prefix), 0, &answer);
-	if (rc < 0)
-		return rc;
-	rc = ic_etcd_get_i64(answer, "deleted", &n);
-	json_object_put(answer);
-	if (rc < 0)
-		return kv_bad_answer(etcd, "deleterange", rc);
-	if (deleted)
-		*deleted = n;
-	return 0;
+	return kv_call_number(etcd, "kv/deleterange", ic_etcd_req_delete(key, prefix),
+			      kv_decode_deleted, deleted);
 }
 
 int
@@ -118,7 +121,7 @@ ic_etcd_txn(struct ic_etcd *etcd, const struct ic_etcd_cmp *cmp, unsigned ncmp,
 		return rc;
 	rc = ic_etcd_decode_txn(answer, res);
 	json_object_put(answer);
-	return rc < 0 ? kv_bad_answer(etcd, "txn", rc) : 0;
+	return rc < 0 ? kv_bad_answer(etcd, "kv/txn", rc) : 0;
 }
 
 /* The put's revision is the transaction's: a transaction whose only write

@@ -55,8 +55,8 @@ transport_global_init(void)
 	transport_global = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static int64_t
-transport_now_ms(void)
+int64_t
+ic_etcd_now_ms(void)
 {
 	struct timespec ts;
 
@@ -192,10 +192,10 @@ transport_run(struct ic_etcd *etcd, const char *path, struct json_object *req,
 		return -ENOMEM;
 	}
 	body = json_object_to_json_string_ext(req, IC_JSON_FLAGS);
-	deadline = transport_now_ms() + (timeout_ms ? timeout_ms : etcd->timeout_ms);
+	deadline = ic_etcd_now_ms() + (timeout_ms ? timeout_ms : etcd->timeout_ms);
 	for (tried = 0; body && tried < n; tried++) {
 		unsigned idx = (etcd->current + tried) % n;
-		int64_t left = deadline - transport_now_ms();
+		int64_t left = deadline - ic_etcd_now_ms();
 
 		if (left <= 0) {
 			ic_etcd_fail(etcd, "no answer from any member within %u ms",

@@ -5,6 +5,8 @@
 # exit.
 #
 #   etcd_cluster_start          start m1..m3, wait (30 s) until all are healthy
+#   et ARGS...                  isocache-etcdtool -t $ETCD_TIMEOUT_MS $ETCD_URL ARGS...
+#   ETCDTOOL                    the tool's path (tests/tools/etcdtool.c)
 #   ETCD_ENDPOINTS              "127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3"
 #   ETCD_URL                    etcd://$ETCD_ENDPOINTS/test
 #   etcd_member_endpoint I      "127.0.0.1:PI"
@@ -16,6 +18,8 @@
 # lost leader is replaced in about a second.
 
 ETCD_MEMBERS=3
+ETCDTOOL=$IC_BUILD/tests/tools/isocache-etcdtool
+ETCD_TIMEOUT_MS=${ETCD_TIMEOUT_MS:-3000}
 ETCD_PIDS=()
 ETCD_CLIENT_PORTS=()
 ETCD_PEER_PORTS=()
@@ -67,8 +71,11 @@ _etcd_stop_all() {
 	done
 }
 
+et() { "$ETCDTOOL" -t "$ETCD_TIMEOUT_MS" "$ETCD_URL" "$@"; }
+
 etcd_cluster_start() {
 	requires etcd etcdctl python3
+	[ -x "$ETCDTOOL" ] || fail "$ETCDTOOL is not built"
 	local ports i
 	mkdir -p "$TESTDIR/etcd"
 	read -ra ports <<<"$(_etcd_free_ports $((2 * ETCD_MEMBERS)))"

@@ -6,10 +6,7 @@
 # order, and with a member killed every call goes on through the others.
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/../etcd.sh"
-TOOL=$IC_BUILD/tests/tools/isocache-etcdtool
-[ -x "$TOOL" ] || fail "$TOOL not built"
 etcd_cluster_start
-et() { "$TOOL" -t 3000 "$ETCD_URL" "$@"; }
 
 # Keys and values as given: spaces, '=', '/', non-ASCII.
 rev=$(et put "/t/kv/a b" 'x=1/é ü')
@@ -84,17 +81,17 @@ etcd_member_kill 1
 wait_until 30 etcd_healthy "$(etcd_member_endpoint 2),$(etcd_member_endpoint 3)" ||
 	fail "no leader among m2 and m3 within 30 s"
 dead_first="etcd://$(etcd_member_endpoint 1),$(etcd_member_endpoint 2),$(etcd_member_endpoint 3)/test"
-"$TOOL" -t 3000 "$dead_first" put /t/failover ok >/dev/null 2>"$TESTDIR/failover.err" ||
+"$ETCDTOOL" -t 3000 "$dead_first" put /t/failover ok >/dev/null 2>"$TESTDIR/failover.err" ||
 	fail "put with m1 down: $(cat "$TESTDIR/failover.err")"
 grep -q "etcd $(etcd_member_endpoint 1): " "$TESTDIR/failover.err" ||
 	fail "the failover was not reported: $(cat "$TESTDIR/failover.err")"
-[ "$("$TOOL" -t 3000 "$dead_first" get /t/failover 2>/dev/null)" = ok ] || fail "get with m1 down"
-out=$("$TOOL" -t 3000 "$dead_first" cas /t/failover-cas 0 x 2>/dev/null)
+[ "$("$ETCDTOOL" -t 3000 "$dead_first" get /t/failover 2>/dev/null)" = ok ] || fail "get with m1 down"
+out=$("$ETCDTOOL" -t 3000 "$dead_first" cas /t/failover-cas 0 x 2>/dev/null)
 [[ $out == "won "* ]] || fail "cas with m1 down: $out"
-"$TOOL" -t 3000 "$dead_first" hold /t/failover-lease v 2 500 3 2>/dev/null | grep -qx 'kept v lease ours' ||
+"$ETCDTOOL" -t 3000 "$dead_first" hold /t/failover-lease v 2 500 3 2>/dev/null | grep -qx 'kept v lease ours' ||
 	fail "lease keepalive with m1 down"
 etcd_member_start 1
-[ "$("$TOOL" -t 3000 "etcd://$(etcd_member_endpoint 1)/test" get /t/failover)" = ok ] ||
+[ "$("$ETCDTOOL" -t 3000 "etcd://$(etcd_member_endpoint 1)/test" get /t/failover)" = ok ] ||
 	fail "the restarted member did not catch up"
 
 # A cluster that is all down: a clear error naming a member, in time.

@@ -6,15 +6,13 @@
 # writes work again.
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/../etcd.sh"
-TOOL=$IC_BUILD/tests/tools/isocache-etcdtool
-[ -x "$TOOL" ] || fail "$TOOL not built"
+ETCD_TIMEOUT_MS=2000
 etcd_cluster_start
-et() { "$TOOL" -t 2000 "$ETCD_URL" "$@"; }
 
 TTL=3
 MARGIN_MS=500
 # Hold the lease for up to a minute; the keeper renews every TTL/3 = 1 s.
-"$TOOL" -t 2000 "$ETCD_URL" hold /q/owner me $TTL $MARGIN_MS 60 >"$TESTDIR/hold.out" \
+"$ETCDTOOL" -t 2000 "$ETCD_URL" hold /q/owner me $TTL $MARGIN_MS 60 >"$TESTDIR/hold.out" \
 	2>"$TESTDIR/hold.err" &
 holder=$!
 cleanup_fn kill "$holder"

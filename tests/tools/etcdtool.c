@@ -15,6 +15,7 @@
 
 #include "common/log.h"
 #include "etcd/etcd.h"
+#include "etcd/internal.h" /* ic_etcd_now_ms */
 
 static const char etcdtool_usage[] =
 	"Usage: isocache-etcdtool [-t MS] etcd://HOST:PORT[,HOST:PORT...]/PREFIX COMMAND [ARG]...\n"
@@ -50,15 +51,6 @@ static const char etcdtool_usage[] =
 	"Exit status: 0 success, 1 absent, lost or lease lost, 2 error or usage.\n";
 
 static int64_t
-etcdtool_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t
 etcdtool_int(const char *s, const char *what)
 {
 	char *end;
@@ -87,6 +79,16 @@ struct etcdtool {
 	unsigned timeout_ms;
 	struct ic_etcd *etcd;
 };
+
+/* A call that answers a number: print it, or the error. */
+static int
+etcdtool_number(struct etcdtool *t, const char *what, int rc, int64_t v)
+{
+	if (rc < 0)
+		return etcdtool_fail(t->etcd, what, rc);
+	printf("%" PRId64 "\n", v);
+	return 0;
+}
 
 static int
 cmd_get(struct etcdtool *t, char **argv)
@@ -121,25 +123,19 @@ cmd_list(struct etcdtool *t, char **argv)
 static int
 cmd_put(struct etcdtool *t, char **argv)
 {
-	int64_t lease = argv[2] ? etcdtool_int(argv[2], "LEASE") : 0, rev;
+	int64_t lease = argv[2] ? etcdtool_int(argv[2], "LEASE") : 0, rev = 0;
 	int rc = ic_etcd_put(t->etcd, argv[0], argv[1], strlen(argv[1]), lease, &rev);
 
-	if (rc < 0)
-		return etcdtool_fail(t->etcd, "put", rc);
-	printf("%" PRId64 "\n", rev);
-	return 0;
+	return etcdtool_number(t, "put", rc, rev);
 }
 
 static int
 cmd_del(struct etcdtool *t, char **argv)
 {
-	int64_t n;
+	int64_t n = 0;
 	int rc = ic_etcd_delete(t->etcd, argv[0], false, &n);
 
-	if (rc < 0)
-		return etcdtool_fail(t->etcd, "delete", rc);
-	printf("%" PRId64 "\n", n);
-	return 0;
+	return etcdtool_number(t, "delete", rc, n);
 }
 
 static int
@@ -167,10 +163,10 @@ cmd_cas(struct etcdtool *t, char **argv)
 static int
 cmd_claim(struct etcdtool *t, char **argv)
 {
-	int64_t deadline = etcdtool_now_ms() + 30000;
+	int64_t deadline = ic_etcd_now_ms() + 30000;
 
 	while (access(argv[2], F_OK) != 0) {
-		if (etcdtool_now_ms() > deadline) {
+		if (ic_etcd_now_ms() > deadline) {
 			fprintf(stderr, "isocache-etcdtool: gate %s did not open in 30 s\n", argv[2]);
 			return 2;
 		}
@@ -214,7 +210,7 @@ hold_lost(void *arg, int64_t lease, int err)
 	pthread_mutex_lock(&h->mu);
 	h->lost = true;
 	h->err = err;
-	h->at_ms = etcdtool_now_ms();
+	h->at_ms = ic_etcd_now_ms();
 	h->since_renewal_ms = ic_etcd_keeper_since_renewal_ms(h->keeper);
 	pthread_cond_signal(&h->cv);
 	pthread_mutex_unlock(&h->mu);
@@ -247,7 +243,7 @@ cmd_hold(struct etcdtool *t, char **argv)
 	pthread_mutex_unlock(&h.mu);
 	if (rc < 0)
 		return etcdtool_fail(t->etcd, "keeper", rc);
-	start = etcdtool_now_ms();
+	start = ic_etcd_now_ms();
 	printf("held %" PRId64 "\n", lease);
 	fflush(stdout);
 	clock_gettime(CLOCK_MONOTONIC, &until);
