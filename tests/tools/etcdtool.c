@@ -65,27 +65,30 @@ etcdtool_int(const char *s, const char *what)
 	return v;
 }
 
-/* The call failed: print the client's message (the library logged it too). */
-static int
-etcdtool_fail(struct ic_etcd *etcd, const char *what, int rc)
-{
-	fprintf(stderr, "isocache-etcdtool: %s: %s (%s)\n", what, ic_etcd_last_error(etcd),
-		strerror(-rc));
-	return 2;
-}
-
 struct etcdtool {
 	struct ic_etcd_url url;
 	unsigned timeout_ms;
 	struct ic_etcd *etcd;
+	int64_t started_ms; /* when the command began */
 };
+
+/* The call failed: print the client's message (the library logged it too)
+ * and how long the command took, so a test can check the client's deadline
+ * without counting the process's start. */
+static int
+etcdtool_fail(struct etcdtool *t, const char *what, int rc)
+{
+	fprintf(stderr, "isocache-etcdtool: %s: %s (%s; after %" PRId64 " ms)\n", what,
+		ic_etcd_last_error(t->etcd), strerror(-rc), ic_etcd_now_ms() - t->started_ms);
+	return 2;
+}
 
 /* A call that answers a number: print it, or the error. */
 static int
 etcdtool_number(struct etcdtool *t, const char *what, int rc, int64_t v)
 {
 	if (rc < 0)
-		return etcdtool_fail(t->etcd, what, rc);
+		return etcdtool_fail(t, what, rc);
 	printf("%" PRId64 "\n", v);
 	return 0;
 }
@@ -99,7 +102,7 @@ cmd_get(struct etcdtool *t, char **argv)
 	if (rc == -ENOENT)
 		return 1;
 	if (rc < 0)
-		return etcdtool_fail(t->etcd, "get", rc);
+		return etcdtool_fail(t, "get", rc);
 	printf("%s\n", (char *)kv.value);
 	ic_etcd_kv_free(&kv);
 	return 0;
@@ -112,7 +115,7 @@ cmd_list(struct etcdtool *t, char **argv)
 	int rc = ic_etcd_get_prefix(t->etcd, argv[0], &kvs);
 
 	if (rc < 0)
-		return etcdtool_fail(t->etcd, "list", rc);
+		return etcdtool_fail(t, "list", rc);
 	for (size_t i = 0; i < kvs.n; i++)
 		printf("%s=%s\n", kvs.kv[i].key, (char *)kvs.kv[i].value);
 	printf("revision %" PRId64 "\n", kvs.revision);
@@ -149,7 +152,7 @@ etcdtool_cas(struct etcdtool *t, const char *key, int64_t mod, const char *value
 		return 1;
 	}
 	if (rc < 0)
-		return etcdtool_fail(t->etcd, "cas", rc);
+		return etcdtool_fail(t, "cas", rc);
 	printf("won %" PRId64 "\n", rev);
 	return 0;
 }
@@ -182,10 +185,10 @@ cmd_lease_put(struct etcdtool *t, char **argv)
 	int rc = ic_etcd_lease_grant(t->etcd, etcdtool_int(argv[2], "TTL"), &lease, NULL);
 
 	if (rc < 0)
-		return etcdtool_fail(t->etcd, "lease grant", rc);
+		return etcdtool_fail(t, "lease grant", rc);
 	rc = ic_etcd_put(t->etcd, argv[0], argv[1], strlen(argv[1]), lease, NULL);
 	if (rc < 0)
-		return etcdtool_fail(t->etcd, "put", rc);
+		return etcdtool_fail(t, "put", rc);
 	printf("%" PRId64 "\n", lease);
 	return 0;
 }
@@ -232,17 +235,17 @@ cmd_hold(struct etcdtool *t, char **argv)
 	pthread_cond_init(&h.cv, &ca);
 	rc = ic_etcd_lease_grant(t->etcd, ttl, &lease, &ttl);
 	if (rc < 0)
-		return etcdtool_fail(t->etcd, "lease grant", rc);
+		return etcdtool_fail(t, "lease grant", rc);
 	rc = ic_etcd_put(t->etcd, argv[0], argv[1], strlen(argv[1]), lease, NULL);
 	if (rc < 0)
-		return etcdtool_fail(t->etcd, "put", rc);
+		return etcdtool_fail(t, "put", rc);
 	/* The callback reads h.keeper: set it before the thread can call. */
 	pthread_mutex_lock(&h.mu);
 	rc = ic_etcd_keeper_start(&t->url, t->timeout_ms, lease, ttl, (unsigned)margin, hold_lost,
 				  &h, &h.keeper);
 	pthread_mutex_unlock(&h.mu);
 	if (rc < 0)
-		return etcdtool_fail(t->etcd, "keeper", rc);
+		return etcdtool_fail(t, "keeper", rc);
 	start = ic_etcd_now_ms();
 	printf("held %" PRId64 "\n", lease);
 	fflush(stdout);
@@ -261,11 +264,11 @@ cmd_hold(struct etcdtool *t, char **argv)
 	/* Kept: the key is still there, on our lease, after several TTLs. */
 	rc = ic_etcd_get(t->etcd, argv[0], &kv);
 	if (rc < 0)
-		return etcdtool_fail(t->etcd, "get after hold", rc);
+		return etcdtool_fail(t, "get after hold", rc);
 	printf("kept %s lease %s\n", (char *)kv.value, kv.lease == lease ? "ours" : "another");
 	ic_etcd_kv_free(&kv);
 	rc = ic_etcd_lease_revoke(t->etcd, lease);
-	return rc < 0 ? etcdtool_fail(t->etcd, "revoke", rc) : 0;
+	return rc < 0 ? etcdtool_fail(t, "revoke", rc) : 0;
 }
 
 static int
@@ -273,7 +276,7 @@ cmd_revoke(struct etcdtool *t, char **argv)
 {
 	int rc = ic_etcd_lease_revoke(t->etcd, etcdtool_int(argv[0], "LEASE"));
 
-	return rc < 0 ? etcdtool_fail(t->etcd, "revoke", rc) : 0;
+	return rc < 0 ? etcdtool_fail(t, "revoke", rc) : 0;
 }
 
 struct watch_count {
@@ -301,7 +304,7 @@ cmd_watch(struct etcdtool *t, char **argv)
 	int rc = ic_etcd_watch(t->etcd, argv[0], true, etcdtool_int(argv[1], "REV"), 0,
 			       watch_print, &w);
 
-	return rc < 0 ? etcdtool_fail(t->etcd, "watch", rc) : 0;
+	return rc < 0 ? etcdtool_fail(t, "watch", rc) : 0;
 }
 
 static const struct {
@@ -361,6 +364,7 @@ main(int argc, char **argv)
 		rc = ic_etcd_open(&t.url, t.timeout_ms, &t.etcd);
 		if (rc < 0)
 			return 2;
+		t.started_ms = ic_etcd_now_ms();
 		rc = etcdtool_cmds[i].fn(&t, argv + optind + 2);
 		ic_etcd_close(t.etcd);
 		return rc;
