@@ -183,7 +183,8 @@ int64_t ic_etcd_keeper_left_ms(const struct ic_etcd_keeper *keeper);
  * lease was lost: the lost callback may report it). */
 int64_t ic_etcd_keeper_since_renewal_ms(const struct ic_etcd_keeper *keeper);
 /* Stop the thread and free keeper (the lease is left to its TTL; revoke it
- * first to end it now). NULL is fine. */
+ * first to end it now). Waits for a renewal in flight, at most the client's
+ * timeout. NULL is fine. */
 void ic_etcd_keeper_stop(struct ic_etcd_keeper *keeper);
 
 /* ---- watch ---- */
