@@ -476,3 +476,27 @@ ic_etcd_decode_lease(struct json_object *o, int64_t *id, int64_t *ttl)
 	rc = ic_etcd_get_i64(o, "ID", id);
 	return rc ? rc : ic_etcd_get_i64(o, "TTL", ttl);
 }
+
+/* json-c's tokener keeps its state across calls and says where each
+ * message ended, so a chunk may hold the end of one message, whole ones and
+ * the start of the next. */
+int
+ic_etcd_stream_feed(struct json_tokener *tok, const char *data, size_t len,
+		    ic_etcd_stream_fn fn, void *arg)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		struct json_object *msg = json_tokener_parse_ex(tok, data + off, (int)(len - off));
+		int rc;
+
+		if (!msg)
+			return json_tokener_get_error(tok) == json_tokener_continue ? 0 : -EPROTO;
+		off += json_tokener_get_parse_end(tok);
+		rc = fn(arg, msg);
+		json_object_put(msg);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}

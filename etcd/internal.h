@@ -41,6 +41,15 @@ struct json_object *ic_etcd_req_lease_id(int64_t id);
 struct json_object *ic_etcd_req_watch(const char *key, bool prefix, int64_t start_rev);
 
 /* ---- answers (codec.c) ---- */
+/* What a streamed message (watch) is handed to: 0 goes on, > 0 stops the
+ * stream (no error), < 0 stops it with that error. */
+typedef int (*ic_etcd_stream_fn)(void *arg, struct json_object *msg);
+/* Feed len bytes of a stream of JSON messages (as they arrive: a message
+ * may span calls, one call may hold several) to tok; fn gets each complete
+ * message, owned by the caller of fn. Returns 0 once every byte is taken,
+ * fn's first non-zero return, or -EPROTO when the bytes are not JSON. */
+int ic_etcd_stream_feed(struct json_tokener *tok, const char *data, size_t len,
+			ic_etcd_stream_fn fn, void *arg);
 /* An error reply, {"error": ..., "code": N, "message": ...}: its gRPC code
  * as -errno, and etcd's message into msg (cap bytes). 0 if o is no error. */
 int ic_etcd_decode_error(struct json_object *o, char *msg, size_t cap);
@@ -60,8 +69,6 @@ int ic_etcd_decode_txn(struct json_object *o, struct ic_etcd_txn_result *out);
 int ic_etcd_decode_lease(struct json_object *o, int64_t *id, int64_t *ttl);
 
 /* ---- transport (transport.c) ---- */
-/* The outcome of one streamed message: > 0 stops the stream (no error). */
-typedef int (*ic_etcd_stream_fn)(void *arg, struct json_object *msg);
 
 /* POST req (consumed) to /v3/<path> of the current member, failing over as
  * etcd.h says, within timeout_ms (0: the client's). On success *answer is

@@ -319,29 +319,15 @@ static size_t
 stream_write(char *data, size_t size, size_t n, void *ctx)
 {
 	struct transport_stream *s = ctx;
-	size_t len = size * n, off = 0;
+	int rc = ic_etcd_stream_feed(s->tok, data, size * n, s->fn, s->arg);
 
-	/* One chunk may hold the end of one message, whole ones, the start of
-	 * the next; json-c's tokener keeps the state across chunks and says
-	 * where each message ended. */
-	while (off < len) {
-		struct json_object *msg = json_tokener_parse_ex(s->tok, data + off, (int)(len - off));
-		enum json_tokener_error err = json_tokener_get_error(s->tok);
-		size_t used = json_tokener_get_parse_end(s->tok);
-
-		if (!msg) {
-			if (err == json_tokener_continue)
-				return len;
-			s->garbage = true;
-			return 0;
-		}
-		off += used;
-		s->result = s->fn(s->arg, msg);
-		json_object_put(msg);
-		if (s->result)
-			return 0;
-	}
-	return len;
+	if (rc == 0)
+		return size * n;
+	if (rc == -EPROTO)
+		s->garbage = true;
+	else
+		s->result = rc;
+	return 0; /* ends the transfer */
 }
 
 static void

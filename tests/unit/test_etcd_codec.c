@@ -3,6 +3,7 @@
  * etcd 3.4 (error replies included) without a server. */
 #include <errno.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -320,6 +321,91 @@ test_decode_lease(void **state)
 	json_object_put(o);
 }
 
+/* Two watch messages as etcd 3.4's gateway streamed them, newline after each. */
+static const char watch_stream[] =
+	"{\"result\":{" HEADER ",\"created\":true}}\n"
+	"{\"result\":{" HEADER ",\"events\":[{\"kv\":{\"key\":\"Zm9v\",\"create_revision\":\"2\","
+	"\"mod_revision\":\"2\",\"version\":\"1\",\"value\":\"YmFy\"}},{\"type\":\"DELETE\","
+	"\"kv\":{\"key\":\"Zm9v\",\"mod_revision\":\"4\"}}]}}\n";
+
+struct collected {
+	int n;
+	int stop_at; /* stop (return 1) at this message, 0 = never */
+	bool created;
+	int64_t last_mod;
+};
+
+static int
+collect(void *arg, struct json_object *msg)
+{
+	struct collected *c = arg;
+	struct json_object *result, *events;
+	struct ic_etcd_kv kv;
+
+	c->n++;
+	assert_true(json_object_object_get_ex(msg, "result", &result));
+	if (c->n == 1)
+		c->created = json_object_object_get_ex(result, "created", NULL);
+	if (json_object_object_get_ex(result, "events", &events)) {
+		assert_int_equal(json_object_array_length(events), 2);
+		assert_int_equal(ic_etcd_decode_kv(json_object_object_get(
+						   json_object_array_get_idx(events, 1), "kv"),
+						   &kv),
+				 0);
+		c->last_mod = kv.mod_revision;
+		ic_etcd_kv_free(&kv);
+	}
+	return c->n == c->stop_at;
+}
+
+/* Every way of cutting the stream in two, and byte by byte: the same two
+ * messages, whole, in order. */
+static void
+test_stream_chunks(void **state)
+{
+	size_t len = strlen(watch_stream);
+	struct json_tokener *tok = json_tokener_new();
+
+	(void)state;
+	for (size_t cut = 0; cut <= len; cut++) {
+		struct collected c = { 0 };
+
+		json_tokener_reset(tok);
+		assert_int_equal(ic_etcd_stream_feed(tok, watch_stream, cut, collect, &c), 0);
+		assert_int_equal(ic_etcd_stream_feed(tok, watch_stream + cut, len - cut, collect, &c),
+				 0);
+		assert_int_equal(c.n, 2);
+		assert_true(c.created);
+		assert_int_equal(c.last_mod, 4);
+	}
+	struct collected c = { 0 };
+
+	json_tokener_reset(tok);
+	for (size_t i = 0; i < len; i++)
+		assert_int_equal(ic_etcd_stream_feed(tok, watch_stream + i, 1, collect, &c), 0);
+	assert_int_equal(c.n, 2);
+	json_tokener_free(tok);
+}
+
+static void
+test_stream_stop_and_garbage(void **state)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct collected c = { .stop_at = 1 };
+
+	(void)state;
+	/* The callback's stop ends the feed at the first message. */
+	assert_int_equal(ic_etcd_stream_feed(tok, watch_stream, strlen(watch_stream), collect, &c),
+			 1);
+	assert_int_equal(c.n, 1);
+	/* An HTML error page is no stream of JSON. */
+	json_tokener_reset(tok);
+	c = (struct collected){ 0 };
+	assert_int_equal(ic_etcd_stream_feed(tok, "<html>502</html>", 16, collect, &c), -EPROTO);
+	assert_int_equal(c.n, 0);
+	json_tokener_free(tok);
+}
+
 int
 main(void)
 {
@@ -329,7 +415,8 @@ main(void)
 		cmocka_unit_test(test_req_kv),         cmocka_unit_test(test_req_txn),
 		cmocka_unit_test(test_decode_errors),  cmocka_unit_test(test_decode_range),
 		cmocka_unit_test(test_decode_malformed), cmocka_unit_test(test_decode_txn),
-		cmocka_unit_test(test_decode_lease),
+		cmocka_unit_test(test_decode_lease),   cmocka_unit_test(test_stream_chunks),
+		cmocka_unit_test(test_stream_stop_and_garbage),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
