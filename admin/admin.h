@@ -53,8 +53,12 @@ int admin_cache_stats(struct ic_store *store, bool json, bool watch);
 
 /* qemu-img check src (refusing a damaged image with qemu-img's findings),
  * then qemu-img convert -f fmt -O raw src dst; returns 0 or 1 after saying
- * why (qemu_img.c). */
-int admin_qemu_convert(const char *src, const char *fmt, const char *dst);
+ * why (qemu_img.c). With size not 0, the conversion's progress goes to
+ * admin_progress_fn as that share of size. */
+int admin_qemu_convert(const char *src, const char *fmt, const char *dst, uint64_t size);
+/* The virtual size of image src of format fmt (qemu-img info), or 0 when
+ * qemu-img cannot tell. */
+uint64_t admin_qemu_size(const char *src, const char *fmt);
 
 /* Print "isocache-admin: <what>: <why>" to stderr; returns 1 (the exit code). */
 int admin_fail(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -104,8 +108,9 @@ int admin_bad_option(const char *cmd, int c, char **argv);
  * work stopped. end returns rc. */
 void admin_progress_begin(const struct admin_opts *opts, uint64_t total);
 void admin_progress_advance(uint64_t n);
-/* As advance, for a library call that reports done of total so far
- * (ic_progress_fn: ic_image_flatten, ic_image_remove). */
+/* As advance, for a piece of work that reports done so far, counted from
+ * begin (ic_progress_fn: ic_image_flatten, ic_image_remove; qemu-img);
+ * total is taken only when begin was given none. */
 void admin_progress_fn(void *arg, uint64_t done, uint64_t total);
 int admin_progress_end(int rc);
 /* Before a message on stderr: end the bar's line, so the message starts

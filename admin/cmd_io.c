@@ -75,9 +75,11 @@ io_import_data(int fd, const char *file, struct ic_vdisk *vd, uint64_t size)
 	return 0;
 }
 
+/* Import the raw image fd as vdisk name. counted: the bytes progress has
+ * already begun with (a conversion's), or 0 to begin it here. */
 static int
 io_import_raw(struct ic_store *store, const char *file, int fd, const char *name,
-	      const struct admin_opts *opts)
+	      const struct admin_opts *opts, uint64_t counted)
 {
 	struct ic_vdisk *vd;
 	struct stat st;
@@ -103,7 +105,8 @@ io_import_raw(struct ic_store *store, const char *file, int fd, const char *name
 		ic_image_remove(store, name, NULL, NULL);
 		return 1;
 	}
-	admin_progress_begin(opts, size);
+	if (!counted)
+		admin_progress_begin(opts, size);
 	rc = io_import_data(fd, file, vd, size);
 	if (ic_vdisk_close(vd))
 		rc = 1;
@@ -135,15 +138,23 @@ run_import(struct ic_store *store, const char *dir, int argc, char **argv)
 		return admin_fail(file, "%s", strerror(errno));
 	fmt = io_format(fd);
 	if (!fmt) {
-		rc = io_import_raw(store, file, fd, name, &opts);
+		rc = io_import_raw(store, file, fd, name, &opts, 0);
 	} else {
+		/* Progress goes through the image twice: qemu-img converts it,
+		 * then its raw copy is imported. */
+		uint64_t vsize = opts.progress || opts.json ? admin_qemu_size(file, fmt) : 0;
+
+		if (vsize)
+			admin_progress_begin(&opts, 2 * vsize);
 		snprintf(tmp, sizeof(tmp), "%s/import-%d.raw", dir, (int)getpid());
-		rc = admin_qemu_convert(file, fmt, tmp);
+		rc = admin_qemu_convert(file, fmt, tmp, vsize);
 		close(fd);
 		fd = rc ? -1 : open(tmp, O_RDONLY | O_CLOEXEC);
-		if (rc == 0)
+		if (rc == 0) {
+			admin_progress_fn(NULL, vsize, 0);
 			rc = fd < 0 ? admin_fail(tmp, "%s", strerror(errno))
-				    : io_import_raw(store, file, fd, name, &opts);
+				    : io_import_raw(store, file, fd, name, &opts, vsize);
+		}
 		unlink(tmp);
 	}
 	if (admin_progress_end(rc) || opts.json)
@@ -158,8 +169,9 @@ const struct admin_cmd admin_cmd_import = {
 	"read through qemu-img. An image that qemu-img check finds damaged is refused\n"
 	"with its findings (leaked clusters alone are only reported). A raw image must\n"
 	"be whole 512-byte sectors, as create's --size. The vdisk made is printed at\n"
-	"the end. Progress counts the bytes of the raw image copied into the store\n"
-	"(of a qcow2, vmdk or vhdx, once qemu-img has converted it).\n"
+	"the end. Progress counts the bytes of the raw image copied into the store;\n"
+	"a qcow2, vmdk or vhdx image is gone through twice, qemu-img's conversion\n"
+	"(as qemu-img convert -p counts it) and then the copy.\n"
 	"\nOptions:\n" ADMIN_PROGRESS_HELP,
 	true, run_import, ADMIN_OPT_PROGRESS | ADMIN_OPT_JSON,
 };

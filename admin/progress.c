@@ -109,7 +109,8 @@ void
 admin_progress_fn(void *arg, uint64_t done, uint64_t total)
 {
 	(void)arg;
-	admin_prog.total = total; /* the library's count, when begin could not know it */
+	if (!admin_prog.total)
+		admin_prog.total = total; /* the library's count: begin could not know it */
 	if (done > admin_prog.done)
 		admin_progress_advance(done - admin_prog.done);
 }

@@ -11,9 +11,9 @@ admin-progress.py json [--long] TOTAL -- CMD...
     whose done never goes back and whose total is TOTAL, then one "done"
     event at 100% with done == total, at most five lines a second.
 
---long: the caller made the work take well over a second (its source
+--long[=P]: the caller made the work take well over a second (its source
 reads through a delay filter), so it must have been redrawn on the way:
-an interim value, neither the first nor 100%.
+an interim value above the first and below P% (default 100).
 
 Prints what it saw (the number of redraws or lines and the time taken);
 exits 1 with the reason on a failed check, CMD's own status otherwise."""
@@ -58,8 +58,16 @@ def run(cmd, read_fd, proc):
     return data, time.monotonic() - start, rc
 
 
+def interim_below(args):
+    """--long[=P]: P (100 by default); None without --long."""
+    for a in args:
+        if a == "--long" or a.startswith("--long="):
+            return float(a[len("--long="):]) if "=" in a else 100.0
+    return None
+
+
 def check_bar(args, cmd):
-    slow = "--long" in args
+    below = interim_below(args)
     none = "--none" in args
     out = [a for a in args if not a.startswith("--")][0]
     master, slave = os.openpty()
@@ -86,8 +94,8 @@ def check_bar(args, cmd):
         fail("the bar did not end at 100%% with a newline: %r" % text[-80:])
     if len(draws) > secs * RATE + 3:
         fail("%d redraws in %.2f s: more than %d a second" % (len(draws), secs, RATE))
-    if slow and not any(draws[0] < d < 100.0 for d in draws):
-        fail("no redraw while the work went on: %s" % draws)
+    if below and not any(draws[0] < d < below for d in draws):
+        fail("no redraw below %g%% while the work went on: %s" % (below, draws))
     with open(out, "rb") as f:
         if b"/100%)" in f.read():
             fail("the bar went to stdout")
@@ -95,7 +103,7 @@ def check_bar(args, cmd):
 
 
 def check_json(args, cmd):
-    slow = "--long" in args
+    below = interim_below(args)
     total = int([a for a in args if not a.startswith("--")][0])
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
     data, secs, rc = run(cmd, proc.stdout.fileno(), proc)
@@ -126,8 +134,8 @@ def check_json(args, cmd):
         fail("the done event is not at 100%%: %r" % last)
     if len(events) > secs * RATE + 3:
         fail("%d lines in %.2f s: more than %d a second" % (len(events), secs, RATE))
-    if slow and not any(0 < e["done"] < total for e in events[:-1]):
-        fail("no progress line while the work went on: %r" % lines)
+    if below and not any(0 < e["percent"] < below for e in events[:-1]):
+        fail("no progress line below %g%% while the work went on: %r" % (below, lines))
     return rc
 
 

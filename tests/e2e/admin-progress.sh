@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# Progress of long admin work: with -p, import, export, flatten, resize, the
-# merge of rm and cache warm draw qemu-img's "    (P/100%)" bar on stderr
-# when it is a terminal (a pseudo-terminal here), redrawn in place at most
-# five times a second and ended at 100% with a newline; nothing when stderr
-# is piped, nor on a terminal without -p. With --json they print JSON lines
-# on stdout instead: progress events that never go back, then "done" at
-# 100% with total the image's size. admin-progress.py runs each command and
-# checks what it printed.
+# Progress of long admin work: with -p, import (raw and qcow2), export,
+# flatten, resize, the merge of rm and cache warm draw qemu-img's
+# "    (P/100%)" bar on stderr when it is a terminal (a pseudo-terminal
+# here), redrawn in place at most five times a second and ended at 100%
+# with a newline; nothing when stderr is piped, nor on a terminal without
+# -p. With --json they print JSON lines on stdout instead: progress events
+# that never go back, then "done" at 100% with total the image's size.
+# admin-progress.py runs each command and checks what it printed.
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/fuse-functions.bash"
-fuse_requires /usr/bin/python3 cmp
+fuse_requires /usr/bin/python3 cmp qemu-img nbdcopy
 cd "$TESTDIR"
 check() { /usr/bin/python3 "$IC_SRC/tests/e2e/admin-progress.py" "$@"; }
 
@@ -19,9 +19,17 @@ size=$((96 << 20))
 # A source that takes over a second to read, whatever the machine: the
 # image as a file of a FUSE mount whose every read waits 20 ms (delay
 # filter; direct_io, so no read is served from the page cache). import reads
-# its 64 MiB of data 1 MiB at a time: at least 64 reads, 1.3 s.
+# its 64 MiB of data 1 MiB at a time: at least 64 reads, 1.3 s; qemu-img
+# reads a qcow2 in pieces of at most 2 MiB: at least 32 reads, 0.6 s.
 $ADMIN import img.raw src
 $ADMIN snap src@s
+# The same image as a qcow2, whose bytes a vdisk holds as they are, to be
+# read through the slow mount too (qemu-img reads it there).
+qemu-img convert -f raw -O qcow2 img.raw img.qcow2
+truncate -s %512 img.qcow2 # whole sectors
+$ADMIN create qc --size "$(stat -c %s img.qcow2)"
+$NBD --run 'nbdcopy img.qcow2 "$uri"' qc
+$ADMIN snap qc@s
 fuse_mount "$TESTDIR/mnt" -r -o direct_io --no-cache --filter delay:read=20ms
 slow=$TESTDIR/mnt/src@s
 
@@ -39,6 +47,13 @@ check bar --none out.txt -- $ADMIN import img.raw c
 check json --long $size -- $ADMIN import --json "$slow" d
 $ADMIN export d d.raw
 cmp img.raw d.raw || fail "import --json made a vdisk that differs from the image"
+# A qcow2 is gone through twice: qemu-img's conversion (its own -p, read
+# from its output), then the copy. The conversion reads slowly, so it must
+# show before the copy's half.
+check bar --long=50 out.txt -- $ADMIN import -p "$TESTDIR/mnt/qc@s" q1
+check json --long=50 $((2 * size)) -- $ADMIN import --json "$TESTDIR/mnt/qc@s" q2
+$ADMIN export q2 q2.raw
+cmp img.raw q2.raw || fail "the qcow2 imported with --json differs from the image"
 
 # export: the bar, and the JSON lines of a snapshot, whose files are right.
 $ADMIN snap a@s
