@@ -27,7 +27,7 @@
 #include "common/log.h"
 #include "isocache/control.h"
 #include "tests/unit/store_fixture.h"
-#include "vdisk/ctlmsg.h"
+#include "owner/ctlmsg.h"
 #include "vdisk/internal.h"
 #include "vdisk/vdisk.h"
 

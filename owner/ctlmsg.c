@@ -17,7 +17,7 @@
 
 #include "common/cleanup.h"
 #include "common/log.h"
-#include "vdisk/ctlmsg.h"
+#include "owner/ctlmsg.h"
 #include "vdisk/internal.h"
 #include "isocache/control.h"
 

@@ -16,7 +16,7 @@
 
 #include "common/cleanup.h"
 #include "common/log.h"
-#include "vdisk/ctlmsg.h"
+#include "owner/ctlmsg.h"
 #include "vdisk/internal.h"
 
 #define TAKEOVER_CONNECT_MS 1000

@@ -21,7 +21,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/uuid.h"
-#include "vdisk/ctlmsg.h"
+#include "owner/ctlmsg.h"
 #include "vdisk/vdisk.h"
 
 #define CTL_CONNS 16 /* connections served at once; more are closed at accept */

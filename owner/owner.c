@@ -24,7 +24,7 @@
 #include "common/log.h"
 #include "common/timefmt.h"
 #include "common/uuid.h"
-#include "vdisk/ctlmsg.h"
+#include "owner/ctlmsg.h"
 #include "vdisk/internal.h"
 
 #define OWNER_ATTEMPTS 5         /* owner gone mid-request: look again */
