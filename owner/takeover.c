@@ -17,7 +17,7 @@
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "owner/ctlmsg.h"
-#include "vdisk/internal.h"
+#include "owner/internal.h"
 
 #define TAKEOVER_CONNECT_MS 1000
 #define TAKEOVER_EXIT_MS 10000 /* a SIGKILLed process exits well within this */
