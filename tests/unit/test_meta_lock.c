@@ -302,24 +302,33 @@ waiter_blocked(struct waiter *w, long nr)
 
 /* ---- tests ---- */
 
+/* Start role in another process; once it holds its transaction (and says
+ * ready), begin w's on a thread here: that must sleep in fcntl until the
+ * peer is told to end, and see that it did. */
+static void
+expect_wait_for_peer(struct fx *f, int (*role)(struct fx *f), char ready, struct waiter *w)
+{
+	struct peer p = peer_start(f, role, false);
+	pthread_t th;
+
+	assert_int_equal(hear(p.from), ready);
+	assert_int_equal(pthread_create(&th, NULL, waiter_run, w), 0);
+	assert_true(waiter_blocked(w, SYS_fcntl));
+	say(p.to, 'e');
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(w->rc, 0);
+	assert_int_equal(w->saw_ended, 1);
+	assert_int_equal(peer_wait(&p), 0);
+}
+
 /* A write waits until another process's read transaction ends: with
  * MDB_NOLOCK nothing else stops it reusing pages that reader sees. */
 static void
 test_writer_waits_for_reader_of_another_process(void **state)
 {
-	struct fx *f = *state;
-	struct waiter w = { .f = f, .write = true };
-	struct peer p = peer_start(f, role_hold_read, false);
-	pthread_t th;
+	struct waiter w = { .f = *state, .write = true };
 
-	assert_int_equal(hear(p.from), 'r');
-	assert_int_equal(pthread_create(&th, NULL, waiter_run, &w), 0);
-	assert_true(waiter_blocked(&w, SYS_fcntl));
-	say(p.to, 'e');
-	assert_int_equal(pthread_join(th, NULL), 0);
-	assert_int_equal(w.rc, 0);
-	assert_int_equal(w.saw_ended, 1);
-	assert_int_equal(peer_wait(&p), 0);
+	expect_wait_for_peer(*state, role_hold_read, 'r', &w);
 }
 
 /* A read waits until another process's write transaction commits, and
@@ -327,20 +336,10 @@ test_writer_waits_for_reader_of_another_process(void **state)
 static void
 test_reader_waits_for_writer_of_another_process(void **state)
 {
-	struct fx *f = *state;
-	struct waiter w = { .f = f, .write = false };
-	struct peer p = peer_start(f, role_hold_write, false);
-	pthread_t th;
+	struct waiter w = { .f = *state, .write = false };
 
-	assert_int_equal(hear(p.from), 'w');
-	assert_int_equal(pthread_create(&th, NULL, waiter_run, &w), 0);
-	assert_true(waiter_blocked(&w, SYS_fcntl));
-	say(p.to, 'e');
-	assert_int_equal(pthread_join(th, NULL), 0);
-	assert_int_equal(w.rc, 0);
-	assert_int_equal(w.saw_ended, 1);
+	expect_wait_for_peer(*state, role_hold_write, 'w', &w);
 	assert_int_equal(w.got, 7);
-	assert_int_equal(peer_wait(&p), 0);
 }
 
 /* Threads of one process share the lock's description, so the process
