@@ -66,20 +66,22 @@ lock_ofd(int fd, int cmd, short type, off_t start, off_t len, struct flock *fl)
 	return 0;
 }
 
-/* Refuse a store a process with LMDB's own locking holds: name it. */
+/* Refuse a store a process with LMDB's own locking holds: name it. A
+ * holder seen by F_OFD_SETLK may be gone by F_OFD_GETLK: then try again. */
 static int
 lock_fence(int fd, const char *path)
 {
 	struct flock fl;
-	int rc = lock_ofd(fd, F_OFD_SETLK, F_RDLCK, META_LOCK_PIDS_START, META_LOCK_PIDS_LEN, &fl);
+	int rc = -EAGAIN;
 
-	if (rc != -EAGAIN && rc != -EACCES) {
-		if (rc)
-			ic_log(IC_LOG_ERR, "%s: cannot lock: %s", path, strerror(-rc));
-		return rc;
-	}
-	if (lock_ofd(fd, F_OFD_GETLK, F_RDLCK, META_LOCK_PIDS_START, META_LOCK_PIDS_LEN, &fl) == 0 &&
-	    fl.l_type != F_UNLCK) {
+	for (int tries = 0; tries < 3 && (rc == -EAGAIN || rc == -EACCES); tries++) {
+		rc = lock_ofd(fd, F_OFD_SETLK, F_RDLCK, META_LOCK_PIDS_START, META_LOCK_PIDS_LEN,
+			      &fl);
+		if (rc != -EAGAIN && rc != -EACCES)
+			break;
+		if (lock_ofd(fd, F_OFD_GETLK, F_RDLCK, META_LOCK_PIDS_START, META_LOCK_PIDS_LEN,
+			     &fl) != 0 || fl.l_type == F_UNLCK)
+			continue;
 		if (fl.l_pid > 0 && fl.l_pid == fl.l_start)
 			ic_log(IC_LOG_ERR, "%s: process %d has this store open with LMDB's own "
 					   "locking (an older isocache, or an LMDB tool); stop it first",
@@ -91,7 +93,8 @@ lock_fence(int fd, const char *path)
 			       path, (long long)fl.l_start, (int)fl.l_pid);
 		return -EBUSY;
 	}
-	ic_log(IC_LOG_ERR, "%s: cannot lock: %s", path, strerror(-rc));
+	if (rc)
+		ic_log(IC_LOG_ERR, "%s: cannot lock: %s", path, strerror(-rc));
 	return rc;
 }
 

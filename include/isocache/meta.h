@@ -9,7 +9,9 @@
  * across I/O or a wait for another process. A transaction ends on the
  * thread that began it; a thread may begin reads inside its transaction,
  * but a write inside its own read fails with -EDEADLK (it would wait for
- * itself). Functions return 0 or -errno:
+ * itself). After fork(), only one of the two processes may use a handle
+ * (as with LMDB itself): they share the lock's open file description.
+ * Functions return 0 or -errno:
  * -ENOENT not found, -EEXIST exists, -EUCLEAN corrupt or foreign file,
  * -EPROTONOSUPPORT newer schema, -ENOSPC map full, -EBUSY (at open) a
  * process using LMDB's own locking holds the store.
