@@ -12,7 +12,7 @@
 # pid 1 failed with "Resource temporarily unavailable".)
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/nbd-functions.bash"
-requires unshare qemu-io python3
+requires unshare qemu-io python3 mdb_stat
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (PID namespaces)" >&2; exit 77; }
 set -x
 
@@ -74,12 +74,10 @@ qemu_io_done "$TESTDIR/b.io" 2
 for n in vm1 vm2 vm3 vm3@s1; do grep -q "^$n " "$TESTDIR/ls.txt" || fail "ls lacks $n"; done
 
 # An LMDB tool uses LMDB's own locking: kept out while the store is open.
-if command -v mdb_stat >/dev/null; then
-	! mdb_stat -n "$ISOCACHE_STORE/meta.mdb" 2>"$TESTDIR/mdb_stat.err" ||
-		fail "mdb_stat read the store under LMDB's locking while isocache has it open"
-	grep -q "Resource temporarily unavailable" "$TESTDIR/mdb_stat.err" ||
-		fail "mdb_stat failed otherwise: $(cat "$TESTDIR/mdb_stat.err")"
-fi
+! mdb_stat -n "$ISOCACHE_STORE/meta.mdb" 2>"$TESTDIR/mdb_stat.err" ||
+	fail "mdb_stat read the store under LMDB's locking while isocache has it open"
+grep -q "Resource temporarily unavailable" "$TESTDIR/mdb_stat.err" ||
+	fail "mdb_stat failed otherwise: $(cat "$TESTDIR/mdb_stat.err")"
 
 # The race: three namespaces, each a shell (pid 1) whose admin commands get
 # pids 2, 3, ... in every one of them at once, creating, snapshotting and
