@@ -21,10 +21,16 @@
  *   exclude them from one another, so a mutex and a condition variable
  *   order them; the process holds the byte shared while any of its threads
  *   reads, exclusive while one writes. A thread waiting to write keeps new
- *   readers of its own process out, so they cannot starve it. Across
- *   processes the kernel grants a shared lock while a writer waits: readers
- *   are rare and short (the data path keeps its maps in memory), and a
- *   writer gets its turn between them.
+ *   readers of its own process out, so they cannot starve it.
+ * - Across processes the kernel grants a shared lock while a writer waits
+ *   for an exclusive one, so overlapping readers of many processes (twenty
+ *   servers opening the store at once, each walking it under the read
+ *   lock) could starve a writer. So a process takes the byte before it
+ *   (META_LOCK_GATE), shared to read and exclusive to write, waits for the
+ *   reader-writer byte while holding it, and lets it go as soon as it has
+ *   that byte: a waiting writer holds the gate, and readers who come after
+ *   it queue behind it. Nobody asks for the gate while holding the other
+ *   byte, so the order cannot deadlock.
  * - An isocache from before this change (or an LMDB tool such as mdb_stat)
  *   still uses LMDB's own locking, and would neither see our readers nor
  *   wait for our writer. Every process of ours holds, for as long as the
@@ -45,8 +51,10 @@
 /* Bytes [1, 2^22): every pid Linux hands out (PID_MAX_LIMIT is 2^22). */
 #define META_LOCK_PIDS_START 1
 #define META_LOCK_PIDS_LEN ((off_t)1 << 22)
-/* Far past them, and past anything LMDB ever writes into the file. */
-#define META_LOCK_RW ((off_t)1 << 40)
+/* Far past them, and past anything LMDB ever writes into the file: the
+ * turnstile every process passes to take the reader-writer byte next to it. */
+#define META_LOCK_GATE ((off_t)1 << 40)
+#define META_LOCK_RW (META_LOCK_GATE + 1)
 
 /* The transactions this thread holds on one store (the first it uses; a
  * thread that mixes stores only loses the nesting checks on the second). */
@@ -143,13 +151,26 @@ meta_lock_close(struct meta_lock *l)
 }
 
 static int
-lock_rw(struct meta_lock *l, short type, int cmd)
+lock_byte(struct meta_lock *l, off_t at, short type, int cmd)
 {
 	struct flock fl;
-	int rc = lock_ofd(l->fd, cmd, type, META_LOCK_RW, 1, &fl);
+	int rc = lock_ofd(l->fd, cmd, type, at, 1, &fl);
 
 	if (rc)
 		ic_log(IC_LOG_ERR, "metadata lock: %s", strerror(-rc));
+	return rc;
+}
+
+/* Take the reader-writer byte (type F_RDLCK or F_WRLCK) through the gate. */
+static int
+lock_rw(struct meta_lock *l, short type)
+{
+	int rc = lock_byte(l, META_LOCK_GATE, type, F_OFD_SETLKW);
+
+	if (rc)
+		return rc;
+	rc = lock_byte(l, META_LOCK_RW, type, F_OFD_SETLKW);
+	lock_byte(l, META_LOCK_GATE, F_UNLCK, F_OFD_SETLK);
 	return rc;
 }
 
@@ -184,7 +205,7 @@ meta_lock_read(struct meta_lock *l)
 	while (!nested && (l->writer || l->writers_waiting))
 		pthread_cond_wait(&l->cv, &l->mu);
 	if (!l->readers && !l->writer)
-		rc = lock_rw(l, F_RDLCK, F_OFD_SETLKW);
+		rc = lock_rw(l, F_RDLCK);
 	if (rc == 0)
 		l->readers++;
 	pthread_mutex_unlock(&l->mu);
@@ -198,7 +219,7 @@ meta_lock_read_end(struct meta_lock *l)
 {
 	pthread_mutex_lock(&l->mu);
 	if (--l->readers == 0 && !l->writer) {
-		lock_rw(l, F_UNLCK, F_OFD_SETLK);
+		lock_byte(l, META_LOCK_RW, F_UNLCK, F_OFD_SETLK);
 		pthread_cond_broadcast(&l->cv);
 	}
 	pthread_mutex_unlock(&l->mu);
@@ -223,7 +244,7 @@ meta_lock_write(struct meta_lock *l)
 	l->writer = true;
 	pthread_mutex_unlock(&l->mu);
 	/* Other threads of this process wait on l->writer meanwhile. */
-	rc = lock_rw(l, F_WRLCK, F_OFD_SETLKW);
+	rc = lock_rw(l, F_WRLCK);
 	if (rc) {
 		pthread_mutex_lock(&l->mu);
 		l->writer = false;
@@ -241,7 +262,7 @@ meta_lock_write_end(struct meta_lock *l)
 	pthread_mutex_lock(&l->mu);
 	/* A read this thread began inside the write keeps the byte, shared:
 	 * the kernel converts the lock in place. */
-	lock_rw(l, l->readers ? F_RDLCK : F_UNLCK, F_OFD_SETLK);
+	lock_byte(l, META_LOCK_RW, l->readers ? F_RDLCK : F_UNLCK, F_OFD_SETLK);
 	l->writer = false;
 	pthread_cond_broadcast(&l->cv);
 	pthread_mutex_unlock(&l->mu);
