@@ -98,19 +98,24 @@ for r in 1 2 3; do
 	pids+=($!)
 done
 cmds=()
-for ((i = 0; i < 40; i++)); do cmds+=("write -P $(printf 0x%02x $((0x40 + i))) $((2 + i))M 64k" flush); done
+for ((i = 0; i < 40; i++)); do
+	cmds+=("write -P $(printf 0x%02x $((0x40 + i))) $((2 + i))M 64k" flush)
+done
 io a vm1 "${cmds[@]}" >"$TESTDIR/a-race.io" &
 pids+=($!)
 io b vm2 "${cmds[@]}" >"$TESTDIR/b-race.io" &
 pids+=($!)
-for p in "${pids[@]}"; do wait "$p" || fail "a racer or writer failed: $(cat "$TESTDIR"/racer*.log)"; done
+for p in "${pids[@]}"; do
+	wait "$p" || fail "a racer or writer failed: $(cat "$TESTDIR"/racer*.log)"
+done
 qemu_io_done "$TESTDIR/a-race.io" 40
 qemu_io_done "$TESTDIR/b-race.io" 40
 
 # Afterwards: every racer's images are there, and the metadata agrees
 # with the layer files.
 "$ADMIN" ls --json >"$TESTDIR/ls.json"
-n=$(/usr/bin/python3 -c 'import json,sys; print(sum(1 for r in json.load(open(sys.argv[1])) if r["name"].startswith("r")))' "$TESTDIR/ls.json")
+n=$(/usr/bin/python3 -c 'import json, sys
+print(sum(1 for r in json.load(open(sys.argv[1])) if r["name"].startswith("r")))' "$TESTDIR/ls.json")
 [ "$n" = 72 ] || fail "expected 72 racer images (36 vdisks, 36 snapshots), found $n"
 "$ADMIN" check
 
@@ -119,7 +124,9 @@ n=$(/usr/bin/python3 -c 'import json,sys; print(sum(1 for r in json.load(open(sy
 stop a
 stop b
 cmds=('read -P 0x11 0 1M')
-for ((i = 0; i < 40; i++)); do cmds+=("read -P $(printf 0x%02x $((0x40 + i))) $((2 + i))M 64k"); done
+for ((i = 0; i < 40; i++)); do
+	cmds+=("read -P $(printf 0x%02x $((0x40 + i))) $((2 + i))M 64k")
+done
 serve c vm1
 io c vm1 "${cmds[@]}" >"$TESTDIR/c.io"
 qemu_io_done "$TESTDIR/c.io" 41
