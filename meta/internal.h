@@ -16,6 +16,17 @@ enum meta_db { DB_INFO, DB_DISKS, DB_NAMES, DB_ALLOC, DB_RESOLVED, DB_OWNERS, DB
  * database, so a lookup on the data path allocates nothing. */
 #define META_POOL 64
 
+/* The store's reader-writer lock across processes and threads (meta/lock.c):
+ * OFD locks on meta.mdb-lock, since LMDB runs with MDB_NOLOCK. */
+struct meta_lock {
+	int fd;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned readers;	  /* read transactions open in this process */
+	unsigned writers_waiting; /* threads of this process waiting to write */
+	bool writer;		  /* a write transaction open in this process */
+};
+
 struct ic_meta_txn {
 	struct ic_meta *meta;
 	MDB_txn *txn;
@@ -25,6 +36,7 @@ struct ic_meta_txn {
 
 struct ic_meta {
 	MDB_env *env;
+	struct meta_lock lock;
 	MDB_dbi dbi[DB_COUNT];
 	uint32_t cluster_size;
 	uint8_t store_uuid[16];
@@ -36,6 +48,20 @@ struct ic_meta {
 
 /* Bytes of blocks kept allocated past the end of the metadata file. */
 #define META_RESERVE (2u << 20)
+
+/* Open the lock file path (made with mode when missing), refusing a symbolic link or
+ * anything but a regular file, and a store that a process using LMDB's own
+ * locking holds (-EBUSY, naming it): 0 or -errno, logged. */
+int meta_lock_open(struct meta_lock *l, const char *path, mode_t mode);
+void meta_lock_close(struct meta_lock *l);
+/* Shared for a read transaction, exclusive for a write one; they wait as
+ * long as the other kind is held anywhere. 0 or -errno (logged); a write
+ * begun by a thread that holds a transaction of this store fails with
+ * -EDEADLK. Each ends on the thread that took it. */
+int meta_lock_read(struct meta_lock *l);
+void meta_lock_read_end(struct meta_lock *l);
+int meta_lock_write(struct meta_lock *l);
+void meta_lock_write_end(struct meta_lock *l);
 
 /* LMDB's return codes as negative errno: meta/ translates them at its edge,
  * so no caller sees an MDB_* code. */

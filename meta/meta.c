@@ -61,24 +61,42 @@ meta_err(int rc)
 
 static void meta_read_free(struct ic_meta_txn *txn);
 
+/* A handle on the store whose metadata file is path, with its lock file
+ * open (made, with mode, when missing) and no environment yet. */
 static int
-meta_env_open(const char *path, unsigned flags, struct ic_meta **out)
+meta_new(const char *path, mode_t mode, struct ic_meta **out)
 {
 	IC_AUTOFREE struct ic_meta *meta = calloc(1, sizeof(*meta));
+	char lock[PATH_MAX];
 	int rc;
 
 	if (!meta)
 		return -ENOMEM;
+	snprintf(lock, sizeof(lock), "%s-lock", path);
+	rc = meta_lock_open(&meta->lock, lock, mode);
+	if (rc)
+		return rc;
 	pthread_mutex_init(&meta->pool_mu, NULL);
-	rc = mdb_env_create(&meta->env);
+	*out = ic_steal(&meta);
+	return 0;
+}
+
+/* LMDB's environment on path, without LMDB's locking (MDB_NOLOCK: it marks
+ * readers by pid, which PID namespaces make ambiguous); meta/lock.c locks
+ * instead, and the caller holds meta->lock. */
+static int
+meta_env_open(struct ic_meta *meta, const char *path, unsigned flags)
+{
+	int rc = mdb_env_create(&meta->env);
+
 	if (rc)
 		return meta_err(rc);
 	mdb_env_set_maxdbs(meta->env, DB_COUNT);
 	mdb_env_set_mapsize(meta->env, META_MAP_SIZE);
-	mdb_env_set_maxreaders(meta->env, 1024);
-	rc = mdb_env_open(meta->env, path, MDB_NOSUBDIR | MDB_NOTLS | flags, 0600);
+	rc = mdb_env_open(meta->env, path, MDB_NOSUBDIR | MDB_NOTLS | MDB_NOLOCK | flags, 0600);
 	if (rc) {
 		mdb_env_close(meta->env);
+		meta->env = NULL;
 		rc = meta_err(rc);
 		if (rc == -EUCLEAN)
 			ic_log(IC_LOG_ERR, "%s: not an isocache metadata file (corrupt or foreign)",
@@ -88,7 +106,6 @@ meta_env_open(const char *path, unsigned flags, struct ic_meta **out)
 			       strerror(-rc));
 		return rc;
 	}
-	*out = ic_steal(&meta);
 	return 0;
 }
 
@@ -140,10 +157,16 @@ ic_meta_create(const char *path, const uint8_t store_uuid[16], uint32_t cluster_
 		ic_log(IC_LOG_ERR, "%s: a metadata file exists already", path);
 		return -EEXIST;
 	}
-	rc = meta_env_open(path, 0, &meta);
+	rc = meta_new(path, 0600, &meta);
 	if (rc)
 		return rc;
-	rc = meta_open_dbs(meta, true);
+	rc = meta_lock_write(&meta->lock);
+	if (rc == 0) {
+		rc = meta_env_open(meta, path, 0);
+		if (rc == 0)
+			rc = meta_open_dbs(meta, true);
+		meta_lock_write_end(&meta->lock);
+	}
 	if (rc == 0)
 		rc = ic_meta_begin(meta, true, &txn);
 	if (rc == 0) {
@@ -220,11 +243,10 @@ out:
  * page size that is a power of two, and a last page inside the file.
  * An empty or short file is refused too: mdb_env_open would make a new
  * environment in it. Found by tests/fuzz/fuzz_meta (docs/FUZZING.md).
- * Other processes may be committing meanwhile: LMDB writes the data pages
- * before the meta page naming them, and the file only grows, so the size
- * is taken after the meta pages are read (before, a meta page just written
- * could name pages past a size taken a moment earlier: owner-race under
- * TSan caught that). */
+ * It runs under the store's read lock (meta/lock.c), so no commit rewrites
+ * a meta page meanwhile; the size is still taken after the meta pages are
+ * read, the order that is right even without the lock (a meta page names
+ * only pages written before it, and the file only grows). */
 #define LMDB_MAGIC 0xBEEFC0DEu
 #define LMDB_DATA_VERSION 1u
 #define LMDB_OFF_MAGIC 16
@@ -266,51 +288,37 @@ meta_check_lmdb(const char *path)
 	return 0;
 }
 
-/* LMDB opens path and path-lock by name and follows symbolic links: a
- * link planted as meta.mdb-lock made every `ls` overwrite its target. So
- * both are opened here first with O_NOFOLLOW and must be regular files;
- * a missing lock file is made here (O_EXCL, the data file's mode), not by
- * LMDB. *data gets the data file's identity, compared with the file LMDB
- * then opened, so a swap in between is caught too. */
+/* LMDB opens path by name and follows symbolic links: a link planted as
+ * the metadata file would make it act on the link's target. So it is
+ * opened here first with O_NOFOLLOW and must be a regular file (the lock
+ * file gets the same check in meta/lock.c). *data gets its identity,
+ * compared with the file LMDB then opened, so a swap in between is caught
+ * too. */
 static int
-meta_check_files(const char *path, struct stat *data)
+meta_check_data(const char *path, struct stat *data)
 {
-	char lock[PATH_MAX];
-	const char *names[2] = { path, lock };
-	struct stat st;
+	IC_AUTOCLOSE int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 
-	snprintf(lock, sizeof(lock), "%s-lock", path);
-	for (int i = 0; i < 2; i++) {
-		IC_AUTOCLOSE int fd = open(names[i], O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0 && errno == ELOOP) {
+		ic_log(IC_LOG_ERR, "%s is a symbolic link; refusing", path);
+		return -ELOOP;
+	}
+	if (fd < 0 || fstat(fd, data) != 0) {
+		int rc = -errno;
 
-		if (fd < 0 && errno == ENOENT && i == 1) {
-			fd = open(lock, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-				  data->st_mode & 0660);
-			if (fd >= 0 && fchmod(fd, data->st_mode & 0660) != 0)
-				ic_log(IC_LOG_WARN, "%s: %s", lock, strerror(errno));
-		}
-		if (fd < 0 && errno == ELOOP) {
-			ic_log(IC_LOG_ERR, "%s is a symbolic link; refusing", names[i]);
-			return -ELOOP;
-		}
-		if (fd < 0 || fstat(fd, &st) != 0) {
-			int rc = -errno;
-
-			ic_log(IC_LOG_ERR, "%s: %s", names[i], strerror(errno));
-			return rc;
-		}
-		if (!S_ISREG(st.st_mode)) {
-			ic_log(IC_LOG_ERR, "%s is not a regular file; refusing", names[i]);
-			return -EUCLEAN;
-		}
-		if (i == 0)
-			*data = st;
+		ic_log(IC_LOG_ERR, "%s: %s", path, strerror(errno));
+		return rc;
+	}
+	if (!S_ISREG(data->st_mode)) {
+		ic_log(IC_LOG_ERR, "%s is not a regular file; refusing", path);
+		return -EUCLEAN;
 	}
 	return 0;
 }
 
-/* LMDB opens the lock file read-write even for a read-only environment:
- * its reader table lives there. Say what a reader without that needs. */
+/* The store's lock file is opened read-write even for a read-only
+ * environment: taking part in its locking can hold writers up, so it is a
+ * grant of its own. Say what a reader without it needs. */
 static void
 meta_explain_lock(const char *path)
 {
@@ -318,47 +326,63 @@ meta_explain_lock(const char *path)
 
 	snprintf(lock, sizeof(lock), "%s-lock", path);
 	if (access(lock, W_OK) != 0 && errno == EACCES)
-		ic_log(IC_LOG_ERR, "%s: readers need write access to this lock file (LMDB's reader "
-				   "table), e.g. chgrp GROUP %s && chmod g+rw %s; see docs/CLI.md",
+		ic_log(IC_LOG_ERR, "%s: readers need write access to this lock file (the store's "
+				   "reader-writer lock), e.g. chgrp GROUP %s && chmod g+rw %s; see "
+				   "docs/CLI.md",
 		       lock, lock, lock);
 }
 
+/* The part of an open that reads the file as LMDB will trust it: under the
+ * read lock, so no commit runs meanwhile. */
 static int
-meta_open(const char *path, bool readonly, struct ic_meta **out)
+meta_open_locked(struct ic_meta *meta, const char *path, bool readonly, const struct stat *st)
 {
-	struct ic_meta *meta;
-	struct stat st, opened;
-	int rc = meta_check_files(path, &st);
+	struct stat opened;
+	int rc = meta_check_lmdb(path);
 	int fd;
 
-	if (rc)
-		return rc;
-	/* A meta page being rewritten by a concurrent commit can read torn;
-	 * a corrupt file fails the same way every time. */
-	for (int tries = 0; (rc = meta_check_lmdb(path)) == -EUCLEAN && tries < 3; tries++)
-		usleep(2000);
 	if (rc) {
 		ic_log(IC_LOG_ERR, "%s: %s", path,
 		       rc == -EUCLEAN ? "not an isocache metadata file (corrupt or foreign)"
 				      : strerror(-rc));
 		return rc;
 	}
-	rc = meta_env_open(path, readonly ? MDB_RDONLY : 0, &meta);
-	if (rc == -EACCES && readonly)
-		meta_explain_lock(path);
+	rc = meta_env_open(meta, path, readonly ? MDB_RDONLY : 0);
 	if (rc)
 		return rc;
 	if (mdb_env_get_fd(meta->env, &fd) != 0 || fstat(fd, &opened) != 0 ||
-	    opened.st_dev != st.st_dev || opened.st_ino != st.st_ino) {
+	    opened.st_dev != st->st_dev || opened.st_ino != st->st_ino) {
 		ic_log(IC_LOG_ERR, "%s was replaced while it was opened; refusing", path);
-		rc = -EUCLEAN;
+		return -EUCLEAN;
 	}
-	if (rc == 0)
-		rc = meta_verify(meta, path);
+	rc = meta_verify(meta, path);
 	if (rc == 0) {
 		rc = meta_open_dbs(meta, false);
 		if (rc == -EUCLEAN)
 			ic_log(IC_LOG_ERR, "%s: an LMDB file, but not an isocache store", path);
+	}
+	return rc;
+}
+
+static int
+meta_open(const char *path, bool readonly, struct ic_meta **out)
+{
+	struct ic_meta *meta;
+	struct stat st;
+	int rc = meta_check_data(path, &st);
+
+	if (rc)
+		return rc;
+	/* A missing lock file is made here, with the data file's mode. */
+	rc = meta_new(path, st.st_mode & 0660, &meta);
+	if (rc == -EACCES && readonly)
+		meta_explain_lock(path);
+	if (rc)
+		return rc;
+	rc = meta_lock_read(&meta->lock);
+	if (rc == 0) {
+		rc = meta_open_locked(meta, path, readonly, &st);
+		meta_lock_read_end(&meta->lock);
 	}
 	if (rc == 0)
 		rc = meta_check_info(meta, path);
@@ -391,6 +415,7 @@ ic_meta_close(struct ic_meta *meta)
 	for (unsigned i = 0; i < meta->pooled; i++)
 		meta_read_free(meta->pool[i]);
 	mdb_env_close(meta->env);
+	meta_lock_close(&meta->lock);
 	pthread_mutex_destroy(&meta->pool_mu);
 	free(meta);
 }
@@ -414,11 +439,12 @@ meta_read_free(struct ic_meta_txn *txn)
 		if (txn->cur[d])
 			mdb_cursor_close(txn->cur[d]);
 	mdb_txn_abort(txn->txn);
+	meta_lock_write_end(&txn->meta->lock);
 	free(txn);
 }
 
-int
-ic_meta_begin(struct ic_meta *meta, bool write, struct ic_meta_txn **out)
+static int
+meta_txn_begin(struct ic_meta *meta, bool write, struct ic_meta_txn **out)
 {
 	struct ic_meta_txn *txn = NULL;
 	int rc;
@@ -457,6 +483,22 @@ ic_meta_begin(struct ic_meta *meta, bool write, struct ic_meta_txn **out)
 	return 0;
 }
 
+/* The store's lock first (meta/lock.c), then LMDB's transaction. */
+int
+ic_meta_begin(struct ic_meta *meta, bool write, struct ic_meta_txn **out)
+{
+	int rc = write ? meta_lock_write(&meta->lock) : meta_lock_read(&meta->lock);
+
+	if (rc)
+		return rc;
+	rc = meta_txn_begin(meta, write, out);
+	if (rc && write)
+		meta_lock_write_end(&meta->lock);
+	else if (rc)
+		meta_lock_read_end(&meta->lock);
+	return rc;
+}
+
 int
 meta_cursor(struct ic_meta_txn *txn, enum meta_db db, MDB_cursor **out)
 {
@@ -486,6 +528,7 @@ meta_read_end(struct ic_meta_txn *txn)
 	pthread_mutex_unlock(&meta->pool_mu);
 	if (txn)
 		meta_read_free(txn);
+	meta_lock_read_end(&meta->lock);
 }
 
 int
@@ -497,8 +540,10 @@ ic_meta_commit(struct ic_meta_txn *txn)
 		meta_read_end(txn);
 		return 0;
 	}
-	/* Write cursors are freed by LMDB at commit. */
+	/* Write cursors are freed by LMDB at commit; the lock is held until
+	 * the commit's last write is done. */
 	rc = meta_err(mdb_txn_commit(txn->txn));
+	meta_lock_write_end(&txn->meta->lock);
 	if (rc == 0)
 		meta_reserve(txn->meta);
 	free(txn);
@@ -517,5 +562,6 @@ ic_meta_abort(struct ic_meta_txn *txn)
 		return;
 	}
 	mdb_txn_abort(txn->txn);
+	meta_lock_write_end(&txn->meta->lock);
 	free(txn);
 }

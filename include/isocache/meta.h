@@ -2,11 +2,19 @@
  * per store in single-file mode. Only meta/ includes <lmdb.h>.
  *
  * Everything happens inside a transaction from ic_meta_begin. Read
- * transactions are lock-free snapshots; one write transaction at a time
- * exists per store (across processes), so callers hold one only for
- * microseconds and never across I/O. Functions return 0 or -errno:
+ * transactions are snapshots that share the store's lock (meta/lock.c);
+ * a write transaction holds it alone, across all processes, PID
+ * namespaces included. So readers wait for a commit and a writer for every
+ * reader: hold any transaction only for what it reads or writes, never
+ * across I/O or a wait for another process. A transaction ends on the
+ * thread that began it; a thread may begin reads inside its transaction,
+ * but a write inside its own read fails with -EDEADLK (it would wait for
+ * itself). After fork(), only one of the two processes may use a handle
+ * (as with LMDB itself): they share the lock's open file description.
+ * Functions return 0 or -errno:
  * -ENOENT not found, -EEXIST exists, -EUCLEAN corrupt or foreign file,
- * -EPROTONOSUPPORT newer schema, -ENOSPC map full.
+ * -EPROTONOSUPPORT newer schema, -ENOSPC map full, -EBUSY (at open) a
+ * process using LMDB's own locking holds the store.
  */
 #ifndef ISOCACHE_META_H
 #define ISOCACHE_META_H
@@ -26,9 +34,9 @@ int ic_meta_create(const char *path, const uint8_t store_uuid[16], uint32_t clus
 /* Open an existing meta file; checks magic and schema version. */
 int ic_meta_open(const char *path, struct ic_meta **out);
 /* The same, read-only (LMDB MDB_RDONLY): the meta file itself is opened
- * O_RDONLY and write transactions fail with -EACCES. LMDB still needs write
- * access to path-lock (its reader table); without it this fails with
- * -EACCES after saying so. */
+ * O_RDONLY and write transactions fail with -EACCES. Taking part in the
+ * store's lock still needs write access to path-lock; without it this
+ * fails with -EACCES after saying so. */
 int ic_meta_open_readonly(const char *path, struct ic_meta **out);
 void ic_meta_close(struct ic_meta *meta);
 uint32_t ic_meta_cluster_size(const struct ic_meta *meta);
