@@ -55,6 +55,8 @@ int admin_cache_stats(struct ic_store *store, bool json, bool watch);
  * why (qemu_img.c). */
 int admin_qemu_convert(const char *src, const char *fmt, const char *dst);
 
+/* cache trace show|clear NAME@SNAP (cache_trace.c): returns the exit code. */
+int admin_cache_trace(struct ic_store *store, const char *action, const char *image, bool json);
 /* Print "isocache-admin: <what>: <why>" to stderr; returns 1 (the exit code). */
 int admin_fail(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Say what a command made: "<how> vdisk|snapshot IMAGE: SIZE, USED in its

@@ -140,6 +140,10 @@ fill_start(struct cached_store *st, struct cached_req *r, uint64_t b)
 	f->fd = slot == CACHED_NIL ? l->fd : st->l2->fd;
 	f->off = slot == CACHED_NIL ? start << IC_CACHED_BLOCK_SHIFT : cached_l2_offset(st->l2, slot);
 	l->seq_next = start + n;
+	if (r->prefetch) {
+		l->stats[IC_CACHED_STAT_TRACE_FILLS]++;
+		l->stats[IC_CACHED_STAT_TRACE_BLOCKS] += n;
+	}
 	if (slot == CACHED_NIL) {
 		l->stats[IC_CACHED_STAT_FILLS]++;
 		l->stats[IC_CACHED_STAT_L2_MISSES] += st->l2 ? n : 0;
@@ -225,6 +229,8 @@ cached_req_run(struct cached_store *st, struct cached_req *r)
 
 		r->resumed = false;
 		stats[IC_CACHED_STAT_LOOKUPS] += count;
+		if (count && l->trace)
+			cached_trace_touch(l, b);
 		if (i != CACHED_NIL && st->e[i].state == CACHED_VALID) {
 			st->e[i].visited = 1;
 			stats[IC_CACHED_STAT_HITS] += count;
@@ -251,5 +257,5 @@ cached_req_run(struct cached_store *st, struct cached_req *r)
 		}
 		r->cursor++;
 	}
-	st->finish(st, r);
+	(r->finish ? r->finish : st->finish)(st, r);
 }

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,8 +28,11 @@
 #define MAIN_DEFAULT_MEMORY (512ull << 20)
 #define MAIN_MAX_QUOTAS 64
 #define MAIN_DEFAULT_L2_SIZE (1ull << 30)
+#define MAIN_DEFAULT_TRACE_WINDOW 30
+#define MAIN_DEFAULT_TRACE_LIMIT (2ull << 30)
 enum { MAIN_OPT_L2 = 256, MAIN_OPT_L2_SIZE, MAIN_OPT_UID_SESSIONS, MAIN_OPT_NO_SHARED,
-       MAIN_OPT_METRICS };
+       MAIN_OPT_METRICS, MAIN_OPT_NO_TRACE, MAIN_OPT_TRACE_DIR, MAIN_OPT_TRACE_WINDOW,
+       MAIN_OPT_TRACE_LIMIT };
 
 static const char main_usage[] =
 	"Usage: isocached [OPTION]...\n"
@@ -61,6 +65,16 @@ static const char main_usage[] =
 	"                         is a request on the socket (default: clients that\n"
 	"                         registered a layer map its cached blocks read-only\n"
 	"                         and copy hits without a syscall)\n"
+	"      --no-trace         neither record boot traces nor replay them\n"
+	"                         (default: the blocks readers ask for in the\n"
+	"                         first seconds after a layer is first registered\n"
+	"                         are recorded, and prefetched in that order at\n"
+	"                         its next cold start)\n"
+	"      --trace-dir DIR    where traces are kept (default: $ISOCACHE_TRACE_DIR,\n"
+	"                         else " IC_CACHED_TRACE_DEFAULT_DIR "; created 0700)\n"
+	"      --trace-window SEC how long a recording lasts (default 30, 1..3600)\n"
+	"      --trace-limit SIZE the most data a trace covers (default 2G); a\n"
+	"                         trace file is at most 1 MiB in any case\n"
 	"  -f, --foreground       do not daemonize; log to stderr. Without it the\n"
 	"                         command returns once the daemon accepts (exit 0)\n"
 	"                         or has failed (exit 1, the reason on stderr)\n"
@@ -95,6 +109,10 @@ struct main_opts {
 	unsigned long uid_sessions;
 	bool foreground;
 	bool no_shared;
+	bool no_trace;
+	const char *trace_dir;
+	unsigned long trace_window; /* seconds */
+	uint64_t trace_limit;	    /* bytes */
 	struct main_quota quotas[MAIN_MAX_QUOTAS];
 	unsigned nquotas;
 };
@@ -145,6 +163,10 @@ main_parse(int argc, char **argv, struct main_opts *o)
 		{ "sessions-per-uid", required_argument, NULL, MAIN_OPT_UID_SESSIONS },
 		{ "no-shared", no_argument, NULL, MAIN_OPT_NO_SHARED },
 		{ "metrics", required_argument, NULL, MAIN_OPT_METRICS },
+		{ "no-trace", no_argument, NULL, MAIN_OPT_NO_TRACE },
+		{ "trace-dir", required_argument, NULL, MAIN_OPT_TRACE_DIR },
+		{ "trace-window", required_argument, NULL, MAIN_OPT_TRACE_WINDOW },
+		{ "trace-limit", required_argument, NULL, MAIN_OPT_TRACE_LIMIT },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "pid-file", required_argument, NULL, 'p' },
 		{ "log-level", required_argument, NULL, 'l' },
@@ -161,6 +183,8 @@ main_parse(int argc, char **argv, struct main_opts *o)
 	o->memory = MAIN_DEFAULT_MEMORY;
 	o->l2_size = MAIN_DEFAULT_L2_SIZE;
 	o->uid_sessions = CACHED_UID_SESSIONS;
+	o->trace_window = MAIN_DEFAULT_TRACE_WINDOW;
+	o->trace_limit = MAIN_DEFAULT_TRACE_LIMIT;
 	while ((c = getopt_long(argc, argv, "s:m:q:fp:l:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -194,6 +218,24 @@ main_parse(int argc, char **argv, struct main_opts *o)
 			break;
 		case MAIN_OPT_NO_SHARED:
 			o->no_shared = true;
+			break;
+		case MAIN_OPT_NO_TRACE:
+			o->no_trace = true;
+			break;
+		case MAIN_OPT_TRACE_DIR:
+			o->trace_dir = optarg;
+			break;
+		case MAIN_OPT_TRACE_WINDOW:
+			errno = 0;
+			o->trace_window = strtoul(optarg, &end, 10);
+			if (!*optarg || *end || errno || o->trace_window < 1 || o->trace_window > 3600)
+				return main_bad_usage("--trace-window: not a number of seconds from 1 "
+						      "to 3600", optarg);
+			break;
+		case MAIN_OPT_TRACE_LIMIT:
+			if (ic_size_parse(optarg, &o->trace_limit) < 0 ||
+			    o->trace_limit < IC_CACHED_BLOCK)
+				return main_bad_usage("--trace-limit: not a size of 4K or more", optarg);
 			break;
 		case 'f':
 			o->foreground = true;
@@ -301,6 +343,38 @@ main_listen(const char *path)
 	return ic_steal_fd(&fd);
 }
 
+/* The traces' directory, made 0700 when missing (its parents 0755); a
+ * directory we cannot make or use turns tracing off, with a warning. */
+static void
+main_traces(struct cached_traces *tr, const struct main_opts *o)
+{
+	static char abs[PATH_MAX];
+	const char *dir = ic_cached_trace_dir(o->trace_dir);
+	int rc;
+
+	tr->off = o->no_trace;
+	tr->dir = dir;
+	tr->window_ns = (uint64_t)o->trace_window * 1000000000ull;
+	tr->limit = o->trace_limit >> IC_CACHED_BLOCK_SHIFT;
+	if (tr->off)
+		return;
+	rc = main_mkdirs(dir);
+	if (rc == 0 && mkdir(dir, 0700) < 0 && errno != EEXIST)
+		rc = -errno;
+	/* Absolute: the daemon leaves its working directory for /. */
+	if (rc == 0 && !realpath(dir, abs))
+		rc = -errno;
+	if (rc == 0 && access(abs, W_OK | X_OK) < 0)
+		rc = -errno;
+	if (rc == 0)
+		tr->dir = abs;
+	if (rc < 0) {
+		ic_log(IC_LOG_WARN, "trace directory %s: %s; boot traces are off", tr->dir,
+		       strerror(-rc));
+		tr->off = true;
+	}
+}
+
 /* Tell the waiting parent (ic_daemon_fork) how the start went: 0 once
  * the socket accepts, else 1. Once ready, let go of the terminal. */
 static void
@@ -363,6 +437,7 @@ main(int argc, char **argv)
 	}
 	d.uid_sessions = (unsigned)o.uid_sessions;
 	d.no_shared = o.no_shared;
+	main_traces(&d.traces, &o);
 	for (unsigned i = 0; i < o.nquotas; i++)
 		cached_store_set_quota(&d.store, o.quotas[i].uid, o.quotas[i].bytes);
 	if (o.l2) {
@@ -401,6 +476,7 @@ main(int argc, char **argv)
 	ic_sd_notify("READY=1");
 	rc = cached_daemon_run(&d);
 	ic_sd_notify("STOPPING=1");
+	cached_trace_fini(&d);
 	ic_metrics_stop(metrics);
 	cached_daemon_fini(&d);
 	if (d.store.l2)

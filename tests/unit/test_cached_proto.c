@@ -109,7 +109,7 @@ test_refuses_bad_header(void **state)
 }
 
 /* Version 3: MAP and its sizes, HELLO's RING flag (a flag of HELLO only),
- * the shared_hits counter. */
+ * the shared_hits counter; version 4: the trace replay's two counters. */
 static void
 test_version3(void **state)
 {
@@ -127,9 +127,13 @@ test_version3(void **state)
 	assert_int_equal(ic_cached_decode(buf, (size_t)len, 0, &m), -EBADMSG);
 	assert_int_equal(ic_cached_msg_size(IC_CACHED_MAP), 28);
 	assert_int_equal(ic_cached_msg_size(IC_CACHED_MAP | IC_CACHED_REPLY), 36);
-	assert_int_equal(ic_cached_msg_size(IC_CACHED_STATS | IC_CACHED_REPLY), 308);
+	assert_int_equal(ic_cached_msg_size(IC_CACHED_STATS | IC_CACHED_REPLY), 324);
 	assert_string_equal(ic_cached_stat_name(IC_CACHED_STAT_SHARED_HITS, name, sizeof(name)),
 			    "shared_hits");
+	assert_string_equal(ic_cached_stat_name(IC_CACHED_STAT_TRACE_FILLS, name, sizeof(name)),
+			    "trace_fills");
+	assert_string_equal(ic_cached_stat_name(IC_CACHED_STAT_TRACE_BLOCKS, name, sizeof(name)),
+			    "trace_blocks");
 }
 
 static void
