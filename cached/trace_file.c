@@ -170,7 +170,8 @@ ic_cached_trace_encode(const struct ic_cached_trace *t, uint8_t *buf, size_t cap
 	return (int)(p - buf);
 }
 
-/* One varint from *p (before end); false if it is cut short or too long. */
+/* One varint from *p (before end); false if it is cut short, too long or
+ * not the shortest encoding of its value. */
 static bool
 trace_get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 {
@@ -182,7 +183,7 @@ trace_get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 			return false;
 		*v |= (uint64_t)(b & 0x7f) << shift;
 		if (!(b & 0x80))
-			return true;
+			return shift == 0 || b != 0; /* one encoding per value */
 	}
 	return false;
 }
