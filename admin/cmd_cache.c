@@ -321,7 +321,7 @@ const struct admin_cmd admin_cmd_cache = {
 	"cache",
 	"stats [--json] [--watch] | warm NAME@SNAP | drop [IMAGE] | trace show [--json] NAME@SNAP | "
 	"trace clear NAME@SNAP",
-	"Show, warm or empty the host's shared cache (isocached)",
+	"Show, warm or empty the host's shared cache (isocached), or its boot traces",
 	"stats    the daemon's counters for each frozen layer of this store, and its\n"
 	"         totals: lookups, hit ratio, fills, singleflight joins, bytes served,\n"
 	"         bytes read from layer files, and the backing reads saved\n"

@@ -61,6 +61,10 @@ static const struct {
 	{ "isocached_l2_blocks", "gauge", "L2 entries now.", IC_CACHED_STAT_L2_BLOCKS },
 	{ "isocached_l2_limit_bytes", "gauge", "The --l2-size capacity (0: no L2).",
 	  IC_CACHED_STAT_L2_LIMIT },
+	{ "isocached_trace_fills_total", "counter", "Fills boot trace replays started.",
+	  IC_CACHED_STAT_TRACE_FILLS },
+	{ "isocached_trace_blocks_total", "counter", "Blocks boot trace replays filled.",
+	  IC_CACHED_STAT_TRACE_BLOCKS },
 };
 
 /* READ latency: bucket i of the daemon counts [2^i, 2^(i+1)) us, the last
