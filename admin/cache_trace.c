@@ -21,21 +21,13 @@
 #include "isocache/cached_trace.h"
 
 /* Why a trace file could not be used, in words. */
-static const char *
-trace_why(int rc)
+static void
+trace_fail(const char *image, const char *dir, int rc)
 {
-	switch (rc) {
-	case -ENOENT:
-		return "no trace recorded";
-	case -EFBIG:
-		return "trace file refused: larger than the 1 MiB bound";
-	case -EUCLEAN:
-		return "trace file refused: damaged";
-	case -EPROTONOSUPPORT:
-		return "trace file refused: of an unknown version";
-	default:
-		return strerror(-rc);
-	}
+	if (rc == -ENOENT)
+		admin_fail(image, "no trace recorded (in %s)", dir);
+	else
+		admin_fail(image, "trace file refused: %s (in %s)", ic_cached_trace_strerror(rc), dir);
 }
 
 static int
@@ -106,7 +98,7 @@ admin_cache_trace(struct ic_store *store, const char *action, const char *image,
 			rc = trace_show(image, &t, ic_cached_trace_matches(&t, l->uuid, &sb), json);
 			ic_cached_trace_free(&t);
 		} else {
-			rc = admin_fail(image, "%s (in %s)", trace_why(rc), dir);
+			trace_fail(image, dir, rc);
 		}
 	} else {
 		rc = ic_cached_trace_path(dir, l->uuid, path, sizeof(path));

@@ -404,6 +404,8 @@ int cached_daemon_init(struct cached_daemon *d, int listen_fd);
 /* Serve until SIGTERM or SIGINT, then finish in-flight work. 0 or -errno. */
 int cached_daemon_run(struct cached_daemon *d);
 void cached_daemon_fini(struct cached_daemon *d);
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t cached_now(void);
 /* An SQE whose completion calls op->done (op may be NULL: ignored). */
 struct io_uring_sqe *cached_sqe(struct cached_daemon *d, struct ic_op *op);
 

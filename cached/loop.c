@@ -20,8 +20,8 @@
 /* After SIGTERM, how long replies may wait on clients that do not read. */
 #define LOOP_DRAIN_NS 5000000000ull
 
-static uint64_t
-loop_now(void)
+uint64_t
+cached_now(void)
 {
 	struct timespec ts;
 
@@ -159,7 +159,7 @@ loop_on_signal(struct ic_op *op, int res)
 	(void)res;
 	ic_log(IC_LOG_INFO, "signal %u: finishing in-flight requests", d->si.ssi_signo);
 	d->stopping = true;
-	d->drain_deadline = loop_now() + LOOP_DRAIN_NS;
+	d->drain_deadline = cached_now() + LOOP_DRAIN_NS;
 	io_uring_prep_cancel(cached_sqe(d, NULL), &d->accept_op, 0);
 	if (d->store.l2)
 		io_uring_prep_cancel(cached_sqe(d, NULL), &d->l2_tick.op, 0);
@@ -265,7 +265,7 @@ cached_daemon_run(struct cached_daemon *d)
 {
 	struct __kernel_timespec tick = { .tv_nsec = 100000000 };
 
-	while (!d->stopping || (d->inflight > 0 && loop_now() < d->drain_deadline)) {
+	while (!d->stopping || (d->inflight > 0 && cached_now() < d->drain_deadline)) {
 		struct io_uring_cqe *cqe;
 		unsigned head, n = 0;
 		int rc;

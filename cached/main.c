@@ -67,12 +67,13 @@ static const char main_usage[] =
 	"                         and copy hits without a syscall)\n"
 	"      --no-trace         neither record boot traces nor replay them\n"
 	"                         (default: the blocks readers ask for in the\n"
-	"                         first seconds after a layer is first registered\n"
-	"                         are recorded, and prefetched in that order at\n"
-	"                         its next cold start)\n"
+	"                         first seconds of a layer's first reads are\n"
+	"                         recorded, and prefetched in that order at its\n"
+	"                         next cold start)\n"
 	"      --trace-dir DIR    where traces are kept (default: $ISOCACHE_TRACE_DIR,\n"
 	"                         else " IC_CACHED_TRACE_DEFAULT_DIR "; created 0700)\n"
-	"      --trace-window SEC how long a recording lasts (default 30, 1..3600)\n"
+	"      --trace-window SEC how long a recording lasts from a layer's first\n"
+	"                         read (default 30, 1..3600)\n"
 	"      --trace-limit SIZE the most data a trace covers (default 2G); a\n"
 	"                         trace file is at most 1 MiB in any case\n"
 	"  -f, --foreground       do not daemonize; log to stderr. Without it the\n"
@@ -151,6 +152,17 @@ main_parse_quota(struct main_opts *o, const char *arg)
 	return 0;
 }
 
+/* A decimal number from lo to hi, all of arg, into *out. */
+static bool
+main_number(const char *arg, unsigned long lo, unsigned long hi, unsigned long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoul(arg, &end, 10);
+	return *arg && !*end && !errno && *out >= lo && *out <= hi;
+}
+
 static int
 main_parse(int argc, char **argv, struct main_opts *o)
 {
@@ -174,7 +186,6 @@ main_parse(int argc, char **argv, struct main_opts *o)
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char *const levels[] = { "error", "warn", "info", "debug" };
-	char *end;
 	int c;
 
 	o->socket = getenv("ISOCACHE_SOCKET");
@@ -209,10 +220,7 @@ main_parse(int argc, char **argv, struct main_opts *o)
 				return main_bad_usage("--l2-size: not a size", optarg);
 			break;
 		case MAIN_OPT_UID_SESSIONS:
-			errno = 0;
-			o->uid_sessions = strtoul(optarg, &end, 10);
-			if (!*optarg || *end || errno || o->uid_sessions < 1 ||
-			    o->uid_sessions > CACHED_MAX_SESSIONS)
+			if (!main_number(optarg, 1, CACHED_MAX_SESSIONS, &o->uid_sessions))
 				return main_bad_usage("--sessions-per-uid: not a number from 1 to 4096",
 						      optarg);
 			break;
@@ -226,9 +234,7 @@ main_parse(int argc, char **argv, struct main_opts *o)
 			o->trace_dir = optarg;
 			break;
 		case MAIN_OPT_TRACE_WINDOW:
-			errno = 0;
-			o->trace_window = strtoul(optarg, &end, 10);
-			if (!*optarg || *end || errno || o->trace_window < 1 || o->trace_window > 3600)
+			if (!main_number(optarg, 1, 3600, &o->trace_window))
 				return main_bad_usage("--trace-window: not a number of seconds from 1 "
 						      "to 3600", optarg);
 			break;

@@ -10,8 +10,11 @@
  *
  * A recording notes every block a READ asks for and every block a client
  * reports serving from the arena (hits and misses alike), the first time
- * only, in that order, as runs of consecutive blocks. It ends when its
- * window passes (--trace-window, checked every second), when it covers
+ * only, in that order, as runs of consecutive blocks. Its window
+ * (--trace-window) opens with the first block noted, not at REGISTER: a
+ * layer registered only to be looked at (cache stats) and booted later is
+ * still recorded. It ends when the window passes (checked every second),
+ * when it covers
  * --trace-limit of data, or when its encoding would pass
  * IC_CACHED_TRACE_MAX; then, or at shutdown, it is written and forgotten.
  * Noting a block is a bit test in a bitmap of the layer (calloc'd, so
@@ -26,7 +29,6 @@
 #include "cached/internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,43 +37,20 @@
 
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "common/replace.h"
 #include "common/uuid.h"
 
 struct cached_trace_rec {
 	struct ic_cached_trace t; /* the runs so far, room for cap */
 	uint32_t cap;
-	uint64_t deadline; /* CLOCK_MONOTONIC ns */
+	uint64_t deadline; /* CLOCK_MONOTONIC ns; 0 until the first block */
+	uint64_t window;   /* ns */
 	uint64_t limit;	   /* blocks */
 	size_t bytes;	   /* the encoding's size so far */
 	uint64_t prev_end; /* where the run before the last one ended */
 	bool full;	   /* a bound was reached: note no more */
 	uint8_t *seen;	   /* a bit per block of the layer */
 };
-
-static uint64_t
-trace_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* Why a trace file was refused, for the log. */
-static const char *
-trace_refusal(int rc)
-{
-	switch (rc) {
-	case -EFBIG:
-		return "larger than the 1 MiB bound";
-	case -EUCLEAN:
-		return "damaged";
-	case -EPROTONOSUPPORT:
-		return "of an unknown version";
-	default:
-		return strerror(-rc);
-	}
-}
 
 static void
 trace_record_start(struct cached_daemon *d, struct cached_layer *l, const struct stat *sb)
@@ -89,7 +68,7 @@ trace_record_start(struct cached_daemon *d, struct cached_layer *l, const struct
 	memcpy(rec->t.uuid, l->uuid, 16);
 	rec->t.size = l->size;
 	rec->t.mtime_ns = ic_cached_trace_mtime(sb);
-	rec->deadline = trace_now() + d->traces.window_ns;
+	rec->window = d->traces.window_ns;
 	rec->limit = d->traces.limit;
 	rec->bytes = IC_CACHED_TRACE_HDR;
 	l->trace = rec;
@@ -121,7 +100,7 @@ cached_trace_layer(struct cached_daemon *d, struct cached_layer *l, const struct
 		ic_cached_trace_free(&t);
 	} else if (rc != -ENOENT) {
 		ic_log(IC_LOG_WARN, "layer %s: trace file in %s refused: %s; recording anew", name,
-		       d->traces.dir, trace_refusal(rc));
+		       d->traces.dir, ic_cached_trace_strerror(rc));
 	}
 	trace_record_start(d, l, sb);
 }
@@ -148,41 +127,46 @@ cached_trace_touch(struct cached_layer *l, uint64_t block)
 {
 	struct cached_trace_rec *rec = l->trace;
 	struct ic_cached_trace_run *last;
+	uint64_t end;
 	size_t need;
+	bool extend;
 
 	if (!rec || rec->full || block >= l->nblocks || rec->seen[block / 8] & (1u << block % 8))
 		return;
 	last = rec->t.nruns ? &rec->t.runs[rec->t.nruns - 1] : NULL;
-	if (last && block == last->start + last->len) {
+	extend = last && block == last->start + last->len;
+	end = last ? last->start + last->len : 0;
+	if (extend)
 		need = ic_cached_trace_run_size(rec->prev_end, last->start, last->len + 1) -
 		       ic_cached_trace_run_size(rec->prev_end, last->start, last->len);
-	} else {
-		need = ic_cached_trace_run_size(last ? last->start + last->len : 0, block, 1);
-	}
+	else
+		need = ic_cached_trace_run_size(end, block, 1);
+	/* trace_grow may move the runs: last is not used after it. */
 	if (rec->bytes + need > IC_CACHED_TRACE_MAX || rec->t.blocks >= rec->limit ||
-	    !trace_grow(rec)) {
+	    (!extend && !trace_grow(rec))) {
 		rec->full = true;
 		return;
 	}
-	if (last && block == last->start + last->len) {
+	if (extend) {
 		last->len++;
 	} else {
-		rec->prev_end = last ? last->start + last->len : 0;
+		rec->prev_end = end;
 		rec->t.runs[rec->t.nruns++] = (struct ic_cached_trace_run){ block, 1 };
 	}
+	if (!rec->deadline)
+		rec->deadline = cached_now() + rec->window;
 	rec->bytes += need;
 	rec->t.blocks++;
 	rec->seen[block / 8] |= (uint8_t)(1u << block % 8);
 }
 
-/* Write rec's trace to dir/<uuid>.trace whole: a temporary file renamed
- * over it. 0 or -errno. */
+/* Write rec's trace to dir/<uuid>.trace whole. 0 or -errno. */
 static int
 trace_save(const char *dir, struct cached_trace_rec *rec)
 {
 	IC_AUTOFREE uint8_t *buf = malloc(rec->bytes);
-	char path[4096], tmp[4200];
-	int len, fd, rc = 0;
+	char path[4096];
+	int len, rc;
 
 	if (!buf)
 		return -ENOMEM;
@@ -191,27 +175,7 @@ trace_save(const char *dir, struct cached_trace_rec *rec)
 	if (len < 0)
 		return len;
 	rc = ic_cached_trace_path(dir, rec->t.uuid, path, sizeof(path));
-	if (rc < 0)
-		return rc;
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	for (int off = 0; off < len && rc == 0;) {
-		ssize_t n = write(fd, buf + off, (size_t)(len - off));
-
-		if (n < 0 && errno != EINTR)
-			rc = -errno;
-		else if (n > 0)
-			off += (int)n;
-	}
-	if (close(fd) < 0 && rc == 0)
-		rc = -errno;
-	if (rc == 0 && rename(tmp, path) < 0)
-		rc = -errno;
-	if (rc < 0)
-		unlink(tmp);
-	return rc;
+	return rc < 0 ? rc : ic_file_replace(path, buf, (size_t)len, 0600);
 }
 
 /* End l's recording: write it if it holds any block, and forget it. */
@@ -240,12 +204,12 @@ trace_record_end(struct cached_daemon *d, struct cached_layer *l)
 void
 cached_trace_tick(struct cached_daemon *d)
 {
-	uint64_t now = trace_now();
+	uint64_t now = cached_now();
 
 	for (uint32_t i = 0; i < d->store.nlayers; i++) {
 		struct cached_layer *l = d->store.layers[i];
 
-		if (l->trace && (l->trace->full || now >= l->trace->deadline))
+		if (l->trace && (l->trace->full || (l->trace->deadline && now >= l->trace->deadline)))
 			trace_record_end(d, l);
 	}
 }

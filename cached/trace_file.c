@@ -58,6 +58,21 @@ ic_cached_trace_matches(const struct ic_cached_trace *t, const uint8_t uuid[16],
 	       t->mtime_ns == ic_cached_trace_mtime(sb);
 }
 
+const char *
+ic_cached_trace_strerror(int rc)
+{
+	switch (rc) {
+	case -EFBIG:
+		return "larger than the 1 MiB bound";
+	case -EUCLEAN:
+		return "damaged";
+	case -EPROTONOSUPPORT:
+		return "of an unknown version";
+	default:
+		return strerror(-rc);
+	}
+}
+
 void
 ic_cached_trace_free(struct ic_cached_trace *t)
 {

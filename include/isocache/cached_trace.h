@@ -83,6 +83,11 @@ int ic_cached_trace_matches(const struct ic_cached_trace *t, const uint8_t uuid[
 /* The mtime of sb in nanoseconds: a trace's generation of its layer. */
 uint64_t ic_cached_trace_mtime(const struct stat *sb);
 
+/* Why a trace file was refused, in words: "larger than the 1 MiB bound"
+ * (-EFBIG), "damaged" (-EUCLEAN), "of an unknown version"
+ * (-EPROTONOSUPPORT), else strerror. */
+const char *ic_cached_trace_strerror(int rc);
+
 void ic_cached_trace_free(struct ic_cached_trace *t);
 
 #endif
