@@ -26,8 +26,10 @@ trace_fail(const char *image, const char *dir, int rc)
 {
 	if (rc == -ENOENT)
 		admin_fail(image, "no trace recorded (in %s)", dir);
-	else
+	else if (rc == -EFBIG || rc == -EUCLEAN || rc == -EPROTONOSUPPORT)
 		admin_fail(image, "trace file refused: %s (in %s)", ic_cached_trace_strerror(rc), dir);
+	else
+		admin_fail(image, "cannot read its trace in %s: %s", dir, strerror(-rc));
 }
 
 static int

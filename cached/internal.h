@@ -438,6 +438,8 @@ void cached_trace_fini(struct cached_daemon *d);
 /* Prefetch l's blocks in t's order, charged to accounting slot uid; takes t. */
 void cached_prefetch_start(struct cached_daemon *d, struct cached_layer *l,
 			   struct ic_cached_trace *t, uint16_t uid);
+/* May a trace replay's fill of uid take blocks more without evicting? */
+bool cached_prefetch_room(const struct cached_store *st, uint16_t uid, uint32_t blocks);
 /* Start replay requests while lanes are free and demand leaves fills. */
 void cached_prefetch_kick(struct cached_daemon *d);
 void cached_prefetch_fini(struct cached_daemon *d);

@@ -17,7 +17,8 @@
  * A replay stops when its trace is done, or before its fills would evict
  * anything (the store has no free blocks for another fill, or its uid's
  * quota is reached): what readers touched is hotter than the rest of a
- * trace.
+ * trace. Requests already in flight then fill only free blocks (fill.c
+ * asks cached_prefetch_room before each block).
  */
 #include "cached/internal.h"
 
@@ -82,14 +83,19 @@ prefetch_lane_done(struct cached_store *st, struct cached_req *r)
 	cached_prefetch_kick(d);
 }
 
-/* Would another fill of p evict a block? Then stop: it is hotter. */
+bool
+cached_prefetch_room(const struct cached_store *st, uint16_t uid, uint32_t blocks)
+{
+	const struct cached_uid *u = &st->uids[uid];
+
+	return st->cap - st->used >= blocks && (!u->capped || u->used + blocks <= u->quota);
+}
+
+/* Would another request of p evict a block? Then stop: it is hotter. */
 static bool
 prefetch_would_evict(const struct cached_store *st, const struct cached_prefetch *p)
 {
-	const struct cached_uid *u = &st->uids[p->uid];
-
-	return st->cap - st->used < CACHED_FILL_MAX ||
-	       (u->capped && u->used + CACHED_FILL_MAX > u->quota);
+	return !cached_prefetch_room(st, p->uid, CACHED_FILL_MAX);
 }
 
 /* The replay to start a request of, dropping those finished; or NULL. */
