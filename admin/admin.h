@@ -22,6 +22,7 @@ enum admin_opt {
 	ADMIN_OPT_POSITION = 1u << 6, /* --position top|bottom|N */
 	ADMIN_OPT_REPAIR = 1u << 7,   /* --repair */
 	ADMIN_OPT_GROUP = 1u << 8,    /* --group NAME */
+	ADMIN_OPT_PROGRESS = 1u << 9, /* -p, --progress */
 };
 
 struct admin_cmd {
@@ -52,8 +53,12 @@ int admin_cache_stats(struct ic_store *store, bool json, bool watch);
 
 /* qemu-img check src (refusing a damaged image with qemu-img's findings),
  * then qemu-img convert -f fmt -O raw src dst; returns 0 or 1 after saying
- * why (qemu_img.c). */
-int admin_qemu_convert(const char *src, const char *fmt, const char *dst);
+ * why (qemu_img.c). With size not 0, the conversion's progress goes to
+ * admin_progress_fn as that share of size. */
+int admin_qemu_convert(const char *src, const char *fmt, const char *dst, uint64_t size);
+/* The virtual size of image src of format fmt (qemu-img info), or 0 when
+ * qemu-img cannot tell. */
+uint64_t admin_qemu_size(const char *src, const char *fmt);
 
 /* cache trace show|clear NAME@SNAP (cache_trace.c): returns the exit code. */
 int admin_cache_trace(struct ic_store *store, const char *action, const char *image, bool json);
@@ -75,6 +80,7 @@ struct admin_opts {
 	bool force; /* -f: overwrite (export), take from a live owner (ic_owner_set_takeover) */
 	bool has_size;
 	bool repair; /* check --repair */
+	bool progress; /* -p: a progress bar on stderr, when it is a terminal */
 	uint64_t size;
 	unsigned timeout_ms;  /* --timeout, 0 when not given */
 	const char *socket;   /* --socket */
@@ -92,9 +98,30 @@ void admin_usage(const struct admin_cmd *cmd, FILE *out);
  * say which option was wrong; returns 1. */
 int admin_bad_option(const char *cmd, int c, char **argv);
 
-/* A progress bar on stderr when it is a terminal, nothing otherwise. */
-void admin_progress(void *arg, uint64_t done, uint64_t total);
-void admin_progress_end(void);
+/* Progress of one long piece of work of total bytes (progress.c): with -p
+ * (opts->progress) a bar on stderr, "    (42.00/100%)" redrawn in place,
+ * when stderr is a terminal; with --json (opts->json) one JSON object a
+ * line on stdout, {"event":"progress","done":N,"total":M,"percent":P};
+ * otherwise nothing. Both are redrawn at most five times a second. Call
+ * begin, then advance with the bytes done (holes and skipped ranges too, so
+ * that done reaches total; a total of 0 means the library will tell it,
+ * through admin_progress_fn), then end with the command's result: 0 draws
+ * 100% and the event "done", anything else the event "failed" where the
+ * work stopped. end returns rc. */
+void admin_progress_begin(const struct admin_opts *opts, uint64_t total);
+void admin_progress_advance(uint64_t n);
+/* As advance, for a piece of work that reports done so far, counted from
+ * begin (ic_progress_fn: ic_image_flatten, ic_image_remove; qemu-img);
+ * total is taken only when begin was given none. */
+void admin_progress_fn(void *arg, uint64_t done, uint64_t total);
+int admin_progress_end(int rc);
+/* Before a message on stderr: end the bar's line, so the message starts
+ * its own (admin_fail does it). */
+void admin_progress_break(void);
+/* The help of -p and --json, for the commands that take them. */
+#define ADMIN_PROGRESS_HELP                                                               \
+	"  -p, --progress  a progress bar on stderr, when it is a terminal\n"               \
+	"  --json          progress and the end as JSON lines on stdout, for scripts\n"
 
 /* A text table with columns as wide as their content (table.c): new takes
  * ncols, an alignment per column ("llr": left, left, right) and the

@@ -188,8 +188,10 @@ cache_warm_extent(void *arg, const struct ic_extent *ext)
 	uint64_t first, last;
 	int rc = 0;
 
-	if (ext->depth < 0)
+	if (ext->depth < 0) {
+		admin_progress_advance(ext->len);
 		return 0;
+	}
 	if (ext->depth >= 64)
 		return admin_fail("cache warm", "chains deeper than 64 layers are not warmed");
 	if (!w->registered[ext->depth]) {
@@ -202,10 +204,13 @@ cache_warm_extent(void *arg, const struct ic_extent *ext)
 	for (uint64_t b = first; b < last && rc == 0; b += IC_CACHED_MAX_BLOCKS) {
 		uint32_t nb = last - b < IC_CACHED_MAX_BLOCKS ? (uint32_t)(last - b)
 							      : IC_CACHED_MAX_BLOCKS;
+		uint64_t from = b * IC_CACHED_BLOCK, to = (b + nb) * IC_CACHED_BLOCK;
 
 		rc = ic_cached_prefetch(w->c, w->handle[ext->depth], b, nb, NULL);
 		w->done += (uint64_t)nb * IC_CACHED_BLOCK;
-		admin_progress(NULL, w->done, w->size);
+		/* Of the image: blocks overlapping the extent's ends count once. */
+		admin_progress_advance((to < ext->off + ext->len ? to : ext->off + ext->len) -
+				       (from > ext->off ? from : ext->off));
 	}
 	if (rc)
 		return admin_fail("cache warm", "prefetch: %s", strerror(-rc));
@@ -213,7 +218,7 @@ cache_warm_extent(void *arg, const struct ic_extent *ext)
 }
 
 static int
-cache_warm(struct ic_store *store, const char *image)
+cache_warm(struct ic_store *store, const char *image, const struct admin_opts *opts)
 {
 	struct cache_warm w = { 0 };
 	int rc;
@@ -228,9 +233,9 @@ cache_warm(struct ic_store *store, const char *image)
 		return 1;
 	}
 	w.size = ic_vdisk_size(w.vd);
-	rc = ic_vdisk_extents(w.vd, 0, w.size, cache_warm_extent, &w) ? 1 : 0;
-	admin_progress_end();
-	if (rc == 0)
+	admin_progress_begin(opts, w.size);
+	rc = admin_progress_end(ic_vdisk_extents(w.vd, 0, w.size, cache_warm_extent, &w) ? 1 : 0);
+	if (rc == 0 && !opts->json)
 		printf("%s: asked isocached to load %" PRIu64 " bytes\n", image, w.done);
 	ic_vdisk_close(w.vd);
 	ic_cached_disconnect(w.c);
@@ -309,9 +314,13 @@ run_cache(struct ic_store *store, const char *dir, int argc, char **argv)
 	if (extra)
 		return admin_fail("cache", "expected %s (see --help)", admin_cmd_cache.args);
 	if (strcmp(action, "stats") == 0 && !image)
-		return admin_cache_stats(store, opts.json, opts.watch);
+		return admin_only(&opts, ADMIN_OPT_JSON | ADMIN_OPT_WATCH, "cache stats")
+			       ? 1
+			       : admin_cache_stats(store, opts.json, opts.watch);
 	if (strcmp(action, "warm") == 0 && image)
-		return admin_only(&opts, 0, "cache warm") ? 1 : cache_warm(store, image);
+		return admin_only(&opts, ADMIN_OPT_JSON | ADMIN_OPT_PROGRESS, "cache warm")
+			       ? 1
+			       : cache_warm(store, image, &opts);
 	if (strcmp(action, "drop") == 0)
 		return admin_only(&opts, 0, "cache drop") ? 1 : cache_drop(store, image);
 	return admin_fail("cache", "expected %s (see --help)", admin_cmd_cache.args);
@@ -319,8 +328,8 @@ run_cache(struct ic_store *store, const char *dir, int argc, char **argv)
 
 const struct admin_cmd admin_cmd_cache = {
 	"cache",
-	"stats [--json] [--watch] | warm NAME@SNAP | drop [IMAGE] | trace show [--json] NAME@SNAP | "
-	"trace clear NAME@SNAP",
+	"stats [--json] [--watch] | warm NAME@SNAP [-p|--progress] [--json] | drop [IMAGE] | "
+	"trace show [--json] NAME@SNAP | trace clear NAME@SNAP",
 	"Show, warm or empty the host's shared cache (isocached), or its boot traces",
 	"stats    the daemon's counters for each frozen layer of this store, and its\n"
 	"         totals: lookups, hit ratio, fills, singleflight joins, bytes served,\n"
@@ -328,7 +337,10 @@ const struct admin_cmd admin_cmd_cache = {
 	"         (served - backing); with an L2 tier (isocached --l2), blocks read\n"
 	"         from it (L2HITS) and its checksum failures (L2BAD). --json has\n"
 	"         every counter. --watch repeats every second.\n"
-	"warm     load every layer of NAME@SNAP's chain before a boot storm.\n"
+	"warm     load every layer of NAME@SNAP's chain before a boot storm: asks\n"
+	"         isocached to read it, and returns once every read is asked for.\n"
+	"         -p (--progress) shows a bar on a terminal; --json prints the\n"
+	"         progress and the end as JSON lines on stdout, not the summary.\n"
 	"drop     evict the layers of IMAGE's chain, or every frozen layer of the store\n"
 	"         (from RAM and L2); only root and the owner of a layer's file may.\n"
 	"trace show   the boot trace isocached recorded for NAME@SNAP's layer: the\n"
@@ -340,5 +352,5 @@ const struct admin_cmd admin_cmd_cache = {
 	"\n"
 	"The daemon is found at $ISOCACHE_SOCKET, else " IC_CACHED_DEFAULT_SOCKET ". Only\n"
 	"layers whose files the caller can open are shown or touched.\n",
-	true, run_cache, ADMIN_OPT_JSON | ADMIN_OPT_WATCH,
+	true, run_cache, ADMIN_OPT_JSON | ADMIN_OPT_WATCH | ADMIN_OPT_PROGRESS,
 };

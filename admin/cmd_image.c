@@ -2,6 +2,7 @@
  * resize, flatten. The library logs why a call failed; these return 1. */
 #include <grp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "admin/admin.h"
@@ -19,11 +20,12 @@
 #define DESTRUCTIVE(store, opts) \
 	ic_owner_set_takeover((store), (opts).force ? IC_TAKEOVER_FORCE : IC_TAKEOVER_NEVER)
 
+/* In the column of ADMIN_PROGRESS_HELP, which follows it. */
 #define FORCE_HELP                                                                        \
-	"  --force  take the vdisk from a live owner: it is asked to release it\n"       \
-	"           whatever its policy, and killed when it does not answer; its\n"     \
-	"           clients then get errors. Without it, a vdisk a live process\n"       \
-	"           owns is refused, naming that process.\n"
+	"  --force         take the vdisk from a live owner: it is asked to release\n"  \
+	"                  it whatever its policy, and killed when it does not\n"       \
+	"                  answer; its clients then get errors. Without it, a vdisk\n"  \
+	"                  a live process owns is refused, naming that process.\n"
 
 static int
 run_init(struct ic_store *store, const char *dir, int argc, char **argv)
@@ -141,20 +143,21 @@ run_rm(struct ic_store *store, const char *dir, int argc, char **argv)
 
 	(void)dir;
 	DESTRUCTIVE(store, opts);
-	rc = ic_image_remove(store, argv[first], admin_progress, NULL);
-	admin_progress_end();
-	return rc ? 1 : 0;
+	admin_progress_begin(&opts, 0); /* the merge's size is known once it starts */
+	rc = ic_image_remove(store, argv[first], admin_progress_fn, NULL);
+	return admin_progress_end(rc ? 1 : 0);
 }
 
 const struct admin_cmd admin_cmd_rm = {
-	"rm", "NAME | NAME@SNAP [--force]", "Remove a vdisk or a snapshot",
+	"rm", "NAME | NAME@SNAP [--force] [-p|--progress] [--json]", "Remove a vdisk or a snapshot",
 	"A vdisk goes with its own leaf; its snapshots stay.\n"
 	"A snapshot with nothing on top goes. A snapshot with exactly one layer on\n"
 	"top is merged into that layer (its data is copied up where the layer has\n"
 	"none), so every image reads as before. A snapshot that several linked\n"
-	"clones share is refused, naming them.\n"
-	"\nOptions:\n" FORCE_HELP,
-	true, run_rm, ADMIN_OPT_FORCE,
+	"clones share is refused, naming them. Progress counts the bytes the merge\n"
+	"goes through; a vdisk, or a snapshot with nothing on top, goes at once.\n"
+	"\nOptions:\n" FORCE_HELP ADMIN_PROGRESS_HELP,
+	true, run_rm, ADMIN_OPT_FORCE | ADMIN_OPT_PROGRESS | ADMIN_OPT_JSON,
 };
 
 static int
@@ -167,31 +170,41 @@ run_resize(struct ic_store *store, const char *dir, int argc, char **argv)
 	if (!opts.has_size)
 		return admin_fail("resize", "--size is required");
 	DESTRUCTIVE(store, opts);
-	return ic_image_resize(store, argv[first], opts.size) ? 1 : 0;
+	admin_progress_begin(&opts, opts.size);
+	return admin_progress_end(ic_image_resize(store, argv[first], opts.size) ? 1 : 0);
 }
 
 const struct admin_cmd admin_cmd_resize = {
-	"resize", "NAME --size SIZE [--force]", "Grow a vdisk",
-	"Shrinking is refused.\n\nOptions:\n" FORCE_HELP, true, run_resize,
-	ADMIN_OPT_SIZE | ADMIN_OPT_FORCE,
+	"resize", "NAME --size SIZE [--force] [-p|--progress] [--json]", "Grow a vdisk",
+	"Shrinking is refused. Growing changes the metadata and the length of the\n"
+	"leaf's file, whatever the size: nothing is copied or written, so it is\n"
+	"immediate; -p and --json only report it done, as the other commands do.\n"
+	"\nOptions:\n" FORCE_HELP ADMIN_PROGRESS_HELP,
+	true, run_resize, ADMIN_OPT_SIZE | ADMIN_OPT_FORCE | ADMIN_OPT_PROGRESS | ADMIN_OPT_JSON,
 };
 
 static int
 run_flatten(struct ic_store *store, const char *dir, int argc, char **argv)
 {
 	const struct admin_cmd *self = &admin_cmd_flatten;
+	struct ic_image_info info;
 	int rc;
 	PARSE(1, 1);
 
 	(void)dir;
 	DESTRUCTIVE(store, opts);
-	rc = ic_image_flatten(store, argv[first], admin_progress, NULL);
-	admin_progress_end();
-	return rc ? 1 : 0;
+	if (ic_image_info(store, argv[first], &info))
+		return 1;
+	free(info.chain);
+	admin_progress_begin(&opts, info.size);
+	rc = ic_image_flatten(store, argv[first], admin_progress_fn, NULL);
+	return admin_progress_end(rc ? 1 : 0);
 }
 
 const struct admin_cmd admin_cmd_flatten = {
-	"flatten", "NAME [--force]", "Copy a vdisk's whole chain into its leaf and detach it",
-	"Afterwards NAME depends on no snapshot.\n\nOptions:\n" FORCE_HELP, true, run_flatten,
-	ADMIN_OPT_FORCE,
+	"flatten", "NAME [--force] [-p|--progress] [--json]",
+	"Copy a vdisk's whole chain into its leaf and detach it",
+	"Afterwards NAME depends on no snapshot. Progress counts the bytes of the\n"
+	"image gone through.\n\nOptions:\n" FORCE_HELP ADMIN_PROGRESS_HELP, true,
+	run_flatten, ADMIN_OPT_FORCE | ADMIN_OPT_PROGRESS | ADMIN_OPT_JSON,
 };

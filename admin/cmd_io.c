@@ -46,11 +46,12 @@ static int
 io_import_data(int fd, const char *file, struct ic_vdisk *vd, uint64_t size)
 {
 	IC_AUTOFREE char *buf = malloc(IO_CHUNK);
-	off_t data = 0, hole;
+	off_t data = 0, hole, prev = 0;
 
 	if (!buf)
 		return admin_fail(file, "out of memory");
 	while ((data = lseek(fd, data, SEEK_DATA)) >= 0 && (uint64_t)data < size) {
+		admin_progress_advance((uint64_t)(data - prev)); /* the hole skipped */
 		hole = lseek(fd, data, SEEK_HOLE);
 		if (hole < 0)
 			hole = (off_t)size;
@@ -67,15 +68,18 @@ io_import_data(int fd, const char *file, struct ic_vdisk *vd, uint64_t size)
 			if (!io_all_zero(buf, (size_t)r) && ic_vdisk_pwrite(vd, buf, (size_t)r, (uint64_t)pos, 0))
 				return 1;
 			pos += r;
-			admin_progress(NULL, (uint64_t)pos, size);
+			admin_progress_advance((uint64_t)r);
 		}
-		data = hole;
+		data = prev = hole;
 	}
 	return 0;
 }
 
+/* Import the raw image fd as vdisk name. counted: the bytes progress has
+ * already begun with (a conversion's), or 0 to begin it here. */
 static int
-io_import_raw(struct ic_store *store, const char *file, int fd, const char *name)
+io_import_raw(struct ic_store *store, const char *file, int fd, const char *name,
+	      const struct admin_opts *opts, uint64_t counted)
 {
 	struct ic_vdisk *vd;
 	struct stat st;
@@ -101,8 +105,9 @@ io_import_raw(struct ic_store *store, const char *file, int fd, const char *name
 		ic_image_remove(store, name, NULL, NULL);
 		return 1;
 	}
-	rc = io_import_data(fd, file, vd, (uint64_t)st.st_size);
-	admin_progress_end();
+	if (!counted)
+		admin_progress_begin(opts, size);
+	rc = io_import_data(fd, file, vd, size);
 	if (ic_vdisk_close(vd))
 		rc = 1;
 	if (rc)
@@ -133,29 +138,42 @@ run_import(struct ic_store *store, const char *dir, int argc, char **argv)
 		return admin_fail(file, "%s", strerror(errno));
 	fmt = io_format(fd);
 	if (!fmt) {
-		rc = io_import_raw(store, file, fd, name);
+		rc = io_import_raw(store, file, fd, name, &opts, 0);
 	} else {
+		/* Progress goes through the image twice: qemu-img converts it,
+		 * then its raw copy is imported. */
+		uint64_t vsize = opts.progress || opts.json ? admin_qemu_size(file, fmt) : 0;
+
+		if (vsize)
+			admin_progress_begin(&opts, 2 * vsize);
 		snprintf(tmp, sizeof(tmp), "%s/import-%d.raw", dir, (int)getpid());
-		rc = admin_qemu_convert(file, fmt, tmp);
+		rc = admin_qemu_convert(file, fmt, tmp, vsize);
 		close(fd);
 		fd = rc ? -1 : open(tmp, O_RDONLY | O_CLOEXEC);
-		if (rc == 0)
+		if (rc == 0) {
+			admin_progress_fn(NULL, vsize, 0);
 			rc = fd < 0 ? admin_fail(tmp, "%s", strerror(errno))
-				    : io_import_raw(store, file, fd, name);
+				    : io_import_raw(store, file, fd, name, &opts, vsize);
+		}
 		unlink(tmp);
 	}
+	if (admin_progress_end(rc) || opts.json)
+		return rc; /* --json: the "done" line says it */
 	snprintf(how, sizeof(how), "imported %s (%s) as", file, fmt ? fmt : "raw");
-	return rc ? rc : admin_made(store, name, how);
+	return admin_made(store, name, how);
 }
 
 const struct admin_cmd admin_cmd_import = {
-	"import", "FILE NAME", "Import a disk image as a new vdisk",
+	"import", "FILE NAME [-p|--progress] [--json]", "Import a disk image as a new vdisk",
 	"FILE is a raw image (holes stay unallocated), or a qcow2, vmdk or vhdx image\n"
 	"read through qemu-img. An image that qemu-img check finds damaged is refused\n"
 	"with its findings (leaked clusters alone are only reported). A raw image must\n"
-	"be whole 512-byte sectors, as create's --size. A progress bar is shown on a\n"
-	"terminal; the vdisk made is printed at the end.\n",
-	true, run_import, 0,
+	"be whole 512-byte sectors, as create's --size. The vdisk made is printed at\n"
+	"the end. Progress counts the bytes of the raw image copied into the store;\n"
+	"a qcow2, vmdk or vhdx image is gone through twice, qemu-img's conversion\n"
+	"(as qemu-img convert -p counts it) and then the copy.\n"
+	"\nOptions:\n" ADMIN_PROGRESS_HELP,
+	true, run_import, ADMIN_OPT_PROGRESS | ADMIN_OPT_JSON,
 };
 
 struct io_export {
@@ -172,8 +190,10 @@ io_export_extent(void *arg, const struct ic_extent *ext)
 {
 	struct io_export *x = arg;
 
-	if (ext->depth < 0 && !x->device)
+	if (ext->depth < 0 && !x->device) {
+		admin_progress_advance(ext->len);
 		return 0; /* zeroes: left as a hole */
+	}
 	for (uint64_t pos = ext->off; pos < ext->off + ext->len; pos += IO_CHUNK) {
 		size_t n = ext->off + ext->len - pos < IO_CHUNK ? ext->off + ext->len - pos : IO_CHUNK;
 
@@ -184,7 +204,7 @@ io_export_extent(void *arg, const struct ic_extent *ext)
 		if ((x->device || !io_all_zero(x->buf, n)) &&
 		    pwrite(x->fd, x->buf, n, (off_t)pos) != (ssize_t)n)
 			return admin_fail(x->file, "write: %s", strerror(errno));
-		admin_progress(NULL, pos + n, x->size);
+		admin_progress_advance(n);
 	}
 	return 0;
 }
@@ -243,22 +263,26 @@ run_export(struct ic_store *store, const char *dir, int argc, char **argv)
 		return 1;
 	x.size = ic_vdisk_size(x.vd);
 	rc = io_export_open(&x, opts.force);
-	if (rc == 0)
+	if (rc == 0) {
+		admin_progress_begin(&opts, x.size);
 		rc = ic_vdisk_extents(x.vd, 0, x.size, io_export_extent, &x) ? 1 : 0;
-	admin_progress_end();
+	}
 	if (rc == 0 && fsync(x.fd) != 0)
 		rc = admin_fail(x.file, "fsync: %s", strerror(errno));
 	if (x.fd >= 0)
 		close(x.fd);
 	ic_vdisk_close(x.vd);
-	return rc;
+	return admin_progress_end(rc);
 }
 
 const struct admin_cmd admin_cmd_export = {
-	"export", "NAME[@SNAP] FILE [-f|--force]", "Write an image out as a sparse raw file",
+	"export", "NAME[@SNAP] FILE [-f|--force] [-p|--progress] [--json]",
+	"Write an image out as a sparse raw file",
 	"The whole chain is flattened; ranges that read as zeroes are left as holes.\n"
 	"FILE must not exist: an existing file, or a block device, is overwritten\n"
 	"only with -f (--force). A block device must be at least as large as the\n"
-	"image; every byte of the image is written to it, zeroes too.\n",
-	true, run_export, ADMIN_OPT_FORCE,
+	"image; every byte of the image is written to it, zeroes too.\n"
+	"\nOptions:\n"
+	"  -f, --force     overwrite FILE\n" ADMIN_PROGRESS_HELP,
+	true, run_export, ADMIN_OPT_FORCE | ADMIN_OPT_PROGRESS | ADMIN_OPT_JSON,
 };

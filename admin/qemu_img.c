@@ -1,5 +1,5 @@
 /* qemu-img for import: check an image, then convert it to raw, showing
- * what qemu-img found when either fails. */
+ * what qemu-img found when either fails, and its progress as it goes. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -8,17 +8,52 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "admin/admin.h"
 #include "common/cleanup.h"
 
+/* qemu-img convert -p writes "    (42.00/100%)\r" as it goes, on stdout
+ * among its messages: report each such piece as that share of size done
+ * (admin_progress_fn) and take it out of buf[0, len); the rest stays, and
+ * its new length is returned. An unfinished piece waits for more. */
+static size_t
+qemu_take_progress(char *buf, size_t len, uint64_t size)
+{
+	size_t keep = 0;
+	char *p = buf, *cr;
+
+	buf[len] = '\0'; /* sscanf stops there; the callers leave room for it */
+	for (; (cr = memchr(p, '\r', (size_t)(buf + len - p))); p = cr + 1) {
+		char *piece = memrchr(p, '\n', (size_t)(cr - p));
+		double pct;
+		int end = 0;
+
+		piece = piece ? piece + 1 : p;
+		if (sscanf(piece, " (%lf/100%%)%n", &pct, &end) == 1 && piece + end == cr &&
+		    pct >= 0 && pct <= 100) {
+			admin_progress_fn(NULL, (uint64_t)(pct / 100 * (double)size), 0);
+			/* Keep what came before the piece; drop it and its \r. */
+			memmove(buf + keep, p, (size_t)(piece - p));
+			keep += (size_t)(piece - p);
+			continue;
+		}
+		memmove(buf + keep, p, (size_t)(cr + 1 - p));
+		keep += (size_t)(cr + 1 - p);
+	}
+	memmove(buf + keep, p, (size_t)(buf + len - p));
+	return keep + (size_t)(buf + len - p);
+}
+
 /* Run qemu-img with args (NULL-terminated, without the program name).
  * Its stdout and stderr go to *out (malloc'd, NUL-terminated, at most
- * QEMU_OUT_MAX bytes kept; free() it). Returns its exit status, 127 when
- * it cannot run, or -1 when it was killed. */
+ * QEMU_OUT_MAX bytes kept; free() it), less the progress of -p when size
+ * is not 0 (qemu_take_progress). Returns its exit status, 127 when it
+ * cannot run, or -1 when it was killed. */
 #define QEMU_OUT_MAX (1u << 20)
 
 static int
-qemu_run(const char *const *args, char **out)
+qemu_run(const char *const *args, char **out, uint64_t size)
 {
 	const char *argv[16] = { "qemu-img" };
 	size_t len = 0, cap = 4096, n = 1;
@@ -49,6 +84,8 @@ qemu_run(const char *const *args, char **out)
 		if (r < 0 && errno != EINTR)
 			break;
 		len += r > 0 ? (size_t)r : 0;
+		if (size)
+			len = qemu_take_progress(buf, len, size);
 		if (len == cap - 1 && cap < QEMU_OUT_MAX && (grown = realloc(buf, 2 * cap))) {
 			buf = grown;
 			cap *= 2;
@@ -97,7 +134,7 @@ qemu_check(const char *src, const char *fmt)
 {
 	const char *args[] = { "check", "-f", fmt, src, NULL };
 	IC_AUTOFREE char *out = NULL;
-	int rc = qemu_run(args, &out);
+	int rc = qemu_run(args, &out, 0);
 
 	switch (rc) {
 	case 0:  /* no errors */
@@ -118,14 +155,30 @@ qemu_check(const char *src, const char *fmt)
 	}
 }
 
-int
-admin_qemu_convert(const char *src, const char *fmt, const char *dst)
+uint64_t
+admin_qemu_size(const char *src, const char *fmt)
 {
-	const char *args[] = { "convert", "-f", fmt, "-O", "raw", src, dst, NULL };
+	const char *args[] = { "info", "--output=json", "-f", fmt, src, NULL };
+	IC_AUTOFREE char *out = NULL;
+	struct json_object *info = NULL, *size;
+	int64_t n = 0;
+
+	if (qemu_run(args, &out, 0) == 0 && (info = json_tokener_parse(out)) &&
+	    json_object_object_get_ex(info, "virtual-size", &size))
+		n = json_object_get_int64(size);
+	json_object_put(info);
+	return n > 0 ? (uint64_t)n : 0;
+}
+
+int
+admin_qemu_convert(const char *src, const char *fmt, const char *dst, uint64_t size)
+{
+	/* -q where -p is not wanted: the same place in the arguments. */
+	const char *args[] = { "convert", size ? "-p" : "-q", "-f", fmt, "-O", "raw", src, dst, NULL };
 	IC_AUTOFREE char *out = NULL;
 	int rc = qemu_check(src, fmt);
 
-	if (rc == 0 && (rc = qemu_run(args, &out)) != 0) {
+	if (rc == 0 && (rc = qemu_run(args, &out, size)) != 0) {
 		admin_fail(src, "qemu-img convert failed (exit %d):", rc);
 		qemu_print_findings(out ? out : "");
 		return 1;

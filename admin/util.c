@@ -1,4 +1,4 @@
-/* isocache-admin helpers: errors, option parsing, progress, JSON strings. */
+/* isocache-admin helpers: errors, option parsing, JSON strings. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -15,6 +15,7 @@ admin_fail(const char *what, const char *fmt, ...)
 {
 	va_list ap;
 
+	admin_progress_break();
 	fprintf(stderr, "isocache-admin: %s: ", what);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -78,7 +79,7 @@ admin_usage(const struct admin_cmd *cmd, FILE *out)
 /* The option names, by bit of enum admin_opt, for messages. */
 static const char *const admin_opt_names[] = {
 	"--json", "--watch", "--force", "--size", "--timeout", "--socket", "--position",
-	"--repair", "--group",
+	"--repair", "--group", "--progress",
 };
 
 static const char *
@@ -144,6 +145,9 @@ admin_take(struct admin_opts *opts, unsigned bit, const char *arg)
 	case ADMIN_OPT_REPAIR:
 		opts->repair = true;
 		return 0;
+	case ADMIN_OPT_PROGRESS:
+		opts->progress = true;
+		return 0;
 	case ADMIN_OPT_GROUP:
 		opts->group = arg;
 		return 0;
@@ -157,7 +161,7 @@ int
 admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opts *opts,
 	    int want_min, int want_max, int *exit_code)
 {
-	/* getopt_long returns the option's ADMIN_OPT_* bit; 'h', 'f', 's', '?'
+	/* getopt_long returns the option's ADMIN_OPT_* bit; 'h', 'f', 'p', 's', '?'
 	 * and ':' are no power of two, so none is mistaken for one. */
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
@@ -171,6 +175,7 @@ admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opt
 		{ "position", required_argument, NULL, ADMIN_OPT_POSITION },
 		{ "repair", no_argument, NULL, ADMIN_OPT_REPAIR },
 		{ "group", required_argument, NULL, ADMIN_OPT_GROUP },
+		{ "progress", no_argument, NULL, ADMIN_OPT_PROGRESS },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *refused_name = NULL;
@@ -179,9 +184,11 @@ admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opt
 
 	optind = 0; /* 0, not 1: glibc then also forgets main()'s "+" ordering */
 	opterr = 0;
-	while ((li = -1, c = getopt_long(argc, argv, ":hfs:", longopts, &li)) != -1) {
+	while ((li = -1, c = getopt_long(argc, argv, ":hfps:", longopts, &li)) != -1) {
 		if (c == 'f')
 			c = ADMIN_OPT_FORCE;
+		else if (c == 'p')
+			c = ADMIN_OPT_PROGRESS;
 		else if (c == 's')
 			c = ADMIN_OPT_SIZE;
 		if (c == 'h') {
@@ -217,29 +224,4 @@ admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opt
 		return -1;
 	}
 	return optind;
-}
-
-static int progress_shown;
-
-void
-admin_progress(void *arg, uint64_t done, uint64_t total)
-{
-	static int last = -1;
-	int pct = total ? (int)(done * 100 / total) : 100;
-
-	(void)arg;
-	if (!isatty(STDERR_FILENO) || pct == last)
-		return;
-	last = pct;
-	progress_shown = 1;
-	fprintf(stderr, "\r[%-40.*s] %3d%%", pct * 40 / 100,
-		"########################################", pct);
-}
-
-void
-admin_progress_end(void)
-{
-	if (progress_shown)
-		fputc('\n', stderr);
-	progress_shown = 0;
 }

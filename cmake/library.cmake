@@ -34,7 +34,7 @@ target_compile_options(ic_vdisk PRIVATE -fvisibility=default)
 target_compile_options(ic_filter PRIVATE -fvisibility=default)
 
 add_library(isocache SHARED
-  $<TARGET_OBJECTS:ic_vdisk> $<TARGET_OBJECTS:ic_filter> $<TARGET_OBJECTS:ic_meta>
+  $<TARGET_OBJECTS:ic_vdisk> $<TARGET_OBJECTS:ic_owner> $<TARGET_OBJECTS:ic_filter> $<TARGET_OBJECTS:ic_meta>
   $<TARGET_OBJECTS:ic_common> $<TARGET_OBJECTS:ic_cached_client>
   $<TARGET_OBJECTS:ic_cached_proto>)
 target_link_libraries(isocache PRIVATE PkgConfig::LMDB PkgConfig::URING PkgConfig::JSONC Threads::Threads

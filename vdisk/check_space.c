@@ -155,11 +155,12 @@ store_check_space(struct ic_store *store, const struct ic_disk_rec *rec, bool re
 		}
 	}
 	s.repair = repair && leaf && rec->name[0];
-	if (s.repair && owner_claim(store, rec->name, "isocache-admin check --repair", &claim))
+	if (s.repair &&
+	    owner_claim(&store->owners, rec->name, "isocache-admin check --repair", &claim))
 		return 0; /* someone took it meanwhile: logged */
 	rc = space_scan(&s, report, arg);
 	if (s.repair)
-		owner_release(store, &claim);
+		owner_release(&store->owners, &claim);
 	extmap_free(&s.map);
 	return rc;
 }

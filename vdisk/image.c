@@ -149,14 +149,14 @@ ic_image_snapshot(struct ic_store *store, const char *name_at_snap)
 	int rc = store_split_name(name_at_snap, true, name);
 
 	if (rc == 0)
-		rc = owner_remote_snapshot(store, name, name_at_snap);
+		rc = owner_remote_snapshot(&store->owners, name, name_at_snap);
 	if (rc <= 0)
 		return rc;
-	rc = owner_claim(store, name, "isocache-admin snap", &claim);
+	rc = owner_claim(&store->owners, name, "isocache-admin snap", &claim);
 	if (rc)
 		return rc;
 	rc = image_snapshot_commit(store, &claim, name_at_snap, &leaf, &next);
-	owner_release(store, &claim);
+	owner_release(&store->owners, &claim);
 	return rc;
 }
 
@@ -194,7 +194,7 @@ ic_image_resize(struct ic_store *store, const char *name, uint64_t size)
 	if (rc == 0)
 		rc = image_check_size(size);
 	if (rc == 0)
-		rc = owner_claim(store, name, "isocache-admin resize", &claim);
+		rc = owner_claim(&store->owners, name, "isocache-admin resize", &claim);
 	if (rc)
 		return rc;
 	rc = ic_meta_begin(store->meta, true, &txn);
@@ -213,7 +213,7 @@ ic_image_resize(struct ic_store *store, const char *name, uint64_t size)
 		rc = ic_meta_disk_put(txn, &rec);
 	rc = image_finish(store, txn, rc, 0);
 out:
-	owner_release(store, &claim);
+	owner_release(&store->owners, &claim);
 	return rc;
 }
 
@@ -234,7 +234,7 @@ ic_image_rollback(struct ic_store *store, const char *name_at_snap)
 	int rc = store_split_name(name_at_snap, true, name);
 
 	if (rc == 0)
-		rc = owner_claim(store, name, "isocache-admin snap rollback", &claim);
+		rc = owner_claim(&store->owners, name, "isocache-admin snap rollback", &claim);
 	if (rc)
 		return rc;
 	rc = ic_meta_begin(store->meta, true, &txn);
@@ -255,7 +255,7 @@ ic_image_rollback(struct ic_store *store, const char *name_at_snap)
 	if (rc == 0)
 		store_layer_unlink(store, leaf.id);
 out:
-	owner_release(store, &claim);
+	owner_release(&store->owners, &claim);
 	return rc;
 }
 

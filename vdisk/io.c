@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/tsan.h"
 #include "vdisk/vdisk.h"
@@ -91,15 +92,6 @@ vd_batch_end(struct vd_batch *b)
 	return rc;
 }
 
-long long
-vd_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int
 vd_quiesce(struct ic_vdisk *vd, long long deadline_ms)
 {
@@ -140,8 +132,39 @@ vd_check_write(struct ic_vdisk *vd, uint64_t len, uint64_t off)
 {
 	if (vd->readonly)
 		return -EROFS;
-	__atomic_store_n(&vd->last_write_ms, (uint64_t)vd_now_ms(), __ATOMIC_RELAXED);
+	__atomic_store_n(&vd->last_write_ms, (uint64_t)ic_now_ms(), __ATOMIC_RELAXED);
 	return vd_check_range(vd, len, off);
+}
+
+void
+vd_resolve(struct ic_vdisk *vd, uint64_t cluster, uint64_t limit, struct vd_run *run)
+{
+	const struct ic_meta_extent *e;
+	uint64_t gap_end = limit, next;
+	int depth = -2; /* -2: not found yet, -1: zero, else the layer */
+
+	if (!vd->snapshot) {
+		pthread_rwlock_rdlock(&vd->map_lock);
+		e = extmap_find(&vd->leaf, cluster, &gap_end);
+		if (e) {
+			depth = e->holder ? 0 : -1;
+			gap_end = e->start + e->count;
+		}
+		pthread_rwlock_unlock(&vd->map_lock);
+	}
+	if (depth == -2) {
+		e = extmap_find(&vd->below_map, cluster, &next);
+		if (e) {
+			depth = (int)e->holder - 1;
+			next = e->start + e->count;
+		}
+		if (next < gap_end)
+			gap_end = next;
+	}
+	run->end = gap_end < limit ? gap_end : limit;
+	run->zero = depth == -1;
+	run->depth = depth < 0 ? -1 : depth;
+	run->layer = depth < 0 ? NULL : &vd->layers[depth];
 }
 
 /* The run of bytes starting at pos (before end) that reads from one place:

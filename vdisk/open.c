@@ -1,5 +1,6 @@
 /* Opening and closing a vdisk: the chain of layer records, the layer
- * files, the leaf's allocation map and the ownership claim. */
+ * files, the leaf's allocation map, the ownership claim, and the callbacks
+ * through which the control socket (owner/) serves an owned vdisk. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,58 +8,6 @@
 
 #include "common/log.h"
 #include "vdisk/vdisk.h"
-
-#define VD_MAX_DEPTH 4096 /* a longer chain is a cycle in damaged metadata */
-
-int
-vd_chain(struct ic_meta_txn *txn, const struct ic_disk_rec *top, struct ic_disk_rec **out,
-	 unsigned *depth)
-{
-	struct ic_disk_rec *chain = NULL;
-	unsigned n = 0;
-	uint64_t next = top->id;
-	int rc = 0;
-
-	while (next) {
-		struct ic_disk_rec *grown;
-
-		if (n == VD_MAX_DEPTH) {
-			ic_log(IC_LOG_ERR, "disk %llu: chain deeper than %d layers (damaged metadata)",
-			       (unsigned long long)top->id, VD_MAX_DEPTH);
-			rc = -EUCLEAN;
-			break;
-		}
-		grown = realloc(chain, (n + 1) * sizeof(*chain));
-		if (!grown) {
-			rc = -ENOMEM;
-			break;
-		}
-		chain = grown;
-		rc = ic_meta_disk_get(txn, next, &chain[n]);
-		if (rc == -ENOENT) {
-			ic_log(IC_LOG_ERR, "disk %llu: parent %llu is missing (damaged metadata)",
-			       (unsigned long long)(n ? chain[n - 1].id : top->id),
-			       (unsigned long long)next);
-			rc = -EUCLEAN;
-		}
-		if (rc)
-			break;
-		if (n > 0 && !(chain[n].flags & IC_DISK_FROZEN)) {
-			ic_log(IC_LOG_ERR, "disk %llu: parent %llu is not frozen (damaged metadata)",
-			       (unsigned long long)chain[n - 1].id, (unsigned long long)next);
-			rc = -EUCLEAN;
-			break;
-		}
-		next = chain[n++].parent;
-	}
-	if (rc) {
-		free(chain);
-		return rc;
-	}
-	*out = chain;
-	*depth = n;
-	return 0;
-}
 
 static struct ic_vdisk *
 vd_alloc(void)
@@ -97,8 +46,8 @@ vd_free(struct ic_vdisk *vd)
 		if (vd->layers[i].fd >= 0)
 			vd_close_layer(vd, &vd->layers[i]);
 	/* Layers closed: nothing writes under the claim any more. */
-	if (vd->owned)
-		owner_release(vd->store, &vd->claim);
+	if (owner_held(&vd->claim))
+		owner_release(&vd->store->owners, &vd->claim);
 	owner_drop(&vd->claim);
 	free(vd->layers);
 	extmap_free(&vd->leaf);
@@ -197,9 +146,12 @@ vd_load_below(struct ic_vdisk *vd, struct ic_meta_txn *txn)
 	return 0;
 }
 
-/* The old leaf goes read-only and frozen (a cache may now share it), the
- * new leaf goes on top with an empty map; the parents stay as they are. */
-int
+/* Continue on a new leaf after a live snapshot froze the current one:
+ * leaf is the old leaf's record (now frozen), next the new leaf's. Called
+ * quiesced. The old leaf goes read-only and frozen (a cache may now share
+ * it), the new leaf goes on top with an empty map; the parents stay as
+ * they are. */
+static int
 vd_switch_leaf(struct ic_vdisk *vd, const struct ic_disk_rec *leaf, const struct ic_disk_rec *next)
 {
 	struct ic_layer *layers = calloc(vd->depth + 1, sizeof(*layers));
@@ -241,6 +193,66 @@ vd_switch_leaf(struct ic_vdisk *vd, const struct ic_disk_rec *leaf, const struct
 	return rc;
 }
 
+/* ---- struct ic_owner_ops: what the control socket does to vd ---- */
+
+static int
+vd_owner_quiesce(void *arg, long long deadline_ms)
+{
+	return vd_quiesce(arg, deadline_ms);
+}
+
+static void
+vd_owner_resume(void *arg)
+{
+	vd_resume(arg);
+}
+
+static int
+vd_owner_flush(void *arg)
+{
+	return vd_flush(arg);
+}
+
+/* A live snapshot: once the metadata moved on to the new leaf, a handle
+ * that cannot follow is fenced rather than left writing the frozen one. */
+static int
+vd_owner_switch_leaf(void *arg, const char *image)
+{
+	struct ic_vdisk *vd = arg;
+	struct ic_disk_rec leaf, next;
+	int rc = image_snapshot_commit(vd->store, &vd->claim, image, &leaf, &next);
+
+	if (rc)
+		return rc;
+	rc = vd_switch_leaf(vd, &leaf, &next);
+	if (rc) {
+		vd_fence(vd);
+		ic_log(IC_LOG_ERR, "%s: cannot continue on the new leaf: %s", vd->image,
+		       strerror(-rc));
+		return rc;
+	}
+	ic_log(IC_LOG_INFO, "%s: live snapshot %s taken; writing to disk %llu now", vd->image,
+	       image, (unsigned long long)next.id);
+	return 0;
+}
+
+static void
+vd_owner_usage(void *arg, unsigned *clients, long long *last_write_ms)
+{
+	struct ic_vdisk *vd = arg;
+
+	*clients = __atomic_load_n(&vd->users, __ATOMIC_RELAXED);
+	*last_write_ms = (long long)__atomic_load_n(&vd->last_write_ms, __ATOMIC_RELAXED);
+}
+
+static const struct ic_owner_ops vd_owner_ops = {
+	.quiesce = vd_owner_quiesce,
+	.resume = vd_owner_resume,
+	.flush = vd_owner_flush,
+	.switch_leaf = vd_owner_switch_leaf,
+	.usage = vd_owner_usage,
+};
+
 int
 ic_vdisk_open(struct ic_store *store, const char *image, unsigned flags, struct ic_stack *stack,
 	      struct ic_vdisk **out)
@@ -265,10 +277,9 @@ ic_vdisk_open(struct ic_store *store, const char *image, unsigned flags, struct 
 		snprintf(who, sizeof(who), "%s open %s", program_invocation_short_name, image);
 		rc = ic_name_check(image);
 		if (rc == 0)
-			rc = owner_claim(store, image, who, &vd->claim);
+			rc = owner_claim(&store->owners, image, who, &vd->claim);
 		if (rc)
 			goto fail;
-		vd->owned = true;
 	}
 	rc = ic_meta_begin(store->meta, false, &txn);
 	if (rc == 0)
@@ -302,8 +313,11 @@ ic_vdisk_open(struct ic_store *store, const char *image, unsigned flags, struct 
 		if (rc)
 			goto fail;
 	}
-	if (vd->owned && store->control)
-		control_add(store->control, vd);
+	if (owner_held(&vd->claim) && store->owners.control) {
+		vd->served = (struct owner_served){ .name = vd->image, .claim = &vd->claim,
+						    .ops = &vd_owner_ops, .arg = vd };
+		owner_serve(store->owners.control, &vd->served);
+	}
 	*out = vd;
 	return 0;
 fail:
@@ -320,8 +334,7 @@ ic_vdisk_close(struct ic_vdisk *vd)
 	if (!vd)
 		return 0;
 	/* Waits for a release or snapshot of vd in progress to finish. */
-	if (vd->ctl)
-		control_del(vd->ctl, vd);
+	owner_unserve(&vd->served);
 	vd_commit_stop(vd);
 	if (!vd->readonly && !vd_fenced(vd))
 		rc = ic_vdisk_flush(vd);
@@ -368,35 +381,4 @@ const struct ic_layer *
 ic_vdisk_layer(const struct ic_vdisk *vd, unsigned depth)
 {
 	return depth < vd->depth ? &vd->layers[depth] : NULL;
-}
-
-void
-vd_resolve(struct ic_vdisk *vd, uint64_t cluster, uint64_t limit, struct vd_run *run)
-{
-	const struct ic_meta_extent *e;
-	uint64_t gap_end = limit, next;
-	int depth = -2; /* -2: not found yet, -1: zero, else the layer */
-
-	if (!vd->snapshot) {
-		pthread_rwlock_rdlock(&vd->map_lock);
-		e = extmap_find(&vd->leaf, cluster, &gap_end);
-		if (e) {
-			depth = e->holder ? 0 : -1;
-			gap_end = e->start + e->count;
-		}
-		pthread_rwlock_unlock(&vd->map_lock);
-	}
-	if (depth == -2) {
-		e = extmap_find(&vd->below_map, cluster, &next);
-		if (e) {
-			depth = (int)e->holder - 1;
-			next = e->start + e->count;
-		}
-		if (next < gap_end)
-			gap_end = next;
-	}
-	run->end = gap_end < limit ? gap_end : limit;
-	run->zero = depth == -1;
-	run->depth = depth < 0 ? -1 : depth;
-	run->layer = depth < 0 ? NULL : &vd->layers[depth];
 }

@@ -340,7 +340,8 @@ rm_snapshot(struct ic_store *store, const char *image, ic_progress_fn progress, 
 		return -EBUSY;
 	}
 	if (kids.n == 1 && !(kids.first.flags & IC_DISK_FROZEN)) {
-		rc = owner_claim(store, kids.first.name, "isocache-admin rm (merge)", &claim);
+		rc = owner_claim(&store->owners, kids.first.name, "isocache-admin rm (merge)",
+				 &claim);
 		if (rc)
 			return rc;
 		claimed = true;
@@ -359,7 +360,7 @@ rm_snapshot(struct ic_store *store, const char *image, ic_progress_fn progress, 
 			store_layer_unlink(store, s.id);
 	}
 	if (claimed)
-		owner_release(store, &claim);
+		owner_release(&store->owners, &claim);
 	return rc;
 }
 
@@ -369,13 +370,13 @@ rm_vdisk(struct ic_store *store, const char *name)
 	struct owner_claim claim;
 	struct ic_meta_txn *txn;
 	struct ic_disk_rec rec;
-	int rc = owner_claim(store, name, "isocache-admin rm", &claim);
+	int rc = owner_claim(&store->owners, name, "isocache-admin rm", &claim);
 
 	if (rc)
 		return rc;
 	rc = ic_meta_begin(store->meta, true, &txn);
 	if (rc) {
-		owner_release(store, &claim);
+		owner_release(&store->owners, &claim);
 		return rc;
 	}
 	rc = store_image_get(store, txn, name, &rec);
@@ -385,7 +386,7 @@ rm_vdisk(struct ic_store *store, const char *name)
 		rc = rm_layer_records(txn, &rec);
 	if (rc) {
 		ic_meta_abort(txn);
-		owner_release(store, &claim);
+		owner_release(&store->owners, &claim);
 		return rc;
 	}
 	rc = ic_meta_commit(txn);

@@ -155,6 +155,7 @@ store_open(const char *dir, bool readonly, struct ic_store **out)
 		goto err;
 	store->cluster_size = ic_meta_cluster_size(store->meta);
 	store->cluster_shift = (unsigned)__builtin_ctz(store->cluster_size);
+	store->owners = (struct owner_store){ .dir = store->dir, .meta = store->meta };
 	*out = ic_steal(&store);
 	return 0;
 err:

@@ -30,11 +30,10 @@ struct ic_vdisk {
 	struct extmap dirty;
 	pthread_mutex_t cow_lock[VD_COW_LOCKS];
 	pthread_mutex_t flush_lock;
-	struct owner_claim claim;
-	bool owned;
-	bool fenced;               /* released or taken over: all I/O -ESTALE;
-				    * vd_fenced/vd_fence, for the commit thread
-				    * sets it under io_lock shared */
+	struct owner_claim claim;  /* held (owner_held) when writable and still
+				    * ours; fenced: released or taken over, all
+				    * I/O -ESTALE (the commit thread fences it
+				    * under io_lock shared) */
 
 	/* Every public I/O call holds io_lock shared; a release or a live
 	 * snapshot takes it exclusively, which stops admitting requests and
@@ -44,26 +43,25 @@ struct ic_vdisk {
 	unsigned open_flags;       /* IC_OPEN_* */
 	uint64_t last_write_ms;    /* CLOCK_MONOTONIC of the last write request */
 	unsigned users;            /* clients using it (ic_vdisk_use), atomic */
-	struct ic_control *ctl;    /* answering RELEASE/SNAPSHOT for it, or NULL */
+	struct owner_served served; /* on the control socket (open.c) */
 
 	/* The background commit (commit.c) of a writable vdisk. */
 	pthread_t commit_thread;
 	pthread_mutex_t commit_mu;
 	pthread_cond_t commit_cv;
 	bool commit_running, commit_stop;
-	struct ic_vdisk *ctl_next; /* in ctl's list */
 };
 
 static inline bool
 vd_fenced(const struct ic_vdisk *vd)
 {
-	return __atomic_load_n(&vd->fenced, __ATOMIC_RELAXED);
+	return owner_fenced(&vd->claim);
 }
 
 static inline void
 vd_fence(struct ic_vdisk *vd)
 {
-	__atomic_store_n(&vd->fenced, true, __ATOMIC_RELAXED);
+	owner_fence(&vd->claim);
 }
 
 /* Start and stop the thread that commits a writable vdisk's map every few
@@ -74,15 +72,9 @@ void vd_commit_stop(struct ic_vdisk *vd);
 /* Flush with io_lock held (either way). */
 int vd_flush(struct ic_vdisk *vd);
 /* Take io_lock exclusively, waiting at most until deadline_ms (a
- * vd_now_ms time). -ETIMEDOUT when in-flight I/O did not drain in time. */
+ * ic_now_ms time). -ETIMEDOUT when in-flight I/O did not drain in time. */
 int vd_quiesce(struct ic_vdisk *vd, long long deadline_ms);
 void vd_resume(struct ic_vdisk *vd);
-/* Continue on a new leaf after a live snapshot froze the current one:
- * leaf is the old leaf's record (now frozen), next the new leaf's. Called
- * quiesced. */
-int vd_switch_leaf(struct ic_vdisk *vd, const struct ic_disk_rec *leaf,
-		   const struct ic_disk_rec *next);
-
 /* A run of clusters [.., end) that reads from one place. */
 struct vd_run {
 	uint64_t end;          /* first cluster after the run */

@@ -32,7 +32,7 @@ expect_fail "--json does not apply to owner takeover" $ADMIN owner takeover a --
 expect_fail "--watch does not apply to stats NAME" $ADMIN stats a --watch
 expect_fail "--watch does not apply to stats --socket" $ADMIN stats --socket /x --watch
 expect_fail "--position does not apply to filter ls" $ADMIN filter ls a --position 1
-expect_fail "--json does not apply to cache warm" $ADMIN cache warm a@s --json
+expect_fail "--watch does not apply to cache warm" $ADMIN cache warm a@s --watch
 expect_fail "--watch does not apply to cache drop" $ADMIN cache drop --watch
 expect_fail "--force does not apply to snap NAME@SNAP" $ADMIN snap a@t --force
 

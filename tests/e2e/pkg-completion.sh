@@ -51,6 +51,13 @@ expect "add ls rm vm1 vm1@gold vm2 " filter ""
 expect "drop stats trace vm1 vm1@gold vm2 warm " cache ""
 # Options: the global ones, and a command's.
 expect "--json " ls --js
+# -p/--progress where long work takes it (their --help names it), not elsewhere.
+for c in import export flatten rm resize; do
+	expect "--progress " $c --pro
+	expect "-p " $c -p
+done
+expect "--progress " cache warm base@gold --pro
+expect " " ls --pro
 expect "--store " --st
 # --store DIR selects the store the names come from.
 expect "elsewhere " --store "$other" info ""

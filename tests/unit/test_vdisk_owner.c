@@ -24,15 +24,17 @@
 
 #include <cmocka.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "isocache/control.h"
 #include "tests/unit/store_fixture.h"
-#include "vdisk/ctlmsg.h"
+#include "owner/ctlmsg.h"
+#include "owner/internal.h"
 #include "vdisk/internal.h"
 #include "vdisk/vdisk.h"
 
 #define OWNER_SIZE (1u << 20)
-#define OWNER_IDLE_MS 300 /* the when-idle window of owner_serve */
+#define OWNER_IDLE_MS 300 /* the when-idle window of serve_fx */
 
 struct owner_fx {
 	struct store_fixture fx;
@@ -92,9 +94,9 @@ owner_child_claim_how(const char *dir, bool keep, enum ic_takeover how)
 			_exit(2);
 		ic_owner_set_timeout(store, 2000);
 		ic_owner_set_takeover(store, how);
-		rc = owner_claim(store, "vm1", "test child", &claim);
+		rc = owner_claim(&store->owners, "vm1", "test child", &claim);
 		if (rc == 0 && !keep)
-			owner_release(store, &claim);
+			owner_release(&store->owners, &claim);
 		_exit(rc == 0 ? 0 : rc == -EBUSY ? 1 : 2);
 	}
 	waitpid(pid, &status, 0);
@@ -116,7 +118,7 @@ owner_claim_and_cas(void **state)
 	struct ic_owner_rec other = { 0 };
 	uint64_t gen;
 
-	assert_int_equal(owner_claim(f->fx.store, "vm1", "test a", &a), 0);
+	assert_int_equal(owner_claim(&f->fx.store->owners, "vm1", "test a", &a), 0);
 	assert_int_equal(ic_owner_show(f->fx.store, "vm1", &info), 0);
 	assert_true(info.alive);
 	assert_int_equal(info.rec.pid, getpid());
@@ -125,16 +127,16 @@ owner_claim_and_cas(void **state)
 	assert_int_equal(owner_child_claim(f->fx.dir, false), 1);
 	/* CAS: a transfer from a claim that no longer holds is refused. */
 	stale = a;
-	assert_int_equal(owner_self(f->fx.store, getpid(), "test b", NULL, &other), 0);
-	assert_int_equal(owner_transfer(f->fx.store, &a, &other, &gen), 0);
+	assert_int_equal(owner_self(getpid(), "test b", NULL, "", &other), 0);
+	assert_int_equal(owner_transfer(&f->fx.store->owners, &a, &other, &gen), 0);
 	assert_int_equal(gen, a.generation + 1);
-	assert_int_equal(owner_transfer(f->fx.store, &stale, &other, &gen), -ESTALE);
-	owner_release(f->fx.store, &stale); /* no effect: stale */
+	assert_int_equal(owner_transfer(&f->fx.store->owners, &stale, &other, &gen), -ESTALE);
+	owner_release(&f->fx.store->owners, &stale); /* no effect: stale */
 	assert_int_equal(ic_owner_show(f->fx.store, "vm1", &info), 0);
 	assert_memory_equal(info.rec.owner_id, other.owner_id, 16);
 	a.generation = gen;
 	memcpy(a.owner_id, other.owner_id, 16);
-	owner_release(f->fx.store, &a);
+	owner_release(&f->fx.store->owners, &a);
 	assert_int_equal(ic_owner_show(f->fx.store, "vm1", &info), 0);
 	assert_false(info.alive);
 	assert_int_equal(info.rec.generation, gen + 1);
@@ -153,9 +155,9 @@ owner_dead_reclaimed(void **state)
 	assert_int_equal(owner_child_claim(f->fx.dir, true), 0);
 	assert_int_equal(ic_owner_show(f->fx.store, "vm1", &info), 0);
 	assert_false(info.alive);
-	assert_int_equal(owner_claim(f->fx.store, "vm1", "test", &c), 0);
+	assert_int_equal(owner_claim(&f->fx.store->owners, "vm1", "test", &c), 0);
 	assert_int_equal(c.generation, info.rec.generation + 1);
-	owner_release(f->fx.store, &c);
+	owner_release(&f->fx.store->owners, &c);
 
 	/* A zombie (exited, not reaped yet) is dead too. */
 	zombie = owner_fork();
@@ -164,7 +166,7 @@ owner_dead_reclaimed(void **state)
 		struct owner_claim claim;
 
 		if (ic_store_open(f->fx.dir, &store) ||
-		    owner_claim(store, "vm1", "zombie", &claim))
+		    owner_claim(&store->owners, "vm1", "zombie", &claim))
 			_exit(2);
 		_exit(0);
 	}
@@ -176,24 +178,24 @@ owner_dead_reclaimed(void **state)
 	}
 	assert_int_equal(info.rec.pid, zombie);
 	assert_false(info.alive);
-	assert_int_equal(owner_claim(f->fx.store, "vm1", "test", &c), 0);
+	assert_int_equal(owner_claim(&f->fx.store->owners, "vm1", "test", &c), 0);
 	waitpid(zombie, NULL, 0);
-	owner_release(f->fx.store, &c);
+	owner_release(&f->fx.store->owners, &c);
 
 	/* A record naming a live process of this boot (init, with its real
 	 * start time: all that /proc could check) but whose lock is free is a
 	 * dead owner's: pid, start time and boot id are information only.
 	 * This is what an owner in another PID namespace looked like. */
-	assert_int_equal(owner_self(f->fx.store, 1, "init", NULL, &info.rec), 0);
+	assert_int_equal(owner_self(1, "init", NULL, "", &info.rec), 0);
 	info.rec.generation = 41;
 	assert_int_equal(ic_meta_begin(f->fx.store->meta, true, &txn), 0);
 	assert_int_equal(ic_meta_owner_put(txn, "vm1", &info.rec), 0);
 	assert_int_equal(ic_meta_commit(txn), 0);
 	assert_int_equal(ic_owner_show(f->fx.store, "vm1", &info), 0);
 	assert_false(info.alive);
-	assert_int_equal(owner_claim(f->fx.store, "vm1", "test", &c), 0);
+	assert_int_equal(owner_claim(&f->fx.store->owners, "vm1", "test", &c), 0);
 	assert_int_equal(c.generation, 42);
-	owner_release(f->fx.store, &c);
+	owner_release(&f->fx.store->owners, &c);
 }
 
 /* The lock, not the record, decides: a live holder whose record says
@@ -207,7 +209,7 @@ owner_lock_decides(void **state)
 	struct ic_meta_txn *txn;
 	struct ic_owner_info info;
 
-	assert_int_equal(owner_claim(f->fx.store, "vm1", "test a", &a), 0);
+	assert_int_equal(owner_claim(&f->fx.store->owners, "vm1", "test a", &a), 0);
 	assert_true(a.lock_fd >= 0);
 	assert_int_equal(ic_meta_begin(f->fx.store->meta, true, &txn), 0);
 	assert_int_equal(ic_meta_owner_del(txn, "vm1"), 0);
@@ -215,19 +217,19 @@ owner_lock_decides(void **state)
 	assert_int_equal(ic_owner_show(f->fx.store, "vm1", &info), 0);
 	assert_true(info.alive);
 	assert_int_equal(owner_child_claim(f->fx.dir, false), 1);
-	assert_int_equal(owner_claim(f->fx.store, "vm1", "test b", &b), -EBUSY);
+	assert_int_equal(owner_claim(&f->fx.store->owners, "vm1", "test b", &b), -EBUSY);
 	/* Another vdisk's byte is free. */
 	assert_int_equal(ic_image_create(f->fx.store, "vm2", OWNER_SIZE), 0);
-	assert_int_equal(owner_claim(f->fx.store, "vm2", "test c", &b), 0);
-	owner_release(f->fx.store, &b);
-	owner_release(f->fx.store, &a);
+	assert_int_equal(owner_claim(&f->fx.store->owners, "vm2", "test c", &b), 0);
+	owner_release(&f->fx.store->owners, &b);
+	owner_release(&f->fx.store->owners, &a);
 	assert_int_equal(a.lock_fd, -1);
 	assert_int_equal(owner_child_claim(f->fx.dir, false), 0);
 }
 
 /* Open vm1 for writing behind a control socket with policy, write once. */
 static struct ic_control *
-owner_serve(struct owner_fx *f, enum ic_release_policy policy, struct ic_vdisk **vd)
+serve_fx(struct owner_fx *f, enum ic_release_policy policy, struct ic_vdisk **vd)
 {
 	struct ic_control_config cfg = { .policy = policy, .idle_ms = OWNER_IDLE_MS };
 	struct ic_control *ctl;
@@ -247,7 +249,7 @@ owner_release_when_unused(void **state)
 {
 	struct owner_fx *f = *state;
 	struct ic_vdisk *vd;
-	struct ic_control *ctl = owner_serve(f, IC_RELEASE_WHEN_UNUSED, &vd);
+	struct ic_control *ctl = serve_fx(f, IC_RELEASE_WHEN_UNUSED, &vd);
 	char data[512] = { 0 };
 
 	ic_vdisk_use(vd, 1);
@@ -272,7 +274,7 @@ owner_takeover_never(void **state)
 {
 	struct owner_fx *f = *state;
 	struct ic_vdisk *vd;
-	struct ic_control *ctl = owner_serve(f, IC_RELEASE_ALWAYS, &vd);
+	struct ic_control *ctl = serve_fx(f, IC_RELEASE_ALWAYS, &vd);
 
 	assert_int_equal(owner_child_claim_how(f->fx.dir, false, IC_TAKEOVER_NEVER), 1);
 	assert_false(ic_vdisk_fenced(vd));
@@ -292,7 +294,7 @@ owner_release_by_policy(void **state)
 {
 	struct owner_fx *f = *state;
 	struct ic_vdisk *vd;
-	struct ic_control *ctl = owner_serve(f, IC_RELEASE_WHEN_IDLE, &vd);
+	struct ic_control *ctl = serve_fx(f, IC_RELEASE_WHEN_IDLE, &vd);
 	char data[4096];
 
 	/* The verdict depends on the time of the last write, and a claim
@@ -300,12 +302,12 @@ owner_release_by_policy(void **state)
 	 * machine (under valgrind, a second or more): so the test sets that
 	 * time rather than racing the clock. Written "in the future", as far
 	 * as any claim is concerned: when-idle denies. */
-	owner_set_last_write(vd, vd_now_ms() + 3600 * 1000);
+	owner_set_last_write(vd, ic_now_ms() + 3600 * 1000);
 	assert_int_equal(owner_child_claim(f->fx.dir, false), 1);
 	assert_int_equal(ic_vdisk_pread(vd, data, sizeof(data), 0), 0);
 	/* Last written a window and more ago: idle, released (the write
 	 * flushed first); our handle is fenced. */
-	owner_set_last_write(vd, vd_now_ms() - OWNER_IDLE_MS - 1);
+	owner_set_last_write(vd, ic_now_ms() - OWNER_IDLE_MS - 1);
 	assert_int_equal(owner_child_claim(f->fx.dir, false), 0);
 	assert_int_equal(ic_vdisk_pwrite(vd, data, sizeof(data), 0, 0), -ESTALE);
 	assert_int_equal(ic_vdisk_pread(vd, data, sizeof(data), 0), -ESTALE);
@@ -323,7 +325,7 @@ owner_policy_never(void **state)
 {
 	struct owner_fx *f = *state;
 	struct ic_vdisk *vd;
-	struct ic_control *ctl = owner_serve(f, IC_RELEASE_NEVER, &vd);
+	struct ic_control *ctl = serve_fx(f, IC_RELEASE_NEVER, &vd);
 	char data[512] = { 0 };
 
 	assert_int_equal(owner_child_claim(f->fx.dir, false), 1);
@@ -357,7 +359,7 @@ owner_garbage_on_socket(void **state)
 {
 	struct owner_fx *f = *state;
 	struct ic_vdisk *vd;
-	struct ic_control *ctl = owner_serve(f, IC_RELEASE_ALWAYS, &vd);
+	struct ic_control *ctl = serve_fx(f, IC_RELEASE_ALWAYS, &vd);
 	uint8_t junk[300];
 	char stats[4096];
 
@@ -378,7 +380,7 @@ owner_live_snapshot(void **state)
 {
 	struct owner_fx *f = *state;
 	struct ic_vdisk *vd, *snap;
-	struct ic_control *ctl = owner_serve(f, IC_RELEASE_NEVER, &vd);
+	struct ic_control *ctl = serve_fx(f, IC_RELEASE_NEVER, &vd);
 	char data[4096], back[4096];
 	pid_t pid;
 	int status;

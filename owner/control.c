@@ -6,6 +6,7 @@
  * A malformed message closes its connection and nothing else. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -20,21 +21,22 @@
 #include "common/cleanup.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/clock.h"
 #include "common/uuid.h"
-#include "vdisk/ctlmsg.h"
-#include "vdisk/vdisk.h"
+#include "owner/ctlmsg.h"
+#include "owner/internal.h"
 
 #define CTL_CONNS 16 /* connections served at once; more are closed at accept */
 
 struct ic_control {
-	struct ic_store *store;
+	struct owner_store *os;
 	struct ic_control_config cfg;
 	char path[CTL_SOCKET_LEN];
 	int listen_fd;
 	int wake[2];          /* a byte on wake[1] stops the thread */
 	pthread_t thread;
 	pthread_mutex_t mu;   /* the list, and any vdisk of it being handed off */
-	struct ic_vdisk *vdisks;
+	struct owner_served *served;
 	int conns[CTL_CONNS]; /* -1 when free */
 	uint8_t *out;         /* reply buffer, CTL_REPLY_BUF */
 };
@@ -67,9 +69,9 @@ ic_release_policy_name(enum ic_release_policy policy)
 }
 
 const char *
-control_socket(const struct ic_store *store)
+owner_socket(const struct owner_store *os)
 {
-	return store->control ? store->control->path : "";
+	return os->control ? os->control->path : "";
 }
 
 const char *
@@ -79,34 +81,38 @@ ic_control_path(const struct ic_control *ctl)
 }
 
 void
-control_add(struct ic_control *ctl, struct ic_vdisk *vd)
+owner_serve(struct ic_control *ctl, struct owner_served *s)
 {
 	IC_LOCK_SCOPE(&ctl->mu);
-	vd->ctl = ctl;
-	vd->ctl_next = ctl->vdisks;
-	ctl->vdisks = vd;
+	s->ctl = ctl;
+	s->next = ctl->served;
+	ctl->served = s;
 }
 
 void
-control_del(struct ic_control *ctl, struct ic_vdisk *vd)
+owner_unserve(struct owner_served *s)
 {
+	struct ic_control *ctl = s->ctl;
+
+	if (!ctl)
+		return;
 	IC_LOCK_SCOPE(&ctl->mu);
-	for (struct ic_vdisk **p = &ctl->vdisks; *p; p = &(*p)->ctl_next) {
-		if (*p == vd) {
-			*p = vd->ctl_next;
+	for (struct owner_served **p = &ctl->served; *p; p = &(*p)->next) {
+		if (*p == s) {
+			*p = s->next;
 			break;
 		}
 	}
-	vd->ctl = NULL;
+	s->ctl = NULL;
 }
 
-/* The open, owned handle of name; ctl->mu held. */
-static struct ic_vdisk *
+/* The served vdisk name, still owned; ctl->mu held. */
+static struct owner_served *
 control_find(struct ic_control *ctl, const char *name)
 {
-	for (struct ic_vdisk *vd = ctl->vdisks; vd; vd = vd->ctl_next)
-		if (strcmp(vd->image, name) == 0 && vd->owned && !vd_fenced(vd))
-			return vd;
+	for (struct owner_served *s = ctl->served; s; s = s->next)
+		if (strcmp(s->name, name) == 0 && owner_held(s->claim) && !owner_fenced(s->claim))
+			return s;
 	return NULL;
 }
 
@@ -146,14 +152,17 @@ control_peer_gone(int fd)
 	return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
-/* The policy's verdict on releasing vd; NULL = release, else why not. */
+/* The policy's verdict on releasing s; NULL = release, else why not. */
 static const char *
-control_verdict(const struct ic_control *ctl, struct ic_vdisk *vd, char *why, size_t cap)
+control_verdict(const struct ic_control *ctl, const struct owner_served *s, char *why,
+		size_t cap)
 {
-	uint64_t last = __atomic_load_n(&vd->last_write_ms, __ATOMIC_RELAXED);
-	long long idle = vd_now_ms() - (long long)last;
 	unsigned window = ctl->cfg.idle_ms ? ctl->cfg.idle_ms : IC_RELEASE_IDLE_MS;
-	unsigned users = __atomic_load_n(&vd->users, __ATOMIC_RELAXED);
+	unsigned users;
+	long long last, idle;
+
+	s->ops->usage(s->arg, &users, &last);
+	idle = ic_now_ms() - last;
 
 	switch (ctl->cfg.policy) {
 	case IC_RELEASE_ALWAYS:
@@ -176,92 +185,89 @@ control_verdict(const struct ic_control *ctl, struct ic_vdisk *vd, char *why, si
 	}
 }
 
-/* RELEASE of vd to the peer on fd: quiesce, flush, write the peer as owner
- * (CAS), answer RELEASED, and fence vd. Should the peer be gone before the
- * record changes, or the answer not reach it, vd stays ours and serving.
+/* RELEASE of s to the peer on fd: quiesce, flush, write the peer as owner
+ * (CAS), answer RELEASED, and fence s. Should the peer be gone before the
+ * record changes, or the answer not reach it, s stays ours and serving.
  * ctl->mu is held. */
 static void
 control_release(struct ic_control *ctl, int fd, const struct ctl_msg *m, struct ctl_msg *reply,
 		char *text, size_t cap)
 {
-	struct ic_vdisk *vd = control_find(ctl, m->release.name);
+	struct owner_served *s = control_find(ctl, m->release.name);
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	struct ic_owner_rec to, back;
 	struct owner_claim theirs;
-	long long t0 = vd_now_ms();
+	long long t0 = ic_now_ms();
 	uint64_t generation;
 	int rc;
 
-	if (!vd) {
+	if (!s) {
 		control_fail(reply, -ENOENT, text, cap, "%s is not open for writing here",
 			     m->release.name);
 		return;
 	}
-	if (!(m->release.flags & CTL_RELEASE_FORCE) && control_verdict(ctl, vd, text, cap)) {
+	if (!(m->release.flags & CTL_RELEASE_FORCE) && control_verdict(ctl, s, text, cap)) {
 		reply->reply.result = CTL_DENIED;
-		ic_log(IC_LOG_INFO, "%s: denied a release to %s: %s", vd->image, m->release.who,
+		ic_log(IC_LOG_INFO, "%s: denied a release to %s: %s", s->name, m->release.who,
 		       text);
 		return;
 	}
 	rc = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) ? -errno : 0;
 	if (rc == 0)
-		rc = owner_self(ctl->store, cred.pid, m->release.who, m->release.owner_id, &to);
-	if (rc == 0) {
-		snprintf(to.socket, sizeof(to.socket), "%s", m->release.socket);
-		rc = owner_self(ctl->store, getpid(), vd->claim.who, vd->claim.owner_id, &back);
-	}
+		rc = owner_self(cred.pid, m->release.who, m->release.owner_id, m->release.socket,
+				&to);
+	if (rc == 0)
+		rc = owner_self(getpid(), s->claim->who, s->claim->owner_id, ctl->path, &back);
 	if (rc) {
 		control_fail(reply, rc, text, cap, "cannot describe the requester: %s",
 			     strerror(-rc));
 		return;
 	}
-	rc = vd_quiesce(vd, t0 + m->release.deadline_ms);
+	rc = s->ops->quiesce(s->arg, t0 + m->release.deadline_ms);
 	if (rc) {
 		control_fail(reply, rc, text, cap, "in-flight I/O did not drain within %u ms",
 			     m->release.deadline_ms);
 		return;
 	}
-	rc = vd_flush(vd);
+	rc = s->ops->flush(s->arg);
 	if (rc == 0 && control_peer_gone(fd))
 		rc = -ECONNABORTED;
 	if (rc == 0)
-		rc = owner_transfer(ctl->store, &vd->claim, &to, &generation);
+		rc = owner_transfer(ctl->os, s->claim, &to, &generation);
 	if (rc == 0) {
 		reply->reply.result = CTL_RELEASED;
 		reply->reply.generation = generation;
-		snprintf(text, cap, "released after %lld ms", vd_now_ms() - t0);
+		snprintf(text, cap, "released after %lld ms", ic_now_ms() - t0);
 		rc = control_send(fd, reply, ctl->out);
 		if (rc == 0) {
 			/* Fenced under the quiesce, then the lock goes: nothing of
 			 * ours can write once the requester can take it. */
-			vd_fence(vd);
-			vd->owned = false;
-			owner_drop(&vd->claim);
+			owner_fence(s->claim);
+			owner_drop(s->claim);
 			ic_log(IC_LOG_INFO, "%s: released to %s (pid %d, %s) in %lld ms; no longer "
-			       "serving it", vd->image, m->release.who, (int)cred.pid,
-			       m->release.reason, vd_now_ms() - t0);
+			       "serving it", s->name, m->release.who, (int)cred.pid,
+			       m->release.reason, ic_now_ms() - t0);
 		} else {
 			/* The requester never learns it owns the vdisk: take it back. */
 			memcpy(theirs.owner_id, to.owner_id, 16);
-			snprintf(theirs.name, sizeof(theirs.name), "%s", vd->claim.name);
+			snprintf(theirs.name, sizeof(theirs.name), "%s", s->claim->name);
 			theirs.generation = generation;
-			if (owner_transfer(ctl->store, &theirs, &back, &generation) == 0) {
-				vd->claim.generation = generation;
+			if (owner_transfer(ctl->os, &theirs, &back, &generation) == 0) {
+				s->claim->generation = generation;
 				ic_log(IC_LOG_WARN, "%s: the requester (pid %d) left before our "
-				       "answer; took it back", vd->image, (int)cred.pid);
+				       "answer; took it back", s->name, (int)cred.pid);
 			} else { /* it cleared the record itself: nobody owns it now */
-				vd_fence(vd);
-				vd->owned = false;
-				owner_drop(&vd->claim);
+				owner_fence(s->claim);
+				owner_drop(s->claim);
 			}
 		}
 		reply->reply.result = CTL_DONE; /* answered already */
 	}
-	vd_resume(vd);
+	s->ops->resume(s->arg);
 	if (rc == -ECONNABORTED)
 		ic_log(IC_LOG_WARN, "%s: the requester (pid %d) left mid-handoff; keeping it",
-		       vd->image, (int)cred.pid);
+		       s->name, (int)cred.pid);
 	if (rc)
 		control_fail(reply, rc, text, cap, "release failed: %s", strerror(-rc));
 }
@@ -272,39 +278,31 @@ static void
 control_snapshot(struct ic_control *ctl, const struct ctl_msg *m, struct ctl_msg *reply,
 		 char *text, size_t cap)
 {
-	char name[IC_NAME_MAX + 1];
-	struct ic_disk_rec leaf, next;
-	struct ic_vdisk *vd = NULL;
-	int rc = store_split_name(m->snapshot.image, true, name);
+	const char *at = strchr(m->snapshot.image, '@');
+	char name[CTL_NAME_LEN];
+	struct owner_served *s = NULL;
+	int rc = at ? 0 : -EINVAL;
 
-	if (rc == 0 && !(vd = control_find(ctl, name)))
-		rc = -ENOENT;
+	if (rc == 0) {
+		snprintf(name, sizeof(name), "%.*s", (int)(at - m->snapshot.image),
+			 m->snapshot.image);
+		if (!(s = control_find(ctl, name)))
+			rc = -ENOENT;
+	}
 	if (rc == 0)
-		rc = vd_quiesce(vd, vd_now_ms() + IC_RELEASE_TIMEOUT_MS);
+		rc = s->ops->quiesce(s->arg, ic_now_ms() + IC_RELEASE_TIMEOUT_MS);
 	if (rc) {
 		control_fail(reply, rc, text, cap, "cannot snapshot %s here: %s", m->snapshot.image,
 			     strerror(-rc));
 		return;
 	}
-	rc = vd_flush(vd);
+	rc = s->ops->flush(s->arg);
 	if (rc == 0)
-		rc = image_snapshot_commit(ctl->store, &vd->claim, m->snapshot.image, &leaf, &next);
-	if (rc == 0) {
-		rc = vd_switch_leaf(vd, &leaf, &next);
-		if (rc) { /* the metadata moved on; this handle cannot follow */
-			vd_fence(vd);
-			ic_log(IC_LOG_ERR, "%s: cannot continue on the new leaf: %s", vd->image,
-			       strerror(-rc));
-		}
-	}
-	vd_resume(vd);
-	if (rc) {
+		rc = s->ops->switch_leaf(s->arg, m->snapshot.image);
+	s->ops->resume(s->arg);
+	if (rc)
 		control_fail(reply, rc, text, cap, "snapshot %s failed: %s", m->snapshot.image,
 			     strerror(-rc));
-		return;
-	}
-	ic_log(IC_LOG_INFO, "%s: live snapshot %s taken; writing to disk %llu now", vd->image,
-	       m->snapshot.image, (unsigned long long)next.id);
 }
 
 /* STATS: who we are, our vdisks, and the stack's report. text doubles as
@@ -331,19 +329,21 @@ control_stats(struct ic_control *ctl, char *text, size_t cap)
 			       json_object_new_string(ic_release_policy_name(ctl->cfg.policy)));
 	json_object_object_add(o, "socket", json_object_new_string(ctl->path));
 	json_object_object_add(o, "vdisks", vdisks);
-	for (struct ic_vdisk *vd = ctl->vdisks; vd; vd = vd->ctl_next) {
-		uint64_t last = __atomic_load_n(&vd->last_write_ms, __ATOMIC_RELAXED);
+	for (struct owner_served *s = ctl->served; s; s = s->next) {
 		struct json_object *v = json_object_new_object();
+		unsigned users;
+		long long last;
 
 		if (!v)
 			continue;
-		json_object_object_add(v, "name", json_object_new_string(vd->image));
-		json_object_object_add(v, "owned",
-				       json_object_new_boolean(vd->owned && !vd_fenced(vd)));
-		ic_json_add_u64(v, "generation", vd->claim.generation);
+		s->ops->usage(s->arg, &users, &last);
+		json_object_object_add(v, "name", json_object_new_string(s->name));
+		json_object_object_add(v, "owned", json_object_new_boolean(
+			owner_held(s->claim) && !owner_fenced(s->claim)));
+		ic_json_add_u64(v, "generation", s->claim->generation);
 		json_object_object_add(v, "idle_ms",
-				       json_object_new_int64(last ? vd_now_ms() - (long long)last : -1));
-		ic_json_add_u64(v, "clients", __atomic_load_n(&vd->users, __ATOMIC_RELAXED));
+				       json_object_new_int64(last ? ic_now_ms() - last : -1));
+		ic_json_add_u64(v, "clients", users);
 		json_object_array_add(vdisks, v);
 	}
 	json_object_object_add(o, "stack", stack ? stack : json_object_new_array());
@@ -504,16 +504,15 @@ control_thread(void *arg)
  * directories. Servers in different PID namespaces may share a pid, so the
  * pid alone does not make the name unique. */
 static int
-control_make_path(struct ic_store *store, char *path, size_t cap)
+control_make_path(struct owner_store *os, char *path, size_t cap)
 {
 	const char *run = getenv("ISOCACHE_RUN_DIR");
 	char uuid[IC_UUID_STRLEN], dir[PATH_MAX];
-	uint8_t id[16], nonce[16];
+	uint8_t nonce[16];
 
 	if (!run || !*run)
 		run = IC_DEFAULT_RUN_DIR;
-	ic_store_uuid(store, id);
-	ic_uuid_format(id, uuid);
+	ic_uuid_format(ic_meta_store_uuid(os->meta), uuid);
 	snprintf(dir, sizeof(dir), "%s/%s", run, uuid);
 	if ((mkdir(run, 0755) && errno != EEXIST) || (mkdir(dir, 0755) && errno != EEXIST)) {
 		int rc = -errno;
@@ -553,8 +552,8 @@ control_listen(struct ic_control *ctl)
 }
 
 int
-ic_control_start(struct ic_store *store, const struct ic_control_config *cfg,
-		 struct ic_control **out)
+owner_control_start(struct owner_store *os, const struct ic_control_config *cfg,
+		    struct ic_control **out)
 {
 	struct ic_control *ctl = calloc(1, sizeof(*ctl));
 	int rc;
@@ -563,19 +562,19 @@ ic_control_start(struct ic_store *store, const struct ic_control_config *cfg,
 		free(ctl);
 		return -ENOMEM;
 	}
-	if (store->control) {
-		ic_log(IC_LOG_ERR, "a control socket already serves store %s", store->dir);
+	if (os->control) {
+		ic_log(IC_LOG_ERR, "a control socket already serves store %s", os->dir);
 		free(ctl->out);
 		free(ctl);
 		return -EEXIST;
 	}
-	ctl->store = store;
+	ctl->os = os;
 	ctl->cfg = *cfg;
 	ctl->listen_fd = ctl->wake[0] = ctl->wake[1] = -1;
 	for (int i = 0; i < CTL_CONNS; i++)
 		ctl->conns[i] = -1;
 	pthread_mutex_init(&ctl->mu, NULL);
-	rc = control_make_path(store, ctl->path, sizeof(ctl->path));
+	rc = control_make_path(os, ctl->path, sizeof(ctl->path));
 	if (rc == 0)
 		rc = control_listen(ctl);
 	if (rc == 0 && pipe2(ctl->wake, O_CLOEXEC))
@@ -596,7 +595,7 @@ ic_control_start(struct ic_store *store, const struct ic_control_config *cfg,
 		ic_control_stop(ctl);
 		return rc;
 	}
-	store->control = ctl;
+	os->control = ctl;
 	ic_log(IC_LOG_DEBUG, "control socket %s (release policy %s)", ctl->path,
 	       ic_release_policy_name(cfg->policy));
 	*out = ctl;
@@ -622,51 +621,9 @@ ic_control_stop(struct ic_control *ctl)
 			close(ctl->wake[i]);
 	if (ctl->listen_fd >= 0)
 		close(ctl->listen_fd);
-	if (ctl->store->control == ctl)
-		ctl->store->control = NULL;
+	if (ctl->os->control == ctl)
+		ctl->os->control = NULL;
 	pthread_mutex_destroy(&ctl->mu);
 	free(ctl->out);
 	free(ctl);
-}
-
-/* ---- requests to another process ---- */
-
-static int
-control_request(const char *socket, const struct ctl_msg *req, char *buf, size_t cap)
-{
-	IC_AUTOFREE uint8_t *in = malloc(CTL_REPLY_BUF);
-	struct ctl_msg reply;
-	int rc;
-
-	if (!in)
-		return -ENOMEM;
-	rc = ctl_call(socket, req, IC_RELEASE_TIMEOUT_MS, in, &reply);
-	if (rc) {
-		ic_log(IC_LOG_ERR, "control socket %s: %s", socket, strerror(-rc));
-		return rc;
-	}
-	snprintf(buf, cap, "%s", reply.reply.text);
-	if (reply.reply.status)
-		ic_log(IC_LOG_ERR, "%s", reply.reply.text);
-	return reply.reply.status;
-}
-
-int
-ic_control_stats(const char *socket, char *buf, size_t cap)
-{
-	struct ctl_msg req = { .type = CTL_STATS, .seq = 1 };
-
-	return control_request(socket, &req, buf, cap);
-}
-
-int
-ic_control_filter(const char *socket, enum ic_control_filter_cmd op, const char *arg, int pos,
-		  char *buf, size_t cap)
-{
-	struct ctl_msg req = { .type = CTL_FILTER, .seq = 1 };
-
-	req.filter.op = (uint32_t)op;
-	req.filter.pos = pos;
-	snprintf(req.filter.arg, sizeof(req.filter.arg), "%s", arg ? arg : "");
-	return control_request(socket, &req, buf, cap);
 }

@@ -1,4 +1,4 @@
-/* Private to vdisk/: the control socket's messages (docs/CONTROL-PROTOCOL.md).
+/* Private to owner/: the control socket's messages (docs/CONTROL-PROTOCOL.md).
  *
  * Every message is one SOCK_SEQPACKET record: a 16-byte header (magic,
  * version, type, total length, sequence number), then a body whose size is
@@ -6,8 +6,8 @@
  * are little-endian; strings sit in fixed fields, NUL-terminated inside
  * them. ctl_decode accepts a message only when every field is valid.
  */
-#ifndef IC_VDISK_CTLMSG_H
-#define IC_VDISK_CTLMSG_H
+#ifndef IC_OWNER_CTLMSG_H
+#define IC_OWNER_CTLMSG_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -16,8 +16,8 @@
 
 #include "common/cleanup.h"
 #include "common/log.h"
-#include "vdisk/ctlmsg.h"
-#include "vdisk/internal.h"
+#include "owner/ctlmsg.h"
+#include "owner/internal.h"
 
 #define TAKEOVER_CONNECT_MS 1000
 #define TAKEOVER_EXIT_MS 10000 /* a SIGKILLed process exits well within this */

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "vdisk/ctlmsg.h"
+#include "owner/ctlmsg.h"
 
 static uint8_t buf[CTL_REPLY_BUF];
 

@@ -17,8 +17,8 @@
 
 #include "common/cleanup.h"
 #include "common/log.h"
-#include "vdisk/ctlmsg.h"
-#include "vdisk/internal.h"
+#include "owner/ctlmsg.h"
+#include "common/clock.h"
 #include "isocache/control.h"
 
 #define CTL_RELEASE_BODY (CTL_NAME_LEN + 16u + 4u + 4u + CTL_WHO_LEN + CTL_REASON_LEN + CTL_SOCKET_LEN)
@@ -282,7 +282,7 @@ ctl_connect(const char *path, long long until)
 	while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		int err = errno;
 
-		if (err != EAGAIN || vd_now_ms() >= until) {
+		if (err != EAGAIN || ic_now_ms() >= until) {
 			close(fd);
 			return err == EAGAIN ? -ETIMEDOUT : -err;
 		}
@@ -301,7 +301,7 @@ ctl_call(const char *path, const struct ctl_msg *req, unsigned timeout_ms, uint8
 	 struct ctl_msg *reply)
 {
 	uint8_t out[CTL_REQ_MAX];
-	long long until = vd_now_ms() + timeout_ms;
+	long long until = ic_now_ms() + timeout_ms;
 	IC_AUTOCLOSE int fd = ctl_connect(path, until);
 	size_t len;
 	ssize_t n;
@@ -313,7 +313,7 @@ ctl_call(const char *path, const struct ctl_msg *req, unsigned timeout_ms, uint8
 		return errno == EAGAIN ? -ETIMEDOUT : -errno;
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		long long left = until - vd_now_ms();
+		long long left = until - ic_now_ms();
 		int r;
 
 		if (left <= 0)
@@ -341,7 +341,7 @@ ctl_call(const char *path, const struct ctl_msg *req, unsigned timeout_ms, uint8
 int
 ctl_peer_pidfd(const char *path, unsigned timeout_ms, pid_t *pid)
 {
-	IC_AUTOCLOSE int fd = ctl_connect(path, vd_now_ms() + timeout_ms);
+	IC_AUTOCLOSE int fd = ctl_connect(path, ic_now_ms() + timeout_ms);
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	int pidfd;

@@ -1,0 +1,373 @@
+/* Every call to etcd goes through here: one POST to a member's gateway with
+ * libcurl, a deadline, and failover to the next member.
+ *
+ * Failover is safe only when the request cannot have been applied: the
+ * member could not be reached (refused, or no connection within its share
+ * of the deadline), or it answered "unavailable" (gRPC 14, no leader). A
+ * request that reached a member and got no answer in time fails with
+ * -ETIMEDOUT: its outcome is unknown (a put may yet be applied), so it is
+ * the caller's to retry, not ours. The connect timeout of each attempt is
+ * the time left divided by the members not yet tried, so one black-holed
+ * member cannot eat the whole deadline. */
+#include "etcd/internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "common/json.h"
+#include "common/log.h"
+
+#define TRANSPORT_DEFAULT_TIMEOUT_MS 5000
+#define TRANSPORT_ANSWER_MAX (64u << 20) /* a range of a whole store stays below */
+
+struct ic_etcd {
+	struct ic_etcd_url url;
+	unsigned timeout_ms;
+	unsigned current; /* the member that answered last */
+	const char *at;   /* the member of the attempt under way, for messages */
+	CURL *curl;
+	char error[512];
+};
+
+/* What an attempt does with the answer's bytes. */
+struct transport_sink {
+	size_t (*write)(char *data, size_t size, size_t n, void *ctx);
+	void (*reset)(void *ctx);
+	/* The transfer ended (aborted by write: stopped); 0, -EAGAIN (fail
+	 * over) or -errno, recorded with ic_etcd_fail. */
+	int (*finish)(struct ic_etcd *etcd, void *ctx, long http, bool stopped);
+	void *ctx;
+};
+
+static pthread_once_t transport_once = PTHREAD_ONCE_INIT;
+static CURLcode transport_global;
+
+static void
+transport_global_init(void)
+{
+	transport_global = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int64_t
+ic_etcd_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+ic_etcd_open(const struct ic_etcd_url *url, unsigned timeout_ms, struct ic_etcd **out)
+{
+	struct ic_etcd *etcd;
+
+	if (url->n == 0) {
+		ic_log(IC_LOG_ERR, "etcd: no endpoints to talk to");
+		return -EINVAL;
+	}
+	pthread_once(&transport_once, transport_global_init);
+	if (transport_global != CURLE_OK) {
+		ic_log(IC_LOG_ERR, "etcd: libcurl: %s", curl_easy_strerror(transport_global));
+		return -ENOMEM;
+	}
+	etcd = calloc(1, sizeof(*etcd));
+	if (!etcd)
+		return -ENOMEM;
+	etcd->url = *url;
+	etcd->timeout_ms = timeout_ms ? timeout_ms : TRANSPORT_DEFAULT_TIMEOUT_MS;
+	etcd->at = etcd->url.endpoint[0];
+	etcd->curl = curl_easy_init();
+	if (!etcd->curl) {
+		free(etcd);
+		return -ENOMEM;
+	}
+	*out = etcd;
+	return 0;
+}
+
+void
+ic_etcd_close(struct ic_etcd *etcd)
+{
+	if (!etcd)
+		return;
+	curl_easy_cleanup(etcd->curl);
+	free(etcd);
+}
+
+const char *
+ic_etcd_last_error(const struct ic_etcd *etcd)
+{
+	return etcd->error;
+}
+
+const char *
+ic_etcd_endpoint(const struct ic_etcd *etcd)
+{
+	return etcd->url.endpoint[etcd->current];
+}
+
+void
+ic_etcd_fail(struct ic_etcd *etcd, const char *fmt, ...)
+{
+	char what[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(etcd->error, sizeof(etcd->error), "etcd %s: %s", etcd->at, what);
+	ic_log(IC_LOG_ERR, "%s", etcd->error);
+}
+
+/* One attempt at member ep. Returns 1 to fail over, 0 or -errno. */
+static int
+transport_attempt(struct ic_etcd *etcd, const char *ep, const char *path, const char *body,
+		  int64_t left_ms, int64_t connect_ms, const struct transport_sink *sink)
+{
+	char url[IC_ETCD_ENDPOINT_MAX + 64], cerr[CURL_ERROR_SIZE] = "";
+	struct curl_slist *headers;
+	curl_off_t connected = 0;
+	long http = 0;
+	CURLcode res;
+	CURL *c = etcd->curl;
+
+	etcd->at = ep;
+	snprintf(url, sizeof(url), "http://%s/v3/%s", ep, path);
+	headers = curl_slist_append(NULL, "Content-Type: application/json");
+	curl_easy_reset(c);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)left_ms);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)connect_ms);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L); /* threads: no SIGALRM */
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*"); /* cluster members, never a proxy */
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink->write);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, sink->ctx);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
+	sink->reset(sink->ctx);
+	res = curl_easy_perform(c);
+	curl_slist_free_all(headers);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &http);
+	curl_easy_getinfo(c, CURLINFO_CONNECT_TIME_T, &connected);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
+
+	if (res == CURLE_COULDNT_CONNECT || res == CURLE_COULDNT_RESOLVE_HOST ||
+	    (res == CURLE_OPERATION_TIMEDOUT && connected == 0)) {
+		snprintf(etcd->error, sizeof(etcd->error), "etcd %s: %s", ep,
+			 cerr[0] ? cerr : curl_easy_strerror(res));
+		ic_log(IC_LOG_WARN, "%s", etcd->error);
+		return 1;
+	}
+	if (res == CURLE_OPERATION_TIMEDOUT) {
+		ic_etcd_fail(etcd, "no answer within %lld ms (quorum lost?)", (long long)left_ms);
+		return -ETIMEDOUT;
+	}
+	if (res != CURLE_OK && res != CURLE_WRITE_ERROR) {
+		ic_etcd_fail(etcd, "%s", cerr[0] ? cerr : curl_easy_strerror(res));
+		return -EIO;
+	}
+	return sink->finish(etcd, sink->ctx, http, res == CURLE_WRITE_ERROR);
+}
+
+static int
+transport_run(struct ic_etcd *etcd, const char *path, struct json_object *req,
+	      unsigned timeout_ms, const struct transport_sink *sink)
+{
+	const char *body;
+	unsigned n = etcd->url.n, tried;
+	int64_t deadline;
+	int rc = -ENOMEM;
+
+	if (!req) {
+		ic_etcd_fail(etcd, "out of memory building a request for /v3/%s", path);
+		return -ENOMEM;
+	}
+	body = json_object_to_json_string_ext(req, IC_JSON_FLAGS);
+	deadline = ic_etcd_now_ms() + (timeout_ms ? timeout_ms : etcd->timeout_ms);
+	for (tried = 0; body && tried < n; tried++) {
+		unsigned idx = (etcd->current + tried) % n;
+		int64_t left = deadline - ic_etcd_now_ms();
+
+		if (left <= 0) {
+			ic_etcd_fail(etcd, "no answer from any member within %u ms",
+				     timeout_ms ? timeout_ms : etcd->timeout_ms);
+			rc = -ETIMEDOUT;
+			break;
+		}
+		rc = transport_attempt(etcd, etcd->url.endpoint[idx], path, body, left,
+				       left / (n - tried) > 0 ? left / (n - tried) : 1, sink);
+		if (rc == 0)
+			etcd->current = idx;
+		if (rc != 1 && rc != -EAGAIN)
+			break;
+	}
+	if (rc == 1) {
+		/* Every member unreachable; the message is the last one's. */
+		ic_log(IC_LOG_ERR, "%s (none of %u members reachable)", etcd->error, n);
+		rc = -ECONNREFUSED;
+	}
+	json_object_put(req);
+	return rc;
+}
+
+/* ---- a whole answer ---- */
+struct transport_buf {
+	char *data;
+	size_t len, cap;
+	struct json_object *answer;
+};
+
+static size_t
+buf_write(char *data, size_t size, size_t n, void *ctx)
+{
+	struct transport_buf *b = ctx;
+	size_t add = size * n;
+
+	if (b->len + add + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *grown;
+
+		while (cap < b->len + add + 1)
+			cap *= 2;
+		if (cap > TRANSPORT_ANSWER_MAX)
+			return 0;
+		grown = realloc(b->data, cap);
+		if (!grown)
+			return 0;
+		b->data = grown;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, data, add);
+	b->len += add;
+	b->data[b->len] = '\0';
+	return add;
+}
+
+static void
+buf_reset(void *ctx)
+{
+	struct transport_buf *b = ctx;
+
+	b->len = 0;
+}
+
+static int
+buf_finish(struct ic_etcd *etcd, void *ctx, long http, bool stopped)
+{
+	struct transport_buf *b = ctx;
+	char msg[300];
+	int rc;
+
+	if (stopped) {
+		ic_etcd_fail(etcd, "answer larger than %u bytes or out of memory",
+			     TRANSPORT_ANSWER_MAX);
+		return -ENOMEM;
+	}
+	b->answer = b->len ? json_tokener_parse(b->data) : NULL;
+	if (!b->answer) {
+		ic_etcd_fail(etcd, "HTTP %ld, not etcd's JSON: %.80s", http,
+			     b->len ? b->data : "(empty)");
+		return -EPROTO;
+	}
+	rc = ic_etcd_decode_error(b->answer, msg, sizeof(msg));
+	if (rc == 0 && http != 200)
+		rc = -EIO, snprintf(msg, sizeof(msg), "HTTP %ld", http);
+	if (rc == 0)
+		return 0;
+	json_object_put(b->answer);
+	b->answer = NULL;
+	ic_etcd_fail(etcd, "%s", msg);
+	return rc;
+}
+
+int
+ic_etcd_call(struct ic_etcd *etcd, const char *path, struct json_object *req,
+	     unsigned timeout_ms, struct json_object **answer)
+{
+	struct transport_buf b = { 0 };
+	const struct transport_sink sink = {
+		.write = buf_write, .reset = buf_reset, .finish = buf_finish, .ctx = &b
+	};
+	int rc;
+
+	rc = transport_run(etcd, path, req, timeout_ms, &sink);
+	free(b.data);
+	if (rc == 0)
+		*answer = b.answer;
+	return rc;
+}
+
+/* ---- a stream of answers ---- */
+struct transport_stream {
+	struct json_tokener *tok;
+	ic_etcd_stream_fn fn;
+	void *arg;
+	int result; /* fn's first non-zero */
+	bool garbage;
+};
+
+static size_t
+stream_write(char *data, size_t size, size_t n, void *ctx)
+{
+	struct transport_stream *s = ctx;
+	int rc = ic_etcd_stream_feed(s->tok, data, size * n, s->fn, s->arg);
+
+	if (rc == 0)
+		return size * n;
+	if (rc == -EPROTO)
+		s->garbage = true;
+	else
+		s->result = rc;
+	return 0; /* ends the transfer */
+}
+
+static void
+stream_reset(void *ctx)
+{
+	struct transport_stream *s = ctx;
+
+	json_tokener_reset(s->tok);
+}
+
+static int
+stream_finish(struct ic_etcd *etcd, void *ctx, long http, bool stopped)
+{
+	struct transport_stream *s = ctx;
+
+	if (stopped && s->garbage) {
+		ic_etcd_fail(etcd, "HTTP %ld, a stream that is not etcd's JSON", http);
+		return -EPROTO;
+	}
+	if (stopped)
+		return s->result > 0 ? 0 : s->result;
+	ic_etcd_fail(etcd, "HTTP %ld, the stream ended", http);
+	return -EPIPE;
+}
+
+int
+ic_etcd_stream(struct ic_etcd *etcd, const char *path, struct json_object *req,
+	       unsigned timeout_ms, ic_etcd_stream_fn fn, void *arg)
+{
+	struct transport_stream s = { .tok = json_tokener_new(), .fn = fn, .arg = arg };
+	const struct transport_sink sink = {
+		.write = stream_write, .reset = stream_reset, .finish = stream_finish, .ctx = &s
+	};
+	int rc;
+
+	if (!s.tok) {
+		json_object_put(req);
+		return -ENOMEM;
+	}
+	rc = transport_run(etcd, path, req, timeout_ms, &sink);
+	json_tokener_free(s.tok);
+	return rc;
+}

@@ -1,0 +1,136 @@
+/* Ownership of vdisks, as vdisk/ uses it (docs/OWNERSHIP.md,
+ * docs/ARCHITECTURE.md §3 and §6). The only header of owner/ that vdisk/
+ * includes; owner/ includes nothing of vdisk/ and reaches an open vdisk
+ * only through the struct ic_owner_ops it registers (owner_serve).
+ *
+ * An owner holds an OFD lock on its vdisk's byte of STORE/owners.lock for
+ * as long as it owns it; the record in the metadata file (generation,
+ * owner id, pid, who, control socket) is changed by compare-and-swap on
+ * the generation. Functions return 0 or a negative errno after logging
+ * what was wrong.
+ */
+#ifndef IC_OWNER_OWNER_H
+#define IC_OWNER_OWNER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "isocache/control.h"
+#include "isocache/meta.h"
+
+/* The ownership side of a store handle (vdisk/'s struct ic_store holds
+ * one): where the lock file and the records are, and how this handle
+ * treats a live owner. */
+struct owner_store {
+	const char *dir;            /* the store directory (owners.lock is in it) */
+	struct ic_meta *meta;
+	struct ic_control *control; /* this process's control socket, or NULL */
+	unsigned handoff_ms;        /* RELEASE deadline; 0 = the default */
+	enum ic_takeover takeover;  /* what a writer does about a live owner */
+};
+
+/* A vdisk this process owns (or owned). */
+struct owner_claim {
+	char name[IC_NAME_MAX + 1];
+	uint8_t owner_id[16];
+	uint64_t generation;
+	char who[64]; /* as in the record */
+	int lock_fd;  /* holds the vdisk's byte of owners.lock; -1 when not */
+	bool fenced;  /* released or taken over: nothing may be written under
+		       * it; read on every request (owner_fenced) */
+};
+
+/* Is the claim's kernel lock held (the vdisk is ours, or was until a
+ * fence that has not dropped it yet)? */
+static inline bool
+owner_held(const struct owner_claim *claim)
+{
+	return claim->lock_fd >= 0;
+}
+
+static inline bool
+owner_fenced(const struct owner_claim *claim)
+{
+	return __atomic_load_n(&claim->fenced, __ATOMIC_RELAXED);
+}
+
+/* From now on every write under claim fails with -ESTALE. Set before the
+ * lock is dropped, so nothing of ours writes once another can claim. */
+static inline void
+owner_fence(struct owner_claim *claim)
+{
+	__atomic_store_n(&claim->fenced, true, __ATOMIC_RELAXED);
+}
+
+/* Acquire vdisk name for this process (who: "isocache-admin resize"): claim
+ * it when nobody owns it or its owner is dead (its kernel lock is free);
+ * else, as os->takeover says, ask the live owner to release it within
+ * os->handoff_ms, refuse, or take it by force. -EBUSY, after logging a
+ * message naming the owner, when it is not ours. On success out->lock_fd
+ * holds the lock: owner_release gives both up. */
+int owner_claim(struct owner_store *os, const char *name, const char *who,
+		struct owner_claim *out);
+/* Check inside a write transaction that the claim still holds (-ESTALE). */
+int owner_check(struct ic_meta_txn *txn, const struct owner_claim *claim);
+/* Give the vdisk up: clear the record (only if the claim still holds),
+ * then drop the lock. Call with no write of the claim in flight. */
+void owner_release(struct owner_store *os, struct owner_claim *claim);
+/* Drop the claim's kernel lock, if held. Only once nothing can write under
+ * the claim any more (fenced, or closed): the lock is what keeps another
+ * process from claiming. */
+void owner_drop(struct owner_claim *claim);
+/* Ask the live owner of name, if it has a control socket, to snapshot it
+ * as image (NAME@SNAP). Returns 1 when there is no such owner (snapshot
+ * locally), else 0 or the owner's -errno. */
+int owner_remote_snapshot(struct owner_store *os, const char *name, const char *image);
+
+/* ---- Serving an owned vdisk on the control socket ---- */
+
+/* What the control socket needs of a vdisk it serves; all Required. Each
+ * gets the arg given to owner_serve. Called on the control thread, one
+ * request at a time. */
+struct ic_owner_ops {
+	/* Stop admitting I/O and wait for the requests in flight, at most until
+	 * deadline_ms (ic_now_ms). 0, or -ETIMEDOUT with nothing changed. */
+	int (*quiesce)(void *arg, long long deadline_ms);
+	/* Admit I/O again after quiesce. */
+	void (*resume)(void *arg);
+	/* Quiesced: data synced, then the map committed under the claim. */
+	int (*flush)(void *arg);
+	/* Quiesced and flushed: freeze the leaf as image (NAME@SNAP) under the
+	 * claim and continue writing on a new leaf (a live snapshot). */
+	int (*switch_leaf)(void *arg, const char *image);
+	/* For the release policy and STATS: clients using the vdisk, and the
+	 * ic_now_ms of its last write (0: never written). */
+	void (*usage)(void *arg, unsigned *clients, long long *last_write_ms);
+};
+
+/* An owned vdisk on a control's list; embedded in what it serves. */
+struct owner_served {
+	const char *name;
+	struct owner_claim *claim; /* released or fenced by the control thread */
+	const struct ic_owner_ops *ops;
+	void *arg;
+	struct ic_control *ctl;    /* serving it, or NULL */
+	struct owner_served *next;
+};
+
+/* Answer RELEASE and SNAPSHOT for s->name on ctl from now on. */
+void owner_serve(struct ic_control *ctl, struct owner_served *s);
+/* Stop; waits for a release or snapshot of it in progress. No effect when
+ * s is not served. */
+void owner_unserve(struct owner_served *s);
+
+/* ---- The public ownership API (isocache/control.h) on os ---- */
+int owner_control_start(struct owner_store *os, const struct ic_control_config *cfg,
+			struct ic_control **out);
+int owner_show(struct owner_store *os, const char *name, struct ic_owner_info *out);
+int owner_list(struct owner_store *os,
+	       int (*fn)(void *arg, const char *name, const struct ic_owner_info *info),
+	       void *arg);
+int owner_release_request(struct owner_store *os, const char *name, unsigned timeout_ms,
+			  char *said, size_t cap);
+int owner_takeover(struct owner_store *os, const char *name, unsigned timeout_ms);
+
+#endif

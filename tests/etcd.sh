@@ -1,0 +1,116 @@
+# A 3-member etcd cluster on loopback for the end-to-end tests, sourced
+# after tests/functions.sh (whose TESTDIR, cleanup_fn and wait_until it
+# uses). Ports are free ones chosen at run time; each member has its own
+# data directory under $TESTDIR; everything started is killed by PID at
+# exit.
+#
+#   etcd_cluster_start          start m1..m3, wait (30 s) until all are healthy
+#   et ARGS...                  isocache-etcdtool -t $ETCD_TIMEOUT_MS $ETCD_URL ARGS...
+#   ETCDTOOL                    the tool's path (tests/tools/etcdtool.c)
+#   ETCD_ENDPOINTS              "127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3"
+#   ETCD_URL                    etcd://$ETCD_ENDPOINTS/test
+#   etcd_member_endpoint I      "127.0.0.1:PI"
+#   etcd_member_kill I [SIG]    kill member I (default KILL), wait until it is gone
+#   etcd_member_start I         start member I again (its data kept), wait until healthy
+#   etcd_healthy ENDPOINTS      are these members healthy (for wait_until)?
+#
+# Timings are shortened for tests (heartbeat 50 ms, election 500 ms), so a
+# lost leader is replaced in about a second.
+
+ETCD_MEMBERS=3
+ETCDTOOL=$IC_BUILD/tests/tools/isocache-etcdtool
+ETCD_TIMEOUT_MS=${ETCD_TIMEOUT_MS:-3000}
+ETCD_PIDS=()
+ETCD_CLIENT_PORTS=()
+ETCD_PEER_PORTS=()
+ETCD_INITIAL_CLUSTER=
+
+# _etcd_free_ports N: N distinct TCP ports free on 127.0.0.1 now (the
+# kernel's choice; held together while chosen, so they differ).
+_etcd_free_ports() {
+	python3 -c '
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+' "$1"
+}
+
+etcd_member_endpoint() { echo "127.0.0.1:${ETCD_CLIENT_PORTS[$1 - 1]}"; }
+
+etcd_healthy() {
+	ETCDCTL_API=3 etcdctl --endpoints="$1" --dial-timeout=1s --command-timeout=2s \
+		endpoint health >/dev/null 2>&1
+}
+
+# _etcd_launch I STATE: start member I in the background (initial cluster
+# state new or existing), its log in $TESTDIR/etcd/mI.log.
+_etcd_launch() {
+	local i=$1 state=$2 name=m$1
+	local client=${ETCD_CLIENT_PORTS[i - 1]} peer=${ETCD_PEER_PORTS[i - 1]}
+	etcd --name "$name" --data-dir "$TESTDIR/etcd/$name" \
+		--listen-client-urls "http://127.0.0.1:$client" \
+		--advertise-client-urls "http://127.0.0.1:$client" \
+		--listen-peer-urls "http://127.0.0.1:$peer" \
+		--initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+		--initial-cluster "$ETCD_INITIAL_CLUSTER" --initial-cluster-state "$state" \
+		--initial-cluster-token "isocache-test-$$" \
+		--heartbeat-interval 50 --election-timeout 500 \
+		>>"$TESTDIR/etcd/$name.log" 2>&1 &
+	ETCD_PIDS[i - 1]=$!
+}
+
+_etcd_stop_all() {
+	local pid
+	for pid in "${ETCD_PIDS[@]}"; do
+		[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
+	done
+	for pid in "${ETCD_PIDS[@]}"; do
+		[ -n "$pid" ] && wait_until 10 gone "$pid" || true
+	done
+}
+
+et() { "$ETCDTOOL" -t "$ETCD_TIMEOUT_MS" "$ETCD_URL" "$@"; }
+
+etcd_cluster_start() {
+	requires etcd etcdctl python3
+	[ -x "$ETCDTOOL" ] || fail "$ETCDTOOL is not built"
+	local ports i
+	mkdir -p "$TESTDIR/etcd"
+	read -ra ports <<<"$(_etcd_free_ports $((2 * ETCD_MEMBERS)))"
+	ETCD_INITIAL_CLUSTER=
+	ETCD_ENDPOINTS=
+	for ((i = 1; i <= ETCD_MEMBERS; i++)); do
+		ETCD_CLIENT_PORTS[i - 1]=${ports[2 * i - 2]}
+		ETCD_PEER_PORTS[i - 1]=${ports[2 * i - 1]}
+		ETCD_INITIAL_CLUSTER+="${ETCD_INITIAL_CLUSTER:+,}m$i=http://127.0.0.1:${ETCD_PEER_PORTS[i - 1]}"
+		ETCD_ENDPOINTS+="${ETCD_ENDPOINTS:+,}127.0.0.1:${ETCD_CLIENT_PORTS[i - 1]}"
+	done
+	ETCD_URL="etcd://$ETCD_ENDPOINTS/test"
+	cleanup_fn _etcd_stop_all
+	for ((i = 1; i <= ETCD_MEMBERS; i++)); do
+		_etcd_launch "$i" new
+	done
+	if ! wait_until 30 etcd_healthy "$ETCD_ENDPOINTS"; then
+		tail -n 20 "$TESTDIR"/etcd/m*.log >&2
+		fail "the etcd cluster ($ETCD_ENDPOINTS) was not healthy within 30 s"
+	fi
+	echo "etcd cluster up: $ETCD_ENDPOINTS"
+}
+
+etcd_member_kill() {
+	local i=$1 sig=${2:-KILL} pid=${ETCD_PIDS[$1 - 1]}
+	kill "-$sig" "$pid"
+	wait_until 10 gone "$pid" || fail "etcd member m$i (pid $pid) did not exit"
+	ETCD_PIDS[i - 1]=
+	echo "etcd member m$i stopped (SIG$sig)"
+}
+
+etcd_member_start() {
+	local i=$1
+	_etcd_launch "$i" existing
+	wait_until 30 etcd_healthy "$(etcd_member_endpoint "$i")" ||
+		fail "etcd member m$i did not become healthy within 30 s"
+	echo "etcd member m$i restarted"
+}
