@@ -60,6 +60,8 @@ int admin_qemu_convert(const char *src, const char *fmt, const char *dst, uint64
  * qemu-img cannot tell. */
 uint64_t admin_qemu_size(const char *src, const char *fmt);
 
+/* cache trace show|clear NAME@SNAP (cache_trace.c): returns the exit code. */
+int admin_cache_trace(struct ic_store *store, const char *action, const char *image, bool json);
 /* Print "isocache-admin: <what>: <why>" to stderr; returns 1 (the exit code). */
 int admin_fail(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Say what a command made: "<how> vdisk|snapshot IMAGE: SIZE, USED in its

@@ -13,6 +13,7 @@
 #include "admin/json.h"
 #include "common/size.h"
 #include "isocache/cached.h"
+#include "isocache/cached_trace.h"
 
 #define CACHE_CHUNK (IC_CACHED_MAX_BLOCKS * IC_CACHED_BLOCK)
 
@@ -297,14 +298,23 @@ static int
 run_cache(struct ic_store *store, const char *dir, int argc, char **argv)
 {
 	struct admin_opts opts = { 0 };
-	int code, first = admin_parse(&admin_cmd_cache, argc, argv, &opts, 1, 2, &code);
-	const char *action, *image;
+	int code, first = admin_parse(&admin_cmd_cache, argc, argv, &opts, 1, 3, &code);
+	const char *action, *image, *extra;
 
 	(void)dir;
 	if (first < 0)
 		return code;
 	action = argv[first];
 	image = first + 1 < argc ? argv[first + 1] : NULL;
+	extra = first + 2 < argc ? argv[first + 2] : NULL;
+	if (strcmp(action, "trace") == 0 && image && extra &&
+	    (strcmp(image, "show") == 0 || strcmp(image, "clear") == 0))
+		return admin_only(&opts, strcmp(image, "show") == 0 ? ADMIN_OPT_JSON : 0,
+				  "cache trace")
+			       ? 1
+			       : admin_cache_trace(store, image, extra, opts.json);
+	if (extra)
+		return admin_fail("cache", "expected %s (see --help)", admin_cmd_cache.args);
 	if (strcmp(action, "stats") == 0 && !image)
 		return admin_only(&opts, ADMIN_OPT_JSON | ADMIN_OPT_WATCH, "cache stats")
 			       ? 1
@@ -319,8 +329,10 @@ run_cache(struct ic_store *store, const char *dir, int argc, char **argv)
 }
 
 const struct admin_cmd admin_cmd_cache = {
-	"cache", "stats [--json] [--watch] | warm NAME@SNAP [-p|--progress] [--json] | drop [IMAGE]",
-	"Show, warm or empty the host's shared cache (isocached)",
+	"cache",
+	"stats [--json] [--watch] | warm NAME@SNAP [-p|--progress] [--json] | drop [IMAGE] | "
+	"trace show [--json] NAME@SNAP | trace clear NAME@SNAP",
+	"Show, warm or empty the host's shared cache (isocached), or its boot traces",
 	"stats    the daemon's counters for each frozen layer of this store, and its\n"
 	"         totals: lookups, hit ratio, fills, singleflight joins, bytes served,\n"
 	"         bytes read from layer files, and the backing reads saved\n"
@@ -335,6 +347,12 @@ const struct admin_cmd admin_cmd_cache = {
 	"         progress and the end as JSON lines on stdout, not the summary.\n"
 	"drop     evict the layers of IMAGE's chain, or every frozen layer of the store\n"
 	"         (from RAM and L2); only root and the owner of a layer's file may.\n"
+	"trace show   the boot trace isocached recorded for NAME@SNAP's layer: the\n"
+	"         blocks its readers asked for first, as ranges, and when; whether\n"
+	"         it is current (replayed at the layer's next cold start) or stale.\n"
+	"trace clear  delete it: the daemon records a new one when it next first\n"
+	"         sees the layer. Traces are files of $ISOCACHE_TRACE_DIR, else\n"
+	"         " IC_CACHED_TRACE_DEFAULT_DIR " (isocached --trace-dir).\n"
 	"\n"
 	"The daemon is found at $ISOCACHE_SOCKET, else " IC_CACHED_DEFAULT_SOCKET ". Only\n"
 	"layers whose files the caller can open are shown or touched.\n",

@@ -12,6 +12,9 @@
  * Fills read at least CACHED_FILL_MIN blocks (a 64 KiB cluster), starting
  * at the cluster boundary when the blocks before the miss are absent, and
  * double their window up to CACHED_FILL_MAX while misses stay sequential.
+ * A boot trace replay's request (prefetch.c) fills the rest of its request
+ * in one read instead, nothing before or past it, leaves the sequential
+ * detection to the readers, and takes only free blocks: it never evicts.
  *
  * With an L2 tier, a miss on a block L2 holds becomes a fill from the L2
  * file instead: the run of blocks it holds in consecutive slots, one read,
@@ -86,20 +89,22 @@ fill_start(struct cached_store *st, struct cached_req *r, uint64_t b)
 	uint32_t slot = cached_l2_lookup(st->l2, l->l2_ident, b);
 	uint64_t start = b, end, align = b & ~(uint64_t)(CACHED_FILL_MIN - 1);
 	struct cached_fill *f;
-	uint32_t fi = st->fill_free, n = 0;
+	uint32_t fi = st->fill_free, n = 0, window;
 
 	if (fi == CACHED_NIL)
 		return NULL;
 	f = &st->fills[fi];
-	if (b == l->seq_next)
-		l->ra = l->ra * 2 > CACHED_FILL_MAX ? CACHED_FILL_MAX : l->ra * 2;
+	if (r->prefetch) /* a trace replay: the rest of its request in one read, no more */
+		window = r->nblocks - r->cursor;
+	else if (b == l->seq_next)
+		window = l->ra = l->ra * 2 > CACHED_FILL_MAX ? CACHED_FILL_MAX : l->ra * 2;
 	else
-		l->ra = CACHED_FILL_MIN;
-	while (slot == CACHED_NIL && start > align &&
+		window = l->ra = CACHED_FILL_MIN;
+	while (!r->prefetch && slot == CACHED_NIL && start > align &&
 	       cached_store_lookup(st, l->id, start - 1) == CACHED_NIL &&
 	       cached_l2_lookup(st->l2, l->l2_ident, start - 1) == CACHED_NIL)
 		start--;
-	end = start + l->ra < l->nblocks ? start + l->ra : l->nblocks;
+	end = start + window < l->nblocks ? start + window : l->nblocks;
 	if (slot == CACHED_NIL && end > b + 1) {
 		uint64_t data_end = fill_data_end(l, b);
 
@@ -113,6 +118,8 @@ fill_start(struct cached_store *st, struct cached_req *r, uint64_t b)
 			break;
 		if (cached_l2_lookup(st->l2, l->l2_ident, blk) != l2_want)
 			break;
+		if (r->prefetch && !cached_prefetch_room(st, r->uid, 1))
+			break; /* a trace replay never evicts */
 		uint32_t i = cached_store_alloc(st, l->id, blk, r->uid);
 		if (i == CACHED_NIL)
 			break;
@@ -139,7 +146,12 @@ fill_start(struct cached_store *st, struct cached_req *r, uint64_t b)
 	f->uid = r->uid;
 	f->fd = slot == CACHED_NIL ? l->fd : st->l2->fd;
 	f->off = slot == CACHED_NIL ? start << IC_CACHED_BLOCK_SHIFT : cached_l2_offset(st->l2, slot);
-	l->seq_next = start + n;
+	if (!r->prefetch) /* a replay's reads say nothing of the readers' stream */
+		l->seq_next = start + n;
+	if (r->prefetch) {
+		l->stats[IC_CACHED_STAT_TRACE_FILLS]++;
+		l->stats[IC_CACHED_STAT_TRACE_BLOCKS] += n;
+	}
 	if (slot == CACHED_NIL) {
 		l->stats[IC_CACHED_STAT_FILLS]++;
 		l->stats[IC_CACHED_STAT_L2_MISSES] += st->l2 ? n : 0;
@@ -236,6 +248,8 @@ cached_req_run(struct cached_store *st, struct cached_req *r)
 
 		r->resumed = false;
 		stats[IC_CACHED_STAT_LOOKUPS] += count;
+		if (count && l->trace)
+			cached_trace_touch(l, b);
 		if (i != CACHED_NIL && st->e[i].state == CACHED_VALID) {
 			cached_store_touch(st, i);
 			stats[IC_CACHED_STAT_HITS] += count;
@@ -262,5 +276,5 @@ cached_req_run(struct cached_store *st, struct cached_req *r)
 		}
 		r->cursor++;
 	}
-	st->finish(st, r);
+	(r->finish ? r->finish : st->finish)(st, r);
 }

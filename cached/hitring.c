@@ -41,6 +41,8 @@ cached_hitring_drain(struct cached_store *st, struct ic_cached_ring *ring, uint6
 
 			if (i != CACHED_NIL && st->e[i].state == CACHED_VALID)
 				cached_store_touch(st, i);
+			if (l->trace)
+				cached_trace_touch(l, block + k);
 		}
 		l->stats[IC_CACHED_STAT_LOOKUPS] += nb;
 		l->stats[IC_CACHED_STAT_HITS] += nb;

@@ -13,6 +13,9 @@
  * - l2.c: the L2 tier, a local cache file of checksummed 4 KiB slots
  *   with a persisted index, read and written through the loop's ring.
  * - layer.c: what makes an fd a layer the daemon will cache.
+ * - trace.c: recording each layer's boot trace and keeping it on disk;
+ *   prefetch.c: replaying one ahead of the readers (docs/CACHED.md, "Boot
+ *   traces"). The file format is trace_file.c.
  * - session.c, loop.c, main.c: the protocol, the io_uring loop, options.
  */
 #ifndef IC_CACHED_INTERNAL_H
@@ -31,6 +34,7 @@
 
 #include "isocache/cached_proto.h"
 #include "isocache/cached_shm.h"
+#include "isocache/cached_trace.h"
 
 #define cached_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
@@ -54,6 +58,12 @@
 #define CACHED_HIT_TICK_MS 100
 /* Seconds between index writes of the L2 file. */
 #define CACHED_L2_SYNC_SEC 10
+/* Trace replay: requests in flight at most (each waits on one fill at a
+ * time), and the share of the fill pool beyond which it starts no more,
+ * so demand misses always find fills. */
+#define CACHED_PREFETCH_LANES 32
+#define CACHED_PREFETCH_FILLS (CACHED_MAX_FILLS / 2)
+_Static_assert(CACHED_PREFETCH_LANES <= CACHED_PREFETCH_FILLS, "prefetch stays under its cap");
 
 /* An io_uring operation: user_data points here, done runs on completion. */
 struct ic_op {
@@ -87,6 +97,8 @@ struct cached_layer {
 	uint64_t l2_ident; /* cached_l2_ident(): this file generation's key in L2 */
 	uint64_t stats[IC_CACHED_STAT_COUNT];
 	struct cached_arena arena;
+	struct cached_trace_rec *trace; /* its boot trace, while being recorded */
+	bool trace_seen; /* its trace was looked for: once in the daemon's life */
 };
 
 enum cached_state { CACHED_FREE, CACHED_FILLING, CACHED_VALID };
@@ -147,9 +159,12 @@ struct cached_req {
 	bool wait;	 /* read-through: wait for fills */
 	bool resumed;	 /* the block at cursor was counted before the wait */
 	bool failed;	 /* a fill it waited on failed: serve no more misses */
+	bool prefetch;	 /* a trace replay's (prefetch.c): its fills count as trace_fills */
 	uint8_t *dst;	 /* slot to copy into, or NULL (PREFETCH) */
 	uint64_t hits;	 /* bitmap of blocks copied (or found, for PREFETCH) */
 	struct cached_req *wait_next;
+	/* Called when done instead of the store's finish, when set. */
+	void (*finish)(struct cached_store *st, struct cached_req *r);
 };
 
 struct cached_store {
@@ -374,6 +389,7 @@ int cached_layer_direct(int fd);
 /* The daemon: one ring, one thread (loop.c, session.c). */
 struct cached_session;
 struct cached_daemon;
+struct cached_prefetch;
 
 /* A periodic job on the ring: run every period until the daemon stops. */
 struct cached_tick {
@@ -381,6 +397,26 @@ struct cached_tick {
 	struct cached_daemon *d;
 	struct __kernel_timespec period, ts;
 	void (*run)(struct cached_daemon *d);
+};
+
+/* One request of a trace replay in flight (prefetch.c). */
+struct cached_prefetch_lane {
+	struct cached_req r;
+	struct cached_prefetch *p;
+	struct cached_prefetch_lane *next_free;
+};
+
+/* Boot traces: the options, the recordings' timer, the replays. */
+struct cached_traces {
+	bool off;	    /* --no-trace: neither record nor replay */
+	const char *dir;    /* --trace-dir */
+	uint64_t window_ns; /* --trace-window */
+	uint64_t limit;	    /* --trace-limit, in blocks */
+	struct cached_tick tick; /* ends recordings whose window passed */
+	struct cached_prefetch *replays;
+	struct cached_prefetch_lane lanes[CACHED_PREFETCH_LANES];
+	struct cached_prefetch_lane *free_lanes;
+	bool kicking; /* in cached_prefetch_kick: lanes done meanwhile do not recurse */
 };
 
 struct cached_daemon {
@@ -396,6 +432,7 @@ struct cached_daemon {
 	struct cached_l2 l2;	 /* used when store.l2 points here */
 	struct cached_tick l2_tick;  /* the L2 index write, every CACHED_L2_SYNC_SEC */
 	struct cached_tick hit_tick; /* the hit rings' drain, every CACHED_HIT_TICK_MS */
+	struct cached_traces traces;
 	bool stopping;
 	bool no_shared; /* --no-shared: MAP is refused, every hit takes the socket */
 	bool accept_single; /* the kernel has no multishot accept (before 5.19) */
@@ -414,6 +451,8 @@ int cached_daemon_init(struct cached_daemon *d, int listen_fd);
 /* Serve until SIGTERM or SIGINT, then finish in-flight work. 0 or -errno. */
 int cached_daemon_run(struct cached_daemon *d);
 void cached_daemon_fini(struct cached_daemon *d);
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t cached_now(void);
 /* An SQE whose completion calls op->done (op may be NULL: ignored). */
 struct io_uring_sqe *cached_sqe(struct cached_daemon *d, struct ic_op *op);
 
@@ -425,5 +464,31 @@ void cached_session_stop_all(struct cached_daemon *d);
 void cached_session_finish(struct cached_store *st, struct cached_req *r);
 /* Drain every session's hit ring (before STATS, and on a timer). */
 void cached_session_drain_all(struct cached_daemon *d);
+
+/* trace.c */
+struct cached_trace_rec;
+/* The first registration of l in this daemon's life (sb: its file, uid:
+ * the accounting slot of the session): replay its trace when one matches
+ * the file, else start recording one. Reads the trace file (blocking, at
+ * most IC_CACHED_TRACE_MAX bytes, once per layer). */
+void cached_trace_layer(struct cached_daemon *d, struct cached_layer *l, const struct stat *sb,
+			uint16_t uid);
+/* A reader asked for block of l: note it if l is being recorded. */
+void cached_trace_touch(struct cached_layer *l, uint64_t block);
+/* Every second: write and end the recordings whose window passed or that
+ * are full. */
+void cached_trace_tick(struct cached_daemon *d);
+/* After the loop: write the recordings in progress, end the replays. */
+void cached_trace_fini(struct cached_daemon *d);
+
+/* prefetch.c */
+/* Prefetch l's blocks in t's order, charged to accounting slot uid; takes t. */
+void cached_prefetch_start(struct cached_daemon *d, struct cached_layer *l,
+			   struct ic_cached_trace *t, uint16_t uid);
+/* May a trace replay's fill of uid take blocks more without evicting? */
+bool cached_prefetch_room(const struct cached_store *st, uint16_t uid, uint32_t blocks);
+/* Start replay requests while lanes are free and demand leaves fills. */
+void cached_prefetch_kick(struct cached_daemon *d);
+void cached_prefetch_fini(struct cached_daemon *d);
 
 #endif

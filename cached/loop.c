@@ -20,8 +20,8 @@
 /* After SIGTERM, how long replies may wait on clients that do not read. */
 #define LOOP_DRAIN_NS 5000000000ull
 
-static uint64_t
-loop_now(void)
+uint64_t
+cached_now(void)
 {
 	struct timespec ts;
 
@@ -46,7 +46,11 @@ cached_sqe(struct cached_daemon *d, struct ic_op *op)
 static void
 loop_on_fill(struct ic_op *op, int res)
 {
-	cached_fill_complete(cached_container_of(op, struct cached_fill, op), res);
+	struct cached_fill *f = cached_container_of(op, struct cached_fill, op);
+	struct cached_daemon *d = f->store->ctx;
+
+	cached_fill_complete(f, res);
+	cached_prefetch_kick(d); /* a fill is free: a trace replay may go on */
 }
 
 static int
@@ -155,12 +159,14 @@ loop_on_signal(struct ic_op *op, int res)
 	(void)res;
 	ic_log(IC_LOG_INFO, "signal %u: finishing in-flight requests", d->si.ssi_signo);
 	d->stopping = true;
-	d->drain_deadline = loop_now() + LOOP_DRAIN_NS;
+	d->drain_deadline = cached_now() + LOOP_DRAIN_NS;
 	io_uring_prep_cancel(cached_sqe(d, NULL), &d->accept_op, 0);
 	if (d->store.l2)
 		io_uring_prep_cancel(cached_sqe(d, NULL), &d->l2_tick.op, 0);
 	if (!d->no_shared) /* hits served from shared arenas reach SIEVE within a tick */
 		io_uring_prep_cancel(cached_sqe(d, NULL), &d->hit_tick.op, 0);
+	if (!d->traces.off) /* recordings in progress are written at exit */
+		io_uring_prep_cancel(cached_sqe(d, NULL), &d->traces.tick.op, 0);
 	cached_session_stop_all(d);
 }
 
@@ -245,6 +251,9 @@ cached_daemon_init(struct cached_daemon *d, int listen_fd)
 		loop_tick_start(d, &d->hit_tick,
 				(struct __kernel_timespec){ .tv_nsec = CACHED_HIT_TICK_MS * 1000000ll },
 				cached_session_drain_all);
+	if (!d->traces.off)
+		loop_tick_start(d, &d->traces.tick, (struct __kernel_timespec){ .tv_sec = 1 },
+				cached_trace_tick);
 	return 0;
 }
 
@@ -256,7 +265,7 @@ cached_daemon_run(struct cached_daemon *d)
 {
 	struct __kernel_timespec tick = { .tv_nsec = 100000000 };
 
-	while (!d->stopping || (d->inflight > 0 && loop_now() < d->drain_deadline)) {
+	while (!d->stopping || (d->inflight > 0 && cached_now() < d->drain_deadline)) {
 		struct io_uring_cqe *cqe;
 		unsigned head, n = 0;
 		int rc;

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,8 +28,11 @@
 #define MAIN_DEFAULT_MEMORY (512ull << 20)
 #define MAIN_MAX_QUOTAS 64
 #define MAIN_DEFAULT_L2_SIZE (1ull << 30)
+#define MAIN_DEFAULT_TRACE_WINDOW 30
+#define MAIN_DEFAULT_TRACE_LIMIT (2ull << 30)
 enum { MAIN_OPT_L2 = 256, MAIN_OPT_L2_SIZE, MAIN_OPT_UID_SESSIONS, MAIN_OPT_NO_SHARED,
-       MAIN_OPT_NO_DEDUP, MAIN_OPT_METRICS };
+       MAIN_OPT_NO_DEDUP, MAIN_OPT_METRICS, MAIN_OPT_NO_TRACE, MAIN_OPT_TRACE_DIR,
+       MAIN_OPT_TRACE_WINDOW, MAIN_OPT_TRACE_LIMIT };
 
 static const char main_usage[] =
 	"Usage: isocached [OPTION]...\n"
@@ -64,6 +68,17 @@ static const char main_usage[] =
 	"      --no-dedup         hold every layer's blocks apart (default: a block\n"
 	"                         equal to one cached for a layer of the same owner,\n"
 	"                         group and filesystem is held once)\n"
+	"      --no-trace         neither record boot traces nor replay them\n"
+	"                         (default: the blocks readers ask for in the\n"
+	"                         first seconds of a layer's first reads are\n"
+	"                         recorded, and prefetched in that order at its\n"
+	"                         next cold start)\n"
+	"      --trace-dir DIR    where traces are kept (default: $ISOCACHE_TRACE_DIR,\n"
+	"                         else " IC_CACHED_TRACE_DEFAULT_DIR "; created 0700)\n"
+	"      --trace-window SEC how long a recording lasts from a layer's first\n"
+	"                         read (default 30, 1..3600)\n"
+	"      --trace-limit SIZE the most data a trace covers (default 2G); a\n"
+	"                         trace file is at most 1 MiB in any case\n"
 	"  -f, --foreground       do not daemonize; log to stderr. Without it the\n"
 	"                         command returns once the daemon accepts (exit 0)\n"
 	"                         or has failed (exit 1, the reason on stderr)\n"
@@ -99,6 +114,10 @@ struct main_opts {
 	bool foreground;
 	bool no_shared;
 	bool no_dedup;
+	bool no_trace;
+	const char *trace_dir;
+	unsigned long trace_window; /* seconds */
+	uint64_t trace_limit;	    /* bytes */
 	struct main_quota quotas[MAIN_MAX_QUOTAS];
 	unsigned nquotas;
 };
@@ -137,6 +156,17 @@ main_parse_quota(struct main_opts *o, const char *arg)
 	return 0;
 }
 
+/* A decimal number from lo to hi, all of arg, into *out. */
+static bool
+main_number(const char *arg, unsigned long lo, unsigned long hi, unsigned long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoul(arg, &end, 10);
+	return *arg && !*end && !errno && *out >= lo && *out <= hi;
+}
+
 static int
 main_parse(int argc, char **argv, struct main_opts *o)
 {
@@ -150,6 +180,10 @@ main_parse(int argc, char **argv, struct main_opts *o)
 		{ "no-shared", no_argument, NULL, MAIN_OPT_NO_SHARED },
 		{ "no-dedup", no_argument, NULL, MAIN_OPT_NO_DEDUP },
 		{ "metrics", required_argument, NULL, MAIN_OPT_METRICS },
+		{ "no-trace", no_argument, NULL, MAIN_OPT_NO_TRACE },
+		{ "trace-dir", required_argument, NULL, MAIN_OPT_TRACE_DIR },
+		{ "trace-window", required_argument, NULL, MAIN_OPT_TRACE_WINDOW },
+		{ "trace-limit", required_argument, NULL, MAIN_OPT_TRACE_LIMIT },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "pid-file", required_argument, NULL, 'p' },
 		{ "log-level", required_argument, NULL, 'l' },
@@ -157,7 +191,6 @@ main_parse(int argc, char **argv, struct main_opts *o)
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char *const levels[] = { "error", "warn", "info", "debug" };
-	char *end;
 	int c;
 
 	o->socket = getenv("ISOCACHE_SOCKET");
@@ -166,6 +199,8 @@ main_parse(int argc, char **argv, struct main_opts *o)
 	o->memory = MAIN_DEFAULT_MEMORY;
 	o->l2_size = MAIN_DEFAULT_L2_SIZE;
 	o->uid_sessions = CACHED_UID_SESSIONS;
+	o->trace_window = MAIN_DEFAULT_TRACE_WINDOW;
+	o->trace_limit = MAIN_DEFAULT_TRACE_LIMIT;
 	while ((c = getopt_long(argc, argv, "s:m:q:fp:l:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -190,10 +225,7 @@ main_parse(int argc, char **argv, struct main_opts *o)
 				return main_bad_usage("--l2-size: not a size", optarg);
 			break;
 		case MAIN_OPT_UID_SESSIONS:
-			errno = 0;
-			o->uid_sessions = strtoul(optarg, &end, 10);
-			if (!*optarg || *end || errno || o->uid_sessions < 1 ||
-			    o->uid_sessions > CACHED_MAX_SESSIONS)
+			if (!main_number(optarg, 1, CACHED_MAX_SESSIONS, &o->uid_sessions))
 				return main_bad_usage("--sessions-per-uid: not a number from 1 to 4096",
 						      optarg);
 			break;
@@ -202,6 +234,22 @@ main_parse(int argc, char **argv, struct main_opts *o)
 			break;
 		case MAIN_OPT_NO_DEDUP:
 			o->no_dedup = true;
+			break;
+		case MAIN_OPT_NO_TRACE:
+			o->no_trace = true;
+			break;
+		case MAIN_OPT_TRACE_DIR:
+			o->trace_dir = optarg;
+			break;
+		case MAIN_OPT_TRACE_WINDOW:
+			if (!main_number(optarg, 1, 3600, &o->trace_window))
+				return main_bad_usage("--trace-window: not a number of seconds from 1 "
+						      "to 3600", optarg);
+			break;
+		case MAIN_OPT_TRACE_LIMIT:
+			if (ic_size_parse(optarg, &o->trace_limit) < 0 ||
+			    o->trace_limit < IC_CACHED_BLOCK)
+				return main_bad_usage("--trace-limit: not a size of 4K or more", optarg);
 			break;
 		case 'f':
 			o->foreground = true;
@@ -309,6 +357,38 @@ main_listen(const char *path)
 	return ic_steal_fd(&fd);
 }
 
+/* The traces' directory, made 0700 when missing (its parents 0755); a
+ * directory we cannot make or use turns tracing off, with a warning. */
+static void
+main_traces(struct cached_traces *tr, const struct main_opts *o)
+{
+	static char abs[PATH_MAX];
+	const char *dir = ic_cached_trace_dir(o->trace_dir);
+	int rc;
+
+	tr->off = o->no_trace;
+	tr->dir = dir;
+	tr->window_ns = (uint64_t)o->trace_window * 1000000000ull;
+	tr->limit = o->trace_limit >> IC_CACHED_BLOCK_SHIFT;
+	if (tr->off)
+		return;
+	rc = main_mkdirs(dir);
+	if (rc == 0 && mkdir(dir, 0700) < 0 && errno != EEXIST)
+		rc = -errno;
+	/* Absolute: the daemon leaves its working directory for /. */
+	if (rc == 0 && !realpath(dir, abs))
+		rc = -errno;
+	if (rc == 0 && access(abs, W_OK | X_OK) < 0)
+		rc = -errno;
+	if (rc == 0)
+		tr->dir = abs;
+	if (rc < 0) {
+		ic_log(IC_LOG_WARN, "trace directory %s: %s; boot traces are off", tr->dir,
+		       strerror(-rc));
+		tr->off = true;
+	}
+}
+
 /* Tell the waiting parent (ic_daemon_fork) how the start went: 0 once
  * the socket accepts, else 1. Once ready, let go of the terminal. */
 static void
@@ -375,6 +455,7 @@ main(int argc, char **argv)
 	}
 	d.uid_sessions = (unsigned)o.uid_sessions;
 	d.no_shared = o.no_shared;
+	main_traces(&d.traces, &o);
 	for (unsigned i = 0; i < o.nquotas; i++)
 		cached_store_set_quota(&d.store, o.quotas[i].uid, o.quotas[i].bytes);
 	if (o.l2) {
@@ -413,6 +494,7 @@ main(int argc, char **argv)
 	ic_sd_notify("READY=1");
 	rc = cached_daemon_run(&d);
 	ic_sd_notify("STOPPING=1");
+	cached_trace_fini(&d);
 	ic_metrics_stop(metrics);
 	cached_daemon_fini(&d);
 	if (d.store.l2)

@@ -64,6 +64,10 @@ static const struct {
 	{ "isocached_dedup_bytes", "gauge",
 	  "Bytes of cached blocks held once for an equal block (memory not needed).",
 	  IC_CACHED_STAT_DEDUP_BYTES },
+	{ "isocached_trace_fills_total", "counter", "Fills boot trace replays started.",
+	  IC_CACHED_STAT_TRACE_FILLS },
+	{ "isocached_trace_blocks_total", "counter", "Blocks boot trace replays filled.",
+	  IC_CACHED_STAT_TRACE_BLOCKS },
 };
 
 /* READ latency: bucket i of the daemon counts [2^i, 2^(i+1)) us, the last

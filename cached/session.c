@@ -330,6 +330,7 @@ session_register(struct cached_session *s, struct session_req *q)
 	s->fds[0] = -1; /* taken or closed */
 	if (rc < 0)
 		return rc;
+	cached_trace_layer(s->d, l, &sb, s->uid_slot);
 	if (h == s->nhandles)
 		s->handles[s->nhandles++] = l;
 	q->msg.handle = h;

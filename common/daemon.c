@@ -8,6 +8,7 @@
 
 #include "common/daemon.h"
 #include "common/log.h"
+#include "common/replace.h"
 
 int
 ic_daemon_fork(void)
@@ -69,23 +70,10 @@ ic_daemon_detach(bool all)
 int
 ic_pidfile_write(const char *path)
 {
-	char tmp[4096];
-	FILE *f;
-	int rc;
+	char text[24];
+	int len = snprintf(text, sizeof(text), "%d\n", (int)getpid());
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	f = fopen(tmp, "we");
-	if (!f)
-		return -errno;
-	rc = fprintf(f, "%d\n", (int)getpid()) < 0 ? -EIO : 0;
-	if (fclose(f) != 0 && rc == 0)
-		rc = -errno;
-	if (rc == 0 && rename(tmp, path) < 0)
-		rc = -errno;
-	if (rc < 0)
-		unlink(tmp);
-	return rc;
+	return ic_file_replace(path, text, (size_t)len, 0644);
 }
 
 void

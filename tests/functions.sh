@@ -14,6 +14,7 @@ TESTDIR=$(mktemp -d "${TMPDIR:-/tmp}/isocache-test.XXXXXX")
 export ISOCACHE_STORE=$TESTDIR/store
 export ISOCACHE_SOCKET=$TESTDIR/cached.sock # never the host's daemon
 export ISOCACHE_RUN_DIR=$TESTDIR/run        # control sockets
+export ISOCACHE_TRACE_DIR=$TESTDIR/traces  # isocached's boot traces, never the host's
 
 # IC_VALGRIND=1: every isocache binary the test starts runs under valgrind
 # memcheck (through a wrapper, so "$NBD" stays one word); a report of any

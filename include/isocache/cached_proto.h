@@ -89,6 +89,9 @@ enum ic_cached_stat {
 	 * dedup domain, in another entry's page (a gauge, like blocks, which
 	 * counts only blocks holding a page of their own). */
 	IC_CACHED_STAT_DEDUP_BYTES,
+	/* Version 4: boot trace replay (docs/CACHED.md, "Boot traces"). */
+	IC_CACHED_STAT_TRACE_FILLS,  /* fills a trace replay started (layer file or L2) */
+	IC_CACHED_STAT_TRACE_BLOCKS, /* blocks those fills read */
 	/* READ latency, request received to reply queued: bucket i counts
 	 * reads of [2^i, 2^(i+1)) microseconds; the last bucket is open. */
 	IC_CACHED_STAT_LAT0,

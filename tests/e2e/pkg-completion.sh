@@ -48,7 +48,7 @@ expect "vm1 vm1@gold vm2 " info ""
 expect "vm1 vm1@gold " info vm1
 # A command's verbs, with the names.
 expect "add ls rm vm1 vm1@gold vm2 " filter ""
-expect "drop stats vm1 vm1@gold vm2 warm " cache ""
+expect "drop stats trace vm1 vm1@gold vm2 warm " cache ""
 # Options: the global ones, and a command's.
 expect "--json " ls --js
 # -p/--progress where long work takes it (their --help names it), not elsewhere.

@@ -109,7 +109,7 @@ test_refuses_bad_header(void **state)
 }
 
 /* Version 3: MAP and its sizes, HELLO's RING flag (a flag of HELLO only),
- * the shared_hits counter. */
+ * the shared_hits counter; version 4: the trace replay's two counters. */
 static void
 test_version3(void **state)
 {
@@ -131,7 +131,8 @@ test_version3(void **state)
 			    "shared_hits");
 }
 
-/* Version 4: the dedup_bytes counter, one more u64 in STATS replies. */
+/* Version 4: the dedup_bytes, trace_fills and trace_blocks counters,
+ * three more u64 in STATS replies. */
 static void
 test_version4(void **state)
 {
@@ -139,9 +140,13 @@ test_version4(void **state)
 
 	(void)state;
 	assert_int_equal(IC_CACHED_VERSION, 4);
-	assert_int_equal(ic_cached_msg_size(IC_CACHED_STATS | IC_CACHED_REPLY), 316);
+	assert_int_equal(ic_cached_msg_size(IC_CACHED_STATS | IC_CACHED_REPLY), 332);
 	assert_string_equal(ic_cached_stat_name(IC_CACHED_STAT_DEDUP_BYTES, name, sizeof(name)),
 			    "dedup_bytes");
+	assert_string_equal(ic_cached_stat_name(IC_CACHED_STAT_TRACE_FILLS, name, sizeof(name)),
+			    "trace_fills");
+	assert_string_equal(ic_cached_stat_name(IC_CACHED_STAT_TRACE_BLOCKS, name, sizeof(name)),
+			    "trace_blocks");
 }
 
 static void
