@@ -18,7 +18,11 @@
 
 #define OWNER_ATTEMPTS 5         /* owner gone mid-request: look again */
 #define OWNER_UNLOCK_WAIT_MS 2000 /* its lock is free once it exited; margin */
-#define OWNER_RECORD_WAIT_MS 1000 /* a claimer writes its record right after its lock */
+/* A claimer writes its record right after taking its lock, and a releaser
+ * clears it right before dropping it: "lock held, no record" is that
+ * moment, a metadata commit long (two fdatasyncs, seconds on a loaded
+ * machine). Only a process stopped inside it shows it for longer. */
+#define OWNER_RECORD_WAIT_MS 10000
 
 /* With name's lock held on fd: any owner in the record is dead, so write
  * self (generation + 1); on success out holds the claim and fd. */
@@ -55,9 +59,10 @@ fail:
 }
 
 /* Claim name as self unless a live process owns it: lock first, then the
- * record. -EBUSY and *seen when the lock is held. A holder whose record
- * is not written yet (it is between its lock and its CAS) is looked at
- * again for up to OWNER_RECORD_WAIT_MS, so that refusals can name it. */
+ * record. -EBUSY and *seen when the lock is held. A holder with no record
+ * (between its lock and its CAS, or its CAS and its unlock) is looked at
+ * again for up to OWNER_RECORD_WAIT_MS: it is about to be an owner we can
+ * name and ask, or gone; refusing then would refuse a free vdisk. */
 static int
 owner_try_claim(struct owner_store *os, const char *name, struct ic_owner_rec *self,
 		struct ic_owner_rec *seen, struct owner_claim *out)
