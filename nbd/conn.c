@@ -9,7 +9,8 @@
  * block. Each worker owns a slot with everything one request needs (payload
  * buffer up to the advertised maximum, block status and chunk header
  * space), so the data path allocates nothing. Replies may leave out of
- * order; send_mu keeps each reply contiguous on the stream.
+ * order; the reply queue (sendq.c) keeps each reply contiguous on the
+ * stream and sends the replies that are ready together in one go.
  *
  * Memory is bounded per connection: the payload bytes of the requests in
  * flight (a read's reply buffer, a write's data) may not pass
@@ -27,6 +28,7 @@
 #include <sys/mman.h>
 
 #include "common/log.h"
+#include "nbd/sendq.h"
 
 /* Descriptors per context in one BLOCK_STATUS reply, and extents (chunks)
  * in one structured READ reply. */
@@ -63,6 +65,7 @@ struct slot {
 	struct conn_run *runs;
 	unsigned nruns;
 	struct iovec *iov;
+	struct ic_nbd_sendq_entry sent; /* its reply in the reply queue */
 };
 
 struct ic_nbd_conn {
@@ -79,8 +82,7 @@ struct ic_nbd_conn {
 	bool eof;		 /* under read_mu: the stream ended, workers exit */
 	bool hung_up;		 /* atomic: the export was taken away */
 	int rc;			 /* why it ended */
-	pthread_mutex_t send_mu;
-	bool broken;
+	struct ic_nbd_sendq sendq;
 };
 
 static void
@@ -88,7 +90,7 @@ conn_free_slots(struct ic_nbd_conn *c)
 {
 	unsigned i;
 
-	for (i = 0; i < c->cfg.slots; i++) {
+	for (i = 0; c->slots && i < c->cfg.slots; i++) {
 		struct slot *s = &c->slots[i];
 
 		if (s->buf)
@@ -98,9 +100,12 @@ conn_free_slots(struct ic_nbd_conn *c)
 		free(s->hdr);
 		free(s->runs);
 		free(s->iov);
+		if (s->conn)
+			ic_nbd_sendq_entry_fini(&s->sent);
 	}
 	free(c->slots);
 	free(c->rbuf);
+	ic_nbd_sendq_fini(&c->sendq);
 }
 
 int
@@ -120,7 +125,7 @@ ic_nbd_conn_new(const struct ic_nbd_conn_config *cfg, struct ic_nbd_conn **out)
 		c->cfg.max_inflight = IC_NBD_MAX_INFLIGHT;
 	c->slots = calloc(c->cfg.slots, sizeof(*c->slots));
 	c->rbuf = malloc(CONN_RBUF);
-	if (!c->slots || !c->rbuf)
+	if (!c->slots || !c->rbuf || ic_nbd_sendq_init(&c->sendq, c->cfg.io, c->cfg.stats) < 0)
 		goto err;
 	for (i = 0; i < c->cfg.slots; i++) {
 		struct slot *s = &c->slots[i];
@@ -137,14 +142,14 @@ ic_nbd_conn_new(const struct ic_nbd_conn_config *cfg, struct ic_nbd_conn **out)
 		s->hdr = calloc(CONN_EXTENTS_MAX + 1, CONN_HDR);
 		s->runs = calloc(CONN_EXTENTS_MAX, sizeof(*s->runs));
 		s->iov = calloc(2 * CONN_EXTENTS_MAX + 2, sizeof(*s->iov));
-		if (!s->status[0] || !s->status[1] || !s->hdr || !s->runs || !s->iov)
+		if (!s->status[0] || !s->status[1] || !s->hdr || !s->runs || !s->iov ||
+		    ic_nbd_sendq_entry_init(&s->sent) < 0)
 			goto err;
 		s->conn = c;
 	}
 	pthread_mutex_init(&c->read_mu, NULL);
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->drained, NULL);
-	pthread_mutex_init(&c->send_mu, NULL);
 	*out = c;
 	return 0;
 err:
@@ -161,21 +166,16 @@ ic_nbd_conn_free(struct ic_nbd_conn *c)
 	pthread_mutex_destroy(&c->read_mu);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->drained);
-	pthread_mutex_destroy(&c->send_mu);
 	conn_free_slots(c);
 	free(c);
 }
 
+/* s's reply; a failure means the client is gone, and its reader sees
+ * the end of the stream. */
 static void
-conn_send(struct ic_nbd_conn *c, const struct iovec *iov, int n)
+conn_send(struct ic_nbd_conn *c, struct slot *s, const struct iovec *iov, int n)
 {
-	pthread_mutex_lock(&c->send_mu);
-	if (!c->broken && c->cfg.io->send(c->cfg.io->arg, iov, n) < 0) {
-		/* The client is gone; its reader sees the end of the stream. */
-		c->broken = true;
-		ic_log(IC_LOG_DEBUG, "nbd: reply not sent, client gone");
-	}
-	pthread_mutex_unlock(&c->send_mu);
+	ic_nbd_sendq_send(&c->sendq, &s->sent, iov, n);
 }
 
 static void
@@ -185,7 +185,7 @@ conn_simple(struct ic_nbd_conn *c, struct slot *s, uint32_t err, void *data, uin
 	struct iovec iov[2] = { { h, sizeof(h) }, { data, len } };
 
 	ic_nbd_simple_reply(h, s->req.cookie, err);
-	conn_send(c, iov, err || !len ? 1 : 2);
+	conn_send(c, s, iov, err || !len ? 1 : 2);
 }
 
 static void
@@ -202,7 +202,7 @@ conn_error(struct ic_nbd_conn *c, struct slot *s, uint32_t err)
 	}
 	ic_nbd_chunk(h, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR, s->req.cookie, 6);
 	ic_nbd_put32(h + IC_NBD_CHUNK_SIZE, err);
-	conn_send(c, &iov, 1);
+	conn_send(c, s, &iov, 1);
 }
 
 /* ---- READ ---- */
@@ -337,7 +337,7 @@ conn_read(struct ic_nbd_conn *c, struct slot *s)
 	if (rc < 0)
 		conn_error(c, s, ic_nbd_errno(rc));
 	else
-		conn_send(c, s->iov, n);
+		conn_send(c, s, s->iov, n);
 	return rc;
 }
 
@@ -403,7 +403,7 @@ conn_block_status(struct ic_nbd_conn *c, struct slot *s)
 		s->iov[n++] = (struct iovec){ s->hdr[i], IC_NBD_CHUNK_SIZE };
 		s->iov[n++] = (struct iovec){ s->status[i], len };
 	}
-	conn_send(c, s->iov, n);
+	conn_send(c, s, s->iov, n);
 	return 0;
 }
 

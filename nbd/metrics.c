@@ -1,6 +1,7 @@
 /* isocache-nbd's --metrics: per export, the requests served (counts, bytes,
  * errors, latency histograms), the clients connected now and the ownership
- * handoffs. Runs on the metrics listener's thread: the request counters are
+ * handoffs, and the replies with the sends that carried them. Runs on the
+ * metrics listener's thread: the request and reply counters are
  * atomics, the rest is read under the export's lock. */
 #include "nbd/server.h"
 
@@ -47,6 +48,18 @@ nbd_metrics_handoffs(struct srv_export *e)
 	return atomic_load_explicit(&e->handoffs, memory_order_relaxed);
 }
 
+static uint64_t
+nbd_metrics_replies(struct srv_export *e)
+{
+	return atomic_load_explicit(&e->replies.replies, memory_order_relaxed);
+}
+
+static uint64_t
+nbd_metrics_reply_batches(struct srv_export *e)
+{
+	return atomic_load_explicit(&e->replies.batches, memory_order_relaxed);
+}
+
 static void
 nbd_metrics_write(FILE *out, void *arg)
 {
@@ -65,6 +78,12 @@ nbd_metrics_write(FILE *out, void *arg)
 			       "Times the export's vdisk was released to another process and "
 			       "claimed back for a new client.",
 			       nbd_metrics_handoffs);
+	nbd_metrics_per_export(out, ex, "isocache_nbd_replies_total", "counter",
+			       "Replies sent to the export's clients.", nbd_metrics_replies);
+	nbd_metrics_per_export(out, ex, "isocache_nbd_reply_batches_total", "counter",
+			       "Sends that carried those replies: replies ready together "
+			       "leave in one.",
+			       nbd_metrics_reply_batches);
 }
 
 int

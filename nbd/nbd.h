@@ -321,6 +321,14 @@ uint32_t ic_nbd_status_layer(const struct ic_nbd_extent *ext);
 
 struct ic_nbd_conn;
 
+/* Replies sent on a connection, and the sends that carried them: replies
+ * ready at the same time leave in one send (nbd/sendq.c), so batches <
+ * replies under load. Relaxed atomics; may be shared by connections. */
+struct ic_nbd_reply_stats {
+	_Atomic uint64_t replies;
+	_Atomic uint64_t batches;
+};
+
 struct ic_nbd_conn_config {
 	const struct ic_nbd_io *io;
 	struct ic_nbd_session session;
@@ -332,6 +340,7 @@ struct ic_nbd_conn_config {
 	 * write data not yet written); later requests wait and the stream is
 	 * not read meanwhile. IC_NBD_MAX_INFLIGHT when 0. */
 	uint64_t max_inflight;
+	struct ic_nbd_reply_stats *stats; /* optional: counted here */
 };
 
 #define IC_NBD_SLOTS 16

@@ -97,7 +97,10 @@ srv_serve_client(struct srv_client *cl)
 	rc = ic_nbd_handshake_tls(&io, &cl->ex->catalog, tc.tls ? &tls : NULL, &cfg.session,
 				  &tls_on);
 	if (rc == 0) {
-		cfg.backend = cfg.session.export->priv;
+		struct srv_export *e = cfg.session.export->priv;
+
+		cfg.backend = e;
+		cfg.stats = &e->replies;
 		rc = ic_nbd_conn_new(&cfg, &conn);
 	}
 	if (rc == 0) {

@@ -29,6 +29,8 @@ struct srv_export {
 				    * still hold one */
 	size_t nretired;
 	struct ic_iostats io;	   /* requests served on it, for --metrics */
+	struct ic_nbd_reply_stats replies; /* replies and the sends that took
+					    * them, over all its connections */
 	_Atomic uint64_t handoffs; /* times its vdisk was released to another
 				    * process and claimed back */
 };

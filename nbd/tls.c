@@ -23,8 +23,9 @@
 
 /* PSK needs its key exchanges named; x509 uses the library's defaults. */
 #define TLS_PSK_PRIORITY "NORMAL:+ECDHE-PSK:+DHE-PSK:+PSK"
-/* Replies below this size are corked into few records; larger payloads go
- * out as they are, so a 32 MiB read is not copied into a second buffer. */
+/* Pieces of replies below this size are corked into few records, this
+ * many bytes at a time; larger payloads go out as they are, so a 32 MiB
+ * read is not copied into a second buffer. */
 #define TLS_CORK_MAX (64u << 10)
 
 struct srv_tls {
@@ -194,29 +195,49 @@ tls_send_all(gnutls_session_t s, const uint8_t *p, size_t len)
 	return 0;
 }
 
+/* Push what the record layer holds corked. */
+static int
+tls_uncork(gnutls_session_t s)
+{
+	int grc;
+
+	do {
+		grc = gnutls_record_uncork(s, GNUTLS_RECORD_WAIT);
+	} while (grc == GNUTLS_E_INTERRUPTED || grc == GNUTLS_E_AGAIN);
+	return grc < 0 ? tls_errno(grc) : 0;
+}
+
+/* A batch of replies (nbd/sendq.c): runs of small pieces (headers, 4 KiB
+ * reads) are corked into full records, up to TLS_CORK_MAX at a time;
+ * a larger piece goes out as it is. */
 static int
 tls_send(void *arg, const struct iovec *iov, int n)
 {
 	struct srv_tls_conn *c = arg;
-	size_t total = 0;
-	bool cork;
+	size_t corked = 0;
+	bool cork = false;
 	int i, rc = 0;
 
-	for (i = 0; i < n; i++)
-		total += iov[i].iov_len;
-	cork = total <= TLS_CORK_MAX;
-	if (cork)
-		gnutls_record_cork(c->session);
-	for (i = 0; i < n && rc == 0; i++)
-		rc = tls_send_all(c->session, iov[i].iov_base, iov[i].iov_len);
-	if (cork) {
-		int grc;
+	for (i = 0; i < n && rc == 0; i++) {
+		size_t len = iov[i].iov_len;
 
-		do {
-			grc = gnutls_record_uncork(c->session, GNUTLS_RECORD_WAIT);
-		} while (grc == GNUTLS_E_INTERRUPTED || grc == GNUTLS_E_AGAIN);
-		if (rc == 0 && grc < 0)
-			rc = tls_errno(grc);
+		if (cork && (len > TLS_CORK_MAX || corked + len > TLS_CORK_MAX)) {
+			rc = tls_uncork(c->session);
+			cork = false;
+			corked = 0;
+		}
+		if (rc == 0 && len <= TLS_CORK_MAX && !cork) {
+			gnutls_record_cork(c->session);
+			cork = true;
+		}
+		if (rc == 0)
+			rc = tls_send_all(c->session, iov[i].iov_base, len);
+		corked += cork ? len : 0;
+	}
+	if (cork) {
+		int urc = tls_uncork(c->session);
+
+		rc = rc ? rc : urc;
 	}
 	return rc;
 }

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Replies that are ready together leave in one send (nbd/sendq.c), and
+# every byte still arrives where it belongs. Checked through --metrics:
+# isocache_nbd_replies_total against isocache_nbd_reply_batches_total.
+#  - stall: a client sends an 8 MiB read and reads no reply, so the
+#    server's send of it blocks; 15 reads of 4 KiB sent after it are all
+#    done (the request counter says so) before the client reads. Without
+#    batching that is 16 sends; with it the 15 leave together: 2.
+#  - QD32: 20000 random 4 KiB reads, 32 in flight, through libnbd, each
+#    checked against the imported file: they must all match, and batches
+#    stay at most replies (how many coalesce depends on the machine).
+#  - the same over TLS (PSK), where a batch is corked into few records.
+source "$(dirname "$0")/../functions.sh"
+source "$(dirname "$0")/nbd-functions.bash"
+requires curl psktool
+/usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "SKIP: no python3-libnbd" >&2; exit 77; }
+set -x
+
+CLIENT=$IC_SRC/tests/e2e/nbd-batch-client.py
+client() { /usr/bin/python3 "$CLIENT" "$@"; }
+
+nbd_store
+# No holes: the big read is then one read of the vdisk, one in the counter.
+head -c 64M /dev/urandom >"$TESTDIR/base.raw"
+"$ADMIN" import "$TESTDIR/base.raw" base
+"$ADMIN" snap base@gold
+nbd_start s --metrics "unix:$TESTDIR/metrics.sock" base@gold
+uri=$(nbd_uri s)
+
+# metric NAME [LABELS]: the export's sample of NAME now.
+metric() {
+	curl -sf --max-time 10 --unix-socket "$TESTDIR/metrics.sock" http://localhost/metrics |
+		awk -v m="$1{export=\"base@gold\"${2:-}}" '$1 == m { print $2 }'
+}
+reads_are() { [ "$(metric isocache_nbd_requests_total ',op="read"')" = "$1" ]; }
+wait_line() {
+	wait_until 60 grep -qx "$2" "$1" 2>/dev/null || fail "$1 never said $2: $(cat "$1")"
+}
+
+# stall NAME URI: the stall client on a server that has served nothing
+# yet; its 16 replies must leave in 2 sends.
+stall() {
+	local out=$TESTDIR/$1.out go=$TESTDIR/$1.go pid replies batches
+	client stall "$2" "$TESTDIR/base.raw" "$go" >"$out" &
+	pid=$!
+	cleanup_fn kill "$pid"
+	wait_line "$out" big
+	wait_until 60 reads_are 1 || fail "$1: the 8 MiB read never reached the vdisk"
+	touch "$go.1"
+	wait_line "$out" stalled
+	wait_until 60 reads_are 16 || fail "$1: the 4 KiB reads never reached the vdisk"
+	touch "$go.2"
+	wait "$pid" || fail "$1 client: $(cat "$out")"
+	grep -qx "verified 16" "$out" || fail "$1 client: $(cat "$out")"
+	replies=$(metric isocache_nbd_replies_total)
+	batches=$(metric isocache_nbd_reply_batches_total)
+	echo "$1: $replies replies in $batches sends"
+	[ "$replies" = 16 ] || fail "$1: 16 replies sent, counted $replies"
+	[ "$batches" = 2 ] || fail "$1: the 15 replies ready together took $((batches - 1)) sends, not 1"
+}
+
+# ---- 16 replies, the last 15 ready while the first is blocked ----
+stall stall "$uri"
+
+# ---- QD32 random reads, every byte checked ----
+client qd "$uri" "$TESTDIR/base.raw" 20000 32 >"$TESTDIR/qd.out" ||
+	fail "QD32 client: $(cat "$TESTDIR/qd.out")"
+grep -qx "verified 20000" "$TESTDIR/qd.out" || fail "QD32 client: $(cat "$TESTDIR/qd.out")"
+replies=$(($(metric isocache_nbd_replies_total) - 16))
+batches=$(($(metric isocache_nbd_reply_batches_total) - 2))
+echo "QD32: $replies replies in $batches sends"
+[ "$replies" = 20000 ] || fail "20000 replies sent, counted $replies"
+((batches <= replies)) || fail "more sends than replies"
+nbd_stop s
+
+# ---- the same over TLS-PSK ----
+mkdir "$TESTDIR/psk"
+psktool -u alice -p "$TESTDIR/psk/keys.psk" >/dev/null
+start_bg "$TESTDIR/tls.pid" "$NBD" --store "$ISOCACHE_STORE" -t -p 0 --pid-file "$TESTDIR/tls.pid" \
+	--tls-psk "$TESTDIR/psk/keys.psk" --metrics "unix:$TESTDIR/metrics.sock" base@gold \
+	2>"$TESTDIR/tls.log"
+port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$TESTDIR/tls.log")
+[ -n "$port" ] || fail "no port logged: $(cat "$TESTDIR/tls.log")"
+uri="nbds://alice@127.0.0.1:$port/?tls-psk-file=$TESTDIR/psk/keys.psk"
+stall tls-stall "$uri"
+client qd "$uri" "$TESTDIR/base.raw" 5000 32 >"$TESTDIR/tls-qd.out" ||
+	fail "TLS QD32 client: $(cat "$TESTDIR/tls-qd.out")"
+grep -qx "verified 5000" "$TESTDIR/tls-qd.out" || fail "TLS QD32: $(cat "$TESTDIR/tls-qd.out")"
+pid=$(cat "$TESTDIR/tls.pid")
+kill -TERM "$pid"
+wait "$pid" || fail "TLS server exited with $? after SIGTERM: $(cat "$TESTDIR/tls.log")"
