@@ -561,8 +561,12 @@ conn_next(struct ic_nbd_conn *c, struct slot *s)
 	uint8_t raw[IC_NBD_REQUEST_SIZE];
 	int rc;
 
-	/* After a hang-up, requests already read ahead are not served either. */
-	if (c->eof || __atomic_load_n(&c->hung_up, __ATOMIC_ACQUIRE)) {
+	/* After a hang-up, requests already read ahead are not served either;
+	 * nor once a reply could not be sent: the client is gone, and reading
+	 * what it queued (a stalled client shut out at SIGTERM may have queued
+	 * gigabytes of reads) would only delay the exit. */
+	if (c->eof || __atomic_load_n(&c->hung_up, __ATOMIC_ACQUIRE) ||
+	    ic_nbd_sendq_broken(&c->sendq)) {
 		c->eof = true;
 		return false;
 	}

@@ -109,7 +109,7 @@ sendq_lead(struct ic_nbd_sendq *q, struct ic_nbd_sendq_entry *e)
 		pthread_mutex_lock(&q->mu);
 		if (rc < 0) {
 			/* The client is gone; its reader sees the end of the stream. */
-			q->broken = rc;
+			__atomic_store_n(&q->broken, rc, __ATOMIC_RELEASE);
 			ic_log(IC_LOG_DEBUG, "nbd: reply not sent, client gone");
 		}
 	}

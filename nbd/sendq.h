@@ -53,5 +53,11 @@ void ic_nbd_sendq_entry_fini(struct ic_nbd_sendq_entry *e);
  * while another sends it. */
 int ic_nbd_sendq_send(struct ic_nbd_sendq *q, struct ic_nbd_sendq_entry *e,
 		      const struct iovec *iov, int n);
+/* Whether a send has failed: the client is gone, and no reply will reach it. */
+static inline bool
+ic_nbd_sendq_broken(const struct ic_nbd_sendq *q)
+{
+	return __atomic_load_n(&q->broken, __ATOMIC_ACQUIRE) != 0;
+}
 
 #endif

@@ -33,9 +33,6 @@ metric() {
 		awk -v m="$1{export=\"base@gold\"${2:-}}" '$1 == m { print $2 }'
 }
 reads_are() { [ "$(metric isocache_nbd_requests_total ',op="read"')" = "$1" ]; }
-wait_line() {
-	wait_until 60 grep -qx "$2" "$1" 2>/dev/null || fail "$1 never said $2: $(cat "$1")"
-}
 
 # stall NAME URI: the stall client on a server that has served nothing
 # yet; its 16 replies must leave in 2 sends.

@@ -51,3 +51,9 @@ qemu_io_done() {
 	done=$(grep -cE '^(wrote|read) ([0-9]+)/\2 bytes' "$1" || true)
 	[ "$done" = "$2" ] || fail "qemu-io did $done of $2 requests: $(cat "$1")"
 }
+
+# wait_line FILE LINE: until FILE has LINE (60 s), else fail.
+wait_line() {
+	wait_until 60 grep -qx "$2" "$1" 2>/dev/null && return 0
+	fail "$1 never said $2: $(cat "$1" 2>/dev/null)"
+}

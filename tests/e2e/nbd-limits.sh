@@ -21,12 +21,6 @@ nbd_store
 # hwm NAME: the server's peak resident set in KiB.
 hwm() { awk '/^VmHWM:/ { print $2 }' "/proc/$(cat "$TESTDIR/$1.pid")/status"; }
 
-# wait_line FILE LINE: until FILE has LINE (60 s).
-wait_line() {
-	wait_until 60 grep -qx "$2" "$1" 2>/dev/null && return 0
-	fail "$1 never said $2: $(cat "$1" 2>/dev/null)"
-}
-
 nbd_start mem -e 0 vm1
 pids=()
 for ((i = 0; i < CLIENTS; i++)); do
