@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "admin/admin.h"
+#include "common/clock.h"
 #include "common/json.h"
 
 /* Five updates a second: the bar looks alive, and a script reading the
@@ -24,15 +25,6 @@ static struct {
 	uint64_t total, done;
 	int64_t start_ms, last_ms;
 } admin_prog;
-
-static int64_t
-progress_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static double
 progress_percent(void)
@@ -58,7 +50,7 @@ progress_json(const char *event, bool last)
 		json_object_object_add(o, "percent", json_object_new_double_s(p, pct));
 		if (last)
 			ic_json_add_u64(o, "elapsed_ms",
-					(uint64_t)(progress_now_ms() - admin_prog.start_ms));
+					(uint64_t)(ic_now_ms() - admin_prog.start_ms));
 	}
 	if (ic_json_emit(o, line, sizeof(line)) < 0) {
 		admin_fail("progress", "out of memory");
@@ -77,7 +69,7 @@ progress_draw(void)
 	}
 	if (admin_prog.json)
 		progress_json("progress", false);
-	admin_prog.last_ms = progress_now_ms();
+	admin_prog.last_ms = ic_now_ms();
 }
 
 void
@@ -88,7 +80,7 @@ admin_progress_begin(const struct admin_opts *opts, uint64_t total)
 	admin_prog.bar_drawn = false;
 	admin_prog.total = total;
 	admin_prog.done = 0;
-	admin_prog.start_ms = progress_now_ms();
+	admin_prog.start_ms = ic_now_ms();
 	admin_prog.last_ms = 0;
 	if ((admin_prog.bar || admin_prog.json) && total)
 		progress_draw();
@@ -101,7 +93,7 @@ admin_progress_advance(uint64_t n)
 		return;
 	admin_prog.done = admin_prog.done + n < admin_prog.total ? admin_prog.done + n
 								  : admin_prog.total;
-	if (progress_now_ms() - admin_prog.last_ms >= ADMIN_PROGRESS_MS)
+	if (ic_now_ms() - admin_prog.last_ms >= ADMIN_PROGRESS_MS)
 		progress_draw();
 }
 

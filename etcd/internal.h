@@ -85,7 +85,6 @@ int ic_etcd_stream(struct ic_etcd *etcd, const char *path, struct json_object *r
  * by the validity it has left). */
 int ic_etcd_lease_renew(struct ic_etcd *etcd, int64_t id, unsigned timeout_ms, int64_t *ttl);
 /* The monotonic clock in milliseconds: deadlines and lease validity. */
-int64_t ic_etcd_now_ms(void);
 /* Record and log an error found above the transport ("etcd EP: what"). */
 void ic_etcd_fail(struct ic_etcd *etcd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 
 #define KEEPER_RETRY_MS 200
@@ -40,7 +41,7 @@ struct ic_etcd_keeper {
 static int
 keeper_renew(struct ic_etcd_keeper *k)
 {
-	int64_t sent = ic_etcd_now_ms(), ttl_s;
+	int64_t sent = ic_now_ms(), ttl_s;
 	int64_t left = atomic_load(&k->valid_until_ms) - sent;
 	int rc;
 
@@ -63,7 +64,7 @@ keeper_wait(struct ic_etcd_keeper *k, int64_t at_ms)
 	bool stop;
 
 	pthread_mutex_lock(&k->mu);
-	while (!k->stop && ic_etcd_now_ms() < at_ms)
+	while (!k->stop && ic_now_ms() < at_ms)
 		pthread_cond_timedwait(&k->cv, &k->mu, &ts);
 	stop = k->stop;
 	pthread_mutex_unlock(&k->mu);
@@ -74,7 +75,7 @@ static void *
 keeper_main(void *arg)
 {
 	struct ic_etcd_keeper *k = arg;
-	int64_t next = ic_etcd_now_ms() + k->ttl_ms / 3;
+	int64_t next = ic_now_ms() + k->ttl_ms / 3;
 	int rc = 0;
 
 	for (;;) {
@@ -83,14 +84,14 @@ keeper_main(void *arg)
 		/* Wake at the next renewal, or when validity ends, whichever first. */
 		if (keeper_wait(k, next < until ? next : until))
 			return NULL;
-		if (ic_etcd_now_ms() >= atomic_load(&k->valid_until_ms)) {
+		if (ic_now_ms() >= atomic_load(&k->valid_until_ms)) {
 			rc = rc ? rc : -ETIMEDOUT;
 			break;
 		}
 		rc = keeper_renew(k);
 		if (rc == -ENOENT)
 			break;
-		next = ic_etcd_now_ms() + (rc == 0 ? k->ttl_ms / 3 : KEEPER_RETRY_MS);
+		next = ic_now_ms() + (rc == 0 ? k->ttl_ms / 3 : KEEPER_RETRY_MS);
 		if (rc < 0)
 			ic_log(IC_LOG_WARN, "etcd lease %lld: renewal failed (%s), %lld ms of validity left",
 			       (long long)k->lease, strerror(-rc),
@@ -129,7 +130,7 @@ ic_etcd_keeper_start(const struct ic_etcd_url *url, unsigned timeout_ms, int64_t
 		goto err_free;
 	/* The first renewal is bounded by the client's timeout: nothing is
 	 * valid yet to bound it by. */
-	atomic_store(&k->valid_until_ms, ic_etcd_now_ms() + (timeout_ms ? timeout_ms : 5000));
+	atomic_store(&k->valid_until_ms, ic_now_ms() + (timeout_ms ? timeout_ms : 5000));
 	rc = keeper_renew(k);
 	if (rc < 0)
 		goto err_close;
@@ -159,7 +160,7 @@ err_free:
 int64_t
 ic_etcd_keeper_left_ms(const struct ic_etcd_keeper *keeper)
 {
-	int64_t left = atomic_load(&keeper->valid_until_ms) - ic_etcd_now_ms();
+	int64_t left = atomic_load(&keeper->valid_until_ms) - ic_now_ms();
 
 	return left > 0 ? left : 0;
 }
@@ -167,7 +168,7 @@ ic_etcd_keeper_left_ms(const struct ic_etcd_keeper *keeper)
 int64_t
 ic_etcd_keeper_since_renewal_ms(const struct ic_etcd_keeper *keeper)
 {
-	return ic_etcd_now_ms() - atomic_load(&keeper->renewed_ms);
+	return ic_now_ms() - atomic_load(&keeper->renewed_ms);
 }
 
 bool

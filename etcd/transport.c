@@ -21,6 +21,7 @@
 
 #include <curl/curl.h>
 
+#include "common/clock.h"
 #include "common/json.h"
 #include "common/log.h"
 
@@ -53,15 +54,6 @@ static void
 transport_global_init(void)
 {
 	transport_global = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-int64_t
-ic_etcd_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int
@@ -192,10 +184,10 @@ transport_run(struct ic_etcd *etcd, const char *path, struct json_object *req,
 		return -ENOMEM;
 	}
 	body = json_object_to_json_string_ext(req, IC_JSON_FLAGS);
-	deadline = ic_etcd_now_ms() + (timeout_ms ? timeout_ms : etcd->timeout_ms);
+	deadline = ic_now_ms() + (timeout_ms ? timeout_ms : etcd->timeout_ms);
 	for (tried = 0; body && tried < n; tried++) {
 		unsigned idx = (etcd->current + tried) % n;
-		int64_t left = deadline - ic_etcd_now_ms();
+		int64_t left = deadline - ic_now_ms();
 
 		if (left <= 0) {
 			ic_etcd_fail(etcd, "no answer from any member within %u ms",

@@ -15,7 +15,7 @@
 
 #include "common/log.h"
 #include "etcd/etcd.h"
-#include "etcd/internal.h" /* ic_etcd_now_ms */
+#include "common/clock.h"
 
 static const char etcdtool_usage[] =
 	"Usage: isocache-etcdtool [-t MS] etcd://HOST:PORT[,HOST:PORT...]/PREFIX COMMAND [ARG]...\n"
@@ -79,7 +79,7 @@ static int
 etcdtool_fail(struct etcdtool *t, const char *what, int rc)
 {
 	fprintf(stderr, "isocache-etcdtool: %s: %s (%s; after %" PRId64 " ms)\n", what,
-		ic_etcd_last_error(t->etcd), strerror(-rc), ic_etcd_now_ms() - t->started_ms);
+		ic_etcd_last_error(t->etcd), strerror(-rc), (int64_t)(ic_now_ms() - t->started_ms));
 	return 2;
 }
 
@@ -166,10 +166,10 @@ cmd_cas(struct etcdtool *t, char **argv)
 static int
 cmd_claim(struct etcdtool *t, char **argv)
 {
-	int64_t deadline = ic_etcd_now_ms() + 30000;
+	int64_t deadline = ic_now_ms() + 30000;
 
 	while (access(argv[2], F_OK) != 0) {
-		if (ic_etcd_now_ms() > deadline) {
+		if (ic_now_ms() > deadline) {
 			fprintf(stderr, "isocache-etcdtool: gate %s did not open in 30 s\n", argv[2]);
 			return 2;
 		}
@@ -213,7 +213,7 @@ hold_lost(void *arg, int64_t lease, int err)
 	pthread_mutex_lock(&h->mu);
 	h->lost = true;
 	h->err = err;
-	h->at_ms = ic_etcd_now_ms();
+	h->at_ms = ic_now_ms();
 	h->since_renewal_ms = ic_etcd_keeper_since_renewal_ms(h->keeper);
 	pthread_cond_signal(&h->cv);
 	pthread_mutex_unlock(&h->mu);
@@ -246,7 +246,7 @@ cmd_hold(struct etcdtool *t, char **argv)
 	pthread_mutex_unlock(&h.mu);
 	if (rc < 0)
 		return etcdtool_fail(t, "keeper", rc);
-	start = ic_etcd_now_ms();
+	start = ic_now_ms();
 	printf("held %" PRId64 "\n", lease);
 	fflush(stdout);
 	clock_gettime(CLOCK_MONOTONIC, &until);
@@ -364,7 +364,7 @@ main(int argc, char **argv)
 		rc = ic_etcd_open(&t.url, t.timeout_ms, &t.etcd);
 		if (rc < 0)
 			return 2;
-		t.started_ms = ic_etcd_now_ms();
+		t.started_ms = ic_now_ms();
 		rc = etcdtool_cmds[i].fn(&t, argv + optind + 2);
 		ic_etcd_close(t.etcd);
 		return rc;
