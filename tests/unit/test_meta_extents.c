@@ -163,6 +163,41 @@ test_owner_record_round_trips(void **state)
 	ic_meta_abort(txn);
 }
 
+/* The seams of multi-host stores: a local store has no etcd URL, no etcd
+ * keys and no fences; the record codec both backends share round-trips
+ * and refuses a record of another size. */
+static void
+test_local_store_has_no_etcd_seams(void **state)
+{
+	struct fx *f = *state;
+	struct ic_meta_txn *txn;
+	char key[64];
+
+	assert_null(ic_meta_etcd_url(f->meta));
+	assert_int_equal(ic_meta_etcd_key(f->meta, "owners", "vm1", key, sizeof(key)), -EINVAL);
+	assert_int_equal(ic_meta_begin(f->meta, true, &txn), 0);
+	assert_int_equal(ic_meta_txn_fence(txn, "/isocache/x/owners/vm1", 7), -EOPNOTSUPP);
+	ic_meta_abort(txn);
+}
+
+static void
+test_owner_codec(void **state)
+{
+	struct ic_owner_rec rec = { .owner_id = { 1, 2 }, .boot_id = { 3 }, .generation = 5,
+				    .start_time = 6, .acquired = 7, .pid = 8,
+				    .socket = "/run/isocache/vm1.sock", .who = "nbd vm1" },
+			    got;
+	uint8_t buf[IC_OWNER_REC_BYTES + 1];
+
+	(void)state;
+	ic_meta_owner_encode(&rec, buf);
+	assert_int_equal(buf[32], 5); /* generation, little-endian, after the two ids */
+	assert_int_equal(ic_meta_owner_decode(buf, IC_OWNER_REC_BYTES, &got), 0);
+	assert_memory_equal(&got, &rec, sizeof(rec));
+	assert_int_equal(ic_meta_owner_decode(buf, IC_OWNER_REC_BYTES - 1, &got), -EUCLEAN);
+	assert_int_equal(ic_meta_owner_decode(buf, IC_OWNER_REC_BYTES + 1, &got), -EUCLEAN);
+}
+
 static void
 test_open_refuses_bad_files(void **state)
 {
@@ -253,6 +288,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_replace_splits_and_finds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_ids_are_never_reused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_owner_record_round_trips, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_local_store_has_no_etcd_seams, setup, teardown),
+		cmocka_unit_test(test_owner_codec),
 		cmocka_unit_test_setup_teardown(test_open_refuses_bad_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_refuses_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_refuses_empty, setup, teardown),
