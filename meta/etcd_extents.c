@@ -209,7 +209,7 @@ map_splice(struct etcd_map *m, size_t lo, size_t hi, const struct ic_meta_extent
 {
 	size_t len = m->n - hi + lo + n;
 
-	if (map_reserve(m, len))
+	if (map_reserve(m, len ? len : 1)) /* never NULL: pointer arithmetic below */
 		return -ENOMEM;
 	memmove(m->e + lo + n, m->e + hi, (m->n - hi) * sizeof(*m->e));
 	memcpy(m->e + lo, with, n * sizeof(*with));

@@ -115,4 +115,11 @@ expect_fail 'not one etcd://' "$ADMIN" --store "$TESTDIR/b7" ls
 "$ADMIN" --store "$TESTDIR/b8" init
 cp "$S/meta.etcd" "$TESTDIR/b8/"
 expect_fail 'never both' "$ADMIN" --store "$TESTDIR/b8" ls
+
+# destroy removes the directory (meta.etcd included); the records stay
+# under the prefix (docs/MULTI-HOST.md §6), so init of the prefix is refused.
+chattr -R -i "$S"
+"$ADMIN" destroy "$S" --force
+[ ! -e "$S" ] || fail "destroy left $(ls -la "$S")"
+expect_fail 'store exists already under this prefix' "$ADMIN" init --meta "$URL"
 echo "etcd store: OK"
