@@ -89,8 +89,15 @@ etcd_member_kill 1
 "$ADMIN" clone base@gold vm2
 "$ADMIN" ls >/dev/null
 
-# A frozen layer served before quorum goes keeps reading after it.
+# A frozen layer served before quorum goes keeps reading after it. A leaf
+# served meanwhile cannot commit its map: the client's write or flush fails
+# (the vdisk fences itself: owner_check, in owner/, takes a failed read of
+# the ownership record for a takeover), and what was flushed before is
+# intact for the next server.
 nbd_start s3 base@gold
+nbd_start s4 vm2
+qemu-io -f raw -c "write -P 0x11 0 64k" -c flush "$(nbd_uri s4 vm2)" >"$TESTDIR/io4"
+qemu_io_done "$TESTDIR/io4" 1
 etcd_member_kill 2
 start=$SECONDS
 expect_fail 'etcd 127\.0\.0\.1:[0-9]+: .*(no answer|unavailable|refused)' \
@@ -99,9 +106,17 @@ cat "$TESTDIR/expect_fail.err"
 ((SECONDS - start <= 10)) || fail "create without quorum took $((SECONDS - start)) s"
 qemu-img compare -f raw -F raw "$TESTDIR/base.raw" "$(nbd_uri s3 base@gold)" ||
 	fail "a frozen layer served stopped reading without quorum"
+qemu-io -f raw -c "write -P 0xcd 2M 64k" -c flush "$(nbd_uri s4 vm2)" >"$TESTDIR/io5" 2>&1 || true
+cat "$TESTDIR/io5"
+grep -Eq '(write|flush) failed' "$TESTDIR/io5" || fail "a flush without quorum did not fail"
 etcd_member_start 2
 etcd_member_start 1
 "$ADMIN" create quorum-back --size 1M
+nbd_stop s4
+nbd_start s5 vm2
+qemu-io -f raw -r -c "read -P 0x11 0 64k" "$(nbd_uri s5 vm2)" >"$TESTDIR/io7"
+qemu_io_done "$TESTDIR/io7" 1
+nbd_stop s5
 
 # Bad URLs, unreachable etcd, a prefix that is not a store, a symlink, both kinds.
 expect_fail 'not an etcd://' "$ADMIN" --store "$TESTDIR/b1" init --meta "http://$ETCD_ENDPOINTS/x"
