@@ -162,8 +162,10 @@ store_init(const char *dir, uint32_t cluster_size, gid_t group, const char *meta
 	}
 	/* Refuse before any mode changes: init never touches an existing store. */
 	if (store_meta_kind(dfd)) {
-		ic_log(IC_LOG_ERR, "%s/%s: a store exists here already", dir,
-		       store_meta_kind(dfd) & 1 ? "meta.mdb" : STORE_ETCD_FILE);
+		ic_log(IC_LOG_ERR, "%s/%s", dir,
+		       store_meta_kind(dfd) & 1
+			       ? "meta.mdb: a metadata file exists already"
+			       : STORE_ETCD_FILE ": a store exists here already (its metadata in etcd)");
 		return -EEXIST;
 	}
 	rc = store_own(dir, ".", dfd, group, dmode);
