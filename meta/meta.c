@@ -306,8 +306,9 @@ meta_lmdb_open(const char *path, bool readonly, struct ic_meta **out)
 
 	if (rc)
 		return rc;
-	/* A missing lock file is made here, with the data file's mode. */
-	rc = meta_new(path, st.st_mode & 0660, &meta);
+	/* A missing lock file is made here, readable only by whom the data
+	 * file lets write: holding the lock, even shared, holds writers up. */
+	rc = meta_new(path, (st.st_mode & 0600) | (st.st_mode & S_IWGRP ? 0060 : 0), &meta);
 	if (rc == -EACCES && readonly)
 		meta_explain_lock(path);
 	if (rc)

@@ -179,7 +179,7 @@ owner_release_request(struct owner_store *os, const char *name, unsigned timeout
 	rc = owner_acquire(os, name, "isocache-admin owner release", timeout_ms, IC_TAKEOVER_ASK, said,
 			   cap, &claim);
 	if (rc == 0)
-		owner_release(os, &claim);
+		rc = owner_release(os, &claim);
 	return rc;
 }
 
@@ -194,7 +194,7 @@ owner_takeover(struct owner_store *os, const char *name, unsigned timeout_ms)
 		rc = owner_acquire(os, name, "isocache-admin owner takeover", timeout_ms, IC_TAKEOVER_FORCE,
 				   NULL, 0, &claim);
 	if (rc == 0)
-		owner_release(os, &claim);
+		rc = owner_release(os, &claim);
 	return rc;
 }
 

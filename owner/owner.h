@@ -74,8 +74,15 @@ int owner_claim(struct owner_store *os, const char *name, const char *who,
 /* Check inside a write transaction that the claim still holds (-ESTALE). */
 int owner_check(struct ic_meta_txn *txn, const struct owner_claim *claim);
 /* Give the vdisk up: clear the record (only if the claim still holds),
- * then drop the lock. Call with no write of the claim in flight. */
-void owner_release(struct owner_store *os, struct owner_claim *claim);
+ * then drop the lock. Call with no write of the claim in flight. The lock
+ * is dropped either way; 0, or the -errno of a record that could not be
+ * cleared (logged: it names this process, and the next claim finds it
+ * gone and takes over), so that the operation does not report success
+ * over a failed metadata commit. A claim taken over (-ESTALE) is 0. */
+int owner_release(struct owner_store *os, struct owner_claim *claim);
+/* rc, or when it is 0 the result of owner_release(os, claim): for callers
+ * whose work is done and whose release must not fail silently. */
+int owner_release_after(struct owner_store *os, struct owner_claim *claim, int rc);
 /* Drop the claim's kernel lock, if held. Only once nothing can write under
  * the claim any more (fenced, or closed): the lock is what keeps another
  * process from claiming. */

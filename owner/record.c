@@ -174,12 +174,27 @@ owner_check(struct ic_meta_txn *txn, const struct owner_claim *claim)
 	return -ESTALE;
 }
 
-void
+int
 owner_release(struct owner_store *os, struct owner_claim *claim)
 {
 	struct ic_owner_rec none = { 0 };
 	uint64_t generation;
+	int rc = owner_transfer(os, claim, &none, &generation);
 
-	owner_transfer(os, claim, &none, &generation);
 	owner_drop(claim);
+	if (rc == -ESTALE)
+		return 0; /* taken over: the record is another's now */
+	if (rc)
+		ic_log(IC_LOG_ERR, "%s: could not clear its ownership record (%s); it names a "
+		       "process that no longer holds the vdisk, and the next claim takes it over",
+		       claim->name, strerror(-rc));
+	return rc;
+}
+
+int
+owner_release_after(struct owner_store *os, struct owner_claim *claim, int rc)
+{
+	int released = owner_release(os, claim);
+
+	return rc ? rc : released;
 }

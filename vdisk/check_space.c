@@ -160,7 +160,7 @@ store_check_space(struct ic_store *store, const struct ic_disk_rec *rec, bool re
 		return 0; /* someone took it meanwhile: logged */
 	rc = space_scan(&s, report, arg);
 	if (s.repair)
-		owner_release(&store->owners, &claim);
+		rc = owner_release_after(&store->owners, &claim, rc);
 	extmap_free(&s.map);
 	return rc;
 }

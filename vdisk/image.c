@@ -156,8 +156,7 @@ ic_image_snapshot(struct ic_store *store, const char *name_at_snap)
 	if (rc)
 		return rc;
 	rc = image_snapshot_commit(store, &claim, name_at_snap, &leaf, &next);
-	owner_release(&store->owners, &claim);
-	return rc;
+	return owner_release_after(&store->owners, &claim, rc);
 }
 
 int
@@ -213,8 +212,7 @@ ic_image_resize(struct ic_store *store, const char *name, uint64_t size)
 		rc = ic_meta_disk_put(txn, &rec);
 	rc = image_finish(store, txn, rc, 0);
 out:
-	owner_release(&store->owners, &claim);
-	return rc;
+	return owner_release_after(&store->owners, &claim, rc);
 }
 
 /* Rollback starts NAME again on a new empty leaf above NAME@SNAP: one
@@ -255,8 +253,7 @@ ic_image_rollback(struct ic_store *store, const char *name_at_snap)
 	if (rc == 0)
 		store_layer_unlink(store, leaf.id);
 out:
-	owner_release(&store->owners, &claim);
-	return rc;
+	return owner_release_after(&store->owners, &claim, rc);
 }
 
 /* ---- info ---- */

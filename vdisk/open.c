@@ -37,9 +37,12 @@ vd_close_layer(struct ic_vdisk *vd, struct ic_layer *layer)
 	store_layer_close(layer);
 }
 
-static void
+/* Free vd; 0, or the -errno of an ownership record left behind. */
+static int
 vd_free(struct ic_vdisk *vd)
 {
+	int rc = 0;
+
 	/* depth is set by vd_chain before the layers exist: a failure in
 	 * between (extmap_load of a damaged map) leaves layers NULL. */
 	for (unsigned i = 0; vd->layers && i < vd->depth; i++)
@@ -47,7 +50,7 @@ vd_free(struct ic_vdisk *vd)
 			vd_close_layer(vd, &vd->layers[i]);
 	/* Layers closed: nothing writes under the claim any more. */
 	if (owner_held(&vd->claim))
-		owner_release(&vd->store->owners, &vd->claim);
+		rc = owner_release(&vd->store->owners, &vd->claim);
 	owner_drop(&vd->claim);
 	free(vd->layers);
 	extmap_free(&vd->leaf);
@@ -59,6 +62,7 @@ vd_free(struct ic_vdisk *vd)
 	for (int i = 0; i < VD_COW_LOCKS; i++)
 		pthread_mutex_destroy(&vd->cow_lock[i]);
 	free(vd);
+	return rc;
 }
 
 /* Open one layer file and hand it to the stack; fd -1 when that fails. */
@@ -338,8 +342,9 @@ ic_vdisk_close(struct ic_vdisk *vd)
 	vd_commit_stop(vd);
 	if (!vd->readonly && !vd_fenced(vd))
 		rc = ic_vdisk_flush(vd);
-	vd_free(vd);
-	return rc;
+	int freed = vd_free(vd);
+
+	return rc ? rc : freed;
 }
 
 uint64_t

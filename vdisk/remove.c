@@ -360,7 +360,7 @@ rm_snapshot(struct ic_store *store, const char *image, ic_progress_fn progress, 
 			store_layer_unlink(store, s.id);
 	}
 	if (claimed)
-		owner_release(&store->owners, &claim);
+		rc = owner_release_after(&store->owners, &claim, rc);
 	return rc;
 }
 
@@ -470,6 +470,7 @@ ic_image_flatten(struct ic_store *store, const char *name, ic_progress_fn progre
 	}
 	if (rc == 0)
 		vd->below = 0;
-	ic_vdisk_close(vd);
-	return rc;
+	int closed = ic_vdisk_close(vd);
+
+	return rc ? rc : closed;
 }

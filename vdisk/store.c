@@ -130,8 +130,11 @@ store_write_url(const char *dir, int dirfd, const char *url, gid_t group, mode_t
 /* A new store is private whatever the umask: the directories 0700 and the
  * files 0600 (frozen layers 0444, readable only through the directory), so
  * no other local user reads a VM's disk. Shared with a group, 2750 and
- * 0640: the set-group-id directories give new files the group. Modes are
- * set with fchmod, which the umask does not touch. */
+ * 0640: the set-group-id directories give new files the group. The lock
+ * file stays 0600 even then: whoever may open it can hold a shared lock
+ * and so hold every writer up, so letting a group take part in it is a
+ * grant of its own (chmod g+rw, docs/CLI.md). Modes are set with fchmod,
+ * which the umask does not touch. */
 static int
 store_init(const char *dir, uint32_t cluster_size, gid_t group, const char *meta_url)
 {
@@ -187,7 +190,7 @@ store_init(const char *dir, uint32_t cluster_size, gid_t group, const char *meta
 	if (rc == 0)
 		rc = store_own_at(dir, dfd, "meta.mdb", O_RDONLY, group, fmode);
 	if (rc == 0)
-		rc = store_own_at(dir, dfd, "meta.mdb-lock", O_RDONLY, group, fmode);
+		rc = store_own_at(dir, dfd, "meta.mdb-lock", O_RDONLY, group, 0600);
 	return rc;
 }
 

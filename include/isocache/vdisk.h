@@ -167,7 +167,8 @@ int ic_store_check(struct ic_store *store, unsigned flags, ic_check_report_fn re
  * naming the owner when another live process holds it). */
 int ic_vdisk_open(struct ic_store *store, const char *image, unsigned flags,
 		  struct ic_stack *stack, struct ic_vdisk **out);
-/* Flush (if writable), release ownership and free. Returns the flush result. */
+/* Flush (if writable), release ownership and free. Returns the flush's
+ * -errno, else that of an ownership record that could not be cleared, else 0. */
 int ic_vdisk_close(struct ic_vdisk *vd);
 
 /* The virtual size in bytes, as of the open. */

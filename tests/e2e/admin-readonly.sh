@@ -20,6 +20,17 @@ chmod 666 "$ISOCACHE_SOCKET"
 mkdir -m 777 out
 nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 
+# The lock file is the owner's alone until granted: a group member who
+# could open it could hold a shared lock and so hold every writer up.
+[ "$(stat -c %a "$S/meta.mdb-lock")" = 600 ] ||
+	fail "meta.mdb-lock is $(stat -c %a "$S/meta.mdb-lock"), not 600, in a shared store"
+expect_fail "Permission denied" nobody cat "$S/meta.mdb-lock"
+# A lock file made again on open (one lost in a copy) gets the same mode.
+rm "$S/meta.mdb-lock"
+$ADMIN ls >/dev/null
+[ "$(stat -c %a "$S/meta.mdb-lock")" = 600 ] ||
+	fail "a remade meta.mdb-lock is $(stat -c %a "$S/meta.mdb-lock"), not 600"
+
 # Without write access to meta.mdb-lock: refused, naming what is needed.
 expect_fail "meta.mdb-lock: readers need write access to this lock file" nobody $ADMIN ls
 
