@@ -127,6 +127,14 @@ vd_check_range(const struct ic_vdisk *vd, uint64_t len, uint64_t off)
 	return 0;
 }
 
+/* A write request is over (done or failed): a flush has work again. */
+static int
+vd_written(struct ic_vdisk *vd, int rc)
+{
+	__atomic_add_fetch(&vd->writes, 1, __ATOMIC_RELEASE);
+	return rc;
+}
+
 static int
 vd_check_write(struct ic_vdisk *vd, uint64_t len, uint64_t off)
 {
@@ -348,7 +356,7 @@ ic_vdisk_pwrite(struct ic_vdisk *vd, const void *buf, size_t len, uint64_t off, 
 	pthread_rwlock_rdlock(&vd->io_lock);
 	rc = vd_check_write(vd, len, off);
 	if (rc == 0)
-		rc = vd_write(vd, buf, len, off);
+		rc = vd_written(vd, vd_write(vd, buf, len, off));
 	if (rc == 0 && (flags & IC_REQ_FUA))
 		rc = vd_flush(vd);
 	pthread_rwlock_unlock(&vd->io_lock);
@@ -357,9 +365,9 @@ ic_vdisk_pwrite(struct ic_vdisk *vd, const void *buf, size_t len, uint64_t off, 
 
 /* Trim and write-zeroes: whole clusters become a zero extent of the leaf
  * (hiding whatever lies below) and are punched out of the leaf file;
- * partial clusters at the edges get zeroes written. */
+ * partial clusters at the edges get zeroes written. FUA is the caller's. */
 static int
-vd_zero_range(struct ic_vdisk *vd, uint64_t len, uint64_t off, uint32_t flags)
+vd_zero_range(struct ic_vdisk *vd, uint64_t len, uint64_t off)
 {
 	unsigned shift = vd->store->cluster_shift;
 	uint64_t csize = vd->store->cluster_size, end = off + len;
@@ -389,8 +397,6 @@ vd_zero_range(struct ic_vdisk *vd, uint64_t len, uint64_t off, uint32_t flags)
 		if (rc == 0)
 			rc = vd_batch_end(&b);
 	}
-	if (rc == 0 && (flags & IC_REQ_FUA))
-		rc = vd_flush(vd);
 	return rc;
 }
 
@@ -400,7 +406,9 @@ vd_zero_locked(struct ic_vdisk *vd, size_t len, uint64_t off, uint32_t flags)
 	int rc;
 
 	pthread_rwlock_rdlock(&vd->io_lock);
-	rc = vd_zero_range(vd, len, off, flags);
+	rc = vd_written(vd, vd_zero_range(vd, len, off));
+	if (rc == 0 && (flags & IC_REQ_FUA))
+		rc = vd_flush(vd);
 	pthread_rwlock_unlock(&vd->io_lock);
 	return rc;
 }
@@ -551,10 +559,21 @@ ic_vdisk_flush(struct ic_vdisk *vd)
 	return rc;
 }
 
+/* A flush with no write request done since the last one that succeeded
+ * has nothing to make durable: no data, no map change (every change of
+ * the map is made by a write request, which counts itself once it is
+ * over). It returns at once, without an fdatasync of the leaf: an idle
+ * vdisk handed to another process (docs/OWNERSHIP.md) then costs one
+ * device flush, the metadata commit of the release, not two; so does a
+ * guest that flushes with nothing written. A request still in flight
+ * when the flush reads the count is not covered by it, as NBD's FLUSH
+ * covers only what was acknowledged, and counts itself after: the next
+ * flush syncs it. */
 int
 vd_flush(struct ic_vdisk *vd)
 {
 	struct vd_commit c;
+	uint64_t writes;
 	int rc;
 
 	if (vd->readonly)
@@ -562,6 +581,11 @@ vd_flush(struct ic_vdisk *vd)
 	if (vd_fenced(vd))
 		return -ESTALE;
 	pthread_mutex_lock(&vd->flush_lock);
+	writes = __atomic_load_n(&vd->writes, __ATOMIC_ACQUIRE);
+	if (writes == vd->synced) {
+		pthread_mutex_unlock(&vd->flush_lock);
+		return 0;
+	}
 	/* Take the map's changes before syncing the data: whatever is in the
 	 * snapshot was written before the fdatasync below began, so the map
 	 * never reaches the file ahead of the data it points to (invariant 2). */
@@ -581,6 +605,8 @@ vd_flush(struct ic_vdisk *vd)
 				break;
 		pthread_rwlock_unlock(&vd->map_lock);
 		ic_log(IC_LOG_ERR, "%s: flush failed: %s", vd->image, strerror(-rc));
+	} else {
+		vd->synced = writes;
 	}
 	pthread_mutex_unlock(&vd->flush_lock);
 	extmap_free(&c.ranges);
