@@ -9,22 +9,16 @@
 # the connection keeps) is served and checked after.
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/nbd-functions.bash"
-/usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "SKIP: no python3-libnbd" >&2; exit 77; }
+nbd_need_python
 set -x
 
-CLIENT=$IC_SRC/tests/e2e/nbd-batch-client.py
-client() { /usr/bin/python3 "$CLIENT" "$@"; }
-
-nbd_store
-head -c 64M /dev/urandom >"$TESTDIR/base.raw"
-"$ADMIN" import "$TESTDIR/base.raw" base
-"$ADMIN" snap base@gold
+nbd_random_gold 64
 "$ADMIN" clone base@gold vm
 nbd_start s vm
 pid=$(cat "$TESTDIR/s.pid")
 uri=$(nbd_uri s)
 
-client seq "$uri" "$TESTDIR/base.raw" 64 8 $((1 << 20)) "$pid" >"$TESTDIR/seq.out" ||
+nbd_client seq "$uri" "$TESTDIR/base.raw" 64 8 $((1 << 20)) "$pid" >"$TESTDIR/seq.out" ||
 	fail "client: $(cat "$TESTDIR/seq.out")"
 grep -qx "verified 128" "$TESTDIR/seq.out" || fail "client: $(cat "$TESTDIR/seq.out")"
 faults=$(sed -n 's/^faults //p' "$TESTDIR/seq.out")
@@ -32,7 +26,7 @@ echo "64 reads of 1 MiB on a warm connection: $faults minor faults in the server
 ((faults <= 64 * 8)) || fail "$faults page faults for 64 reads of 1 MiB: buffers given back"
 
 # Larger than the pages a connection keeps: served whole, and given back.
-client seq "$uri" "$TESTDIR/base.raw" 2 2 $((32 << 20)) "$pid" >"$TESTDIR/big.out" ||
+nbd_client seq "$uri" "$TESTDIR/base.raw" 2 2 $((32 << 20)) "$pid" >"$TESTDIR/big.out" ||
 	fail "client: $(cat "$TESTDIR/big.out")"
 grep -qx "verified 4" "$TESTDIR/big.out" || fail "client: $(cat "$TESTDIR/big.out")"
 nbd_stop s
