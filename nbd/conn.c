@@ -45,10 +45,13 @@
 #define CONN_EXTENTS_MAX 256
 /* Chunk header + offset + hole length. */
 #define CONN_HDR 32
-/* Structured reads up to this size are resolved once: read whole, and
- * granules that read as zeroes become hole chunks. Larger ones are planned
- * from extents first, so their holes are never read (a second resolve,
- * paid back by the bytes not read and not sent). */
+/* Structured reads are resolved once. Up to this size they are read
+ * whole, and granules that read as zeroes become hole chunks; larger ones
+ * are read with their extents from the same lookup (pread_extents), and
+ * the extents that read as zeroes become hole chunks, neither read from a
+ * layer nor sent. Before, a large read was planned from the extents and
+ * then read run by run: two lookups, each under the vdisk's I/O lock
+ * (their cost was below 0.5 % of the server's CPU for 1 MiB reads, perf). */
 #define CONN_SCAN_MAX (64u << 10)
 #define CONN_GRANULE 4096u
 /* Read-ahead of the request stream: a client with many requests in flight
@@ -287,46 +290,50 @@ conn_scan_read(struct slot *s)
 	}
 }
 
-/* Split the request into hole and data runs. A failed lookup, or a client
- * that asked for one chunk with data in it, reads everything as data. */
-static void
-conn_plan_read(struct ic_nbd_conn *c, struct slot *s)
+/* Read the request with its extents, split into hole and data runs. A
+ * client that asked for one chunk with data in it gets everything as
+ * data (the holes' bytes are zeroes). */
+static int
+conn_read_extents(struct ic_nbd_conn *c, struct slot *s)
 {
 	const struct ic_nbd_request *r = &s->req;
 	struct runs_ctx rc = { .s = s, .end = r->offset };
 	uint64_t end = r->offset + r->length;
 	bool single = r->flags & NBD_CMD_FLAG_DF;
+	int err;
 
 	s->nruns = 0;
-	if (c->cfg.ops->extents && c->cfg.ops->extents(c->cfg.backend, r->offset, r->length,
-						       conn_run_add, &rc) < 0)
-		s->nruns = 0;
+	err = c->cfg.ops->pread_extents(c->cfg.backend, s->buf, r->length, r->offset,
+					conn_run_add, &rc);
+	if (err < 0)
+		return err;
 	if (s->nruns == 0 || rc.end < end || (single && s->nruns > 1)) {
 		s->runs[0] = (struct conn_run){ r->offset, r->length, false };
 		s->nruns = 1;
 	}
 	s->runs[s->nruns - 1].len = end - s->runs[s->nruns - 1].off;
+	return 0;
 }
 
 static int
 conn_read(struct ic_nbd_conn *c, struct slot *s)
 {
 	const struct ic_nbd_request *r = &s->req;
-	void *h = c->cfg.backend;
-	bool scan = r->length <= CONN_SCAN_MAX;
+	bool structured = c->cfg.session.structured;
+	bool extents = structured && r->length > CONN_SCAN_MAX && c->cfg.ops->pread_extents;
 	unsigned i;
-	int n = 0, rc = 0;
+	int n = 0, rc;
 
-	if (!c->cfg.session.structured || scan)
-		rc = c->cfg.ops->pread(h, s->buf, r->length, r->offset);
-	if (!c->cfg.session.structured) {
+	if (extents)
+		rc = conn_read_extents(c, s);
+	else
+		rc = c->cfg.ops->pread(c->cfg.backend, s->buf, r->length, r->offset);
+	if (!structured) {
 		conn_simple(c, s, ic_nbd_errno(rc), s->buf, r->length);
 		return rc;
 	}
-	if (scan && rc == 0)
+	if (!extents && rc == 0)
 		conn_scan_read(s);
-	else if (!scan)
-		conn_plan_read(c, s);
 	for (i = 0; i < s->nruns && rc == 0; i++) {
 		const struct conn_run *run = &s->runs[i];
 		uint8_t *hdr = s->hdr[i];
@@ -338,8 +345,6 @@ conn_read(struct ic_nbd_conn *c, struct slot *s)
 			ic_nbd_put32(hdr + IC_NBD_CHUNK_SIZE + 8, (uint32_t)run->len);
 			s->iov[n++] = (struct iovec){ hdr, IC_NBD_CHUNK_SIZE + 12 };
 		} else {
-			if (!scan)
-				rc = c->cfg.ops->pread(h, data, (uint32_t)run->len, run->off);
 			ic_nbd_chunk(hdr, flags, NBD_REPLY_TYPE_OFFSET_DATA, r->cookie,
 				     (uint32_t)(8 + run->len));
 			s->iov[n++] = (struct iovec){ hdr, IC_NBD_CHUNK_SIZE + 8 };

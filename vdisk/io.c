@@ -186,10 +186,43 @@ vd_next_run(struct ic_vdisk *vd, uint64_t pos, uint64_t end, struct vd_run *run)
 	return run->end << shift < end ? run->end << shift : end;
 }
 
-/* Read [off, off+len) without range checks: data runs go down the stack,
- * the rest is zero-filled here. */
+/* Extents reported as runs are resolved: like runs merge, and fn hears
+ * each extent once it is whole. fn's non-zero return stops the reports
+ * and is kept in rc. */
+struct vd_report {
+	int (*fn)(void *arg, const struct ic_extent *ext);
+	void *arg;
+	struct ic_extent cur;
+	int rc;
+};
+
+static void
+vd_report_run(struct vd_report *r, uint64_t pos, uint64_t stop, const struct vd_run *run)
+{
+	struct ic_extent *cur = &r->cur;
+
+	if (cur->len && cur->depth == run->depth && cur->zero == run->zero) {
+		cur->len += stop - pos;
+		return;
+	}
+	if (cur->len && r->rc == 0)
+		r->rc = r->fn(r->arg, cur);
+	*cur = (struct ic_extent){ pos, stop - pos, run->depth, run->zero };
+}
+
 static int
-vd_read(struct ic_vdisk *vd, char *buf, uint64_t len, uint64_t off)
+vd_report_end(struct vd_report *r)
+{
+	if (r->cur.len && r->rc == 0)
+		r->rc = r->fn(r->arg, &r->cur);
+	return r->rc;
+}
+
+/* Read [off, off+len) without range checks: data runs go down the stack,
+ * the rest is zero-filled here. With report, each extent is reported too,
+ * from the same resolve. */
+static int
+vd_read(struct ic_vdisk *vd, char *buf, uint64_t len, uint64_t off, struct vd_report *report)
 {
 	struct vd_batch b = { .vd = vd, .op = IC_OP_PREAD };
 	uint64_t end = off + len, stop;
@@ -202,9 +235,13 @@ vd_read(struct ic_vdisk *vd, char *buf, uint64_t len, uint64_t off)
 			rc = vd_batch_add(&b, run.layer, pos, stop - pos, buf + (pos - off));
 		else
 			memset(buf + (pos - off), 0, stop - pos);
+		if (report)
+			vd_report_run(report, pos, stop, &run);
 	}
 	if (rc == 0)
 		rc = vd_batch_end(&b);
+	if (rc == 0 && report)
+		rc = vd_report_end(report);
 	return rc;
 }
 
@@ -216,7 +253,22 @@ ic_vdisk_pread(struct ic_vdisk *vd, void *buf, size_t len, uint64_t off)
 	pthread_rwlock_rdlock(&vd->io_lock);
 	rc = vd_check_range(vd, len, off);
 	if (rc == 0)
-		rc = vd_read(vd, buf, len, off);
+		rc = vd_read(vd, buf, len, off, NULL);
+	pthread_rwlock_unlock(&vd->io_lock);
+	return rc;
+}
+
+int
+ic_vdisk_pread_extents(struct ic_vdisk *vd, void *buf, size_t len, uint64_t off,
+		       int (*fn)(void *arg, const struct ic_extent *ext), void *arg)
+{
+	struct vd_report report = { .fn = fn, .arg = arg };
+	int rc;
+
+	pthread_rwlock_rdlock(&vd->io_lock);
+	rc = vd_check_range(vd, len, off);
+	if (rc == 0)
+		rc = vd_read(vd, buf, len, off, &report);
 	pthread_rwlock_unlock(&vd->io_lock);
 	return rc;
 }
@@ -304,7 +356,7 @@ vd_cow(struct ic_vdisk *vd, uint64_t cluster, const char *src, uint64_t len, uin
 			rc = -ENOMEM;
 			goto out;
 		}
-		rc = vd_read(vd, tmp, ce - cs, cs);
+		rc = vd_read(vd, tmp, ce - cs, cs, NULL);
 		if (rc)
 			goto out;
 		memcpy(tmp + (off - cs), src, len);
@@ -458,24 +510,16 @@ static int
 vd_extents(struct ic_vdisk *vd, uint64_t off, uint64_t len,
 	   int (*fn)(void *arg, const struct ic_extent *ext), void *arg)
 {
+	struct vd_report report = { .fn = fn, .arg = arg };
 	uint64_t end = off + len, stop;
-	struct ic_extent cur = { 0 };
 	struct vd_run run;
 	int rc = vd_check_range(vd, len, off);
 
-	for (uint64_t pos = off; pos < end && rc == 0; pos = stop) {
+	for (uint64_t pos = off; pos < end && rc == 0 && report.rc == 0; pos = stop) {
 		stop = vd_next_run(vd, pos, end, &run);
-		if (cur.len && cur.depth == run.depth && cur.zero == run.zero) {
-			cur.len += stop - pos;
-		} else {
-			if (cur.len)
-				rc = fn(arg, &cur);
-			cur = (struct ic_extent){ pos, stop - pos, run.depth, run.zero };
-		}
+		vd_report_run(&report, pos, stop, &run);
 	}
-	if (rc == 0 && cur.len)
-		rc = fn(arg, &cur);
-	return rc;
+	return rc ? rc : vd_report_end(&report);
 }
 
 int
