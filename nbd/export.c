@@ -97,6 +97,18 @@ exp_extents(void *h, uint64_t off, uint64_t len,
 	return rc > 0 ? 0 : rc;
 }
 
+static int
+exp_pread_extents(void *h, void *buf, uint32_t len, uint64_t off,
+		  int (*fn)(void *arg, const struct ic_nbd_extent *ext), void *arg)
+{
+	struct srv_export *e = h;
+	struct exp_extents_ctx ctx = { fn, arg };
+	uint64_t t0 = ic_iostats_now();
+	int rc = ic_vdisk_pread_extents(e->vd, buf, len, off, exp_extent, &ctx);
+
+	return ic_iostats_done(&e->io, IC_IO_READ, len, t0, rc > 0 ? 0 : rc);
+}
+
 const struct ic_nbd_backend_ops srv_vdisk_ops = {
 	.pread = exp_pread,
 	.pwrite = exp_pwrite,
@@ -105,6 +117,7 @@ const struct ic_nbd_backend_ops srv_vdisk_ops = {
 	.cache = exp_cache,
 	.flush = exp_flush,
 	.extents = exp_extents,
+	.pread_extents = exp_pread_extents,
 };
 
 /* Open e's vdisk if it is not open yet (claiming ownership when writable);

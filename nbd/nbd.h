@@ -213,6 +213,12 @@ struct ic_nbd_backend_ops {
 	/* Extents of [off, off+len) in order; fn returns non-zero to stop. */
 	int (*extents)(void *h, uint64_t off, uint64_t len,
 		       int (*fn)(void *arg, const struct ic_nbd_extent *ext), void *arg);
+	/* Optional: pread and extents of one range from one lookup, the bytes
+	 * of extents that read as zeroes zero-filled; fn's non-zero return
+	 * stops the extents, not the read. Structured reads larger than
+	 * 64 KiB use it; without it they are read whole and scanned. */
+	int (*pread_extents)(void *h, void *buf, uint32_t len, uint64_t off,
+			     int (*fn)(void *arg, const struct ic_nbd_extent *ext), void *arg);
 };
 
 struct ic_nbd_export {

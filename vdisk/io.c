@@ -127,6 +127,14 @@ vd_check_range(const struct ic_vdisk *vd, uint64_t len, uint64_t off)
 	return 0;
 }
 
+/* A write request is over (done or failed): a flush has work again. */
+static int
+vd_written(struct ic_vdisk *vd, int rc)
+{
+	__atomic_add_fetch(&vd->writes, 1, __ATOMIC_RELEASE);
+	return rc;
+}
+
 static int
 vd_check_write(struct ic_vdisk *vd, uint64_t len, uint64_t off)
 {
@@ -178,10 +186,43 @@ vd_next_run(struct ic_vdisk *vd, uint64_t pos, uint64_t end, struct vd_run *run)
 	return run->end << shift < end ? run->end << shift : end;
 }
 
-/* Read [off, off+len) without range checks: data runs go down the stack,
- * the rest is zero-filled here. */
+/* Extents reported as runs are resolved: like runs merge, and fn hears
+ * each extent once it is whole. fn's non-zero return stops the reports
+ * and is kept in rc. */
+struct vd_report {
+	int (*fn)(void *arg, const struct ic_extent *ext);
+	void *arg;
+	struct ic_extent cur;
+	int rc;
+};
+
+static void
+vd_report_run(struct vd_report *r, uint64_t pos, uint64_t stop, const struct vd_run *run)
+{
+	struct ic_extent *cur = &r->cur;
+
+	if (cur->len && cur->depth == run->depth && cur->zero == run->zero) {
+		cur->len += stop - pos;
+		return;
+	}
+	if (cur->len && r->rc == 0)
+		r->rc = r->fn(r->arg, cur);
+	*cur = (struct ic_extent){ pos, stop - pos, run->depth, run->zero };
+}
+
 static int
-vd_read(struct ic_vdisk *vd, char *buf, uint64_t len, uint64_t off)
+vd_report_end(struct vd_report *r)
+{
+	if (r->cur.len && r->rc == 0)
+		r->rc = r->fn(r->arg, &r->cur);
+	return r->rc;
+}
+
+/* Read [off, off+len) without range checks: data runs go down the stack,
+ * the rest is zero-filled here. With report, each extent is reported too,
+ * from the same resolve. */
+static int
+vd_read(struct ic_vdisk *vd, char *buf, uint64_t len, uint64_t off, struct vd_report *report)
 {
 	struct vd_batch b = { .vd = vd, .op = IC_OP_PREAD };
 	uint64_t end = off + len, stop;
@@ -194,9 +235,13 @@ vd_read(struct ic_vdisk *vd, char *buf, uint64_t len, uint64_t off)
 			rc = vd_batch_add(&b, run.layer, pos, stop - pos, buf + (pos - off));
 		else
 			memset(buf + (pos - off), 0, stop - pos);
+		if (report)
+			vd_report_run(report, pos, stop, &run);
 	}
 	if (rc == 0)
 		rc = vd_batch_end(&b);
+	if (rc == 0 && report)
+		rc = vd_report_end(report);
 	return rc;
 }
 
@@ -208,7 +253,22 @@ ic_vdisk_pread(struct ic_vdisk *vd, void *buf, size_t len, uint64_t off)
 	pthread_rwlock_rdlock(&vd->io_lock);
 	rc = vd_check_range(vd, len, off);
 	if (rc == 0)
-		rc = vd_read(vd, buf, len, off);
+		rc = vd_read(vd, buf, len, off, NULL);
+	pthread_rwlock_unlock(&vd->io_lock);
+	return rc;
+}
+
+int
+ic_vdisk_pread_extents(struct ic_vdisk *vd, void *buf, size_t len, uint64_t off,
+		       int (*fn)(void *arg, const struct ic_extent *ext), void *arg)
+{
+	struct vd_report report = { .fn = fn, .arg = arg };
+	int rc;
+
+	pthread_rwlock_rdlock(&vd->io_lock);
+	rc = vd_check_range(vd, len, off);
+	if (rc == 0)
+		rc = vd_read(vd, buf, len, off, &report);
 	pthread_rwlock_unlock(&vd->io_lock);
 	return rc;
 }
@@ -296,7 +356,7 @@ vd_cow(struct ic_vdisk *vd, uint64_t cluster, const char *src, uint64_t len, uin
 			rc = -ENOMEM;
 			goto out;
 		}
-		rc = vd_read(vd, tmp, ce - cs, cs);
+		rc = vd_read(vd, tmp, ce - cs, cs, NULL);
 		if (rc)
 			goto out;
 		memcpy(tmp + (off - cs), src, len);
@@ -348,7 +408,7 @@ ic_vdisk_pwrite(struct ic_vdisk *vd, const void *buf, size_t len, uint64_t off, 
 	pthread_rwlock_rdlock(&vd->io_lock);
 	rc = vd_check_write(vd, len, off);
 	if (rc == 0)
-		rc = vd_write(vd, buf, len, off);
+		rc = vd_written(vd, vd_write(vd, buf, len, off));
 	if (rc == 0 && (flags & IC_REQ_FUA))
 		rc = vd_flush(vd);
 	pthread_rwlock_unlock(&vd->io_lock);
@@ -357,9 +417,9 @@ ic_vdisk_pwrite(struct ic_vdisk *vd, const void *buf, size_t len, uint64_t off, 
 
 /* Trim and write-zeroes: whole clusters become a zero extent of the leaf
  * (hiding whatever lies below) and are punched out of the leaf file;
- * partial clusters at the edges get zeroes written. */
+ * partial clusters at the edges get zeroes written. FUA is the caller's. */
 static int
-vd_zero_range(struct ic_vdisk *vd, uint64_t len, uint64_t off, uint32_t flags)
+vd_zero_range(struct ic_vdisk *vd, uint64_t len, uint64_t off)
 {
 	unsigned shift = vd->store->cluster_shift;
 	uint64_t csize = vd->store->cluster_size, end = off + len;
@@ -389,8 +449,6 @@ vd_zero_range(struct ic_vdisk *vd, uint64_t len, uint64_t off, uint32_t flags)
 		if (rc == 0)
 			rc = vd_batch_end(&b);
 	}
-	if (rc == 0 && (flags & IC_REQ_FUA))
-		rc = vd_flush(vd);
 	return rc;
 }
 
@@ -400,7 +458,9 @@ vd_zero_locked(struct ic_vdisk *vd, size_t len, uint64_t off, uint32_t flags)
 	int rc;
 
 	pthread_rwlock_rdlock(&vd->io_lock);
-	rc = vd_zero_range(vd, len, off, flags);
+	rc = vd_written(vd, vd_zero_range(vd, len, off));
+	if (rc == 0 && (flags & IC_REQ_FUA))
+		rc = vd_flush(vd);
 	pthread_rwlock_unlock(&vd->io_lock);
 	return rc;
 }
@@ -450,24 +510,16 @@ static int
 vd_extents(struct ic_vdisk *vd, uint64_t off, uint64_t len,
 	   int (*fn)(void *arg, const struct ic_extent *ext), void *arg)
 {
+	struct vd_report report = { .fn = fn, .arg = arg };
 	uint64_t end = off + len, stop;
-	struct ic_extent cur = { 0 };
 	struct vd_run run;
 	int rc = vd_check_range(vd, len, off);
 
-	for (uint64_t pos = off; pos < end && rc == 0; pos = stop) {
+	for (uint64_t pos = off; pos < end && rc == 0 && report.rc == 0; pos = stop) {
 		stop = vd_next_run(vd, pos, end, &run);
-		if (cur.len && cur.depth == run.depth && cur.zero == run.zero) {
-			cur.len += stop - pos;
-		} else {
-			if (cur.len)
-				rc = fn(arg, &cur);
-			cur = (struct ic_extent){ pos, stop - pos, run.depth, run.zero };
-		}
+		vd_report_run(&report, pos, stop, &run);
 	}
-	if (rc == 0 && cur.len)
-		rc = fn(arg, &cur);
-	return rc;
+	return rc ? rc : vd_report_end(&report);
 }
 
 int
@@ -551,10 +603,21 @@ ic_vdisk_flush(struct ic_vdisk *vd)
 	return rc;
 }
 
+/* A flush with no write request done since the last one that succeeded
+ * has nothing to make durable: no data, no map change (every change of
+ * the map is made by a write request, which counts itself once it is
+ * over). It returns at once, without an fdatasync of the leaf: an idle
+ * vdisk handed to another process (docs/OWNERSHIP.md) then costs one
+ * device flush, the metadata commit of the release, not two; so does a
+ * guest that flushes with nothing written. A request still in flight
+ * when the flush reads the count is not covered by it, as NBD's FLUSH
+ * covers only what was acknowledged, and counts itself after: the next
+ * flush syncs it. */
 int
 vd_flush(struct ic_vdisk *vd)
 {
 	struct vd_commit c;
+	uint64_t writes;
 	int rc;
 
 	if (vd->readonly)
@@ -562,6 +625,11 @@ vd_flush(struct ic_vdisk *vd)
 	if (vd_fenced(vd))
 		return -ESTALE;
 	pthread_mutex_lock(&vd->flush_lock);
+	writes = __atomic_load_n(&vd->writes, __ATOMIC_ACQUIRE);
+	if (writes == vd->synced) {
+		pthread_mutex_unlock(&vd->flush_lock);
+		return 0;
+	}
 	/* Take the map's changes before syncing the data: whatever is in the
 	 * snapshot was written before the fdatasync below began, so the map
 	 * never reaches the file ahead of the data it points to (invariant 2). */
@@ -581,6 +649,8 @@ vd_flush(struct ic_vdisk *vd)
 				break;
 		pthread_rwlock_unlock(&vd->map_lock);
 		ic_log(IC_LOG_ERR, "%s: flush failed: %s", vd->image, strerror(-rc));
+	} else {
+		vd->synced = writes;
 	}
 	pthread_mutex_unlock(&vd->flush_lock);
 	extmap_free(&c.ranges);

@@ -30,6 +30,8 @@ struct ic_vdisk {
 	struct extmap dirty;
 	pthread_mutex_t cow_lock[VD_COW_LOCKS];
 	pthread_mutex_t flush_lock;
+	uint64_t writes;	   /* write requests done (atomic), failed ones too */
+	uint64_t synced;	   /* under flush_lock: writes a flush made durable */
 	struct owner_claim claim;  /* held (owner_held) when writable and still
 				    * ours; fenced: released or taken over, all
 				    * I/O -ESTALE (the commit thread fences it

@@ -212,6 +212,11 @@ struct ic_extent {
  * returns 0 to go on or non-zero to stop (that value is returned). */
 int ic_vdisk_extents(struct ic_vdisk *vd, uint64_t off, uint64_t len,
 		     int (*fn)(void *arg, const struct ic_extent *ext), void *arg);
+/* ic_vdisk_pread and ic_vdisk_extents in one: the range is resolved once
+ * (a structured NBD read needs both). A non-zero return of fn stops the
+ * extents, not the read, and is returned once the read is done. */
+int ic_vdisk_pread_extents(struct ic_vdisk *vd, void *buf, size_t len, uint64_t off,
+			   int (*fn)(void *arg, const struct ic_extent *ext), void *arg);
 
 /* A filter stack over the layer backend holding the filters of spec, top
  * first ("stats,delay:read=200us"; NULL or "" for none). With cache, the

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""libnbd clients for nbd-batch.sh; every byte read is checked against
-IMAGE, the raw file the export holds.
+"""libnbd clients for nbd-batch.sh and nbd-resident.sh; every byte read
+is checked against IMAGE, the raw file the export holds.
 
     nbd-batch-client.py qd URI IMAGE COUNT DEPTH
         COUNT reads of 4 KiB at random 512-byte aligned offsets (so some
@@ -13,6 +13,12 @@ IMAGE, the raw file the export holds.
         until the file GO.1 exists, then sends 15 reads of 4 KiB, which
         become ready while that send blocks. Prints "stalled", waits for
         GO.2, then reads and checks all 16 replies and prints "verified 16".
+    nbd-batch-client.py seq URI IMAGE COUNT DEPTH SIZE PID
+        2 * COUNT sequential reads of SIZE bytes, DEPTH in flight, wrapping
+        at the end of the export. Between the first COUNT and the rest it
+        reads the minor page faults of process PID (the server) from
+        /proc, and prints "faults N": those the server took while serving
+        the second COUNT, on a connection already warm.
 
 Exits 1 naming the first read that returned other bytes.
 """
@@ -64,14 +70,39 @@ class Client:
         print(f"verified {self.checked}", flush=True)
 
 
-def qd(c, count, depth):
-    rng = random.Random(14)
+def run(c, count, depth, next_off, length):
+    """count more reads of length bytes at next_off(), depth in flight."""
     issued = 0
-    while c.checked < count:
+    goal = c.checked + count
+    while c.checked < goal:
         while issued < count and len(c.inflight) < depth:
-            c.issue(rng.randrange(0, (len(c.data) - BS) // 512 + 1) * 512, BS)
+            c.issue(next_off(), length)
             issued += 1
         c.reap()
+
+
+def qd(c, count, depth):
+    rng = random.Random(14)
+    run(c, count, depth, lambda: rng.randrange(0, (len(c.data) - BS) // 512 + 1) * 512, BS)
+
+
+def minflt(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[7])
+
+
+def seq(c, count, depth, size, pid):
+    pos = [0]
+
+    def next_off():
+        off = pos[0]
+        pos[0] = (off + size) % (len(c.data) - size + 1)
+        return off
+
+    run(c, count, depth, next_off, size)
+    before = minflt(pid)
+    run(c, count, depth, next_off, size)
+    print(f"faults {minflt(pid) - before}", flush=True)
 
 
 def wait_for(path):
@@ -100,6 +131,8 @@ def main():
     c = Client(uri, image)
     if mode == "qd":
         qd(c, int(sys.argv[4]), int(sys.argv[5]))
+    elif mode == "seq":
+        seq(c, *(int(a) for a in sys.argv[4:8]))
     elif mode == "stall":
         stall(c, sys.argv[4])
     else:

@@ -13,17 +13,11 @@
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/nbd-functions.bash"
 requires curl psktool
-/usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "SKIP: no python3-libnbd" >&2; exit 77; }
+nbd_need_python
 set -x
 
-CLIENT=$IC_SRC/tests/e2e/nbd-batch-client.py
-client() { /usr/bin/python3 "$CLIENT" "$@"; }
-
-nbd_store
 # No holes: the big read is then one read of the vdisk, one in the counter.
-head -c 64M /dev/urandom >"$TESTDIR/base.raw"
-"$ADMIN" import "$TESTDIR/base.raw" base
-"$ADMIN" snap base@gold
+nbd_random_gold 64
 nbd_start s --metrics "unix:$TESTDIR/metrics.sock" base@gold
 uri=$(nbd_uri s)
 
@@ -38,7 +32,7 @@ reads_are() { [ "$(metric isocache_nbd_requests_total ',op="read"')" = "$1" ]; }
 # yet; its 16 replies must leave in 2 sends.
 stall() {
 	local out=$TESTDIR/$1.out go=$TESTDIR/$1.go pid replies batches
-	client stall "$2" "$TESTDIR/base.raw" "$go" >"$out" &
+	nbd_client stall "$2" "$TESTDIR/base.raw" "$go" >"$out" &
 	pid=$!
 	cleanup_fn kill "$pid"
 	wait_line "$out" big
@@ -60,7 +54,7 @@ stall() {
 stall stall "$uri"
 
 # ---- QD32 random reads, every byte checked ----
-client qd "$uri" "$TESTDIR/base.raw" 20000 32 >"$TESTDIR/qd.out" ||
+nbd_client qd "$uri" "$TESTDIR/base.raw" 20000 32 >"$TESTDIR/qd.out" ||
 	fail "QD32 client: $(cat "$TESTDIR/qd.out")"
 grep -qx "verified 20000" "$TESTDIR/qd.out" || fail "QD32 client: $(cat "$TESTDIR/qd.out")"
 replies=$(($(metric isocache_nbd_replies_total) - 16))
@@ -80,7 +74,7 @@ port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$TESTDIR/tls.log
 [ -n "$port" ] || fail "no port logged: $(cat "$TESTDIR/tls.log")"
 uri="nbds://alice@127.0.0.1:$port/?tls-psk-file=$TESTDIR/psk/keys.psk"
 stall tls-stall "$uri"
-client qd "$uri" "$TESTDIR/base.raw" 5000 32 >"$TESTDIR/tls-qd.out" ||
+nbd_client qd "$uri" "$TESTDIR/base.raw" 5000 32 >"$TESTDIR/tls-qd.out" ||
 	fail "TLS QD32 client: $(cat "$TESTDIR/tls-qd.out")"
 grep -qx "verified 5000" "$TESTDIR/tls-qd.out" || fail "TLS QD32: $(cat "$TESTDIR/tls-qd.out")"
 pid=$(cat "$TESTDIR/tls.pid")

@@ -57,3 +57,19 @@ wait_line() {
 	wait_until 60 grep -qx "$2" "$1" 2>/dev/null && return 0
 	fail "$1 never said $2: $(cat "$1" 2>/dev/null)"
 }
+
+# The libnbd clients of tests/e2e/nbd-batch-client.py; skip the test when
+# the system python has no libnbd module.
+nbd_need_python() {
+	/usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "SKIP: no python3-libnbd" >&2; exit 77; }
+}
+nbd_client() { /usr/bin/python3 "$IC_SRC/tests/e2e/nbd-batch-client.py" "$@"; }
+
+# nbd_random_gold MIB: a fresh store holding base@gold, a snapshot of MIB
+# MiB of random data without holes, kept in $TESTDIR/base.raw.
+nbd_random_gold() {
+	nbd_store
+	head -c "$1M" /dev/urandom >"$TESTDIR/base.raw"
+	"$ADMIN" import "$TESTDIR/base.raw" base
+	"$ADMIN" snap base@gold
+}

@@ -1,5 +1,5 @@
-/* Shared arenas: the slot seqlock, the hit ring's validation, and the
- * torture: a writer evicts and refills blocks of a small store as fast as
+/* Shared arenas: the slot seqlock, one mapping of an arena per process,
+ * the hit ring's validation, and the torture: a writer evicts and refills blocks of a small store as fast as
  * it can while 8 readers copy random blocks through a read-only mapping of
  * the arena (the client library's own code) and check each against its
  * known checksum. Zero wrong blocks, and enough hits that the check means
@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -106,6 +108,46 @@ test_slot_states(void **state)
 	assert_false(client_arena_read(&a, 3, 1, buf));
 	assert_int_equal(a.data[3 * IC_CACHED_BLOCK], 0);
 	client_arena_unmap(&a);
+	cached_store_fini(&st);
+}
+
+/* The sessions of one process share one mapping of an arena, so a page
+ * one of them faulted in is mapped for all; the last to let go unmaps it. */
+static void
+test_one_mapping(void **state)
+{
+	struct cached_store st;
+	struct cached_layer *l, *other;
+	struct client_arena a = { 0 }, b = { 0 }, c = { 0 };
+	static uint8_t buf[IC_CACHED_BLOCK];
+	uint8_t uuid[16] = { 7 };
+	struct stat sb = { .st_dev = 7, .st_ino = 10, .st_size = 16 * IC_CACHED_BLOCK };
+	void *base;
+	uint32_t i;
+
+	(void)state;
+	assert_int_equal(cached_store_init(&st, CAP * IC_CACHED_BLOCK), 0);
+	layer_open(&st, 16, &l);
+	assert_int_equal(cached_store_layer(&st, uuid, &sb, open("/dev/null", O_RDONLY), &other),
+			 0);
+	assert_int_equal(client_arena_map(&a, l->arena.ro_fd, l->arena.size), 0);
+	assert_int_equal(client_arena_map(&b, l->arena.ro_fd, l->arena.size), 0);
+	assert_ptr_equal(a.base, b.base);
+	/* Another layer's arena is another mapping. */
+	assert_int_equal(client_arena_map(&c, other->arena.ro_fd, other->arena.size), 0);
+	assert_ptr_not_equal(c.base, a.base);
+	i = cached_store_alloc(&st, l->id, 2, 0);
+	memset(cached_store_data(&st, i), 0x22, IC_CACHED_BLOCK);
+	cached_store_publish(&st, i);
+	base = (void *)a.base;
+	client_arena_unmap(&a);
+	assert_true(client_arena_read(&b, 2, 1, buf)); /* still mapped for b */
+	assert_int_equal(buf[0], 0x22);
+	assert_int_equal(msync(base, IC_CACHED_BLOCK, MS_ASYNC), 0);
+	client_arena_unmap(&b);
+	assert_int_equal(msync(base, IC_CACHED_BLOCK, MS_ASYNC), -1); /* unmapped */
+	assert_int_equal(errno, ENOMEM);
+	client_arena_unmap(&c);
 	cached_store_fini(&st);
 }
 
@@ -283,6 +325,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_slot_states),
+		cmocka_unit_test(test_one_mapping),
 		cmocka_unit_test(test_hitring_garbage),
 		cmocka_unit_test(test_torture),
 	};

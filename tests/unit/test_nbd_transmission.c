@@ -19,11 +19,11 @@ static uint8_t disk[DISK];
 /* A write at 4096 fails as a fenced owner's would. */
 static struct memdisk md = { .data = disk, .fail_off = 4096, .fail_err = -ESTALE };
 
-static int md_extent_calls;
+static int md_extent_calls, md_pread_extents_calls;
 
+/* The disk's extents over [off, off+len), to fn. */
 static int
-md_extents(void *h, uint64_t off, uint64_t len, int (*fn)(void *, const struct ic_nbd_extent *),
-	   void *arg)
+md_walk(uint64_t off, uint64_t len, int (*fn)(void *, const struct ic_nbd_extent *), void *arg)
 {
 	struct ic_nbd_extent e[3] = {
 		{ 0, HOLE_END, -1, false },
@@ -32,8 +32,6 @@ md_extents(void *h, uint64_t off, uint64_t len, int (*fn)(void *, const struct i
 	};
 	int i, rc;
 
-	(void)h;
-	md_extent_calls++;
 	for (i = 0; i < 3; i++) {
 		if (e[i].off + e[i].len <= off || e[i].off >= off + len)
 			continue;
@@ -41,6 +39,26 @@ md_extents(void *h, uint64_t off, uint64_t len, int (*fn)(void *, const struct i
 		if (rc)
 			return rc;
 	}
+	return 0;
+}
+
+static int
+md_extents(void *h, uint64_t off, uint64_t len, int (*fn)(void *, const struct ic_nbd_extent *),
+	   void *arg)
+{
+	(void)h;
+	md_extent_calls++;
+	return md_walk(off, len, fn, arg);
+}
+
+/* The hole reads as zeroes in disk[], so a copy zero-fills it. */
+static int
+md_pread_extents(void *h, void *buf, uint32_t len, uint64_t off,
+		 int (*fn)(void *, const struct ic_nbd_extent *), void *arg)
+{
+	md_pread_extents_calls++;
+	memcpy(buf, ((struct memdisk *)h)->data + off, len);
+	md_walk(off, len, fn, arg);
 	return 0;
 }
 
@@ -52,7 +70,7 @@ static const struct ic_nbd_export ro = {
 static int
 serve(struct mem *m, const struct ic_nbd_export *exp, bool structured, bool ctx)
 {
-	const struct ic_nbd_backend_ops ops = memdisk_ops(md_extents);
+	struct ic_nbd_backend_ops ops = memdisk_ops(md_extents);
 	struct ic_nbd_io io;
 	struct ic_nbd_conn *c;
 	struct ic_nbd_conn_config cfg = {
@@ -63,6 +81,7 @@ serve(struct mem *m, const struct ic_nbd_export *exp, bool structured, bool ctx)
 	};
 	int rc;
 
+	ops.pread_extents = md_pread_extents;
 	mem_io(&io, m);
 	assert_int_equal(ic_nbd_conn_new(&cfg, &c), 0);
 	rc = ic_nbd_conn_serve(c);
@@ -229,8 +248,9 @@ test_structured_read_holes(void **state)
 	assert_int_equal(ic_nbd_get32(p), NBD_EINVAL);
 }
 
-/* A small structured read costs one resolve (one pread, no extents
- * lookup); a large one is planned from extents so its holes are not read. */
+/* A structured read costs one resolve: a small one is one pread (no
+ * extents lookup), a large one one pread_extents (neither a lookup of
+ * its extents nor a pread per run, as before). */
 static void
 test_structured_read_resolves_once(void **state)
 {
@@ -248,15 +268,25 @@ test_structured_read_resolves_once(void **state)
 	assert_int_equal(md.preads, 1);
 
 	memset(&m, 0, sizeof(m));
-	md.preads = md_extent_calls = 0;
+	md.preads = md_extent_calls = md_pread_extents_calls = 0;
 	mem_request(&m, 0, NBD_CMD_READ, 2, 0, 2 * HOLE_END);
 	assert_int_equal(serve(&m, &rw, true, false), 0);
 	p = chunk(&m, 2, NBD_REPLY_TYPE_OFFSET_HOLE, 0, 12);
 	assert_int_equal(ic_nbd_get32(p + 8), HOLE_END);
 	p = chunk(&m, 2, NBD_REPLY_TYPE_OFFSET_DATA, NBD_REPLY_FLAG_DONE, 8 + HOLE_END);
 	assert_memory_equal(p + 8, disk + HOLE_END, HOLE_END);
-	assert_int_equal(md_extent_calls, 1);
-	assert_int_equal(md.preads, 1); /* the data run only */
+	assert_int_equal(md_pread_extents_calls, 1);
+	assert_int_equal(md_extent_calls, 0);
+	assert_int_equal(md.preads, 0);
+
+	/* DF: one data chunk, its hole part zeroes, from the same one call. */
+	memset(&m, 0, sizeof(m));
+	md_pread_extents_calls = 0;
+	mem_request(&m, NBD_CMD_FLAG_DF, NBD_CMD_READ, 3, 0, 2 * HOLE_END);
+	assert_int_equal(serve(&m, &rw, true, false), 0);
+	p = chunk(&m, 3, NBD_REPLY_TYPE_OFFSET_DATA, NBD_REPLY_FLAG_DONE, 8 + 2 * HOLE_END);
+	assert_memory_equal(p + 8, disk, 2 * HOLE_END);
+	assert_int_equal(md_pread_extents_calls, 1);
 }
 
 static void
