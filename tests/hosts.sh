@@ -1,0 +1,96 @@
+# Two "hosts" on this machine for the multi-host end-to-end tests, sourced
+# after tests/functions.sh and tests/etcd.sh. Each host is a network
+# namespace joined to the root namespace by a veth pair with its own /30
+# subnet; the 3-member etcd cluster of etcd.sh also listens on the root
+# side of both pairs, so either host reaches it, and a host whose link is
+# down reaches nothing. Both hosts share one store directory
+# ($ISOCACHE_STORE, the stand-in for shared storage), and ownership of its
+# vdisks is kept in etcd (ISOCACHE_OWNER_ETCD, per host: the endpoints as
+# that host reaches them). Everything is removed at exit: processes by PID,
+# then the namespaces (which take their veth pairs with them).
+#
+#   hosts_start               make hosts a and b, start the etcd cluster
+#   on_host H CMD...          run CMD on host H (a or b), with its etcd URL
+#   on_host_bg H PIDFILE CMD  start a server on host H (start_bg: waits for
+#                             PIDFILE, killed by PID at exit)
+#   host_url H                host H's etcd URL (etcd://...:P1,...,P3/test)
+#   host_link_down H          cut host H off (its veth down inside its namespace)
+#   host_link_up H            and back
+#   HOST_TTL                  the lease TTL of every host, seconds (ISOCACHE_LEASE_TTL)
+#
+# Names and subnets carry a number from this shell's pid, so two tests
+# may run at once; the subnets are 10.X.Y.0/30 with X in 100..227.
+
+HOST_TTL=${HOST_TTL:-2}
+_HOST_NS=()
+declare -A _HOST_ADDR _HOST_PEER _HOST_IF
+
+_host_id() { echo $(($$ % 32768)); }
+
+# _host_make H N: namespace ic<id><H>, veth ic<id><H>r (root side, .1) and
+# ic<id><H>h (inside, .2), subnet 10.X.Y.0/30.
+_host_make() {
+	local h=$1 n=$2 id ns x y
+	id=$(_host_id)
+	ns=ic$id$h
+	x=$((100 + id % 128))
+	y=$(((id / 128) % 64 * 4 + n))
+	ip netns add "$ns" || fail "cannot make network namespace $ns (root needed)"
+	_HOST_NS+=("$ns")
+	ip link add "${ns}r" type veth peer name "${ns}h"
+	ip link set "${ns}h" netns "$ns"
+	ip addr add "10.$x.$y.1/30" dev "${ns}r"
+	ip link set "${ns}r" up
+	ip -n "$ns" addr add "10.$x.$y.2/30" dev "${ns}h"
+	ip -n "$ns" link set "${ns}h" up
+	ip -n "$ns" link set lo up
+	_HOST_ADDR[$h]=10.$x.$y.1 # where host h reaches the root namespace
+	_HOST_PEER[$h]=10.$x.$y.2
+	_HOST_IF[$h]=${ns}h
+}
+
+_hosts_remove() {
+	local ns
+	for ns in "${_HOST_NS[@]}"; do
+		ip netns del "$ns" 2>/dev/null || true
+	done
+}
+
+hosts_start() {
+	requires ip
+	cleanup_fn _hosts_remove
+	_host_make a 0
+	_host_make b 1
+	ETCD_LISTEN_EXTRA="${_HOST_ADDR[a]} ${_HOST_ADDR[b]}"
+	etcd_cluster_start
+	local h
+	for h in a b; do
+		wait_until 10 on_host "$h" "$ETCDTOOL" -t 1000 "$(host_url "$h")" put /probe "$h" \
+			>/dev/null || fail "host $h cannot reach the etcd cluster"
+	done
+	echo "hosts up: a (${_HOST_PEER[a]}) and b (${_HOST_PEER[b]}), TTL $HOST_TTL s"
+}
+
+host_url() {
+	local i eps=
+	for ((i = 1; i <= ETCD_MEMBERS; i++)); do
+		eps+="${eps:+,}${_HOST_ADDR[$1]}:${ETCD_CLIENT_PORTS[i - 1]}"
+	done
+	echo "etcd://$eps/test"
+}
+
+on_host() {
+	local h=$1
+	shift
+	ip netns exec "ic$(_host_id)$h" env ISOCACHE_OWNER_ETCD="$(host_url "$h")" \
+		ISOCACHE_LEASE_TTL="$HOST_TTL" "$@"
+}
+
+on_host_bg() {
+	local h=$1 pidfile=$2
+	shift 2
+	start_bg "$pidfile" on_host "$h" "$@"
+}
+
+host_link_down() { ip -n "ic$(_host_id)$1" link set "${_HOST_IF[$1]}" down; }
+host_link_up() { ip -n "ic$(_host_id)$1" link set "${_HOST_IF[$1]}" up; }
