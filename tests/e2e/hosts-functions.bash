@@ -1,0 +1,46 @@
+# Helpers for the tests/e2e/hosts-*.sh scripts (not a test itself): the
+# owner tests' helpers (NBD writer and checker), the etcd cluster and the
+# two hosts (tests/hosts.sh), and isocache-nbd run on a host.
+source "$(dirname "${BASH_SOURCE[0]}")/owner-functions.bash"
+source "$IC_SRC/tests/etcd.sh"
+source "$IC_SRC/tests/hosts.sh"
+OWNERTOOL=$IC_BUILD/tests/tools/isocache-ownertool
+
+# now_ms: the monotonic clock in ms, as owner_writer and stamp_lines read it.
+now_ms() { /usr/bin/python3 -c 'import time; print(int(time.monotonic() * 1000))'; }
+
+# stamp_lines: copy stdin to stdout, each line prefixed with the monotonic
+# ms it arrived at.
+stamp_lines() {
+	/usr/bin/python3 -u -c '
+import sys, time
+for line in sys.stdin:
+    sys.stdout.write("%d %s" % (time.monotonic() * 1000, line))'
+}
+
+# host_nbd H NAME ARGS...: isocache-nbd on host H, serving on
+# $TESTDIR/NAME.sock (reached from every namespace: a Unix socket is a
+# file), pid in $TESTDIR/NAME.pid, its log stamped in $TESTDIR/NAME.log.
+host_nbd() {
+	local h=$1 name=$2
+	shift 2
+	on_host_bg "$h" "$TESTDIR/$name.pid" "$NBD" --store "$ISOCACHE_STORE" -t \
+		-k "$TESTDIR/$name.sock" --pid-file "$TESTDIR/$name.pid" "$@" \
+		2> >(stamp_lines >"$TESTDIR/$name.log")
+}
+
+# host_nbd_stop NAME: SIGTERM, and wait (30 s) until it is gone.
+host_nbd_stop() {
+	local pid
+	pid=$(cat "$TESTDIR/$1.pid")
+	kill -TERM "$pid"
+	wait_until 30 gone "$pid" || fail "server $1 did not exit after SIGTERM"
+}
+
+# log_ms FILE PATTERN: the stamp of FILE's first line matching PATTERN.
+log_ms() {
+	local t
+	t=$(grep -m1 -E -e "$2" "$1" | cut -d' ' -f1)
+	[ -n "$t" ] || fail "$1 never said /$2/: $(cat "$1")"
+	echo "$t"
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Handoff of a vdisk between hosts while a client writes: host a's
+# isocache-nbd serves vm, a libnbd client writes and flushes block after
+# block through it; host b's isocache-nbd claims vm, which asks a through
+# etcd (release/vm). a quiesces, flushes, fences and gives the record up;
+# b serves every flushed block, and a refuses further writes.
+source "$(dirname "$0")/hosts-functions.bash"
+
+hosts_start
+owner_vdisk 256M vm
+host_nbd a a --release=always vm
+touch "$TESTDIR/w.log"
+owner_writer "$(nbd_uri a)" 0 2000 "$TESTDIR/w.log" &
+writer=$!
+cleanup_fn kill "$writer"
+some() { [ "$(grep -c '^flushed ' "$TESTDIR/w.log")" -ge 20 ]; }
+wait_until 60 some || fail "the writer did not get going: $(tail -3 "$TESTDIR/w.log")"
+
+host_nbd b b --release=never vm
+wait "$writer" || true
+tail -3 "$TESTDIR/w.log"
+grep -q '^error ' "$TESTDIR/w.log" || fail "a kept accepting writes after releasing"
+flushed=$(grep -c '^flushed ' "$TESTDIR/w.log")
+grep -E 'released (through etcd )?to' "$TESTDIR/a.log" || fail "a did not release: $(cat "$TESTDIR/a.log")"
+grep 'released to us through etcd in' "$TESTDIR/b.log" || fail "b did not ask: $(cat "$TESTDIR/b.log")"
+
+# Every flushed block reads back through b; b writes; a refuses to.
+owner_check_blocks "$(nbd_uri b)" 0 "$flushed"
+echo "$flushed flushed blocks intact on b"
+qemu-io -f raw -c "write -P 0x66 0 4k" -c "read -P 0x66 0 4k" "$(nbd_uri b)" >"$TESTDIR/b.io"
+qemu_io_done "$TESTDIR/b.io" 2
+! qemu-io -f raw -c "write -P 0x55 0 4k" "$(nbd_uri a)" >"$TESTDIR/a.err" 2>&1 || fail "a accepted a write"
+host_nbd_stop b
+host_nbd_stop a
+echo PASS
