@@ -77,10 +77,10 @@ void owner_etcd_key(const struct owner_etcd *cfg, const char *kind, const char *
  * the record attached to it if no record exists (and drop a release request
  * of ours). 0: out holds the claim, its lease kept alive by a keeper thread
  * and etcd's client taken over (*etcd = NULL). -EBUSY: *seen is the record
- * found and *rev the revision it was read at. Else -errno. */
+ * found and *lease the owner's lease it is attached to. Else -errno. */
 int owner_lease_try(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char *name,
 		    const struct ic_owner_rec *self, struct owner_claim *out,
-		    struct ic_owner_rec *seen, int64_t *rev);
+		    struct ic_owner_rec *seen, int64_t *lease);
 /* The record's bytes in etcd, and back (-EUCLEAN when damaged). */
 void owner_lease_encode(const struct ic_owner_rec *rec, uint8_t *buf, size_t *len);
 int owner_lease_decode(const void *buf, size_t len, struct ic_owner_rec *out);

@@ -152,7 +152,7 @@ lease_hold(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char *name
 int
 owner_lease_try(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char *name,
 		const struct ic_owner_rec *self, struct owner_claim *out,
-		struct ic_owner_rec *seen, int64_t *rev)
+		struct ic_owner_rec *seen, int64_t *lease)
 {
 	char key[OWNER_ETCD_KEY_MAX], release[OWNER_ETCD_KEY_MAX];
 	uint8_t value[sizeof(struct ic_owner_rec)];
@@ -190,7 +190,7 @@ owner_lease_try(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char 
 			return 0;
 		}
 	} else if (rc == 0) {
-		*rev = res.revision;
+		*lease = res.got.n == 1 ? res.got.kv[0].lease : 0;
 		*seen = (struct ic_owner_rec){ 0 };
 		rc = res.got.n == 1 ? owner_lease_decode(res.got.kv[0].value,
 							  res.got.kv[0].value_len, seen)

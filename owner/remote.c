@@ -38,7 +38,7 @@
 /* ---- the claimant ---- */
 
 static int
-remote_on_owner(void *arg, const struct ic_etcd_event *ev)
+remote_on_delete(void *arg, const struct ic_etcd_event *ev)
 {
 	(void)arg;
 	return ev->type == IC_ETCD_EVENT_DELETE;
@@ -73,17 +73,54 @@ remote_refusal(const char *name, const struct ic_owner_rec *seen, int rc, bool d
 		       (timeout_ms + 999) / 1000, cfg->ttl_s);
 }
 
+/* Ask the owner of the record attached to lease `their` to release it: put
+ * the request at release, attached to that same lease, and wait until
+ * until_ms for the request to go. It goes with the record in every case
+ * but one: the owner released (it revokes its lease), or its lease expired
+ * (a dead or cut-off host); the owner deletes it alone when it denies.
+ * 0 once it went, -ENOENT when the owner's lease was already gone,
+ * -ETIMEDOUT, or the watch's -errno. */
+static int
+remote_ask(struct ic_etcd *etcd, const char *release, const char *ask, int64_t their,
+	   long long until_ms)
+{
+	long long left;
+	int64_t rev;
+	int rc = ic_etcd_put(etcd, release, ask, strlen(ask), their, &rev);
+
+	if (rc)
+		return rc;
+	left = until_ms - ic_now_ms();
+	if (left <= 0)
+		return -ETIMEDOUT;
+	return ic_etcd_watch(etcd, release, false, rev + 1, (unsigned)left, remote_on_delete, NULL);
+}
+
+/* Withdraw our request, if it is still ours. */
+static void
+remote_withdraw(struct ic_etcd *etcd, const char *release, const char *ask)
+{
+	const struct ic_etcd_cmp mine = { .key = release, .target = IC_ETCD_VALUE,
+					  .result = IC_ETCD_EQUAL, .value = ask,
+					  .value_len = strlen(ask) };
+	const struct ic_etcd_op del = { .type = IC_ETCD_OP_DELETE, .key = release };
+	struct ic_etcd_txn_result res = { 0 };
+
+	if (ic_etcd_txn(etcd, &mine, 1, &del, 1, NULL, 0, &res) == 0)
+		ic_etcd_kvs_free(&res.got);
+}
+
 int
 owner_remote_acquire(struct owner_store *os, const struct owner_etcd *cfg, const char *name,
 		     const char *who, unsigned timeout_ms, enum ic_takeover how,
 		     struct owner_claim *out)
 {
-	char key[OWNER_ETCD_KEY_MAX], release[OWNER_ETCD_KEY_MAX], ask[128];
+	char release[OWNER_ETCD_KEY_MAX], ask[128];
 	struct ic_owner_rec self, seen = { 0 };
 	struct ic_etcd *etcd = NULL;
 	long long t0 = ic_now_ms(), until;
-	bool asked = false, denied = false;
-	int64_t rev = 0;
+	int64_t their = 0, asked = 0; /* the owner's lease; the one we asked */
+	bool denied = false;
 	int rc;
 
 	*out = (struct owner_claim){ .lock_fd = -1 };
@@ -92,56 +129,42 @@ owner_remote_acquire(struct owner_store *os, const struct owner_etcd *cfg, const
 	/* A live owner answers within timeout_ms; a dead one's record goes
 	 * when its lease expires, at most its TTL after its last renewal. */
 	until = t0 + timeout_ms + cfg->ttl_s * 1000ll;
-	owner_etcd_key(cfg, "owners", name, key, sizeof(key));
 	owner_etcd_key(cfg, "release", name, release, sizeof(release));
+	snprintf(ask, sizeof(ask), "%s %s (pid %d)", how == IC_TAKEOVER_FORCE ? "force" : "ask",
+		 who, (int)getpid());
 	rc = owner_self(getpid(), who, NULL, owner_socket(os), &self);
 	if (rc == 0)
 		rc = ic_etcd_open(&cfg->url, OWNER_ETCD_TIMEOUT_MS, &etcd);
 	while (rc == 0) {
-		struct ic_etcd_kv kv;
-		long long left;
-
-		rc = owner_lease_try(cfg, &etcd, name, &self, out, &seen, &rev);
+		rc = owner_lease_try(cfg, &etcd, name, &self, out, &seen, &their);
+		if (rc == 0)
+			break;
+		if (rc == -EBUSY && how != IC_TAKEOVER_NEVER && asked && their == asked) {
+			denied = true; /* our request went, the owner stayed */
+			break;
+		}
+		if (rc == -EBUSY && how != IC_TAKEOVER_NEVER) {
+			if (!asked)
+				ic_log(IC_LOG_INFO, "%s: owned by %s (pid %u) through etcd; asking it "
+				       "to release", name, seen.who, seen.pid);
+			rc = remote_ask(etcd, release, ask, their, until);
+			if (rc == 0)
+				asked = their;
+			if (rc == 0 || rc == -ENOENT) /* gone: claim */
+				continue;
+		}
 		if (remote_transient(rc) && ic_now_ms() < until) {
-			/* A member died under the call: the lease it may have
-			 * granted and the record it may have put were revoked
-			 * (or expire); try again on another member. */
+			/* A member died under the call: a lease it granted and a
+			 * record it put were revoked (or expire); again, elsewhere. */
 			usleep(WATCH_RETRY_MS * 1000);
 			rc = 0;
-			continue;
-		}
-		if (rc != -EBUSY || how == IC_TAKEOVER_NEVER)
-			break;
-		if (!asked) {
-			snprintf(ask, sizeof(ask), "%s %s",
-				 how == IC_TAKEOVER_FORCE ? "force" : "ask", who);
-			rc = ic_etcd_put(etcd, release, ask, strlen(ask), 0, NULL);
-			if (rc)
-				break;
-			asked = true;
-			ic_log(IC_LOG_INFO, "%s: owned by %s (pid %u) through etcd; asked it to "
-			       "release", name, seen.who, seen.pid);
-		}
-		left = until - ic_now_ms();
-		rc = left > 0 ? ic_etcd_watch(etcd, key, false, rev + 1, (unsigned)left,
-					      remote_on_owner, NULL)
-			      : -ETIMEDOUT;
-		if (rc == -ETIMEDOUT) {
-			denied = ic_etcd_get(etcd, release, &kv) == -ENOENT;
-			if (!denied)
-				ic_etcd_kv_free(&kv);
-			break;
-		}
-		if (rc) { /* the member went away mid-watch: look again */
-			usleep(WATCH_RETRY_MS * 1000);
-			rc = ic_now_ms() < until ? 0 : -ETIMEDOUT;
 		}
 	}
 	if (rc == 0 && asked)
 		ic_log(IC_LOG_INFO, "%s: released to us through etcd in %lld ms", name,
 		       ic_now_ms() - t0);
-	if (rc && asked && etcd)
-		ic_etcd_delete(etcd, release, false, NULL);
+	if (rc && how != IC_TAKEOVER_NEVER && etcd)
+		remote_withdraw(etcd, release, ask);
 	ic_etcd_close(etcd);
 	if (rc == -EBUSY || rc == -ETIMEDOUT) {
 		remote_refusal(name, &seen, rc, denied, timeout_ms, cfg, how);

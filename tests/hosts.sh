@@ -25,7 +25,8 @@ HOST_TTL=${HOST_TTL:-2}
 _HOST_NS=()
 declare -A _HOST_ADDR _HOST_PEER _HOST_IF
 
-_host_id() { echo $(($$ % 32768)); }
+_HOST_ID=$(($$ % 32768))
+_host_id() { echo "$_HOST_ID"; }
 
 # _host_make H N: namespace ic<id><H>, veth ic<id><H>r (root side, .1) and
 # ic<id><H>h (inside, .2), subnet 10.X.Y.0/30.

@@ -22,11 +22,14 @@ for line in sys.stdin:
 # $TESTDIR/NAME.sock (reached from every namespace: a Unix socket is a
 # file), pid in $TESTDIR/NAME.pid, its log stamped in $TESTDIR/NAME.log.
 host_nbd() {
+	local name=$2
+	start_bg "$TESTDIR/$name.pid" _host_nbd_run "$@"
+}
+_host_nbd_run() {
 	local h=$1 name=$2
 	shift 2
-	on_host_bg "$h" "$TESTDIR/$name.pid" "$NBD" --store "$ISOCACHE_STORE" -t \
-		-k "$TESTDIR/$name.sock" --pid-file "$TESTDIR/$name.pid" "$@" \
-		2> >(stamp_lines >"$TESTDIR/$name.log")
+	on_host "$h" "$NBD" --store "$ISOCACHE_STORE" -t -k "$TESTDIR/$name.sock" \
+		--pid-file "$TESTDIR/$name.pid" "$@" 2> >(stamp_lines >"$TESTDIR/$name.log")
 }
 
 # host_nbd_stop NAME: SIGTERM, and wait (30 s) until it is gone.

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Host a cut off from etcd (its link down inside its namespace) while a
+# client writes through a's isocache-nbd (over a Unix socket, which the cut
+# leaves alone): a fences itself (its lease unrenewed past TTL - margin)
+# and its client sees errors BEFORE host b's claim succeeds; b then serves
+# every block a flushed. The monotonic stamps compared are those of the
+# writer's lines and of each server's log lines as they arrived, so each
+# is at most late, never early: a's are upper bounds and b's come after b
+# claimed, and a fence stamped before b's claim came before it.
+HOST_TTL=3
+source "$(dirname "$0")/hosts-functions.bash"
+
+hosts_start
+owner_vdisk 256M vm
+host_nbd a a --release=never vm
+touch "$TESTDIR/w.log"
+owner_writer "$(nbd_uri a)" 0 4000 "$TESTDIR/w.log" &
+writer=$!
+cleanup_fn kill "$writer"
+some() { [ "$(grep -c '^flushed ' "$TESTDIR/w.log")" -ge 20 ]; }
+wait_until 60 some || fail "the writer did not get going: $(tail -3 "$TESTDIR/w.log")"
+
+cut=$(now_ms)
+host_link_down a
+host_nbd b b --release=never vm
+wait "$writer" || true
+tail -2 "$TESTDIR/w.log"
+flushed=$(grep -c '^flushed ' "$TESTDIR/w.log")
+last_ok=$(grep '^flushed ' "$TESTDIR/w.log" | tail -1 | cut -d' ' -f3)
+error=$(grep '^error ' "$TESTDIR/w.log" | cut -d' ' -f3)
+[ -n "$error" ] || fail "a's client saw no error"
+fenced=$(log_ms "$TESTDIR/a.log" 'fenced: its etcd lease')
+claimed=$(log_ms "$TESTDIR/b.log" 'claimed through etcd')
+echo "after the cut: a's last flush ok +$((last_ok - cut)) ms, its client's first error" \
+	"+$((error - cut)) ms, a fenced +$((fenced - cut)) ms, b claimed +$((claimed - cut)) ms"
+((last_ok < claimed)) || fail "a acknowledged a flush after b claimed"
+((error < claimed)) || fail "a's client saw no error before b claimed"
+((fenced < claimed)) || fail "a fenced itself only after b claimed"
+
+owner_check_blocks "$(nbd_uri b)" 0 "$flushed"
+echo "$flushed flushed blocks intact on b"
+# Back on the network, a stays fenced: b owns vm.
+host_link_up a
+! qemu-io -f raw -c "write -P 0x55 0 4k" "$(nbd_uri a)" >"$TESTDIR/a.err" 2>&1 || fail "a accepted a write: $(cat "$TESTDIR/a.err"; tail -5 "$TESTDIR/a.log")"
+qemu-io -f raw -c "write -P 0x66 0 4k" -c "read -P 0x66 0 4k" "$(nbd_uri b)" >"$TESTDIR/b.io"
+qemu_io_done "$TESTDIR/b.io" 2
+host_nbd_stop b
+echo PASS
