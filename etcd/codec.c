@@ -90,6 +90,16 @@ ic_etcd_req_range(const char *key, bool prefix)
 }
 
 struct json_object *
+ic_etcd_req_range_at(const char *key, bool prefix, int64_t revision)
+{
+	struct json_object *o = ic_etcd_req_range(key, prefix);
+
+	if (o && revision)
+		codec_add_i64(o, "revision", revision);
+	return o;
+}
+
+struct json_object *
 ic_etcd_req_put(const char *key, const void *value, size_t len, int64_t lease)
 {
 	struct json_object *o = json_object_new_object();
@@ -138,7 +148,7 @@ codec_cmp(const struct ic_etcd_cmp *c)
 
 	if (!o)
 		return NULL;
-	rc = codec_add_bytes(o, "key", c->key, strlen(c->key));
+	rc = codec_add_key_range(o, c->key, c->prefix);
 	json_object_object_add(o, "target", json_object_new_string(codec_targets[c->target]));
 	json_object_object_add(o, "result", json_object_new_string(codec_results[c->result]));
 	if (c->target == IC_ETCD_VALUE)

@@ -88,6 +88,11 @@ int ic_etcd_get(struct ic_etcd *etcd, const char *key, struct ic_etcd_kv *out);
 /* Every key starting with prefix, in key order (out filled even when empty;
  * free it with ic_etcd_kvs_free). */
 int ic_etcd_get_prefix(struct ic_etcd *etcd, const char *prefix, struct ic_etcd_kvs *out);
+/* The key (or every key under it if prefix) as the store was at revision
+ * (0: now), so that several reads see one snapshot; out->revision is the
+ * revision read. -ERANGE if revision was compacted. */
+int ic_etcd_range(struct ic_etcd *etcd, const char *key, bool prefix, int64_t revision,
+		  struct ic_etcd_kvs *out);
 /* key = value (len bytes), attached to lease unless it is 0. *revision (if
  * not NULL) is the key's new mod_revision. */
 int ic_etcd_put(struct ic_etcd *etcd, const char *key, const void *value, size_t len,
@@ -107,6 +112,7 @@ enum ic_etcd_result { IC_ETCD_EQUAL, IC_ETCD_NOT_EQUAL, IC_ETCD_GREATER, IC_ETCD
 
 struct ic_etcd_cmp {
 	const char *key;
+	bool prefix; /* compare every key starting with key (all must hold; none: holds) */
 	enum ic_etcd_target target;
 	enum ic_etcd_result result;
 	int64_t number;    /* MOD, CREATE, VERSION */

@@ -29,6 +29,8 @@ int ic_etcd_b64_decode(const char *text, size_t tlen, void **out, size_t *len);
  * bytes only), which the gateway spells "\0". */
 size_t ic_etcd_prefix_end(const char *prefix, size_t len, char *out);
 struct json_object *ic_etcd_req_range(const char *key, bool prefix);
+/* The same at a revision (0: now). */
+struct json_object *ic_etcd_req_range_at(const char *key, bool prefix, int64_t revision);
 struct json_object *ic_etcd_req_put(const char *key, const void *value, size_t len,
 				    int64_t lease);
 struct json_object *ic_etcd_req_delete(const char *key, bool prefix);

@@ -16,14 +16,16 @@ kv_bad_answer(struct ic_etcd *etcd, const char *call, int rc)
 	return rc;
 }
 
-static int
-kv_range(struct ic_etcd *etcd, const char *key, bool prefix, struct ic_etcd_kvs *out)
+int
+ic_etcd_range(struct ic_etcd *etcd, const char *key, bool prefix, int64_t revision,
+	      struct ic_etcd_kvs *out)
 {
 	struct json_object *answer;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = ic_etcd_call(etcd, "kv/range", ic_etcd_req_range(key, prefix), 0, &answer);
+	rc = ic_etcd_call(etcd, "kv/range", ic_etcd_req_range_at(key, prefix, revision), 0,
+			  &answer);
 	if (rc < 0)
 		return rc;
 	rc = ic_etcd_decode_revision(answer, &out->revision);
@@ -44,7 +46,7 @@ ic_etcd_get(struct ic_etcd *etcd, const char *key, struct ic_etcd_kv *out)
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = kv_range(etcd, key, false, &kvs);
+	rc = ic_etcd_range(etcd, key, false, 0, &kvs);
 	if (rc < 0)
 		return rc;
 	if (kvs.n == 0) {
@@ -60,7 +62,7 @@ ic_etcd_get(struct ic_etcd *etcd, const char *key, struct ic_etcd_kv *out)
 int
 ic_etcd_get_prefix(struct ic_etcd *etcd, const char *prefix, struct ic_etcd_kvs *out)
 {
-	return kv_range(etcd, prefix, true, out);
+	return ic_etcd_range(etcd, prefix, true, 0, out);
 }
 
 /* A call whose answer is one number (decode reads it): *out if not NULL. */

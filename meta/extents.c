@@ -1,4 +1,4 @@
-/* Extent maps (alloc and resolved) in LMDB: key (disk, first cluster),
+/* The LMDB backend's extent maps (alloc and resolved): key (disk, first cluster),
  * big-endian so a layer's extents are adjacent and in order; value
  * (count, holder). Extents of one map never overlap. */
 #include <errno.h>
@@ -78,9 +78,10 @@ meta_ext_seek(MDB_cursor *cur, uint64_t disk, uint64_t cluster, struct ic_meta_e
 }
 
 int
-ic_meta_extent_find(struct ic_meta_txn *txn, enum ic_map map, uint64_t disk, uint64_t cluster,
-		    struct ic_meta_extent *out)
+lmdb_extent_find(struct ic_meta_txn *base, enum ic_map map, uint64_t disk, uint64_t cluster,
+		 struct ic_meta_extent *out)
 {
+	struct lmdb_txn *txn = lmdb_txn(base);
 	struct ic_meta_extent prev, next;
 	bool have_prev, have_next;
 	MDB_cursor *cur;
@@ -105,9 +106,10 @@ ic_meta_extent_find(struct ic_meta_txn *txn, enum ic_map map, uint64_t disk, uin
 }
 
 int
-ic_meta_extent_foreach(struct ic_meta_txn *txn, enum ic_map map, uint64_t disk,
-		       int (*fn)(void *arg, const struct ic_meta_extent *ext), void *arg)
+lmdb_extent_foreach(struct ic_meta_txn *base, enum ic_map map, uint64_t disk,
+		    int (*fn)(void *arg, const struct ic_meta_extent *ext), void *arg)
 {
+	struct lmdb_txn *txn = lmdb_txn(base);
 	struct ic_meta_extent ext;
 	uint8_t kb[EXT_KEY];
 	MDB_val k = { EXT_KEY, kb }, v;
@@ -130,7 +132,7 @@ ic_meta_extent_foreach(struct ic_meta_txn *txn, enum ic_map map, uint64_t disk,
 }
 
 static int
-meta_ext_put(struct ic_meta_txn *txn, enum meta_db db, uint64_t disk,
+meta_ext_put(struct lmdb_txn *txn, enum meta_db db, uint64_t disk,
 	     const struct ic_meta_extent *ext)
 {
 	uint8_t kb[EXT_KEY], vb[EXT_VAL];
@@ -143,9 +145,10 @@ meta_ext_put(struct ic_meta_txn *txn, enum meta_db db, uint64_t disk,
 }
 
 int
-ic_meta_extent_replace(struct ic_meta_txn *txn, enum ic_map map, uint64_t disk, uint64_t start,
-		       uint64_t count, const struct ic_meta_extent *ext, size_t n)
+lmdb_extent_replace(struct ic_meta_txn *base, enum ic_map map, uint64_t disk, uint64_t start,
+		    uint64_t count, const struct ic_meta_extent *ext, size_t n)
 {
+	struct lmdb_txn *txn = lmdb_txn(base);
 	enum meta_db db = meta_map_db(map);
 	uint64_t end = start + count;
 	struct ic_meta_extent prev, cur_ext, tail = { 0 };
@@ -154,8 +157,6 @@ ic_meta_extent_replace(struct ic_meta_txn *txn, enum ic_map map, uint64_t disk, 
 	MDB_val k, v;
 	int rc;
 
-	if (!txn->write || end < start)
-		return -EINVAL;
 	rc = meta_cursor(txn, db, &cur);
 	if (rc == 0)
 		rc = meta_ext_seek(cur, disk, start, &prev, &have_prev, &cur_ext, &have_cur);
@@ -204,17 +205,9 @@ ic_meta_extent_replace(struct ic_meta_txn *txn, enum ic_map map, uint64_t disk, 
 			return rc;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (ext[i].count == 0 || ext[i].start < start || ext[i].start + ext[i].count > end)
-			return -EINVAL;
 		rc = meta_ext_put(txn, db, disk, &ext[i]);
 		if (rc)
 			return rc;
 	}
 	return 0;
-}
-
-int
-ic_meta_extent_clear(struct ic_meta_txn *txn, enum ic_map map, uint64_t disk)
-{
-	return ic_meta_extent_replace(txn, map, disk, 0, UINT64_MAX, NULL, 0);
 }

@@ -1,16 +1,15 @@
-/* Private to meta/: the environment, its databases, and key/value codecs. */
+/* Private to meta/: the LMDB backend's environment and databases, and the
+ * fixed-width codecs every backend's records use (docs/FORMAT.md). */
 #ifndef IC_META_INTERNAL_H
 #define IC_META_INTERNAL_H
 
-#include <endian.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/types.h>
 
-#include "isocache/meta.h"
-
-enum meta_db { DB_INFO, DB_DISKS, DB_NAMES, DB_ALLOC, DB_RESOLVED, DB_OWNERS, DB_COUNT };
+#include "meta/backend.h"
+#include "meta/codec.h"
 
 /* Read transactions are pooled (reset, then renewed) with a cursor per
  * database, so a lookup on the data path allocates nothing. */
@@ -27,21 +26,20 @@ struct meta_lock {
 	bool writer;		  /* a write transaction open in this process */
 };
 
-struct ic_meta_txn {
-	struct ic_meta *meta;
+struct lmdb_txn {
+	struct ic_meta_txn base;
+	struct lmdb_meta *meta; /* base.meta's backend */
 	MDB_txn *txn;
 	MDB_cursor *cur[DB_COUNT]; /* opened on first use */
-	bool write;
 };
 
-struct ic_meta {
+struct lmdb_meta {
+	struct ic_meta base;
 	MDB_env *env;
 	struct meta_lock lock;
 	MDB_dbi dbi[DB_COUNT];
-	uint32_t cluster_size;
-	uint8_t store_uuid[16];
 	pthread_mutex_t pool_mu;
-	struct ic_meta_txn *pool[META_POOL];
+	struct lmdb_txn *pool[META_POOL];
 	unsigned pooled;
 	off_t reserved_at; /* the file size when the reserve was last topped up */
 };
@@ -68,57 +66,33 @@ void meta_lock_write_end(struct meta_lock *l);
 int meta_err(int rc);
 /* Walk every page of the file's trees and its free list (meta/verify.c):
  * 0, or -EUCLEAN with the damage logged, before LMDB may trust them. */
-int meta_verify(struct ic_meta *meta, const char *path);
+int meta_verify(struct lmdb_meta *meta, const char *path);
 /* Top up the reserve past the end of the metadata file (meta/reserve.c):
  * 0 or -errno (logged when it is the filesystem's lack of space). */
-int meta_reserve(struct ic_meta *meta);
+int meta_reserve(struct lmdb_meta *meta);
 /* The cursor of txn on db, opened (or renewed) on first use. */
-int meta_cursor(struct ic_meta_txn *txn, enum meta_db db, MDB_cursor **out);
+int meta_cursor(struct lmdb_txn *txn, enum meta_db db, MDB_cursor **out);
 
-static inline void
-meta_put64(void *p, uint64_t v)
+static inline struct lmdb_txn *
+lmdb_txn(struct ic_meta_txn *txn)
 {
-	v = htole64(v);
-	memcpy(p, &v, 8);
+	return container_of(txn, struct lmdb_txn, base);
 }
 
-static inline uint64_t
-meta_get64(const void *p)
-{
-	uint64_t v;
-	memcpy(&v, p, 8);
-	return le64toh(v);
-}
-
-static inline void
-meta_put32(void *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, 4);
-}
-
-static inline uint32_t
-meta_get32(const void *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return le32toh(v);
-}
-
-/* Keys sort as memcmp does, so integers in keys are big-endian. */
-static inline void
-meta_key64(void *p, uint64_t v)
-{
-	v = htobe64(v);
-	memcpy(p, &v, 8);
-}
-
-static inline uint64_t
-meta_unkey64(const void *p)
-{
-	uint64_t v;
-	memcpy(&v, p, 8);
-	return be64toh(v);
-}
+/* The LMDB backend's ops (meta/meta.c) and their parts elsewhere: records
+ * (meta/lmdb_records.c) and extent maps (meta/extents.c). */
+extern const struct meta_backend meta_lmdb_ops;
+int lmdb_get(struct ic_meta_txn *txn, enum meta_db db, const void *key, size_t klen,
+	     struct meta_val *out);
+int lmdb_put(struct ic_meta_txn *txn, enum meta_db db, const void *key, size_t klen,
+	     const void *val, size_t vlen);
+int lmdb_del(struct ic_meta_txn *txn, enum meta_db db, const void *key, size_t klen);
+int lmdb_walk(struct ic_meta_txn *txn, enum meta_db db, meta_walk_fn fn, void *arg);
+int lmdb_extent_find(struct ic_meta_txn *txn, enum ic_map map, uint64_t disk, uint64_t cluster,
+		     struct ic_meta_extent *out);
+int lmdb_extent_foreach(struct ic_meta_txn *txn, enum ic_map map, uint64_t disk,
+			int (*fn)(void *arg, const struct ic_meta_extent *ext), void *arg);
+int lmdb_extent_replace(struct ic_meta_txn *txn, enum ic_map map, uint64_t disk, uint64_t start,
+			uint64_t count, const struct ic_meta_extent *ext, size_t n);
 
 #endif

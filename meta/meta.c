@@ -1,5 +1,6 @@
-/* The metadata environment: create, open (with the checks that tell a
- * corrupt or foreign file from ours), transactions and the read pool. */
+/* The LMDB backend's environment: create, open (with the checks that tell a
+ * corrupt or foreign file from ours), transactions and the read pool, and
+ * its ops table (meta/backend.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -15,7 +16,6 @@
 /* LMDB reserves address space, not disk; the file grows as it needs. 32 GiB
  * is far beyond any store's metadata, and valgrind still maps it (64 does not). */
 #define META_MAP_SIZE (32ull << 30)
-#define META_MAGIC "isocache-store"
 
 static const char *const meta_db_names[DB_COUNT] = {
 	[DB_INFO] = "info",	  [DB_DISKS] = "disks",		[DB_NAMES] = "names",
@@ -59,19 +59,20 @@ meta_err(int rc)
 	}
 }
 
-static void meta_read_free(struct ic_meta_txn *txn);
+static void meta_read_free(struct lmdb_txn *txn);
 
 /* A handle on the store whose metadata file is path, with its lock file
  * open (made, with mode, when missing) and no environment yet. */
 static int
-meta_new(const char *path, mode_t mode, struct ic_meta **out)
+meta_new(const char *path, mode_t mode, struct lmdb_meta **out)
 {
-	IC_AUTOFREE struct ic_meta *meta = calloc(1, sizeof(*meta));
+	IC_AUTOFREE struct lmdb_meta *meta = calloc(1, sizeof(*meta));
 	char lock[PATH_MAX];
 	int rc;
 
 	if (!meta)
 		return -ENOMEM;
+	meta->base.ops = &meta_lmdb_ops;
 	snprintf(lock, sizeof(lock), "%s-lock", path);
 	rc = meta_lock_open(&meta->lock, lock, mode);
 	if (rc)
@@ -85,7 +86,7 @@ meta_new(const char *path, mode_t mode, struct ic_meta **out)
  * readers by pid, which PID namespaces make ambiguous); meta/lock.c locks
  * instead, and the caller holds meta->lock. */
 static int
-meta_env_open(struct ic_meta *meta, const char *path, unsigned flags)
+meta_env_open(struct lmdb_meta *meta, const char *path, unsigned flags)
 {
 	int rc = mdb_env_create(&meta->env);
 
@@ -109,25 +110,9 @@ meta_env_open(struct ic_meta *meta, const char *path, unsigned flags)
 	return 0;
 }
 
-static int
-meta_info_get(struct ic_meta_txn *txn, const char *key, MDB_val *val)
-{
-	MDB_val k = { strlen(key), (void *)key };
-
-	return meta_err(mdb_get(txn->txn, txn->meta->dbi[DB_INFO], &k, val));
-}
-
-static int
-meta_info_put(struct ic_meta_txn *txn, const char *key, const void *data, size_t len)
-{
-	MDB_val k = { strlen(key), (void *)key }, v = { len, (void *)data };
-
-	return meta_err(mdb_put(txn->txn, txn->meta->dbi[DB_INFO], &k, &v, 0));
-}
-
 /* Open every named database; create them in a new file. */
 static int
-meta_open_dbs(struct ic_meta *meta, bool create)
+meta_open_dbs(struct lmdb_meta *meta, bool create)
 {
 	MDB_txn *txn;
 	int rc = mdb_txn_begin(meta->env, NULL, create ? 0 : MDB_RDONLY, &txn);
@@ -144,13 +129,17 @@ meta_open_dbs(struct ic_meta *meta, bool create)
 	return meta_err(mdb_txn_commit(txn));
 }
 
+static int lmdb_begin(struct ic_meta *base, bool write, struct ic_meta_txn **out);
+static int lmdb_commit(struct ic_meta_txn *base);
+static void lmdb_abort(struct ic_meta_txn *base);
+static void lmdb_close(struct ic_meta *base);
+
 int
-ic_meta_create(const char *path, const uint8_t store_uuid[16], uint32_t cluster_size)
+meta_lmdb_create(const char *path, const uint8_t store_uuid[16], uint32_t cluster_size)
 {
-	struct ic_meta *meta;
+	struct lmdb_meta *meta;
 	struct ic_meta_txn *txn;
 	struct stat st;
-	uint8_t buf[8];
 	int rc;
 
 	if (lstat(path, &st) == 0) {
@@ -168,70 +157,14 @@ ic_meta_create(const char *path, const uint8_t store_uuid[16], uint32_t cluster_
 		meta_lock_write_end(&meta->lock);
 	}
 	if (rc == 0)
-		rc = ic_meta_begin(meta, true, &txn);
+		rc = lmdb_begin(&meta->base, true, &txn);
 	if (rc == 0) {
-		meta_put32(buf, IC_META_SCHEMA);
-		rc = meta_info_put(txn, "magic", META_MAGIC, sizeof(META_MAGIC) - 1);
-		if (rc == 0)
-			rc = meta_info_put(txn, "schema", buf, 4);
-		if (rc == 0)
-			rc = meta_info_put(txn, "uuid", store_uuid, 16);
-		meta_put32(buf, cluster_size);
-		if (rc == 0)
-			rc = meta_info_put(txn, "cluster_size", buf, 4);
-		meta_put64(buf, 1);
-		if (rc == 0)
-			rc = meta_info_put(txn, "next_disk_id", buf, 8);
-		rc = rc ? (ic_meta_abort(txn), rc) : ic_meta_commit(txn);
+		rc = meta_info_init(txn, store_uuid, cluster_size);
+		rc = rc ? (lmdb_abort(txn), rc) : lmdb_commit(txn);
 	}
-	ic_meta_close(meta);
+	lmdb_close(&meta->base);
 	if (rc)
 		ic_log(IC_LOG_ERR, "%s: cannot create the metadata file: %s", path, strerror(-rc));
-	return rc;
-}
-
-/* Check that this LMDB file is an isocache store we understand. */
-static int
-meta_check_info(struct ic_meta *meta, const char *path)
-{
-	struct ic_meta_txn *txn;
-	MDB_val v;
-	int rc = ic_meta_begin(meta, false, &txn);
-
-	if (rc)
-		return rc;
-	rc = meta_info_get(txn, "magic", &v);
-	if (rc || v.mv_size != sizeof(META_MAGIC) - 1 || memcmp(v.mv_data, META_MAGIC, v.mv_size)) {
-		ic_log(IC_LOG_ERR, "%s: an LMDB file, but not an isocache store", path);
-		rc = -EUCLEAN;
-		goto out;
-	}
-	rc = meta_info_get(txn, "schema", &v);
-	if (rc || v.mv_size != 4) {
-		ic_log(IC_LOG_ERR, "%s: the schema version is missing", path);
-		rc = -EUCLEAN;
-		goto out;
-	}
-	if (meta_get32(v.mv_data) > IC_META_SCHEMA) {
-		ic_log(IC_LOG_ERR, "%s: schema version %u is newer than this isocache's (%u); upgrade isocache",
-		       path, meta_get32(v.mv_data), IC_META_SCHEMA);
-		rc = -EPROTONOSUPPORT;
-		goto out;
-	}
-	rc = meta_info_get(txn, "uuid", &v);
-	if (rc == 0 && v.mv_size == 16)
-		memcpy(meta->store_uuid, v.mv_data, 16);
-	if (rc == 0)
-		rc = meta_info_get(txn, "cluster_size", &v);
-	if (rc == 0 && v.mv_size == 4)
-		meta->cluster_size = meta_get32(v.mv_data);
-	if (rc || meta->cluster_size < 4096 || meta->cluster_size > (2u << 20) ||
-	    (meta->cluster_size & (meta->cluster_size - 1))) {
-		ic_log(IC_LOG_ERR, "%s: store uuid or cluster size is missing or invalid", path);
-		rc = -EUCLEAN;
-	}
-out:
-	ic_meta_abort(txn);
 	return rc;
 }
 
@@ -335,7 +268,7 @@ meta_explain_lock(const char *path)
 /* The part of an open that reads the file as LMDB will trust it: under the
  * read lock, so no commit runs meanwhile. */
 static int
-meta_open_locked(struct ic_meta *meta, const char *path, bool readonly, const struct stat *st)
+meta_open_locked(struct lmdb_meta *meta, const char *path, bool readonly, const struct stat *st)
 {
 	struct stat opened;
 	int rc = meta_check_lmdb(path);
@@ -364,10 +297,10 @@ meta_open_locked(struct ic_meta *meta, const char *path, bool readonly, const st
 	return rc;
 }
 
-static int
-meta_open(const char *path, bool readonly, struct ic_meta **out)
+int
+meta_lmdb_open(const char *path, bool readonly, struct ic_meta **out)
 {
-	struct ic_meta *meta;
+	struct lmdb_meta *meta;
 	struct stat st;
 	int rc = meta_check_data(path, &st);
 
@@ -385,33 +318,21 @@ meta_open(const char *path, bool readonly, struct ic_meta **out)
 		meta_lock_read_end(&meta->lock);
 	}
 	if (rc == 0)
-		rc = meta_check_info(meta, path);
+		rc = meta_info_check(&meta->base, path);
 	if (rc) {
-		ic_meta_close(meta);
+		lmdb_close(&meta->base);
 		return rc;
 	}
 	meta_reserve(meta);
-	*out = meta;
+	*out = &meta->base;
 	return 0;
 }
 
-int
-ic_meta_open(const char *path, struct ic_meta **out)
+static void
+lmdb_close(struct ic_meta *base)
 {
-	return meta_open(path, false, out);
-}
+	struct lmdb_meta *meta = container_of(base, struct lmdb_meta, base);
 
-int
-ic_meta_open_readonly(const char *path, struct ic_meta **out)
-{
-	return meta_open(path, true, out);
-}
-
-void
-ic_meta_close(struct ic_meta *meta)
-{
-	if (!meta)
-		return;
 	for (unsigned i = 0; i < meta->pooled; i++)
 		meta_read_free(meta->pool[i]);
 	mdb_env_close(meta->env);
@@ -420,20 +341,8 @@ ic_meta_close(struct ic_meta *meta)
 	free(meta);
 }
 
-uint32_t
-ic_meta_cluster_size(const struct ic_meta *meta)
-{
-	return meta->cluster_size;
-}
-
-const uint8_t *
-ic_meta_store_uuid(const struct ic_meta *meta)
-{
-	return meta->store_uuid;
-}
-
 static void
-meta_read_free(struct ic_meta_txn *txn)
+meta_read_free(struct lmdb_txn *txn)
 {
 	for (int d = 0; d < DB_COUNT; d++)
 		if (txn->cur[d])
@@ -444,9 +353,9 @@ meta_read_free(struct ic_meta_txn *txn)
 }
 
 static int
-meta_txn_begin(struct ic_meta *meta, bool write, struct ic_meta_txn **out)
+meta_txn_begin(struct lmdb_meta *meta, bool write, struct ic_meta_txn **out)
 {
-	struct ic_meta_txn *txn = NULL;
+	struct lmdb_txn *txn = NULL;
 	int rc;
 
 	if (!write) {
@@ -460,7 +369,7 @@ meta_txn_begin(struct ic_meta *meta, bool write, struct ic_meta_txn **out)
 				if (txn->cur[d])
 					rc = mdb_cursor_renew(txn->txn, txn->cur[d]);
 			if (rc == 0) {
-				*out = txn;
+				*out = &txn->base;
 				return 0;
 			}
 			meta_read_free(txn);
@@ -470,8 +379,8 @@ meta_txn_begin(struct ic_meta *meta, bool write, struct ic_meta_txn **out)
 	txn = calloc(1, sizeof(*txn));
 	if (!txn)
 		return -ENOMEM;
+	txn->base = (struct ic_meta_txn){ .meta = &meta->base, .write = write };
 	txn->meta = meta;
-	txn->write = write;
 	rc = mdb_txn_begin(meta->env, NULL, write ? 0 : MDB_RDONLY, &txn->txn);
 	if (rc) {
 		free(txn);
@@ -479,14 +388,15 @@ meta_txn_begin(struct ic_meta *meta, bool write, struct ic_meta_txn **out)
 		ic_log(IC_LOG_ERR, "metadata transaction: %s", strerror(-rc));
 		return rc;
 	}
-	*out = txn;
+	*out = &txn->base;
 	return 0;
 }
 
 /* The store's lock first (meta/lock.c), then LMDB's transaction. */
-int
-ic_meta_begin(struct ic_meta *meta, bool write, struct ic_meta_txn **out)
+static int
+lmdb_begin(struct ic_meta *base, bool write, struct ic_meta_txn **out)
 {
+	struct lmdb_meta *meta = container_of(base, struct lmdb_meta, base);
 	int rc = write ? meta_lock_write(&meta->lock) : meta_lock_read(&meta->lock);
 
 	if (rc)
@@ -500,7 +410,7 @@ ic_meta_begin(struct ic_meta *meta, bool write, struct ic_meta_txn **out)
 }
 
 int
-meta_cursor(struct ic_meta_txn *txn, enum meta_db db, MDB_cursor **out)
+meta_cursor(struct lmdb_txn *txn, enum meta_db db, MDB_cursor **out)
 {
 	int rc;
 
@@ -515,9 +425,9 @@ meta_cursor(struct ic_meta_txn *txn, enum meta_db db, MDB_cursor **out)
 
 /* End a read transaction and keep it (and its cursors) for the next one. */
 static void
-meta_read_end(struct ic_meta_txn *txn)
+meta_read_end(struct lmdb_txn *txn)
 {
-	struct ic_meta *meta = txn->meta;
+	struct lmdb_meta *meta = txn->meta;
 
 	mdb_txn_reset(txn->txn);
 	pthread_mutex_lock(&meta->pool_mu);
@@ -531,12 +441,13 @@ meta_read_end(struct ic_meta_txn *txn)
 	meta_lock_read_end(&meta->lock);
 }
 
-int
-ic_meta_commit(struct ic_meta_txn *txn)
+static int
+lmdb_commit(struct ic_meta_txn *base)
 {
+	struct lmdb_txn *txn = lmdb_txn(base);
 	int rc;
 
-	if (!txn->write) {
+	if (!base->write) {
 		meta_read_end(txn);
 		return 0;
 	}
@@ -552,12 +463,12 @@ ic_meta_commit(struct ic_meta_txn *txn)
 	return rc;
 }
 
-void
-ic_meta_abort(struct ic_meta_txn *txn)
+static void
+lmdb_abort(struct ic_meta_txn *base)
 {
-	if (!txn)
-		return;
-	if (!txn->write) {
+	struct lmdb_txn *txn = lmdb_txn(base);
+
+	if (!base->write) {
 		meta_read_end(txn);
 		return;
 	}
@@ -565,3 +476,18 @@ ic_meta_abort(struct ic_meta_txn *txn)
 	meta_lock_write_end(&txn->meta->lock);
 	free(txn);
 }
+
+const struct meta_backend meta_lmdb_ops = {
+	.name = "lmdb",
+	.close = lmdb_close,
+	.begin = lmdb_begin,
+	.commit = lmdb_commit,
+	.abort = lmdb_abort,
+	.get = lmdb_get,
+	.put = lmdb_put,
+	.del = lmdb_del,
+	.walk = lmdb_walk,
+	.extent_find = lmdb_extent_find,
+	.extent_foreach = lmdb_extent_foreach,
+	.extent_replace = lmdb_extent_replace,
+};

@@ -20,7 +20,7 @@
 #include "meta/internal.h"
 
 int
-meta_reserve(struct ic_meta *meta)
+meta_reserve(struct lmdb_meta *meta)
 {
 	struct stat st;
 	int fd;

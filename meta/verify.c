@@ -441,7 +441,7 @@ verify_snapshot(struct verify *v, uint64_t txnid)
 }
 
 int
-meta_verify(struct ic_meta *meta, const char *path)
+meta_verify(struct lmdb_meta *meta, const char *path)
 {
 	MDB_stat st;
 	MDB_txn *txn;

@@ -1,5 +1,11 @@
-/* The metadata file (docs/ARCHITECTURE.md §4, docs/FORMAT.md): one LMDB environment
- * per store in single-file mode. Only meta/ includes <lmdb.h>.
+/* The metadata of a store (docs/ARCHITECTURE.md §4, docs/FORMAT.md), behind one
+ * interface with two backends (meta/backend.h):
+ * - LMDB, the default: one environment per store in single-file mode, on
+ *   one host. Only meta/ includes <lmdb.h>. What follows up to "etcd" is
+ *   about this backend.
+ * - etcd (docs/MULTI-HOST.md): the store's records under one key prefix of
+ *   an etcd cluster, for stores shared by several hosts. "path" is then
+ *   etcd://HOST:PORT[,HOST:PORT...]/PREFIX.
  *
  * Everything happens inside a transaction from ic_meta_begin. Read
  * transactions are snapshots that share the store's lock (meta/lock.c);
@@ -15,6 +21,19 @@
  * -ENOENT not found, -EEXIST exists, -EUCLEAN corrupt or foreign file,
  * -EPROTONOSUPPORT newer schema, -ENOSPC map full, -EBUSY (at open) a
  * process using LMDB's own locking holds the store.
+ *
+ * etcd: no lock is taken. A read transaction is a snapshot: every read
+ * after the first is made at the first one's revision. A write transaction
+ * buffers its writes (its reads see them) and remembers the revision of
+ * every key it read; ic_meta_commit sends them as one etcd transaction that
+ * applies only if none of those keys (nor any key added to a range it
+ * walked) changed meanwhile. Otherwise nothing is written and commit fails
+ * with -EAGAIN ("changed under us": begin again and redo the work, if the
+ * caller wants to). The transaction is all or nothing also when etcd fails:
+ * -ETIMEDOUT (no answer: quorum lost?), -ECONNREFUSED (no member
+ * reachable), logged with ic_etcd_last_error()'s words naming the member.
+ * A commit that would exceed etcd's 128 operations per transaction or its
+ * request size is refused with -E2BIG before anything is sent.
  */
 #ifndef ISOCACHE_META_H
 #define ISOCACHE_META_H
@@ -28,8 +47,11 @@
 
 struct ic_meta;
 struct ic_meta_txn;
+struct ic_etcd_url;
 
-/* Create meta file path (must not exist) for a new store. */
+/* Create meta file path (must not exist) for a new store; for an etcd://
+ * URL, the store's records under its prefix (-EEXIST if a store is there
+ * already, checked and written in one etcd transaction). */
 int ic_meta_create(const char *path, const uint8_t store_uuid[16], uint32_t cluster_size);
 /* Open an existing meta file; checks magic and schema version. */
 int ic_meta_open(const char *path, struct ic_meta **out);
@@ -47,6 +69,23 @@ int ic_meta_begin(struct ic_meta *meta, bool write, struct ic_meta_txn **out);
 int ic_meta_commit(struct ic_meta_txn *txn);
 /* Abandon; NULL is fine. Frees txn. */
 void ic_meta_abort(struct ic_meta_txn *txn);
+
+/* ---- multi-host stores (docs/MULTI-HOST.md) ---- */
+/* The URL of a store whose metadata is in etcd; NULL for a local (LMDB) store.
+ * Valid while meta is open. */
+const struct ic_etcd_url *ic_meta_etcd_url(const struct ic_meta *meta);
+/* The full etcd key of a record of a multi-host store: kind is "owners" or
+ * "release", giving "/isocache/PREFIX/owners/NAME" (MULTI-HOST.md §3).
+ * Returns 0, -ENAMETOOLONG (buf of len bytes too small), -EINVAL for a
+ * local store or another kind. */
+int ic_meta_etcd_key(const struct ic_meta *meta, const char *kind, const char *name, char *buf,
+		     size_t len);
+/* Make a write transaction's commit conditional on the etcd key (a full
+ * key, as ic_meta_etcd_key gives) still having this mod_revision (the
+ * fencing token of a multi-host owner): the commit then fails with -ESTALE
+ * and writes nothing. Up to 8 fences per transaction (-E2BIG past that).
+ * -EOPNOTSUPP on a local store, -EINVAL on a read transaction. */
+int ic_meta_txn_fence(struct ic_meta_txn *txn, const char *key, int64_t mod_revision);
 
 /* ---- disks: disk_id → record ---- */
 #define IC_DISK_FROZEN 0x1u
@@ -118,6 +157,15 @@ struct ic_owner_rec {
 	char who[64];         /* "isocache-nbd export vm1" */
 };
 
+/* The ownership record as both backends store it (docs/FORMAT.md, "owners"):
+ * fixed-size, little-endian. Decode: 0, or -EUCLEAN when malformed. */
+#define IC_OWNER_REC_BYTES 232
+void ic_meta_owner_encode(const struct ic_owner_rec *rec, uint8_t out[IC_OWNER_REC_BYTES]);
+int ic_meta_owner_decode(const void *buf, size_t len, struct ic_owner_rec *out);
+
+/* On an etcd store the record is the key ic_meta_etcd_key(meta, "owners",
+ * name) gives; owner_put writes it without a lease (the cross-host claim
+ * of owner/ attaches its own). */
 int ic_meta_owner_get(struct ic_meta_txn *txn, const char *name, struct ic_owner_rec *out);
 int ic_meta_owner_put(struct ic_meta_txn *txn, const char *name, const struct ic_owner_rec *rec);
 int ic_meta_owner_del(struct ic_meta_txn *txn, const char *name);

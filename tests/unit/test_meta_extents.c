@@ -1,5 +1,8 @@
-/* meta/: the metadata file's records and extent maps, on real LMDB files,
- * and opening damaged ones. */
+/* meta/: the records and extent maps, on real LMDB files, and opening
+ * damaged ones. With IC_META_ETCD=etcd://HOST:PORT[,...] (a real cluster:
+ * tests/e2e/meta-etcd.sh) the backend-neutral cases run on the etcd backend
+ * instead, each under a prefix of its own, with the etcd backend's own
+ * cases: conflicts, fences, snapshots, chunked maps, etcd's limits. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,12 +16,16 @@
 
 #include <cmocka.h>
 
+#include "etcd/etcd.h"
 #include "isocache/meta.h"
 
 struct fx {
-	char dir[64], path[96];
+	char dir[64], path[512];
 	struct ic_meta *meta;
 };
+
+/* "etcd://ENDPOINTS" when the cases run on etcd, else NULL. */
+static const char *etcd_base;
 
 static int
 setup(void **state)
@@ -26,10 +33,16 @@ setup(void **state)
 	static const uint8_t uuid[16] = { 1, 2, 3 };
 	struct fx *f = calloc(1, sizeof(*f));
 
+	static unsigned stores;
+
 	snprintf(f->dir, sizeof(f->dir), "/tmp/ic-meta-XXXXXX");
 	if (!mkdtemp(f->dir))
 		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/meta.mdb", f->dir);
+	if (etcd_base)
+		snprintf(f->path, sizeof(f->path), "%s/unit-%d-%u", etcd_base, (int)getpid(),
+			 stores++);
+	else
+		snprintf(f->path, sizeof(f->path), "%s/meta.mdb", f->dir);
 	if (ic_meta_create(f->path, uuid, 65536) || ic_meta_open(f->path, &f->meta))
 		return -1;
 	*state = f;
@@ -40,7 +53,7 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	char lock[128];
+	char lock[600];
 
 	ic_meta_close(f->meta);
 	snprintf(lock, sizeof(lock), "%s-lock", f->path);
@@ -77,6 +90,15 @@ expect_map(struct ic_meta_txn *txn, uint64_t disk, const struct ic_meta_extent *
 		assert_int_equal(c.e[i].count, want[i].count);
 		assert_int_equal(c.e[i].holder, want[i].holder);
 	}
+}
+
+static int
+count_name(void *arg, const char *name, uint64_t id)
+{
+	(void)name;
+	(void)id;
+	++*(int *)arg;
+	return 0;
 }
 
 static void
@@ -163,6 +185,41 @@ test_owner_record_round_trips(void **state)
 	ic_meta_abort(txn);
 }
 
+/* The seams of multi-host stores: a local store has no etcd URL, no etcd
+ * keys and no fences; the record codec both backends share round-trips
+ * and refuses a record of another size. */
+static void
+test_local_store_has_no_etcd_seams(void **state)
+{
+	struct fx *f = *state;
+	struct ic_meta_txn *txn;
+	char key[64];
+
+	assert_null(ic_meta_etcd_url(f->meta));
+	assert_int_equal(ic_meta_etcd_key(f->meta, "owners", "vm1", key, sizeof(key)), -EINVAL);
+	assert_int_equal(ic_meta_begin(f->meta, true, &txn), 0);
+	assert_int_equal(ic_meta_txn_fence(txn, "/isocache/x/owners/vm1", 7), -EOPNOTSUPP);
+	ic_meta_abort(txn);
+}
+
+static void
+test_owner_codec(void **state)
+{
+	struct ic_owner_rec rec = { .owner_id = { 1, 2 }, .boot_id = { 3 }, .generation = 5,
+				    .start_time = 6, .acquired = 7, .pid = 8,
+				    .socket = "/run/isocache/vm1.sock", .who = "nbd vm1" },
+			    got;
+	uint8_t buf[IC_OWNER_REC_BYTES + 1];
+
+	(void)state;
+	ic_meta_owner_encode(&rec, buf);
+	assert_int_equal(buf[32], 5); /* generation, little-endian, after the two ids */
+	assert_int_equal(ic_meta_owner_decode(buf, IC_OWNER_REC_BYTES, &got), 0);
+	assert_memory_equal(&got, &rec, sizeof(rec));
+	assert_int_equal(ic_meta_owner_decode(buf, IC_OWNER_REC_BYTES - 1, &got), -EUCLEAN);
+	assert_int_equal(ic_meta_owner_decode(buf, IC_OWNER_REC_BYTES + 1, &got), -EUCLEAN);
+}
+
 static void
 test_open_refuses_bad_files(void **state)
 {
@@ -246,19 +303,32 @@ test_open_refuses_bad_lmdb_magic(void **state)
 	damage_and_expect_refused(*state, 16, "X", 1); /* mm_magic */
 }
 
+#include "test_meta_etcd_cases.h"
+
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {
+	/* Every backend. */
+	const struct CMUnitTest common[] = {
 		cmocka_unit_test_setup_teardown(test_replace_splits_and_finds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_ids_are_never_reused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_owner_record_round_trips, setup, teardown),
+		cmocka_unit_test(test_owner_codec),
+	};
+	/* LMDB files. */
+	const struct CMUnitTest lmdb[] = {
+		cmocka_unit_test_setup_teardown(test_local_store_has_no_etcd_seams, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_refuses_bad_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_refuses_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_refuses_empty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_refuses_last_page_past_eof, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_refuses_bad_lmdb_magic, setup, teardown),
 	};
+	int failed;
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	etcd_base = getenv("IC_META_ETCD");
+	failed = cmocka_run_group_tests_name(etcd_base ? "etcd" : "lmdb", common, NULL, NULL);
+	if (etcd_base)
+		return failed + cmocka_run_group_tests_name("etcd only", etcd_cases, NULL, NULL);
+	return failed + cmocka_run_group_tests_name("lmdb only", lmdb, NULL, NULL);
 }
