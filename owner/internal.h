@@ -62,17 +62,21 @@ const char *owner_verdict(const struct owner_served *s, char *why, size_t cap);
 
 /* Where ownership of a store's vdisks lives when it is in etcd. */
 struct owner_etcd {
+	const struct ic_meta *meta; /* the store, when its metadata is in etcd */
 	struct ic_etcd_url url;
 	unsigned ttl_s;     /* the lease's TTL */
 	unsigned margin_ms; /* validity ends this long before the TTL would */
 };
 
 /* Is ownership in os kept in etcd? 1 with *cfg filled, 0 when it is local
- * (the kernel lock and the metadata record), or -EINVAL (logged). */
+ * (the kernel lock and the metadata record), or -EINVAL (logged). It is
+ * when the store's metadata is in etcd, or ISOCACHE_OWNER_ETCD names a
+ * cluster for a local store's; ISOCACHE_LEASE_TTL gives the TTL. */
 int owner_etcd_config(const struct owner_store *os, struct owner_etcd *cfg);
-/* "/isocache/PREFIX/KIND/NAME" (kind "owners" or "release") into buf. */
-void owner_etcd_key(const struct owner_etcd *cfg, const char *kind, const char *name,
-		    char *buf, size_t cap);
+/* "/isocache/PREFIX/KIND/NAME" (kind "owners" or "release") into buf:
+ * 0 or -ENAMETOOLONG. */
+int owner_etcd_key(const struct owner_etcd *cfg, const char *kind, const char *name,
+		   char *buf, size_t cap);
 /* One attempt at claiming name as self: grant a lease, then in one txn put
  * the record attached to it if no record exists (and drop a release request
  * of ours). 0: out holds the claim, its lease kept alive by a keeper thread
@@ -81,13 +85,13 @@ void owner_etcd_key(const struct owner_etcd *cfg, const char *kind, const char *
 int owner_lease_try(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char *name,
 		    const struct ic_owner_rec *self, struct owner_claim *out,
 		    struct ic_owner_rec *seen, int64_t *lease);
-/* The record's bytes in etcd, and back (-EUCLEAN when damaged). */
-void owner_lease_encode(const struct ic_owner_rec *rec, uint8_t *buf, size_t *len);
-int owner_lease_decode(const void *buf, size_t len, struct ic_owner_rec *out);
-/* Does the claim still stand in etcd: its record's mod_revision is still
- * the fencing token, and the lease valid? 0, -ESTALE (logged), or the
- * etcd call's -errno (nothing known; do not commit). */
-int owner_lease_check(struct owner_lease *lease);
+/* Inside write transaction txn: does the claim still stand in etcd, its
+ * record's mod_revision still the fencing token and its lease valid? On a
+ * store in etcd the commit of txn is made conditional on the token
+ * (ic_meta_txn_fence: it then fails with -ESTALE); on a local store the
+ * record is read now. 0, -ESTALE (logged), or the etcd call's -errno
+ * (nothing known; do not commit). */
+int owner_lease_check(struct owner_lease *lease, struct ic_meta_txn *txn);
 /* End the claim: delete the record if its mod_revision is still the
  * token, revoke the lease and stop renewing it. Fence the claim first. */
 void owner_lease_release(struct owner_lease *lease);

@@ -38,15 +38,16 @@ struct owner_lease {
 int
 owner_etcd_config(const struct owner_store *os, struct owner_etcd *cfg)
 {
-	/* Ownership in etcd for a local store: the stand-in for a store whose
-	 * metadata is in etcd, which names its cluster itself. */
+	const struct ic_etcd_url *store = os->meta ? ic_meta_etcd_url(os->meta) : NULL;
+	/* Ownership in etcd for a local store: where hosts share a local
+	 * store's directory (the hosts of one machine in tests), the stand-in
+	 * for a store whose metadata is in etcd. */
 	const char *url = getenv("ISOCACHE_OWNER_ETCD");
 	const char *ttl = getenv("ISOCACHE_LEASE_TTL");
 	char *end;
 	unsigned long v = OWNER_LEASE_TTL_S;
 
-	(void)os;
-	if (!url || !url[0])
+	if (!store && (!url || !url[0]))
 		return 0;
 	if (ttl && ttl[0]) {
 		errno = 0;
@@ -57,37 +58,28 @@ owner_etcd_config(const struct owner_store *os, struct owner_etcd *cfg)
 			return -EINVAL;
 		}
 	}
-	*cfg = (struct owner_etcd){ .ttl_s = (unsigned)v, .margin_ms = (unsigned)v * 200 };
-	if (ic_etcd_url_parse(url, &cfg->url))
+	/* The margin: a fifth of the TTL covers two clocks' rate drift over a
+	 * TTL (parts per million) and a write in flight, with room to spare. */
+	*cfg = (struct owner_etcd){ .meta = store ? os->meta : NULL, .ttl_s = (unsigned)v,
+				    .margin_ms = (unsigned)v * 200 };
+	if (store)
+		cfg->url = *store;
+	else if (ic_etcd_url_parse(url, &cfg->url))
 		return -EINVAL;
 	return 1;
 }
 
-void
+int
 owner_etcd_key(const struct owner_etcd *cfg, const char *kind, const char *name, char *buf,
 	       size_t cap)
 {
-	snprintf(buf, cap, "/isocache/%s/%s/%s", cfg->url.prefix, kind, name);
-}
+	int n;
 
-/* The record as it travels: the fields in their order, little-endian as
- * this host stores them; fixed size so a damaged one is refused. */
-void
-owner_lease_encode(const struct ic_owner_rec *rec, uint8_t *buf, size_t *len)
-{
-	memcpy(buf, rec, sizeof(*rec));
-	*len = sizeof(*rec);
-}
-
-int
-owner_lease_decode(const void *buf, size_t len, struct ic_owner_rec *out)
-{
-	if (len != sizeof(*out))
-		return -EUCLEAN;
-	memcpy(out, buf, len);
-	out->socket[sizeof(out->socket) - 1] = '\0';
-	out->who[sizeof(out->who) - 1] = '\0';
-	return 0;
+	if (cfg->meta)
+		return ic_meta_etcd_key(cfg->meta, kind, name, buf, cap);
+	/* The layout of a store in etcd (docs/MULTI-HOST.md §3). */
+	n = snprintf(buf, cap, "/isocache/%s/%s/%s", cfg->url.prefix, kind, name);
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
 /* The keeper lost the lease (validity ran out, or etcd says it is gone):
@@ -124,6 +116,7 @@ lease_hold(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char *name
 	if (!l)
 		return -ENOMEM;
 	l->cfg = *cfg;
+	/* Both fit: owner_lease_try made them in buffers of this size. */
 	owner_etcd_key(cfg, "owners", name, l->key, sizeof(l->key));
 	owner_etcd_key(cfg, "release", name, l->release_key, sizeof(l->release_key));
 	l->id = id;
@@ -155,15 +148,16 @@ owner_lease_try(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char 
 		struct ic_owner_rec *seen, int64_t *lease)
 {
 	char key[OWNER_ETCD_KEY_MAX], release[OWNER_ETCD_KEY_MAX];
-	uint8_t value[sizeof(struct ic_owner_rec)];
+	uint8_t value[IC_OWNER_REC_BYTES];
 	struct ic_etcd_txn_result res = { 0 };
-	size_t len;
 	int64_t id;
-	int rc;
+	int rc = owner_etcd_key(cfg, "owners", name, key, sizeof(key));
 
-	owner_etcd_key(cfg, "owners", name, key, sizeof(key));
-	owner_etcd_key(cfg, "release", name, release, sizeof(release));
-	owner_lease_encode(self, value, &len);
+	if (rc == 0)
+		rc = owner_etcd_key(cfg, "release", name, release, sizeof(release));
+	if (rc)
+		return rc;
+	ic_meta_owner_encode(self, value);
 	rc = ic_etcd_lease_grant(*etcd, cfg->ttl_s, &id, NULL);
 	if (rc)
 		return rc;
@@ -171,8 +165,8 @@ owner_lease_try(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char 
 		const struct ic_etcd_cmp none = { .key = key, .target = IC_ETCD_CREATE,
 						  .result = IC_ETCD_EQUAL, .number = 0 };
 		const struct ic_etcd_op put[] = {
-			{ .type = IC_ETCD_OP_PUT, .key = key, .value = value, .value_len = len,
-			  .lease = id },
+			{ .type = IC_ETCD_OP_PUT, .key = key, .value = value,
+			  .value_len = sizeof(value), .lease = id },
 			{ .type = IC_ETCD_OP_DELETE, .key = release },
 		};
 		const struct ic_etcd_op get = { .type = IC_ETCD_OP_GET, .key = key };
@@ -192,8 +186,8 @@ owner_lease_try(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char 
 	} else if (rc == 0) {
 		*lease = res.got.n == 1 ? res.got.kv[0].lease : 0;
 		*seen = (struct ic_owner_rec){ 0 };
-		rc = res.got.n == 1 ? owner_lease_decode(res.got.kv[0].value,
-							  res.got.kv[0].value_len, seen)
+		rc = res.got.n == 1 ? ic_meta_owner_decode(res.got.kv[0].value,
+							    res.got.kv[0].value_len, seen)
 				    : 0;
 		if (rc)
 			ic_log(IC_LOG_ERR, "%s: its ownership record in etcd (%s) is damaged", name,
@@ -208,11 +202,22 @@ owner_lease_try(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char 
 }
 
 int
-owner_lease_check(struct owner_lease *l)
+owner_lease_check(struct owner_lease *l, struct ic_meta_txn *txn)
 {
 	struct ic_etcd_kv kv = { 0 };
-	int rc;
+	int rc = txn ? ic_meta_txn_fence(txn, l->key, l->token) : -EOPNOTSUPP;
 
+	/* A store in etcd: the commit itself compares the token, atomically. */
+	if (rc != -EOPNOTSUPP) {
+		if (rc == 0 && !owner_lease_valid(l))
+			rc = -ESTALE;
+		if (rc == -ESTALE)
+			ic_log(IC_LOG_ERR, "%s: its etcd lease is no longer valid; not writing",
+			       l->claim->name);
+		return rc;
+	}
+	/* A local store (ownership alone in etcd): read the record, then
+	 * commit; the window between is the commit's own length. */
 	pthread_mutex_lock(&l->mu);
 	rc = ic_etcd_get(l->etcd, l->key, &kv);
 	pthread_mutex_unlock(&l->mu);

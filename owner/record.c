@@ -168,7 +168,7 @@ owner_check(struct ic_meta_txn *txn, const struct owner_claim *claim)
 
 	/* Across hosts the record in etcd must still be the one we wrote. */
 	if (claim->lease)
-		return owner_lease_check(claim->lease);
+		return owner_lease_check(claim->lease, txn);
 	rc = ic_meta_owner_get(txn, claim->name, &rec);
 	if (rc == 0 && rec.generation == claim->generation &&
 	    memcmp(rec.owner_id, claim->owner_id, 16) == 0)

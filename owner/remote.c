@@ -129,7 +129,9 @@ owner_remote_acquire(struct owner_store *os, const struct owner_etcd *cfg, const
 	/* A live owner answers within timeout_ms; a dead one's record goes
 	 * when its lease expires, at most its TTL after its last renewal. */
 	until = t0 + timeout_ms + cfg->ttl_s * 1000ll;
-	owner_etcd_key(cfg, "release", name, release, sizeof(release));
+	rc = owner_etcd_key(cfg, "release", name, release, sizeof(release));
+	if (rc)
+		return rc;
 	snprintf(ask, sizeof(ask), "%s %s (pid %d)", how == IC_TAKEOVER_FORCE ? "force" : "ask",
 		 who, (int)getpid());
 	rc = owner_self(getpid(), who, NULL, owner_socket(os), &self);
@@ -150,12 +152,16 @@ owner_remote_acquire(struct owner_store *os, const struct owner_etcd *cfg, const
 			rc = remote_ask(etcd, release, ask, their, until);
 			if (rc == 0)
 				asked = their;
-			if (rc == 0 || rc == -ENOENT) /* gone: claim */
+			if (rc == 0 || rc == -ENOENT) { /* gone: claim */
+				rc = 0;
 				continue;
+			}
 		}
 		if (remote_transient(rc) && ic_now_ms() < until) {
 			/* A member died under the call: a lease it granted and a
 			 * record it put were revoked (or expire); again, elsewhere. */
+			ic_log(IC_LOG_WARN, "%s: claiming through etcd: %s; trying again", name,
+			       strerror(-rc));
 			usleep(WATCH_RETRY_MS * 1000);
 			rc = 0;
 		}

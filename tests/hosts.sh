@@ -11,8 +11,8 @@
 #
 #   hosts_start               make hosts a and b, start the etcd cluster
 #   on_host H CMD...          run CMD on host H (a or b), with its etcd URL
-#   on_host_bg H PIDFILE CMD  start a server on host H (start_bg: waits for
-#                             PIDFILE, killed by PID at exit)
+#   on_host_exec H CMD...     the same in place of this shell: run in the
+#                             background, $! is then CMD's own pid
 #   host_url H                host H's etcd URL (etcd://...:P1,...,P3/test)
 #   host_link_down H          cut host H off (its veth down inside its namespace)
 #   host_link_up H            and back
@@ -22,6 +22,9 @@
 # may run at once; the subnets are 10.X.Y.0/30 with X in 100..227.
 
 HOST_TTL=${HOST_TTL:-2}
+# A test stopped by a signal (ctest's timeout) still cleans up: namespaces
+# outlive every process.
+trap 'exit 143' TERM INT
 _HOST_NS=()
 declare -A _HOST_ADDR _HOST_PEER _HOST_IF
 
@@ -80,17 +83,13 @@ host_url() {
 	echo "etcd://$eps/test"
 }
 
-on_host() {
+on_host() { (on_host_exec "$@"); }
+
+on_host_exec() {
 	local h=$1
 	shift
-	ip netns exec "ic$(_host_id)$h" env ISOCACHE_OWNER_ETCD="$(host_url "$h")" \
+	exec ip netns exec "ic$(_host_id)$h" env ISOCACHE_OWNER_ETCD="$(host_url "$h")" \
 		ISOCACHE_LEASE_TTL="$HOST_TTL" "$@"
-}
-
-on_host_bg() {
-	local h=$1 pidfile=$2
-	shift 2
-	start_bg "$pidfile" on_host "$h" "$@"
 }
 
 host_link_down() { ip -n "ic$(_host_id)$1" link set "${_HOST_IF[$1]}" down; }

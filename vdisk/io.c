@@ -541,7 +541,10 @@ vd_commit_write(struct ic_vdisk *vd, const struct vd_commit *c)
 		ic_meta_abort(txn);
 		return rc;
 	}
-	return ic_meta_commit(txn);
+	rc = ic_meta_commit(txn);
+	if (rc == -ESTALE) /* fenced by the commit itself (a store in etcd) */
+		vd_fence(vd);
+	return rc;
 }
 
 int

@@ -16,7 +16,7 @@ mkdir -p "$ISOCACHE_STORE"
 pids=()
 for i in $(seq 20); do
 	h=$([ $((i % 2)) = 0 ] && echo a || echo b)
-	on_host "$h" "$OWNERTOOL" "$ISOCACHE_STORE" rounds vm 20 20 \
+	on_host_exec "$h" "$OWNERTOOL" "$ISOCACHE_STORE" rounds vm 20 20 \
 		>"$TESTDIR/c$i.out" 2>"$TESTDIR/c$i.err" &
 	pids+=($!)
 	cleanup_fn kill "$!"
