@@ -243,7 +243,8 @@ owner_acquire(struct owner_store *os, const char *name, const char *who, unsigne
 	int rc = owner_etcd_config(os, &etcd);
 
 	if (rc)
-		return rc < 0 ? rc : owner_remote_acquire(os, &etcd, name, who, timeout_ms, how, out);
+		return rc < 0 ? rc : owner_remote_acquire(&etcd, name, who, owner_socket(os),
+							  timeout_ms, how, out);
 	rc = owner_self(getpid(), who, NULL, owner_socket(os), &self);
 	out->lock_fd = -1;
 	out->lease = NULL;

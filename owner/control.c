@@ -81,13 +81,8 @@ ic_control_path(const struct ic_control *ctl)
 }
 
 void
-owner_serve(struct ic_control *ctl, struct owner_served *s)
+owner_control_add(struct ic_control *ctl, struct owner_served *s)
 {
-	if (s->claim->lease && owner_remote_serve(s))
-		ic_log(IC_LOG_WARN, "%s: release requests from other hosts will go unanswered; "
-		       "they wait for its lease", s->name);
-	if (!ctl)
-		return;
 	IC_LOCK_SCOPE(&ctl->mu);
 	s->ctl = ctl;
 	s->next = ctl->served;
@@ -95,11 +90,10 @@ owner_serve(struct ic_control *ctl, struct owner_served *s)
 }
 
 void
-owner_unserve(struct owner_served *s)
+owner_control_remove(struct owner_served *s)
 {
 	struct ic_control *ctl = s->ctl;
 
-	owner_remote_unserve(s);
 	if (!ctl)
 		return;
 	IC_LOCK_SCOPE(&ctl->mu);

@@ -51,6 +51,10 @@ int owner_acquire(struct owner_store *os, const char *name, const char *who,
 /* ---- control.c ---- */
 /* This handle's control socket path, or "". */
 const char *owner_socket(const struct owner_store *os);
+/* Put s on ctl's list (answer RELEASE and SNAPSHOT for it); take it off
+ * (no effect when it is on none), waiting for a handoff of it in progress. */
+void owner_control_add(struct ic_control *ctl, struct owner_served *s);
+void owner_control_remove(struct owner_served *s);
 /* The release policy's verdict on releasing s: NULL = release, else why
  * not (in why). Always NULL for a vdisk served by no control socket. */
 const char *owner_verdict(const struct owner_served *s, char *why, size_t cap);
@@ -105,13 +109,14 @@ int64_t owner_lease_token(const struct owner_lease *lease);
 const struct owner_etcd *owner_lease_etcd(const struct owner_lease *lease);
 
 /* ---- remote.c: acquiring and releasing across hosts ---- */
-/* owner_acquire for a store whose ownership is in etcd: claim; a live
+/* owner_acquire for a store whose ownership is in etcd (socket: this
+ * process's control socket, for the record, or ""): claim; a live
  * owner (a record) is asked to release through release/NAME unless how
  * is never, and the claimant waits for its record to go (its release, or
  * its lease expiring) for up to timeout_ms + the TTL. */
-int owner_remote_acquire(struct owner_store *os, const struct owner_etcd *cfg,
-			 const char *name, const char *who, unsigned timeout_ms,
-			 enum ic_takeover how, struct owner_claim *out);
+int owner_remote_acquire(const struct owner_etcd *cfg, const char *name, const char *who,
+			 const char *socket, unsigned timeout_ms, enum ic_takeover how,
+			 struct owner_claim *out);
 /* Start answering release requests for s through etcd; stop. */
 int owner_remote_serve(struct owner_served *s);
 void owner_remote_unserve(struct owner_served *s);

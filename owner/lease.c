@@ -26,6 +26,7 @@ struct owner_lease {
 	struct owner_etcd cfg;
 	char key[OWNER_ETCD_KEY_MAX];     /* owners/NAME */
 	char release_key[OWNER_ETCD_KEY_MAX]; /* release/NAME */
+	char name[IC_NAME_MAX + 1];
 	int64_t id;                       /* the etcd lease */
 	int64_t token;                    /* R: the record's mod_revision */
 	struct owner_claim *claim;        /* fenced when the lease is lost */
@@ -91,7 +92,7 @@ lease_lost(void *arg, int64_t lease, int err)
 
 	owner_fence(l->claim);
 	ic_log(IC_LOG_ERR, "%s: fenced: its etcd lease %lld was lost (%s); every write now "
-	       "fails (ESTALE)", l->claim->name, (long long)lease, strerror(-err));
+	       "fails (ESTALE)", l->name, (long long)lease, strerror(-err));
 }
 
 bool
@@ -107,8 +108,8 @@ owner_lease_valid(struct owner_lease *lease)
 
 /* Claim won: keep the lease alive from now on and fill out. */
 static int
-lease_hold(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char *name,
-	   const struct ic_owner_rec *self, int64_t id, int64_t token, struct owner_claim *out)
+lease_hold(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char *name, int64_t id,
+	   int64_t token, struct owner_claim *out)
 {
 	struct owner_lease *l = calloc(1, sizeof(*l));
 	int rc;
@@ -116,6 +117,7 @@ lease_hold(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char *name
 	if (!l)
 		return -ENOMEM;
 	l->cfg = *cfg;
+	snprintf(l->name, sizeof(l->name), "%s", name);
 	/* Both fit: owner_lease_try made them in buffers of this size. */
 	owner_etcd_key(cfg, "owners", name, l->key, sizeof(l->key));
 	owner_etcd_key(cfg, "release", name, l->release_key, sizeof(l->release_key));
@@ -124,8 +126,6 @@ lease_hold(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char *name
 	l->claim = out;
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_rwlock_init(&l->keeper_lock, NULL);
-	owner_claimed(out, name, self);
-	out->generation = (uint64_t)token;
 	out->lock_fd = -1;
 	out->fenced = false;
 	rc = ic_etcd_keeper_start(&cfg->url, OWNER_ETCD_TIMEOUT_MS, id, cfg->ttl_s, cfg->margin_ms,
@@ -176,7 +176,7 @@ owner_lease_try(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char 
 	if (rc == 0 && res.succeeded) {
 		/* The txn's one put: the store's revision after it is the record's
 		 * mod_revision, the fencing token. */
-		rc = lease_hold(cfg, etcd, name, self, id, res.revision, out);
+		rc = lease_hold(cfg, etcd, name, id, res.revision, out);
 		if (rc == 0) {
 			ic_log(IC_LOG_INFO, "%s: claimed through etcd (lease %lld, TTL %u s, token "
 			       "%lld)", name, (long long)id, cfg->ttl_s, (long long)res.revision);
@@ -213,7 +213,7 @@ owner_lease_check(struct owner_lease *l, struct ic_meta_txn *txn)
 			rc = -ESTALE;
 		if (rc == -ESTALE)
 			ic_log(IC_LOG_ERR, "%s: its etcd lease is no longer valid; not writing",
-			       l->claim->name);
+			       l->name);
 		return rc;
 	}
 	/* A local store (ownership alone in etcd): read the record, then
@@ -228,7 +228,7 @@ owner_lease_check(struct owner_lease *l, struct ic_meta_txn *txn)
 		return 0;
 	}
 	ic_log(IC_LOG_ERR, "%s: no longer ours in etcd (record %s, token %lld%s); not writing",
-	       l->claim->name, rc ? "gone" : "rewritten", (long long)l->token,
+	       l->name, rc ? "gone" : "rewritten", (long long)l->token,
 	       owner_lease_valid(l) ? "" : ", lease no longer valid");
 	if (rc == 0)
 		ic_etcd_kv_free(&kv);
@@ -247,13 +247,13 @@ owner_lease_release(struct owner_lease *l)
 	pthread_mutex_lock(&l->mu);
 	if (ic_etcd_txn(l->etcd, &ours, 1, &del, 1, NULL, 0, &res) == 0 && !res.succeeded)
 		ic_log(IC_LOG_WARN, "%s: its record in etcd was no longer ours (token %lld); left "
-		       "as it is", l->claim->name, (long long)l->token);
+		       "as it is", l->name, (long long)l->token);
 	ic_etcd_kvs_free(&res.got);
 	/* Revoking ends the lease now; a record we could not delete above (etcd
 	 * unreachable) goes with it, or at the latest when the TTL runs out. */
 	if (ic_etcd_lease_revoke(l->etcd, l->id))
 		ic_log(IC_LOG_WARN, "%s: etcd lease %lld not revoked; it expires within %u s",
-		       l->claim->name, (long long)l->id, l->cfg.ttl_s);
+		       l->name, (long long)l->id, l->cfg.ttl_s);
 	pthread_mutex_unlock(&l->mu);
 	pthread_rwlock_wrlock(&l->keeper_lock);
 	keeper = l->keeper;

@@ -111,8 +111,8 @@ remote_withdraw(struct ic_etcd *etcd, const char *release, const char *ask)
 }
 
 int
-owner_remote_acquire(struct owner_store *os, const struct owner_etcd *cfg, const char *name,
-		     const char *who, unsigned timeout_ms, enum ic_takeover how,
+owner_remote_acquire(const struct owner_etcd *cfg, const char *name, const char *who,
+		     const char *socket, unsigned timeout_ms, enum ic_takeover how,
 		     struct owner_claim *out)
 {
 	char release[OWNER_ETCD_KEY_MAX], ask[128];
@@ -134,13 +134,16 @@ owner_remote_acquire(struct owner_store *os, const struct owner_etcd *cfg, const
 		return rc;
 	snprintf(ask, sizeof(ask), "%s %s (pid %d)", how == IC_TAKEOVER_FORCE ? "force" : "ask",
 		 who, (int)getpid());
-	rc = owner_self(getpid(), who, NULL, owner_socket(os), &self);
+	rc = owner_self(getpid(), who, NULL, socket, &self);
 	if (rc == 0)
 		rc = ic_etcd_open(&cfg->url, OWNER_ETCD_TIMEOUT_MS, &etcd);
 	while (rc == 0) {
 		rc = owner_lease_try(cfg, &etcd, name, &self, out, &seen, &their);
-		if (rc == 0)
+		if (rc == 0) {
+			owner_claimed(out, name, &self);
+			out->generation = (uint64_t)owner_lease_token(out->lease);
 			break;
+		}
 		if (rc == -EBUSY && how != IC_TAKEOVER_NEVER && asked && their == asked) {
 			denied = true; /* our request went, the owner stayed */
 			break;

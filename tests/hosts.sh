@@ -62,6 +62,10 @@ _hosts_remove() {
 
 hosts_start() {
 	requires ip
+	if [ "$(id -u)" != 0 ]; then
+		echo "SKIP: network namespaces need root" >&2
+		exit 77
+	fi
 	cleanup_fn _hosts_remove
 	_host_make a 0
 	_host_make b 1
