@@ -6,15 +6,7 @@
 HOST_TTL=3
 source "$(dirname "$0")/hosts-functions.bash"
 
-hosts_start
-owner_vdisk 256M vm
-host_nbd a a vm
-touch "$TESTDIR/w.log"
-owner_writer "$(nbd_uri a)" 0 4000 "$TESTDIR/w.log" &
-writer=$!
-cleanup_fn kill "$writer"
-some() { [ "$(grep -c '^flushed ' "$TESTDIR/w.log")" -ge 20 ]; }
-wait_until 60 some || fail "the writer did not get going: $(tail -3 "$TESTDIR/w.log")"
+hosts_writing 4000
 
 apid=$(cat "$TESTDIR/a.pid")
 killed=$(now_ms)

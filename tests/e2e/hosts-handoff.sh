@@ -7,15 +7,7 @@
 # denies (its policy is never) is refused at once.
 source "$(dirname "$0")/hosts-functions.bash"
 
-hosts_start
-owner_vdisk 256M vm
-host_nbd a a --release=always vm
-touch "$TESTDIR/w.log"
-owner_writer "$(nbd_uri a)" 0 2000 "$TESTDIR/w.log" &
-writer=$!
-cleanup_fn kill "$writer"
-some() { [ "$(grep -c '^flushed ' "$TESTDIR/w.log")" -ge 20 ]; }
-wait_until 60 some || fail "the writer did not get going: $(tail -3 "$TESTDIR/w.log")"
+hosts_writing 2000 --release=always
 
 host_nbd b b --release=never vm
 wait "$writer" || true
