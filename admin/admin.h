@@ -23,6 +23,7 @@ enum admin_opt {
 	ADMIN_OPT_REPAIR = 1u << 7,   /* --repair */
 	ADMIN_OPT_GROUP = 1u << 8,    /* --group NAME */
 	ADMIN_OPT_PROGRESS = 1u << 9, /* -p, --progress */
+	ADMIN_OPT_META = 1u << 10,    /* --meta URL */
 };
 
 struct admin_cmd {
@@ -86,6 +87,7 @@ struct admin_opts {
 	const char *socket;   /* --socket */
 	const char *position; /* --position */
 	const char *group;    /* --group, NULL when not given */
+	const char *meta;     /* --meta, NULL when not given */
 };
 int admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opts *opts,
 		int want_min, int want_max, int *exit_code);

@@ -46,16 +46,19 @@ run_init(struct ic_store *store, const char *dir, int argc, char **argv)
 			return admin_fail("--group", "'%s': no such group", opts.group);
 		group = gr->gr_gid;
 	}
-	if (ic_store_init(dir, (uint32_t)opts.size, group))
+	if (opts.meta ? ic_store_init_etcd(dir, (uint32_t)opts.size, group, opts.meta)
+		      : ic_store_init(dir, (uint32_t)opts.size, group))
 		return 1;
-	printf("initialized store %s (cluster size %s, %s%s)\n", dir,
+	printf("initialized store %s (cluster size %s, %s%s%s%s)\n", dir,
 	       ic_size_format(opts.size ? opts.size : IC_DEFAULT_CLUSTER, buf, sizeof(buf)),
-	       opts.group ? "shared with group " : "private", opts.group ? opts.group : "");
+	       opts.group ? "shared with group " : "private", opts.group ? opts.group : "",
+	       opts.meta ? ", metadata in " : "", opts.meta ? opts.meta : "");
 	return 0;
 }
 
 const struct admin_cmd admin_cmd_init = {
-	"init", "[--cluster-size SIZE] [--group NAME]", "Create a store in the store directory",
+	"init", "[--cluster-size SIZE] [--group NAME] [--meta URL]",
+	"Create a store in the store directory",
 	"A new store is private whatever the umask: its directories are 0700 and\n"
 	"its files 0600 (frozen layers 0444 inside them), so no other user reads\n"
 	"a disk.\n"
@@ -63,8 +66,13 @@ const struct admin_cmd admin_cmd_init = {
 	"Options:\n"
 	"  --cluster-size SIZE  copy-on-write unit, a power of two from 4K to 2M (default 64K)\n"
 	"  --group NAME         share the store with group NAME: directories 2750 and\n"
-	"                       files 0640, of that group (members read, never write)\n",
-	false, run_init, ADMIN_OPT_SIZE | ADMIN_OPT_GROUP,
+	"                       files 0640, of that group (members read, never write)\n"
+	"  --meta URL           keep the metadata in etcd, under /isocache/PREFIX/ of the\n"
+	"                       cluster etcd://HOST:PORT[,HOST:PORT...]/PREFIX names, for\n"
+	"                       hosts that share the store directory (docs/MULTI-HOST.md);\n"
+	"                       the directory holds the layers and meta.etcd naming the URL.\n"
+	"                       A prefix that holds a store already is refused.\n",
+	false, run_init, ADMIN_OPT_SIZE | ADMIN_OPT_GROUP | ADMIN_OPT_META,
 };
 
 static int

@@ -79,7 +79,7 @@ admin_usage(const struct admin_cmd *cmd, FILE *out)
 /* The option names, by bit of enum admin_opt, for messages. */
 static const char *const admin_opt_names[] = {
 	"--json", "--watch", "--force", "--size", "--timeout", "--socket", "--position",
-	"--repair", "--group", "--progress",
+	"--repair", "--group", "--progress", "--meta",
 };
 
 static const char *
@@ -151,6 +151,9 @@ admin_take(struct admin_opts *opts, unsigned bit, const char *arg)
 	case ADMIN_OPT_GROUP:
 		opts->group = arg;
 		return 0;
+	case ADMIN_OPT_META:
+		opts->meta = arg;
+		return 0;
 	default:
 		opts->position = arg;
 		return 0;
@@ -176,6 +179,7 @@ admin_parse(const struct admin_cmd *cmd, int argc, char **argv, struct admin_opt
 		{ "repair", no_argument, NULL, ADMIN_OPT_REPAIR },
 		{ "group", required_argument, NULL, ADMIN_OPT_GROUP },
 		{ "progress", no_argument, NULL, ADMIN_OPT_PROGRESS },
+		{ "meta", required_argument, NULL, ADMIN_OPT_META },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *refused_name = NULL;

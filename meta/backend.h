@@ -60,6 +60,11 @@ struct meta_backend {
 			      uint64_t start, uint64_t count, const struct ic_meta_extent *ext,
 			      size_t n);
 
+	/* Optional (NULL: info/next_disk_id read and rewritten in txn, as
+	 * meta/records.c does): ic_meta_disk_new_id. A backend whose commits
+	 * may lose a race must hand an id out at once, never twice: the caller
+	 * names a layer file after it before it commits. */
+	int (*new_id)(struct ic_meta_txn *txn, uint64_t *out);
 	/* Optional (NULL: -EOPNOTSUPP): ic_meta_txn_fence. */
 	int (*fence)(struct ic_meta_txn *txn, const char *key, int64_t mod_revision);
 	/* Optional (NULL: a local store): the etcd URL and record keys. */

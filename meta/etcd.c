@@ -116,6 +116,7 @@ static const struct meta_backend etcd_ops = {
 	.extent_find = etcd_extent_find,
 	.extent_foreach = etcd_extent_foreach,
 	.extent_replace = etcd_extent_replace,
+	.new_id = etcd_new_id,
 	.fence = etcd_txn_fence,
 	.etcd_url = etcd_url,
 	.etcd_key = etcd_key,

@@ -85,6 +85,9 @@ int etcd_txn_begin(struct ic_meta *meta, bool write, struct ic_meta_txn **out);
 int etcd_txn_commit(struct ic_meta_txn *txn);
 void etcd_txn_abort(struct ic_meta_txn *txn);
 int etcd_txn_fence(struct ic_meta_txn *txn, const char *key, int64_t mod_revision);
+/* A fresh disk id: info/next_disk_id moved on by compare-and-swap at once,
+ * outside the transaction, so that no two transactions get one id. */
+int etcd_new_id(struct ic_meta_txn *txn, uint64_t *out);
 /* The entry of key as the transaction sees it (read once from etcd); its
  * present flag says whether the key exists. */
 int etcd_txn_read(struct etcd_txn *txn, const char *key, struct etcd_entry **out);

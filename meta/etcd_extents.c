@@ -25,7 +25,7 @@ struct etcd_map {
 	uint64_t disk;
 	char prefix[ETCD_KEY_MAX]; /* ".../alloc/<disk>/" */
 	struct ic_meta_extent *e;  /* in order, not overlapping */
-	size_t n;
+	size_t n, cap;
 	uint64_t *dirty; /* chunks changed */
 	size_t ndirty;
 };
@@ -36,18 +36,22 @@ ext_chunk(uint64_t cluster)
 	return cluster >> ETCD_CHUNK_BITS;
 }
 
+/* Room for len extents. */
 static int
-map_append(struct ic_meta_extent **e, size_t *n, const struct ic_meta_extent *ext)
+map_reserve(struct etcd_map *m, size_t len)
 {
-	/* Grown in powers of two: realloc when n is 0 or a power of two. */
-	if ((*n & (*n - 1)) == 0) {
-		struct ic_meta_extent *g = realloc(*e, (*n ? 2 * *n : 8) * sizeof(**e));
+	size_t cap = m->cap ? m->cap : 8;
+	struct ic_meta_extent *e;
 
-		if (!g)
-			return -ENOMEM;
-		*e = g;
-	}
-	(*e)[(*n)++] = *ext;
+	if (len <= m->cap)
+		return 0;
+	while (cap < len)
+		cap *= 2;
+	e = realloc(m->e, cap * sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	m->e = e;
+	m->cap = cap;
 	return 0;
 }
 
@@ -71,8 +75,9 @@ map_decode_chunk(void *arg, const struct etcd_entry *entry)
 		    ext_chunk(ext.start) != chunk ||
 		    (m->n && ext.start < m->e[m->n - 1].start + m->e[m->n - 1].count))
 			goto bad;
-		if (map_append(&m->e, &m->n, &ext))
+		if (map_reserve(m, m->n + 1))
 			return -ENOMEM;
+		m->e[m->n++] = ext;
 	}
 	return 0;
 bad:
@@ -197,60 +202,64 @@ map_mark(struct etcd_map *m, uint64_t cluster)
 	return 0;
 }
 
+/* Replace m->e[lo, hi) by the n extents of with: O(n + moved), so that a
+ * map written in order (extmap_save) costs no more than its length. */
 static int
-ext_cmp(const void *a, const void *b)
+map_splice(struct etcd_map *m, size_t lo, size_t hi, const struct ic_meta_extent *with, size_t n)
 {
-	const struct ic_meta_extent *x = a, *y = b;
+	size_t len = m->n - hi + lo + n;
 
-	return x->start < y->start ? -1 : x->start > y->start;
+	if (map_reserve(m, len ? len : 1)) /* never NULL: pointer arithmetic below */
+		return -ENOMEM;
+	memmove(m->e + lo + n, m->e + hi, (m->n - hi) * sizeof(*m->e));
+	memcpy(m->e + lo, with, n * sizeof(*with));
+	m->n = len;
+	return 0;
 }
 
-/* Build the map anew: what lies outside [start, end) is kept (the head and
- * tail of an extent across either end), ext is put in; every chunk whose
- * extents change is marked. */
+/* Cut [start, end) out of the map, keeping the head and tail of extents
+ * across either end, and put ext in (sorted, inside the range: checked by
+ * ic_meta_extent_replace); every chunk whose extents change is marked. */
 int
 etcd_extent_replace(struct ic_meta_txn *base, enum ic_map map, uint64_t disk, uint64_t start,
 		    uint64_t count, const struct ic_meta_extent *ext, size_t n)
 {
 	uint64_t end = start + count;
-	struct ic_meta_extent *e = NULL;
+	struct ic_meta_extent *with;
 	struct etcd_map *m;
-	size_t ne = 0;
+	size_t lo, hi, k = 0;
 	int rc = map_get(etcd_txn(base), map, disk, &m);
 
-	for (size_t i = 0; rc == 0 && i < m->n; i++) {
-		struct ic_meta_extent x = m->e[i];
-		uint64_t xend = x.start + x.count;
-
-		if (xend <= start || x.start >= end) {
-			rc = map_append(&e, &ne, &x);
-			continue;
-		}
-		rc = map_mark(m, x.start);
-		if (rc == 0 && x.start < start)
-			rc = map_append(&e, &ne,
-					&(struct ic_meta_extent){ x.start, start - x.start, x.holder });
-		if (rc == 0 && xend > end) {
-			rc = map_mark(m, end);
-			if (rc == 0)
-				rc = map_append(&e, &ne,
-						&(struct ic_meta_extent){ end, xend - end, x.holder });
-		}
-	}
+	if (rc)
+		return rc;
+	lo = map_upper(m, start);
+	if (lo > 0 && m->e[lo - 1].start + m->e[lo - 1].count > start)
+		lo--;
+	hi = end ? map_upper(m, end - 1) : 0;
+	if (hi < lo)
+		hi = lo;
+	with = malloc((n + 2) * sizeof(*with));
+	if (!with)
+		return -ENOMEM;
+	for (size_t i = lo; rc == 0 && i < hi; i++)
+		rc = map_mark(m, m->e[i].start);
+	if (rc == 0 && hi > lo && m->e[lo].start < start)
+		with[k++] = (struct ic_meta_extent){ m->e[lo].start, start - m->e[lo].start,
+						     m->e[lo].holder };
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		rc = map_mark(m, ext[i].start);
-		if (rc == 0)
-			rc = map_append(&e, &ne, &ext[i]);
+		with[k++] = ext[i];
 	}
-	if (rc) {
-		free(e);
-		return rc;
+	if (rc == 0 && hi > lo && m->e[hi - 1].start + m->e[hi - 1].count > end) {
+		const struct ic_meta_extent *x = &m->e[hi - 1];
+
+		rc = map_mark(m, end);
+		with[k++] = (struct ic_meta_extent){ end, x->start + x->count - end, x->holder };
 	}
-	qsort(e, ne, sizeof(*e), ext_cmp);
-	free(m->e);
-	m->e = e;
-	m->n = ne;
-	return 0;
+	if (rc == 0)
+		rc = map_splice(m, lo, hi, with, k);
+	free(with);
+	return rc;
 }
 
 /* Chunk c of m as the transaction's write (or removal when empty). */

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "meta/codec.h"
 #include "meta/etcd.h"
 
 int
@@ -287,6 +288,43 @@ etcd_txn_fence(struct ic_meta_txn *base, const char *key, int64_t mod_revision)
 		return -ENOMEM;
 	txn->fence[txn->nfences++].mod = mod_revision;
 	return 0;
+}
+
+/* Optimistic as the rest, but at once and alone: the id is taken when the
+ * CAS succeeds, whether the transaction then commits or not (ids are
+ * never reused; one left unused is no harm). */
+int
+etcd_new_id(struct ic_meta_txn *base, uint64_t *out)
+{
+	struct etcd_txn *txn = etcd_txn(base);
+	char key[ETCD_KEY_MAX];
+	struct ic_etcd_kv kv;
+	uint8_t next[8];
+	int rc = etcd_db_key(txn->meta, DB_INFO, "next_disk_id", 12, key);
+
+	if (!base->write)
+		return -EACCES;
+	for (int tries = 1; rc == 0; tries++) {
+		rc = ic_etcd_get(txn->client, key, &kv);
+		if (rc == -ENOENT || (rc == 0 && kv.value_len != 8)) {
+			ic_log(IC_LOG_ERR, "metadata: next_disk_id is missing or damaged");
+			rc = -EUCLEAN;
+		}
+		if (rc)
+			break;
+		*out = meta_get64(kv.value);
+		meta_put64(next, *out + 1);
+		rc = ic_etcd_cas(txn->client, key, kv.mod_revision, next, 8, 0, NULL);
+		ic_etcd_kv_free(&kv);
+		if (rc != -ECANCELED)
+			break;
+		rc = tries < 100 ? 0 : -EAGAIN; /* 100 lost races in a row: give up */
+	}
+	if (rc)
+		ic_log(IC_LOG_ERR, "%s: cannot take a disk id: %s", txn->meta->text,
+		       rc == -EUCLEAN || rc == -EAGAIN ? strerror(-rc)
+						       : ic_etcd_last_error(txn->client));
+	return rc;
 }
 
 /* ---- records: meta/records.c's key/value ops ---- */

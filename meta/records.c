@@ -95,7 +95,11 @@ ic_meta_disk_new_id(struct ic_meta_txn *txn, uint64_t *out)
 {
 	struct meta_val v;
 	uint8_t buf[8];
-	int rc = meta_get(txn, DB_INFO, "next_disk_id", 12, &v);
+	int rc;
+
+	if (txn->meta->ops->new_id)
+		return txn->meta->ops->new_id(txn, out);
+	rc = meta_get(txn, DB_INFO, "next_disk_id", 12, &v);
 
 	if (rc == -ENOENT || (rc == 0 && v.len != 8)) {
 		ic_log(IC_LOG_ERR, "metadata: next_disk_id is missing or damaged");

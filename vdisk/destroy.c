@@ -77,12 +77,13 @@ destroy_layers(struct ic_store *store)
 	return rc;
 }
 
-/* The metadata file, its lock, the ownership lock file, an interrupted import's temporary file, and
- * the store directory itself when nothing else is left in it. */
+/* The metadata file and its lock (or meta.etcd, naming an etcd store), the
+ * ownership lock file, an interrupted import's temporary file, and the
+ * store directory itself when nothing else is left in it. */
 static int
 destroy_rest(const char *dir)
 {
-	static const char *const names[] = { "meta.mdb", "meta.mdb-lock", "owners.lock" };
+	static const char *const names[] = { "meta.mdb", "meta.mdb-lock", "meta.etcd", "owners.lock" };
 	char path[PATH_MAX];
 	struct dirent *e;
 	DIR *d;

@@ -64,20 +64,82 @@ store_own_at(const char *dir, int dirfd, const char *rel, int flags, gid_t group
 	return store_own(dir, rel, fd, group, mode);
 }
 
+/* A store's metadata is either the LMDB file meta.mdb or, for a store
+ * shared by hosts, in etcd: then STORE_ETCD_FILE holds its etcd:// URL on
+ * one line (docs/FORMAT.md). Never both. */
+#define STORE_ETCD_FILE "meta.etcd"
+#define STORE_URL_MAX 2048
+
+/* Which of the two dirfd holds: 0 none, 1 meta.mdb, 2 meta.etcd, 3 both. */
+static int
+store_meta_kind(int dirfd)
+{
+	struct stat st;
+
+	return (fstatat(dirfd, "meta.mdb", &st, AT_SYMLINK_NOFOLLOW) == 0) |
+	       (fstatat(dirfd, STORE_ETCD_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0) << 1;
+}
+
+/* The URL in dir's STORE_ETCD_FILE into url (STORE_URL_MAX): a regular
+ * file, no symbolic link followed, one line. */
+static int
+store_read_url(const char *dir, int dirfd, char *url)
+{
+	IC_AUTOCLOSE int fd = openat(dirfd, STORE_ETCD_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	ssize_t n;
+	int rc;
+
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		rc = -errno;
+		ic_log(IC_LOG_ERR, "%s/" STORE_ETCD_FILE ": %s", dir,
+		       errno == ELOOP ? "a symbolic link; refusing" : strerror(errno));
+		return rc;
+	}
+	n = S_ISREG(st.st_mode) ? read(fd, url, STORE_URL_MAX) : -1;
+	if (n > 0 && url[n - 1] == '\n')
+		n--;
+	if (n <= 0 || n >= STORE_URL_MAX || memchr(url, '\n', (size_t)n) ||
+	    memchr(url, '\0', (size_t)n) || strncmp(url, "etcd://", 7) != 0) {
+		ic_log(IC_LOG_ERR, "%s/" STORE_ETCD_FILE ": not one etcd://HOST:PORT[,...]/PREFIX line",
+		       dir);
+		return -EUCLEAN;
+	}
+	url[n] = '\0';
+	return 0;
+}
+
+/* Write url into dir's new STORE_ETCD_FILE, durably, with mode (and group). */
+static int
+store_write_url(const char *dir, int dirfd, const char *url, gid_t group, mode_t mode)
+{
+	IC_AUTOCLOSE int fd = openat(dirfd, STORE_ETCD_FILE,
+				     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	size_t len = strlen(url);
+	int rc;
+
+	if (fd < 0 || write(fd, url, len) != (ssize_t)len || write(fd, "\n", 1) != 1 ||
+	    fsync(fd) != 0 || fsync(dirfd) != 0) {
+		rc = fd < 0 || errno ? -errno : -EIO;
+		ic_log(IC_LOG_ERR, "%s/" STORE_ETCD_FILE ": %s", dir, strerror(-rc));
+		return rc;
+	}
+	return store_own(dir, STORE_ETCD_FILE, fd, group, mode);
+}
+
 /* A new store is private whatever the umask: the directories 0700 and the
  * files 0600 (frozen layers 0444, readable only through the directory), so
  * no other local user reads a VM's disk. Shared with a group, 2750 and
  * 0640: the set-group-id directories give new files the group. Modes are
  * set with fchmod, which the umask does not touch. */
-int
-ic_store_init(const char *dir, uint32_t cluster_size, gid_t group)
+static int
+store_init(const char *dir, uint32_t cluster_size, gid_t group, const char *meta_url)
 {
 	bool shared = group != IC_STORE_PRIVATE;
 	mode_t dmode = shared ? 02750 : 0700, fmode = shared ? 0640 : 0600;
 	char path[PATH_MAX];
 	IC_AUTOCLOSE int dfd = -1;
 	uint8_t uuid[16];
-	struct stat st;
 	int rc;
 
 	if (cluster_size == 0)
@@ -99,8 +161,9 @@ ic_store_init(const char *dir, uint32_t cluster_size, gid_t group)
 		return rc;
 	}
 	/* Refuse before any mode changes: init never touches an existing store. */
-	if (fstatat(dfd, "meta.mdb", &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		ic_log(IC_LOG_ERR, "%s/meta.mdb: a metadata file exists already", dir);
+	if (store_meta_kind(dfd)) {
+		ic_log(IC_LOG_ERR, "%s/%s: a store exists here already", dir,
+		       store_meta_kind(dfd) & 1 ? "meta.mdb" : STORE_ETCD_FILE);
 		return -EEXIST;
 	}
 	rc = store_own(dir, ".", dfd, group, dmode);
@@ -116,7 +179,9 @@ ic_store_init(const char *dir, uint32_t cluster_size, gid_t group)
 	if (rc == 0)
 		rc = ic_uuid_generate(uuid);
 	if (rc == 0)
-		rc = ic_meta_create(path, uuid, cluster_size);
+		rc = ic_meta_create(meta_url ? meta_url : path, uuid, cluster_size);
+	if (rc == 0 && meta_url)
+		return store_write_url(dir, dfd, meta_url, group, fmode);
 	if (rc == 0)
 		rc = store_own_at(dir, dfd, "meta.mdb", O_RDONLY, group, fmode);
 	if (rc == 0)
@@ -124,13 +189,34 @@ ic_store_init(const char *dir, uint32_t cluster_size, gid_t group)
 	return rc;
 }
 
+int
+ic_store_init(const char *dir, uint32_t cluster_size, gid_t group)
+{
+	return store_init(dir, cluster_size, group, NULL);
+}
+
+int
+ic_store_init_etcd(const char *dir, uint32_t cluster_size, gid_t group, const char *meta_url)
+{
+	if (strncmp(meta_url, "etcd://", 7) != 0) {
+		ic_log(IC_LOG_ERR, "--meta %s: not an etcd://HOST:PORT[,HOST:PORT...]/PREFIX URL",
+		       meta_url);
+		return -EINVAL;
+	}
+	if (strlen(meta_url) >= STORE_URL_MAX) {
+		ic_log(IC_LOG_ERR, "--meta: the URL is longer than %d bytes", STORE_URL_MAX - 1);
+		return -ENAMETOOLONG;
+	}
+	return store_init(dir, cluster_size, group, meta_url);
+}
+
 static int
 store_open(const char *dir, bool readonly, struct ic_store **out)
 {
 	IC_AUTOFREE struct ic_store *store = calloc(1, sizeof(*store));
-	char path[PATH_MAX];
+	char path[PATH_MAX > STORE_URL_MAX ? PATH_MAX : STORE_URL_MAX];
 	struct stat st;
-	int rc;
+	int rc = 0, kind;
 
 	if (!store || !(store->dir = strdup(dir))) {
 		free(store ? store->dir : NULL);
@@ -139,18 +225,30 @@ store_open(const char *dir, bool readonly, struct ic_store **out)
 	/* The directory the user named is the root of trust; below it,
 	 * nothing is followed (beneath.c). */
 	store->dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (store->dirfd < 0 || fstatat(store->dirfd, "meta.mdb", &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-	    fstat(store->dirfd, &st) != 0) {
-		rc = -errno;
-		if (errno == ENOENT)
+	kind = store->dirfd < 0 ? 0 : store_meta_kind(store->dirfd);
+	if (store->dirfd < 0 || kind == 0 || fstat(store->dirfd, &st) != 0) {
+		rc = store->dirfd < 0 || kind ? -errno : -ENOENT;
+		if (rc == -ENOENT)
 			ic_log(IC_LOG_ERR, "%s: no store here (run isocache-admin init)", dir);
 		else
-			ic_log(IC_LOG_ERR, "%s: %s", dir, strerror(errno));
+			ic_log(IC_LOG_ERR, "%s: %s", dir, strerror(-rc));
+		goto err;
+	}
+	if (kind == 3) {
+		ic_log(IC_LOG_ERR, "%s: both meta.mdb and " STORE_ETCD_FILE " are here: a store "
+				   "is local or in etcd, never both; refusing",
+		       dir);
+		rc = -EUCLEAN;
 		goto err;
 	}
 	store->file_mode = st.st_mode & S_IRGRP ? 0640 : 0600;
-	store_meta_path(dir, path);
-	rc = readonly ? ic_meta_open_readonly(path, &store->meta) : ic_meta_open(path, &store->meta);
+	if (kind == 2)
+		rc = store_read_url(dir, store->dirfd, path);
+	else
+		store_meta_path(dir, path);
+	if (rc == 0)
+		rc = readonly ? ic_meta_open_readonly(path, &store->meta)
+			      : ic_meta_open(path, &store->meta);
 	if (rc)
 		goto err;
 	store->cluster_size = ic_meta_cluster_size(store->meta);

@@ -1,39 +1,44 @@
 /* The metadata of a store (docs/ARCHITECTURE.md §4, docs/FORMAT.md), behind one
  * interface with two backends (meta/backend.h):
  * - LMDB, the default: one environment per store in single-file mode, on
- *   one host. Only meta/ includes <lmdb.h>. What follows up to "etcd" is
- *   about this backend.
+ *   one host. Only meta/ includes <lmdb.h>.
  * - etcd (docs/MULTI-HOST.md): the store's records under one key prefix of
  *   an etcd cluster, for stores shared by several hosts. "path" is then
  *   etcd://HOST:PORT[,HOST:PORT...]/PREFIX.
+ * Everything happens inside a transaction from ic_meta_begin, with either.
  *
- * Everything happens inside a transaction from ic_meta_begin. Read
- * transactions are snapshots that share the store's lock (meta/lock.c);
- * a write transaction holds it alone, across all processes, PID
- * namespaces included. So readers wait for a commit and a writer for every
- * reader: hold any transaction only for what it reads or writes, never
- * across I/O or a wait for another process. A transaction ends on the
- * thread that began it; a thread may begin reads inside its transaction,
- * but a write inside its own read fails with -EDEADLK (it would wait for
- * itself). After fork(), only one of the two processes may use a handle
- * (as with LMDB itself): they share the lock's open file description.
+ * LMDB: read transactions are snapshots that share the store's lock
+ * (meta/lock.c); a write transaction holds it alone, across all processes,
+ * PID namespaces included. So readers wait for a commit and a writer for
+ * every reader: hold any transaction only for what it reads or writes,
+ * never across I/O or a wait for another process. A transaction ends on
+ * the thread that began it; a thread may begin reads inside its
+ * transaction, but a write inside its own read fails with -EDEADLK (it
+ * would wait for itself). After fork(), only one of the two processes may
+ * use a handle (as with LMDB itself): they share the lock's open file
+ * description.
+ *
+ * etcd: no lock is taken, and transactions may run on several threads at
+ * once (each takes a client of its own). A read transaction is a snapshot:
+ * every read after the first is made at the first one's revision. A write
+ * transaction buffers its writes (its reads see them) and remembers the
+ * revision of every key it read; ic_meta_commit sends them as one etcd
+ * transaction that applies only if none of those keys (nor any key in a
+ * range it walked) changed meanwhile. Otherwise nothing is written and
+ * commit fails with -EAGAIN ("changed under us": begin again and redo the
+ * work, if the caller wants to). ic_meta_disk_new_id takes its id at once:
+ * never handed out twice, even to transactions that then fail. A commit is
+ * all or nothing also when etcd fails: -ETIMEDOUT (no answer: quorum
+ * lost?), -ECONNREFUSED (no member reachable), logged with
+ * ic_etcd_last_error()'s words naming the member. A commit that would
+ * exceed etcd's 128 operations per transaction or its request size is
+ * refused with -E2BIG before anything is sent.
+ *
  * Functions return 0 or -errno:
  * -ENOENT not found, -EEXIST exists, -EUCLEAN corrupt or foreign file,
  * -EPROTONOSUPPORT newer schema, -ENOSPC map full, -EBUSY (at open) a
- * process using LMDB's own locking holds the store.
- *
- * etcd: no lock is taken. A read transaction is a snapshot: every read
- * after the first is made at the first one's revision. A write transaction
- * buffers its writes (its reads see them) and remembers the revision of
- * every key it read; ic_meta_commit sends them as one etcd transaction that
- * applies only if none of those keys (nor any key added to a range it
- * walked) changed meanwhile. Otherwise nothing is written and commit fails
- * with -EAGAIN ("changed under us": begin again and redo the work, if the
- * caller wants to). The transaction is all or nothing also when etcd fails:
- * -ETIMEDOUT (no answer: quorum lost?), -ECONNREFUSED (no member
- * reachable), logged with ic_etcd_last_error()'s words naming the member.
- * A commit that would exceed etcd's 128 operations per transaction or its
- * request size is refused with -E2BIG before anything is sent.
+ * process using LMDB's own locking holds the store; on etcd also those
+ * above.
  */
 #ifndef ISOCACHE_META_H
 #define ISOCACHE_META_H

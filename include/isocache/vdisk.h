@@ -44,8 +44,15 @@ const char *ic_store_path(const char *dir);
  * frozen layers 0444) unless group is not IC_STORE_PRIVATE: then the
  * directories are 2750 and the files 0640, of that group. */
 int ic_store_init(const char *dir, uint32_t cluster_size, gid_t group);
+/* The same for a store shared by hosts (docs/MULTI-HOST.md): its metadata
+ * goes under meta_url, etcd://HOST:PORT[,HOST:PORT...]/PREFIX (-EEXIST if a
+ * store is there already), and dir gets the layer files and the file
+ * meta.etcd naming the URL. ic_store_open then opens either kind. */
+int ic_store_init_etcd(const char *dir, uint32_t cluster_size, gid_t group, const char *meta_url);
 
-/* Open the store in dir (checked: ours, not damaged, a schema we know).
+/* Open the store in dir (checked: ours, not damaged, a schema we know):
+ * its meta.mdb, or the etcd store its meta.etcd names (a store holding both
+ * is refused, -EUCLEAN).
  * -ENOENT no store there, -EUCLEAN damaged or foreign metadata,
  * -EPROTONOSUPPORT a newer schema. */
 int ic_store_open(const char *dir, struct ic_store **out);

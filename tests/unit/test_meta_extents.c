@@ -135,6 +135,88 @@ test_replace_splits_and_finds(void **state)
 	assert_int_equal(ic_meta_commit(txn), 0);
 }
 
+/* Random replaces checked against a plain array, across commits, in 512
+ * clusters around cluster 2^16 (where the etcd backend's first chunk of a
+ * map ends, so extents cross a chunk boundary). */
+#define MODEL_BASE 65280u
+#define MODEL_LEN 512u
+
+static int
+model_fill(void *arg, const struct ic_meta_extent *ext)
+{
+	int *got = arg;
+
+	for (uint64_t c = ext->start; c < ext->start + ext->count; c++) {
+		assert_true(c >= MODEL_BASE && c < MODEL_BASE + MODEL_LEN);
+		assert_int_equal(got[c - MODEL_BASE], -1); /* no overlap */
+		got[c - MODEL_BASE] = (int)ext->holder;
+	}
+	return 0;
+}
+
+static void
+model_check(struct ic_meta_txn *txn, const int *model)
+{
+	int got[MODEL_LEN];
+	struct ic_meta_extent e;
+
+	memset(got, 0xff, sizeof(got));
+	assert_int_equal(ic_meta_extent_foreach(txn, IC_MAP_ALLOC, 3, model_fill, got), 0);
+	assert_memory_equal(got, model, sizeof(got));
+	for (unsigned c = 0; c < MODEL_LEN; c += 37) {
+		int rc = ic_meta_extent_find(txn, IC_MAP_ALLOC, 3, MODEL_BASE + c, &e);
+
+		assert_int_equal(rc, model[c] < 0 ? -ENOENT : 0);
+		if (rc == 0)
+			assert_int_equal(e.holder, model[c]);
+	}
+}
+
+static void
+test_replace_matches_model(void **state)
+{
+	struct fx *f = *state;
+	struct ic_meta_txn *txn;
+	int model[MODEL_LEN];
+	unsigned seed = 1234;
+
+	memset(model, 0xff, sizeof(model));
+	assert_int_equal(ic_meta_begin(f->meta, true, &txn), 0);
+	for (int op = 1; op <= 300; op++) {
+		uint64_t s = rand_r(&seed) % MODEL_LEN, c = 1 + rand_r(&seed) % 64, at;
+		struct ic_meta_extent ext[3];
+		size_t n = 0;
+
+		c = s + c > MODEL_LEN ? MODEL_LEN - s : c;
+		for (uint64_t i = s; i < s + c; i++)
+			model[i] = -1;
+		/* Up to three pieces of the range, in order, some left out. */
+		for (at = s; at < s + c && n < 3;) {
+			uint64_t len = 1 + rand_r(&seed) % (s + c - at);
+			int holder = rand_r(&seed) % 5 - 1;
+
+			if (holder >= 0) {
+				ext[n++] = (struct ic_meta_extent){ MODEL_BASE + at, len, (uint64_t)holder };
+				for (uint64_t i = at; i < at + len; i++)
+					model[i] = holder;
+			}
+			at += len;
+		}
+		assert_int_equal(ic_meta_extent_replace(txn, IC_MAP_ALLOC, 3, MODEL_BASE + s, c, ext,
+							n),
+				 0);
+		model_check(txn, model);
+		if (op % 25 == 0) {
+			assert_int_equal(ic_meta_commit(txn), 0);
+			assert_int_equal(ic_meta_begin(f->meta, false, &txn), 0);
+			model_check(txn, model);
+			ic_meta_abort(txn);
+			assert_int_equal(ic_meta_begin(f->meta, true, &txn), 0);
+		}
+	}
+	ic_meta_abort(txn);
+}
+
 static void
 test_disk_ids_are_never_reused(void **state)
 {
@@ -311,6 +393,7 @@ main(void)
 	/* Every backend. */
 	const struct CMUnitTest common[] = {
 		cmocka_unit_test_setup_teardown(test_replace_splits_and_finds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replace_matches_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_ids_are_never_reused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_owner_record_round_trips, setup, teardown),
 		cmocka_unit_test(test_owner_codec),
