@@ -1,19 +1,28 @@
 # Two "hosts" on this machine for the multi-host end-to-end tests, sourced
 # after tests/functions.sh and tests/etcd.sh. Each host is a network
 # namespace joined to the root namespace by a veth pair with its own /30
-# subnet; the 3-member etcd cluster of etcd.sh also listens on the root
-# side of both pairs, so either host reaches it, and a host whose link is
-# down reaches nothing. Both hosts share one store directory
-# ($ISOCACHE_STORE, the stand-in for shared storage), and ownership of its
-# vdisks is kept in etcd (ISOCACHE_OWNER_ETCD, per host: the endpoints as
-# that host reaches them). Everything is removed at exit: processes by PID,
-# then the namespaces (which take their veth pairs with them).
+# subnet and a default route through it; the 3-member etcd cluster of
+# etcd.sh also listens on a service address of the root namespace (a /32
+# on its loopback device), which both hosts and the root namespace reach, and a
+# host whose link is down reaches nothing. Both hosts share one store
+# directory ($ISOCACHE_STORE, the stand-in for shared storage). Its vdisks
+# are owned through etcd: with HOST_STORE=etcd (hosts_store) the store's
+# metadata is in the cluster, else it is local and ISOCACHE_OWNER_ETCD
+# names the cluster on each host. Everything is removed at exit: processes
+# by PID, then the namespaces (which take their veth pairs with them) and
+# the service address.
 #
 #   hosts_start               make hosts a and b, start the etcd cluster
 #   on_host H CMD...          run CMD on host H (a or b), with its etcd URL
 #   on_host_exec H CMD...     the same in place of this shell: run in the
 #                             background, $! is then CMD's own pid
-#   host_url H                host H's etcd URL (etcd://...:P1,...,P3/test)
+#   HOST_URL                  the cluster (etcd://SERVICE:P1,...,P3/test), the
+#                             same from every namespace
+#   HOST_OWNER_URL            where the store's vdisks are owned: HOST_URL, or
+#                             the store's own prefix for HOST_STORE=etcd (for
+#                             a tool that opens no store: ISOCACHE_OWNER_ETCD)
+#   hosts_store               make $ISOCACHE_STORE: metadata in the cluster
+#                             (HOST_STORE=etcd, prefix "store"), else local
 #   host_link_down H          cut host H off (its veth down inside its namespace)
 #   host_link_up H            and back
 #   HOST_TTL                  the lease TTL of every host, seconds (ISOCACHE_LEASE_TTL)
@@ -22,11 +31,13 @@
 # may run at once; the subnets are 10.X.Y.0/30 with X in 100..227.
 
 HOST_TTL=${HOST_TTL:-2}
+HOST_STORE=${HOST_STORE:-local}
 # A test stopped by a signal (ctest's timeout) still cleans up: namespaces
 # outlive every process.
 trap 'exit 143' TERM INT
 _HOST_NS=()
-declare -A _HOST_ADDR _HOST_PEER _HOST_IF
+declare -A _HOST_PEER _HOST_IF
+_HOST_SERVICE=
 
 _HOST_ID=$(($$ % 32768))
 _host_id() { echo "$_HOST_ID"; }
@@ -48,9 +59,10 @@ _host_make() {
 	ip -n "$ns" addr add "10.$x.$y.2/30" dev "${ns}h"
 	ip -n "$ns" link set "${ns}h" up
 	ip -n "$ns" link set lo up
-	_HOST_ADDR[$h]=10.$x.$y.1 # where host h reaches the root namespace
+	ip -n "$ns" route add default via "10.$x.$y.1"
 	_HOST_PEER[$h]=10.$x.$y.2
 	_HOST_IF[$h]=${ns}h
+	_HOST_SERVICE=10.$x.$(((id / 128) % 64 * 4 + 3)).1
 }
 
 _hosts_remove() {
@@ -58,6 +70,7 @@ _hosts_remove() {
 	for ns in "${_HOST_NS[@]}"; do
 		ip netns del "$ns" 2>/dev/null || true
 	done
+	[ -z "${_HOST_SERVICE_ADDED:-}" ] || ip addr del "$_HOST_SERVICE/32" dev lo 2>/dev/null || true
 }
 
 hosts_start() {
@@ -69,30 +82,37 @@ hosts_start() {
 	cleanup_fn _hosts_remove
 	_host_make a 0
 	_host_make b 1
-	ETCD_LISTEN_EXTRA="${_HOST_ADDR[a]} ${_HOST_ADDR[b]}"
+	ip addr add "$_HOST_SERVICE/32" dev lo
+	_HOST_SERVICE_ADDED=1
+	ETCD_LISTEN_EXTRA=$_HOST_SERVICE
 	etcd_cluster_start
+	HOST_URL=etcd://${ETCD_ENDPOINTS//127.0.0.1/$_HOST_SERVICE}/test
+	HOST_OWNER_URL=$HOST_URL
+	[ "$HOST_STORE" != etcd ] || HOST_OWNER_URL=${HOST_URL%/test}/store
 	local h
 	for h in a b; do
-		wait_until 10 on_host "$h" "$ETCDTOOL" -t 1000 "$(host_url "$h")" put /probe "$h" \
+		wait_until 10 on_host "$h" "$ETCDTOOL" -t 1000 "$HOST_URL" put /probe "$h" \
 			>/dev/null || fail "host $h cannot reach the etcd cluster"
 	done
 	echo "hosts up: a (${_HOST_PEER[a]}) and b (${_HOST_PEER[b]}), TTL $HOST_TTL s"
 }
 
-host_url() {
-	local i eps=
-	for ((i = 1; i <= ETCD_MEMBERS; i++)); do
-		eps+="${eps:+,}${_HOST_ADDR[$1]}:${ETCD_CLIENT_PORTS[i - 1]}"
-	done
-	echo "etcd://$eps/test"
+hosts_store() {
+	cleanup_fn chattr -R -i "$ISOCACHE_STORE"
+	if [ "$HOST_STORE" = etcd ]; then
+		"$ADMIN" --store "$ISOCACHE_STORE" init --meta "${HOST_URL%/test}/store"
+	else
+		"$ADMIN" --store "$ISOCACHE_STORE" init
+	fi
 }
 
 on_host() { (on_host_exec "$@"); }
 
 on_host_exec() {
-	local h=$1
+	local h=$1 owner=
 	shift
-	exec ip netns exec "ic$(_host_id)$h" env ISOCACHE_OWNER_ETCD="$(host_url "$h")" \
+	[ "$HOST_STORE" = etcd ] || owner=$HOST_URL
+	exec ip netns exec "ic$(_host_id)$h" env ISOCACHE_OWNER_ETCD="$owner" \
 		ISOCACHE_LEASE_TTL="$HOST_TTL" "$@"
 }
 

@@ -41,7 +41,8 @@ host_nbd_stop() {
 }
 
 # hosts_writing COUNT ARGS...: the scene of every two-host NBD test: the
-# hosts and the cluster, a store with the 256 MiB vdisk vm, host a's
+# hosts and the cluster, a store (hosts_store: local, or with HOST_STORE=etcd
+# its metadata in the cluster) with the 256 MiB vdisk vm, host a's
 # isocache-nbd serving it (with ARGS), and owner_writer writing COUNT
 # blocks through a in the background ($writer its pid, $TESTDIR/w.log its
 # log), under way: 20 blocks flushed.
@@ -49,7 +50,8 @@ hosts_writing() {
 	local count=$1
 	shift
 	hosts_start
-	owner_vdisk 256M vm
+	hosts_store
+	"$ADMIN" create --size 256M vm
 	host_nbd a a "$@" vm
 	touch "$TESTDIR/w.log"
 	owner_writer "$(nbd_uri a)" 0 "$count" "$TESTDIR/w.log" &

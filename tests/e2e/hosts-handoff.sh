@@ -27,7 +27,8 @@ qemu_io_done "$TESTDIR/b.io" 2
 # b's policy is never: a claimant on host a is denied at once, not after
 # its deadline (the tool waits up to 120 s), and b keeps serving.
 t0=$SECONDS
-expect_fail 'denied the release' on_host a "$OWNERTOOL" "$ISOCACHE_STORE" hold vm 1
+expect_fail 'denied the release' on_host a env ISOCACHE_OWNER_ETCD="$HOST_OWNER_URL" \
+	"$OWNERTOOL" "$ISOCACHE_STORE" hold vm 1
 ((SECONDS - t0 < 20)) || fail "the denial took $((SECONDS - t0)) s"
 grep 'denied a release through etcd' "$TESTDIR/b.log" || fail "b did not log its denial"
 qemu-io -f raw -c "read -P 0x66 0 4k" "$(nbd_uri b)" >"$TESTDIR/b.io"
