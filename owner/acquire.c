@@ -129,7 +129,7 @@ owner_settle(struct owner_store *os, const char *name, struct ic_owner_rec *self
 static void
 owner_disown(struct owner_store *os, const char *name, const struct ic_owner_rec *self)
 {
-	struct owner_claim claim;
+	struct owner_claim claim = { .lock_fd = -1 };
 	struct ic_owner_rec rec;
 	struct ic_meta_txn *txn;
 	int rc = ic_meta_begin(os->meta, false, &txn);
@@ -141,7 +141,6 @@ owner_disown(struct owner_store *os, const char *name, const struct ic_owner_rec
 	if (rc || memcmp(rec.owner_id, self->owner_id, 16) != 0)
 		return;
 	owner_claimed(&claim, name, &rec);
-	claim.lock_fd = -1;
 	ic_log(IC_LOG_WARN, "%s: the owner released it after we stopped waiting; freeing it",
 	       name);
 	owner_release(os, &claim);
@@ -238,11 +237,18 @@ owner_acquire(struct owner_store *os, const char *name, const char *who, unsigne
 	      enum ic_takeover how, char *said, size_t cap, struct owner_claim *out)
 {
 	struct ic_owner_rec self, seen;
+	struct owner_etcd etcd;
 	char answer[256] = "";
 	bool force = how == IC_TAKEOVER_FORCE;
-	int rc = owner_self(getpid(), who, NULL, owner_socket(os), &self);
+	int rc = owner_etcd_config(os, &etcd);
 
+	if (rc)
+		return rc < 0 ? rc : owner_remote_acquire(&etcd, name, who, owner_socket(os),
+							  timeout_ms, how, out);
+	rc = owner_self(getpid(), who, NULL, owner_socket(os), &self);
 	out->lock_fd = -1;
+	out->lease = NULL;
+	out->fenced = false;
 	if (timeout_ms == 0)
 		timeout_ms = IC_RELEASE_TIMEOUT_MS;
 	for (int attempt = 0; rc == 0 && attempt < OWNER_ATTEMPTS; attempt++) {

@@ -24,7 +24,9 @@ owner_info(struct owner_store *os, struct ic_meta_txn *txn, const char *name,
 		out->rec = (struct ic_owner_rec){ 0 };
 		rc = 0;
 	}
-	out->alive = rc == 0 && owner_lock_held(os, name) == 1;
+	/* In etcd a record lives exactly as long as its owner's lease. */
+	out->alive = rc == 0 && (ic_meta_etcd_url(os->meta) ? !owner_none(&out->rec)
+							     : owner_lock_held(os, name) == 1);
 	out->policy[0] = '\0';
 	return rc;
 }

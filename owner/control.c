@@ -81,7 +81,7 @@ ic_control_path(const struct ic_control *ctl)
 }
 
 void
-owner_serve(struct ic_control *ctl, struct owner_served *s)
+owner_control_add(struct ic_control *ctl, struct owner_served *s)
 {
 	IC_LOCK_SCOPE(&ctl->mu);
 	s->ctl = ctl;
@@ -90,7 +90,7 @@ owner_serve(struct ic_control *ctl, struct owner_served *s)
 }
 
 void
-owner_unserve(struct owner_served *s)
+owner_control_remove(struct owner_served *s)
 {
 	struct ic_control *ctl = s->ctl;
 
@@ -152,15 +152,16 @@ control_peer_gone(int fd)
 	return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
-/* The policy's verdict on releasing s; NULL = release, else why not. */
-static const char *
-control_verdict(const struct ic_control *ctl, const struct owner_served *s, char *why,
-		size_t cap)
+const char *
+owner_verdict(const struct owner_served *s, char *why, size_t cap)
 {
+	const struct ic_control *ctl = s->ctl;
 	unsigned window = ctl->cfg.idle_ms ? ctl->cfg.idle_ms : IC_RELEASE_IDLE_MS;
 	unsigned users;
 	long long last, idle;
 
+	if (!ctl)
+		return NULL;
 	s->ops->usage(s->arg, &users, &last);
 	idle = ic_now_ms() - last;
 
@@ -207,7 +208,7 @@ control_release(struct ic_control *ctl, int fd, const struct ctl_msg *m, struct 
 			     m->release.name);
 		return;
 	}
-	if (!(m->release.flags & CTL_RELEASE_FORCE) && control_verdict(ctl, s, text, cap)) {
+	if (!(m->release.flags & CTL_RELEASE_FORCE) && owner_verdict(s, text, cap)) {
 		reply->reply.result = CTL_DENIED;
 		ic_log(IC_LOG_INFO, "%s: denied a release to %s: %s", s->name, m->release.who,
 		       text);

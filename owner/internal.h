@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include "etcd/etcd.h"
 #include "owner/owner.h"
 
 #define OWNER_LOCK_FILE "owners.lock"
@@ -50,6 +51,75 @@ int owner_acquire(struct owner_store *os, const char *name, const char *who,
 /* ---- control.c ---- */
 /* This handle's control socket path, or "". */
 const char *owner_socket(const struct owner_store *os);
+/* Put s on ctl's list (answer RELEASE and SNAPSHOT for it); take it off
+ * (no effect when it is on none), waiting for a handoff of it in progress. */
+void owner_control_add(struct ic_control *ctl, struct owner_served *s);
+void owner_control_remove(struct owner_served *s);
+/* The release policy's verdict on releasing s: NULL = release, else why
+ * not (in why). Always NULL for a vdisk served by no control socket. */
+const char *owner_verdict(const struct owner_served *s, char *why, size_t cap);
+
+/* ---- lease.c: a claim across hosts (docs/MULTI-HOST.md §4) ---- */
+#define OWNER_ETCD_KEY_MAX 600
+#define OWNER_LEASE_TTL_S 10u       /* default; ISOCACHE_LEASE_TTL overrides */
+#define OWNER_ETCD_TIMEOUT_MS 2000u /* bound of one etcd call */
+
+/* Where ownership of a store's vdisks lives when it is in etcd. */
+struct owner_etcd {
+	const struct ic_meta *meta; /* the store, when its metadata is in etcd */
+	struct ic_etcd_url url;
+	unsigned ttl_s;     /* the lease's TTL */
+	unsigned margin_ms; /* validity ends this long before the TTL would */
+};
+
+/* Is ownership in os kept in etcd? 1 with *cfg filled, 0 when it is local
+ * (the kernel lock and the metadata record), or -EINVAL (logged). It is
+ * when the store's metadata is in etcd, or ISOCACHE_OWNER_ETCD names a
+ * cluster for a local store's; ISOCACHE_LEASE_TTL gives the TTL. */
+int owner_etcd_config(const struct owner_store *os, struct owner_etcd *cfg);
+/* "/isocache/PREFIX/KIND/NAME" (kind "owners" or "release") into buf:
+ * 0 or -ENAMETOOLONG. */
+int owner_etcd_key(const struct owner_etcd *cfg, const char *kind, const char *name,
+		   char *buf, size_t cap);
+/* One attempt at claiming name as self: grant a lease, then in one txn put
+ * the record attached to it if no record exists (and drop a release request
+ * of ours). 0: out holds the claim, its lease kept alive by a keeper thread
+ * and etcd's client taken over (*etcd = NULL). -EBUSY: *seen is the record
+ * found and *lease the owner's lease it is attached to. Else -errno. */
+int owner_lease_try(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char *name,
+		    const struct ic_owner_rec *self, struct owner_claim *out,
+		    struct ic_owner_rec *seen, int64_t *lease);
+/* Inside write transaction txn: does the claim still stand in etcd, its
+ * record's mod_revision still the fencing token and its lease valid? On a
+ * store in etcd the commit of txn is made conditional on the token
+ * (ic_meta_txn_fence: it then fails with -ESTALE); on a local store the
+ * record is read now. 0, -ESTALE (logged), or the etcd call's -errno
+ * (nothing known; do not commit). */
+int owner_lease_check(struct owner_lease *lease, struct ic_meta_txn *txn);
+/* End the claim: delete the record if its mod_revision is still the
+ * token, revoke the lease and stop renewing it. Fence the claim first. */
+void owner_lease_release(struct owner_lease *lease);
+/* Free what owner_lease_try made (after owner_lease_release, or leaving
+ * the lease to expire). */
+void owner_lease_free(struct owner_lease *lease);
+/* The two keys of a lease, for the release watcher. */
+const char *owner_lease_key(const struct owner_lease *lease);
+const char *owner_lease_release_key(const struct owner_lease *lease);
+int64_t owner_lease_token(const struct owner_lease *lease);
+const struct owner_etcd *owner_lease_etcd(const struct owner_lease *lease);
+
+/* ---- remote.c: acquiring and releasing across hosts ---- */
+/* owner_acquire for a store whose ownership is in etcd (socket: this
+ * process's control socket, for the record, or ""): claim; a live
+ * owner (a record) is asked to release through release/NAME unless how
+ * is never, and the claimant waits for its record to go (its release, or
+ * its lease expiring) for up to timeout_ms + the TTL. */
+int owner_remote_acquire(const struct owner_etcd *cfg, const char *name, const char *who,
+			 const char *socket, unsigned timeout_ms, enum ic_takeover how,
+			 struct owner_claim *out);
+/* Start answering release requests for s through etcd; stop. */
+int owner_remote_serve(struct owner_served *s);
+void owner_remote_unserve(struct owner_served *s);
 
 /* ---- takeover.c ---- */
 /* Kill the process behind rec's control socket and wait for it to exit,

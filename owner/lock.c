@@ -117,4 +117,6 @@ owner_drop(struct owner_claim *claim)
 	if (claim->lock_fd >= 0)
 		close(claim->lock_fd);
 	claim->lock_fd = -1;
+	owner_lease_free(claim->lease);
+	claim->lease = NULL;
 }

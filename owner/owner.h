@@ -6,8 +6,10 @@
  * An owner holds an OFD lock on its vdisk's byte of STORE/owners.lock for
  * as long as it owns it; the record in the metadata file (generation,
  * owner id, pid, who, control socket) is changed by compare-and-swap on
- * the generation. Functions return 0 or a negative errno after logging
- * what was wrong.
+ * the generation. A store whose ownership is kept in etcd (docs/MULTI-HOST.md
+ * §4) proves it by a lease instead: the claim then holds a struct
+ * owner_lease (lease.c) and no kernel lock. Functions return 0 or a
+ * negative errno after logging what was wrong.
  */
 #ifndef IC_OWNER_OWNER_H
 #define IC_OWNER_OWNER_H
@@ -30,6 +32,8 @@ struct owner_store {
 	enum ic_takeover takeover;  /* what a writer does about a live owner */
 };
 
+struct owner_lease; /* lease.c: a claim across hosts */
+
 /* A vdisk this process owns (or owned). */
 struct owner_claim {
 	char name[IC_NAME_MAX + 1];
@@ -39,20 +43,31 @@ struct owner_claim {
 	int lock_fd;  /* holds the vdisk's byte of owners.lock; -1 when not */
 	bool fenced;  /* released or taken over: nothing may be written under
 		       * it; read on every request (owner_fenced) */
+	struct owner_lease *lease; /* ownership in etcd: the lease and its
+				    * fencing token; NULL for a local claim */
 };
 
-/* Is the claim's kernel lock held (the vdisk is ours, or was until a
- * fence that has not dropped it yet)? */
-static inline bool
-owner_held(const struct owner_claim *claim)
-{
-	return claim->lock_fd >= 0;
-}
+/* Is the claim's lease still valid (renewed recently enough that etcd
+ * cannot have expired it)? Any thread; cheap. */
+bool owner_lease_valid(struct owner_lease *lease);
 
+/* Released, taken over, or (across hosts) its lease no longer valid:
+ * nothing may be written under the claim. Read immediately before every
+ * write is submitted. */
 static inline bool
 owner_fenced(const struct owner_claim *claim)
 {
-	return __atomic_load_n(&claim->fenced, __ATOMIC_RELAXED);
+	return __atomic_load_n(&claim->fenced, __ATOMIC_RELAXED) ||
+	       (claim->lease && !owner_lease_valid(claim->lease));
+}
+
+/* Is the claim held: its kernel lock (the vdisk is ours, or was until a
+ * fence that has not dropped it yet), or across hosts its lease, not yet
+ * fenced? */
+static inline bool
+owner_held(const struct owner_claim *claim)
+{
+	return claim->lock_fd >= 0 || (claim->lease && !owner_fenced(claim));
 }
 
 /* From now on every write under claim fails with -ESTALE. Set before the
@@ -83,9 +98,11 @@ int owner_release(struct owner_store *os, struct owner_claim *claim);
 /* rc, or when it is 0 the result of owner_release(os, claim): for callers
  * whose work is done and whose release must not fail silently. */
 int owner_release_after(struct owner_store *os, struct owner_claim *claim, int rc);
-/* Drop the claim's kernel lock, if held. Only once nothing can write under
- * the claim any more (fenced, or closed): the lock is what keeps another
- * process from claiming. */
+/* Drop the claim's kernel lock, if held, and free its lease (ended by
+ * owner_release or a release across hosts, else left to expire). Only
+ * once nothing can write under the claim any more (fenced, or closed), and
+ * no other thread looks at it: the lock is what keeps another process from
+ * claiming. */
 void owner_drop(struct owner_claim *claim);
 /* Ask the live owner of name, if it has a control socket, to snapshot it
  * as image (NAME@SNAP). Returns 1 when there is no such owner (snapshot
@@ -113,6 +130,8 @@ struct ic_owner_ops {
 	void (*usage)(void *arg, unsigned *clients, long long *last_write_ms);
 };
 
+struct owner_watch;
+
 /* An owned vdisk on a control's list; embedded in what it serves. */
 struct owner_served {
 	const char *name;
@@ -120,10 +139,13 @@ struct owner_served {
 	const struct ic_owner_ops *ops;
 	void *arg;
 	struct ic_control *ctl;    /* serving it, or NULL */
+	struct owner_watch *watch; /* remote.c: release requests through etcd */
 	struct owner_served *next;
 };
 
-/* Answer RELEASE and SNAPSHOT for s->name on ctl from now on. */
+/* Answer RELEASE and SNAPSHOT for s->name on ctl (may be NULL) from now
+ * on; across hosts (s->claim->lease), also release requests that come
+ * through etcd (remote.c). */
 void owner_serve(struct ic_control *ctl, struct owner_served *s);
 /* Stop; waits for a release or snapshot of it in progress. No effect when
  * s is not served. */

@@ -164,8 +164,12 @@ int
 owner_check(struct ic_meta_txn *txn, const struct owner_claim *claim)
 {
 	struct ic_owner_rec rec;
-	int rc = ic_meta_owner_get(txn, claim->name, &rec);
+	int rc;
 
+	/* Across hosts the record in etcd must still be the one we wrote. */
+	if (claim->lease)
+		return owner_lease_check(claim->lease, txn);
+	rc = ic_meta_owner_get(txn, claim->name, &rec);
 	if (rc == 0 && rec.generation == claim->generation &&
 	    memcmp(rec.owner_id, claim->owner_id, 16) == 0)
 		return 0;
@@ -179,8 +183,16 @@ owner_release(struct owner_store *os, struct owner_claim *claim)
 {
 	struct ic_owner_rec none = { 0 };
 	uint64_t generation;
-	int rc = owner_transfer(os, claim, &none, &generation);
+	int rc = 0;
 
+	/* A record left behind in etcd goes with its lease, revoked here or
+	 * expiring within the TTL: only a local record can stay. */
+	if (claim->lease) {
+		owner_fence(claim);
+		owner_lease_release(claim->lease);
+	} else {
+		rc = owner_transfer(os, claim, &none, &generation);
+	}
 	owner_drop(claim);
 	if (rc == -ESTALE)
 		return 0; /* taken over: the record is another's now */

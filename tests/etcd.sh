@@ -13,6 +13,10 @@
 #   etcd_member_kill I [SIG]    kill member I (default KILL), wait until it is gone
 #   etcd_member_start I         start member I again (its data kept), wait until healthy
 #   etcd_healthy ENDPOINTS      are these members healthy (for wait_until)?
+#   ETCD_LISTEN_EXTRA           addresses (space-separated) members also serve
+#                               clients on, besides 127.0.0.1, at the same
+#                               ports (tests/hosts.sh: the root side of each
+#                               host's veth pair); set before etcd_cluster_start
 #
 # Timings are shortened for tests (heartbeat 50 ms, election 500 ms), so a
 # lost leader is replaced in about a second.
@@ -24,6 +28,7 @@ ETCD_PIDS=()
 ETCD_CLIENT_PORTS=()
 ETCD_PEER_PORTS=()
 ETCD_INITIAL_CLUSTER=
+ETCD_LISTEN_EXTRA=${ETCD_LISTEN_EXTRA:-}
 
 # _etcd_free_ports N: N distinct TCP ports free on 127.0.0.1 now (the
 # kernel's choice; held together while chosen, so they differ).
@@ -48,9 +53,11 @@ etcd_healthy() {
 # state new or existing), its log in $TESTDIR/etcd/mI.log.
 _etcd_launch() {
 	local i=$1 state=$2 name=m$1
-	local client=${ETCD_CLIENT_PORTS[i - 1]} peer=${ETCD_PEER_PORTS[i - 1]}
+	local client=${ETCD_CLIENT_PORTS[i - 1]} peer=${ETCD_PEER_PORTS[i - 1]} listen addr
+	listen=http://127.0.0.1:$client
+	for addr in $ETCD_LISTEN_EXTRA; do listen+=",http://$addr:$client"; done
 	etcd --name "$name" --data-dir "$TESTDIR/etcd/$name" \
-		--listen-client-urls "http://127.0.0.1:$client" \
+		--listen-client-urls "$listen" \
 		--advertise-client-urls "http://127.0.0.1:$client" \
 		--listen-peer-urls "http://127.0.0.1:$peer" \
 		--initial-advertise-peer-urls "http://127.0.0.1:$peer" \

@@ -26,6 +26,10 @@ vd_submit(struct ic_vdisk *vd, enum ic_filter_op op, struct ic_seg *segs, unsign
 
 	if (n == 0)
 		return 0;
+	/* Checked again immediately before submission: across hosts the claim
+	 * can lapse (its lease unrenewed) while a request waits for its locks. */
+	if (op != IC_OP_PREAD && op != IC_OP_CACHE && vd_fenced(vd))
+		return -ESTALE;
 	if (vd->stack) {
 		switch (op) {
 		case IC_OP_PREAD: return ic_stack_pread(vd->stack, segs, n, flags);
@@ -589,7 +593,10 @@ vd_commit_write(struct ic_vdisk *vd, const struct vd_commit *c)
 		ic_meta_abort(txn);
 		return rc;
 	}
-	return ic_meta_commit(txn);
+	rc = ic_meta_commit(txn);
+	if (rc == -ESTALE) /* fenced by the commit itself (a store in etcd) */
+		vd_fence(vd);
+	return rc;
 }
 
 int

@@ -317,7 +317,9 @@ ic_vdisk_open(struct ic_store *store, const char *image, unsigned flags, struct 
 		if (rc)
 			goto fail;
 	}
-	if (owner_held(&vd->claim) && store->owners.control) {
+	/* Served on the control socket, and across hosts for release requests
+	 * through etcd (owner_serve takes a NULL control). */
+	if (owner_held(&vd->claim) && (store->owners.control || vd->claim.lease)) {
 		vd->served = (struct owner_served){ .name = vd->image, .claim = &vd->claim,
 						    .ops = &vd_owner_ops, .arg = vd };
 		owner_serve(store->owners.control, &vd->served);

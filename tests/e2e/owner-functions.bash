@@ -29,11 +29,13 @@ owner_socket() {
 
 # owner_writer URI FIRST COUNT LOG: write COUNT 64 KiB blocks from block
 # FIRST, block i filled with byte (i % 251) + 1, each followed by a flush;
-# append "flushed i" to LOG after each flush and "error i MSG" at the first
-# error (then stop). Runs in the foreground.
+# append "flushed i T" to LOG after each flush and "error i T MSG" at the
+# first error (then stop), T the monotonic clock in ms (ic_now_ms's, the
+# same in every namespace). Runs in the foreground.
 owner_writer() {
 	/usr/bin/python3 - "$@" <<'PY'
-import nbd, sys
+import nbd, sys, time
+ms = lambda: int(time.monotonic() * 1000)
 uri, first, count, log = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 h = nbd.NBD()
 h.connect_uri(uri)
@@ -43,9 +45,9 @@ with open(log, "a", buffering=1) as out:
             h.pwrite(bytes([i % 251 + 1]) * 65536, i * 65536)
             h.flush()
         except nbd.Error as e:
-            out.write("error %d %s\n" % (i, e))
+            out.write("error %d %d %s\n" % (i, ms(), e))
             break
-        out.write("flushed %d\n" % i)
+        out.write("flushed %d %d\n" % (i, ms()))
 PY
 }
 

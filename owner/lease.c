@@ -1,0 +1,299 @@
+/* A claim across hosts (docs/MULTI-HOST.md §4): the proof of ownership is
+ * an etcd lease, not a kernel lock. A claim grants a lease and, in one txn,
+ * puts the record attached to it only if no record exists; the put's
+ * revision R is the fencing token. A keeper thread (etcd/keeper.c) renews
+ * the lease, and the claim is valid only until the last renewal SENT + TTL
+ * - margin: owner_fenced() reads that before every write, so an owner cut
+ * off from etcd stops writing before etcd can expire its lease and let a
+ * claimant in. A commit checks that the record still has revision R, so a
+ * deposed owner never commits a map; a release deletes the record only if
+ * it is still R's, then revokes the lease.
+ *
+ * Threads: the claim's etcd client is used under mu (the commit thread's
+ * checks, a release); the keeper pointer under keeper_lock, read-locked by
+ * every owner_lease_valid, so a release may stop the keeper while I/O
+ * threads still look. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "owner/internal.h"
+
+struct owner_lease {
+	struct owner_etcd cfg;
+	char key[OWNER_ETCD_KEY_MAX];     /* owners/NAME */
+	char release_key[OWNER_ETCD_KEY_MAX]; /* release/NAME */
+	char name[IC_NAME_MAX + 1];
+	int64_t id;                       /* the etcd lease */
+	int64_t token;                    /* R: the record's mod_revision */
+	struct owner_claim *claim;        /* fenced when the lease is lost */
+	pthread_mutex_t mu;
+	struct ic_etcd *etcd;             /* under mu */
+	pthread_rwlock_t keeper_lock;
+	struct ic_etcd_keeper *keeper;    /* NULL once released */
+};
+
+int
+owner_etcd_config(const struct owner_store *os, struct owner_etcd *cfg)
+{
+	const struct ic_etcd_url *store = os->meta ? ic_meta_etcd_url(os->meta) : NULL;
+	/* Ownership in etcd for a local store: where hosts share a local
+	 * store's directory (the hosts of one machine in tests), the stand-in
+	 * for a store whose metadata is in etcd. */
+	const char *url = getenv("ISOCACHE_OWNER_ETCD");
+	const char *ttl = getenv("ISOCACHE_LEASE_TTL");
+	char *end;
+	unsigned long v = OWNER_LEASE_TTL_S;
+
+	if (!store && (!url || !url[0]))
+		return 0;
+	if (ttl && ttl[0]) {
+		errno = 0;
+		v = strtoul(ttl, &end, 10);
+		if (errno || *end || v < 1 || v > 3600) {
+			ic_log(IC_LOG_ERR, "ISOCACHE_LEASE_TTL=%s: give the lease's TTL in whole "
+			       "seconds, 1 to 3600", ttl);
+			return -EINVAL;
+		}
+	}
+	/* The margin: a fifth of the TTL covers two clocks' rate drift over a
+	 * TTL (parts per million) and a write in flight, with room to spare. */
+	*cfg = (struct owner_etcd){ .meta = store ? os->meta : NULL, .ttl_s = (unsigned)v,
+				    .margin_ms = (unsigned)v * 200 };
+	if (store)
+		cfg->url = *store;
+	else if (ic_etcd_url_parse(url, &cfg->url))
+		return -EINVAL;
+	return 1;
+}
+
+int
+owner_etcd_key(const struct owner_etcd *cfg, const char *kind, const char *name, char *buf,
+	       size_t cap)
+{
+	int n;
+
+	if (cfg->meta)
+		return ic_meta_etcd_key(cfg->meta, kind, name, buf, cap);
+	/* The layout of a store in etcd (docs/MULTI-HOST.md §3). */
+	n = snprintf(buf, cap, "/isocache/%s/%s/%s", cfg->url.prefix, kind, name);
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+/* The keeper lost the lease (validity ran out, or etcd says it is gone):
+ * fence the claim, as a RELEASE does. */
+static void
+lease_lost(void *arg, int64_t lease, int err)
+{
+	struct owner_lease *l = arg;
+
+	owner_fence(l->claim);
+	ic_log(IC_LOG_ERR, "%s: fenced: its etcd lease %lld was lost (%s); every write now "
+	       "fails (ESTALE)", l->name, (long long)lease, strerror(-err));
+}
+
+bool
+owner_lease_valid(struct owner_lease *lease)
+{
+	bool valid;
+
+	pthread_rwlock_rdlock(&lease->keeper_lock);
+	valid = lease->keeper && ic_etcd_keeper_valid(lease->keeper);
+	pthread_rwlock_unlock(&lease->keeper_lock);
+	return valid;
+}
+
+/* Claim won: keep the lease alive from now on and fill out. */
+static int
+lease_hold(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char *name, int64_t id,
+	   int64_t token, struct owner_claim *out)
+{
+	struct owner_lease *l = calloc(1, sizeof(*l));
+	int rc;
+
+	if (!l)
+		return -ENOMEM;
+	l->cfg = *cfg;
+	snprintf(l->name, sizeof(l->name), "%s", name);
+	/* Both fit: owner_lease_try made them in buffers of this size. */
+	owner_etcd_key(cfg, "owners", name, l->key, sizeof(l->key));
+	owner_etcd_key(cfg, "release", name, l->release_key, sizeof(l->release_key));
+	l->id = id;
+	l->token = token;
+	l->claim = out;
+	pthread_mutex_init(&l->mu, NULL);
+	pthread_rwlock_init(&l->keeper_lock, NULL);
+	out->lock_fd = -1;
+	out->fenced = false;
+	rc = ic_etcd_keeper_start(&cfg->url, OWNER_ETCD_TIMEOUT_MS, id, cfg->ttl_s, cfg->margin_ms,
+				  lease_lost, l, &l->keeper);
+	if (rc) {
+		pthread_rwlock_destroy(&l->keeper_lock);
+		pthread_mutex_destroy(&l->mu);
+		free(l);
+		return rc;
+	}
+	l->etcd = *etcd;
+	*etcd = NULL;
+	out->lease = l;
+	return 0;
+}
+
+int
+owner_lease_try(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char *name,
+		const struct ic_owner_rec *self, struct owner_claim *out,
+		struct ic_owner_rec *seen, int64_t *lease)
+{
+	char key[OWNER_ETCD_KEY_MAX], release[OWNER_ETCD_KEY_MAX];
+	uint8_t value[IC_OWNER_REC_BYTES];
+	struct ic_etcd_txn_result res = { 0 };
+	int64_t id;
+	int rc = owner_etcd_key(cfg, "owners", name, key, sizeof(key));
+
+	if (rc == 0)
+		rc = owner_etcd_key(cfg, "release", name, release, sizeof(release));
+	if (rc)
+		return rc;
+	ic_meta_owner_encode(self, value);
+	rc = ic_etcd_lease_grant(*etcd, cfg->ttl_s, &id, NULL);
+	if (rc)
+		return rc;
+	{
+		const struct ic_etcd_cmp none = { .key = key, .target = IC_ETCD_CREATE,
+						  .result = IC_ETCD_EQUAL, .number = 0 };
+		const struct ic_etcd_op put[] = {
+			{ .type = IC_ETCD_OP_PUT, .key = key, .value = value,
+			  .value_len = sizeof(value), .lease = id },
+			{ .type = IC_ETCD_OP_DELETE, .key = release },
+		};
+		const struct ic_etcd_op get = { .type = IC_ETCD_OP_GET, .key = key };
+
+		rc = ic_etcd_txn(*etcd, &none, 1, put, 2, &get, 1, &res);
+	}
+	if (rc == 0 && res.succeeded) {
+		/* The txn's one put: the store's revision after it is the record's
+		 * mod_revision, the fencing token. */
+		rc = lease_hold(cfg, etcd, name, id, res.revision, out);
+		if (rc == 0) {
+			ic_log(IC_LOG_INFO, "%s: claimed through etcd (lease %lld, TTL %u s, token "
+			       "%lld)", name, (long long)id, cfg->ttl_s, (long long)res.revision);
+			ic_etcd_kvs_free(&res.got);
+			return 0;
+		}
+	} else if (rc == 0) {
+		*lease = res.got.n == 1 ? res.got.kv[0].lease : 0;
+		*seen = (struct ic_owner_rec){ 0 };
+		rc = res.got.n == 1 ? ic_meta_owner_decode(res.got.kv[0].value,
+							    res.got.kv[0].value_len, seen)
+				    : 0;
+		if (rc)
+			ic_log(IC_LOG_ERR, "%s: its ownership record in etcd (%s) is damaged", name,
+			       key);
+		rc = rc ? rc : -EBUSY;
+	}
+	ic_etcd_kvs_free(&res.got);
+	/* Not ours: the lease holds nothing; ending it now spares etcd the TTL. */
+	if (*etcd && ic_etcd_lease_revoke(*etcd, id) && rc == 0)
+		rc = -EIO;
+	return rc;
+}
+
+int
+owner_lease_check(struct owner_lease *l, struct ic_meta_txn *txn)
+{
+	struct ic_etcd_kv kv = { 0 };
+	int rc = txn ? ic_meta_txn_fence(txn, l->key, l->token) : -EOPNOTSUPP;
+
+	/* A store in etcd: the commit itself compares the token, atomically. */
+	if (rc != -EOPNOTSUPP) {
+		if (rc == 0 && !owner_lease_valid(l))
+			rc = -ESTALE;
+		if (rc == -ESTALE)
+			ic_log(IC_LOG_ERR, "%s: its etcd lease is no longer valid; not writing",
+			       l->name);
+		return rc;
+	}
+	/* A local store (ownership alone in etcd): read the record, then
+	 * commit; the window between is the commit's own length. */
+	pthread_mutex_lock(&l->mu);
+	rc = ic_etcd_get(l->etcd, l->key, &kv);
+	pthread_mutex_unlock(&l->mu);
+	if (rc && rc != -ENOENT)
+		return rc;
+	if (rc == 0 && kv.mod_revision == l->token && owner_lease_valid(l)) {
+		ic_etcd_kv_free(&kv);
+		return 0;
+	}
+	ic_log(IC_LOG_ERR, "%s: no longer ours in etcd (record %s, token %lld%s); not writing",
+	       l->name, rc ? "gone" : "rewritten", (long long)l->token,
+	       owner_lease_valid(l) ? "" : ", lease no longer valid");
+	if (rc == 0)
+		ic_etcd_kv_free(&kv);
+	return -ESTALE;
+}
+
+void
+owner_lease_release(struct owner_lease *l)
+{
+	const struct ic_etcd_cmp ours = { .key = l->key, .target = IC_ETCD_MOD,
+					  .result = IC_ETCD_EQUAL, .number = l->token };
+	const struct ic_etcd_op del = { .type = IC_ETCD_OP_DELETE, .key = l->key };
+	struct ic_etcd_txn_result res = { 0 };
+	struct ic_etcd_keeper *keeper;
+
+	pthread_mutex_lock(&l->mu);
+	if (ic_etcd_txn(l->etcd, &ours, 1, &del, 1, NULL, 0, &res) == 0 && !res.succeeded)
+		ic_log(IC_LOG_WARN, "%s: its record in etcd was no longer ours (token %lld); left "
+		       "as it is", l->name, (long long)l->token);
+	ic_etcd_kvs_free(&res.got);
+	/* Revoking ends the lease now; a record we could not delete above (etcd
+	 * unreachable) goes with it, or at the latest when the TTL runs out. */
+	if (ic_etcd_lease_revoke(l->etcd, l->id))
+		ic_log(IC_LOG_WARN, "%s: etcd lease %lld not revoked; it expires within %u s",
+		       l->name, (long long)l->id, l->cfg.ttl_s);
+	pthread_mutex_unlock(&l->mu);
+	pthread_rwlock_wrlock(&l->keeper_lock);
+	keeper = l->keeper;
+	l->keeper = NULL;
+	pthread_rwlock_unlock(&l->keeper_lock);
+	ic_etcd_keeper_stop(keeper);
+}
+
+void
+owner_lease_free(struct owner_lease *l)
+{
+	if (!l)
+		return;
+	ic_etcd_keeper_stop(l->keeper);
+	ic_etcd_close(l->etcd);
+	pthread_rwlock_destroy(&l->keeper_lock);
+	pthread_mutex_destroy(&l->mu);
+	free(l);
+}
+
+const char *
+owner_lease_key(const struct owner_lease *lease)
+{
+	return lease->key;
+}
+
+const char *
+owner_lease_release_key(const struct owner_lease *lease)
+{
+	return lease->release_key;
+}
+
+int64_t
+owner_lease_token(const struct owner_lease *lease)
+{
+	return lease->token;
+}
+
+const struct owner_etcd *
+owner_lease_etcd(const struct owner_lease *lease)
+{
+	return &lease->cfg;
+}

@@ -1,0 +1,347 @@
+/* Handing a vdisk over between hosts (docs/MULTI-HOST.md §4, step 5):
+ * the claimant's side and the owner's side of a release through etcd.
+ *
+ * A claimant that finds a record puts a request at release/NAME and
+ * watches owners/NAME until the record goes: its owner released it, or the
+ * owner's lease expired (a dead or cut-off host). Then it claims as anyone
+ * would (lease.c); another claimer may win that race, and it waits again.
+ * It never kills nor revokes anything of another host's: a forced takeover
+ * only skips the owner's release policy, and else waits for the lease.
+ *
+ * The owner runs one watcher thread per vdisk it serves, watching
+ * release/NAME. A request runs the same steps as a RELEASE on the control
+ * socket: the policy's verdict, quiesce, flush, fence, then the record is
+ * deleted (only while still ours) and the lease revoked, so the claimant's
+ * watch sees the record go only after every flushed byte is in place and
+ * nothing of ours can write any more. A denied or failed request is
+ * deleted, which the claimant sees as no release.
+ *
+ * The watcher's state outlives its served vdisk when unserving cannot wait
+ * for a watch that blocks (etcd unreachable): it is shared by the thread
+ * and the served vdisk, freed by whichever lets go last, and the vdisk is
+ * touched only under mu while not stopped. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "owner/internal.h"
+
+#define WATCH_SLICE_MS 60000 /* a watch is renewed this often when nothing happens */
+#define WATCH_RETRY_MS 500   /* after a failed watch (the member went away) */
+
+/* ---- the claimant ---- */
+
+static int
+remote_on_delete(void *arg, const struct ic_etcd_event *ev)
+{
+	(void)arg;
+	return ev->type == IC_ETCD_EVENT_DELETE;
+}
+
+/* An etcd call that failed for want of a member (the client's errors:
+ * etcd/etcd.h), not for what it asked. */
+static bool
+remote_transient(int rc)
+{
+	return rc == -ETIMEDOUT || rc == -ECONNREFUSED || rc == -EAGAIN || rc == -EIO ||
+	       rc == -EPIPE || rc == -ECONNRESET;
+}
+
+static void
+remote_refusal(const char *name, const struct ic_owner_rec *seen, int rc, bool denied,
+	       unsigned timeout_ms, const struct owner_etcd *cfg, enum ic_takeover how)
+{
+	char desc[256];
+
+	owner_describe(seen, desc, sizeof(desc));
+	if (how == IC_TAKEOVER_NEVER)
+		ic_log(IC_LOG_ERR, "%s is owned by %s (through etcd); not taking it over", name,
+		       desc);
+	else if (denied)
+		ic_log(IC_LOG_ERR, "%s is owned by %s (through etcd); it denied the release (its "
+		       "log says why)", name, desc);
+	else if (rc == -ETIMEDOUT)
+		ic_log(IC_LOG_ERR, "%s is owned by %s (through etcd); it did not release within "
+		       "%u s, nor did its lease expire within its TTL (%u s): its host is alive; "
+		       "a takeover across hosts never kills, stop it there", name, desc,
+		       (timeout_ms + 999) / 1000, cfg->ttl_s);
+}
+
+/* Ask the owner of the record attached to lease `their` to release it: put
+ * the request at release, attached to that same lease, and wait until
+ * until_ms for the request to go. It goes with the record in every case
+ * but one: the owner released (it revokes its lease), or its lease expired
+ * (a dead or cut-off host); the owner deletes it alone when it denies.
+ * 0 once it went, -ENOENT when the owner's lease was already gone,
+ * -ETIMEDOUT, or the watch's -errno. */
+static int
+remote_ask(struct ic_etcd *etcd, const char *release, const char *ask, int64_t their,
+	   long long until_ms)
+{
+	long long left;
+	int64_t rev;
+	int rc = ic_etcd_put(etcd, release, ask, strlen(ask), their, &rev);
+
+	if (rc)
+		return rc;
+	left = until_ms - ic_now_ms();
+	if (left <= 0)
+		return -ETIMEDOUT;
+	return ic_etcd_watch(etcd, release, false, rev + 1, (unsigned)left, remote_on_delete, NULL);
+}
+
+/* Withdraw our request, if it is still ours. */
+static void
+remote_withdraw(struct ic_etcd *etcd, const char *release, const char *ask)
+{
+	const struct ic_etcd_cmp mine = { .key = release, .target = IC_ETCD_VALUE,
+					  .result = IC_ETCD_EQUAL, .value = ask,
+					  .value_len = strlen(ask) };
+	const struct ic_etcd_op del = { .type = IC_ETCD_OP_DELETE, .key = release };
+	struct ic_etcd_txn_result res = { 0 };
+
+	if (ic_etcd_txn(etcd, &mine, 1, &del, 1, NULL, 0, &res) == 0)
+		ic_etcd_kvs_free(&res.got);
+}
+
+int
+owner_remote_acquire(const struct owner_etcd *cfg, const char *name, const char *who,
+		     const char *socket, unsigned timeout_ms, enum ic_takeover how,
+		     struct owner_claim *out)
+{
+	char release[OWNER_ETCD_KEY_MAX], ask[128];
+	struct ic_owner_rec self, seen = { 0 };
+	struct ic_etcd *etcd = NULL;
+	long long t0 = ic_now_ms(), until;
+	int64_t their = 0, asked = 0; /* the owner's lease; the one we asked */
+	bool denied = false;
+	int rc;
+
+	*out = (struct owner_claim){ .lock_fd = -1 };
+	if (timeout_ms == 0)
+		timeout_ms = IC_RELEASE_TIMEOUT_MS;
+	/* A live owner answers within timeout_ms; a dead one's record goes
+	 * when its lease expires, at most its TTL after its last renewal. */
+	until = t0 + timeout_ms + cfg->ttl_s * 1000ll;
+	rc = owner_etcd_key(cfg, "release", name, release, sizeof(release));
+	if (rc)
+		return rc;
+	snprintf(ask, sizeof(ask), "%s %s (pid %d)", how == IC_TAKEOVER_FORCE ? "force" : "ask",
+		 who, (int)getpid());
+	rc = owner_self(getpid(), who, NULL, socket, &self);
+	if (rc == 0)
+		rc = ic_etcd_open(&cfg->url, OWNER_ETCD_TIMEOUT_MS, &etcd);
+	while (rc == 0) {
+		rc = owner_lease_try(cfg, &etcd, name, &self, out, &seen, &their);
+		if (rc == 0) {
+			owner_claimed(out, name, &self);
+			out->generation = (uint64_t)owner_lease_token(out->lease);
+			break;
+		}
+		if (rc == -EBUSY && how != IC_TAKEOVER_NEVER && asked && their == asked) {
+			denied = true; /* our request went, the owner stayed */
+			break;
+		}
+		if (rc == -EBUSY && how != IC_TAKEOVER_NEVER) {
+			if (!asked)
+				ic_log(IC_LOG_INFO, "%s: owned by %s (pid %u) through etcd; asking it "
+				       "to release", name, seen.who, seen.pid);
+			rc = remote_ask(etcd, release, ask, their, until);
+			if (rc == 0)
+				asked = their;
+			if (rc == 0 || rc == -ENOENT) { /* gone: claim */
+				rc = 0;
+				continue;
+			}
+		}
+		if (remote_transient(rc) && ic_now_ms() < until) {
+			/* A member died under the call: a lease it granted and a
+			 * record it put were revoked (or expire); again, elsewhere. */
+			ic_log(IC_LOG_WARN, "%s: claiming through etcd: %s; trying again", name,
+			       strerror(-rc));
+			usleep(WATCH_RETRY_MS * 1000);
+			rc = 0;
+		}
+	}
+	if (rc == 0 && asked)
+		ic_log(IC_LOG_INFO, "%s: released to us through etcd in %lld ms", name,
+		       ic_now_ms() - t0);
+	if (rc && how != IC_TAKEOVER_NEVER && etcd)
+		remote_withdraw(etcd, release, ask);
+	ic_etcd_close(etcd);
+	if (rc == -EBUSY || rc == -ETIMEDOUT) {
+		remote_refusal(name, &seen, rc, denied, timeout_ms, cfg, how);
+		rc = -EBUSY;
+	}
+	return rc;
+}
+
+/* ---- the owner ---- */
+
+struct owner_watch {
+	pthread_mutex_t mu;          /* held over a release; stop set under it */
+	bool stop;                   /* s is gone: touch nothing of it */
+	atomic_int refs;             /* the thread and the served vdisk */
+	struct owner_served *s;
+	struct owner_etcd cfg;
+	char key[OWNER_ETCD_KEY_MAX]; /* release/NAME */
+	int64_t from;                /* next revision to watch from */
+	char ask[128];               /* the request: "ask|force WHO" */
+	bool requested;
+	pthread_t thread;
+};
+
+static void
+watch_put(struct owner_watch *w)
+{
+	if (atomic_fetch_sub(&w->refs, 1) == 1) {
+		pthread_mutex_destroy(&w->mu);
+		free(w);
+	}
+}
+
+static int
+watch_on_request(void *arg, const struct ic_etcd_event *ev)
+{
+	struct owner_watch *w = arg;
+
+	w->from = ev->kv.mod_revision + 1;
+	if (ev->type != IC_ETCD_EVENT_PUT)
+		return 0;
+	snprintf(w->ask, sizeof(w->ask), "%.*s", (int)ev->kv.value_len, (char *)ev->kv.value);
+	w->requested = true;
+	return 1;
+}
+
+/* A release request came: answer it as the control socket answers a
+ * RELEASE. True once the vdisk is no longer ours (or no longer served). */
+static bool
+watch_release(struct owner_watch *w, struct ic_etcd *etcd)
+{
+	bool force = strncmp(w->ask, "force ", 6) == 0;
+	const char *who = strchr(w->ask, ' ') ? strchr(w->ask, ' ') + 1 : w->ask;
+	struct owner_served *s;
+	long long t0 = ic_now_ms();
+	char why[256];
+	int rc;
+
+	pthread_mutex_lock(&w->mu);
+	s = w->s;
+	if (w->stop || owner_fenced(s->claim)) {
+		pthread_mutex_unlock(&w->mu);
+		return true;
+	}
+	if (!force && owner_verdict(s, why, sizeof(why))) {
+		ic_log(IC_LOG_INFO, "%s: denied a release through etcd to %s: %s", s->name, who,
+		       why);
+		ic_etcd_delete(etcd, w->key, false, NULL);
+		pthread_mutex_unlock(&w->mu);
+		return false;
+	}
+	rc = s->ops->quiesce(s->arg, t0 + IC_RELEASE_TIMEOUT_MS);
+	if (rc == 0) {
+		rc = s->ops->flush(s->arg);
+		if (rc == 0) {
+			/* Fenced under the quiesce before the record goes: nothing of
+			 * ours writes once the claimant can claim. */
+			owner_fence(s->claim);
+			owner_lease_release(s->claim->lease);
+		}
+		s->ops->resume(s->arg);
+	}
+	if (rc == 0)
+		ic_log(IC_LOG_INFO, "%s: released through etcd to %s in %lld ms; no longer serving "
+		       "it", s->name, who, ic_now_ms() - t0);
+	else {
+		ic_log(IC_LOG_WARN, "%s: a release through etcd to %s failed (%s); keeping it",
+		       s->name, who, strerror(-rc));
+		ic_etcd_delete(etcd, w->key, false, NULL);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return rc == 0;
+}
+
+static bool
+watch_stopped(struct owner_watch *w)
+{
+	bool stop;
+
+	pthread_mutex_lock(&w->mu);
+	stop = w->stop;
+	pthread_mutex_unlock(&w->mu);
+	return stop;
+}
+
+static void *
+watch_main(void *arg)
+{
+	struct owner_watch *w = arg;
+	struct ic_etcd *etcd = NULL;
+	int rc = ic_etcd_open(&w->cfg.url, WATCH_SLICE_MS, &etcd);
+
+	while (rc == 0 && !watch_stopped(w)) {
+		w->requested = false;
+		rc = ic_etcd_watch(etcd, w->key, false, w->from, WATCH_SLICE_MS, watch_on_request, w);
+		if (w->requested && watch_release(w, etcd))
+			break;
+		if (rc && rc != -ETIMEDOUT && !watch_stopped(w))
+			usleep(WATCH_RETRY_MS * 1000);
+		rc = rc == -ERANGE ? rc : 0; /* compacted past us: nothing to watch from */
+	}
+	ic_etcd_close(etcd);
+	watch_put(w);
+	return NULL;
+}
+
+int
+owner_remote_serve(struct owner_served *s)
+{
+	struct owner_lease *l = s->claim->lease;
+	struct owner_watch *w = calloc(1, sizeof(*w));
+	pthread_attr_t attr;
+	int rc;
+
+	if (!w)
+		return -ENOMEM;
+	pthread_mutex_init(&w->mu, NULL);
+	atomic_init(&w->refs, 2);
+	w->s = s;
+	w->cfg = *owner_lease_etcd(l);
+	snprintf(w->key, sizeof(w->key), "%s", owner_lease_release_key(l));
+	w->from = owner_lease_token(l) + 1;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = -pthread_create(&w->thread, &attr, watch_main, w);
+	pthread_attr_destroy(&attr);
+	if (rc) {
+		ic_log(IC_LOG_ERR, "%s: cannot watch for release requests through etcd: %s",
+		       s->name, strerror(-rc));
+		pthread_mutex_destroy(&w->mu);
+		free(w);
+		return rc;
+	}
+	s->watch = w;
+	return 0;
+}
+
+void
+owner_remote_unserve(struct owner_served *s)
+{
+	struct owner_watch *w = s->watch;
+
+	if (!w)
+		return;
+	/* Waits for a release in progress; the thread, maybe still blocked in
+	 * its watch, ends on its own and never touches s again. */
+	pthread_mutex_lock(&w->mu);
+	w->stop = true;
+	pthread_mutex_unlock(&w->mu);
+	s->watch = NULL;
+	watch_put(w);
+}

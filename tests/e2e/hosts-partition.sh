@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Host a cut off from etcd (its link down inside its namespace) while a
+# client writes through a's isocache-nbd (over a Unix socket, which the cut
+# leaves alone): a acknowledges nothing more, fences itself (its lease
+# unrenewed past TTL - margin) BEFORE host b's claim succeeds, and its
+# client sees errors; b then serves every block a flushed. (The client's
+# flush in flight at the cut fails when its commit gives up: on a local
+# store at the 2 s of the token check, before b's claim; on a store in
+# etcd at the metadata's own timeout, which may come after.) The monotonic stamps compared are those of the
+# writer's lines and of each server's log lines as they arrived, so each
+# is at most late, never early: a's are upper bounds and b's come after b
+# claimed, and a fence stamped before b's claim came before it.
+HOST_TTL=3
+source "$(dirname "$0")/hosts-functions.bash"
+
+hosts_writing 4000 --release=never
+
+cut=$(now_ms)
+host_link_down a
+host_nbd b b --release=never vm
+wait "$writer" || true
+tail -2 "$TESTDIR/w.log"
+flushed=$(grep -c '^flushed ' "$TESTDIR/w.log")
+last_ok=$(grep '^flushed ' "$TESTDIR/w.log" | tail -1 | cut -d' ' -f3)
+error=$(grep '^error ' "$TESTDIR/w.log" | cut -d' ' -f3)
+[ -n "$error" ] || fail "a's client saw no error"
+fenced=$(log_ms "$TESTDIR/a.log" 'fenced: its etcd lease')
+claimed=$(log_ms "$TESTDIR/b.log" 'claimed through etcd')
+echo "after the cut: a's last flush ok +$((last_ok - cut)) ms, its client's first error" \
+	"+$((error - cut)) ms, a fenced +$((fenced - cut)) ms, b claimed +$((claimed - cut)) ms"
+((fenced < claimed)) || fail "a fenced itself only after b claimed"
+((last_ok < fenced)) || fail "a acknowledged a flush after it fenced itself"
+[ "$HOST_STORE" = etcd ] || ((error < claimed)) || fail "a's client saw no error before b claimed"
+
+owner_check_blocks "$(nbd_uri b)" 0 "$flushed"
+echo "$flushed flushed blocks intact on b"
+# Back on the network, a stays fenced: b owns vm.
+host_link_up a
+! qemu-io -f raw -c "write -P 0x55 0 4k" "$(nbd_uri a)" >"$TESTDIR/a.err" 2>&1 || fail "a accepted a write: $(cat "$TESTDIR/a.err"; tail -5 "$TESTDIR/a.log")"
+qemu-io -f raw -c "write -P 0x66 0 4k" -c "read -P 0x66 0 4k" "$(nbd_uri b)" >"$TESTDIR/b.io"
+qemu_io_done "$TESTDIR/b.io" 2
+host_nbd_stop b
+echo PASS
