@@ -84,14 +84,20 @@ int owner_etcd_key(const struct owner_etcd *cfg, const char *kind, const char *n
 /* "/isocache/PREFIX/release/NAME/", under which each claimant puts its
  * release request at a key of its own: 0 or -ENAMETOOLONG. */
 int owner_etcd_requests(const struct owner_etcd *cfg, const char *name, char *buf, size_t cap);
+/* The record a claim found: the lease it is attached to, and its
+ * mod_revision, its owner's fencing token. */
+struct owner_found {
+	int64_t lease;
+	int64_t token;
+};
 /* One attempt at claiming name as self: grant a lease, then in one txn put
  * the record attached to it if no record exists (and drop every release
  * request left under release/NAME/). 0: out holds the claim, its lease kept alive by a keeper thread
  * and etcd's client taken over (*etcd = NULL). -EBUSY: *seen is the record
- * found and *lease the owner's lease it is attached to. Else -errno. */
+ * found and *found its lease and token. Else -errno. */
 int owner_lease_try(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char *name,
 		    const struct ic_owner_rec *self, struct owner_claim *out,
-		    struct ic_owner_rec *seen, int64_t *lease);
+		    struct ic_owner_rec *seen, struct owner_found *found);
 /* Inside write transaction txn: does the claim still stand in etcd, its
  * record's mod_revision still the fencing token and its lease valid? On a
  * store in etcd the commit of txn is made conditional on the token

@@ -161,7 +161,7 @@ lease_hold(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char *name
 int
 owner_lease_try(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char *name,
 		const struct ic_owner_rec *self, struct owner_claim *out,
-		struct ic_owner_rec *seen, int64_t *lease)
+		struct ic_owner_rec *seen, struct owner_found *found)
 {
 	char key[OWNER_ETCD_KEY_MAX], release[OWNER_ETCD_KEY_MAX];
 	uint8_t value[IC_OWNER_REC_BYTES];
@@ -200,7 +200,9 @@ owner_lease_try(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char 
 			return 0;
 		}
 	} else if (rc == 0) {
-		*lease = res.got.n == 1 ? res.got.kv[0].lease : 0;
+		*found = res.got.n == 1 ? (struct owner_found){ res.got.kv[0].lease,
+								res.got.kv[0].mod_revision }
+				       : (struct owner_found){ 0 };
 		*seen = (struct ic_owner_rec){ 0 };
 		rc = res.got.n == 1 ? ic_meta_owner_decode(res.got.kv[0].value,
 							    res.got.kv[0].value_len, seen)

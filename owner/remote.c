@@ -2,13 +2,14 @@
  * the claimant's side and the owner's side of a release through etcd.
  *
  * A claimant that finds a record puts a request at release/NAME/ID, a key
- * of its own (ID is random), attached to the owner's lease, and watches
- * that key until it goes: its owner released (the lease is revoked), the
+ * of its own (ID is random), attached to the owner's lease while the record
+ * is still the one it found, and watches that key until it goes: its owner released (the lease is revoked), the
  * owner's lease expired (a dead or cut-off host), the owner denied (it
  * deletes that one request), or a new owner's claim swept it. Then it
  * claims as anyone would (lease.c); another claimer may win that race, and
- * it asks again. Finding the very record it asked about still there means
- * the owner denied: nobody else writes or deletes the claimant's key. (With
+ * it asks again. Finding the very record it asked about (its token) still
+ * there means the owner denied: nobody else writes or deletes the
+ * claimant's key. (With
  * one key for every claimant, a claimant that read an older record could
  * put the key attached to that record's lease, revoked a moment later, and
  * the others took its deletion for a denial.)
@@ -81,27 +82,38 @@ remote_refusal(const char *name, const struct ic_owner_rec *seen, int rc, bool d
 		       (timeout_ms + 999) / 1000, cfg->ttl_s);
 }
 
-/* Ask the owner of the record attached to lease `their` to release it: put
- * our request at release (our own key), attached to that same lease, and
- * wait until until_ms for the request to go. It goes with the lease (the
- * owner released and revoked it, or it expired), with a new owner's claim,
- * or alone when the owner denies.
- * 0 once it went, -ENOENT when the owner's lease was already gone,
- * -ETIMEDOUT, or the watch's -errno. */
+/* Ask the owner of the record found at key (owners/NAME) to release it:
+ * put our request at release (our own key), attached to the record's
+ * lease, in a txn that holds only while the record is still the one found
+ * (its token), so that a request never outlives the record it asks about
+ * by hanging on to its dying lease; then wait until until_ms for the
+ * request to go. It goes with the lease (the owner released and revoked
+ * it, or it expired), with a new owner's claim, or alone when the owner
+ * denies. 0 once it went, -ENOENT when the record was already another (or
+ * none), -ETIMEDOUT, or the etcd call's -errno. */
 static int
-remote_ask(struct ic_etcd *etcd, const char *release, const char *ask, int64_t their,
-	   long long until_ms)
+remote_ask(struct ic_etcd *etcd, const char *key, const char *release, const char *ask,
+	   const struct owner_found *their, long long until_ms)
 {
+	const struct ic_etcd_cmp same = { .key = key, .target = IC_ETCD_MOD,
+					  .result = IC_ETCD_EQUAL, .number = their->token };
+	const struct ic_etcd_op put = { .type = IC_ETCD_OP_PUT, .key = release, .value = ask,
+					.value_len = strlen(ask), .lease = their->lease };
+	struct ic_etcd_txn_result res = { 0 };
 	long long left;
-	int64_t rev;
-	int rc = ic_etcd_put(etcd, release, ask, strlen(ask), their, &rev);
+	int rc = ic_etcd_txn(etcd, &same, 1, &put, 1, NULL, 0, &res);
 
+	ic_etcd_kvs_free(&res.got);
 	if (rc)
 		return rc;
+	if (!res.succeeded)
+		return -ENOENT;
 	left = until_ms - ic_now_ms();
 	if (left <= 0)
 		return -ETIMEDOUT;
-	return ic_etcd_watch(etcd, release, false, rev + 1, (unsigned)left, remote_on_delete, NULL);
+	/* The txn's one put: the store's revision after it is the request's. */
+	return ic_etcd_watch(etcd, release, false, res.revision + 1, (unsigned)left,
+			     remote_on_delete, NULL);
 }
 
 /* Our request's key: release/NAME/ID, ID 16 random hex digits, so that
@@ -132,11 +144,12 @@ owner_remote_acquire(const struct owner_etcd *cfg, const char *name, const char 
 		     const char *socket, unsigned timeout_ms, enum ic_takeover how,
 		     struct owner_claim *out)
 {
-	char release[OWNER_ETCD_KEY_MAX], ask[128];
+	char key[OWNER_ETCD_KEY_MAX], release[OWNER_ETCD_KEY_MAX], ask[128];
 	struct ic_owner_rec self, seen = { 0 };
 	struct ic_etcd *etcd = NULL;
 	long long t0 = ic_now_ms(), until;
-	int64_t their = 0, asked = 0; /* the owner's lease; the one we asked */
+	struct owner_found their = { 0 }; /* the record found */
+	int64_t asked = 0;                /* the token of the record we asked */
 	bool denied = false;
 	int rc;
 
@@ -146,7 +159,9 @@ owner_remote_acquire(const struct owner_etcd *cfg, const char *name, const char 
 	/* A live owner answers within timeout_ms; a dead one's record goes
 	 * when its lease expires, at most its TTL after its last renewal. */
 	until = t0 + timeout_ms + cfg->ttl_s * 1000ll;
-	rc = remote_request_key(cfg, name, release, sizeof(release));
+	rc = owner_etcd_key(cfg, "owners", name, key, sizeof(key));
+	if (rc == 0)
+		rc = remote_request_key(cfg, name, release, sizeof(release));
 	if (rc)
 		return rc;
 	snprintf(ask, sizeof(ask), "%s %s (pid %d)", how == IC_TAKEOVER_FORCE ? "force" : "ask",
@@ -161,7 +176,7 @@ owner_remote_acquire(const struct owner_etcd *cfg, const char *name, const char 
 			out->generation = (uint64_t)owner_lease_token(out->lease);
 			break;
 		}
-		if (rc == -EBUSY && how != IC_TAKEOVER_NEVER && asked && their == asked) {
+		if (rc == -EBUSY && how != IC_TAKEOVER_NEVER && asked && their.token == asked) {
 			denied = true; /* our request went, the owner stayed */
 			break;
 		}
@@ -169,9 +184,9 @@ owner_remote_acquire(const struct owner_etcd *cfg, const char *name, const char 
 			if (!asked)
 				ic_log(IC_LOG_INFO, "%s: owned by %s (pid %u) through etcd; asking it "
 				       "to release", name, seen.who, seen.pid);
-			rc = remote_ask(etcd, release, ask, their, until);
+			rc = remote_ask(etcd, key, release, ask, &their, until);
 			if (rc == 0)
-				asked = their;
+				asked = their.token;
 			if (rc == 0 || rc == -ENOENT) { /* gone: claim */
 				rc = 0;
 				continue;
