@@ -81,14 +81,23 @@ int owner_etcd_config(const struct owner_store *os, struct owner_etcd *cfg);
  * 0 or -ENAMETOOLONG. */
 int owner_etcd_key(const struct owner_etcd *cfg, const char *kind, const char *name,
 		   char *buf, size_t cap);
+/* "/isocache/PREFIX/release/NAME/", under which each claimant puts its
+ * release request at a key of its own: 0 or -ENAMETOOLONG. */
+int owner_etcd_requests(const struct owner_etcd *cfg, const char *name, char *buf, size_t cap);
+/* The record a claim found: the lease it is attached to, and its
+ * mod_revision, its owner's fencing token. */
+struct owner_found {
+	int64_t lease;
+	int64_t token;
+};
 /* One attempt at claiming name as self: grant a lease, then in one txn put
- * the record attached to it if no record exists (and drop a release request
- * of ours). 0: out holds the claim, its lease kept alive by a keeper thread
+ * the record attached to it if no record exists (and drop every release
+ * request left under release/NAME/). 0: out holds the claim, its lease kept alive by a keeper thread
  * and etcd's client taken over (*etcd = NULL). -EBUSY: *seen is the record
- * found and *lease the owner's lease it is attached to. Else -errno. */
+ * found and *found its lease and token. Else -errno. */
 int owner_lease_try(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char *name,
 		    const struct ic_owner_rec *self, struct owner_claim *out,
-		    struct ic_owner_rec *seen, int64_t *lease);
+		    struct ic_owner_rec *seen, struct owner_found *found);
 /* Inside write transaction txn: does the claim still stand in etcd, its
  * record's mod_revision still the fencing token and its lease valid? On a
  * store in etcd the commit of txn is made conditional on the token
@@ -102,7 +111,8 @@ void owner_lease_release(struct owner_lease *lease);
 /* Free what owner_lease_try made (after owner_lease_release, or leaving
  * the lease to expire). */
 void owner_lease_free(struct owner_lease *lease);
-/* The two keys of a lease, for the release watcher. */
+/* The record's key and the requests' prefix (release/NAME/), for the
+ * release watcher. */
 const char *owner_lease_key(const struct owner_lease *lease);
 const char *owner_lease_release_key(const struct owner_lease *lease);
 int64_t owner_lease_token(const struct owner_lease *lease);
@@ -111,7 +121,7 @@ const struct owner_etcd *owner_lease_etcd(const struct owner_lease *lease);
 /* ---- remote.c: acquiring and releasing across hosts ---- */
 /* owner_acquire for a store whose ownership is in etcd (socket: this
  * process's control socket, for the record, or ""): claim; a live
- * owner (a record) is asked to release through release/NAME unless how
+ * owner (a record) is asked to release through release/NAME/ID unless how
  * is never, and the claimant waits for its record to go (its release, or
  * its lease expiring) for up to timeout_ms + the TTL. */
 int owner_remote_acquire(const struct owner_etcd *cfg, const char *name, const char *who,

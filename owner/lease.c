@@ -25,7 +25,7 @@
 struct owner_lease {
 	struct owner_etcd cfg;
 	char key[OWNER_ETCD_KEY_MAX];     /* owners/NAME */
-	char release_key[OWNER_ETCD_KEY_MAX]; /* release/NAME */
+	char release_key[OWNER_ETCD_KEY_MAX]; /* release/NAME/: the requests */
 	char name[IC_NAME_MAX + 1];
 	int64_t id;                       /* the etcd lease */
 	int64_t token;                    /* R: the record's mod_revision */
@@ -83,6 +83,22 @@ owner_etcd_key(const struct owner_etcd *cfg, const char *kind, const char *name,
 	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
+int
+owner_etcd_requests(const struct owner_etcd *cfg, const char *name, char *buf, size_t cap)
+{
+	size_t len;
+	int rc = owner_etcd_key(cfg, "release", name, buf, cap);
+
+	if (rc)
+		return rc;
+	/* The slash keeps release/vm2/... out of release/vm/'s range. */
+	len = strlen(buf);
+	if (len + 2 > cap)
+		return -ENAMETOOLONG;
+	memcpy(buf + len, "/", 2);
+	return 0;
+}
+
 /* The keeper lost the lease (validity ran out, or etcd says it is gone):
  * fence the claim, as a RELEASE does. */
 static void
@@ -120,7 +136,7 @@ lease_hold(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char *name
 	snprintf(l->name, sizeof(l->name), "%s", name);
 	/* Both fit: owner_lease_try made them in buffers of this size. */
 	owner_etcd_key(cfg, "owners", name, l->key, sizeof(l->key));
-	owner_etcd_key(cfg, "release", name, l->release_key, sizeof(l->release_key));
+	owner_etcd_requests(cfg, name, l->release_key, sizeof(l->release_key));
 	l->id = id;
 	l->token = token;
 	l->claim = out;
@@ -145,7 +161,7 @@ lease_hold(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char *name
 int
 owner_lease_try(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char *name,
 		const struct ic_owner_rec *self, struct owner_claim *out,
-		struct ic_owner_rec *seen, int64_t *lease)
+		struct ic_owner_rec *seen, struct owner_found *found)
 {
 	char key[OWNER_ETCD_KEY_MAX], release[OWNER_ETCD_KEY_MAX];
 	uint8_t value[IC_OWNER_REC_BYTES];
@@ -154,7 +170,7 @@ owner_lease_try(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char 
 	int rc = owner_etcd_key(cfg, "owners", name, key, sizeof(key));
 
 	if (rc == 0)
-		rc = owner_etcd_key(cfg, "release", name, release, sizeof(release));
+		rc = owner_etcd_requests(cfg, name, release, sizeof(release));
 	if (rc)
 		return rc;
 	ic_meta_owner_encode(self, value);
@@ -167,7 +183,7 @@ owner_lease_try(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char 
 		const struct ic_etcd_op put[] = {
 			{ .type = IC_ETCD_OP_PUT, .key = key, .value = value,
 			  .value_len = sizeof(value), .lease = id },
-			{ .type = IC_ETCD_OP_DELETE, .key = release },
+			{ .type = IC_ETCD_OP_DELETE, .key = release, .prefix = true },
 		};
 		const struct ic_etcd_op get = { .type = IC_ETCD_OP_GET, .key = key };
 
@@ -184,7 +200,9 @@ owner_lease_try(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char 
 			return 0;
 		}
 	} else if (rc == 0) {
-		*lease = res.got.n == 1 ? res.got.kv[0].lease : 0;
+		*found = res.got.n == 1 ? (struct owner_found){ res.got.kv[0].lease,
+								res.got.kv[0].mod_revision }
+				       : (struct owner_found){ 0 };
 		*seen = (struct ic_owner_rec){ 0 };
 		rc = res.got.n == 1 ? ic_meta_owner_decode(res.got.kv[0].value,
 							    res.got.kv[0].value_len, seen)

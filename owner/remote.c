@@ -1,20 +1,28 @@
 /* Handing a vdisk over between hosts (docs/MULTI-HOST.md §4, step 5):
  * the claimant's side and the owner's side of a release through etcd.
  *
- * A claimant that finds a record puts a request at release/NAME and
- * watches owners/NAME until the record goes: its owner released it, or the
- * owner's lease expired (a dead or cut-off host). Then it claims as anyone
- * would (lease.c); another claimer may win that race, and it waits again.
+ * A claimant that finds a record puts a request at release/NAME/ID, a key
+ * of its own (ID is random), attached to the owner's lease while the record
+ * is still the one it found, and watches that key until it goes: its owner released (the lease is revoked), the
+ * owner's lease expired (a dead or cut-off host), the owner denied (it
+ * deletes that one request), or a new owner's claim swept it. Then it
+ * claims as anyone would (lease.c); another claimer may win that race, and
+ * it asks again. Finding the very record it asked about (its token) still
+ * there means the owner denied: nobody else writes or deletes the
+ * claimant's key. (With
+ * one key for every claimant, a claimant that read an older record could
+ * put the key attached to that record's lease, revoked a moment later, and
+ * the others took its deletion for a denial.)
  * It never kills nor revokes anything of another host's: a forced takeover
  * only skips the owner's release policy, and else waits for the lease.
  *
- * The owner runs one watcher thread per vdisk it serves, watching
- * release/NAME. A request runs the same steps as a RELEASE on the control
+ * The owner runs one watcher thread per vdisk it serves, watching every
+ * key under release/NAME/. A request runs the same steps as a RELEASE on the control
  * socket: the policy's verdict, quiesce, flush, fence, then the record is
  * deleted (only while still ours) and the lease revoked, so the claimant's
  * watch sees the record go only after every flushed byte is in place and
  * nothing of ours can write any more. A denied or failed request is
- * deleted, which the claimant sees as no release.
+ * deleted alone, which its claimant sees as no release.
  *
  * The watcher's state outlives its served vdisk when unserving cannot wait
  * for a watch that blocks (etcd unreachable): it is shared by the thread
@@ -26,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "common/clock.h"
@@ -73,41 +82,61 @@ remote_refusal(const char *name, const struct ic_owner_rec *seen, int rc, bool d
 		       (timeout_ms + 999) / 1000, cfg->ttl_s);
 }
 
-/* Ask the owner of the record attached to lease `their` to release it: put
- * the request at release, attached to that same lease, and wait until
- * until_ms for the request to go. It goes with the record in every case
- * but one: the owner released (it revokes its lease), or its lease expired
- * (a dead or cut-off host); the owner deletes it alone when it denies.
- * 0 once it went, -ENOENT when the owner's lease was already gone,
- * -ETIMEDOUT, or the watch's -errno. */
+/* Ask the owner of the record found at key (owners/NAME) to release it:
+ * put our request at release (our own key), attached to the record's
+ * lease, in a txn that holds only while the record is still the one found
+ * (its token), so that a request never outlives the record it asks about
+ * by hanging on to its dying lease; then wait until until_ms for the
+ * request to go. It goes with the lease (the owner released and revoked
+ * it, or it expired), with a new owner's claim, or alone when the owner
+ * denies. 0 once it went, -ENOENT when the record was already another (or
+ * none), -ETIMEDOUT, or the etcd call's -errno. */
 static int
-remote_ask(struct ic_etcd *etcd, const char *release, const char *ask, int64_t their,
-	   long long until_ms)
+remote_ask(struct ic_etcd *etcd, const char *key, const char *release, const char *ask,
+	   const struct owner_found *their, long long until_ms)
 {
+	const struct ic_etcd_cmp same = { .key = key, .target = IC_ETCD_MOD,
+					  .result = IC_ETCD_EQUAL, .number = their->token };
+	const struct ic_etcd_op put = { .type = IC_ETCD_OP_PUT, .key = release, .value = ask,
+					.value_len = strlen(ask), .lease = their->lease };
+	struct ic_etcd_txn_result res = { 0 };
 	long long left;
-	int64_t rev;
-	int rc = ic_etcd_put(etcd, release, ask, strlen(ask), their, &rev);
+	int rc = ic_etcd_txn(etcd, &same, 1, &put, 1, NULL, 0, &res);
 
+	ic_etcd_kvs_free(&res.got);
 	if (rc)
 		return rc;
+	if (!res.succeeded)
+		return -ENOENT;
 	left = until_ms - ic_now_ms();
 	if (left <= 0)
 		return -ETIMEDOUT;
-	return ic_etcd_watch(etcd, release, false, rev + 1, (unsigned)left, remote_on_delete, NULL);
+	/* The txn's one put: the store's revision after it is the request's. */
+	return ic_etcd_watch(etcd, release, false, res.revision + 1, (unsigned)left,
+			     remote_on_delete, NULL);
 }
 
-/* Withdraw our request, if it is still ours. */
-static void
-remote_withdraw(struct ic_etcd *etcd, const char *release, const char *ask)
+/* Our request's key: release/NAME/ID, ID 16 random hex digits, so that
+ * no other claimant's request ever lands on it. */
+static int
+remote_request_key(const struct owner_etcd *cfg, const char *name, char *buf, size_t cap)
 {
-	const struct ic_etcd_cmp mine = { .key = release, .target = IC_ETCD_VALUE,
-					  .result = IC_ETCD_EQUAL, .value = ask,
-					  .value_len = strlen(ask) };
-	const struct ic_etcd_op del = { .type = IC_ETCD_OP_DELETE, .key = release };
-	struct ic_etcd_txn_result res = { 0 };
+	uint64_t id;
+	size_t len;
+	int rc = owner_etcd_requests(cfg, name, buf, cap);
 
-	if (ic_etcd_txn(etcd, &mine, 1, &del, 1, NULL, 0, &res) == 0)
-		ic_etcd_kvs_free(&res.got);
+	if (rc)
+		return rc;
+	if (getrandom(&id, sizeof(id), 0) != sizeof(id)) {
+		rc = -errno;
+		ic_log(IC_LOG_ERR, "%s: no random id for a release request: %s", name,
+		       strerror(-rc));
+		return rc;
+	}
+	len = strlen(buf);
+	if (snprintf(buf + len, cap - len, "%016llx", (unsigned long long)id) >= (int)(cap - len))
+		return -ENAMETOOLONG;
+	return 0;
 }
 
 int
@@ -115,11 +144,12 @@ owner_remote_acquire(const struct owner_etcd *cfg, const char *name, const char 
 		     const char *socket, unsigned timeout_ms, enum ic_takeover how,
 		     struct owner_claim *out)
 {
-	char release[OWNER_ETCD_KEY_MAX], ask[128];
+	char key[OWNER_ETCD_KEY_MAX], release[OWNER_ETCD_KEY_MAX], ask[128];
 	struct ic_owner_rec self, seen = { 0 };
 	struct ic_etcd *etcd = NULL;
 	long long t0 = ic_now_ms(), until;
-	int64_t their = 0, asked = 0; /* the owner's lease; the one we asked */
+	struct owner_found their = { 0 }; /* the record found */
+	int64_t asked = 0;                /* the token of the record we asked */
 	bool denied = false;
 	int rc;
 
@@ -129,7 +159,9 @@ owner_remote_acquire(const struct owner_etcd *cfg, const char *name, const char 
 	/* A live owner answers within timeout_ms; a dead one's record goes
 	 * when its lease expires, at most its TTL after its last renewal. */
 	until = t0 + timeout_ms + cfg->ttl_s * 1000ll;
-	rc = owner_etcd_key(cfg, "release", name, release, sizeof(release));
+	rc = owner_etcd_key(cfg, "owners", name, key, sizeof(key));
+	if (rc == 0)
+		rc = remote_request_key(cfg, name, release, sizeof(release));
 	if (rc)
 		return rc;
 	snprintf(ask, sizeof(ask), "%s %s (pid %d)", how == IC_TAKEOVER_FORCE ? "force" : "ask",
@@ -144,7 +176,7 @@ owner_remote_acquire(const struct owner_etcd *cfg, const char *name, const char 
 			out->generation = (uint64_t)owner_lease_token(out->lease);
 			break;
 		}
-		if (rc == -EBUSY && how != IC_TAKEOVER_NEVER && asked && their == asked) {
+		if (rc == -EBUSY && how != IC_TAKEOVER_NEVER && asked && their.token == asked) {
 			denied = true; /* our request went, the owner stayed */
 			break;
 		}
@@ -152,9 +184,9 @@ owner_remote_acquire(const struct owner_etcd *cfg, const char *name, const char 
 			if (!asked)
 				ic_log(IC_LOG_INFO, "%s: owned by %s (pid %u) through etcd; asking it "
 				       "to release", name, seen.who, seen.pid);
-			rc = remote_ask(etcd, release, ask, their, until);
+			rc = remote_ask(etcd, key, release, ask, &their, until);
 			if (rc == 0)
-				asked = their;
+				asked = their.token;
 			if (rc == 0 || rc == -ENOENT) { /* gone: claim */
 				rc = 0;
 				continue;
@@ -173,7 +205,7 @@ owner_remote_acquire(const struct owner_etcd *cfg, const char *name, const char 
 		ic_log(IC_LOG_INFO, "%s: released to us through etcd in %lld ms", name,
 		       ic_now_ms() - t0);
 	if (rc && how != IC_TAKEOVER_NEVER && etcd)
-		remote_withdraw(etcd, release, ask);
+		ic_etcd_delete(etcd, release, false, NULL); /* withdrawn: the key is ours alone */
 	ic_etcd_close(etcd);
 	if (rc == -EBUSY || rc == -ETIMEDOUT) {
 		remote_refusal(name, &seen, rc, denied, timeout_ms, cfg, how);
@@ -190,8 +222,9 @@ struct owner_watch {
 	atomic_int refs;             /* the thread and the served vdisk */
 	struct owner_served *s;
 	struct owner_etcd cfg;
-	char key[OWNER_ETCD_KEY_MAX]; /* release/NAME */
+	char key[OWNER_ETCD_KEY_MAX]; /* release/NAME/: every request under it */
 	int64_t from;                /* next revision to watch from */
+	char req[OWNER_ETCD_KEY_MAX]; /* the request's key, release/NAME/ID */
 	char ask[128];               /* the request: "ask|force WHO" */
 	bool requested;
 	pthread_t thread;
@@ -215,6 +248,7 @@ watch_on_request(void *arg, const struct ic_etcd_event *ev)
 	if (ev->type != IC_ETCD_EVENT_PUT)
 		return 0;
 	snprintf(w->ask, sizeof(w->ask), "%.*s", (int)ev->kv.value_len, (char *)ev->kv.value);
+	snprintf(w->req, sizeof(w->req), "%s", ev->kv.key);
 	w->requested = true;
 	return 1;
 }
@@ -240,7 +274,7 @@ watch_release(struct owner_watch *w, struct ic_etcd *etcd)
 	if (!force && owner_verdict(s, why, sizeof(why))) {
 		ic_log(IC_LOG_INFO, "%s: denied a release through etcd to %s: %s", s->name, who,
 		       why);
-		ic_etcd_delete(etcd, w->key, false, NULL);
+		ic_etcd_delete(etcd, w->req, false, NULL);
 		pthread_mutex_unlock(&w->mu);
 		return false;
 	}
@@ -261,7 +295,7 @@ watch_release(struct owner_watch *w, struct ic_etcd *etcd)
 	else {
 		ic_log(IC_LOG_WARN, "%s: a release through etcd to %s failed (%s); keeping it",
 		       s->name, who, strerror(-rc));
-		ic_etcd_delete(etcd, w->key, false, NULL);
+		ic_etcd_delete(etcd, w->req, false, NULL);
 	}
 	pthread_mutex_unlock(&w->mu);
 	return rc == 0;
@@ -287,7 +321,7 @@ watch_main(void *arg)
 
 	while (rc == 0 && !watch_stopped(w)) {
 		w->requested = false;
-		rc = ic_etcd_watch(etcd, w->key, false, w->from, WATCH_SLICE_MS, watch_on_request, w);
+		rc = ic_etcd_watch(etcd, w->key, true, w->from, WATCH_SLICE_MS, watch_on_request, w);
 		if (w->requested && watch_release(w, etcd))
 			break;
 		if (rc && rc != -ETIMEDOUT && !watch_stopped(w))

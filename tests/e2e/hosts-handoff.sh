@@ -2,7 +2,7 @@
 # Handoff of a vdisk between hosts while a client writes: host a's
 # isocache-nbd serves vm, a libnbd client writes and flushes block after
 # block through it; host b's isocache-nbd claims vm, which asks a through
-# etcd (release/vm). a quiesces, flushes, fences and gives the record up;
+# etcd (release/vm/ID). a quiesces, flushes, fences and gives the record up;
 # b serves every flushed block, and a refuses further writes. A claimant b
 # denies (its policy is never) is refused at once.
 source "$(dirname "$0")/hosts-functions.bash"
