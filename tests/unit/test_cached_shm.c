@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -113,6 +112,24 @@ test_slot_states(void **state)
 
 /* The sessions of one process share one mapping of an arena, so a page
  * one of them faulted in is mapped for all; the last to let go unmaps it. */
+/* Is addr inside a mapping of this process (/proc/self/maps)? Asked of
+ * the kernel's list, not by a syscall on the address, which valgrind
+ * reports when it is unmapped. */
+static bool
+mapped(const void *addr)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	unsigned long lo, hi, a = (unsigned long)(uintptr_t)addr;
+	char line[512];
+	bool in = false;
+
+	assert_non_null(f);
+	while (!in && fgets(line, sizeof(line), f))
+		in = sscanf(line, "%lx-%lx", &lo, &hi) == 2 && a >= lo && a < hi;
+	fclose(f);
+	return in;
+}
+
 static void
 test_one_mapping(void **state)
 {
@@ -143,10 +160,9 @@ test_one_mapping(void **state)
 	client_arena_unmap(&a);
 	assert_true(client_arena_read(&b, 2, 1, buf)); /* still mapped for b */
 	assert_int_equal(buf[0], 0x22);
-	assert_int_equal(msync(base, IC_CACHED_BLOCK, MS_ASYNC), 0);
+	assert_true(mapped(base));
 	client_arena_unmap(&b);
-	assert_int_equal(msync(base, IC_CACHED_BLOCK, MS_ASYNC), -1); /* unmapped */
-	assert_int_equal(errno, ENOMEM);
+	assert_false(mapped(base));
 	client_arena_unmap(&c);
 	cached_store_fini(&st);
 }
