@@ -14,7 +14,8 @@ fs=$TESTDIR/fs
 mkdir -p "$fs"
 fuse_mount "$mnt"
 
-dev=$(fuse_losetup "$mnt/vm")
+fuse_losetup "$mnt/vm"
+dev=$FUSE_LOOP
 mkfs.ext4 -q -F "$dev"
 mount "$dev" "$fs"
 cleanup_fn umount -l "$fs"
@@ -28,18 +29,19 @@ head -c 20M /dev/urandom >"$fs/tree/c/big"
 sync
 umount "$fs"
 fsck.ext4 -fn "$dev" || fail "fsck.ext4 found errors"
-losetup -d "$dev"
+fuse_lodetach "$dev"
 
 # The loop device lets go of the file asynchronously; snap waits for it.
 fuse_retry "$ADMIN" snap vm@fs
 "$ADMIN" clone vm@fs copy
 [ -e "$mnt/copy" ] || fail "the clone did not appear in the mount"
-dev=$(fuse_losetup "$mnt/copy")
+fuse_losetup "$mnt/copy"
+dev=$FUSE_LOOP
 fsck.ext4 -fn "$dev" || fail "fsck.ext4 on the clone"
 mount "$dev" "$fs"
 (cd "$fs" && sha256sum --quiet -c "$TESTDIR/sums") || fail "the clone's files differ"
 echo extra >"$fs/tree/extra"
 umount "$fs"
-losetup -d "$dev"
+fuse_lodetach "$dev"
 fuse_umount "$mnt"
 "$ADMIN" check

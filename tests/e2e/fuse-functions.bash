@@ -63,12 +63,28 @@ fuse_check_log() {
 	fi
 }
 
-# fuse_losetup FILE: attach FILE to a free loop device (printed), detached at exit.
+# fuse_losetup FILE: attach FILE to a free loop device, named in $FUSE_LOOP.
+# fuse_lodetach DEV detaches it; one still attached at exit (a failed
+# check on the way) is detached then. Not to be called in $(...): the
+# exit's cleanup must be known to this shell, not to a subshell (it was,
+# and a failed test left its loop device attached).
+_fuse_loops=()
 fuse_losetup() {
+	FUSE_LOOP=$(losetup -f --show "$1")
+	((${#_fuse_loops[@]})) || [ -n "${_fuse_loop_cleanup:-}" ] ||
+		{ cleanup_fn _fuse_lodetach_all; _fuse_loop_cleanup=1; }
+	_fuse_loops+=("$FUSE_LOOP")
+}
+fuse_lodetach() {
+	local i
+	losetup -d "$1"
+	for i in "${!_fuse_loops[@]}"; do
+		[ "${_fuse_loops[i]}" != "$1" ] || unset '_fuse_loops[i]'
+	done
+}
+_fuse_lodetach_all() {
 	local dev
-	dev=$(losetup -f --show "$1")
-	cleanup_fn losetup -d "$dev"
-	echo "$dev"
+	for dev in "${_fuse_loops[@]}"; do losetup -d "$dev" || true; done
 }
 
 # fuse_retry CMD...: run CMD until it succeeds, for up to 5 s (ownership is
