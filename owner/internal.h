@@ -127,8 +127,13 @@ const struct owner_etcd *owner_lease_etcd(const struct owner_lease *lease);
 int owner_remote_acquire(const struct owner_etcd *cfg, const char *name, const char *who,
 			 const char *socket, unsigned timeout_ms, enum ic_takeover how,
 			 struct owner_claim *out);
-/* Start answering release requests for s through etcd; stop. */
-int owner_remote_serve(struct owner_served *s);
+/* Serving s to release requests through etcd, in two steps: prepare
+ * copies what the watcher needs of the claim's lease (before anything
+ * else can release the claim and free it); serve starts the watcher with
+ * it (a NULL w: -ENOMEM). */
+struct owner_watch *owner_remote_prepare(struct owner_served *s);
+int owner_remote_serve(struct owner_served *s, struct owner_watch *w);
+/* Stop answering them (waits for a release in progress). */
 void owner_remote_unserve(struct owner_served *s);
 
 /* ---- takeover.c ---- */

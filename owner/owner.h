@@ -57,8 +57,12 @@ bool owner_lease_valid(struct owner_lease *lease);
 static inline bool
 owner_fenced(const struct owner_claim *claim)
 {
-	return __atomic_load_n(&claim->fenced, __ATOMIC_RELAXED) ||
-	       (claim->lease && !owner_lease_valid(claim->lease));
+	struct owner_lease *lease;
+
+	if (__atomic_load_n(&claim->fenced, __ATOMIC_ACQUIRE))
+		return true;
+	lease = __atomic_load_n(&claim->lease, __ATOMIC_ACQUIRE);
+	return lease && !owner_lease_valid(lease);
 }
 
 /* Is the claim held: its kernel lock (the vdisk is ours, or was until a

@@ -333,22 +333,31 @@ watch_main(void *arg)
 	return NULL;
 }
 
-int
-owner_remote_serve(struct owner_served *s)
+struct owner_watch *
+owner_remote_prepare(struct owner_served *s)
 {
 	struct owner_lease *l = s->claim->lease;
 	struct owner_watch *w = calloc(1, sizeof(*w));
-	pthread_attr_t attr;
-	int rc;
 
 	if (!w)
-		return -ENOMEM;
+		return NULL;
 	pthread_mutex_init(&w->mu, NULL);
 	atomic_init(&w->refs, 2);
 	w->s = s;
 	w->cfg = *owner_lease_etcd(l);
 	snprintf(w->key, sizeof(w->key), "%s", owner_lease_release_key(l));
 	w->from = owner_lease_token(l) + 1;
+	return w;
+}
+
+int
+owner_remote_serve(struct owner_served *s, struct owner_watch *w)
+{
+	pthread_attr_t attr;
+	int rc;
+
+	if (!w)
+		return -ENOMEM;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	rc = -pthread_create(&w->thread, &attr, watch_main, w);

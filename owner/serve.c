@@ -7,11 +7,16 @@
 void
 owner_serve(struct ic_control *ctl, struct owner_served *s)
 {
-	/* On the control's list first: the etcd watcher reads s->ctl (the
-	 * release policy) from its own thread. */
+	/* The watcher's copy of the lease is made before the control sees s:
+	 * from then on the control thread may release the claim and free its
+	 * lease. It starts once s is on the control's list: it reads s->ctl
+	 * (the release policy) from its own thread. */
+	bool remote = s->claim->lease != NULL;
+	struct owner_watch *w = remote ? owner_remote_prepare(s) : NULL;
+
 	if (ctl)
 		owner_control_add(ctl, s);
-	if (s->claim->lease && owner_remote_serve(s))
+	if (remote && owner_remote_serve(s, w))
 		ic_log(IC_LOG_WARN, "%s: release requests from other hosts will go unanswered; "
 		       "they wait for its lease", s->name);
 }
