@@ -97,13 +97,11 @@ PY
 
 # owner_client_wait NAME N: wait (up to 20 s) until the client has
 # answered N lines.
+_owner_client_answered() { # NAME N: it has, or it has exited and never will
+	[ "$(wc -l <"$TESTDIR/$1.out")" -ge "$2" ] || gone "$(cat "$TESTDIR/$1.pid")"
+}
 owner_client_wait() {
-	local i
-	for ((i = 0; i < 200; i++)); do
-		[ "$(wc -l <"$TESTDIR/$1.out")" -ge "$2" ] && return 0
-		kill -0 "$(cat "$TESTDIR/$1.pid")" 2>/dev/null || break
-		sleep 0.1
-	done
+	wait_until 20 _owner_client_answered "$1" "$2" || true
 	[ "$(wc -l <"$TESTDIR/$1.out")" -ge "$2" ] || fail "client $1 gave no answer: $(cat "$TESTDIR/$1.out")"
 }
 
