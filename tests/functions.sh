@@ -15,6 +15,11 @@ export ISOCACHE_STORE=$TESTDIR/store
 export ISOCACHE_SOCKET=$TESTDIR/cached.sock # never the host's daemon
 export ISOCACHE_RUN_DIR=$TESTDIR/run        # control sockets
 export ISOCACHE_TRACE_DIR=$TESTDIR/traces  # isocached's boot traces, never the host's
+# A command a test runs in a mount namespace of its own starts with
+# $NS_DROP_MOUNTS (see that script for why); it checks against this.
+NS_DROP_MOUNTS=$IC_SRC/tests/ns-drop-mounts
+IC_TEST_MNTNS=$(readlink /proc/self/ns/mnt)
+export IC_TEST_MNTNS
 
 # IC_VALGRIND=1: every isocache binary the test starts runs under valgrind
 # memcheck (through a wrapper, so "$NBD" stays one word); a report of any
@@ -91,8 +96,26 @@ _ic_kill_pidfile() {
 	local pid
 	pid=$(cat "$1" 2>/dev/null) || return 0
 	kill "$pid" 2>/dev/null || return 0
-	for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+	wait_until 5 gone "$pid" && return 0
+	echo "WARN: pid $pid ($1) ignored SIGTERM for 5 s; its threads:" >&2
+	stacks "$pid"
 	kill -9 "$pid" 2>/dev/null || true
+}
+
+# stacks PID: print every thread's stack of PID to stderr (gdb's, else the
+# kernel's wait channels), so that a process that hangs in a test says
+# where.
+stacks() {
+	local pid=$1 t
+	kill -0 "$pid" 2>/dev/null || return 0
+	echo "--- threads of pid $pid: $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" >&2
+	if command -v gdb >/dev/null; then
+		timeout 60 gdb -p "$pid" -batch -nx -ex 'set pagination off' \
+			-ex 'thread apply all bt' 2>&1 | grep -E '^(Thread|#)' >&2 && return 0
+	fi
+	for t in /proc/"$pid"/task/*; do
+		echo "task ${t##*/}: $(cat "$t/comm" 2>/dev/null) in $(cat "$t/wchan" 2>/dev/null)" >&2
+	done
 }
 
 # random_image FILE MIB: a raw image of random data with holes (every

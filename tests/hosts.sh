@@ -112,7 +112,7 @@ on_host_exec() {
 	local h=$1 owner=
 	shift
 	[ "$HOST_STORE" = etcd ] || owner=$HOST_URL
-	exec ip netns exec "ic$(_host_id)$h" env ISOCACHE_OWNER_ETCD="$owner" \
+	exec ip netns exec "ic$(_host_id)$h" "$NS_DROP_MOUNTS" env ISOCACHE_OWNER_ETCD="$owner" \
 		ISOCACHE_LEASE_TTL="$HOST_TTL" "$@"
 }
 

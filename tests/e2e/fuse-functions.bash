@@ -35,24 +35,18 @@ fuse_pid() { cat "$TESTDIR/fuse-$(basename "$1").pid"; }
 # files (a detached loop device closes its file asynchronously); wait for
 # the server to exit.
 fuse_umount() {
-	local mnt=$1 pid i
+	local mnt=$1 pid
 	pid=$(fuse_pid "$mnt" 2>/dev/null || true)
-	for ((i = 0; i < 50; i++)); do
-		mountpoint -q "$mnt" || break
-		fusermount3 -u "$mnt" 2>/dev/null && break
-		sleep 0.1
-	done
-	mountpoint -q "$mnt" && fusermount3 -uz "$mnt"
-	for ((i = 0; i < 100; i++)); do
-		[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+	wait_until 5 _fuse_unmounted "$mnt" || fusermount3 -uz "$mnt"
+	if [ -n "$pid" ] && ! wait_until 10 gone "$pid"; then
 		echo "FAIL: isocache-fuse (pid $pid) did not exit after unmounting $mnt" >&2
+		stacks "$pid"
 		return 1
 	fi
 	fuse_check_log
 }
+
+_fuse_unmounted() { ! mountpoint -q "$1" || fusermount3 -u "$1" 2>/dev/null; }
 
 # fuse_check_log: fail when a server reported a sanitizer error or a leak.
 fuse_check_log() {
@@ -90,13 +84,9 @@ _fuse_lodetach_all() {
 # fuse_retry CMD...: run CMD until it succeeds, for up to 5 s (ownership is
 # released when the kernel's last release of a file reaches the server).
 fuse_retry() {
-	local i
-	for ((i = 0; i < 50; i++)); do
-		"$@" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	"$@"
+	wait_until 5 _fuse_quiet "$@" || "$@"
 }
+_fuse_quiet() { "$@" 2>/dev/null; }
 
 # fuse_errno FILE MODE: try os.open(FILE, MODE) and print the errno name
 # ("OK" on success).

@@ -11,9 +11,9 @@ requires unshare setpriv mount
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (namespaces, other uids)" >&2; exit 77; }
 
 NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
-PIDNS=(unshare --pid --fork --kill-child --mount-proc)
+PIDNS=(unshare --pid --fork --kill-child --mount-proc "$NS_DROP_MOUNTS")
 # hidepid=2: a process sees only its own uid's /proc entries.
-HIDEPID=(unshare --mount sh -c 'mount -t proc -o hidepid=2 proc /proc && exec "$@"' hidepid)
+HIDEPID=(unshare --mount "$NS_DROP_MOUNTS" sh -c 'mount -t proc -o hidepid=2 proc /proc && exec "$@"' hidepid)
 
 owner_vdisk 64M vm1
 # Other uids must reach the test's files and write the store.

@@ -21,7 +21,7 @@ owner_vdisk 16M vm
 # (the second cannot open the store; docs/DECISIONS.md).
 NS=()
 if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
-	NS=(unshare --pid --fork --kill-child --mount-proc
+	NS=(unshare --pid --fork --kill-child --mount-proc "$NS_DROP_MOUNTS"
 		sh -c 'echo "$0" >/proc/sys/kernel/ns_last_pid && "$@"')
 fi
 cat >"$TESTDIR/probe.py" <<'PY'

@@ -16,7 +16,7 @@ requires unshare qemu-io python3 mdb_stat
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (PID namespaces)" >&2; exit 77; }
 set -x
 
-PIDNS=(unshare --pid --fork --kill-child --mount-proc)
+PIDNS=(unshare --pid --fork --kill-child --mount-proc "$NS_DROP_MOUNTS")
 nbd_store
 "$ADMIN" create --size 64M vm1
 "$ADMIN" create --size 64M vm2
