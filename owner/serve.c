@@ -8,7 +8,7 @@ void
 owner_serve(struct ic_control *ctl, struct owner_served *s)
 {
 	/* The watcher's copy of the lease is made before the control sees s:
-	 * from then on the control thread may release the claim and free its
+	 * from then on the control thread may release the claim and stop its
 	 * lease. It starts once s is on the control's list: it reads s->ctl
 	 * (the release policy) from its own thread. */
 	bool remote = s->claim->lease != NULL;
