@@ -71,6 +71,12 @@ ic_meta_etcd_key(const struct ic_meta *meta, const char *kind, const char *name,
 }
 
 int
+ic_meta_erase(struct ic_meta *meta)
+{
+	return meta->ops->erase ? meta->ops->erase(meta) : 0;
+}
+
+int
 ic_meta_begin(struct ic_meta *meta, bool write, struct ic_meta_txn **out)
 {
 	return meta->ops->begin(meta, write, out);

@@ -136,10 +136,17 @@ expect_fail 'not one etcd://' "$ADMIN" --store "$TESTDIR/b7" ls
 cp "$S/meta.etcd" "$TESTDIR/b8/"
 expect_fail 'never both' "$ADMIN" --store "$TESTDIR/b8" ls
 
-# destroy removes the directory (meta.etcd included); the records stay
-# under the prefix (docs/MULTI-HOST.md §6), so init of the prefix is refused.
+# destroy removes the directory (meta.etcd included) and every record
+# under the prefix, and nothing under a neighbouring prefix (store10); the
+# prefix can be made a store again.
+"$ADMIN" --store "$TESTDIR/s10" init --meta "${URL}0"
+"$ADMIN" --store "$TESTDIR/s10" create --size 1M other
+[ "$("$ETCDTOOL" "$URL" list /isocache/store1/ | grep -c =)" -gt 0 ] || fail "no records to destroy"
 chattr -R -i "$S"
 "$ADMIN" destroy "$S" --force
 [ ! -e "$S" ] || fail "destroy left $(ls -la "$S")"
-expect_fail 'store exists already under this prefix' "$ADMIN" init --meta "$URL"
+left=$("$ETCDTOOL" "$URL" list /isocache/store1/ | grep = || true)
+[ -z "$left" ] || fail "destroy left records in etcd: $left"
+"$ADMIN" --store "$TESTDIR/s10" ls | grep -q '^other ' || fail "destroy took store10's records"
+"$ADMIN" init --meta "$URL"
 echo "etcd store: OK"
