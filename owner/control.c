@@ -291,16 +291,7 @@ control_snapshot(struct ic_control *ctl, const struct ctl_msg *m, struct ctl_msg
 			rc = -ENOENT;
 	}
 	if (rc == 0)
-		rc = s->ops->quiesce(s->arg, ic_now_ms() + IC_RELEASE_TIMEOUT_MS);
-	if (rc) {
-		control_fail(reply, rc, text, cap, "cannot snapshot %s here: %s", m->snapshot.image,
-			     strerror(-rc));
-		return;
-	}
-	rc = s->ops->flush(s->arg);
-	if (rc == 0)
-		rc = s->ops->switch_leaf(s->arg, m->snapshot.image);
-	s->ops->resume(s->arg);
+		rc = owner_served_snapshot(s, m->snapshot.image);
 	if (rc)
 		control_fail(reply, rc, text, cap, "snapshot %s failed: %s", m->snapshot.image,
 			     strerror(-rc));

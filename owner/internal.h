@@ -138,6 +138,15 @@ struct owner_watch *owner_remote_prepare(struct owner_served *s);
 int owner_remote_serve(struct owner_served *s, struct owner_watch *w);
 /* Stop answering them (waits for a release in progress). */
 void owner_remote_unserve(struct owner_served *s);
+/* Ask the owner of name, through etcd, for a live snapshot as image
+ * (NAME@SNAP): a "snap" request under release/NAME/, which the owner
+ * answers in place. 1 when nobody owns name (or its owner went meanwhile):
+ * snapshot here; else 0 or the owner's -errno (logged). */
+int owner_remote_snapshot_ask(const struct owner_etcd *cfg, const char *name,
+			      const char *image);
+/* A live snapshot of served s as image: quiesce, flush, freeze the leaf and
+ * go on with a new one, without closing anything. 0 or -errno. */
+int owner_served_snapshot(struct owner_served *s, const char *image);
 
 /* ---- takeover.c ---- */
 /* Kill the process behind rec's control socket and wait for it to exit,
