@@ -71,6 +71,7 @@ const struct admin_cmd admin_cmd_init = {
 	"                       cluster etcd://HOST:PORT[,HOST:PORT...]/PREFIX names, for\n"
 	"                       hosts that share the store directory (docs/MULTI-HOST.md);\n"
 	"                       the directory holds the layers and meta.etcd naming the URL.\n"
+	"                       etcds://... speaks TLS (ISOCACHE_ETCD_CA, _CERT, _KEY).\n"
 	"                       A prefix that holds a store already is refused.\n",
 	false, run_init, ADMIN_OPT_SIZE | ADMIN_OPT_GROUP | ADMIN_OPT_META,
 };

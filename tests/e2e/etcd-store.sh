@@ -120,7 +120,7 @@ qemu_io_done "$TESTDIR/io7" 1
 nbd_stop s5
 
 # Bad URLs, unreachable etcd, a prefix that is not a store, a symlink, both kinds.
-expect_fail 'not an etcd://' "$ADMIN" --store "$TESTDIR/b1" init --meta "http://$ETCD_ENDPOINTS/x"
+expect_fail 'not an etcd\[s\]://' "$ADMIN" --store "$TESTDIR/b1" init --meta "http://$ETCD_ENDPOINTS/x"
 expect_fail 'not HOST:PORT' "$ADMIN" --store "$TESTDIR/b2" init --meta "etcd://127.0.0.1:99999/x"
 expect_fail 'not HOST:PORT' "$ADMIN" --store "$TESTDIR/b3" init --meta "etcd://127.0.0.1/x"
 free_port=$(_etcd_free_ports 1)
@@ -131,7 +131,7 @@ expect_fail 'no isocache store under this prefix' "$ADMIN" --store "$TESTDIR/b5"
 mkdir -p "$TESTDIR/b6" && ln -s "$S/meta.etcd" "$TESTDIR/b6/meta.etcd"
 expect_fail 'symbolic link' "$ADMIN" --store "$TESTDIR/b6" ls
 mkdir -p "$TESTDIR/b7" && echo "garbage" >"$TESTDIR/b7/meta.etcd"
-expect_fail 'not one etcd://' "$ADMIN" --store "$TESTDIR/b7" ls
+expect_fail 'not one etcd\[s\]://' "$ADMIN" --store "$TESTDIR/b7" ls
 "$ADMIN" --store "$TESTDIR/b8" init
 cp "$S/meta.etcd" "$TESTDIR/b8/"
 expect_fail 'never both' "$ADMIN" --store "$TESTDIR/b8" ls
