@@ -356,11 +356,13 @@ static void
 watch_snapshot(struct owner_watch *w, struct ic_etcd *etcd)
 {
 	char image[IC_NAME_MAX * 2 + 2], answer[256];
+	size_t len = strlen(w->s->name);
 	const char *who;
 	int at = 0, rc = -EINVAL;
 
-	/* 257: sizeof(image) - 1 */
-	if (sscanf(w->ask, "snap %257s %n", image, &at) == 1 && at && strchr(image, '@'))
+	/* 257: sizeof(image) - 1. The request names a snapshot of this vdisk. */
+	if (sscanf(w->ask, "snap %257s %n", image, &at) == 1 && at &&
+	    strncmp(image, w->s->name, len) == 0 && image[len] == '@')
 		rc = owner_served_snapshot(w->s, image);
 	who = at ? w->ask + at : "?";
 	if (rc == 0) {

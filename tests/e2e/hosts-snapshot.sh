@@ -5,8 +5,9 @@
 # through etcd (a "snap" request under release/vm/); a takes the snapshot
 # without stopping its client and answers in place. The snapshot holds
 # every block flushed before the request, and a goes on writing. A snapshot
-# a cannot take (the name is taken) fails on b with a's reason. Once a is
-# gone, snap on b takes the snapshot itself.
+# a cannot take (the name is taken) fails on b with a's reason; a request
+# naming another vdisk is refused. Once a is gone, snap on b takes the
+# snapshot itself.
 source "$(dirname "$0")/hosts-functions.bash"
 
 # admin_on_b ARGS...: isocache-admin on host b, which (as a real other host)
@@ -40,6 +41,14 @@ expect_fail 'could not take the snapshot vm@live: File exists' \
 	admin_on_b snap vm@live
 grep -q 'a snapshot asked through etcd by isocache-admin snap .* failed' "$TESTDIR/a.log" ||
 	fail "a did not log the failure"
+
+# A request for a snapshot of another vdisk's name is refused, answered in
+# place, and makes nothing.
+req=/isocache/${HOST_OWNER_URL##*/}/release/vm/0123456789abcdef
+"$ETCDTOOL" "$HOST_URL" put "$req" "snap other@evil test (pid $$)" >/dev/null
+_answered() { [ "$("$ETCDTOOL" "$HOST_URL" get "$req")" = "failed 22 Invalid argument" ]; }
+wait_until 30 _answered || fail "no refusal: $("$ETCDTOOL" "$HOST_URL" get "$req")"
+! "$ADMIN" ls | grep -q '^other@evil' || fail "a took a snapshot named for another vdisk"
 
 # a gone: b's snap claims vm and takes it here.
 kill "$writer"
