@@ -154,10 +154,13 @@ transport_hint(const struct ic_etcd *etcd, CURLcode res, const char *cerr)
 {
 	if (!etcd->url.tls && res == CURLE_GOT_NOTHING)
 		return " (a member that speaks TLS answers plain http so: use etcds://)";
+	/* A member that refuses our certificate may close the connection
+	 * before curl reads its alert: a failed receive or send counts too. */
 	if (etcd->url.tls && (res == CURLE_SSL_CONNECT_ERROR ||
 			      res == CURLE_PEER_FAILED_VERIFICATION ||
 			      res == CURLE_SSL_CERTPROBLEM || res == CURLE_SSL_CACERT_BADFILE ||
-			      strstr(cerr, "SSL") || strstr(cerr, "certificate")))
+			      res == CURLE_RECV_ERROR || res == CURLE_SEND_ERROR ||
+			      res == CURLE_GOT_NOTHING || strstr(cerr, "SSL")))
 		return " (TLS: check ISOCACHE_ETCD_CA, ISOCACHE_ETCD_CERT and ISOCACHE_ETCD_KEY)";
 	return "";
 }

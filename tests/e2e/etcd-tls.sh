@@ -29,7 +29,7 @@ nbd_stop b
 "$ADMIN" check
 
 # Refusals, each naming the cause.
-expect_fail 'bad certificate.*ISOCACHE_ETCD_CERT' env -u ISOCACHE_ETCD_CERT -u ISOCACHE_ETCD_KEY "$ADMIN" ls
+expect_fail 'TLS: check .*ISOCACHE_ETCD_CERT' env -u ISOCACHE_ETCD_CERT -u ISOCACHE_ETCD_KEY "$ADMIN" ls
 expect_fail 'ISOCACHE_ETCD_CERT and ISOCACHE_ETCD_KEY go together' \
 	env -u ISOCACHE_ETCD_KEY "$ADMIN" ls
 pki_make "$TESTDIR/other"

@@ -47,7 +47,8 @@ grep -q 'a snapshot asked through etcd by isocache-admin snap .* failed' "$TESTD
 req=/isocache/${HOST_OWNER_URL##*/}/release/vm/0123456789abcdef
 "$ETCDTOOL" "$HOST_URL" put "$req" "snap other@evil test (pid $$)" >/dev/null
 _answered() { [ "$("$ETCDTOOL" "$HOST_URL" get "$req")" = "failed 22 Invalid argument" ]; }
-wait_until 30 _answered || fail "no refusal: $("$ETCDTOOL" "$HOST_URL" get "$req")"
+wait_until 30 _answered ||
+	fail "no refusal: $("$ETCDTOOL" "$HOST_URL" get "$req"); a's log: $(tail -5 "$TESTDIR/a.log")"
 ! "$ADMIN" ls | grep -q '^other@evil' || fail "a took a snapshot named for another vdisk"
 
 # a gone: b's snap claims vm and takes it here.
