@@ -144,8 +144,9 @@ void owner_remote_unserve(struct owner_served *s);
  * snapshot here; else 0 or the owner's -errno (logged). */
 int owner_remote_snapshot_ask(const struct owner_etcd *cfg, const char *name,
 			      const char *image);
-/* A live snapshot of served s as image: quiesce, flush, freeze the leaf and
- * go on with a new one, without closing anything. 0 or -errno. */
+/* ---- snapshot.c ---- */
+/* A live snapshot of served s as image: quiesce, flush, freeze the leaf
+ * and go on with a new one, without closing anything. 0 or -errno. */
 int owner_served_snapshot(struct owner_served *s, const char *image);
 
 /* ---- takeover.c ---- */

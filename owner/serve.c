@@ -1,23 +1,9 @@
 /* Serving an owned vdisk (owner/owner.h): on the control socket
  * (control.c) and, across hosts, to release and snapshot requests through
  * etcd (remote.c). */
-#include "common/clock.h"
 #include "common/log.h"
 #include "owner/internal.h"
 
-int
-owner_served_snapshot(struct owner_served *s, const char *image)
-{
-	int rc = s->ops->quiesce(s->arg, ic_now_ms() + IC_RELEASE_TIMEOUT_MS);
-
-	if (rc)
-		return rc;
-	rc = s->ops->flush(s->arg);
-	if (rc == 0)
-		rc = s->ops->switch_leaf(s->arg, image);
-	s->ops->resume(s->arg);
-	return rc;
-}
 
 void
 owner_serve(struct ic_control *ctl, struct owner_served *s)
