@@ -12,6 +12,8 @@
 #   etcd_member_endpoint I      "127.0.0.1:PI"
 #   etcd_member_kill I [SIG]    kill member I (default KILL), wait until it is gone
 #   etcd_member_start I         start member I again (its data kept), wait until healthy
+#   etcd_leader                 the number I of the member leading now
+#   etcd_follower               the number of a running member that does not lead
 #   etcd_healthy ENDPOINTS      are these members healthy (for wait_until)?
 #   ETCD_LISTEN_EXTRA           addresses (space-separated) members also serve
 #                               clients on, besides 127.0.0.1, at the same
@@ -121,3 +123,29 @@ etcd_member_start() {
 		fail "etcd member m$i did not become healthy within 30 s"
 	echo "etcd member m$i restarted"
 }
+
+# _etcd_running: the endpoints of the members running, comma-separated.
+_etcd_running() {
+	local i eps=
+	for ((i = 1; i <= ETCD_MEMBERS; i++)); do
+		[ -z "${ETCD_PIDS[i - 1]:-}" ] || eps+="${eps:+,}$(etcd_member_endpoint "$i")"
+	done
+	echo "$eps"
+}
+
+# _etcd_pick WHICH: the number of a running member that leads (WHICH
+# leader) or does not (follower), by the members' own status.
+_etcd_pick() {
+	ETCDCTL_API=3 etcdctl --endpoints="$(_etcd_running)" --dial-timeout=1s \
+		--command-timeout=2s endpoint status -w json | python3 -c '
+import json, sys
+which, endpoints = sys.argv[1], sys.argv[2].split(",")
+for m in json.load(sys.stdin):
+    leads = m["Status"]["header"]["member_id"] == m["Status"]["leader"]
+    if leads == (which == "leader"):
+        print(endpoints.index(m["Endpoint"]) + 1)
+        sys.exit(0)
+sys.exit("no %s among the running etcd members" % which)' "$1" "$ETCD_ENDPOINTS"
+}
+etcd_leader() { _etcd_pick leader; }
+etcd_follower() { _etcd_pick follower; }
