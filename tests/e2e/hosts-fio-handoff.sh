@@ -24,9 +24,10 @@ fio --enghelp 2>&1 | grep -qw nbd || { echo "SKIP: fio has no nbd engine" >&2; e
 # The job of both runs: the same name and options (so the same offsets,
 # randrepeat being on); the verify state goes to $TESTDIR, as
 # local-handoff-0-verify.state. 256 MiB is far more than fio writes before
-# the handoff.
+# the handoff; fio stops at its first error (continue_on_error=none).
 JOB=(--name=handoff --ioengine=nbd --rw=randwrite --bs=4k --size=256M --iodepth=1
-	--fsync=8 --verify=crc32c --aux-path="$TESTDIR" --output-format=json)
+	--fsync=8 --verify=crc32c --continue_on_error=none --aux-path="$TESTDIR"
+	--output-format=json)
 BS=4096
 
 # fio_value JSON KEY: jobs[0][KEY] of fio's JSON output ("write.io_bytes").
