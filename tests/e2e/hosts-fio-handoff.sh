@@ -50,7 +50,7 @@ hosts_serving --release=always
 fio "${JOB[@]}" --uri="$(nbd_uri a)" --do_verify=0 --verify_state_save=1 \
 	--write_iolog="$TESTDIR/fio.iolog" --output="$TESTDIR/write.json" 2>"$TESTDIR/write.err" &
 fio_pid=$!
-cleanup_fn kill "$fio_pid"
+cleanup_fn kill_job "$fio_pid"
 wait_until 60 fio_issued 1000 || fail "fio did not get going: $(cat "$TESTDIR/write.err")"
 
 host_nbd b b --release=never vm

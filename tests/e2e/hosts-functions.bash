@@ -61,7 +61,7 @@ hosts_writing() {
 	touch "$TESTDIR/w.log"
 	owner_writer "$(nbd_uri a)" 0 "$count" "$TESTDIR/w.log" &
 	writer=$!
-	cleanup_fn kill "$writer"
+	cleanup_fn kill_job "$writer"
 	wait_until 60 _hosts_flushed 20 ||
 		fail "the writer did not get going: $(tail -3 "$TESTDIR/w.log")"
 }
