@@ -13,7 +13,8 @@
 #   etcd_member_kill I [SIG]    kill member I (default KILL), wait until it is gone
 #   etcd_member_start I         start member I again (its data kept), wait until healthy
 #   etcd_leader                 the number I of the member leading now
-#   etcd_follower               the number of a running member that does not lead
+#   etcd_follower [NOT]         the number of a running member that does not
+#                               lead (nor is member NOT)
 #   etcd_healthy ENDPOINTS      are these members healthy (for wait_until)?
 #   ETCD_LISTEN_EXTRA           addresses (space-separated) members also serve
 #                               clients on, besides 127.0.0.1, at the same
@@ -133,19 +134,23 @@ _etcd_running() {
 	echo "$eps"
 }
 
-# _etcd_pick WHICH: the number of a running member that leads (WHICH
-# leader) or does not (follower), by the members' own status.
-_etcd_pick() {
+# _etcd_status: one line "I LEADS" per running member, by the members' own
+# status: its number, and 1 if it leads.
+_etcd_status() {
 	ETCDCTL_API=3 etcdctl --endpoints="$(_etcd_running)" --dial-timeout=1s \
 		--command-timeout=2s endpoint status -w json | python3 -c '
 import json, sys
-which, endpoints = sys.argv[1], sys.argv[2].split(",")
+endpoints = sys.argv[1].split(",")
 for m in json.load(sys.stdin):
-    leads = m["Status"]["header"]["member_id"] == m["Status"]["leader"]
-    if leads == (which == "leader"):
-        print(endpoints.index(m["Endpoint"]) + 1)
-        sys.exit(0)
-sys.exit("no %s among the running etcd members" % which)' "$1" "$ETCD_ENDPOINTS"
+    print(endpoints.index(m["Endpoint"]) + 1,
+          int(m["Status"]["header"]["member_id"] == m["Status"]["leader"]))' "$ETCD_ENDPOINTS"
 }
-etcd_leader() { _etcd_pick leader; }
-etcd_follower() { _etcd_pick follower; }
+
+# etcd_leader: the number of the member leading now; etcd_follower [NOT]:
+# of a running member that does not lead (and is not member NOT). Both
+# fail (for wait_until) when there is none.
+etcd_leader() { _etcd_status | awk '$2 == 1 { print $1; found = 1; exit } END { exit !found }'; }
+etcd_follower() {
+	_etcd_status | awk -v not="${1:-0}" '$2 == 0 && $1 != not { print $1; found = 1; exit }
+		END { exit !found }'
+}
