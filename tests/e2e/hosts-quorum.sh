@@ -5,11 +5,12 @@
 # One member killed, a follower: nothing changes, more blocks are flushed.
 # A second killed, the other follower, so that the one left is the leader
 # (which goes on renewing leases until it notices it has no quorum, the
-# worst case): a fences itself when its lease's validity runs out, and says so;
-# it refuses writes and acknowledged no flush after its fence; the frozen
-# layer still reads, on a new connection. Quorum back: a claimant on host
-# b gets vm only after a's lease could expire (a, fenced, never released
-# it), and reads every block a flushed.
+# worst case): a fences itself when its lease's validity runs out, and
+# says so; it refuses writes and acknowledged no flush after its fence;
+# the frozen layer still reads, on a new connection. Quorum back: a
+# claimant on host b gets vm only after a's lease could expire (a, fenced,
+# never released it), and reads every block a flushed.
+#
 # Also run on a store in etcd (e2e-etcdstore/hosts-quorum): there the
 # writer's flush in flight when quorum goes fails only at its commit's 5 s
 # etcd timeout, after a's fence.
