@@ -36,7 +36,9 @@ const struct admin_cmd admin_cmd_destroy = {
 	"DIR must be the store in use (--store DIR, else $ISOCACHE_STORE), named\n"
 	"again on purpose. Every layer file (frozen ones are mode 0444 and, made by\n"
 	"root, immutable: rm -rf cannot remove them), the metadata file and its lock\n"
-	"are removed, then DIR itself unless other files are left in it.\n"
+	"are removed, then DIR itself unless other files are left in it. A store in\n"
+	"etcd loses every record under its prefix (meta.etcd goes last: should etcd\n"
+	"not answer, destroy fails and may be run again).\n"
 	"Refused, naming each vdisk and process, while a live process (an NBD\n"
 	"server, a FUSE mount) owns a vdisk; -f (--force) destroys it anyway, and\n"
 	"that process's I/O then fails.\n",

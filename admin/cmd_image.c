@@ -71,6 +71,7 @@ const struct admin_cmd admin_cmd_init = {
 	"                       cluster etcd://HOST:PORT[,HOST:PORT...]/PREFIX names, for\n"
 	"                       hosts that share the store directory (docs/MULTI-HOST.md);\n"
 	"                       the directory holds the layers and meta.etcd naming the URL.\n"
+	"                       etcds://... speaks TLS (ISOCACHE_ETCD_CA, _CERT, _KEY).\n"
 	"                       A prefix that holds a store already is refused.\n",
 	false, run_init, ADMIN_OPT_SIZE | ADMIN_OPT_GROUP | ADMIN_OPT_META,
 };
@@ -116,7 +117,9 @@ run_snap(struct ic_store *store, const char *dir, int argc, char **argv)
 const struct admin_cmd admin_cmd_snap = {
 	"snap", "NAME@SNAP | rollback NAME@SNAP [--force]", "Take a snapshot, or roll a vdisk back to one",
 	"snap NAME@SNAP freezes NAME's current leaf as the snapshot NAME@SNAP; NAME\n"
-	"goes on writing to a new empty leaf on top of it.\n"
+	"goes on writing to a new empty leaf on top of it. A vdisk a live process\n"
+	"serves is snapshotted by that process, its clients undisturbed (asked on\n"
+	"its control socket, or through etcd on any host when ownership is there).\n"
 	"snap rollback NAME@SNAP discards NAME's leaf and restarts it, empty, on the\n"
 	"snapshot: NAME then reads exactly as NAME@SNAP.\n"
 	"\nOptions (rollback):\n" FORCE_HELP,

@@ -39,14 +39,18 @@ struct ic_etcd_url {
 	unsigned n;                                           /* endpoints, >= 1 */
 	char endpoint[IC_ETCD_ENDPOINTS_MAX][IC_ETCD_ENDPOINT_MAX]; /* "HOST:PORT" */
 	char prefix[IC_ETCD_PREFIX_MAX]; /* PREFIX without slashes at either end */
+	bool tls; /* etcds://: the members speak TLS (see ic_etcd_open) */
 };
 
-/* Parse "etcd://HOST:PORT[,HOST:PORT...]/PREFIX". HOST is a name, an IPv4
- * address or a bracketed IPv6 address; PORT is 1..65535; PREFIX is
- * non-empty, printable, without spaces, and loses trailing slashes.
- * Returns 0 or -EINVAL (logged, naming what was wrong), -E2BIG for more
- * than IC_ETCD_ENDPOINTS_MAX endpoints or a part too long. */
+/* Parse "etcd://HOST:PORT[,HOST:PORT...]/PREFIX", or "etcds://..." for
+ * members that speak TLS. HOST is a name, an IPv4 address or a bracketed
+ * IPv6 address; PORT is 1..65535; PREFIX is non-empty, printable, without
+ * spaces, and loses trailing slashes. Returns 0 or -EINVAL (logged, naming
+ * what was wrong), -E2BIG for more than IC_ETCD_ENDPOINTS_MAX endpoints or
+ * a part too long. */
 int ic_etcd_url_parse(const char *url, struct ic_etcd_url *out);
+/* Does text start as an etcd URL does (etcd:// or etcds://)? */
+bool ic_etcd_url_like(const char *text);
 /* Parse the endpoint list alone ("HOST:PORT[,HOST:PORT...]") into
  * out->n and out->endpoint; out->prefix becomes "". Same errors. */
 int ic_etcd_endpoints_parse(const char *list, struct ic_etcd_url *out);
@@ -56,7 +60,12 @@ struct ic_etcd;
 
 /* A client for url's endpoints (its prefix is the caller's business);
  * timeout_ms bounds every call (0: 5000). No connection is made here.
- * Returns 0, -EINVAL (no endpoints) or -ENOMEM. */
+ * With url->tls the members are reached over https, their certificates
+ * checked against the CA file in ISOCACHE_ETCD_CA (else the system's
+ * CAs); ISOCACHE_ETCD_CERT and ISOCACHE_ETCD_KEY, both or neither, name
+ * the client certificate and key that members started with
+ * --client-cert-auth ask for. Returns 0, -EINVAL (no endpoints; a
+ * certificate without its key: logged) or -ENOMEM. */
 int ic_etcd_open(const struct ic_etcd_url *url, unsigned timeout_ms, struct ic_etcd **out);
 /* NULL is fine. */
 void ic_etcd_close(struct ic_etcd *etcd);

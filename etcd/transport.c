@@ -30,6 +30,9 @@
 
 struct ic_etcd {
 	struct ic_etcd_url url;
+	/* etcds://: the CA file (NULL: the system's), the client certificate
+	 * and key (NULL: none), from the environment at open */
+	char *ca, *cert, *key;
 	unsigned timeout_ms;
 	unsigned current; /* the member that answered last */
 	const char *at;   /* the member of the attempt under way, for messages */
@@ -56,10 +59,31 @@ transport_global_init(void)
 	transport_global = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+/* ISOCACHE_ETCD_CA, _CERT and _KEY into etcd (etcds:// only). */
+static int
+transport_tls_config(struct ic_etcd *etcd)
+{
+	const char *ca = getenv("ISOCACHE_ETCD_CA"), *cert = getenv("ISOCACHE_ETCD_CERT");
+	const char *key = getenv("ISOCACHE_ETCD_KEY");
+
+	if (!etcd->url.tls)
+		return 0;
+	if (!(cert && *cert) != !(key && *key)) {
+		ic_log(IC_LOG_ERR, "etcd: ISOCACHE_ETCD_CERT and ISOCACHE_ETCD_KEY go together: "
+				   "give both (the client certificate and its key) or neither");
+		return -EINVAL;
+	}
+	if ((ca && *ca && !(etcd->ca = strdup(ca))) ||
+	    (cert && *cert && (!(etcd->cert = strdup(cert)) || !(etcd->key = strdup(key)))))
+		return -ENOMEM;
+	return 0;
+}
+
 int
 ic_etcd_open(const struct ic_etcd_url *url, unsigned timeout_ms, struct ic_etcd **out)
 {
 	struct ic_etcd *etcd;
+	int rc;
 
 	if (url->n == 0) {
 		ic_log(IC_LOG_ERR, "etcd: no endpoints to talk to");
@@ -77,9 +101,10 @@ ic_etcd_open(const struct ic_etcd_url *url, unsigned timeout_ms, struct ic_etcd 
 	etcd->timeout_ms = timeout_ms ? timeout_ms : TRANSPORT_DEFAULT_TIMEOUT_MS;
 	etcd->at = etcd->url.endpoint[0];
 	etcd->curl = curl_easy_init();
-	if (!etcd->curl) {
-		free(etcd);
-		return -ENOMEM;
+	rc = etcd->curl ? transport_tls_config(etcd) : -ENOMEM;
+	if (rc) {
+		ic_etcd_close(etcd);
+		return rc;
 	}
 	*out = etcd;
 	return 0;
@@ -91,6 +116,9 @@ ic_etcd_close(struct ic_etcd *etcd)
 	if (!etcd)
 		return;
 	curl_easy_cleanup(etcd->curl);
+	free(etcd->ca);
+	free(etcd->cert);
+	free(etcd->key);
 	free(etcd);
 }
 
@@ -119,6 +147,21 @@ ic_etcd_fail(struct ic_etcd *etcd, const char *fmt, ...)
 	ic_log(IC_LOG_ERR, "%s", etcd->error);
 }
 
+/* What to add to a failed transfer's message: which setting to check when
+ * TLS went wrong, or that a member speaking TLS was asked in plain http. */
+static const char *
+transport_hint(const struct ic_etcd *etcd, CURLcode res, const char *cerr)
+{
+	if (!etcd->url.tls && res == CURLE_GOT_NOTHING)
+		return " (a member that speaks TLS answers plain http so: use etcds://)";
+	if (etcd->url.tls && (res == CURLE_SSL_CONNECT_ERROR ||
+			      res == CURLE_PEER_FAILED_VERIFICATION ||
+			      res == CURLE_SSL_CERTPROBLEM || res == CURLE_SSL_CACERT_BADFILE ||
+			      strstr(cerr, "SSL") || strstr(cerr, "certificate")))
+		return " (TLS: check ISOCACHE_ETCD_CA, ISOCACHE_ETCD_CERT and ISOCACHE_ETCD_KEY)";
+	return "";
+}
+
 /* One attempt at member ep. Returns 1 to fail over, 0 or -errno. */
 static int
 transport_attempt(struct ic_etcd *etcd, const char *ep, const char *path, const char *body,
@@ -132,7 +175,7 @@ transport_attempt(struct ic_etcd *etcd, const char *ep, const char *path, const 
 	CURL *c = etcd->curl;
 
 	etcd->at = ep;
-	snprintf(url, sizeof(url), "http://%s/v3/%s", ep, path);
+	snprintf(url, sizeof(url), "%s://%s/v3/%s", etcd->url.tls ? "https" : "http", ep, path);
 	headers = curl_slist_append(NULL, "Content-Type: application/json");
 	curl_easy_reset(c);
 	curl_easy_setopt(c, CURLOPT_URL, url);
@@ -145,6 +188,17 @@ transport_attempt(struct ic_etcd *etcd, const char *ep, const char *path, const 
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink->write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, sink->ctx);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
+	if (etcd->url.tls) {
+		curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+		if (etcd->ca)
+			curl_easy_setopt(c, CURLOPT_CAINFO, etcd->ca);
+		if (etcd->cert) {
+			curl_easy_setopt(c, CURLOPT_SSLCERT, etcd->cert);
+			curl_easy_setopt(c, CURLOPT_SSLKEY, etcd->key);
+		}
+	} else {
+		curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
+	}
 	sink->reset(sink->ctx);
 	res = curl_easy_perform(c);
 	curl_slist_free_all(headers);
@@ -164,7 +218,8 @@ transport_attempt(struct ic_etcd *etcd, const char *ep, const char *path, const 
 		return -ETIMEDOUT;
 	}
 	if (res != CURLE_OK && res != CURLE_WRITE_ERROR) {
-		ic_etcd_fail(etcd, "%s", cerr[0] ? cerr : curl_easy_strerror(res));
+		ic_etcd_fail(etcd, "%s%s", cerr[0] ? cerr : curl_easy_strerror(res),
+			     transport_hint(etcd, res, cerr));
 		return -EIO;
 	}
 	return sink->finish(etcd, sink->ctx, http, res == CURLE_WRITE_ERROR);

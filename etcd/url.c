@@ -1,6 +1,7 @@
-/* etcd://HOST:PORT[,HOST:PORT...]/PREFIX: how a user names an etcd store
- * (isocache-admin init --meta). Checked here, once, so the transport may
- * paste an endpoint into "http://%s/v3/..." without surprises. */
+/* etcd://HOST:PORT[,HOST:PORT...]/PREFIX (etcds:// over TLS): how a user
+ * names an etcd store (isocache-admin init --meta). Checked here, once, so
+ * the transport may paste an endpoint into "http://%s/v3/..." without
+ * surprises. */
 #include "etcd/etcd.h"
 
 #include <ctype.h>
@@ -11,6 +12,14 @@
 #include "common/log.h"
 
 #define URL_SCHEME "etcd://"
+#define URL_SCHEME_TLS "etcds://"
+
+bool
+ic_etcd_url_like(const char *text)
+{
+	return strncmp(text, URL_SCHEME, strlen(URL_SCHEME)) == 0 ||
+	       strncmp(text, URL_SCHEME_TLS, strlen(URL_SCHEME_TLS)) == 0;
+}
 
 /* HOST:PORT, len characters at s: a name or IPv4 address of letters,
  * digits, '.', '-', '_', or a bracketed IPv6 address; PORT 1..65535. */
@@ -72,6 +81,7 @@ url_endpoints(const char *s, size_t len, struct ic_etcd_url *out)
 
 	out->n = 0;
 	out->prefix[0] = '\0';
+	out->tls = false;
 	for (const char *p = s; p <= end;) {
 		const char *comma = memchr(p, ',', (size_t)(end - p));
 		const char *stop = comma ? comma : end;
@@ -103,11 +113,12 @@ ic_etcd_url_parse(const char *url, struct ic_etcd_url *out)
 	size_t plen;
 	int rc;
 
-	if (strncmp(url, URL_SCHEME, strlen(URL_SCHEME)) != 0) {
-		ic_log(IC_LOG_ERR, "etcd URL '%s': does not start with %s", url, URL_SCHEME);
+	if (!ic_etcd_url_like(url)) {
+		ic_log(IC_LOG_ERR, "etcd URL '%s': does not start with %s or %s", url, URL_SCHEME,
+		       URL_SCHEME_TLS);
 		return -EINVAL;
 	}
-	hosts = url + strlen(URL_SCHEME);
+	hosts = strstr(url, "://") + 3;
 	slash = strchr(hosts, '/');
 	if (!slash) {
 		ic_log(IC_LOG_ERR, "etcd URL '%s': no /PREFIX after the endpoints", url);
@@ -139,5 +150,6 @@ ic_etcd_url_parse(const char *url, struct ic_etcd_url *out)
 	}
 	memcpy(out->prefix, slash, plen);
 	out->prefix[plen] = '\0';
+	out->tls = strncmp(url, URL_SCHEME_TLS, strlen(URL_SCHEME_TLS)) == 0;
 	return 0;
 }

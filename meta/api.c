@@ -1,18 +1,17 @@
 /* The public metadata API (include/isocache/meta.h): each call goes to the
  * store's backend (meta/backend.h), chosen at create and open by the path:
- * an etcd://... URL is a store whose metadata is in etcd, anything else an
+ * an etcd:// (or etcds://) URL is a store whose metadata is in etcd, anything else an
  * LMDB file. Checks every backend needs are made here, once. */
 #include <errno.h>
 #include <string.h>
 
+#include "etcd/etcd.h"
 #include "meta/backend.h"
-
-#define META_ETCD_SCHEME "etcd://"
 
 static bool
 meta_is_etcd(const char *path)
 {
-	return strncmp(path, META_ETCD_SCHEME, strlen(META_ETCD_SCHEME)) == 0;
+	return ic_etcd_url_like(path);
 }
 
 int
@@ -68,6 +67,12 @@ ic_meta_etcd_key(const struct ic_meta *meta, const char *kind, const char *name,
 	if (!meta->ops->etcd_key || (strcmp(kind, "owners") && strcmp(kind, "release")))
 		return -EINVAL;
 	return meta->ops->etcd_key(meta, kind, name, buf, len);
+}
+
+int
+ic_meta_erase(struct ic_meta *meta)
+{
+	return meta->ops->erase ? meta->ops->erase(meta) : 0;
 }
 
 int

@@ -71,6 +71,9 @@ struct meta_backend {
 	const struct ic_etcd_url *(*etcd_url)(const struct ic_meta *meta);
 	int (*etcd_key)(const struct ic_meta *meta, const char *kind, const char *name, char *buf,
 			size_t len);
+	/* Optional (NULL: the records go with the store's files): remove
+	 * every record of the store, outside any transaction. */
+	int (*erase)(struct ic_meta *meta);
 };
 
 /* The head of every backend's handle. */

@@ -103,6 +103,27 @@ etcd_key(const struct ic_meta *base, const char *kind, const char *name, char *b
 	return n >= 0 && (size_t)n < len ? 0 : -ENAMETOOLONG;
 }
 
+static int
+etcd_erase(struct ic_meta *base)
+{
+	struct etcd_meta *meta = container_of(base, struct etcd_meta, base);
+	struct ic_etcd *client;
+	int64_t deleted = 0;
+	int rc = etcd_client_get(meta, &client);
+
+	if (rc == 0) {
+		rc = ic_etcd_delete(client, meta->root, true, &deleted);
+		etcd_client_put(meta, client);
+	}
+	if (rc)
+		ic_log(IC_LOG_ERR, "%s: the records under %s were not removed: %s", meta->text,
+		       meta->root, strerror(-rc));
+	else
+		ic_log(IC_LOG_DEBUG, "%s: %lld records removed under %s", meta->text,
+		       (long long)deleted, meta->root);
+	return rc;
+}
+
 static const struct meta_backend etcd_ops = {
 	.name = "etcd",
 	.close = etcd_close,
@@ -120,6 +141,7 @@ static const struct meta_backend etcd_ops = {
 	.fence = etcd_txn_fence,
 	.etcd_url = etcd_url,
 	.etcd_key = etcd_key,
+	.erase = etcd_erase,
 };
 
 /* The per-call timeout: ISOCACHE_ETCD_TIMEOUT_MS, else ETCD_TIMEOUT_MS. */

@@ -54,8 +54,14 @@ owner_remote_snapshot(struct owner_store *os, const char *name, const char *imag
 	IC_AUTOFREE uint8_t *buf = NULL;
 	struct ctl_msg req = { .type = CTL_SNAPSHOT, .seq = 1 }, reply;
 	struct ic_owner_info info;
-	int rc = owner_lookup(os, name, &info);
+	struct owner_etcd cfg;
+	int rc = owner_etcd_config(os, &cfg);
 
+	/* Owned through etcd: its owner may be on another host, which only
+	 * etcd reaches. */
+	if (rc)
+		return rc < 0 ? rc : owner_remote_snapshot_ask(&cfg, name, image);
+	rc = owner_lookup(os, name, &info);
 	if (rc || !info.alive || !info.rec.socket[0])
 		return 1; /* errors are reported by the local path */
 	buf = malloc(CTL_REPLY_BUF);

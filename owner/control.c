@@ -245,7 +245,7 @@ control_release(struct ic_control *ctl, int fd, const struct ctl_msg *m, struct 
 			/* Fenced under the quiesce, then the lock goes: nothing of
 			 * ours can write once the requester can take it. */
 			owner_fence(s->claim);
-			owner_drop(s->claim);
+			owner_let_go(s->claim);
 			ic_log(IC_LOG_INFO, "%s: released to %s (pid %d, %s) in %lld ms; no longer "
 			       "serving it", s->name, m->release.who, (int)cred.pid,
 			       m->release.reason, ic_now_ms() - t0);
@@ -260,7 +260,7 @@ control_release(struct ic_control *ctl, int fd, const struct ctl_msg *m, struct 
 				       "answer; took it back", s->name, (int)cred.pid);
 			} else { /* it cleared the record itself: nobody owns it now */
 				owner_fence(s->claim);
-				owner_drop(s->claim);
+				owner_let_go(s->claim);
 			}
 		}
 		reply->reply.result = CTL_DONE; /* answered already */
@@ -291,16 +291,7 @@ control_snapshot(struct ic_control *ctl, const struct ctl_msg *m, struct ctl_msg
 			rc = -ENOENT;
 	}
 	if (rc == 0)
-		rc = s->ops->quiesce(s->arg, ic_now_ms() + IC_RELEASE_TIMEOUT_MS);
-	if (rc) {
-		control_fail(reply, rc, text, cap, "cannot snapshot %s here: %s", m->snapshot.image,
-			     strerror(-rc));
-		return;
-	}
-	rc = s->ops->flush(s->arg);
-	if (rc == 0)
-		rc = s->ops->switch_leaf(s->arg, m->snapshot.image);
-	s->ops->resume(s->arg);
+		rc = owner_served_snapshot(s, m->snapshot.image);
 	if (rc)
 		control_fail(reply, rc, text, cap, "snapshot %s failed: %s", m->snapshot.image,
 			     strerror(-rc));

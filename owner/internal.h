@@ -108,8 +108,11 @@ int owner_lease_check(struct owner_lease *lease, struct ic_meta_txn *txn);
 /* End the claim: delete the record if its mod_revision is still the
  * token, revoke the lease and stop renewing it. Fence the claim first. */
 void owner_lease_release(struct owner_lease *lease);
+/* Stop renewing the lease (it expires within its TTL unless released);
+ * owner_lease_valid is false from then on, and may still be asked. */
+void owner_lease_stop(struct owner_lease *lease);
 /* Free what owner_lease_try made (after owner_lease_release, or leaving
- * the lease to expire). */
+ * the lease to expire), once no other thread asks owner_lease_valid. */
 void owner_lease_free(struct owner_lease *lease);
 /* The record's key and the requests' prefix (release/NAME/), for the
  * release watcher. */
@@ -129,12 +132,21 @@ int owner_remote_acquire(const struct owner_etcd *cfg, const char *name, const c
 			 struct owner_claim *out);
 /* Serving s to release requests through etcd, in two steps: prepare
  * copies what the watcher needs of the claim's lease (before anything
- * else can release the claim and free it); serve starts the watcher with
+ * else can release the claim); serve starts the watcher with
  * it (a NULL w: -ENOMEM). */
 struct owner_watch *owner_remote_prepare(struct owner_served *s);
 int owner_remote_serve(struct owner_served *s, struct owner_watch *w);
 /* Stop answering them (waits for a release in progress). */
 void owner_remote_unserve(struct owner_served *s);
+/* Ask the owner of name, through etcd, for a live snapshot as image
+ * (NAME@SNAP): a "snap" request under release/NAME/, which the owner
+ * answers in place. 1 when nobody owns name (or its owner went meanwhile):
+ * snapshot here; else 0 or the owner's -errno (logged). */
+int owner_remote_snapshot_ask(const struct owner_etcd *cfg, const char *name,
+			      const char *image);
+/* A live snapshot of served s as image: quiesce, flush, freeze the leaf and
+ * go on with a new one, without closing anything. 0 or -errno. */
+int owner_served_snapshot(struct owner_served *s, const char *image);
 
 /* ---- takeover.c ---- */
 /* Kill the process behind rec's control socket and wait for it to exit,

@@ -260,7 +260,6 @@ owner_lease_release(struct owner_lease *l)
 					  .result = IC_ETCD_EQUAL, .number = l->token };
 	const struct ic_etcd_op del = { .type = IC_ETCD_OP_DELETE, .key = l->key };
 	struct ic_etcd_txn_result res = { 0 };
-	struct ic_etcd_keeper *keeper;
 
 	pthread_mutex_lock(&l->mu);
 	if (ic_etcd_txn(l->etcd, &ours, 1, &del, 1, NULL, 0, &res) == 0 && !res.succeeded)
@@ -273,6 +272,14 @@ owner_lease_release(struct owner_lease *l)
 		ic_log(IC_LOG_WARN, "%s: etcd lease %lld not revoked; it expires within %u s",
 		       l->name, (long long)l->id, l->cfg.ttl_s);
 	pthread_mutex_unlock(&l->mu);
+	owner_lease_stop(l);
+}
+
+void
+owner_lease_stop(struct owner_lease *l)
+{
+	struct ic_etcd_keeper *keeper;
+
 	pthread_rwlock_wrlock(&l->keeper_lock);
 	keeper = l->keeper;
 	l->keeper = NULL;

@@ -112,17 +112,19 @@ owner_lock_held(struct owner_store *os, const char *name)
 }
 
 void
-owner_drop(struct owner_claim *claim)
+owner_let_go(struct owner_claim *claim)
 {
 	if (claim->lock_fd >= 0)
 		close(claim->lock_fd);
 	claim->lock_fd = -1;
-	/* Request threads read claim->lease (owner_fenced) without a lock:
-	 * a claim that never had one (a local store) is not written here. */
-	if (claim->lease) {
-		struct owner_lease *lease = claim->lease;
+	if (claim->lease)
+		owner_lease_stop(claim->lease);
+}
 
-		__atomic_store_n(&claim->lease, NULL, __ATOMIC_RELEASE);
-		owner_lease_free(lease);
-	}
+void
+owner_drop(struct owner_claim *claim)
+{
+	owner_let_go(claim);
+	owner_lease_free(claim->lease);
+	claim->lease = NULL;
 }

@@ -61,7 +61,7 @@ owner_fenced(const struct owner_claim *claim)
 
 	if (__atomic_load_n(&claim->fenced, __ATOMIC_ACQUIRE))
 		return true;
-	lease = __atomic_load_n(&claim->lease, __ATOMIC_ACQUIRE);
+	lease = claim->lease; /* set before serving, freed after (owner_drop) */
 	return lease && !owner_lease_valid(lease);
 }
 
@@ -106,8 +106,13 @@ int owner_release_after(struct owner_store *os, struct owner_claim *claim, int r
  * owner_release or a release across hosts, else left to expire). Only
  * once nothing can write under the claim any more (fenced, or closed), and
  * no other thread looks at it: the lock is what keeps another process from
- * claiming. */
+ * claiming. While other threads may still look (a handle released on the
+ * control thread), owner_let_go instead, and owner_drop at close. */
 void owner_drop(struct owner_claim *claim);
+/* Drop the claim's kernel lock, if held, and stop renewing its lease,
+ * which stays allocated (request threads may still ask owner_fenced, true
+ * from now on) until owner_drop. Fence the claim first. */
+void owner_let_go(struct owner_claim *claim);
 /* Ask the live owner of name, if it has a control socket, to snapshot it
  * as image (NAME@SNAP). Returns 1 when there is no such owner (snapshot
  * locally), else 0 or the owner's -errno. */

@@ -86,14 +86,15 @@ remote_refusal(const char *name, const struct ic_owner_rec *seen, int rc, bool d
  * put our request at release (our own key), attached to the record's
  * lease, in a txn that holds only while the record is still the one found
  * (its token), so that a request never outlives the record it asks about
- * by hanging on to its dying lease; then wait until until_ms for the
- * request to go. It goes with the lease (the owner released and revoked
- * it, or it expired), with a new owner's claim, or alone when the owner
- * denies. 0 once it went, -ENOENT when the record was already another (or
- * none), -ETIMEDOUT, or the etcd call's -errno. */
+ * by hanging on to its dying lease; then watch it until fn ends the watch
+ * or until_ms. A release request goes with the lease (the owner released
+ * and revoked it, or it expired), with a new owner's claim, or alone when
+ * the owner denies (remote_on_delete); a snapshot request is answered in
+ * place (remote_on_answer). 0 once fn ended it, -ENOENT when the record was
+ * already another (or none), -ETIMEDOUT, or the etcd call's -errno. */
 static int
 remote_ask(struct ic_etcd *etcd, const char *key, const char *release, const char *ask,
-	   const struct owner_found *their, long long until_ms)
+	   const struct owner_found *their, long long until_ms, ic_etcd_watch_fn fn, void *arg)
 {
 	const struct ic_etcd_cmp same = { .key = key, .target = IC_ETCD_MOD,
 					  .result = IC_ETCD_EQUAL, .number = their->token };
@@ -112,8 +113,7 @@ remote_ask(struct ic_etcd *etcd, const char *key, const char *release, const cha
 	if (left <= 0)
 		return -ETIMEDOUT;
 	/* The txn's one put: the store's revision after it is the request's. */
-	return ic_etcd_watch(etcd, release, false, res.revision + 1, (unsigned)left,
-			     remote_on_delete, NULL);
+	return ic_etcd_watch(etcd, release, false, res.revision + 1, (unsigned)left, fn, arg);
 }
 
 /* Our request's key: release/NAME/ID, ID 16 random hex digits, so that
@@ -184,7 +184,8 @@ owner_remote_acquire(const struct owner_etcd *cfg, const char *name, const char 
 			if (!asked)
 				ic_log(IC_LOG_INFO, "%s: owned by %s (pid %u) through etcd; asking it "
 				       "to release", name, seen.who, seen.pid);
-			rc = remote_ask(etcd, key, release, ask, &their, until);
+			rc = remote_ask(etcd, key, release, ask, &their, until, remote_on_delete,
+					NULL);
 			if (rc == 0)
 				asked = their.token;
 			if (rc == 0 || rc == -ENOENT) { /* gone: claim */
@@ -214,6 +215,98 @@ owner_remote_acquire(const struct owner_etcd *cfg, const char *name, const char 
 	return rc;
 }
 
+/* ---- a live snapshot asked through etcd ---- */
+
+/* The owner answers a snapshot request in place: "done", or "failed ERRNO
+ * WHY". A request starts with "ask ", "force " or "snap ". */
+#define REMOTE_DONE "done"
+#define REMOTE_FAILED "failed "
+
+static bool
+remote_is_answer(const char *value)
+{
+	return strcmp(value, REMOTE_DONE) == 0 || strncmp(value, REMOTE_FAILED, 7) == 0;
+}
+
+struct remote_answer {
+	bool gone;      /* the request went (with the owner's lease) */
+	char text[256]; /* else the owner's answer */
+};
+
+static int
+remote_on_answer(void *arg, const struct ic_etcd_event *ev)
+{
+	struct remote_answer *a = arg;
+
+	if (ev->type == IC_ETCD_EVENT_DELETE) {
+		a->gone = true;
+		return 1;
+	}
+	if (!remote_is_answer(ev->kv.value))
+		return 0;
+	snprintf(a->text, sizeof(a->text), "%s", (const char *)ev->kv.value);
+	return 1;
+}
+
+/* The owner's answer as 0 or -errno, logged. */
+static int
+remote_snapshot_result(const char *name, const char *image, const char *answer)
+{
+	int err = 0, at = 0;
+
+	if (strcmp(answer, REMOTE_DONE) == 0) {
+		ic_log(IC_LOG_INFO, "%s: taken live by its owner, through etcd", image);
+		return 0;
+	}
+	if (sscanf(answer, REMOTE_FAILED "%d %n", &err, &at) != 1 || err <= 0 || !at)
+		err = EPROTO;
+	ic_log(IC_LOG_ERR, "%s: its owner (through etcd) could not take the snapshot %s: %s",
+	       name, image, at ? answer + at : answer);
+	return -err;
+}
+
+int
+owner_remote_snapshot_ask(const struct owner_etcd *cfg, const char *name, const char *image)
+{
+	char key[OWNER_ETCD_KEY_MAX], request[OWNER_ETCD_KEY_MAX], ask[IC_NAME_MAX * 2 + 128];
+	struct ic_etcd *etcd = NULL;
+	struct ic_etcd_kv kv = { 0 };
+	struct remote_answer answer = { 0 };
+	struct owner_found their;
+	long long until = ic_now_ms() + IC_RELEASE_TIMEOUT_MS * 6ll;
+	int rc = owner_etcd_key(cfg, "owners", name, key, sizeof(key));
+
+	if (rc == 0)
+		rc = remote_request_key(cfg, name, request, sizeof(request));
+	if (rc == 0)
+		rc = ic_etcd_open(&cfg->url, OWNER_ETCD_TIMEOUT_MS, &etcd);
+	if (rc == 0)
+		rc = ic_etcd_get(etcd, key, &kv);
+	if (rc == -ENOENT) {
+		ic_etcd_close(etcd);
+		return 1; /* nobody owns it */
+	}
+	if (rc == 0) {
+		their = (struct owner_found){ .lease = kv.lease, .token = kv.mod_revision };
+		snprintf(ask, sizeof(ask), "snap %s isocache-admin snap (pid %d)", image,
+			 (int)getpid());
+		rc = remote_ask(etcd, key, request, ask, &their, until, remote_on_answer, &answer);
+	}
+	ic_etcd_kv_free(&kv);
+	if (rc == -ENOENT || (rc == 0 && answer.gone)) {
+		rc = 1; /* the owner went meanwhile */
+	} else if (rc == 0) {
+		rc = remote_snapshot_result(name, image, answer.text);
+	} else {
+		ic_log(IC_LOG_ERR, "%s: its owner (through etcd) did not take the snapshot %s: %s",
+		       name, image, rc == -ETIMEDOUT ? "no answer in time" : strerror(-rc));
+	}
+	if (etcd)
+		ic_etcd_delete(etcd, request, false, NULL); /* ours alone */
+	ic_etcd_close(etcd);
+	return rc;
+}
+
 /* ---- the owner ---- */
 
 struct owner_watch {
@@ -225,7 +318,8 @@ struct owner_watch {
 	char key[OWNER_ETCD_KEY_MAX]; /* release/NAME/: every request under it */
 	int64_t from;                /* next revision to watch from */
 	char req[OWNER_ETCD_KEY_MAX]; /* the request's key, release/NAME/ID */
-	char ask[128];               /* the request: "ask|force WHO" */
+	int64_t req_rev, req_lease;  /* its mod_revision and lease */
+	char ask[IC_NAME_MAX * 2 + 128]; /* the request: "ask|force WHO", "snap IMAGE WHO" */
 	bool requested;
 	pthread_t thread;
 };
@@ -245,16 +339,59 @@ watch_on_request(void *arg, const struct ic_etcd_event *ev)
 	struct owner_watch *w = arg;
 
 	w->from = ev->kv.mod_revision + 1;
-	if (ev->type != IC_ETCD_EVENT_PUT)
-		return 0;
+	if (ev->type != IC_ETCD_EVENT_PUT || remote_is_answer(ev->kv.value))
+		return 0; /* a request withdrawn, or our own answer */
 	snprintf(w->ask, sizeof(w->ask), "%.*s", (int)ev->kv.value_len, (char *)ev->kv.value);
 	snprintf(w->req, sizeof(w->req), "%s", ev->kv.key);
+	w->req_rev = ev->kv.mod_revision;
+	w->req_lease = ev->kv.lease;
 	w->requested = true;
 	return 1;
 }
 
-/* A release request came: answer it as the control socket answers a
- * RELEASE. True once the vdisk is no longer ours (or no longer served). */
+/* A snapshot request ("snap IMAGE WHO"): take it live, as the control
+ * socket's SNAPSHOT does, and answer in place while the request is still
+ * the one read (its claimant may have withdrawn it). w->mu held. */
+static void
+watch_snapshot(struct owner_watch *w, struct ic_etcd *etcd)
+{
+	char image[IC_NAME_MAX * 2 + 2], answer[256];
+	size_t len = strlen(w->s->name);
+	const char *who;
+	int at = 0, rc = -EINVAL;
+
+	/* 257: sizeof(image) - 1. The request names a snapshot of this vdisk. */
+	if (sscanf(w->ask, "snap %257s %n", image, &at) == 1 && at &&
+	    strncmp(image, w->s->name, len) == 0 && image[len] == '@')
+		rc = owner_served_snapshot(w->s, image);
+	who = at ? w->ask + at : "?";
+	if (rc == 0) {
+		snprintf(answer, sizeof(answer), REMOTE_DONE);
+		ic_log(IC_LOG_INFO, "%s: snapshot %s taken live for %s (through etcd)", w->s->name,
+		       image, who);
+	} else {
+		snprintf(answer, sizeof(answer), REMOTE_FAILED "%d %s", -rc, strerror(-rc));
+		ic_log(IC_LOG_WARN, "%s: a snapshot asked through etcd by %s failed: %s",
+		       w->s->name, who, strerror(-rc));
+	}
+	{
+		const struct ic_etcd_cmp same = { .key = w->req, .target = IC_ETCD_MOD,
+						  .result = IC_ETCD_EQUAL, .number = w->req_rev };
+		const struct ic_etcd_op put = { .type = IC_ETCD_OP_PUT, .key = w->req,
+						.value = answer, .value_len = strlen(answer),
+						.lease = w->req_lease };
+		struct ic_etcd_txn_result res = { 0 };
+
+		if (ic_etcd_txn(etcd, &same, 1, &put, 1, NULL, 0, &res))
+			ic_log(IC_LOG_WARN, "%s: the answer to %s did not reach etcd", w->s->name,
+			       who);
+		ic_etcd_kvs_free(&res.got);
+	}
+}
+
+/* A request came: a snapshot is taken and answered; a release is answered
+ * as the control socket answers a RELEASE. True once the vdisk is no
+ * longer ours (or no longer served). */
 static bool
 watch_release(struct owner_watch *w, struct ic_etcd *etcd)
 {
@@ -270,6 +407,11 @@ watch_release(struct owner_watch *w, struct ic_etcd *etcd)
 	if (w->stop || owner_fenced(s->claim)) {
 		pthread_mutex_unlock(&w->mu);
 		return true;
+	}
+	if (strncmp(w->ask, "snap ", 5) == 0) {
+		watch_snapshot(w, etcd);
+		pthread_mutex_unlock(&w->mu);
+		return false;
 	}
 	if (!force && owner_verdict(s, why, sizeof(why))) {
 		ic_log(IC_LOG_INFO, "%s: denied a release through etcd to %s: %s", s->name, who,

@@ -1,14 +1,29 @@
 /* Serving an owned vdisk (owner/owner.h): on the control socket
- * (control.c) and, across hosts, to release requests through etcd
- * (remote.c). */
+ * (control.c) and, across hosts, to release and snapshot requests through
+ * etcd (remote.c). */
+#include "common/clock.h"
 #include "common/log.h"
 #include "owner/internal.h"
+
+int
+owner_served_snapshot(struct owner_served *s, const char *image)
+{
+	int rc = s->ops->quiesce(s->arg, ic_now_ms() + IC_RELEASE_TIMEOUT_MS);
+
+	if (rc)
+		return rc;
+	rc = s->ops->flush(s->arg);
+	if (rc == 0)
+		rc = s->ops->switch_leaf(s->arg, image);
+	s->ops->resume(s->arg);
+	return rc;
+}
 
 void
 owner_serve(struct ic_control *ctl, struct owner_served *s)
 {
 	/* The watcher's copy of the lease is made before the control sees s:
-	 * from then on the control thread may release the claim and free its
+	 * from then on the control thread may release the claim and stop its
 	 * lease. It starts once s is on the control's list: it reads s->ctl
 	 * (the release policy) from its own thread. */
 	bool remote = s->claim->lease != NULL;

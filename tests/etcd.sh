@@ -20,6 +20,12 @@
 #                               clients on, besides 127.0.0.1, at the same
 #                               ports (tests/hosts.sh: the root side of each
 #                               host's veth pair); set before etcd_cluster_start
+#   ETCD_TLS=1                  (set before etcd_cluster_start) members serve
+#                               clients over TLS only and ask for a client
+#                               certificate (--client-cert-auth), from a PKI
+#                               in $ETCD_PKI (tests/pki.sh); ETCD_URL is then
+#                               etcds://..., and ISOCACHE_ETCD_CA, _CERT and
+#                               _KEY are exported for every isocache client
 #
 # Timings are shortened for tests (heartbeat 50 ms, election 500 ms), so a
 # lost leader is replaced in about a second.
@@ -32,6 +38,9 @@ ETCD_CLIENT_PORTS=()
 ETCD_PEER_PORTS=()
 ETCD_INITIAL_CLUSTER=
 ETCD_LISTEN_EXTRA=${ETCD_LISTEN_EXTRA:-}
+ETCD_TLS=${ETCD_TLS:-}
+ETCD_PKI=$TESTDIR/etcd/pki
+source "$(dirname "${BASH_SOURCE[0]}")/pki.sh"
 
 # _etcd_free_ports N: N distinct TCP ports free on 127.0.0.1 now (the
 # kernel's choice; held together while chosen, so they differ).
@@ -48,7 +57,10 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))
 etcd_member_endpoint() { echo "127.0.0.1:${ETCD_CLIENT_PORTS[$1 - 1]}"; }
 
 etcd_healthy() {
-	ETCDCTL_API=3 etcdctl --endpoints="$1" --dial-timeout=1s --command-timeout=2s \
+	local tls=()
+	[ -z "$ETCD_TLS" ] || tls=(--cacert "$ETCD_PKI/ca-cert.pem" --cert "$ETCD_PKI/client-cert.pem"
+		--key "$ETCD_PKI/client-key.pem")
+	ETCDCTL_API=3 etcdctl --endpoints="$1" "${tls[@]}" --dial-timeout=1s --command-timeout=2s \
 		endpoint health >/dev/null 2>&1
 }
 
@@ -57,11 +69,17 @@ etcd_healthy() {
 _etcd_launch() {
 	local i=$1 state=$2 name=m$1
 	local client=${ETCD_CLIENT_PORTS[i - 1]} peer=${ETCD_PEER_PORTS[i - 1]} listen addr
-	listen=http://127.0.0.1:$client
-	for addr in $ETCD_LISTEN_EXTRA; do listen+=",http://$addr:$client"; done
-	etcd --name "$name" --data-dir "$TESTDIR/etcd/$name" \
+	local scheme=http tls=()
+	if [ -n "$ETCD_TLS" ]; then
+		scheme=https
+		tls=(--cert-file "$ETCD_PKI/server-cert.pem" --key-file "$ETCD_PKI/server-key.pem"
+			--trusted-ca-file "$ETCD_PKI/ca-cert.pem" --client-cert-auth)
+	fi
+	listen=$scheme://127.0.0.1:$client
+	for addr in $ETCD_LISTEN_EXTRA; do listen+=",$scheme://$addr:$client"; done
+	etcd --name "$name" --data-dir "$TESTDIR/etcd/$name" "${tls[@]}" \
 		--listen-client-urls "$listen" \
-		--advertise-client-urls "http://127.0.0.1:$client" \
+		--advertise-client-urls "$scheme://127.0.0.1:$client" \
 		--listen-peer-urls "http://127.0.0.1:$peer" \
 		--initial-advertise-peer-urls "http://127.0.0.1:$peer" \
 		--initial-cluster "$ETCD_INITIAL_CLUSTER" --initial-cluster-state "$state" \
@@ -98,6 +116,12 @@ etcd_cluster_start() {
 		ETCD_ENDPOINTS+="${ETCD_ENDPOINTS:+,}127.0.0.1:${ETCD_CLIENT_PORTS[i - 1]}"
 	done
 	ETCD_URL="etcd://$ETCD_ENDPOINTS/test"
+	if [ -n "$ETCD_TLS" ]; then
+		pki_make "$ETCD_PKI" $ETCD_LISTEN_EXTRA
+		ETCD_URL="etcds://$ETCD_ENDPOINTS/test"
+		export ISOCACHE_ETCD_CA=$ETCD_PKI/ca-cert.pem ISOCACHE_ETCD_CERT=$ETCD_PKI/client-cert.pem
+		export ISOCACHE_ETCD_KEY=$ETCD_PKI/client-key.pem
+	fi
 	cleanup_fn _etcd_stop_all
 	for ((i = 1; i <= ETCD_MEMBERS; i++)); do
 		_etcd_launch "$i" new

@@ -137,6 +137,10 @@ ic_store_destroy(const char *dir, bool force)
 			rc = destroy_layers(store);
 		ic_meta_abort(txn);
 	}
+	/* A store in etcd: its records go after its layers, as a local
+	 * store's metadata file does; left there, destroy may be run again. */
+	if (rc == 0)
+		rc = ic_meta_erase(store->meta);
 	ic_uuid_format(ic_meta_store_uuid(store->meta), uuid);
 	ic_store_close(store);
 	if (rc == 0)

@@ -14,6 +14,7 @@
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "common/uuid.h"
+#include "etcd/etcd.h"
 #include "vdisk/internal.h"
 
 const char *
@@ -100,9 +101,9 @@ store_read_url(const char *dir, int dirfd, char *url)
 	if (n > 0 && url[n - 1] == '\n')
 		n--;
 	if (n <= 0 || n >= STORE_URL_MAX || memchr(url, '\n', (size_t)n) ||
-	    memchr(url, '\0', (size_t)n) || strncmp(url, "etcd://", 7) != 0) {
-		ic_log(IC_LOG_ERR, "%s/" STORE_ETCD_FILE ": not one etcd://HOST:PORT[,...]/PREFIX line",
-		       dir);
+	    memchr(url, '\0', (size_t)n) || !ic_etcd_url_like(url)) {
+		ic_log(IC_LOG_ERR, "%s/" STORE_ETCD_FILE ": not one etcd[s]://HOST:PORT[,...]/PREFIX "
+		       "line", dir);
 		return -EUCLEAN;
 	}
 	url[n] = '\0';
@@ -203,8 +204,8 @@ ic_store_init(const char *dir, uint32_t cluster_size, gid_t group)
 int
 ic_store_init_etcd(const char *dir, uint32_t cluster_size, gid_t group, const char *meta_url)
 {
-	if (strncmp(meta_url, "etcd://", 7) != 0) {
-		ic_log(IC_LOG_ERR, "--meta %s: not an etcd://HOST:PORT[,HOST:PORT...]/PREFIX URL",
+	if (!ic_etcd_url_like(meta_url)) {
+		ic_log(IC_LOG_ERR, "--meta %s: not an etcd[s]://HOST:PORT[,HOST:PORT...]/PREFIX URL",
 		       meta_url);
 		return -EINVAL;
 	}

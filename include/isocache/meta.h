@@ -85,6 +85,10 @@ const struct ic_etcd_url *ic_meta_etcd_url(const struct ic_meta *meta);
  * local store or another kind. */
 int ic_meta_etcd_key(const struct ic_meta *meta, const char *kind, const char *name, char *buf,
 		     size_t len);
+/* Remove every record of a store in etcd (its whole prefix), for
+ * ic_store_destroy once the layer files are gone; 0 at once for a local
+ * store, whose records go with its files. */
+int ic_meta_erase(struct ic_meta *meta);
 /* Make a write transaction's commit conditional on the etcd key (a full
  * key, as ic_meta_etcd_key gives) still having this mod_revision (the
  * fencing token of a multi-host owner): the commit then fails with -ESTALE

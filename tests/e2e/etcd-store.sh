@@ -120,7 +120,7 @@ qemu_io_done "$TESTDIR/io7" 1
 nbd_stop s5
 
 # Bad URLs, unreachable etcd, a prefix that is not a store, a symlink, both kinds.
-expect_fail 'not an etcd://' "$ADMIN" --store "$TESTDIR/b1" init --meta "http://$ETCD_ENDPOINTS/x"
+expect_fail 'not an etcd\[s\]://' "$ADMIN" --store "$TESTDIR/b1" init --meta "http://$ETCD_ENDPOINTS/x"
 expect_fail 'not HOST:PORT' "$ADMIN" --store "$TESTDIR/b2" init --meta "etcd://127.0.0.1:99999/x"
 expect_fail 'not HOST:PORT' "$ADMIN" --store "$TESTDIR/b3" init --meta "etcd://127.0.0.1/x"
 free_port=$(_etcd_free_ports 1)
@@ -131,15 +131,22 @@ expect_fail 'no isocache store under this prefix' "$ADMIN" --store "$TESTDIR/b5"
 mkdir -p "$TESTDIR/b6" && ln -s "$S/meta.etcd" "$TESTDIR/b6/meta.etcd"
 expect_fail 'symbolic link' "$ADMIN" --store "$TESTDIR/b6" ls
 mkdir -p "$TESTDIR/b7" && echo "garbage" >"$TESTDIR/b7/meta.etcd"
-expect_fail 'not one etcd://' "$ADMIN" --store "$TESTDIR/b7" ls
+expect_fail 'not one etcd\[s\]://' "$ADMIN" --store "$TESTDIR/b7" ls
 "$ADMIN" --store "$TESTDIR/b8" init
 cp "$S/meta.etcd" "$TESTDIR/b8/"
 expect_fail 'never both' "$ADMIN" --store "$TESTDIR/b8" ls
 
-# destroy removes the directory (meta.etcd included); the records stay
-# under the prefix (docs/MULTI-HOST.md §6), so init of the prefix is refused.
+# destroy removes the directory (meta.etcd included) and every record
+# under the prefix, and nothing under a neighbouring prefix (store10); the
+# prefix can be made a store again.
+"$ADMIN" --store "$TESTDIR/s10" init --meta "${URL}0"
+"$ADMIN" --store "$TESTDIR/s10" create --size 1M other
+[ "$("$ETCDTOOL" "$URL" list /isocache/store1/ | grep -c =)" -gt 0 ] || fail "no records to destroy"
 chattr -R -i "$S"
 "$ADMIN" destroy "$S" --force
 [ ! -e "$S" ] || fail "destroy left $(ls -la "$S")"
-expect_fail 'store exists already under this prefix' "$ADMIN" init --meta "$URL"
+left=$("$ETCDTOOL" "$URL" list /isocache/store1/ | grep = || true)
+[ -z "$left" ] || fail "destroy left records in etcd: $left"
+"$ADMIN" --store "$TESTDIR/s10" ls | grep -q '^other ' || fail "destroy took store10's records"
+"$ADMIN" init --meta "$URL"
 echo "etcd store: OK"

@@ -8,6 +8,7 @@
 # without --insecure.
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/nbd-functions.bash"
+source "$(dirname "$0")/../pki.sh"
 requires nbdinfo nbdsh qemu-io qemu-img certtool psktool
 set -x
 
@@ -75,27 +76,11 @@ tcp_stop opt
 
 # ---- x509 ----
 pki=$TESTDIR/pki
-mkdir -p "$pki"
-certtool --generate-privkey --outfile "$pki/ca-key.pem" 2>/dev/null
-printf 'cn = isocache test CA\nca\ncert_signing_key\nexpiration_days = 2\n' >"$pki/ca.info"
-certtool --generate-self-signed --load-privkey "$pki/ca-key.pem" --template "$pki/ca.info" \
-	--outfile "$pki/ca-cert.pem" 2>/dev/null
-certtool --generate-privkey --outfile "$pki/server-key.pem" 2>/dev/null
-printf 'cn = localhost\ndns_name = localhost\nip_address = 127.0.0.1\ntls_www_server\nencryption_key\nsigning_key\nexpiration_days = 2\n' \
-	>"$pki/server.info"
-certtool --generate-certificate --load-privkey "$pki/server-key.pem" --load-ca-certificate \
-	"$pki/ca-cert.pem" --load-ca-privkey "$pki/ca-key.pem" --template "$pki/server.info" \
-	--outfile "$pki/server-cert.pem" 2>/dev/null
+pki_make "$pki"
 # Clients: one with only the CA, one with a client certificate too.
 mkdir -p "$TESTDIR/nocert" "$TESTDIR/cli"
 cp "$pki/ca-cert.pem" "$TESTDIR/nocert/"
-cp "$pki/ca-cert.pem" "$TESTDIR/cli/"
-certtool --generate-privkey --outfile "$TESTDIR/cli/client-key.pem" 2>/dev/null
-printf 'cn = client\ntls_www_client\nencryption_key\nsigning_key\nexpiration_days = 2\n' \
-	>"$pki/client.info"
-certtool --generate-certificate --load-privkey "$TESTDIR/cli/client-key.pem" \
-	--load-ca-certificate "$pki/ca-cert.pem" --load-ca-privkey "$pki/ca-key.pem" \
-	--template "$pki/client.info" --outfile "$TESTDIR/cli/client-cert.pem" 2>/dev/null
+cp "$pki/ca-cert.pem" "$pki/client-cert.pem" "$pki/client-key.pem" "$TESTDIR/cli/"
 tcp_start x509 --tls=require --tls-certificates "$pki" vm1
 nbdinfo --size "nbds://localhost:$port/?tls-certificates=$TESTDIR/nocert" | grep -qx 8388608 ||
 	fail "nbdinfo over TLS-x509"

@@ -22,6 +22,27 @@ test_url_one(void **state)
 	assert_int_equal(u.n, 1);
 	assert_string_equal(u.endpoint[0], "127.0.0.1:2379");
 	assert_string_equal(u.prefix, "prod");
+	assert_false(u.tls);
+}
+
+/* etcds:// is the same URL over TLS; the flag does not outlive a parse. */
+static void
+test_url_tls(void **state)
+{
+	struct ic_etcd_url u;
+
+	(void)state;
+	assert_int_equal(ic_etcd_url_parse("etcds://a:1,b:2/fleet", &u), 0);
+	assert_true(u.tls);
+	assert_int_equal(u.n, 2);
+	assert_string_equal(u.endpoint[1], "b:2");
+	assert_string_equal(u.prefix, "fleet");
+	assert_int_equal(ic_etcd_url_parse("etcd://a:1/fleet", &u), 0);
+	assert_false(u.tls);
+	assert_true(ic_etcd_url_like("etcds://x"));
+	assert_true(ic_etcd_url_like("etcd://x"));
+	assert_false(ic_etcd_url_like("etcdx://x"));
+	assert_false(ic_etcd_url_like("https://x"));
 }
 
 static void
@@ -49,7 +70,8 @@ test_url_refused(void **state)
 		"etcd://a:1x/x",  "etcd://a:-1/x",  "etcd://:1/x",     "etcd://a:1,/x",
 		"etcd://,a:1/x",  "etcd://a b:1/x", "etcd://[::1/x",   "etcd://[]:1/x",
 		"etcd://[::1]/x", "etcd://[zz]:1/x", "etcd://a:1/x y", "etcd://a:1/x\ty",
-		"etcd:///x",      "",
+		"etcd:///x",      "",               "etcds:/a:1/x",    "etcdss://a:1/x",
+		"etcds://a:1",    "etcds://a/x",
 	};
 	struct ic_etcd_url u;
 
@@ -113,7 +135,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_url_one),     cmocka_unit_test(test_url_many),
+		cmocka_unit_test(test_url_one),     cmocka_unit_test(test_url_tls),
+		cmocka_unit_test(test_url_many),
 		cmocka_unit_test(test_url_refused), cmocka_unit_test(test_url_limits),
 		cmocka_unit_test(test_endpoints),
 	};
