@@ -56,13 +56,17 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))
 
 etcd_member_endpoint() { echo "127.0.0.1:${ETCD_CLIENT_PORTS[$1 - 1]}"; }
 
-etcd_healthy() {
-	local tls=()
+# _etcdctl ENDPOINTS ARGS...: etcdctl (v3, short timeouts) at ENDPOINTS,
+# with the client certificate when the members want TLS.
+_etcdctl() {
+	local eps=$1 tls=()
+	shift
 	[ -z "$ETCD_TLS" ] || tls=(--cacert "$ETCD_PKI/ca-cert.pem" --cert "$ETCD_PKI/client-cert.pem"
 		--key "$ETCD_PKI/client-key.pem")
-	ETCDCTL_API=3 etcdctl --endpoints="$1" "${tls[@]}" --dial-timeout=1s --command-timeout=2s \
-		endpoint health >/dev/null 2>&1
+	ETCDCTL_API=3 etcdctl --endpoints="$eps" "${tls[@]}" --dial-timeout=1s --command-timeout=2s "$@"
 }
+
+etcd_healthy() { _etcdctl "$1" endpoint health >/dev/null 2>&1; }
 
 # _etcd_launch I STATE: start member I in the background (initial cluster
 # state new or existing), its log in $TESTDIR/etcd/mI.log.
@@ -161,8 +165,7 @@ _etcd_running() {
 # _etcd_status: one line "I LEADS" per running member, by the members' own
 # status: its number, and 1 if it leads.
 _etcd_status() {
-	ETCDCTL_API=3 etcdctl --endpoints="$(_etcd_running)" --dial-timeout=1s \
-		--command-timeout=2s endpoint status -w json | python3 -c '
+	_etcdctl "$(_etcd_running)" endpoint status -w json | python3 -c '
 import json, sys
 endpoints = sys.argv[1].split(",")
 for m in json.load(sys.stdin):
