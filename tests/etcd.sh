@@ -12,6 +12,9 @@
 #   etcd_member_endpoint I      "127.0.0.1:PI"
 #   etcd_member_kill I [SIG]    kill member I (default KILL), wait until it is gone
 #   etcd_member_start I         start member I again (its data kept), wait until healthy
+#   etcd_leader                 the number I of the member leading now
+#   etcd_follower [NOT]         the number of a running member that does not
+#                               lead (nor is member NOT)
 #   etcd_healthy ENDPOINTS      are these members healthy (for wait_until)?
 #   ETCD_LISTEN_EXTRA           addresses (space-separated) members also serve
 #                               clients on, besides 127.0.0.1, at the same
@@ -53,13 +56,17 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))
 
 etcd_member_endpoint() { echo "127.0.0.1:${ETCD_CLIENT_PORTS[$1 - 1]}"; }
 
-etcd_healthy() {
-	local tls=()
+# _etcdctl ENDPOINTS ARGS...: etcdctl (v3, short timeouts) at ENDPOINTS,
+# with the client certificate when the members want TLS.
+_etcdctl() {
+	local eps=$1 tls=()
+	shift
 	[ -z "$ETCD_TLS" ] || tls=(--cacert "$ETCD_PKI/ca-cert.pem" --cert "$ETCD_PKI/client-cert.pem"
 		--key "$ETCD_PKI/client-key.pem")
-	ETCDCTL_API=3 etcdctl --endpoints="$1" "${tls[@]}" --dial-timeout=1s --command-timeout=2s \
-		endpoint health >/dev/null 2>&1
+	ETCDCTL_API=3 etcdctl --endpoints="$eps" "${tls[@]}" --dial-timeout=1s --command-timeout=2s "$@"
 }
+
+etcd_healthy() { _etcdctl "$1" endpoint health >/dev/null 2>&1; }
 
 # _etcd_launch I STATE: start member I in the background (initial cluster
 # state new or existing), its log in $TESTDIR/etcd/mI.log.
@@ -144,4 +151,33 @@ etcd_member_start() {
 	wait_until 30 etcd_healthy "$(etcd_member_endpoint "$i")" ||
 		fail "etcd member m$i did not become healthy within 30 s"
 	echo "etcd member m$i restarted"
+}
+
+# _etcd_running: the endpoints of the members running, comma-separated.
+_etcd_running() {
+	local i eps=
+	for ((i = 1; i <= ETCD_MEMBERS; i++)); do
+		[ -z "${ETCD_PIDS[i - 1]:-}" ] || eps+="${eps:+,}$(etcd_member_endpoint "$i")"
+	done
+	echo "$eps"
+}
+
+# _etcd_status: one line "I LEADS" per running member, by the members' own
+# status: its number, and 1 if it leads.
+_etcd_status() {
+	_etcdctl "$(_etcd_running)" endpoint status -w json | python3 -c '
+import json, sys
+endpoints = sys.argv[1].split(",")
+for m in json.load(sys.stdin):
+    print(endpoints.index(m["Endpoint"]) + 1,
+          int(m["Status"]["header"]["member_id"] == m["Status"]["leader"]))' "$ETCD_ENDPOINTS"
+}
+
+# etcd_leader: the number of the member leading now; etcd_follower [NOT]:
+# of a running member that does not lead (and is not member NOT). Both
+# fail (for wait_until) when there is none.
+etcd_leader() { _etcd_status | awk '$2 == 1 { print $1; found = 1; exit } END { exit !found }'; }
+etcd_follower() {
+	_etcd_status | awk -v not="${1:-0}" '$2 == 0 && $1 != not { print $1; found = 1; exit }
+		END { exit !found }'
 }

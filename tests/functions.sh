@@ -144,6 +144,12 @@ wait_until() {
 # gone PID: has process PID exited (for wait_until)?
 gone() { ! kill -0 "$1" 2>/dev/null; }
 
+# kill_job PID: SIGTERM PID while it is a running background job of this
+# shell, else nothing; for cleanup_fn, since the PID of a job that ended
+# may be another process's by the time the test exits (pid_max is 32768
+# on the test machines and wraps within minutes).
+kill_job() { if jobs -rp | grep -qx "$1"; then kill "$1" 2>/dev/null || true; fi; }
+
 # fail MESSAGE: print and exit 1.
 fail() { echo "FAIL: $*" >&2; exit 1; }
 

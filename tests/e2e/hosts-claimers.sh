@@ -19,7 +19,7 @@ for i in $(seq 20); do
 	on_host_exec "$h" "$OWNERTOOL" "$ISOCACHE_STORE" rounds vm 20 20 \
 		>"$TESTDIR/c$i.out" 2>"$TESTDIR/c$i.err" &
 	pids+=($!)
-	cleanup_fn kill "$!"
+	cleanup_fn kill_job "$!"
 done
 
 # Mid-run (a quarter of the 400 claims done): kill a member, later restart it.

@@ -40,23 +40,28 @@ host_nbd_stop() {
 	wait_until 30 gone "$pid" || fail "server $1 did not exit after SIGTERM"
 }
 
-# hosts_writing COUNT ARGS...: the scene of every two-host NBD test: the
-# hosts and the cluster, a store (hosts_store: local, or with HOST_STORE=etcd
-# its metadata in the cluster) with the 256 MiB vdisk vm, host a's
-# isocache-nbd serving it (with ARGS), and owner_writer writing COUNT
-# blocks through a in the background ($writer its pid, $TESTDIR/w.log its
-# log), under way: 20 blocks flushed.
-hosts_writing() {
-	local count=$1
-	shift
+# hosts_serving ARGS...: the scene of every two-host NBD test: the hosts
+# and the cluster, a store (hosts_store: local, or with HOST_STORE=etcd its
+# metadata in the cluster) with the 256 MiB vdisk vm, and host a's
+# isocache-nbd serving it (with ARGS).
+hosts_serving() {
 	hosts_start
 	hosts_store
 	"$ADMIN" create --size 256M vm
 	host_nbd a a "$@" vm
+}
+
+# hosts_writing COUNT ARGS...: hosts_serving ARGS, and owner_writer writing
+# COUNT blocks through a in the background ($writer its pid, $TESTDIR/w.log
+# its log), under way: 20 blocks flushed.
+hosts_writing() {
+	local count=$1
+	shift
+	hosts_serving "$@"
 	touch "$TESTDIR/w.log"
 	owner_writer "$(nbd_uri a)" 0 "$count" "$TESTDIR/w.log" &
 	writer=$!
-	cleanup_fn kill "$writer"
+	cleanup_fn kill_job "$writer"
 	wait_until 60 _hosts_flushed 20 ||
 		fail "the writer did not get going: $(tail -3 "$TESTDIR/w.log")"
 }

@@ -23,12 +23,12 @@ requests=/isocache/test/release/vm
 on_host_exec a "$OWNERTOOL" "$ISOCACHE_STORE" hold vm "$HOLD_S" \
 	>"$TESTDIR/a.out" 2>"$TESTDIR/a.err" &
 a=$!
-cleanup_fn kill "$a"
+cleanup_fn kill_job "$a"
 held() { grep -q '^held ' "$TESTDIR/$1.out"; }
 wait_until 30 held a || fail "a did not claim vm: $(cat "$TESTDIR/a.err")"
 on_host_exec b "$OWNERTOOL" "$ISOCACHE_STORE" hold vm 0 >"$TESTDIR/b.out" 2>"$TESTDIR/b.err" &
 b=$!
-cleanup_fn kill "$b"
+cleanup_fn kill_job "$b"
 asked() { et list "$requests" | grep -q =; }
 wait_until 30 asked || fail "b never asked a to release: $(cat "$TESTDIR/b.err")"
 

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The etcd cluster loses quorum under a serving owner: host a's
+# isocache-nbd serves vm while a libnbd client writes and flushes through
+# it, and a second isocache-nbd on a serves a frozen layer (base@gold).
+# One member killed, a follower: nothing changes, more blocks are flushed.
+# A second killed, the other follower, so that the one left is the leader
+# (which goes on renewing leases until it notices it has no quorum, the
+# worst case): a fences itself when its lease's validity runs out, and
+# says so; it refuses writes and acknowledged no flush after its fence;
+# the frozen layer still reads, on a new connection. Quorum back: a
+# claimant on host b gets vm only after a's lease could expire (a, fenced,
+# never released it), and reads every block a flushed.
+#
+# Also run on a store in etcd (e2e-etcdstore/hosts-quorum): there the
+# writer's flush in flight when quorum goes fails only at its commit's 5 s
+# etcd timeout, after a's fence.
+HOST_TTL=3
+source "$(dirname "$0")/hosts-functions.bash"
+requires qemu-img
+
+hosts_writing 4000 --release=never
+random_image "$TESTDIR/base.raw" 8
+"$ADMIN" import "$TESTDIR/base.raw" base
+"$ADMIN" snap base@gold
+host_nbd a gold base@gold
+
+flushed_now() { grep -c '^flushed ' "$TESTDIR/w.log"; }
+# flush_gap FROM: the longest pause (ms) between two flushes the writer
+# reported after FROM (monotonic ms).
+flush_gap() {
+	awk -v from="$1" '$1 == "flushed" && $3 >= from {
+		if (last && $3 - last > gap) gap = $3 - last; last = $3 } END { print gap + 0 }' \
+		"$TESTDIR/w.log"
+}
+
+# One member down, a follower that a's requests do not go to: writes and
+# flushes go on. a's etcd client sends every request to the first member
+# of the URL (m1) until one fails. Killing the leader or m1 can fail a
+# flush today (docs/MULTI-HOST.md §6).
+first=$(etcd_follower 1)
+before=$(flushed_now)
+killed=$(now_ms)
+etcd_member_kill "$first"
+wait_until 60 _hosts_flushed $((before + 100)) ||
+	fail "writes stalled with one etcd member down: $(tail -3 "$TESTDIR/w.log")"
+! grep '^error ' "$TESTDIR/w.log" || fail "a write failed with one etcd member down"
+! grep -E 'fenced|lease [0-9]+ lost' "$TESTDIR/a.log" || fail "a lost its lease with one member down"
+echo "follower m$first down: $(($(flushed_now) - before)) more blocks flushed," \
+	"the longest pause between two flushes $(flush_gap "$((killed - 1000))") ms"
+
+# Quorum lost, the leader left alone: a fences itself within its lease's
+# validity after its last renewal (TTL 3 s - margin 0.6 s), which that
+# leader may answer for up to two election timeouts (2 x 500 ms) after
+# the loss: by TTL + 0.4 s, and 1 s more for a loaded machine (etcd's
+# ticks and the log's stamps come late there). No sooner than that
+# validity after the renewal before the loss (at most TTL/3 before it):
+# 1.4 s. Its log says why: renewals failed, the lease was lost.
+wait_until 10 etcd_leader >/dev/null || fail "no etcd leader after m$first went"
+second=$(etcd_follower)
+lost=$(now_ms)
+etcd_member_kill "$second"
+wait_until 20 grep -q 'fenced: its etcd lease' "$TESTDIR/a.log" ||
+	fail "a did not fence itself without quorum: $(tail -5 "$TESTDIR/a.log")"
+fenced=$(log_ms "$TESTDIR/a.log" 'fenced: its etcd lease')
+grep -E 'etcd lease [0-9]+: renewal failed \(' "$TESTDIR/a.log" || fail "a did not log a failed renewal"
+grep -E 'vm: fenced: its etcd lease [0-9]+ was lost \(.*\); every write now fails' "$TESTDIR/a.log" ||
+	fail "a's fence does not say why: $(grep fenced "$TESTDIR/a.log")"
+took=$((fenced - lost))
+echo "quorum lost (m$first, m$second down): a fenced itself after $took ms (TTL $HOST_TTL s)"
+((took >= HOST_TTL * 1000 * 4 / 5 - HOST_TTL * 1000 / 3 - 100)) || fail "a fenced itself early: $took ms"
+((took <= HOST_TTL * 1000 + 400 + 1000)) || fail "a fenced itself late: $took ms"
+wait "$writer" || true
+tail -2 "$TESTDIR/w.log"
+flushed=$(flushed_now)
+last_ok=$(grep '^flushed ' "$TESTDIR/w.log" | tail -1 | cut -d' ' -f3)
+grep -q '^error ' "$TESTDIR/w.log" || fail "a's client saw no error without quorum"
+((last_ok < fenced)) || fail "a acknowledged a flush after it fenced itself"
+! qemu-io -f raw -c "write -P 0x55 0 4k" "$(nbd_uri a)" >"$TESTDIR/a.err" 2>&1 ||
+	fail "a accepted a write without quorum"
+cat "$TESTDIR/a.err"
+qemu-img compare -f raw -F raw "$TESTDIR/base.raw" "$(nbd_uri gold)" ||
+	fail "the frozen layer stopped reading without quorum"
+
+# Quorum back: b claims vm once a's lease expires. A leader elected again
+# gives every lease its TTL anew (and one election timeout), counted from
+# after the restart began: b cannot have it sooner than TTL after that.
+restart=$(now_ms)
+etcd_member_start "$second"
+back=$(now_ms)
+host_nbd b b --release=never vm
+claimed=$(log_ms "$TESTDIR/b.log" 'claimed through etcd')
+echo "quorum back $((back - restart)) ms after the restart began; b claimed vm" \
+	"$((claimed - restart)) ms after it, $((claimed - back)) ms after quorum was back"
+((claimed - restart >= HOST_TTL * 1000)) || fail "b claimed vm before a's lease could expire"
+((claimed - back <= HOST_TTL * 1000 + 2500)) || fail "b claimed vm late"
+! grep -E 'released (through etcd )?to' "$TESTDIR/a.log" || fail "a, fenced, released vm"
+etcd_member_start "$first"
+owner_check_blocks "$(nbd_uri b)" 0 "$flushed"
+echo "$flushed flushed blocks intact on b"
+qemu-io -f raw -c "write -P 0x66 0 4k" -c "read -P 0x66 0 4k" "$(nbd_uri b)" >"$TESTDIR/b.io"
+qemu_io_done "$TESTDIR/b.io" 2
+host_nbd_stop b
+host_nbd_stop gold
+echo PASS
