@@ -93,9 +93,9 @@ keeper_main(void *arg)
 			break;
 		next = ic_now_ms() + (rc == 0 ? k->ttl_ms / 3 : KEEPER_RETRY_MS);
 		if (rc < 0)
-			ic_log(IC_LOG_WARN, "etcd lease %lld: renewal failed (%s), %lld ms of validity left",
-			       (long long)k->lease, strerror(-rc),
-			       (long long)ic_etcd_keeper_left_ms(k));
+			ic_log(IC_LOG_WARN, "etcd lease %lld: renewal failed (%s: %s), %lld ms of "
+			       "validity left", (long long)k->lease, strerror(-rc),
+			       ic_etcd_last_error(k->etcd), (long long)ic_etcd_keeper_left_ms(k));
 	}
 	atomic_store(&k->valid_until_ms, 0);
 	ic_log(IC_LOG_ERR, "etcd lease %lld lost: %s", (long long)k->lease, strerror(-rc));
