@@ -259,6 +259,7 @@ cmd_hold(struct etcdtool *t, char **argv)
 	if (h.lost) {
 		printf("lost after %" PRId64 " ms, %" PRId64 " ms after the last renewal was sent: %s\n",
 		       h.at_ms - start, h.since_renewal_ms, strerror(-h.err));
+		fflush(stdout); /* seen at once, not at exit (etcd-quorum times it) */
 		return 1;
 	}
 	/* Kept: the key is still there, on our lease, after several TTLs. */
