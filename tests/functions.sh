@@ -76,22 +76,24 @@ requires() {
 # start_bg PIDFILE CMD...: start a server that writes PIDFILE when ready,
 # wait up to 30 s for it, and register a kill by PID at exit.
 start_bg() {
-	local pidfile=$1 i
+	local pidfile=$1
 	shift
 	"$@" &
 	local launcher=$!
-	for ((i = 0; i < 300; i++)); do
-		[ -s "$pidfile" ] && break
-		if ! kill -0 "$launcher" 2>/dev/null && [ ! -s "$pidfile" ]; then
-			wait "$launcher" || true
-			echo "FAIL: $1 exited before it was ready" >&2
-			return 1
-		fi
-		sleep 0.1
-	done
-	[ -s "$pidfile" ] || { echo "FAIL: $1 did not start within 30 s" >&2; return 1; }
+	if ! wait_until 30 _ic_ready "$pidfile" "$launcher"; then
+		echo "FAIL: $pidfile did not appear within 30 s" >&2
+		return 1
+	fi
+	if [ ! -s "$pidfile" ]; then
+		wait "$launcher" || true
+		echo "FAIL: $pidfile: the server exited before it was ready" >&2
+		return 1
+	fi
 	cleanup_fn _ic_kill_pidfile "$pidfile"
 }
+# _ic_ready PIDFILE PID: PIDFILE is written, or PID (its launcher) has
+# exited (start_bg then tells the two apart).
+_ic_ready() { [ -s "$1" ] || gone "$2"; }
 _ic_kill_pidfile() {
 	local pid
 	pid=$(cat "$1" 2>/dev/null) || return 0
@@ -140,6 +142,9 @@ wait_until() {
 		sleep 0.05
 	done
 }
+
+# lines_at_least N FILE: has FILE N lines or more (for wait_until)?
+lines_at_least() { [ "$(wc -l <"$2")" -ge "$1" ]; }
 
 # gone PID: has process PID exited (for wait_until)?
 gone() { ! kill -0 "$1" 2>/dev/null; }

@@ -12,11 +12,13 @@ cached_start --memory 8M
 (
 	for i in $(seq 30); do
 		"$CTL" cat "$TESTDIR/base" 2>>"$TESTDIR/reader.log" | cmp - "$TESTDIR/base" || exit 1
+		echo "$i" >>"$TESTDIR/reads"
 	done
 ) &
 reader=$!
 cleanup_fn kill "$reader"
-sleep 0.5
+# The kill lands while the reader goes on: after its first whole pass.
+wait_until 60 test -s "$TESTDIR/reads" || fail "the reader did not finish a pass within 60 s"
 kill -9 "$(cat "$TESTDIR/cached.pid")"
 [ -S "$ISOCACHE_SOCKET" ] || fail "the socket file should outlive a killed daemon"
 "$CTL" cat "$TESTDIR/base" 2>"$TESTDIR/direct.log" | cmp - "$TESTDIR/base"

@@ -21,10 +21,12 @@ dd if="$TESTDIR/flushed" of="$mnt/vm" bs=1M seek=1 conv=notrunc,fsync status=non
 (while :; do
 	dd if=/dev/urandom of="$mnt/vm" bs=64k seek=$((RANDOM % 150 + 96)) count=4 \
 		conv=notrunc status=none || exit 0
+	echo >>"$TESTDIR/writes"
 done) &
 writer=$!
 cleanup_fn kill "$writer"
-sleep 1
+wrote() { [ "$(wc -l <"$TESTDIR/writes" 2>/dev/null || echo 0)" -ge 10 ]; }
+wait_until 60 wrote || fail "the writer did not write 10 times within 60 s"
 kill -9 "$(fuse_pid "$mnt")"
 wait "$writer" || true
 ls "$mnt" 2>/dev/null && fail "the mount still answers after kill -9"

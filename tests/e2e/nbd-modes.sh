@@ -31,15 +31,14 @@ pid=$(cat "$TESTDIR/f.pid")
 cleanup_fn kill "$pid"
 nbdinfo --size "nbd+unix:///?socket=$TESTDIR/f.sock" | grep -qx 67108864 || fail "--fork"
 kill -TERM "$pid"
-for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-! kill -0 "$pid" 2>/dev/null || fail "--fork daemon ignored SIGTERM"
+wait_until 10 gone "$pid" || fail "--fork daemon ignored SIGTERM"
 
 # TCP on a free port; without -t the server exits after its client.
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$NBD" "${S[@]}" -p "$port" --pid-file "$TESTDIR/t.pid" vm &
 tpid=$!
 cleanup_fn kill "$tpid"
-for _ in $(seq 100); do [ -s "$TESTDIR/t.pid" ] && break; sleep 0.1; done
+wait_until 10 test -s "$TESTDIR/t.pid" || fail "the TCP server did not start within 10 s"
 nbdinfo --size "nbd://127.0.0.1:$port" | grep -qx 67108864 || fail "TCP"
 rc=0; wait "$tpid" || rc=$?
 [ "$rc" = 0 ] || fail "non-persistent server exited with $rc"
@@ -51,6 +50,10 @@ pid=$(cat "$TESTDIR/s.pid")
 nbdsh -u "$(nbd_uri s)" -c "
 import os, signal, time
 cookies = [h.aio_pwrite(bytes([i]) * 4096, i * 65536) for i in range(16)]
+# The condition under test, not a wait for an event: the signal comes while
+# the first writes sit in the delay filter (the rest, sent or still in the
+# socket, must be answered too: the server reads what was sent before it
+# stopped reading).
 time.sleep(0.1)
 os.kill($pid, signal.SIGTERM)
 while h.aio_in_flight() > 0:

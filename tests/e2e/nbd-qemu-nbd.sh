@@ -25,11 +25,10 @@ qemu_nbd() {
 	cleanup_fn _ic_kill_pidfile "$TESTDIR/$name.pid"
 }
 stop() {
-	local pid i
+	local pid
 	pid=$(cat "$TESTDIR/$1.pid")
 	kill -TERM "$pid"
-	for ((i = 0; i < 300; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-	fail "server $1 did not exit"
+	wait_until 30 gone "$pid" || fail "server $1 did not exit"
 }
 
 # virt-v2v's output side (lib/qemuNBD.ml): shared=0, raw, cache, discard,

@@ -17,7 +17,7 @@ dpid=$(cat "$TESTDIR/d.pid")
 [ "$(owner_pid vm)" = "$dpid" ] || fail "the record does not name the daemon"
 [ "$(owner_alive vm)" = True ] || fail "the daemon's claim is not alive"
 kill -9 "$dpid"
-for _ in $(seq 100); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.05; done
+wait_until 10 gone "$dpid" || fail "the daemon outlived kill -9"
 [ "$(owner_alive vm)" = False ] || fail "the vdisk stayed owned after the daemon died"
 
 # --run: the helper outlives a server killed with -9.
@@ -25,8 +25,7 @@ for _ in $(seq 100); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.05; done
 	--run "echo \$\$ >$TESTDIR/helper.pid; exec sleep 600" vm &
 rpid=$!
 cleanup_fn kill "$rpid"
-for _ in $(seq 100); do [ -s "$TESTDIR/helper.pid" ] && break; sleep 0.05; done
-[ -s "$TESTDIR/helper.pid" ] || fail "the --run helper did not start"
+wait_until 10 test -s "$TESTDIR/helper.pid" || fail "the --run helper did not start"
 cleanup_fn _ic_kill_pidfile "$TESTDIR/helper.pid"
 [ "$(owner_pid vm)" = "$rpid" ] || fail "the --run server does not own vm"
 kill -9 "$rpid"

@@ -5,7 +5,7 @@
 source "$(dirname "$0")/owner-functions.bash"
 
 owner_vdisk 16M vm
-nbd_start a --release=always vm
+nbd_start a --release=always vm 2>"$TESTDIR/a.err"
 apid=$(cat "$TESTDIR/a.pid")
 sock=$(owner_socket vm)
 [ -S "$sock" ] || fail "no control socket at $sock"
@@ -38,7 +38,8 @@ s = conn()
 s.send(struct.pack("<IIII", MAGIC, 1 | 1 << 16, 16 + len(body), 1) + body)
 s.close()
 PY
-sleep 0.5
+wait_until 30 grep -q "the requester (pid [0-9]*) left" "$TESTDIR/a.err" ||
+	fail "the owner did not notice that the requester left: $(cat "$TESTDIR/a.err")"
 [ "$(owner_pid vm)" = "$apid" ] || fail "the owner lost vm to a requester that left"
 kill -0 "$apid" || fail "the owner died"
 qemu-io -f raw -c "write -P 0x44 0 64k" -c "read -P 0x44 0 64k" "$(nbd_uri a)" >/dev/null

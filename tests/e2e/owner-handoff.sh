@@ -15,7 +15,7 @@ touch "$TESTDIR/w.log"
 owner_writer "$(nbd_uri a)" 0 2000 "$TESTDIR/w.log" &
 writer=$!
 cleanup_fn kill "$writer"
-for _ in $(seq 100); do [ "$(wc -l <"$TESTDIR/w.log")" -ge 20 ] && break; sleep 0.05; done
+wait_until 60 lines_at_least 20 "$TESTDIR/w.log" || fail "the writer did not start"
 
 # b asks a to let go (a's policy is always) and serves vm.
 nbd_start b --release=never vm 2>"$TESTDIR/b.err"

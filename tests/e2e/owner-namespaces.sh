@@ -27,18 +27,15 @@ chown -R 65534:65534 "$ISOCACHE_STORE"
 # the host's pid is found from the launcher, which is killed by PID at exit
 # (unshare --kill-child takes the server with it).
 serve() {
-	local name=$1 i
+	local name=$1
 	shift
 	"$@" "$NBD" --store "$ISOCACHE_STORE" -t -k "$TESTDIR/s/$name.sock" --release=never \
 		--pid-file "$TESTDIR/s/$name.nspid" vm1 2>>"$TESTDIR/$name.err" &
 	echo $! >"$TESTDIR/$name.launcher"
 	cleanup_fn _ic_kill_pidfile "$TESTDIR/$name.launcher"
-	for ((i = 0; i < 300; i++)); do
-		[ -s "$TESTDIR/s/$name.nspid" ] && break
-		kill -0 "$(cat "$TESTDIR/$name.launcher")" 2>/dev/null || fail "$name did not start: $(cat "$TESTDIR/$name.err")"
-		sleep 0.1
-	done
-	[ -s "$TESTDIR/s/$name.nspid" ] || fail "$name did not start within 30 s"
+	wait_until 30 _ic_ready "$TESTDIR/s/$name.nspid" "$(cat "$TESTDIR/$name.launcher")" ||
+		fail "$name did not start within 30 s"
+	[ -s "$TESTDIR/s/$name.nspid" ] || fail "$name did not start: $(cat "$TESTDIR/$name.err")"
 }
 
 # host_pid NAME: the server's pid in our namespace.
@@ -48,12 +45,12 @@ host_pid() {
 	if [ "$(cat "$TESTDIR/s/$1.nspid")" = "$l" ]; then echo "$l"; else cat "/proc/$l/task/$l/children" | tr -d ' '; fi
 }
 
-# gone NAME: wait (up to 10 s) until the server's launcher has exited.
-gone() {
-	local l i
+# exited NAME: wait (up to 10 s) until the server's launcher has exited.
+exited() {
+	local l
 	l=$(cat "$TESTDIR/$1.launcher")
-	for ((i = 0; i < 100; i++)); do kill -0 "$l" 2>/dev/null || { wait "$l" || true; return 0; }; sleep 0.1; done
-	fail "$1 still runs"
+	wait_until 10 gone "$l" || fail "$1 still runs"
+	wait "$l" || true
 }
 
 # second WRAPPER...: a second server, from outside the owner's namespace,
@@ -91,7 +88,7 @@ kill -STOP "$apid"
 "$ADMIN" owner takeover vm1 --force --timeout 1 2>"$TESTDIR/t.err" || fail "takeover failed: $(cat "$TESTDIR/t.err")"
 cat "$TESTDIR/t.err"
 grep -q "killing its owner isocache-nbd pid 1 (open vm1)" "$TESTDIR/t.err" || fail "the kill is not logged"
-gone a
+exited a
 late c1
 
 # 2. A hidepid /proc: the second server and the takeover run as another
@@ -112,7 +109,7 @@ grep -q "vm1 is owned by isocache-nbd pid 1 (open vm1)" "$TESTDIR/t2.err" || fai
 	fail "root's takeover failed: $(cat "$TESTDIR/t3.err")"
 late c2
 kill -TERM "$(host_pid a2)"
-gone a2
+exited a2
 
 # 3. An owner of another uid, in our namespaces.
 ISOCACHE_RUN_DIR=$TESTDIR/s/run serve a3 "${NOBODY[@]}"
@@ -122,12 +119,12 @@ second
 "$ADMIN" owner takeover vm1 --force 2>"$TESTDIR/t4.err" || fail "takeover failed: $(cat "$TESTDIR/t4.err")"
 late c3
 kill -TERM "$(host_pid a3)"
-gone a3
+exited a3
 
 # 4. kill -9 of a namespaced owner: the next claim reclaims at once.
 serve a4 "${PIDNS[@]}"
 kill -9 "$(host_pid a4)"
-gone a4
+exited a4
 t0=$(date +%s%N)
 "$ADMIN" owner release vm1 2>"$TESTDIR/r.err" || fail "claim after kill -9 failed: $(cat "$TESTDIR/r.err")"
 ms=$((($(date +%s%N) - t0) / 1000000))

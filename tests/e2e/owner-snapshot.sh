@@ -12,7 +12,7 @@ touch "$TESTDIR/w.log"
 owner_writer "$(nbd_uri a)" 0 "$N" "$TESTDIR/w.log" &
 writer=$!
 cleanup_fn kill "$writer"
-for _ in $(seq 200); do [ "$(wc -l <"$TESTDIR/w.log")" -ge 30 ] && break; sleep 0.02; done
+wait_until 60 lines_at_least 30 "$TESTDIR/w.log" || fail "the writer did not start"
 before=$(grep -c '^flushed ' "$TESTDIR/w.log")
 "$ADMIN" snap vm@s1 2>"$TESTDIR/snap.err"
 after=$(grep -c '^flushed ' "$TESTDIR/w.log")
