@@ -7,8 +7,11 @@
  * to the member that answered last; when that member cannot be reached
  * (connection refused or not made in time) or says it is unavailable
  * (gRPC code 14: no leader), the call moves on to the next member. A call
- * whose request reached a member and got no answer is not repeated
- * elsewhere: its outcome is unknown, and the caller decides.
+ * that changes records and reached a member but got no answer is not
+ * repeated elsewhere: its outcome is unknown, and the caller decides.
+ * Reads and lease calls, which are safe to repeat, also move on from a
+ * member that hangs or cuts the connection, and go round the members until
+ * the deadline (see etcd/transport.c).
  *
  * Every call has a deadline (the client's timeout). Functions return 0 or
  * -errno, and after a failure ic_etcd_last_error() names the member and

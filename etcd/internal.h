@@ -78,6 +78,9 @@ int ic_etcd_decode_lease(struct json_object *o, int64_t *id, int64_t *ttl);
  * the message recorded and logged. */
 int ic_etcd_call(struct ic_etcd *etcd, const char *path, struct json_object *req,
 		 unsigned timeout_ms, struct json_object **answer);
+/* When (ic_now_ms) the last call's last attempt was sent: after a call
+ * that succeeded, the sending of the request that was answered. */
+int64_t ic_etcd_attempt_ms(const struct ic_etcd *etcd);
 /* The same for a streaming call (/v3/watch): fn gets each JSON message as it
  * arrives (owned by the caller of fn) until it returns non-zero (< 0: that
  * error) or timeout_ms passes (-ETIMEDOUT). */

@@ -4,7 +4,9 @@
  * Why the validity runs from when a renewal was SENT: etcd's TTL starts
  * counting on the leader when it handles the renewal, which is after we
  * sent it; measuring from our send time (monotonic clock) can only make us
- * give up early, never late. The margin covers the rate drift of two
+ * give up early, never late. A renewal that went to a member that hung and
+ * then to another counts from when it was sent to the one that answered; a
+ * late answer from the first could only make the lease outlive our count. The margin covers the rate drift of two
  * clocks over one TTL and a write already in flight when validity ends.
  * So a holder that stops writing when ic_etcd_keeper_valid turns false has
  * stopped before etcd can expire the lease and let a claimant in. */
@@ -41,8 +43,7 @@ struct ic_etcd_keeper {
 static int
 keeper_renew(struct ic_etcd_keeper *k)
 {
-	int64_t sent = ic_now_ms(), ttl_s;
-	int64_t left = atomic_load(&k->valid_until_ms) - sent;
+	int64_t left = atomic_load(&k->valid_until_ms) - ic_now_ms(), sent, ttl_s;
 	int rc;
 
 	if (left <= 0)
@@ -50,6 +51,7 @@ keeper_renew(struct ic_etcd_keeper *k)
 	rc = ic_etcd_lease_renew(k->etcd, k->lease, (unsigned)left, &ttl_s);
 	if (rc < 0)
 		return rc;
+	sent = ic_etcd_attempt_ms(k->etcd);
 	k->ttl_ms = ttl_s * 1000;
 	atomic_store(&k->renewed_ms, sent);
 	atomic_store(&k->valid_until_ms, sent + k->ttl_ms - k->margin_ms);
@@ -75,7 +77,7 @@ static void *
 keeper_main(void *arg)
 {
 	struct ic_etcd_keeper *k = arg;
-	int64_t next = ic_now_ms() + k->ttl_ms / 3;
+	int64_t next = atomic_load(&k->renewed_ms) + k->ttl_ms / 3;
 	int rc = 0;
 
 	for (;;) {
@@ -91,7 +93,10 @@ keeper_main(void *arg)
 		rc = keeper_renew(k);
 		if (rc == -ENOENT)
 			break;
-		next = ic_now_ms() + (rc == 0 ? k->ttl_ms / 3 : KEEPER_RETRY_MS);
+		/* A third of the TTL after the renewal was sent, which may
+		 * have been a while before it was answered. */
+		next = rc == 0 ? atomic_load(&k->renewed_ms) + k->ttl_ms / 3
+			       : ic_now_ms() + KEEPER_RETRY_MS;
 		if (rc < 0)
 			ic_log(IC_LOG_WARN, "etcd lease %lld: renewal failed (%s: %s), %lld ms of "
 			       "validity left", (long long)k->lease, strerror(-rc),

@@ -1,14 +1,23 @@
 /* Every call to etcd goes through here: one POST to a member's gateway with
  * libcurl, a deadline, and failover to the next member.
  *
- * Failover is safe only when the request cannot have been applied: the
- * member could not be reached (refused, or no connection within its share
- * of the deadline), or it answered "unavailable" (gRPC 14, no leader). A
- * request that reached a member and got no answer in time fails with
- * -ETIMEDOUT: its outcome is unknown (a put may yet be applied), so it is
- * the caller's to retry, not ours. The connect timeout of each attempt is
- * the time left divided by the members not yet tried, so one black-holed
- * member cannot eat the whole deadline. */
+ * Any request may go to the next member when it cannot have been applied:
+ * the member could not be reached (refused, or no connection within its
+ * share of the deadline), or it answered "unavailable" (gRPC 14, no
+ * leader). A request that changes records and reached a member but got no
+ * answer (a timeout, a connection cut) fails with -ETIMEDOUT or -EIO: its
+ * outcome is unknown (a put may yet be applied), so it is the caller's to
+ * retry, not ours.
+ *
+ * Reads and lease calls (transport_repeatable) are safe to send twice, so
+ * for them a member that hangs (stopped, overloaded) or cuts the connection
+ * is one more reason to ask the next one, and each attempt, not only its
+ * connection, gets the time left divided by the members left in the round:
+ * one frozen member cannot eat the deadline of a lease renewal. Rounds go
+ * on until the deadline while some member hung or answered "unavailable"
+ * (it may answer once it is less busy, or an election is over); a round
+ * in which every member refused or cut the connection ends the call at
+ * once. A request that changes records gets one round. */
 #include "etcd/internal.h"
 
 #include <errno.h>
@@ -27,6 +36,14 @@
 
 #define TRANSPORT_DEFAULT_TIMEOUT_MS 5000
 #define TRANSPORT_ANSWER_MAX (64u << 20) /* a range of a whole store stays below */
+#define TRANSPORT_ROUND_PAUSE_MS 50 /* between rounds over every member */
+
+/* How an attempt ended without an answer (besides 0 and -errno). */
+enum {
+	TRANSPORT_UNREACHED = 1, /* never reached the member */
+	TRANSPORT_HUNG = 2,	 /* a repeatable request: no answer in its time */
+	TRANSPORT_CUT = 3,	 /* a repeatable request: the connection broke */
+};
 
 struct ic_etcd {
 	struct ic_etcd_url url;
@@ -35,6 +52,7 @@ struct ic_etcd {
 	char *ca, *cert, *key;
 	unsigned timeout_ms;
 	unsigned current; /* the member that answered last */
+	int64_t attempt_ms; /* monotonic: when the attempt under way, or the last, began */
 	const char *at;   /* the member of the attempt under way, for messages */
 	CURL *curl;
 	char error[512];
@@ -134,6 +152,12 @@ ic_etcd_endpoint(const struct ic_etcd *etcd)
 	return etcd->url.endpoint[etcd->current];
 }
 
+int64_t
+ic_etcd_attempt_ms(const struct ic_etcd *etcd)
+{
+	return etcd->attempt_ms;
+}
+
 void
 ic_etcd_fail(struct ic_etcd *etcd, const char *fmt, ...)
 {
@@ -165,19 +189,47 @@ transport_hint(const struct ic_etcd *etcd, CURLcode res, const char *cerr)
 	return "";
 }
 
-/* One attempt at member ep. Returns 1 to fail over, 0 or -errno. */
+/* Requests that change nothing (kv/range) or that may be repeated with
+ * the same effect (a lease renewed or revoked twice; a lease granted twice
+ * leaves one unused, which expires after its TTL). */
+static bool
+transport_repeatable(const char *path)
+{
+	static const char *const paths[] = { "kv/range", "lease/grant", "lease/keepalive",
+					     "lease/revoke" };
+
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+		if (strcmp(path, paths[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Curl's results for a connection that broke after it was made. */
+static bool
+transport_cut(CURLcode res)
+{
+	return res == CURLE_RECV_ERROR || res == CURLE_SEND_ERROR || res == CURLE_GOT_NOTHING ||
+	       res == CURLE_PARTIAL_FILE;
+}
+
+/* One attempt at member ep, within left_ms (its connection within
+ * connect_ms). Returns 0 or -errno (an answer, or a failure to report),
+ * TRANSPORT_UNREACHED, or for a repeatable request TRANSPORT_HUNG or
+ * TRANSPORT_CUT. */
 static int
 transport_attempt(struct ic_etcd *etcd, const char *ep, const char *path, const char *body,
-		  int64_t left_ms, int64_t connect_ms, const struct transport_sink *sink)
+		  int64_t left_ms, int64_t connect_ms, bool repeatable,
+		  const struct transport_sink *sink)
 {
 	char url[IC_ETCD_ENDPOINT_MAX + 64], cerr[CURL_ERROR_SIZE] = "";
 	struct curl_slist *headers;
-	curl_off_t connected = 0;
+	long sent = 0;
 	long http = 0;
 	CURLcode res;
 	CURL *c = etcd->curl;
 
 	etcd->at = ep;
+	etcd->attempt_ms = ic_now_ms();
 	snprintf(url, sizeof(url), "%s://%s/v3/%s", etcd->url.tls ? "https" : "http", ep, path);
 	headers = curl_slist_append(NULL, "Content-Type: application/json");
 	curl_easy_reset(c);
@@ -206,15 +258,29 @@ transport_attempt(struct ic_etcd *etcd, const char *ep, const char *path, const 
 	res = curl_easy_perform(c);
 	curl_slist_free_all(headers);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &http);
-	curl_easy_getinfo(c, CURLINFO_CONNECT_TIME_T, &connected);
+	/* Bytes of the request sent: none means the member cannot have it.
+	 * (Not the connect time, which is 0 on a connection kept from an
+	 * earlier call, however long the member then kept silent.) */
+	curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &sent);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
 
 	if (res == CURLE_COULDNT_CONNECT || res == CURLE_COULDNT_RESOLVE_HOST ||
-	    (res == CURLE_OPERATION_TIMEDOUT && connected == 0)) {
+	    (res == CURLE_OPERATION_TIMEDOUT && sent == 0)) {
 		snprintf(etcd->error, sizeof(etcd->error), "etcd %s: %s", ep,
 			 cerr[0] ? cerr : curl_easy_strerror(res));
 		ic_log(IC_LOG_WARN, "%s", etcd->error);
-		return 1;
+		return TRANSPORT_UNREACHED;
+	}
+	if (repeatable && (res == CURLE_OPERATION_TIMEDOUT || transport_cut(res))) {
+		if (res == CURLE_OPERATION_TIMEDOUT)
+			snprintf(etcd->error, sizeof(etcd->error), "etcd %s: no answer to %s within "
+				 "%lld ms", ep, path, (long long)left_ms);
+		else
+			snprintf(etcd->error, sizeof(etcd->error), "etcd %s: %s%s", ep,
+				 cerr[0] ? cerr : curl_easy_strerror(res),
+				 transport_hint(etcd, res, cerr));
+		ic_log(IC_LOG_WARN, "%s; asking the next member", etcd->error);
+		return res == CURLE_OPERATION_TIMEDOUT ? TRANSPORT_HUNG : TRANSPORT_CUT;
 	}
 	if (res == CURLE_OPERATION_TIMEDOUT) {
 		ic_etcd_fail(etcd, "no answer within %lld ms (quorum lost?)", (long long)left_ms);
@@ -228,12 +294,24 @@ transport_attempt(struct ic_etcd *etcd, const char *ep, const char *path, const 
 	return sink->finish(etcd, sink->ctx, http, res == CURLE_WRITE_ERROR);
 }
 
+/* Sleep ms milliseconds (a pause between rounds). */
+static void
+transport_pause(int64_t ms)
+{
+	struct timespec t = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
+
+	while (ms > 0 && nanosleep(&t, &t) == -1 && errno == EINTR)
+		;
+}
+
 static int
 transport_run(struct ic_etcd *etcd, const char *path, struct json_object *req,
 	      unsigned timeout_ms, const struct transport_sink *sink)
 {
+	const unsigned n = etcd->url.n, budget = timeout_ms ? timeout_ms : etcd->timeout_ms;
+	const bool repeatable = transport_repeatable(path);
+	bool again = false; /* some member of this round may answer later */
 	const char *body;
-	unsigned n = etcd->url.n, tried;
 	int64_t deadline;
 	int rc = -ENOMEM;
 
@@ -242,28 +320,48 @@ transport_run(struct ic_etcd *etcd, const char *path, struct json_object *req,
 		return -ENOMEM;
 	}
 	body = json_object_to_json_string_ext(req, IC_JSON_FLAGS);
-	deadline = ic_now_ms() + (timeout_ms ? timeout_ms : etcd->timeout_ms);
-	for (tried = 0; body && tried < n; tried++) {
-		unsigned idx = (etcd->current + tried) % n;
-		int64_t left = deadline - ic_now_ms();
+	deadline = ic_now_ms() + budget;
+	for (unsigned i = 0; body; i++) {
+		unsigned idx = (etcd->current + i) % n, pos = i % n;
+		int64_t left = deadline - ic_now_ms(), share;
 
+		if (i > 0 && pos == 0) { /* a whole round without an answer */
+			if (!repeatable || !again)
+				break;
+			again = false;
+			transport_pause(left < TRANSPORT_ROUND_PAUSE_MS ? left
+								 : TRANSPORT_ROUND_PAUSE_MS);
+			left = deadline - ic_now_ms();
+		}
 		if (left <= 0) {
-			ic_etcd_fail(etcd, "no answer from any member within %u ms",
-				     timeout_ms ? timeout_ms : etcd->timeout_ms);
-			rc = -ETIMEDOUT;
+			/* An "unavailable" answer or a hung attempt says more. */
+			if (rc != -EAGAIN && rc != TRANSPORT_HUNG) {
+				ic_etcd_fail(etcd, "no answer from any member within %u ms",
+					     budget);
+				rc = -ETIMEDOUT;
+			}
 			break;
 		}
-		rc = transport_attempt(etcd, etcd->url.endpoint[idx], path, body, left,
-				       left / (n - tried) > 0 ? left / (n - tried) : 1, sink);
+		share = left / (n - pos) > 0 ? left / (n - pos) : 1;
+		rc = transport_attempt(etcd, etcd->url.endpoint[idx], path, body,
+				       repeatable ? share : left, share, repeatable, sink);
 		if (rc == 0)
 			etcd->current = idx;
-		if (rc != 1 && rc != -EAGAIN)
+		if (rc != TRANSPORT_UNREACHED && rc != TRANSPORT_HUNG && rc != TRANSPORT_CUT &&
+		    rc != -EAGAIN)
 			break;
+		/* Busy or electing: worth another round. (A member that cuts
+		 * the connection is restarting, or refuses our TLS; no later
+		 * round would help.) */
+		again |= rc == TRANSPORT_HUNG || rc == -EAGAIN;
 	}
-	if (rc == 1) {
+	if (rc == TRANSPORT_UNREACHED) {
 		/* Every member unreachable; the message is the last one's. */
 		ic_log(IC_LOG_ERR, "%s (none of %u members reachable)", etcd->error, n);
 		rc = -ECONNREFUSED;
+	} else if (rc == TRANSPORT_HUNG || rc == TRANSPORT_CUT) {
+		ic_log(IC_LOG_ERR, "%s (no member answered)", etcd->error);
+		rc = rc == TRANSPORT_HUNG ? -ETIMEDOUT : -EIO;
 	}
 	json_object_put(req);
 	return rc;

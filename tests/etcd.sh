@@ -145,6 +145,12 @@ etcd_member_kill() {
 	echo "etcd member m$i stopped (SIG$sig)"
 }
 
+# etcd_member_freeze I, etcd_member_thaw I: SIGSTOP and SIGCONT member mI.
+# A frozen member keeps its sockets: connections to it are made, and then
+# nothing answers, as with a member that hangs.
+etcd_member_freeze() { kill -STOP "${ETCD_PIDS[$1 - 1]}" && echo "etcd member m$1 frozen (SIGSTOP)"; }
+etcd_member_thaw() { kill -CONT "${ETCD_PIDS[$1 - 1]}" && echo "etcd member m$1 thawed (SIGCONT)"; }
+
 etcd_member_start() {
 	local i=$1
 	_etcd_launch "$i" existing

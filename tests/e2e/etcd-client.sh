@@ -3,7 +3,9 @@
 # values survive the base64 trip, one of 20 racing claimers wins the
 # compare-and-swap, a lease that is not renewed takes its key with it after
 # the TTL while a kept one keeps it, a watch sees puts and deletes in
-# order, and with a member killed every call goes on through the others.
+# order, reads and lease calls move on from a member that hangs or cuts
+# the connection, and with a member killed every call goes on through the
+# others.
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/../etcd.sh"
 etcd_cluster_start
@@ -72,6 +74,46 @@ cat "$TESTDIR/watch.out"
 printf 'PUT /t/w/a 1\nPUT /t/w/b 2\nDELETE /t/w/a\nPUT /t/w/c 3\n' >"$TESTDIR/watch.want"
 cut -d' ' -f1-3 "$TESTDIR/watch.out" | sed 's/^\(DELETE [^ ]*\) .*/\1/' | diff - "$TESTDIR/watch.want" ||
 	fail "watch events"
+
+# One member frozen (SIGSTOP), first in the client's list: reads and lease
+# calls, safe to repeat, move on from it within their deadline, and a lease
+# kept for three TTLs survives it.
+etcd_member_freeze 1
+wait_until 30 etcd_healthy "$(etcd_member_endpoint 2),$(etcd_member_endpoint 3)" ||
+	fail "no leader among m2 and m3 within 30 s"
+frozen_first="etcd://$(etcd_member_endpoint 1),$(etcd_member_endpoint 2),$(etcd_member_endpoint 3)/test"
+[ "$("$ETCDTOOL" -t 3000 "$frozen_first" get /t/kv/c 2>"$TESTDIR/frozen.err")" = 5 ] ||
+	fail "get with m1 frozen: $(cat "$TESTDIR/frozen.err")"
+grep -q "etcd $(etcd_member_endpoint 1): no answer to kv/range within [0-9]* ms; asking the next member" \
+	"$TESTDIR/frozen.err" || fail "the move from the frozen member was not reported: $(cat "$TESTDIR/frozen.err")"
+out=$("$ETCDTOOL" -t 3000 "$frozen_first" hold /t/frozen-lease v 2 500 6 2>"$TESTDIR/frozen.err") ||
+	fail "a lease kept with m1 frozen was lost: $out $(cat "$TESTDIR/frozen.err")"
+grep -qx 'kept v lease ours' <<<"$out" || fail "hold with m1 frozen: $out"
+etcd_member_thaw 1
+
+# A member that takes the connection and closes it without an answer:
+# reads move on from it too.
+python3 -c '
+import socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(16)
+print(s.getsockname()[1], flush=True)
+sys.stdout.close()
+while True:
+    s.accept()[0].close()
+' >"$TESTDIR/cutter.port" &
+cutter=$!
+cleanup_fn kill_job "$cutter"
+wait_until 10 test -s "$TESTDIR/cutter.port" || fail "the cutting listener did not start"
+cut_first="etcd://127.0.0.1:$(cat "$TESTDIR/cutter.port"),$ETCD_ENDPOINTS/test"
+[ "$("$ETCDTOOL" -t 3000 "$cut_first" get /t/kv/c 2>"$TESTDIR/cut.err")" = 5 ] ||
+	fail "get with a member that cuts connections first: $(cat "$TESTDIR/cut.err")"
+grep -q "asking the next member" "$TESTDIR/cut.err" || fail "the cut was not reported: $(cat "$TESTDIR/cut.err")"
+# A put there has an unknown outcome: it is not repeated elsewhere.
+expect_fail "etcd 127\.0\.0\.1:$(cat "$TESTDIR/cutter.port"): " \
+	"$ETCDTOOL" -t 3000 "$cut_first" put /t/cut x
+kill "$cutter"
 
 # One member killed: the client fails over and every call still succeeds,
 # the dead member first in its list.

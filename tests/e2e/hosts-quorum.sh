@@ -2,7 +2,9 @@
 # The etcd cluster loses quorum under a serving owner: host a's
 # isocache-nbd serves vm while a libnbd client writes and flushes through
 # it, and a second isocache-nbd on a serves a frozen layer (base@gold).
-# One member killed, a follower: nothing changes, more blocks are flushed.
+# The member a uses frozen (SIGSTOP) for two TTLs: a keeps its lease and
+# flushes on (on a local store). One member killed, a follower: nothing
+# changes, more blocks are flushed.
 # A second killed, the other follower, so that the one left is the leader
 # (which goes on renewing leases until it notices it has no quorum, the
 # worst case): a fences itself when its lease's validity runs out, and
@@ -33,9 +35,32 @@ flush_gap() {
 		"$TESTDIR/w.log"
 }
 
+# The member a's requests go to (m1, the first of its URL) frozen for two
+# TTLs: a's lease renewals and, on a local store, the token checks of its
+# commits are safe to repeat and move on to the other members; a keeps its
+# lease and goes on flushing. (On a store in etcd a commit sent to m1 as
+# it froze has an unknown outcome and fails its flush: docs/MULTI-HOST.md
+# §6; there the scene is left out.)
+if [ "${HOST_STORE:-}" != etcd ]; then
+	before=$(flushed_now)
+	frozen=$(now_ms)
+	etcd_member_freeze 1
+	flushed_since() { awk -v t="$1" '$1 == "flushed" && $3 >= t { n++ } END { exit !n }' "$TESTDIR/w.log"; }
+	wait_until 60 flushed_since $((frozen + 2 * HOST_TTL * 1000)) ||
+		fail "writes stalled with m1 frozen: $(tail -3 "$TESTDIR/w.log")"
+	! grep '^error ' "$TESTDIR/w.log" || fail "a write failed with m1 frozen"
+	! grep -E 'fenced|lease [0-9]+ lost' "$TESTDIR/a.log" || fail "a lost its lease with m1 frozen"
+	grep -q "etcd [0-9.]*:${ETCD_CLIENT_PORTS[0]}: no answer to lease/keepalive within [0-9]* ms; asking the next member" \
+		"$TESTDIR/a.log" || fail "a's renewal did not move on from the frozen m1: $(grep -v "^[0-9]* +" "$TESTDIR/a.log")"
+	echo "m1 frozen for two TTLs: $(($(flushed_now) - before)) more blocks flushed," \
+		"the longest pause between two flushes $(flush_gap "$frozen") ms"
+	etcd_member_thaw 1
+	wait_until 30 etcd_healthy "$ETCD_ENDPOINTS" || fail "m1 did not come back healthy"
+fi
+
 # One member down, a follower that a's requests do not go to: writes and
-# flushes go on. a's etcd client sends every request to the first member
-# of the URL (m1) until one fails. Killing the leader or m1 can fail a
+# flushes go on. a's etcd client sends every request to the member that
+# answered last (m1 first). Killing the leader or that member can fail a
 # flush today (docs/MULTI-HOST.md §6).
 first=$(etcd_follower 1)
 before=$(flushed_now)
