@@ -18,6 +18,8 @@
  * what went wrong in etcd's words ("etcd 127.0.0.1:2379: etcdserver:
  * requested lease not found"), which the client has also logged. Errors:
  * -ETIMEDOUT no answer within the timeout (quorum lost, for a write),
+ * -ECONNRESET the connection broke after a request that changes records
+ * was sent (as with -ETIMEDOUT, whether it was applied is unknown),
  * -ECONNREFUSED no member reachable, -ENOENT not found (a lease),
  * -EINVAL refused as invalid, -ERANGE revision compacted, -EAGAIN
  * unavailable everywhere, -EPROTO an answer that is not etcd's, -EIO other.

@@ -5,7 +5,7 @@
  * the member could not be reached (refused, or no connection within its
  * share of the deadline), or it answered "unavailable" (gRPC 14, no
  * leader). A request that changes records and reached a member but got no
- * answer (a timeout, a connection cut) fails with -ETIMEDOUT or -EIO: its
+ * answer (a timeout, a connection cut) fails with -ETIMEDOUT or -ECONNRESET: its
  * outcome is unknown (a put may yet be applied), so it is the caller's to
  * retry, not ours.
  *
@@ -285,6 +285,11 @@ transport_attempt(struct ic_etcd *etcd, const char *ep, const char *path, const 
 	if (res == CURLE_OPERATION_TIMEDOUT) {
 		ic_etcd_fail(etcd, "no answer within %lld ms (quorum lost?)", (long long)left_ms);
 		return -ETIMEDOUT;
+	}
+	if (transport_cut(res) && sent > 0) {
+		ic_etcd_fail(etcd, "%s after the request was sent%s",
+			     cerr[0] ? cerr : curl_easy_strerror(res), transport_hint(etcd, res, cerr));
+		return -ECONNRESET;
 	}
 	if (res != CURLE_OK && res != CURLE_WRITE_ERROR) {
 		ic_etcd_fail(etcd, "%s%s", cerr[0] ? cerr : curl_easy_strerror(res),

@@ -518,9 +518,10 @@ etcd_commit_send(struct etcd_txn *txn)
 	if (rc) {
 		ic_log(IC_LOG_ERR, "%s: metadata commit failed: %s%s", txn->meta->text,
 		       ic_etcd_last_error(txn->client),
-		       rc == -ETIMEDOUT ? " (whether it was applied is unknown; it is applied whole "
-					  "or not at all)"
-					: "; nothing written");
+		       rc == -ETIMEDOUT || rc == -ECONNRESET
+			       ? " (whether it was applied is unknown; it is applied whole or not at "
+				 "all)"
+			       : "; nothing written");
 		return rc;
 	}
 	if (!res.succeeded) {
