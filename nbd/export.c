@@ -147,21 +147,23 @@ exp_open(struct srv_exports *ex, struct srv_export *e)
 	return rc;
 }
 
-/* e's vdisk was released to another process: with no client of ours left
- * on it, put the fenced handle aside so that the select claims it anew
- * (the current owner's policy decides). Earlier clients still connected
- * would see a new handle under them: refuse until they are gone. */
+/* e's vdisk was fenced (released to another process, taken over, its
+ * etcd lease lost): with no client of ours left on it, put the fenced
+ * handle aside so that the select claims it anew (the current owner's
+ * policy decides). Earlier clients still connected would see a new handle
+ * under them: refuse until they are gone. */
 static int
 exp_renew_locked(struct srv_export *e, char *msg, size_t cap)
 {
 	struct ic_vdisk **grown;
+	const char *why = e->vd ? ic_vdisk_fenced_why(e->vd) : NULL;
 
-	if (!e->vd || !ic_vdisk_fenced(e->vd))
+	if (!why)
 		return 0;
 	if (e->clients) {
-		snprintf(msg, cap, "%s was taken over by another process; %u earlier client%s of "
-			 "this server still connected", e->image, e->clients,
-			 e->clients == 1 ? " is" : "s are");
+		snprintf(msg, cap, "%s is no longer served here: %s; %u earlier client%s of "
+			 "this server %s still connected", e->image, why, e->clients,
+			 e->clients == 1 ? "" : "s", e->clients == 1 ? "is" : "are");
 		ic_log(IC_LOG_INFO, "nbd: client refused: %s", msg);
 		return -EPERM;
 	}
@@ -172,8 +174,8 @@ exp_renew_locked(struct srv_export *e, char *msg, size_t cap)
 	e->retired[e->nretired++] = e->vd;
 	e->vd = NULL;
 	atomic_fetch_add_explicit(&e->handoffs, 1, memory_order_relaxed);
-	ic_log(IC_LOG_INFO, "nbd: %s was released by this server; claiming it again for a new "
-	       "client", e->image);
+	ic_log(IC_LOG_INFO, "nbd: %s was fenced (%s); claiming it again for a new client",
+	       e->image, why);
 	return 0;
 }
 
@@ -182,10 +184,14 @@ static void
 exp_busy(struct srv_exports *ex, struct srv_export *e, char *msg, size_t cap)
 {
 	struct ic_owner_info info;
+	int rc = ic_owner_show(ex->store, e->image, &info);
 
-	if (ic_owner_show(ex->store, e->image, &info) == 0 && info.rec.pid)
+	if (rc == 0 && info.rec.pid)
 		snprintf(msg, cap, "%s is owned by %s (pid %u)", e->image, info.rec.who,
 			 info.rec.pid);
+	else if (rc < 0) /* etcd out of reach, for one: say so, not "owned" */
+		snprintf(msg, cap, "%s could not be claimed, and its owner cannot be read: %s",
+			 e->image, strerror(-rc));
 	else
 		snprintf(msg, cap, "%s is owned by another process", e->image);
 	ic_log(IC_LOG_INFO, "nbd: client refused: %s", msg);

@@ -248,7 +248,7 @@ owner_acquire(struct owner_store *os, const char *name, const char *who, unsigne
 	rc = owner_self(getpid(), who, NULL, owner_socket(os), &self);
 	out->lock_fd = -1;
 	out->lease = NULL;
-	out->fenced = false;
+	out->fenced = NULL;
 	if (timeout_ms == 0)
 		timeout_ms = IC_RELEASE_TIMEOUT_MS;
 	for (int attempt = 0; rc == 0 && attempt < OWNER_ATTEMPTS; attempt++) {

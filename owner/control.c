@@ -244,7 +244,7 @@ control_release(struct ic_control *ctl, int fd, const struct ctl_msg *m, struct 
 		if (rc == 0) {
 			/* Fenced under the quiesce, then the lock goes: nothing of
 			 * ours can write once the requester can take it. */
-			owner_fence(s->claim);
+			owner_fence(s->claim, "released to another process");
 			owner_let_go(s->claim);
 			ic_log(IC_LOG_INFO, "%s: released to %s (pid %d, %s) in %lld ms; no longer "
 			       "serving it", s->name, m->release.who, (int)cred.pid,
@@ -259,7 +259,7 @@ control_release(struct ic_control *ctl, int fd, const struct ctl_msg *m, struct 
 				ic_log(IC_LOG_WARN, "%s: the requester (pid %d) left before our "
 				       "answer; took it back", s->name, (int)cred.pid);
 			} else { /* it cleared the record itself: nobody owns it now */
-				owner_fence(s->claim);
+				owner_fence(s->claim, "released to a process that left at once");
 				owner_let_go(s->claim);
 			}
 		}

@@ -106,7 +106,7 @@ lease_lost(void *arg, int64_t lease, int err)
 {
 	struct owner_lease *l = arg;
 
-	owner_fence(l->claim);
+	owner_fence(l->claim, "its etcd lease was lost");
 	ic_log(IC_LOG_ERR, "%s: fenced: its etcd lease %lld was lost (%s); every write now "
 	       "fails (ESTALE)", l->name, (long long)lease, strerror(-err));
 }
@@ -143,7 +143,7 @@ lease_hold(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char *name
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_rwlock_init(&l->keeper_lock, NULL);
 	out->lock_fd = -1;
-	out->fenced = false;
+	out->fenced = NULL;
 	rc = ic_etcd_keeper_start(&cfg->url, OWNER_ETCD_TIMEOUT_MS, id, cfg->ttl_s, cfg->margin_ms,
 				  lease_lost, l, &l->keeper);
 	if (rc) {

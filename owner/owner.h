@@ -41,8 +41,10 @@ struct owner_claim {
 	uint64_t generation;
 	char who[64]; /* as in the record */
 	int lock_fd;  /* holds the vdisk's byte of owners.lock; -1 when not */
-	bool fenced;  /* released or taken over: nothing may be written under
-		       * it; read on every request (owner_fenced) */
+	/* Released, taken over or its lease lost: nothing may be written
+	 * under it; read on every request (owner_fenced). Why, for messages
+	 * ("released to another process"); NULL while not fenced. */
+	const char *fenced;
 	struct owner_lease *lease; /* ownership in etcd: the lease and its
 				    * fencing token; NULL for a local claim */
 };
@@ -65,6 +67,20 @@ owner_fenced(const struct owner_claim *claim)
 	return lease && !owner_lease_valid(lease);
 }
 
+/* Why the claim is fenced, in words that follow its name ("vm: ..."), or
+ * NULL while it is not. */
+static inline const char *
+owner_fenced_why(const struct owner_claim *claim)
+{
+	const char *why = __atomic_load_n(&claim->fenced, __ATOMIC_ACQUIRE);
+
+	if (why)
+		return why;
+	if (claim->lease && !owner_lease_valid(claim->lease))
+		return "its etcd lease ran out before it could be renewed";
+	return NULL;
+}
+
 /* Is the claim held: its kernel lock (the vdisk is ours, or was until a
  * fence that has not dropped it yet), or across hosts its lease, not yet
  * fenced? */
@@ -75,11 +91,15 @@ owner_held(const struct owner_claim *claim)
 }
 
 /* From now on every write under claim fails with -ESTALE. Set before the
- * lock is dropped, so nothing of ours writes once another can claim. */
+ * lock is dropped, so nothing of ours writes once another can claim. why
+ * (a static string) is kept for messages; the first fence's stays. */
 static inline void
-owner_fence(struct owner_claim *claim)
+owner_fence(struct owner_claim *claim, const char *why)
 {
-	__atomic_store_n(&claim->fenced, true, __ATOMIC_RELAXED);
+	const char *none = NULL;
+
+	__atomic_compare_exchange_n(&claim->fenced, &none, why, false, __ATOMIC_RELEASE,
+				    __ATOMIC_RELAXED);
 }
 
 /* Acquire vdisk name for this process (who: "isocache-admin resize"): claim

@@ -188,7 +188,7 @@ owner_release(struct owner_store *os, struct owner_claim *claim)
 	/* A record left behind in etcd goes with its lease, revoked here or
 	 * expiring within the TTL: only a local record can stay. */
 	if (claim->lease) {
-		owner_fence(claim);
+		owner_fence(claim, "released");
 		owner_lease_release(claim->lease);
 	} else {
 		rc = owner_transfer(os, claim, &none, &generation);

@@ -426,7 +426,7 @@ watch_release(struct owner_watch *w, struct ic_etcd *etcd)
 		if (rc == 0) {
 			/* Fenced under the quiesce before the record goes: nothing of
 			 * ours writes once the claimant can claim. */
-			owner_fence(s->claim);
+			owner_fence(s->claim, "released through etcd to another process");
 			owner_lease_release(s->claim->lease);
 		}
 		s->ops->resume(s->arg);

@@ -230,7 +230,7 @@ vd_owner_switch_leaf(void *arg, const char *image)
 		return rc;
 	rc = vd_switch_leaf(vd, &leaf, &next);
 	if (rc) {
-		vd_fence(vd);
+		vd_fence(vd, "it could not go on writing after a live snapshot");
 		ic_log(IC_LOG_ERR, "%s: cannot continue on the new leaf: %s", vd->image,
 		       strerror(-rc));
 		return rc;
@@ -371,6 +371,12 @@ bool
 ic_vdisk_fenced(const struct ic_vdisk *vd)
 {
 	return vd_fenced(vd);
+}
+
+const char *
+ic_vdisk_fenced_why(const struct ic_vdisk *vd)
+{
+	return owner_fenced_why(&vd->claim);
 }
 
 uint64_t

@@ -61,9 +61,9 @@ vd_fenced(const struct ic_vdisk *vd)
 }
 
 static inline void
-vd_fence(struct ic_vdisk *vd)
+vd_fence(struct ic_vdisk *vd, const char *why)
 {
-	owner_fence(&vd->claim);
+	owner_fence(&vd->claim, why);
 }
 
 /* Start and stop the thread that commits a writable vdisk's map every few

@@ -179,9 +179,14 @@ bool ic_vdisk_readonly(const struct ic_vdisk *vd);
  * ends. The default release policy (when-unused) lets a vdisk go only
  * while none does. Thread-safe. */
 void ic_vdisk_use(struct ic_vdisk *vd, int delta);
-/* Released to another process or taken over: every call on vd fails with
- * -ESTALE from now on. Close it; a new ic_vdisk_open claims again. */
+/* Released to another process, taken over, or across hosts its etcd lease
+ * lost: every call on vd fails with -ESTALE from now on. Close it; a new
+ * ic_vdisk_open claims again. */
 bool ic_vdisk_fenced(const struct ic_vdisk *vd);
+/* Why vd is fenced, in words that follow its name ("released to another
+ * process", "its etcd lease was lost"), or NULL while it is not. The
+ * string lives as long as vd. */
+const char *ic_vdisk_fenced_why(const struct ic_vdisk *vd);
 
 /* Byte-granular I/O at any offset and length; the range must lie within
  * the disk (-EINVAL otherwise). Returns 0 or -errno; a handle that lost

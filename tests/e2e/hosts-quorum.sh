@@ -103,6 +103,8 @@ grep -q '^error ' "$TESTDIR/w.log" || fail "a's client saw no error without quor
 ! qemu-io -f raw -c "write -P 0x55 0 4k" "$(nbd_uri a)" >"$TESTDIR/a.err" 2>&1 ||
 	fail "a accepted a write without quorum"
 cat "$TESTDIR/a.err"
+grep -q "vm is no longer served here: its etcd lease was lost" "$TESTDIR/a.err" ||
+	fail "a's refusal does not say why"
 qemu-img compare -f raw -F raw "$TESTDIR/base.raw" "$(nbd_uri gold)" ||
 	fail "the frozen layer stopped reading without quorum"
 
