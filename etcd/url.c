@@ -147,6 +147,13 @@ ic_etcd_url_parse(const char *url, struct ic_etcd_url *out)
 			       url);
 			return -EINVAL;
 		}
+		/* One level: a store under /isocache/a/ would otherwise hold the
+		 * records of one under /isocache/a/b/, and destroy both. */
+		if (slash[i] == '/') {
+			ic_log(IC_LOG_ERR, "etcd URL '%s': PREFIX holds a '/' (one name only, such "
+			       "as fleet1: one store may not lie inside another)", url);
+			return -EINVAL;
+		}
 	}
 	memcpy(out->prefix, slash, plen);
 	out->prefix[plen] = '\0';

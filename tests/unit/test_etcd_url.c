@@ -51,14 +51,14 @@ test_url_many(void **state)
 	struct ic_etcd_url u;
 
 	(void)state;
-	assert_int_equal(ic_etcd_url_parse("etcd://a:1,etcd-2.example_x.org:65535,[::1]:3//x/y//",
+	assert_int_equal(ic_etcd_url_parse("etcd://a:1,etcd-2.example_x.org:65535,[::1]:3//x.y//",
 					   &u),
 			 0);
 	assert_int_equal(u.n, 3);
 	assert_string_equal(u.endpoint[0], "a:1");
 	assert_string_equal(u.endpoint[1], "etcd-2.example_x.org:65535");
 	assert_string_equal(u.endpoint[2], "[::1]:3");
-	assert_string_equal(u.prefix, "x/y");
+	assert_string_equal(u.prefix, "x.y");
 }
 
 static void
@@ -72,6 +72,8 @@ test_url_refused(void **state)
 		"etcd://[::1]/x", "etcd://[zz]:1/x", "etcd://a:1/x y", "etcd://a:1/x\ty",
 		"etcd:///x",      "",               "etcds:/a:1/x",    "etcdss://a:1/x",
 		"etcds://a:1",    "etcds://a/x",
+		/* a store inside another's prefix */
+		"etcd://a:1/x/y", "etcds://a:1//x/y/",
 	};
 	struct ic_etcd_url u;
 
