@@ -117,10 +117,15 @@ image_snapshot_commit(struct ic_store *store, const struct owner_claim *claim, c
 		      struct ic_disk_rec *leaf, struct ic_disk_rec *next)
 {
 	struct ic_meta_txn *txn;
-	int rc = ic_meta_begin(store->meta, true, &txn);
+	int rc;
 
 	*next = (struct ic_disk_rec){ 0 };
 	leaf->flags = 0;
+	/* A live snapshot's name comes from a request (the control socket,
+	 * etcd), not only from our own tools. */
+	rc = ic_name_check(image);
+	if (rc == 0)
+		rc = ic_meta_begin(store->meta, true, &txn);
 	if (rc)
 		return rc;
 	rc = owner_check(txn, claim);

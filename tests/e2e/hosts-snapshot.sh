@@ -42,14 +42,21 @@ expect_fail 'could not take the snapshot vm@live: File exists' \
 grep -q 'a snapshot asked through etcd by isocache-admin snap .* failed' "$TESTDIR/a.log" ||
 	fail "a did not log the failure"
 
-# A request for a snapshot of another vdisk's name is refused, answered in
-# place, and makes nothing.
+# A request for a snapshot of another vdisk's name, or of a name no
+# command takes, is refused, answered in place, and makes nothing.
 req=/isocache/${HOST_OWNER_URL##*/}/release/vm/0123456789abcdef
 "$ETCDTOOL" "$HOST_URL" put "$req" "snap other@evil test (pid $$)" >/dev/null
 _answered() { [ "$("$ETCDTOOL" "$HOST_URL" get "$req")" = "failed 22 Invalid argument" ]; }
 wait_until 30 _answered ||
 	fail "no refusal: $("$ETCDTOOL" "$HOST_URL" get "$req"); a's log: $(tail -5 "$TESTDIR/a.log")"
-! "$ADMIN" ls | grep -q '^other@evil' || fail "a took a snapshot named for another vdisk"
+# So is a name that no command would take (it could never be removed).
+req=/isocache/${HOST_OWNER_URL##*/}/release/vm/fedcba9876543210
+"$ETCDTOOL" "$HOST_URL" put "$req" "snap vm@a@b test (pid $$)" >/dev/null
+wait_until 30 _answered ||
+	fail "no refusal of vm@a@b: $("$ETCDTOOL" "$HOST_URL" get "$req"); a's log: $(tail -5 "$TESTDIR/a.log")"
+listed=$("$ADMIN" ls) || fail "ls failed"
+! grep -q '^other@evil' <<<"$listed" || fail "a took a snapshot named for another vdisk"
+! grep -q '^vm@a@b' <<<"$listed" || fail "a took a snapshot with an invalid name"
 
 # a gone: b's snap claims vm and takes it here.
 kill "$writer"
