@@ -156,12 +156,17 @@ const char *
 owner_verdict(const struct owner_served *s, char *why, size_t cap)
 {
 	const struct ic_control *ctl = s->ctl;
-	unsigned window = ctl->cfg.idle_ms ? ctl->cfg.idle_ms : IC_RELEASE_IDLE_MS;
-	unsigned users;
+	unsigned window, users;
 	long long last, idle;
 
-	if (!ctl)
-		return NULL;
+	/* Served without a control socket (its run directory unusable): the
+	 * process said at start that nobody can ask it to let go; a request
+	 * through etcd is no different. */
+	if (!ctl) {
+		snprintf(why, cap, "it has no control socket, so no release policy");
+		return why;
+	}
+	window = ctl->cfg.idle_ms ? ctl->cfg.idle_ms : IC_RELEASE_IDLE_MS;
 	s->ops->usage(s->arg, &users, &last);
 	idle = ic_now_ms() - last;
 

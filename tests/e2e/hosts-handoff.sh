@@ -33,6 +33,20 @@ expect_fail 'denied the release' on_host a env ISOCACHE_OWNER_ETCD="$HOST_OWNER_
 grep 'denied a release through etcd' "$TESTDIR/b.log" || fail "b did not log its denial"
 qemu-io -f raw -c "read -P 0x66 0 4k" "$(nbd_uri b)" >"$TESTDIR/b.io"
 qemu_io_done "$TESTDIR/b.io" 1
+
+# A server whose control socket could not be made (its run directory
+# unusable) said it cannot be asked to let go: a request through etcd is
+# denied too, with that reason, and the server goes on.
+"$ADMIN" create --size 16M vm2
+ISOCACHE_RUN_DIR=/dev/null/none host_nbd a c --release=always vm2
+grep -q 'no control socket' "$TESTDIR/c.log" || fail "c did not warn: $(cat "$TESTDIR/c.log")"
+expect_fail 'denied the release' on_host b env ISOCACHE_OWNER_ETCD="$HOST_OWNER_URL" \
+	"$OWNERTOOL" "$ISOCACHE_STORE" hold vm2 1
+grep -q 'vm2: denied a release through etcd .*: it has no control socket' "$TESTDIR/c.log" ||
+	fail "c's denial does not say why: $(cat "$TESTDIR/c.log")"
+kill -0 "$(cat "$TESTDIR/c.pid")" || fail "c died on a release request"
+nbdinfo --size "$(nbd_uri c)" | grep -qx 16777216 || fail "c stopped serving vm2"
+host_nbd_stop c
 host_nbd_stop b
 host_nbd_stop a
 echo PASS
