@@ -579,7 +579,7 @@ vd_commit_write(struct ic_vdisk *vd, const struct vd_commit *c)
 		return rc;
 	rc = owner_check(txn, &vd->claim);
 	if (rc == -ESTALE)
-		vd_fence(vd, "taken over by another process (its ownership record changed)");
+		vd_fence_deposed(vd);
 	for (size_t i = 0; rc == 0 && i < c->ranges.n; i++) {
 		uint64_t s = c->ranges.ext[i].start, e = s + c->ranges.ext[i].count;
 		size_t a = extmap_lower(&c->ext, s), z = a;
@@ -595,7 +595,7 @@ vd_commit_write(struct ic_vdisk *vd, const struct vd_commit *c)
 	}
 	rc = ic_meta_commit(txn);
 	if (rc == -ESTALE) /* fenced by the commit itself (a store in etcd) */
-		vd_fence(vd, "taken over by another process (its ownership record changed)");
+		vd_fence_deposed(vd);
 	return rc;
 }
 

@@ -66,6 +66,16 @@ vd_fence(struct ic_vdisk *vd, const char *why)
 	owner_fence(&vd->claim, why);
 }
 
+/* A commit found the claim no longer ours: its lease's validity ran out
+ * (the keeper may not have said so yet), or its record changed. */
+static inline void
+vd_fence_deposed(struct ic_vdisk *vd)
+{
+	const char *why = owner_fenced_why(&vd->claim);
+
+	vd_fence(vd, why ? why : "taken over by another process (its ownership record changed)");
+}
+
 /* Start and stop the thread that commits a writable vdisk's map every few
  * hundred milliseconds (commit.c). */
 int vd_commit_start(struct ic_vdisk *vd);
