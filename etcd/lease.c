@@ -71,5 +71,7 @@ ic_etcd_lease_revoke(struct ic_etcd *etcd, int64_t id)
 	rc = ic_etcd_call(etcd, "lease/revoke", ic_etcd_req_lease_id(id), 0, &answer);
 	if (rc == 0)
 		json_object_put(answer);
-	return rc;
+	/* Gone already: expired, or revoked by an earlier attempt of this very
+	 * call whose answer was lost (revoke is sent again on another member). */
+	return rc == -ENOENT ? 0 : rc;
 }

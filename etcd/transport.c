@@ -2,8 +2,8 @@
  * libcurl, a deadline, and failover to the next member.
  *
  * Any request may go to the next member when it cannot have been applied:
- * the member could not be reached (refused, or no connection within its
- * share of the deadline), or it answered "unavailable" (gRPC 14, no
+ * no byte of it was sent (the member refused, did not connect within its
+ * share of the deadline, or failed the TLS handshake), or it answered "unavailable" (gRPC 14, no
  * leader). A request that changes records and reached a member but got no
  * answer (a timeout, a connection cut) fails with -ETIMEDOUT or -ECONNRESET: its
  * outcome is unknown (a put may yet be applied), so it is the caller's to
@@ -13,7 +13,8 @@
  * for them a member that hangs (stopped, overloaded) or cuts the connection
  * is one more reason to ask the next one, and each attempt, not only its
  * connection, gets the time left divided by the members left in the round:
- * one frozen member cannot eat the deadline of a lease renewal. Rounds go
+ * one frozen member cannot eat the deadline of a lease renewal (a read
+ * gets up to TRANSPORT_READ_MIN_MS more, for large ranges). Rounds go
  * on until the deadline while some member hung or answered "unavailable"
  * (it may answer once it is less busy, or an election is over); a round
  * in which every member refused or cut the connection ends the call at
@@ -22,6 +23,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +39,11 @@
 #define TRANSPORT_DEFAULT_TIMEOUT_MS 5000
 #define TRANSPORT_ANSWER_MAX (64u << 20) /* a range of a whole store stays below */
 #define TRANSPORT_ROUND_PAUSE_MS 50 /* between rounds over every member */
+#define TRANSPORT_ATTEMPT_MIN_MS 10  /* less left than this: the deadline has come */
+/* A read's attempt gets at least this much, or half of what is left: a
+ * range of a large store may take a while on a busy cluster, and a hang
+ * of the member asked first costs a read this much once. */
+#define TRANSPORT_READ_MIN_MS 2000
 
 /* How an attempt ended without an answer (besides 0 and -errno). */
 enum {
@@ -84,8 +91,15 @@ transport_tls_config(struct ic_etcd *etcd)
 	const char *ca = getenv("ISOCACHE_ETCD_CA"), *cert = getenv("ISOCACHE_ETCD_CERT");
 	const char *key = getenv("ISOCACHE_ETCD_KEY");
 
-	if (!etcd->url.tls)
+	if (!etcd->url.tls) {
+		static atomic_flag warned = ATOMIC_FLAG_INIT; /* once a process */
+
+		if (((ca && *ca) || (cert && *cert) || (key && *key)) &&
+		    !atomic_flag_test_and_set(&warned))
+			ic_log(IC_LOG_WARN, "etcd: ISOCACHE_ETCD_CA, _CERT or _KEY is set but the URL "
+			       "is etcd://, plain http: they are not used (etcds:// for TLS)");
 		return 0;
+	}
 	if (!(cert && *cert) != !(key && *key)) {
 		ic_log(IC_LOG_ERR, "etcd: ISOCACHE_ETCD_CERT and ISOCACHE_ETCD_KEY go together: "
 				   "give both (the client certificate and its key) or neither");
@@ -177,7 +191,7 @@ static const char *
 transport_hint(const struct ic_etcd *etcd, CURLcode res, const char *cerr)
 {
 	if (!etcd->url.tls && res == CURLE_GOT_NOTHING)
-		return " (a member that speaks TLS answers plain http so: use etcds://)";
+		return " (if the member speaks TLS, use etcds://)";
 	/* A member that refuses our certificate may close the connection
 	 * before curl reads its alert: a failed receive or send counts too. */
 	if (etcd->url.tls && (res == CURLE_SSL_CONNECT_ERROR ||
@@ -224,6 +238,7 @@ transport_attempt(struct ic_etcd *etcd, const char *ep, const char *path, const 
 	char url[IC_ETCD_ENDPOINT_MAX + 64], cerr[CURL_ERROR_SIZE] = "";
 	struct curl_slist *headers;
 	long sent = 0;
+	const char *what, *hint;
 	long http = 0;
 	CURLcode res;
 	CURL *c = etcd->curl;
@@ -264,39 +279,41 @@ transport_attempt(struct ic_etcd *etcd, const char *ep, const char *path, const 
 	curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &sent);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
 
-	if (res == CURLE_COULDNT_CONNECT || res == CURLE_COULDNT_RESOLVE_HOST ||
-	    (res == CURLE_OPERATION_TIMEDOUT && sent == 0)) {
-		snprintf(etcd->error, sizeof(etcd->error), "etcd %s: %s", ep,
-			 cerr[0] ? cerr : curl_easy_strerror(res));
+	if (res == CURLE_OK || res == CURLE_WRITE_ERROR)
+		return sink->finish(etcd, sink->ctx, http, res == CURLE_WRITE_ERROR);
+	what = cerr[0] ? cerr : curl_easy_strerror(res);
+	hint = transport_hint(etcd, res, cerr);
+	if (sent == 0) {
+		/* Refused, not connected in time, its TLS handshake failed: the
+		 * member cannot have the request. */
+		snprintf(etcd->error, sizeof(etcd->error), "etcd %s: %s%s", ep, what, hint);
 		ic_log(IC_LOG_WARN, "%s", etcd->error);
 		return TRANSPORT_UNREACHED;
 	}
-	if (repeatable && (res == CURLE_OPERATION_TIMEDOUT || transport_cut(res))) {
-		if (res == CURLE_OPERATION_TIMEDOUT)
-			snprintf(etcd->error, sizeof(etcd->error), "etcd %s: no answer to %s within "
-				 "%lld ms", ep, path, (long long)left_ms);
-		else
-			snprintf(etcd->error, sizeof(etcd->error), "etcd %s: %s%s", ep,
-				 cerr[0] ? cerr : curl_easy_strerror(res),
-				 transport_hint(etcd, res, cerr));
+	if (res == CURLE_OPERATION_TIMEDOUT && repeatable) {
+		snprintf(etcd->error, sizeof(etcd->error), "etcd %s: no answer to %s within %lld ms",
+			 ep, path, (long long)left_ms);
 		ic_log(IC_LOG_WARN, "%s; asking the next member", etcd->error);
-		return res == CURLE_OPERATION_TIMEDOUT ? TRANSPORT_HUNG : TRANSPORT_CUT;
+		return TRANSPORT_HUNG;
 	}
 	if (res == CURLE_OPERATION_TIMEDOUT) {
 		ic_etcd_fail(etcd, "no answer within %lld ms (quorum lost?)", (long long)left_ms);
 		return -ETIMEDOUT;
 	}
-	if (transport_cut(res) && sent > 0) {
-		ic_etcd_fail(etcd, "%s after the request was sent%s",
-			     cerr[0] ? cerr : curl_easy_strerror(res), transport_hint(etcd, res, cerr));
+	/* Sent, then the connection broke; or libcurl, finding a kept
+	 * connection dead with no answer, sent the request again on a new one,
+	 * which failed. Either way the member may have it. */
+	if (transport_cut(res) || res == CURLE_COULDNT_CONNECT) {
+		if (repeatable) {
+			snprintf(etcd->error, sizeof(etcd->error), "etcd %s: %s%s", ep, what, hint);
+			ic_log(IC_LOG_WARN, "%s; asking the next member", etcd->error);
+			return TRANSPORT_CUT;
+		}
+		ic_etcd_fail(etcd, "%s after the request was sent%s", what, hint);
 		return -ECONNRESET;
 	}
-	if (res != CURLE_OK && res != CURLE_WRITE_ERROR) {
-		ic_etcd_fail(etcd, "%s%s", cerr[0] ? cerr : curl_easy_strerror(res),
-			     transport_hint(etcd, res, cerr));
-		return -EIO;
-	}
-	return sink->finish(etcd, sink->ctx, http, res == CURLE_WRITE_ERROR);
+	ic_etcd_fail(etcd, "%s%s", what, hint);
+	return -EIO;
 }
 
 /* Sleep ms milliseconds (a pause between rounds). */
@@ -316,6 +333,7 @@ transport_run(struct ic_etcd *etcd, const char *path, struct json_object *req,
 	const unsigned n = etcd->url.n, budget = timeout_ms ? timeout_ms : etcd->timeout_ms;
 	const bool repeatable = transport_repeatable(path);
 	bool again = false; /* some member of this round may answer later */
+	bool hung = false;  /* some member hung: a timeout, not "unreachable" */
 	const char *body;
 	int64_t deadline;
 	int rc = -ENOMEM;
@@ -338,7 +356,7 @@ transport_run(struct ic_etcd *etcd, const char *path, struct json_object *req,
 								 : TRANSPORT_ROUND_PAUSE_MS);
 			left = deadline - ic_now_ms();
 		}
-		if (left <= 0) {
+		if (left < TRANSPORT_ATTEMPT_MIN_MS) {
 			/* An "unavailable" answer or a hung attempt says more. */
 			if (rc != -EAGAIN && rc != TRANSPORT_HUNG) {
 				ic_etcd_fail(etcd, "no answer from any member within %u ms",
@@ -347,7 +365,12 @@ transport_run(struct ic_etcd *etcd, const char *path, struct json_object *req,
 			}
 			break;
 		}
-		share = left / (n - pos) > 0 ? left / (n - pos) : 1;
+		share = left / (n - pos);
+		if (repeatable && strcmp(path, "kv/range") == 0 && share < TRANSPORT_READ_MIN_MS &&
+		    share < left / 2)
+			share = left / 2 < TRANSPORT_READ_MIN_MS ? left / 2 : TRANSPORT_READ_MIN_MS;
+		if (share < TRANSPORT_ATTEMPT_MIN_MS)
+			share = TRANSPORT_ATTEMPT_MIN_MS;
 		rc = transport_attempt(etcd, etcd->url.endpoint[idx], path, body,
 				       repeatable ? share : left, share, repeatable, sink);
 		if (rc == 0)
@@ -359,7 +382,10 @@ transport_run(struct ic_etcd *etcd, const char *path, struct json_object *req,
 		 * the connection is restarting, or refuses our TLS; no later
 		 * round would help.) */
 		again |= rc == TRANSPORT_HUNG || rc == -EAGAIN;
+		hung |= rc == TRANSPORT_HUNG;
 	}
+	if (rc == TRANSPORT_UNREACHED && hung)
+		rc = TRANSPORT_HUNG; /* the last were unreachable; an earlier one hung */
 	if (rc == TRANSPORT_UNREACHED) {
 		/* Every member unreachable; the message is the last one's. */
 		ic_log(IC_LOG_ERR, "%s (none of %u members reachable)", etcd->error, n);
