@@ -20,7 +20,8 @@
 #                               clients on, besides 127.0.0.1, at the same
 #                               ports (tests/hosts.sh: the root side of each
 #                               host's veth pair); set before etcd_cluster_start
-#   ETCD_TLS=1                  (set before etcd_cluster_start) members serve
+#   ETCD_TLS=1                  (set after sourcing this file, before
+#                               etcd_cluster_start) members serve
 #                               clients over TLS only and ask for a client
 #                               certificate (--client-cert-auth), from a PKI
 #                               in $ETCD_PKI (tests/pki.sh); ETCD_URL is then
@@ -38,7 +39,7 @@ ETCD_CLIENT_PORTS=()
 ETCD_PEER_PORTS=()
 ETCD_INITIAL_CLUSTER=
 ETCD_LISTEN_EXTRA=${ETCD_LISTEN_EXTRA:-}
-ETCD_TLS=${ETCD_TLS:-}
+ETCD_TLS= # not from the environment: only etcd-tls.sh speaks TLS to its members
 ETCD_PKI=$TESTDIR/etcd/pki
 source "$(dirname "${BASH_SOURCE[0]}")/pki.sh"
 

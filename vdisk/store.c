@@ -100,6 +100,8 @@ store_read_url(const char *dir, int dirfd, char *url)
 	n = S_ISREG(st.st_mode) ? read(fd, url, STORE_URL_MAX) : -1;
 	if (n > 0 && url[n - 1] == '\n')
 		n--;
+	if (n > 0 && n < STORE_URL_MAX)
+		url[n] = '\0';
 	if (n <= 0 || n >= STORE_URL_MAX || memchr(url, '\n', (size_t)n) ||
 	    memchr(url, '\0', (size_t)n) || !ic_etcd_url_like(url)) {
 		ic_log(IC_LOG_ERR, "%s/" STORE_ETCD_FILE ": not one etcd[s]://HOST:PORT[,...]/PREFIX "

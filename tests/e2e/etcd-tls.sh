@@ -8,8 +8,8 @@
 # with etcd:// (plain http) to these members: a clear error, nothing made.
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/nbd-functions.bash"
-ETCD_TLS=1
 source "$(dirname "$0")/../etcd.sh"
+ETCD_TLS=1
 requires qemu-io
 etcd_cluster_start
 URL=etcds://$ETCD_ENDPOINTS/tls1
