@@ -6,8 +6,8 @@
  * sent it; measuring from our send time (monotonic clock) can only make us
  * give up early, never late. A renewal that went to a member that hung and
  * then to another counts from when it was sent to the one that answered; a
- * late answer from the first could only make the lease outlive our count. The margin covers the rate drift of two
- * clocks over one TTL and a write already in flight when validity ends.
+ * late answer from the first could only make the lease outlive our count.
+ * The margin covers the rate drift of two clocks over one TTL and a write already in flight when validity ends.
  * So a holder that stops writing when ic_etcd_keeper_valid turns false has
  * stopped before etcd can expire the lease and let a claimant in. */
 #include "etcd/internal.h"

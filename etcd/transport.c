@@ -3,11 +3,11 @@
  *
  * Any request may go to the next member when it cannot have been applied:
  * no byte of it was sent (the member refused, did not connect within its
- * share of the deadline, or failed the TLS handshake), or it answered "unavailable" (gRPC 14, no
- * leader). A request that changes records and reached a member but got no
- * answer (a timeout, a connection cut) fails with -ETIMEDOUT or -ECONNRESET: its
- * outcome is unknown (a put may yet be applied), so it is the caller's to
- * retry, not ours.
+ * share of the deadline, or failed the TLS handshake), or it answered
+ * "unavailable" (gRPC 14, no leader). A request that changes records and
+ * reached a member but got no answer (a timeout, a connection cut) fails
+ * with -ETIMEDOUT or -ECONNRESET: its outcome is unknown (a put may yet be
+ * applied), so it is the caller's to retry, not ours.
  *
  * Reads and lease calls (transport_repeatable) are safe to send twice, so
  * for them a member that hangs (stopped, overloaded) or cuts the connection
@@ -332,6 +332,7 @@ transport_run(struct ic_etcd *etcd, const char *path, struct json_object *req,
 {
 	const unsigned n = etcd->url.n, budget = timeout_ms ? timeout_ms : etcd->timeout_ms;
 	const bool repeatable = transport_repeatable(path);
+	const bool read = strcmp(path, "kv/range") == 0;
 	bool again = false; /* some member of this round may answer later */
 	bool hung = false;  /* some member hung: a timeout, not "unreachable" */
 	const char *body;
@@ -366,8 +367,7 @@ transport_run(struct ic_etcd *etcd, const char *path, struct json_object *req,
 			break;
 		}
 		share = left / (n - pos);
-		if (repeatable && strcmp(path, "kv/range") == 0 && share < TRANSPORT_READ_MIN_MS &&
-		    share < left / 2)
+		if (read && share < TRANSPORT_READ_MIN_MS && share < left / 2)
 			share = left / 2 < TRANSPORT_READ_MIN_MS ? left / 2 : TRANSPORT_READ_MIN_MS;
 		if (share < TRANSPORT_ATTEMPT_MIN_MS)
 			share = TRANSPORT_ATTEMPT_MIN_MS;

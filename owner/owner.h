@@ -53,32 +53,29 @@ struct owner_claim {
  * cannot have expired it)? Any thread; cheap. */
 bool owner_lease_valid(struct owner_lease *lease);
 
-/* Released, taken over, or (across hosts) its lease no longer valid:
- * nothing may be written under the claim. Read immediately before every
- * write is submitted. */
-static inline bool
-owner_fenced(const struct owner_claim *claim)
-{
-	struct owner_lease *lease;
-
-	if (__atomic_load_n(&claim->fenced, __ATOMIC_ACQUIRE))
-		return true;
-	lease = claim->lease; /* set before serving, freed after (owner_drop) */
-	return lease && !owner_lease_valid(lease);
-}
-
-/* Why the claim is fenced, in words that follow its name ("vm: ..."), or
- * NULL while it is not. */
+/* Why the claim is fenced (released, taken over, or across hosts its lease
+ * no longer valid), in words that follow its name ("vm: ..."), or NULL
+ * while it is not. Any thread; cheap. */
 static inline const char *
 owner_fenced_why(const struct owner_claim *claim)
 {
 	const char *why = __atomic_load_n(&claim->fenced, __ATOMIC_ACQUIRE);
+	struct owner_lease *lease = claim->lease; /* set before serving, freed after
+						   * (owner_drop) */
 
 	if (why)
 		return why;
-	if (claim->lease && !owner_lease_valid(claim->lease))
+	if (lease && !owner_lease_valid(lease))
 		return "its etcd lease ran out before it could be renewed";
 	return NULL;
+}
+
+/* Nothing may be written under the claim. Read immediately before every
+ * write is submitted. */
+static inline bool
+owner_fenced(const struct owner_claim *claim)
+{
+	return owner_fenced_why(claim) != NULL;
 }
 
 /* Is the claim held: its kernel lock (the vdisk is ours, or was until a
