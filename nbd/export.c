@@ -192,8 +192,9 @@ exp_busy(struct srv_exports *ex, struct srv_export *e, char *msg, size_t cap)
 	else if (rc < 0) /* etcd out of reach, for one: say so, not "owned" */
 		snprintf(msg, cap, "%s could not be claimed, and its owner cannot be read: %s",
 			 e->image, strerror(-rc));
-	else
-		snprintf(msg, cap, "%s is owned by another process", e->image);
+	else /* no record names an owner: the claim failed for another reason */
+		snprintf(msg, cap, "%s could not be claimed, and no owner is on record (is etcd "
+			 "out of reach?)", e->image);
 	ic_log(IC_LOG_INFO, "nbd: client refused: %s", msg);
 }
 
