@@ -230,8 +230,14 @@ control_release(struct ic_control *ctl, int fd, const struct ctl_msg *m, struct 
 			     strerror(-rc));
 		return;
 	}
+	if (!owner_served_begin(s)) {
+		control_fail(reply, -EBUSY, text, cap, "a release or snapshot of %s is under way",
+			     s->name);
+		return;
+	}
 	rc = s->ops->quiesce(s->arg, t0 + m->release.deadline_ms);
 	if (rc) {
+		owner_served_end(s);
 		control_fail(reply, rc, text, cap, "in-flight I/O did not drain within %u ms",
 			     m->release.deadline_ms);
 		return;
@@ -271,6 +277,7 @@ control_release(struct ic_control *ctl, int fd, const struct ctl_msg *m, struct 
 		reply->reply.result = CTL_DONE; /* answered already */
 	}
 	s->ops->resume(s->arg);
+	owner_served_end(s);
 	if (rc == -ECONNABORTED)
 		ic_log(IC_LOG_WARN, "%s: the requester (pid %d) left mid-handoff; keeping it",
 		       s->name, (int)cred.pid);

@@ -145,8 +145,14 @@ void owner_remote_unserve(struct owner_served *s);
 int owner_remote_snapshot_ask(const struct owner_etcd *cfg, const char *name,
 			      const char *image);
 /* ---- snapshot.c ---- */
+/* Begin a release or snapshot of served s: false (and nothing begun) while
+ * another is under way, asked on the control socket or through etcd. End
+ * it with owner_served_end. */
+bool owner_served_begin(struct owner_served *s);
+void owner_served_end(struct owner_served *s);
 /* A live snapshot of served s as image: quiesce, flush, freeze the leaf
- * and go on with a new one, without closing anything. 0 or -errno. */
+ * and go on with a new one, without closing anything. 0 or -errno;
+ * -EBUSY while a release or another snapshot of s is under way. */
 int owner_served_snapshot(struct owner_served *s, const char *image);
 
 /* ---- takeover.c ---- */

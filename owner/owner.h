@@ -14,6 +14,7 @@
 #ifndef IC_OWNER_OWNER_H
 #define IC_OWNER_OWNER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -138,8 +139,9 @@ int owner_remote_snapshot(struct owner_store *os, const char *name, const char *
 /* ---- Serving an owned vdisk on the control socket ---- */
 
 /* What the control socket needs of a vdisk it serves; all Required. Each
- * gets the arg given to owner_serve. Called on the control thread, one
- * request at a time. */
+ * gets the arg given to owner_serve. Called on the control thread or,
+ * across hosts, on the thread that watches etcd for requests (remote.c);
+ * never by both at once (owner_served.busy). */
 struct ic_owner_ops {
 	/* Stop admitting I/O and wait for the requests in flight, at most until
 	 * deadline_ms (ic_now_ms). 0, or -ETIMEDOUT with nothing changed. */
@@ -161,11 +163,13 @@ struct owner_watch;
 /* An owned vdisk on a control's list; embedded in what it serves. */
 struct owner_served {
 	const char *name;
-	struct owner_claim *claim; /* released or fenced by the control thread */
+	struct owner_claim *claim; /* released or fenced by the control thread,
+				    * or by the etcd watcher's */
 	const struct ic_owner_ops *ops;
 	void *arg;
 	struct ic_control *ctl;    /* serving it, or NULL */
 	struct owner_watch *watch; /* remote.c: release requests through etcd */
+	atomic_bool busy;          /* a release or snapshot is under way (snapshot.c) */
 	struct owner_served *next;
 };
 

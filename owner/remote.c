@@ -22,7 +22,9 @@
  * deleted (only while still ours) and the lease revoked, so the claimant's
  * watch sees the record go only after every flushed byte is in place and
  * nothing of ours can write any more. A denied or failed request is
- * deleted alone, which its claimant sees as no release.
+ * deleted alone, which its claimant sees as no release. A request is
+ * acted on only while it is still there as it was read: one withdrawn
+ * before the watch delivered it is ignored.
  *
  * The watcher's state outlives its served vdisk when unserving cannot wait
  * for a watch that blocks (etcd unreachable): it is shared by the thread
@@ -270,36 +272,48 @@ owner_remote_snapshot_ask(const struct owner_etcd *cfg, const char *name, const 
 {
 	char key[OWNER_ETCD_KEY_MAX], request[OWNER_ETCD_KEY_MAX], ask[IC_NAME_MAX * 2 + 128];
 	struct ic_etcd *etcd = NULL;
-	struct ic_etcd_kv kv = { 0 };
 	struct remote_answer answer = { 0 };
-	struct owner_found their;
 	long long until = ic_now_ms() + IC_RELEASE_TIMEOUT_MS * 6ll;
+	bool asked = false;
 	int rc = owner_etcd_key(cfg, "owners", name, key, sizeof(key));
 
 	if (rc == 0)
 		rc = remote_request_key(cfg, name, request, sizeof(request));
 	if (rc == 0)
 		rc = ic_etcd_open(&cfg->url, OWNER_ETCD_TIMEOUT_MS, &etcd);
-	if (rc == 0)
+	snprintf(ask, sizeof(ask), "snap %s isocache-admin snap (pid %d)", image, (int)getpid());
+	/* Ask the owner on record until it answers. Our request may go
+	 * unanswered: the owner's lease went with it, a new owner claimed
+	 * meanwhile (the txn finds another record), or someone deleted it.
+	 * Then ask whoever owns it now, and snapshot here only once nobody
+	 * does. */
+	while (rc == 0) {
+		struct ic_etcd_kv kv = { 0 };
+		struct owner_found their;
+
 		rc = ic_etcd_get(etcd, key, &kv);
-	if (rc == -ENOENT) {
-		ic_etcd_close(etcd);
-		return 1; /* nobody owns it */
-	}
-	if (rc == 0) {
+		if (rc)
+			break;
 		their = (struct owner_found){ .lease = kv.lease, .token = kv.mod_revision };
-		snprintf(ask, sizeof(ask), "snap %s isocache-admin snap (pid %d)", image,
-			 (int)getpid());
+		ic_etcd_kv_free(&kv);
+		answer = (struct remote_answer){ 0 };
+		asked = true;
 		rc = remote_ask(etcd, key, request, ask, &their, until, remote_on_answer, &answer);
+		if (rc == -ENOENT || (rc == 0 && answer.gone))
+			rc = 0;
+		else
+			break;
 	}
-	ic_etcd_kv_free(&kv);
-	if (rc == -ENOENT || (rc == 0 && answer.gone)) {
-		rc = 1; /* the owner went meanwhile */
+	if (rc == -ENOENT) {
+		rc = 1; /* nobody owns it */
 	} else if (rc == 0) {
 		rc = remote_snapshot_result(name, image, answer.text);
-	} else {
+	} else if (asked) {
 		ic_log(IC_LOG_ERR, "%s: its owner (through etcd) did not take the snapshot %s: %s",
 		       name, image, rc == -ETIMEDOUT ? "no answer in time" : strerror(-rc));
+	} else {
+		ic_log(IC_LOG_ERR, "%s: cannot ask its owner through etcd for the snapshot %s: %s",
+		       name, image, strerror(-rc));
 	}
 	if (etcd)
 		ic_etcd_delete(etcd, request, false, NULL); /* ours alone */
@@ -310,11 +324,12 @@ owner_remote_snapshot_ask(const struct owner_etcd *cfg, const char *name, const 
 /* ---- the owner ---- */
 
 struct owner_watch {
-	pthread_mutex_t mu;          /* held over a release; stop set under it */
+	pthread_mutex_t mu;          /* held over a release or snapshot; stop set under it */
 	bool stop;                   /* s is gone: touch nothing of it */
 	atomic_int refs;             /* the thread and the served vdisk */
 	struct owner_served *s;
 	struct owner_etcd cfg;
+	char name[IC_NAME_MAX + 1];  /* s->name, for what is done without mu */
 	char key[OWNER_ETCD_KEY_MAX]; /* release/NAME/: every request under it */
 	int64_t from;                /* next revision to watch from */
 	char req[OWNER_ETCD_KEY_MAX]; /* the request's key, release/NAME/ID */
@@ -349,75 +364,91 @@ watch_on_request(void *arg, const struct ic_etcd_event *ev)
 	return 1;
 }
 
-/* A snapshot request ("snap IMAGE WHO"): take it live, as the control
- * socket's SNAPSHOT does, and answer in place while the request is still
- * the one read (its claimant may have withdrawn it). w->mu held. */
-static void
-watch_snapshot(struct owner_watch *w, struct ic_etcd *etcd)
+/* Is the request read still there, as read? A watch may deliver a request
+ * long after it was put (the watch lagged, this process was stopped), and
+ * its claimant may have withdrawn it meanwhile: a release acted on then
+ * would let the vdisk go to nobody, a snapshot be taken twice. 1 yes, 0
+ * no, or the etcd call's -errno. */
+static int
+watch_request_live(struct owner_watch *w, struct ic_etcd *etcd)
 {
-	char image[IC_NAME_MAX * 2 + 2], answer[256];
-	size_t len = strlen(w->s->name);
+	struct ic_etcd_kv kv = { 0 };
+	int rc = ic_etcd_get(etcd, w->req, &kv);
+
+	if (rc == 0)
+		rc = kv.mod_revision == w->req_rev;
+	else if (rc == -ENOENT)
+		rc = 0;
+	ic_etcd_kv_free(&kv);
+	return rc;
+}
+
+/* A snapshot request ("snap IMAGE WHO"): take it live, as the control
+ * socket's SNAPSHOT does, and say how in answer. w->mu held. */
+static void
+watch_snapshot(struct owner_watch *w, char *answer, size_t cap)
+{
+	char image[IC_NAME_MAX * 2 + 2];
+	size_t len = strlen(w->name);
 	const char *who;
 	int at = 0, rc = -EINVAL;
 
 	/* 257: sizeof(image) - 1. The request names a snapshot of this vdisk. */
 	if (sscanf(w->ask, "snap %257s %n", image, &at) == 1 && at &&
-	    strncmp(image, w->s->name, len) == 0 && image[len] == '@')
+	    strncmp(image, w->name, len) == 0 && image[len] == '@')
 		rc = owner_served_snapshot(w->s, image);
 	who = at ? w->ask + at : "?";
 	if (rc == 0) {
-		snprintf(answer, sizeof(answer), REMOTE_DONE);
-		ic_log(IC_LOG_INFO, "%s: snapshot %s taken live for %s (through etcd)", w->s->name,
+		snprintf(answer, cap, REMOTE_DONE);
+		ic_log(IC_LOG_INFO, "%s: snapshot %s taken live for %s (through etcd)", w->name,
 		       image, who);
 	} else {
-		snprintf(answer, sizeof(answer), REMOTE_FAILED "%d %s", -rc, strerror(-rc));
-		ic_log(IC_LOG_WARN, "%s: a snapshot asked through etcd by %s failed: %s",
-		       w->s->name, who, strerror(-rc));
-	}
-	{
-		const struct ic_etcd_cmp same = { .key = w->req, .target = IC_ETCD_MOD,
-						  .result = IC_ETCD_EQUAL, .number = w->req_rev };
-		const struct ic_etcd_op put = { .type = IC_ETCD_OP_PUT, .key = w->req,
-						.value = answer, .value_len = strlen(answer),
-						.lease = w->req_lease };
-		struct ic_etcd_txn_result res = { 0 };
-
-		if (ic_etcd_txn(etcd, &same, 1, &put, 1, NULL, 0, &res))
-			ic_log(IC_LOG_WARN, "%s: the answer to %s did not reach etcd", w->s->name,
-			       who);
-		ic_etcd_kvs_free(&res.got);
+		snprintf(answer, cap, REMOTE_FAILED "%d %s", -rc, strerror(-rc));
+		ic_log(IC_LOG_WARN, "%s: a snapshot asked through etcd by %s failed: %s", w->name,
+		       who, strerror(-rc));
 	}
 }
 
-/* A request came: a snapshot is taken and answered; a release is answered
- * as the control socket answers a RELEASE. True once the vdisk is no
- * longer ours (or no longer served). */
+/* Answer a snapshot request in place, while it is still the one read (its
+ * claimant may have withdrawn it). */
+static void
+watch_answer(struct owner_watch *w, struct ic_etcd *etcd, const char *answer)
+{
+	const struct ic_etcd_cmp same = { .key = w->req, .target = IC_ETCD_MOD,
+					  .result = IC_ETCD_EQUAL, .number = w->req_rev };
+	const struct ic_etcd_op put = { .type = IC_ETCD_OP_PUT, .key = w->req, .value = answer,
+					.value_len = strlen(answer), .lease = w->req_lease };
+	struct ic_etcd_txn_result res = { 0 };
+
+	if (ic_etcd_txn(etcd, &same, 1, &put, 1, NULL, 0, &res) || !res.succeeded)
+		ic_log(IC_LOG_WARN, "%s: the answer to '%s' did not reach its asker", w->name,
+		       w->ask);
+	ic_etcd_kvs_free(&res.got);
+}
+
+/* A release request ("ask|force WHO"), answered as the control socket
+ * answers a RELEASE. True once the vdisk is no longer ours; *refused when
+ * it stays ours (denied, or the release failed). w->mu held. */
 static bool
-watch_release(struct owner_watch *w, struct ic_etcd *etcd)
+watch_release(struct owner_watch *w, bool *refused)
 {
 	bool force = strncmp(w->ask, "force ", 6) == 0;
 	const char *who = strchr(w->ask, ' ') ? strchr(w->ask, ' ') + 1 : w->ask;
-	struct owner_served *s;
+	struct owner_served *s = w->s;
 	long long t0 = ic_now_ms();
 	char why[256];
 	int rc;
 
-	pthread_mutex_lock(&w->mu);
-	s = w->s;
-	if (w->stop || owner_fenced(s->claim)) {
-		pthread_mutex_unlock(&w->mu);
-		return true;
-	}
-	if (strncmp(w->ask, "snap ", 5) == 0) {
-		watch_snapshot(w, etcd);
-		pthread_mutex_unlock(&w->mu);
+	if (!force && owner_verdict(s, why, sizeof(why))) {
+		ic_log(IC_LOG_INFO, "%s: denied a release through etcd to %s: %s", w->name, who,
+		       why);
+		*refused = true;
 		return false;
 	}
-	if (!force && owner_verdict(s, why, sizeof(why))) {
-		ic_log(IC_LOG_INFO, "%s: denied a release through etcd to %s: %s", s->name, who,
-		       why);
-		ic_etcd_delete(etcd, w->req, false, NULL);
-		pthread_mutex_unlock(&w->mu);
+	if (!owner_served_begin(s)) {
+		ic_log(IC_LOG_INFO, "%s: denied a release through etcd to %s: a release or "
+		       "snapshot of it is under way", w->name, who);
+		*refused = true;
 		return false;
 	}
 	rc = s->ops->quiesce(s->arg, t0 + IC_RELEASE_TIMEOUT_MS);
@@ -431,16 +462,52 @@ watch_release(struct owner_watch *w, struct ic_etcd *etcd)
 		}
 		s->ops->resume(s->arg);
 	}
-	if (rc == 0)
-		ic_log(IC_LOG_INFO, "%s: released through etcd to %s in %lld ms; no longer serving "
-		       "it", s->name, who, ic_now_ms() - t0);
-	else {
+	owner_served_end(s);
+	if (rc) {
 		ic_log(IC_LOG_WARN, "%s: a release through etcd to %s failed (%s); keeping it",
-		       s->name, who, strerror(-rc));
-		ic_etcd_delete(etcd, w->req, false, NULL);
+		       w->name, who, strerror(-rc));
+		*refused = true;
+		return false;
 	}
+	ic_log(IC_LOG_INFO, "%s: released through etcd to %s in %lld ms; no longer serving it",
+	       w->name, who, ic_now_ms() - t0);
+	return true;
+}
+
+/* A request came: a snapshot is taken and answered in place; a release
+ * is answered as the control socket answers a RELEASE, a refusal by
+ * deleting the request alone. What etcd is told goes after w->mu is let
+ * go: unserving waits for w->mu, never for etcd. 1 once the vdisk is no
+ * longer ours (or no longer served), 0, or the etcd call's -errno when the
+ * request could not be checked (it is read again). */
+static int
+watch_request(struct owner_watch *w, struct ic_etcd *etcd)
+{
+	char answer[256] = "";
+	bool refused = false, gone;
+	int live = watch_request_live(w, etcd);
+
+	if (live < 0) {
+		w->from = w->req_rev;
+		return live;
+	}
+	if (!live) {
+		ic_log(IC_LOG_INFO, "%s: the request '%s' through etcd was withdrawn before it "
+		       "was read; ignoring it", w->name, w->ask);
+		return 0;
+	}
+	pthread_mutex_lock(&w->mu);
+	gone = w->stop || owner_fenced(w->s->claim);
+	if (!gone && strncmp(w->ask, "snap ", 5) == 0)
+		watch_snapshot(w, answer, sizeof(answer));
+	else if (!gone)
+		gone = watch_release(w, &refused);
 	pthread_mutex_unlock(&w->mu);
-	return rc == 0;
+	if (answer[0])
+		watch_answer(w, etcd, answer);
+	if (refused)
+		ic_etcd_delete(etcd, w->req, false, NULL);
+	return gone;
 }
 
 static bool
@@ -459,13 +526,19 @@ watch_main(void *arg)
 {
 	struct owner_watch *w = arg;
 	struct ic_etcd *etcd = NULL;
-	int rc = ic_etcd_open(&w->cfg.url, WATCH_SLICE_MS, &etcd);
+	int rc = ic_etcd_open(&w->cfg.url, OWNER_ETCD_TIMEOUT_MS, &etcd);
 
 	while (rc == 0 && !watch_stopped(w)) {
 		w->requested = false;
 		rc = ic_etcd_watch(etcd, w->key, true, w->from, WATCH_SLICE_MS, watch_on_request, w);
-		if (w->requested && watch_release(w, etcd))
-			break;
+		if (w->requested) {
+			int done = watch_request(w, etcd);
+
+			if (done > 0)
+				break;
+			if (done < 0)
+				rc = done;
+		}
 		if (rc && rc != -ETIMEDOUT && !watch_stopped(w))
 			usleep(WATCH_RETRY_MS * 1000);
 		rc = rc == -ERANGE ? rc : 0; /* compacted past us: nothing to watch from */
@@ -487,6 +560,7 @@ owner_remote_prepare(struct owner_served *s)
 	atomic_init(&w->refs, 2);
 	w->s = s;
 	w->cfg = *owner_lease_etcd(l);
+	snprintf(w->name, sizeof(w->name), "%s", s->name);
 	snprintf(w->key, sizeof(w->key), "%s", owner_lease_release_key(l));
 	w->from = owner_lease_token(l) + 1;
 	return w;

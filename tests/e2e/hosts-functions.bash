@@ -40,6 +40,14 @@ host_nbd_stop() {
 	wait_until 30 gone "$pid" || fail "server $1 did not exit after SIGTERM"
 }
 
+# admin_on_b ARGS...: isocache-admin on host b, which (as a real other host)
+# cannot reach host a's control sockets: a tmpfs hides the run directory
+# in b's mount namespace, so only etcd carries a request to a.
+admin_on_b() {
+	on_host b sh -c 'mount -t tmpfs tmpfs "$ISOCACHE_RUN_DIR" && exec "$@"' sh \
+		"$ADMIN" --store "$ISOCACHE_STORE" "$@"
+}
+
 # hosts_serving ARGS...: the scene of every two-host NBD test: the hosts
 # and the cluster, a store (hosts_store: local, or with HOST_STORE=etcd its
 # metadata in the cluster) with the 256 MiB vdisk vm, and host a's
@@ -64,6 +72,12 @@ hosts_writing() {
 	cleanup_fn kill_job "$writer"
 	wait_until 60 _hosts_flushed 20 ||
 		fail "the writer did not get going: $(tail -3 "$TESTDIR/w.log")"
+}
+# hosts_writer_stop: end hosts_writing's writer ($writer is the subshell
+# that runs its python) and wait for it.
+hosts_writer_stop() {
+	pkill -TERM -P "$writer" || true
+	wait "$writer" || true
 }
 _hosts_flushed() { [ "$(grep -c '^flushed ' "$TESTDIR/w.log")" -ge "$1" ]; }
 

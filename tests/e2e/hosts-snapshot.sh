@@ -10,14 +10,6 @@
 # snapshot itself.
 source "$(dirname "$0")/hosts-functions.bash"
 
-# admin_on_b ARGS...: isocache-admin on host b, which (as a real other host)
-# cannot reach host a's control sockets: a tmpfs hides the run directory
-# in b's mount namespace, so only etcd carries the request.
-admin_on_b() {
-	on_host b sh -c 'mount -t tmpfs tmpfs "$ISOCACHE_RUN_DIR" && exec "$@"' sh \
-		"$ADMIN" --store "$ISOCACHE_STORE" "$@"
-}
-
 hosts_writing 2000
 before=$(grep -c '^flushed ' "$TESTDIR/w.log")
 admin_on_b snap vm@live 2>"$TESTDIR/snap.err" ||
@@ -59,8 +51,7 @@ listed=$("$ADMIN" ls) || fail "ls failed"
 ! grep -q '^vm@a@b' <<<"$listed" || fail "a took a snapshot with an invalid name"
 
 # a gone: b's snap claims vm and takes it here.
-kill "$writer"
-wait "$writer" || true
+hosts_writer_stop
 host_nbd_stop a
 admin_on_b snap vm@after 2>"$TESTDIR/after.err" ||
 	fail "snap with no owner: $(cat "$TESTDIR/after.err")"
