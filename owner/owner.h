@@ -140,8 +140,9 @@ int owner_remote_snapshot(struct owner_store *os, const char *name, const char *
 
 /* What the control socket needs of a vdisk it serves; all Required. Each
  * gets the arg given to owner_serve. Called on the control thread or,
- * across hosts, on the thread that watches etcd for requests (remote.c);
- * never by both at once (owner_served.busy). */
+ * across hosts, on the thread that watches etcd for requests (remote.c):
+ * quiesce, flush, switch_leaf and resume never by both at once
+ * (owner_served.busy); usage by either at any time. */
 struct ic_owner_ops {
 	/* Stop admitting I/O and wait for the requests in flight, at most until
 	 * deadline_ms (ic_now_ms). 0, or -ETIMEDOUT with nothing changed. */

@@ -93,10 +93,12 @@ remote_refusal(const char *name, const struct ic_owner_rec *seen, int rc, bool d
  * and revoked it, or it expired), with a new owner's claim, or alone when
  * the owner denies (remote_on_delete); a snapshot request is answered in
  * place (remote_on_answer). 0 once fn ended it, -ENOENT when the record was
- * already another (or none), -ETIMEDOUT, or the etcd call's -errno. */
+ * already another (or none), -ETIMEDOUT, or the etcd call's -errno; *put
+ * (may be NULL) set once the request is in etcd. */
 static int
 remote_ask(struct ic_etcd *etcd, const char *key, const char *release, const char *ask,
-	   const struct owner_found *their, long long until_ms, ic_etcd_watch_fn fn, void *arg)
+	   const struct owner_found *their, long long until_ms, ic_etcd_watch_fn fn, void *arg,
+	   bool *put_done)
 {
 	const struct ic_etcd_cmp same = { .key = key, .target = IC_ETCD_MOD,
 					  .result = IC_ETCD_EQUAL, .number = their->token };
@@ -111,6 +113,8 @@ remote_ask(struct ic_etcd *etcd, const char *key, const char *release, const cha
 		return rc;
 	if (!res.succeeded)
 		return -ENOENT;
+	if (put_done)
+		*put_done = true;
 	left = until_ms - ic_now_ms();
 	if (left <= 0)
 		return -ETIMEDOUT;
@@ -187,7 +191,7 @@ owner_remote_acquire(const struct owner_etcd *cfg, const char *name, const char 
 				ic_log(IC_LOG_INFO, "%s: owned by %s (pid %u) through etcd; asking it "
 				       "to release", name, seen.who, seen.pid);
 			rc = remote_ask(etcd, key, release, ask, &their, until, remote_on_delete,
-					NULL);
+					NULL, NULL);
 			if (rc == 0)
 				asked = their.token;
 			if (rc == 0 || rc == -ENOENT) { /* gone: claim */
@@ -286,23 +290,28 @@ owner_remote_snapshot_ask(const struct owner_etcd *cfg, const char *name, const 
 	 * unanswered: the owner's lease went with it, a new owner claimed
 	 * meanwhile (the txn finds another record), or someone deleted it.
 	 * Then ask whoever owns it now, and snapshot here only once nobody
-	 * does. */
+	 * does. A member that fails under a call: again, elsewhere. */
 	while (rc == 0) {
 		struct ic_etcd_kv kv = { 0 };
 		struct owner_found their;
 
 		rc = ic_etcd_get(etcd, key, &kv);
-		if (rc)
-			break;
-		their = (struct owner_found){ .lease = kv.lease, .token = kv.mod_revision };
-		ic_etcd_kv_free(&kv);
-		answer = (struct remote_answer){ 0 };
-		asked = true;
-		rc = remote_ask(etcd, key, request, ask, &their, until, remote_on_answer, &answer);
-		if (rc == -ENOENT || (rc == 0 && answer.gone))
+		if (rc == 0) {
+			their = (struct owner_found){ .lease = kv.lease,
+						      .token = kv.mod_revision };
+			answer = (struct remote_answer){ 0 };
+			rc = remote_ask(etcd, key, request, ask, &their, until, remote_on_answer,
+					&answer, &asked);
+			ic_etcd_kv_free(&kv);
+			if (rc == 0 && !answer.gone)
+				break; /* answered */
+			if (rc == 0 || rc == -ENOENT) /* our request went, the record changed */
+				rc = ic_now_ms() < until ? 0 : -ETIMEDOUT;
+		}
+		if (remote_transient(rc) && ic_now_ms() < until) {
+			usleep(WATCH_RETRY_MS * 1000);
 			rc = 0;
-		else
-			break;
+		}
 	}
 	if (rc == -ENOENT) {
 		rc = 1; /* nobody owns it */
@@ -428,16 +437,17 @@ watch_answer(struct owner_watch *w, struct ic_etcd *etcd, const char *answer)
 
 /* A release request ("ask|force WHO"), answered as the control socket
  * answers a RELEASE. True once the vdisk is no longer ours; *refused when
- * it stays ours (denied, or the release failed). w->mu held. */
+ * it stays ours (denied, or the release failed) and the request is still
+ * there. w->mu held. */
 static bool
-watch_release(struct owner_watch *w, bool *refused)
+watch_release(struct owner_watch *w, struct ic_etcd *etcd, bool *refused)
 {
 	bool force = strncmp(w->ask, "force ", 6) == 0;
 	const char *who = strchr(w->ask, ' ') ? strchr(w->ask, ' ') + 1 : w->ask;
 	struct owner_served *s = w->s;
 	long long t0 = ic_now_ms();
 	char why[256];
-	int rc;
+	int rc, live;
 
 	if (!force && owner_verdict(s, why, sizeof(why))) {
 		ic_log(IC_LOG_INFO, "%s: denied a release through etcd to %s: %s", w->name, who,
@@ -454,6 +464,10 @@ watch_release(struct owner_watch *w, bool *refused)
 	rc = s->ops->quiesce(s->arg, t0 + IC_RELEASE_TIMEOUT_MS);
 	if (rc == 0) {
 		rc = s->ops->flush(s->arg);
+		/* Its claimant may have given up while we quiesced: fence only
+		 * for a request still there. */
+		if (rc == 0 && (live = watch_request_live(w, etcd)) != 1)
+			rc = live < 0 ? live : -ECANCELED;
 		if (rc == 0) {
 			/* Fenced under the quiesce before the record goes: nothing of
 			 * ours writes once the claimant can claim. */
@@ -463,6 +477,11 @@ watch_release(struct owner_watch *w, bool *refused)
 		s->ops->resume(s->arg);
 	}
 	owner_served_end(s);
+	if (rc == -ECANCELED) {
+		ic_log(IC_LOG_INFO, "%s: %s withdrew its release request while we quiesced; "
+		       "keeping it", w->name, who);
+		return false;
+	}
 	if (rc) {
 		ic_log(IC_LOG_WARN, "%s: a release through etcd to %s failed (%s); keeping it",
 		       w->name, who, strerror(-rc));
@@ -501,7 +520,7 @@ watch_request(struct owner_watch *w, struct ic_etcd *etcd)
 	if (!gone && strncmp(w->ask, "snap ", 5) == 0)
 		watch_snapshot(w, answer, sizeof(answer));
 	else if (!gone)
-		gone = watch_release(w, &refused);
+		gone = watch_release(w, etcd, &refused);
 	pthread_mutex_unlock(&w->mu);
 	if (answer[0])
 		watch_answer(w, etcd, answer);
