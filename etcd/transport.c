@@ -18,7 +18,15 @@
  * on until the deadline while some member hung or answered "unavailable"
  * (it may answer once it is less busy, or an election is over); a round
  * in which every member refused or cut the connection ends the call at
- * once. A request that changes records gets one round. */
+ * once. A request that changes records gets one round.
+ *
+ * A watch is a long answer that may stay quiet for its whole time, but
+ * its first message (the watch created) comes at once from a member that
+ * works: a watch whose member sent no byte of an answer within its share
+ * (at most TRANSPORT_READ_MIN_MS) moves on to the next member, and the
+ * member whose watch did answer is the one asked first next time. A
+ * member that hangs after the watch began is noticed when the watch's
+ * time runs out. */
 #include "etcd/internal.h"
 
 #include <errno.h>
@@ -48,8 +56,14 @@
 /* How an attempt ended without an answer (besides 0 and -errno). */
 enum {
 	TRANSPORT_UNREACHED = 1, /* never reached the member */
-	TRANSPORT_HUNG = 2,	 /* a repeatable request: no answer in its time */
+	TRANSPORT_HUNG = 2,	 /* a repeatable request or a watch: no answer in its time */
 	TRANSPORT_CUT = 3,	 /* a repeatable request: the connection broke */
+};
+
+/* An attempt's bound on its answer's first byte (a watch's). */
+struct transport_first {
+	int64_t until_ms; /* ic_now_ms */
+	bool silent;      /* the bound passed with no byte: the attempt stopped */
 };
 
 struct ic_etcd {
@@ -226,15 +240,32 @@ transport_cut(CURLcode res)
 	       res == CURLE_PARTIAL_FILE;
 }
 
+/* libcurl's progress callback, about once a second and at every chunk:
+ * stop a transfer that got no byte of its answer within its bound. */
+static int
+transport_first_check(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		      curl_off_t ulnow)
+{
+	struct transport_first *f = ctx;
+
+	(void)dltotal, (void)ultotal, (void)ulnow;
+	if (dlnow > 0 || ic_now_ms() < f->until_ms)
+		return 0;
+	f->silent = true;
+	return 1;
+}
+
 /* One attempt at member ep, within left_ms (its connection within
- * connect_ms). Returns 0 or -errno (an answer, or a failure to report),
- * TRANSPORT_UNREACHED, or for a repeatable request TRANSPORT_HUNG or
- * TRANSPORT_CUT. */
+ * connect_ms; with first_ms, the first byte of its answer within that).
+ * Returns 0 or -errno (an answer, or a failure to report),
+ * TRANSPORT_UNREACHED, for a repeatable request TRANSPORT_HUNG or
+ * TRANSPORT_CUT, and TRANSPORT_HUNG when first_ms passed silent. */
 static int
 transport_attempt(struct ic_etcd *etcd, const char *ep, const char *path, const char *body,
-		  int64_t left_ms, int64_t connect_ms, bool repeatable,
+		  int64_t left_ms, int64_t connect_ms, int64_t first_ms, bool repeatable,
 		  const struct transport_sink *sink)
 {
+	struct transport_first first = { .until_ms = ic_now_ms() + first_ms };
 	char url[IC_ETCD_ENDPOINT_MAX + 64], cerr[CURL_ERROR_SIZE] = "";
 	struct curl_slist *headers;
 	long sent = 0;
@@ -258,6 +289,11 @@ transport_attempt(struct ic_etcd *etcd, const char *ep, const char *path, const 
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink->write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, sink->ctx);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
+	if (first_ms) {
+		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, transport_first_check);
+		curl_easy_setopt(c, CURLOPT_XFERINFODATA, &first);
+	}
 	if (etcd->url.tls) {
 		curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
 		if (etcd->ca)
@@ -289,6 +325,12 @@ transport_attempt(struct ic_etcd *etcd, const char *ep, const char *path, const 
 		snprintf(etcd->error, sizeof(etcd->error), "etcd %s: %s%s", ep, what, hint);
 		ic_log(IC_LOG_WARN, "%s", etcd->error);
 		return TRANSPORT_UNREACHED;
+	}
+	if (res == CURLE_ABORTED_BY_CALLBACK && first.silent) {
+		snprintf(etcd->error, sizeof(etcd->error), "etcd %s: no answer to %s within %lld ms",
+			 ep, path, (long long)first_ms);
+		ic_log(IC_LOG_WARN, "%s; asking the next member", etcd->error);
+		return TRANSPORT_HUNG;
 	}
 	if (res == CURLE_OPERATION_TIMEDOUT && repeatable) {
 		snprintf(etcd->error, sizeof(etcd->error), "etcd %s: no answer to %s within %lld ms",
@@ -333,6 +375,7 @@ transport_run(struct ic_etcd *etcd, const char *path, struct json_object *req,
 	const unsigned n = etcd->url.n, budget = timeout_ms ? timeout_ms : etcd->timeout_ms;
 	const bool repeatable = transport_repeatable(path);
 	const bool read = strcmp(path, "kv/range") == 0;
+	const bool watch = strcmp(path, "watch") == 0;
 	bool again = false; /* some member of this round may answer later */
 	bool hung = false;  /* some member hung: a timeout, not "unreachable" */
 	const char *body;
@@ -347,7 +390,7 @@ transport_run(struct ic_etcd *etcd, const char *path, struct json_object *req,
 	deadline = ic_now_ms() + budget;
 	for (unsigned i = 0; body; i++) {
 		unsigned idx = (etcd->current + i) % n, pos = i % n;
-		int64_t left = deadline - ic_now_ms(), share;
+		int64_t left = deadline - ic_now_ms(), share, first;
 
 		if (i > 0 && pos == 0) { /* a whole round without an answer */
 			if (!repeatable || !again)
@@ -367,13 +410,15 @@ transport_run(struct ic_etcd *etcd, const char *path, struct json_object *req,
 			break;
 		}
 		share = left / (n - pos);
-		if (read && share < TRANSPORT_READ_MIN_MS && share < left / 2)
+		if ((read || watch) && share < TRANSPORT_READ_MIN_MS && share < left / 2)
 			share = left / 2 < TRANSPORT_READ_MIN_MS ? left / 2 : TRANSPORT_READ_MIN_MS;
 		if (share < TRANSPORT_ATTEMPT_MIN_MS)
 			share = TRANSPORT_ATTEMPT_MIN_MS;
+		first = !watch ? 0 : share < TRANSPORT_READ_MIN_MS ? share : TRANSPORT_READ_MIN_MS;
 		rc = transport_attempt(etcd, etcd->url.endpoint[idx], path, body,
-				       repeatable ? share : left, share, repeatable, sink);
-		if (rc == 0)
+				       repeatable ? share : left, share, first, repeatable, sink);
+		/* A watch that ran out its time had its answer begun. */
+		if (rc == 0 || (watch && rc == -ETIMEDOUT))
 			etcd->current = idx;
 		if (rc != TRANSPORT_UNREACHED && rc != TRANSPORT_HUNG && rc != TRANSPORT_CUT &&
 		    rc != -EAGAIN)

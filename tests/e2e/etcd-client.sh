@@ -75,8 +75,8 @@ printf 'PUT /t/w/a 1\nPUT /t/w/b 2\nDELETE /t/w/a\nPUT /t/w/c 3\n' >"$TESTDIR/wa
 cut -d' ' -f1-3 "$TESTDIR/watch.out" | sed 's/^\(DELETE [^ ]*\) .*/\1/' | diff - "$TESTDIR/watch.want" ||
 	fail "watch events"
 
-# One member frozen (SIGSTOP), first in the client's list: reads and lease
-# calls, safe to repeat, move on from it within their deadline, and a lease
+# One member frozen (SIGSTOP), first in the client's list: reads, lease
+# calls and watches move on from it within their deadline, and a lease
 # kept for three TTLs survives it.
 etcd_member_freeze 1
 wait_until 30 etcd_healthy "$(etcd_member_endpoint 2),$(etcd_member_endpoint 3)" ||
@@ -89,6 +89,18 @@ grep -q "etcd $(etcd_member_endpoint 1): no answer to kv/range within [0-9]* ms;
 out=$("$ETCDTOOL" -t 3000 "$frozen_first" hold /t/frozen-lease v 2 500 6 2>"$TESTDIR/frozen.err") ||
 	fail "a lease kept with m1 frozen was lost: $out $(cat "$TESTDIR/frozen.err")"
 grep -qx 'kept v lease ours' <<<"$out" || fail "hold with m1 frozen: $out"
+# A watch moves on too: a working member answers a watch at once (the
+# watch created), so silence from m1 sends it to the next member.
+rev=$(et list /t/fw/ | sed -n 's/^revision //p')
+"$ETCDTOOL" -t 8000 "$frozen_first" watch /t/fw/ $((rev + 1)) 1 >"$TESTDIR/fw.out" 2>"$TESTDIR/fw.err" &
+fw=$!
+cleanup_fn kill_job "$fw"
+"$ETCDTOOL" -t 3000 "etcd://$(etcd_member_endpoint 2),$(etcd_member_endpoint 3)/test" \
+	put /t/fw/k seen >/dev/null
+wait "$fw" || fail "a watch with m1 frozen: $(cat "$TESTDIR/fw.err")"
+grep -q '^PUT /t/fw/k seen ' "$TESTDIR/fw.out" || fail "the watch with m1 frozen saw: $(cat "$TESTDIR/fw.out")"
+grep -q "etcd $(etcd_member_endpoint 1): no answer to watch within [0-9]* ms; asking the next member" \
+	"$TESTDIR/fw.err" || fail "the watch's move was not reported: $(cat "$TESTDIR/fw.err")"
 etcd_member_thaw 1
 
 # A member that takes the connection and closes it without an answer:
