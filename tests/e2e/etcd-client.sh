@@ -122,9 +122,11 @@ cut_first="etcd://127.0.0.1:$(cat "$TESTDIR/cutter.port"),$ETCD_ENDPOINTS/test"
 [ "$("$ETCDTOOL" -t 3000 "$cut_first" get /t/kv/c 2>"$TESTDIR/cut.err")" = 5 ] ||
 	fail "get with a member that cuts connections first: $(cat "$TESTDIR/cut.err")"
 grep -q "asking the next member" "$TESTDIR/cut.err" || fail "the cut was not reported: $(cat "$TESTDIR/cut.err")"
-# A put there has an unknown outcome: it is not repeated elsewhere.
-expect_fail "etcd 127\.0\.0\.1:$(cat "$TESTDIR/cutter.port"): " \
+# A put there has an unknown outcome: it is not repeated elsewhere, and
+# the error says it was sent.
+expect_fail "etcd 127\.0\.0\.1:$(cat "$TESTDIR/cutter.port"): .* after the request was sent" \
 	"$ETCDTOOL" -t 3000 "$cut_first" put /t/cut x
+! et get /t/cut >/dev/null || fail "the put cut at its first member was sent again to another"
 kill "$cutter"
 
 # One member killed: the client fails over and every call still succeeds,
