@@ -7,7 +7,8 @@
  * give up early, never late. A renewal that went to a member that hung and
  * then to another counts from when it was sent to the one that answered; a
  * late answer from the first could only make the lease outlive our count.
- * The margin covers the rate drift of two clocks over one TTL and a write already in flight when validity ends.
+ * The margin covers the rate drift of two clocks over one TTL and a write
+ * already in flight when validity ends.
  * So a holder that stops writing when ic_etcd_keeper_valid turns false has
  * stopped before etcd can expire the lease and let a claimant in. */
 #include "etcd/internal.h"

@@ -326,15 +326,10 @@ transport_attempt(struct ic_etcd *etcd, const char *ep, const char *path, const 
 		ic_log(IC_LOG_WARN, "%s", etcd->error);
 		return TRANSPORT_UNREACHED;
 	}
-	if (res == CURLE_ABORTED_BY_CALLBACK && first.silent) {
+	if ((res == CURLE_ABORTED_BY_CALLBACK && first.silent) ||
+	    (res == CURLE_OPERATION_TIMEDOUT && repeatable)) {
 		snprintf(etcd->error, sizeof(etcd->error), "etcd %s: no answer to %s within %lld ms",
-			 ep, path, (long long)first_ms);
-		ic_log(IC_LOG_WARN, "%s; asking the next member", etcd->error);
-		return TRANSPORT_HUNG;
-	}
-	if (res == CURLE_OPERATION_TIMEDOUT && repeatable) {
-		snprintf(etcd->error, sizeof(etcd->error), "etcd %s: no answer to %s within %lld ms",
-			 ep, path, (long long)left_ms);
+			 ep, path, (long long)(first.silent ? first_ms : left_ms));
 		ic_log(IC_LOG_WARN, "%s; asking the next member", etcd->error);
 		return TRANSPORT_HUNG;
 	}

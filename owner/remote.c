@@ -3,9 +3,10 @@
  *
  * A claimant that finds a record puts a request at release/NAME/ID, a key
  * of its own (ID is random), attached to the owner's lease while the record
- * is still the one it found, and watches that key until it goes: its owner released (the lease is revoked), the
- * owner's lease expired (a dead or cut-off host), the owner denied (it
- * deletes that one request), or a new owner's claim swept it. Then it
+ * is still the one it found, and watches that key until it goes: its owner
+ * released (the lease is revoked), the owner's lease expired (a dead or
+ * cut-off host), the owner denied (it deletes that one request), or a new
+ * owner's claim swept it. Then it
  * claims as anyone would (lease.c); another claimer may win that race, and
  * it asks again. Finding the very record it asked about (its token) still
  * there means the owner denied: nobody else writes or deletes the
