@@ -16,7 +16,7 @@ test_checksum_mismatch_is_a_miss(void **state)
 	assert_int_not_equal(slot, CACHED_NIL);
 	off = cached_l2_offset(&fx.l2, slot) + 100;
 	fx_close();
-	fx_poke(fx.l2path, off, (uint8_t)~fx.bytes[3 * IC_CACHED_BLOCK + 100]);
+	fx_flip(fx.l2path, off);
 	fx_open();
 	assert_int_equal(fx_read(0, 64), UINT64_MAX); /* fx_read checks the bytes */
 	assert_int_equal(fx.l->stats[IC_CACHED_STAT_L2_CSUM_FAILS], 1);

@@ -132,13 +132,17 @@ fx_read_all(void)
 		assert_int_equal(fx_read(b, IC_CACHED_MAX_BLOCKS), UINT64_MAX);
 }
 
-/* Write byte v at off of path. */
+/* Invert the byte at off of path: a poke of a fixed value would leave a
+ * byte that already held it as it was, and the bytes here are random. */
 static void
-fx_poke(const char *path, uint64_t off, uint8_t v)
+fx_flip(const char *path, uint64_t off)
 {
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	uint8_t v;
 
 	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &v, 1, (off_t)off), 1);
+	v = (uint8_t)~v;
 	assert_int_equal(pwrite(fd, &v, 1, (off_t)off), 1);
 	close(fd);
 }

@@ -58,7 +58,7 @@ test_torn_region_falls_back(void **state)
 	fx_reopen(); /* seq 2, region 0 */
 	assert_true(fx.l2.used > used);
 	fx_close();
-	fx_poke(fx.l2path, 4096 + 5, 0xee); /* in region 0's index */
+	fx_flip(fx.l2path, 4096 + 5); /* in region 0's index */
 	fx_open();
 	assert_int_equal(fx.l2.seq, 1);
 	assert_int_equal(fx.l2.used, used);
@@ -84,8 +84,8 @@ test_bad_file_starts_empty(void **state)
 	fx_open();
 	assert_int_equal(fx.l2.used, FX_LAYER_BLOCKS); /* nothing was written meanwhile */
 	fx_close();
-	fx_poke(fx.l2path, 8, 0xee);
-	fx_poke(fx.l2path, region + 8, 0xee);
+	fx_flip(fx.l2path, 8);
+	fx_flip(fx.l2path, region + 8);
 	fx_open();
 	assert_int_equal(fx.l2.used, 0);
 }
