@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "common/log.h"
@@ -34,6 +35,7 @@ struct owner_lease {
 	struct ic_etcd *etcd;             /* under mu */
 	pthread_rwlock_t keeper_lock;
 	struct ic_etcd_keeper *keeper;    /* NULL once released */
+	atomic_bool lost;                 /* the keeper gave it up; not released since */
 };
 
 int
@@ -106,6 +108,7 @@ lease_lost(void *arg, int64_t lease, int err)
 {
 	struct owner_lease *l = arg;
 
+	atomic_store(&l->lost, true);
 	owner_fence(l->claim, "its etcd lease was lost");
 	ic_log(IC_LOG_ERR, "%s: fenced: its etcd lease %lld was lost (%s); every write now "
 	       "fails (ESTALE)", l->name, (long long)lease, strerror(-err));
@@ -261,6 +264,7 @@ owner_lease_release(struct owner_lease *l)
 	const struct ic_etcd_op del = { .type = IC_ETCD_OP_DELETE, .key = l->key };
 	struct ic_etcd_txn_result res = { 0 };
 
+	atomic_store(&l->lost, false);
 	pthread_mutex_lock(&l->mu);
 	if (ic_etcd_txn(l->etcd, &ours, 1, &del, 1, NULL, 0, &res) == 0 && !res.succeeded)
 		ic_log(IC_LOG_WARN, "%s: its record in etcd was no longer ours (token %lld); left "
@@ -273,6 +277,17 @@ owner_lease_release(struct owner_lease *l)
 		       l->name, (long long)l->id, l->cfg.ttl_s);
 	pthread_mutex_unlock(&l->mu);
 	owner_lease_stop(l);
+}
+
+void
+owner_lease_abandon(struct owner_lease *l)
+{
+	if (!atomic_load(&l->lost))
+		return;
+	ic_log(IC_LOG_INFO, "%s: ending the claim whose etcd lease %lld was taken for lost: "
+	       "etcd may hold it still (renewals fail while quorum is lost, and a new leader "
+	       "renews every lease)", l->name, (long long)l->id);
+	owner_lease_release(l);
 }
 
 void

@@ -125,6 +125,8 @@ void
 owner_drop(struct owner_claim *claim)
 {
 	owner_let_go(claim);
+	if (claim->lease)
+		owner_lease_abandon(claim->lease);
 	owner_lease_free(claim->lease);
 	claim->lease = NULL;
 }
