@@ -15,6 +15,8 @@ struct client_arena {
 	uint64_t nblocks;
 	const struct ic_cached_slot *slots;
 	const uint8_t *data;
+	int fd;		   /* the memfd, for runs read with pread; -1: none */
+	uint64_t data_off; /* of the data in the memfd */
 };
 
 /* Map the arena memfd fd (the daemon's MAP reply said size bytes)

@@ -8,11 +8,14 @@
  * issues an acquire fence and loads it again. If the copy saw any byte the
  * writer wrote after the fence, the second load sees BUSY or a newer
  * generation. The daemon's data writes are mostly the kernel's (readv
- * into the arena, hole punching), which order at least as strongly.
+ * into the arena, hole punching), which order at least as strongly; so
+ * does a reader's pread of the memfd in place of the copy (a syscall
+ * between the two loads).
  */
 #include "isocache/cached_shm.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include "common/tsan.h"
 
@@ -38,6 +41,31 @@ ic_cached_slot_read(const struct ic_cached_slot *slot, uint64_t block, const voi
 	atomic_thread_fence(memory_order_acquire);
 	return atomic_load_explicit(&s->tag, memory_order_relaxed) == block &&
 	       atomic_load_explicit(&s->seq, memory_order_relaxed) == seq;
+}
+
+bool
+ic_cached_run_pread(const struct ic_cached_slot *slots, uint64_t block, uint32_t n, int fd,
+		    uint64_t data_off, void *dst)
+{
+	struct ic_cached_slot *s = (struct ic_cached_slot *)slots; /* loads only */
+	size_t len = (size_t)n << IC_CACHED_BLOCK_SHIFT;
+	uint64_t seq[IC_CACHED_MAX_BLOCKS];
+
+	if (n == 0 || n > IC_CACHED_MAX_BLOCKS)
+		return false;
+	for (uint32_t k = 0; k < n; k++) {
+		seq[k] = atomic_load_explicit(&s[k].seq, memory_order_acquire);
+		if ((seq[k] & (IC_CACHED_SEQ_BUSY | IC_CACHED_SEQ_VALID)) != IC_CACHED_SEQ_VALID)
+			return false;
+	}
+	if (pread(fd, dst, len, (off_t)(data_off + (block << IC_CACHED_BLOCK_SHIFT))) != (ssize_t)len)
+		return false;
+	atomic_thread_fence(memory_order_acquire);
+	for (uint32_t k = 0; k < n; k++)
+		if (atomic_load_explicit(&s[k].tag, memory_order_relaxed) != block + k ||
+		    atomic_load_explicit(&s[k].seq, memory_order_relaxed) != seq[k])
+			return false;
+	return true;
 }
 
 void

@@ -90,6 +90,15 @@ struct ic_cached_ring {
 bool ic_cached_slot_read(const struct ic_cached_slot *slot, uint64_t block, const void *data,
 			 void *dst);
 
+/* Reader, a run of n <= IC_CACHED_MAX_BLOCKS blocks from block `block`:
+ * the same check over every slot of the run around one pread of the
+ * arena's memfd fd, whose data starts at data_off. One syscall instead of
+ * a copy from the mapping: the kernel copies through its own mapping of
+ * the memory, where a first copy from this process's mapping takes a page
+ * fault for every 4 KiB page it has not touched before. */
+bool ic_cached_run_pread(const struct ic_cached_slot *slots, uint64_t block, uint32_t n, int fd,
+			 uint64_t data_off, void *dst);
+
 /* Writer (the daemon, one thread). A VALID slot is made BUSY before its
  * data changes (ic_cached_slot_begin), then empty (ic_cached_slot_clear);
  * an empty slot's data may be written freely and is then published. */

@@ -1,7 +1,8 @@
 /* Shared arenas: the slot seqlock, one mapping of an arena per process,
  * the hit ring's validation, and the torture: a writer evicts and refills blocks of a small store as fast as
  * it can while 8 readers copy random blocks through a read-only mapping of
- * the arena (the client library's own code) and check each against its
+ * the arena (the client library's own code; runs of 16 blocks with one
+ * pread of the memfd, as a client reads them) and check each against its
  * known checksum. Zero wrong blocks, and enough hits that the check means
  * something. IC_SHM_TORTURE_SEC sets its length (default 20; 60 by hand);
  * on a loaded machine, or under valgrind, which runs one thread at a time,
@@ -35,6 +36,7 @@
 #define READERS 8
 
 #define TORTURE_ENOUGH 1000  /* hits and refills before the torture may end */
+#define RUN 16 /* blocks a client reads with one pread (CLIENT_PREAD_MIN) */
 #define TORTURE_CAP_SEC 300  /* however few there are */
 
 struct torture {
@@ -50,6 +52,7 @@ struct torture {
 	time_t deadline; /* time(): the torture's length, at least */
 	atomic_bool stop; /* set by the writer once the deadline and enough work are past */
 	_Atomic uint64_t hits, misses, wrong, refills, drops;
+	_Atomic uint64_t run_hits; /* of 16-block runs: one pread each */
 };
 
 static uint64_t
@@ -221,12 +224,18 @@ torture_reader(void *arg)
 {
 	struct reader *rd = arg;
 	struct torture *t = rd->t;
-	static _Thread_local uint8_t buf[4 * IC_CACHED_BLOCK];
+	static _Thread_local uint8_t buf[RUN * IC_CACHED_BLOCK];
+	static const uint32_t sizes[4] = { 1, 1, 4, RUN };
 	uint64_t x = (uint64_t)(uintptr_t)&buf | 1, hits = 0, misses = 0, wrong = 0;
 
 	while (!atomic_load_explicit(&t->stop, memory_order_relaxed)) {
 		uint64_t b = xorshift(&x) % LAYER_BLOCKS;
-		uint32_t n = xorshift(&x) % 4 == 0 && b + 4 <= LAYER_BLOCKS ? 4 : 1;
+		uint32_t n = sizes[xorshift(&x) % 4];
+
+		if (n == RUN)
+			b &= ~(uint64_t)(RUN - 1); /* the writer fills aligned runs */
+		else if (b + n > LAYER_BLOCKS)
+			n = 1;
 
 		for (int spin = 0; spin < 64; spin++) {
 			if (!client_arena_read(rd->a, b, n, buf)) {
@@ -235,6 +244,8 @@ torture_reader(void *arg)
 			}
 			if (++hits % 256 == 0) /* for the writer's "enough" */
 				atomic_fetch_add_explicit(&t->hits, 256, memory_order_relaxed);
+			if (n == RUN)
+				atomic_fetch_add_explicit(&t->run_hits, 1, memory_order_relaxed);
 			for (uint32_t k = 0; k < n; k++)
 				wrong += XXH3_64bits(buf + k * IC_CACHED_BLOCK, IC_CACHED_BLOCK) !=
 					 t->sums[b + k];
@@ -245,6 +256,33 @@ torture_reader(void *arg)
 	atomic_fetch_add(&t->misses, misses);
 	atomic_fetch_add(&t->wrong, wrong);
 	return NULL;
+}
+
+/* Fill block b unless cached: a wrong pattern first, as a fill in
+ * progress would write, then the block, or with fail a release after the
+ * scribble. */
+static void
+torture_refill(struct torture *t, uint64_t b, bool fail)
+{
+	uint32_t i;
+	uint8_t *d;
+
+	if (cached_store_lookup(&t->st, t->l->id, b) != CACHED_NIL)
+		return;
+	i = cached_store_alloc(&t->st, t->l->id, b, 0);
+	assert_int_not_equal(i, CACHED_NIL);
+	d = cached_store_data(&t->st, i);
+	memset(d, 0x55, IC_CACHED_BLOCK);
+	if (fail) {
+		cached_store_release(&t->st, i);
+		return;
+	}
+	memcpy(d, t->bytes + b * IC_CACHED_BLOCK, IC_CACHED_BLOCK);
+	cached_store_publish(&t->st, i);
+	if (++t->refills % 2048 == 0) { /* now and then, the whole layer */
+		cached_store_drop(&t->st, t->l->id);
+		t->drops++;
+	}
 }
 
 /* The daemon's side, as fast as it goes: every fill evicts (the layer is
@@ -259,29 +297,15 @@ torture_write(struct torture *t)
 
 	while (time(NULL) < cap &&
 	       (time(NULL) < t->deadline || t->refills < TORTURE_ENOUGH ||
-		atomic_load_explicit(&t->hits, memory_order_relaxed) < TORTURE_ENOUGH)) {
+		atomic_load_explicit(&t->hits, memory_order_relaxed) < TORTURE_ENOUGH ||
+		atomic_load_explicit(&t->run_hits, memory_order_relaxed) < TORTURE_ENOUGH / 10)) {
 		for (int k = 0; k < 64; k++) {
-			uint64_t b = xorshift(&x) % LAYER_BLOCKS;
-			uint32_t i;
-			uint8_t *d;
+			uint64_t b = xorshift(&x) % LAYER_BLOCKS, end = b + 1;
 
-			if (cached_store_lookup(&t->st, t->l->id, b) != CACHED_NIL)
-				continue;
-			i = cached_store_alloc(&t->st, t->l->id, b, 0);
-			assert_int_not_equal(i, CACHED_NIL);
-			d = cached_store_data(&t->st, i);
-			memset(d, 0x55, IC_CACHED_BLOCK);
-			if (xorshift(&x) % 16 == 0) {
-				cached_store_release(&t->st, i);
-				continue;
-			}
-			memcpy(d, t->bytes + b * IC_CACHED_BLOCK, IC_CACHED_BLOCK);
-			cached_store_publish(&t->st, i);
-			t->refills++;
-		}
-		if (xorshift(&x) % 64 == 0) {
-			cached_store_drop(&t->st, t->l->id);
-			t->drops++;
+			if (xorshift(&x) % 2) /* a whole aligned run, as a fill reads it */
+				b &= ~(uint64_t)(RUN - 1), end = b + RUN;
+			for (; b < end; b++)
+				torture_refill(t, b, xorshift(&x) % 16 == 0);
 		}
 	}
 	atomic_store(&t->stop, true);
@@ -323,13 +347,14 @@ test_torture(void **state)
 	torture_write(&t);
 	for (int k = 0; k < READERS; k++)
 		pthread_join(th[k], NULL);
-	printf("torture %llds (asked for %us): %llu refills, %llu drops; readers: %llu hits, %llu misses, "
-	       "%llu wrong blocks\n",
+	printf("torture %llds (asked for %us): %llu refills, %llu drops; readers: %llu hits (%llu of "
+	       "%u-block runs), %llu misses, %llu wrong blocks\n",
 	       (long long)(time(NULL) - start), sec, (unsigned long long)t.refills, (unsigned long long)t.drops,
-	       (unsigned long long)t.hits, (unsigned long long)t.misses,
-	       (unsigned long long)t.wrong);
+	       (unsigned long long)t.hits, (unsigned long long)t.run_hits, RUN,
+	       (unsigned long long)t.misses, (unsigned long long)t.wrong);
 	assert_int_equal(t.wrong, 0);
 	assert_true(t.hits >= TORTURE_ENOUGH);
+	assert_true(t.run_hits >= TORTURE_ENOUGH / 10);
 	assert_true(t.refills >= TORTURE_ENOUGH);
 	client_arena_unmap(&t.a);
 	cached_store_fini(&t.st);
