@@ -40,12 +40,15 @@
  * stay copies, a pread being a syscall and slower for them. */
 #define CLIENT_PREAD_MIN 16
 
-/* The arenas this process has mapped, each with the sessions using it. */
+/* The arenas this process has mapped, each with the sessions using it,
+ * and its memfd, which they pread (one descriptor per arena, however many
+ * sessions). */
 struct shm_map {
 	dev_t dev;
 	ino_t ino;
 	size_t size;
 	void *base;
+	int fd; /* -1: could not be kept; runs are copied */
 	unsigned users;
 };
 
@@ -54,15 +57,16 @@ static struct shm_map *shm_maps;
 static size_t shm_nmaps, shm_cap;
 
 /* Under shm_maps_mu: the process's mapping of the arena sb names, taken
- * for one more user, or NULL. */
+ * for one more user, and its fd in *fd; or NULL. */
 static void *
-shm_map_find(const struct stat *sb)
+shm_map_find(const struct stat *sb, int *fd)
 {
 	for (size_t i = 0; i < shm_nmaps; i++) {
 		struct shm_map *m = &shm_maps[i];
 
 		if (m->dev == sb->st_dev && m->ino == sb->st_ino && m->size == (size_t)sb->st_size) {
 			m->users++;
+			*fd = m->fd;
 			return m->base;
 		}
 	}
@@ -71,7 +75,7 @@ shm_map_find(const struct stat *sb)
 
 /* Under shm_maps_mu: remember a new mapping; -ENOMEM leaves it unshared. */
 static int
-shm_map_add(const struct stat *sb, void *base)
+shm_map_add(const struct stat *sb, void *base, int fd)
 {
 	if (shm_nmaps == shm_cap) {
 		size_t cap = shm_cap ? 2 * shm_cap : 16;
@@ -82,27 +86,37 @@ shm_map_add(const struct stat *sb, void *base)
 		shm_maps = grown;
 		shm_cap = cap;
 	}
-	shm_maps[shm_nmaps++] = (struct shm_map){ sb->st_dev, sb->st_ino, (size_t)sb->st_size, base, 1 };
+	shm_maps[shm_nmaps++] =
+		(struct shm_map){ sb->st_dev, sb->st_ino, (size_t)sb->st_size, base, fd, 1 };
 	return 0;
 }
 
-/* Let go of one user of base: unmapped with the last. */
+/* Unmap base and close fd (when there is one). */
 static void
-shm_map_put(void *base, size_t size)
+shm_unmap(void *base, size_t size, int fd)
+{
+	munmap(base, size);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Let go of one user of base (and of its fd): both go with the last. */
+static void
+shm_map_put(void *base, size_t size, int fd)
 {
 	pthread_mutex_lock(&shm_maps_mu);
 	for (size_t i = 0; i < shm_nmaps; i++) {
 		if (shm_maps[i].base != base)
 			continue;
 		if (--shm_maps[i].users == 0) {
-			munmap(base, size);
+			shm_unmap(base, size, shm_maps[i].fd);
 			shm_maps[i] = shm_maps[--shm_nmaps];
 		}
 		pthread_mutex_unlock(&shm_maps_mu);
 		return;
 	}
 	pthread_mutex_unlock(&shm_maps_mu);
-	munmap(base, size); /* mapped while the table was out of memory */
+	shm_unmap(base, size, fd); /* mapped while the table was out of memory */
 }
 
 /* Check the header of the arena mapped at base and fill a from it; the
@@ -131,6 +145,7 @@ client_arena_map(struct client_arena *a, int fd, uint64_t size)
 {
 	int need = F_SEAL_SHRINK | F_SEAL_GROW, seals = fcntl(fd, F_GET_SEALS);
 	struct stat sb;
+	int own = -1;
 	void *p;
 
 	/* Without those seals the memfd could shrink under the mapping, and
@@ -142,7 +157,7 @@ client_arena_map(struct client_arena *a, int fd, uint64_t size)
 		return -EPROTO;
 	}
 	pthread_mutex_lock(&shm_maps_mu);
-	p = shm_map_find(&sb);
+	p = shm_map_find(&sb, &own);
 	if (!p) {
 		p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
 		if (p == MAP_FAILED) {
@@ -151,26 +166,24 @@ client_arena_map(struct client_arena *a, int fd, uint64_t size)
 			pthread_mutex_unlock(&shm_maps_mu);
 			return rc;
 		}
-		shm_map_add(&sb, p); /* on failure this session's mapping is its own */
+		own = fcntl(fd, F_DUPFD_CLOEXEC, 0); /* -1: runs are copied */
+		shm_map_add(&sb, p, own); /* on failure this session's mapping is its own */
 	}
 	pthread_mutex_unlock(&shm_maps_mu);
 	if (!shm_hdr_read(a, p, size)) {
 		ic_log(IC_LOG_WARN, "isocached arena: bad header: not used");
-		shm_map_put(p, size);
+		shm_map_put(p, size, own);
 		return -EPROTO;
 	}
-	a->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0); /* -1: every run is copied */
+	a->fd = own;
 	return 0;
 }
 
 void
 client_arena_unmap(struct client_arena *a)
 {
-	if (a->base) {
-		shm_map_put((void *)a->base, a->size);
-		if (a->fd >= 0)
-			close(a->fd);
-	}
+	if (a->base)
+		shm_map_put((void *)a->base, a->size, a->fd);
 	memset(a, 0, sizeof(*a));
 }
 
