@@ -109,10 +109,11 @@ int owner_lease_check(struct owner_lease *lease, struct ic_meta_txn *txn);
  * token, revoke the lease and stop renewing it. Fence the claim first. */
 void owner_lease_release(struct owner_lease *lease);
 /* After the keeper gave the lease up as lost (validity ran out while etcd
- * did not answer), end the claim in etcd as owner_lease_release does:
- * etcd may still hold lease and record, and keeps them past quorum's
- * return (a new leader renews every lease), so the next claimant would
- * wait a TTL or more. Nothing otherwise. */
+ * did not answer), revoke it, and the record with it: etcd may still hold
+ * both, and keeps them past quorum's return (a new leader renews every
+ * lease), so the next claimant would wait a TTL or more. One call (within
+ * the etcd timeout, also while etcd is still away). Nothing otherwise.
+ * The keeper must be stopped. */
 void owner_lease_abandon(struct owner_lease *lease);
 /* Stop renewing the lease (it expires within its TTL unless released);
  * owner_lease_valid is false from then on, and may still be asked. */

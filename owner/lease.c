@@ -108,7 +108,8 @@ lease_lost(void *arg, int64_t lease, int err)
 {
 	struct owner_lease *l = arg;
 
-	atomic_store(&l->lost, true);
+	if (err != -ENOENT) /* else etcd says it is gone, and the record with it */
+		atomic_store(&l->lost, true);
 	owner_fence(l->claim, "its etcd lease was lost");
 	ic_log(IC_LOG_ERR, "%s: fenced: its etcd lease %lld was lost (%s); every write now "
 	       "fails (ESTALE)", l->name, (long long)lease, strerror(-err));
@@ -264,7 +265,6 @@ owner_lease_release(struct owner_lease *l)
 	const struct ic_etcd_op del = { .type = IC_ETCD_OP_DELETE, .key = l->key };
 	struct ic_etcd_txn_result res = { 0 };
 
-	atomic_store(&l->lost, false);
 	pthread_mutex_lock(&l->mu);
 	if (ic_etcd_txn(l->etcd, &ours, 1, &del, 1, NULL, 0, &res) == 0 && !res.succeeded)
 		ic_log(IC_LOG_WARN, "%s: its record in etcd was no longer ours (token %lld); left "
@@ -277,17 +277,31 @@ owner_lease_release(struct owner_lease *l)
 		       l->name, (long long)l->id, l->cfg.ttl_s);
 	pthread_mutex_unlock(&l->mu);
 	owner_lease_stop(l);
+	/* The keeper, stopped only now, takes the revoked lease for lost. */
+	atomic_store(&l->lost, false);
 }
 
 void
 owner_lease_abandon(struct owner_lease *l)
 {
+	int rc;
+
 	if (!atomic_load(&l->lost))
 		return;
-	ic_log(IC_LOG_INFO, "%s: ending the claim whose etcd lease %lld was taken for lost: "
-	       "etcd may hold it still (renewals fail while quorum is lost, and a new leader "
-	       "renews every lease)", l->name, (long long)l->id);
-	owner_lease_release(l);
+	atomic_store(&l->lost, false);
+	/* One call: the record, put on this lease, goes with it; a record
+	 * another claim wrote since is on that claim's lease. */
+	pthread_mutex_lock(&l->mu);
+	rc = ic_etcd_lease_revoke(l->etcd, l->id);
+	pthread_mutex_unlock(&l->mu);
+	if (rc)
+		ic_log(IC_LOG_WARN, "%s: etcd lease %lld, taken for lost, not revoked (%s); etcd "
+		       "expires it within %u s of having a leader", l->name, (long long)l->id,
+		       strerror(-rc), l->cfg.ttl_s);
+	else
+		ic_log(IC_LOG_INFO, "%s: etcd lease %lld, taken for lost, revoked with its record: "
+		       "etcd may have held it still (a new leader renews every lease)", l->name,
+		       (long long)l->id);
 }
 
 void
