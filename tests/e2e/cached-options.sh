@@ -32,12 +32,15 @@ stuck=$!
 cleanup_fn kill "$stuck"
 wait_until 30 grep -q stalled "$TESTDIR/stuck.out" || fail "the client did not stall the daemon"
 pid=$(cat "$TESTDIR/cached.pid")
-t0=$(date +%s)
+t0=$(date +%s%N)
 kill -TERM "$pid"
 rc=0
 wait "$pid" || rc=$?
 [ "$rc" = 0 ] || fail "SIGTERM: exit status $rc"
-(($(date +%s) - t0 <= 8)) || fail "SIGTERM took more than 8 s"
+# The daemon gives a stuck client 5 s, then exits: bounded, not at once.
+took=$((($(date +%s%N) - t0) / 1000000))
+echo "SIGTERM with a stuck client: exited after $took ms"
+((took <= 15000)) || fail "SIGTERM took $took ms"
 [ ! -e "$sock" ] || fail "socket left behind"
 [ ! -e "$TESTDIR/cached.pid" ] || fail "pid file left behind"
 echo PASS

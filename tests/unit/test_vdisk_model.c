@@ -78,6 +78,9 @@ model_pick(struct model *m, bool want_vdisk)
 		if (im->snapshot != want_vdisk)
 			return im;
 	}
+	for (unsigned i = 0; i < m->n; i++) /* unlucky: the first there is */
+		if (m->img[i].snapshot != want_vdisk)
+			return &m->img[i];
 	return NULL;
 }
 
