@@ -25,7 +25,6 @@ struct delay_inst {
 	struct ic_filter_rand rng;
 	_Atomic uint64_t delayed;
 	_Atomic uint64_t total_ns;
-	_Atomic uint64_t sleeping; /* ops in their delay now */
 };
 
 struct delay_params {
@@ -128,9 +127,7 @@ delay_op(struct ic_next *next, void *inst, enum ic_filter_op op, struct ic_seg *
 	if (r->max_ns > r->min_ns)
 		ns += ic_filter_rand_next(&d->rng) % (r->max_ns - r->min_ns + 1);
 	if (ns) {
-		atomic_fetch_add_explicit(&d->sleeping, 1, memory_order_relaxed);
 		delay_sleep(ns);
-		atomic_fetch_sub_explicit(&d->sleeping, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&d->delayed, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&d->total_ns, ns, memory_order_relaxed);
 	}
@@ -150,7 +147,6 @@ delay_report(void *inst, char *buf, size_t cap)
 		return -ENOMEM;
 	ic_json_add_u64(o, "delayed", atomic_load(&d->delayed));
 	ic_json_add_u64(o, "total_ns", atomic_load(&d->total_ns));
-	ic_json_add_u64(o, "sleeping", atomic_load(&d->sleeping));
 	for (unsigned op = IC_OP_PREAD; op < IC_OP_COUNT; op++) {
 		struct json_object *range = json_object_new_array();
 

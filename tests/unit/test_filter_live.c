@@ -4,6 +4,7 @@
 #include "test_filter_fixture.h"
 
 #include <pthread.h>
+#include <semaphore.h>
 
 #define LIVE_READERS 3
 #define LIVE_WRITE_BASE (3u << 20) /* the writer owns [3 MiB, 4 MiB) of layer 2 */
@@ -11,8 +12,11 @@
 struct live {
 	struct fx *fx;
 	atomic_bool stop;
-	_Atomic unsigned ops, failures;
+	_Atomic unsigned failures;
 	unsigned seed;
+	pthread_mutex_t mu;
+	pthread_cond_t moved; /* ops grew */
+	unsigned ops;	      /* under mu */
 };
 
 static _Atomic unsigned count_calls;
@@ -30,6 +34,53 @@ static const struct ic_filter_ops count_ops = {
 	.name = "count",
 	.pread = count_pread,
 };
+
+/* gate: posts gate_entered as a read enters it, holding the stack's swap
+ * lock for reading: every filter of the chain below it is in that read's
+ * path until it returns. */
+static sem_t gate_entered;
+
+static int
+gate_pread(struct ic_next *next, void *inst, struct ic_seg *segs, unsigned n, uint32_t flags)
+{
+	(void)inst;
+	sem_post(&gate_entered);
+	return ic_next_pread(next, segs, n, flags);
+}
+
+static const struct ic_filter_ops gate_ops = {
+	IC_FILTER_OPS_INIT,
+	.name = "gate",
+	.pread = gate_pread,
+};
+
+/* One more I/O call done. */
+static void
+live_did(struct live *l)
+{
+	pthread_mutex_lock(&l->mu);
+	l->ops++;
+	pthread_cond_broadcast(&l->moved);
+	pthread_mutex_unlock(&l->mu);
+}
+
+/* Until more than seen I/O calls are done (30 s at most); their number. */
+static unsigned
+live_wait_ops(struct live *l, unsigned seen)
+{
+	struct timespec end;
+	unsigned ops;
+
+	clock_gettime(CLOCK_REALTIME, &end);
+	end.tv_sec += 30;
+	pthread_mutex_lock(&l->mu);
+	while (l->ops == seen && pthread_cond_timedwait(&l->moved, &l->mu, &end) == 0)
+		;
+	ops = l->ops;
+	pthread_mutex_unlock(&l->mu);
+	assert_true(ops > seen);
+	return ops;
+}
 
 static void
 live_fail(struct live *l, const char *what, int rc)
@@ -65,7 +116,7 @@ live_reader(void *arg)
 		for (unsigned i = 0; rc == 0 && i < n; i++)
 			if (!fx_intact(bufs[i], segs[i].off, segs[i].len))
 				live_fail(l, "pread returned wrong data", 0);
-		l->ops++;
+		live_did(l);
 	}
 	return NULL;
 }
@@ -91,7 +142,7 @@ live_writer(void *arg)
 			live_fail(l, "write/read back", rc);
 		else if (memcmp(out, in, sizeof(in)) != 0)
 			live_fail(l, "read back differs", 0);
-		l->ops++;
+		live_did(l);
 	}
 	return NULL;
 }
@@ -112,9 +163,10 @@ test_add_remove_under_io(void **state)
 	static const char *const names[] = {
 		"count", "nop", "stats", "readahead", "delay", "error"
 	};
-	struct live l = { .fx = *state, .seed = 1 };
+	struct live l = { .fx = *state, .seed = 1, .mu = PTHREAD_MUTEX_INITIALIZER,
+			  .moved = PTHREAD_COND_INITIALIZER };
 	pthread_t th[LIVE_READERS + 1];
-	unsigned seed = 42, changes = 0;
+	unsigned seed = 42, changes = 0, seen = 0;
 
 	for (unsigned i = 0; i < LIVE_READERS; i++)
 		assert_int_equal(pthread_create(&th[i], NULL, live_reader, &l), 0);
@@ -127,7 +179,7 @@ test_add_remove_under_io(void **state)
 		changes +=
 		    ic_stack_remove(l.fx->stack,
 				    names[rand_r(&seed) % (sizeof(names) / sizeof(names[0]))]) == 0;
-		usleep(200);
+		seen = live_wait_ops(&l, seen); /* I/O between every two changes */
 	}
 	atomic_store(&l.stop, true);
 	for (unsigned i = 0; i <= LIVE_READERS; i++)
@@ -160,13 +212,16 @@ test_remove_drains_in_flight(void **state)
 	pthread_t th;
 	uint64_t t0;
 
-	assert_int_equal(ic_stack_add(s.fx->stack, "delay:read=200ms", 0), 0);
+	struct timespec end;
+
+	assert_int_equal(ic_stack_add(s.fx->stack, "gate,delay:read=200ms", 0), 0);
+	assert_int_equal(sem_init(&gate_entered, 0, 0), 0);
 	t0 = fx_now_ns();
 	assert_int_equal(pthread_create(&th, NULL, slow_read, &s), 0);
-	/* Until the read is asleep in the delay filter (its report says so). */
-	for (uint64_t end = t0 + 30 * 1000000000ull;
-	     !strstr(fx_report(s.fx), "\"sleeping\":1") && fx_now_ns() < end;)
-		usleep(1000);
+	/* Until the read is in the stack, on its way into the delay. */
+	clock_gettime(CLOCK_REALTIME, &end);
+	end.tv_sec += 30;
+	assert_int_equal(sem_timedwait(&gate_entered, &end), 0);
 	assert_int_equal(ic_stack_remove(s.fx->stack, "delay"), 0);
 	/* the removal waited for the read, which went on down and succeeded */
 	assert_true(fx_now_ns() - t0 >= 190 * 1000 * 1000ull);
@@ -174,9 +229,10 @@ test_remove_drains_in_flight(void **state)
 	assert_int_equal(s.rc, 0);
 	assert_true(fx_intact(s.buf, 8192, sizeof(s.buf)));
 	assert_int_equal(s.fx->bottom.pread, 1);
-	/* and new reads no longer meet the filter: nothing reports */
+	/* and new reads no longer meet the filter: nothing reports delays */
 	assert_int_equal(fx_read(s.fx, 0, 0, sizeof(s.buf), s.buf), 0);
-	assert_null(strstr(fx_report(s.fx), "\"sleeping\""));
+	assert_null(strstr(fx_report(s.fx), "\"delayed\""));
+	sem_destroy(&gate_entered);
 }
 
 int
@@ -189,7 +245,8 @@ main(void)
 	};
 	static const struct ic_filter_ops nop_ops = { IC_FILTER_OPS_INIT, .name = "nop" };
 
-	if (ic_filter_register(&count_ops) != 0 || ic_filter_register(&nop_ops) != 0)
+	if (ic_filter_register(&count_ops) != 0 || ic_filter_register(&nop_ops) != 0 ||
+	    ic_filter_register(&gate_ops) != 0)
 		return 1;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
