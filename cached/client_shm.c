@@ -136,7 +136,6 @@ shm_hdr_read(struct client_arena *a, const uint8_t *base, uint64_t size)
 	a->nblocks = nblocks;
 	a->slots = (const struct ic_cached_slot *)(base + index_off);
 	a->data = base + data_off;
-	a->data_off = data_off;
 	return true;
 }
 
@@ -193,7 +192,8 @@ client_arena_read(const struct client_arena *a, uint64_t block, uint32_t n, void
 	if (!a->base || block >= a->nblocks || n > a->nblocks - block)
 		return false;
 	if (n >= CLIENT_PREAD_MIN && a->fd >= 0)
-		return ic_cached_run_pread(a->slots + block, block, n, a->fd, a->data_off, buf);
+		return ic_cached_run_pread(a->slots + block, block, n, a->fd,
+					   (uint64_t)(a->data - a->base), buf);
 	for (uint32_t k = 0; k < n; k++) {
 		uint64_t b = block + k;
 

@@ -15,9 +15,8 @@ struct client_arena {
 	uint64_t nblocks;
 	const struct ic_cached_slot *slots;
 	const uint8_t *data;
-	int fd;		   /* the memfd, for runs read with pread (the process's
-			    * one for the arena, shared as the mapping is); -1: none */
-	uint64_t data_off; /* of the data in the memfd */
+	int fd; /* the memfd, for runs read with pread (the process's one
+		 * for the arena, shared as the mapping is); -1: none */
 };
 
 /* Map the arena memfd fd (the daemon's MAP reply said size bytes)

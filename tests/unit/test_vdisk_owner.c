@@ -65,15 +65,21 @@ owner_teardown(void **state)
 	return 0;
 }
 
-/* A forked child: drop what it inherited (above stderr), so that it is a
- * process of its own to the kernel's locks. */
+/* A forked child: drop what it inherited above stderr but keep (-1:
+ * none), so that it is a process of its own to the kernel's locks. */
 static pid_t
-owner_fork(void)
+owner_fork(int keep)
 {
 	pid_t pid = fork();
+	unsigned from = 3;
 
+	if (pid == 0 && keep >= 3) {
+		if ((unsigned)keep > from)
+			syscall(SYS_close_range, from, (unsigned)keep - 1, 0u);
+		from = (unsigned)keep + 1;
+	}
 	if (pid == 0)
-		syscall(SYS_close_range, 3u, ~0u, 0u);
+		syscall(SYS_close_range, from, ~0u, 0u);
 	return pid;
 }
 
@@ -90,12 +96,9 @@ owner_child_run(int (*fn)(const void *arg), const void *arg)
 	pid_t pid;
 
 	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
-	pid = fork();
+	pid = owner_fork(fds[1]);
 	assert_true(pid >= 0);
-	if (pid == 0) { /* as owner_fork, but the pipe's end stays */
-		if (fds[1] > 3)
-			syscall(SYS_close_range, 3u, (unsigned)fds[1] - 1, 0u);
-		syscall(SYS_close_range, (unsigned)fds[1] + 1, ~0u, 0u);
+	if (pid == 0) {
 		verdict = (uint8_t)fn(arg);
 		_exit(write(fds[1], &verdict, 1) == 1 ? 0 : 1);
 	}
@@ -210,7 +213,7 @@ owner_dead_reclaimed(void **state)
 	owner_release(&f->fx.store->owners, &c);
 
 	/* A zombie (exited, not reaped yet) is dead too. */
-	zombie = owner_fork();
+	zombie = owner_fork(-1);
 	if (zombie == 0) {
 		struct ic_store *store;
 		struct owner_claim claim;
