@@ -152,11 +152,12 @@ struct ic_etcd_txn_result {
 };
 
 /* If every compare holds, run the success ops, else the failure ops, as one
- * atomic step. Fills *res (free res->got with ic_etcd_kvs_free). A compare
- * that does not hold is not an error. */
+ * atomic step, within timeout_ms (0: the client's timeout). Fills *res
+ * (free res->got with ic_etcd_kvs_free). A compare that does not hold is
+ * not an error. */
 int ic_etcd_txn(struct ic_etcd *etcd, const struct ic_etcd_cmp *cmp, unsigned ncmp,
 		const struct ic_etcd_op *success, unsigned nsuccess,
-		const struct ic_etcd_op *failure, unsigned nfailure,
+		const struct ic_etcd_op *failure, unsigned nfailure, unsigned timeout_ms,
 		struct ic_etcd_txn_result *res);
 /* Compare-and-swap: key = value (attached to lease unless 0) only if the
  * key's mod_revision is still expected_mod (0: the key does not exist).

@@ -110,15 +110,15 @@ ic_etcd_delete(struct ic_etcd *etcd, const char *key, bool prefix, int64_t *dele
 int
 ic_etcd_txn(struct ic_etcd *etcd, const struct ic_etcd_cmp *cmp, unsigned ncmp,
 	    const struct ic_etcd_op *success, unsigned nsuccess, const struct ic_etcd_op *failure,
-	    unsigned nfailure, struct ic_etcd_txn_result *res)
+	    unsigned nfailure, unsigned timeout_ms, struct ic_etcd_txn_result *res)
 {
 	struct json_object *answer;
 	int rc;
 
 	memset(res, 0, sizeof(*res));
 	rc = ic_etcd_call(etcd, "kv/txn",
-			  ic_etcd_req_txn(cmp, ncmp, success, nsuccess, failure, nfailure), 0,
-			  &answer);
+			  ic_etcd_req_txn(cmp, ncmp, success, nsuccess, failure, nfailure),
+			  timeout_ms, &answer);
 	if (rc < 0)
 		return rc;
 	rc = ic_etcd_decode_txn(answer, res);
@@ -141,7 +141,7 @@ ic_etcd_cas(struct ic_etcd *etcd, const char *key, int64_t expected_mod, const v
 	struct ic_etcd_txn_result res;
 	int rc;
 
-	rc = ic_etcd_txn(etcd, &cmp, 1, &put, 1, NULL, 0, &res);
+	rc = ic_etcd_txn(etcd, &cmp, 1, &put, 1, NULL, 0, 0, &res);
 	if (rc < 0)
 		return rc;
 	ic_etcd_kvs_free(&res.got);

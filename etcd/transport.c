@@ -7,7 +7,8 @@
  * "unavailable" (gRPC 14, no leader). A request that changes records and
  * reached a member but got no answer (a timeout, a connection cut) fails
  * with -ETIMEDOUT or -ECONNRESET: its outcome is unknown (a put may yet be
- * applied), so it is the caller's to retry, not ours.
+ * applied), so it is the caller's to retry, not ours, and the next call
+ * begins at the next member.
  *
  * Reads and lease calls (transport_repeatable) are safe to send twice, so
  * for them a member that hangs (stopped, overloaded) or cuts the connection
@@ -353,16 +354,6 @@ transport_attempt(struct ic_etcd *etcd, const char *ep, const char *path, const 
 	return -EIO;
 }
 
-/* Sleep ms milliseconds (a pause between rounds). */
-static void
-transport_pause(int64_t ms)
-{
-	struct timespec t = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
-
-	while (ms > 0 && nanosleep(&t, &t) == -1 && errno == EINTR)
-		;
-}
-
 static int
 transport_run(struct ic_etcd *etcd, const char *path, struct json_object *req,
 	      unsigned timeout_ms, const struct transport_sink *sink)
@@ -373,6 +364,7 @@ transport_run(struct ic_etcd *etcd, const char *path, struct json_object *req,
 	const bool watch = strcmp(path, "watch") == 0;
 	bool again = false; /* some member of this round may answer later */
 	bool hung = false;  /* some member hung: a timeout, not "unreachable" */
+	unsigned idx = etcd->current; /* the member of the last attempt */
 	const char *body;
 	int64_t deadline;
 	int rc = -ENOMEM;
@@ -384,14 +376,15 @@ transport_run(struct ic_etcd *etcd, const char *path, struct json_object *req,
 	body = json_object_to_json_string_ext(req, IC_JSON_FLAGS);
 	deadline = ic_now_ms() + budget;
 	for (unsigned i = 0; body; i++) {
-		unsigned idx = (etcd->current + i) % n, pos = i % n;
+		idx = (etcd->current + i) % n;
+		unsigned pos = i % n;
 		int64_t left = deadline - ic_now_ms(), share, first;
 
 		if (i > 0 && pos == 0) { /* a whole round without an answer */
 			if (!repeatable || !again)
 				break;
 			again = false;
-			transport_pause(left < TRANSPORT_ROUND_PAUSE_MS ? left
+			ic_sleep_ms(left < TRANSPORT_ROUND_PAUSE_MS ? left
 								 : TRANSPORT_ROUND_PAUSE_MS);
 			left = deadline - ic_now_ms();
 		}
@@ -433,6 +426,10 @@ transport_run(struct ic_etcd *etcd, const char *path, struct json_object *req,
 	} else if (rc == TRANSPORT_HUNG || rc == TRANSPORT_CUT) {
 		ic_log(IC_LOG_ERR, "%s (no member answered)", etcd->error);
 		rc = rc == TRANSPORT_HUNG ? -ETIMEDOUT : -EIO;
+	} else if (!repeatable && !watch && (rc == -ETIMEDOUT || rc == -ECONNRESET)) {
+		/* That member has the request, or hangs: a caller that asks
+		 * again asks another. */
+		etcd->current = (idx + 1) % n;
 	}
 	json_object_put(req);
 	return rc;

@@ -20,6 +20,7 @@
 #define ETCD_TXN_OPS_MAX 128  /* etcd's --max-txn-ops default */
 #define ETCD_TXN_BYTES_MAX (1u << 20) /* values per commit: etcd takes 1.5 MiB, base64 4/3 */
 #define ETCD_FENCES_MAX 8
+#define ETCD_RETRY_PAUSE_MS 100 /* before a commit of unknown outcome is sent again */
 #define ETCD_CHUNK_BITS 16    /* clusters per extent-map chunk: 2^16 */
 
 struct etcd_meta {

@@ -191,7 +191,7 @@ owner_lease_try(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char 
 		};
 		const struct ic_etcd_op get = { .type = IC_ETCD_OP_GET, .key = key };
 
-		rc = ic_etcd_txn(*etcd, &none, 1, put, 2, &get, 1, &res);
+		rc = ic_etcd_txn(*etcd, &none, 1, put, 2, &get, 1, 0, &res);
 	}
 	if (rc == 0 && res.succeeded) {
 		/* The txn's one put: the store's revision after it is the record's
@@ -266,7 +266,7 @@ owner_lease_release(struct owner_lease *l)
 	struct ic_etcd_txn_result res = { 0 };
 
 	pthread_mutex_lock(&l->mu);
-	if (ic_etcd_txn(l->etcd, &ours, 1, &del, 1, NULL, 0, &res) == 0 && !res.succeeded)
+	if (ic_etcd_txn(l->etcd, &ours, 1, &del, 1, NULL, 0, 0, &res) == 0 && !res.succeeded)
 		ic_log(IC_LOG_WARN, "%s: its record in etcd was no longer ours (token %lld); left "
 		       "as it is", l->name, (long long)l->token);
 	ic_etcd_kvs_free(&res.got);

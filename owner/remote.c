@@ -107,7 +107,7 @@ remote_ask(struct ic_etcd *etcd, const char *key, const char *release, const cha
 					.value_len = strlen(ask), .lease = their->lease };
 	struct ic_etcd_txn_result res = { 0 };
 	long long left;
-	int rc = ic_etcd_txn(etcd, &same, 1, &put, 1, NULL, 0, &res);
+	int rc = ic_etcd_txn(etcd, &same, 1, &put, 1, NULL, 0, 0, &res);
 
 	ic_etcd_kvs_free(&res.got);
 	if (rc)
@@ -430,7 +430,7 @@ watch_answer(struct owner_watch *w, struct ic_etcd *etcd, const char *answer)
 					.value_len = strlen(answer), .lease = w->req_lease };
 	struct ic_etcd_txn_result res = { 0 };
 
-	if (ic_etcd_txn(etcd, &same, 1, &put, 1, NULL, 0, &res) || !res.succeeded)
+	if (ic_etcd_txn(etcd, &same, 1, &put, 1, NULL, 0, 0, &res) || !res.succeeded)
 		ic_log(IC_LOG_WARN, "%s: the answer to '%s' did not reach its asker", w->name,
 		       w->ask);
 	ic_etcd_kvs_free(&res.got);

@@ -262,6 +262,135 @@ test_etcd_create_and_open_refuse(void **state)
 	ic_meta_close(m);
 }
 
+/* A handle on the fixture's store whose first member is a relay (p) in
+ * front of the store's first member: its calls go there first. */
+static struct ic_meta *
+etcd_proxied(struct fx *f, struct etcd_proxy *p)
+{
+	struct ic_meta *m = NULL;
+	char path[700];
+
+	assert_int_equal(proxy_start(p, ic_meta_etcd_url(f->meta)->endpoint[0]), 0);
+	snprintf(path, sizeof(path), "etcd://127.0.0.1:%u,%s", p->port, f->path + strlen("etcd://"));
+	assert_int_equal(ic_meta_open(path, &m), 0);
+	return m;
+}
+
+/* How many times name's record was written since it was made (etcd's
+ * version of the key): a commit applied twice writes it twice. */
+static int64_t
+etcd_name_version(struct fx *f, const char *name)
+{
+	const struct ic_etcd_url *url = ic_meta_etcd_url(f->meta);
+	struct ic_etcd *etcd;
+	struct ic_etcd_kv kv;
+	char key[600];
+	int64_t version;
+
+	snprintf(key, sizeof(key), "/isocache/%s/names/%s", url->prefix, name);
+	assert_int_equal(ic_etcd_open(url, 3000, &etcd), 0);
+	assert_int_equal(ic_etcd_get(etcd, key, &kv), 0);
+	version = kv.version;
+	ic_etcd_kv_free(&kv);
+	ic_etcd_close(etcd);
+	return version;
+}
+
+/* Commit name = id through the relay, losing the next two kv/txn requests
+ * (libcurl sends one again itself on a new connection when a kept one
+ * breaks unanswered) with fault; first read "seen" (absent), so that the
+ * transaction has a snapshot; read name too unless blind. */
+static int
+etcd_commit_through(struct ic_meta *m, struct etcd_proxy *p, enum proxy_fault fault,
+		    const char *name, uint64_t id, bool blind)
+{
+	struct ic_meta_txn *txn;
+	uint64_t got;
+
+	assert_int_equal(ic_meta_begin(m, true, &txn), 0);
+	assert_int_equal(ic_meta_name_get(txn, "seen", &got), -ENOENT);
+	if (!blind)
+		assert_int_equal(ic_meta_name_get(txn, name, &got), -ENOENT);
+	assert_int_equal(ic_meta_name_put(txn, name, id), 0);
+	proxy_arm(p, fault, 2);
+	return ic_meta_commit(txn);
+}
+
+static void
+etcd_expect_name(struct fx *f, const char *name, uint64_t want)
+{
+	struct ic_meta_txn *txn;
+	uint64_t id;
+
+	assert_int_equal(ic_meta_begin(f->meta, false, &txn), 0);
+	assert_int_equal(ic_meta_name_get(txn, name, &id), 0);
+	assert_int_equal(id, want);
+	ic_meta_abort(txn);
+}
+
+/* A member that dies with a commit in flight: the commit's outcome is
+ * unknown to us, so it is sent again to another member. Sent again it
+ * applies at most once: whether the member had applied it (the answer
+ * lost) or never had it (the request cut), whether the transaction read
+ * the key it writes or wrote blind, the commit succeeds and the record is
+ * written once. */
+static void
+test_etcd_commit_unknown_outcome_sent_again(void **state)
+{
+	static const struct {
+		enum proxy_fault fault;
+		bool blind;
+		const char *name;
+	} cases[] = {
+		{ PROXY_LOSE_ANSWER, false, "answer-lost" },
+		{ PROXY_LOSE_ANSWER, true, "answer-lost-blind" },
+		{ PROXY_CUT_REQUEST, false, "request-cut" },
+		{ PROXY_CUT_REQUEST, true, "request-cut-blind" },
+	};
+	struct fx *f = *state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct etcd_proxy p;
+		struct ic_meta *m = etcd_proxied(f, &p);
+
+		print_message("%s\n", cases[i].name);
+		assert_int_equal(etcd_commit_through(m, &p, cases[i].fault, cases[i].name, 40 + i,
+						     cases[i].blind),
+				 0);
+		assert_true(atomic_load(&p.lost) >= 1);
+		etcd_expect_name(f, cases[i].name, 40 + i);
+		assert_int_equal(etcd_name_version(f, cases[i].name), 1);
+		ic_meta_close(m);
+		proxy_stop(&p);
+	}
+}
+
+/* Sent again after a lost answer, a commit that conflicts is still
+ * refused: what it would have written is not there, so no earlier attempt
+ * was applied. */
+static void
+test_etcd_commit_unknown_outcome_conflict(void **state)
+{
+	struct fx *f = *state;
+	struct etcd_proxy p;
+	struct ic_meta *m = etcd_proxied(f, &p);
+	struct ic_meta_txn *txn, *other;
+	uint64_t got;
+
+	assert_int_equal(ic_meta_begin(m, true, &txn), 0);
+	assert_int_equal(ic_meta_name_get(txn, "raced", &got), -ENOENT);
+	assert_int_equal(ic_meta_name_put(txn, "raced", 7), 0);
+	assert_int_equal(ic_meta_begin(f->meta, true, &other), 0);
+	assert_int_equal(ic_meta_name_put(other, "raced", 9), 0);
+	assert_int_equal(ic_meta_commit(other), 0);
+	proxy_arm(&p, PROXY_LOSE_ANSWER, 2);
+	assert_int_equal(ic_meta_commit(txn), -EAGAIN);
+	assert_true(atomic_load(&p.lost) >= 1);
+	etcd_expect_name(f, "raced", 9);
+	ic_meta_close(m);
+	proxy_stop(&p);
+}
+
 static const struct CMUnitTest etcd_cases[] = {
 	cmocka_unit_test_setup_teardown(test_etcd_conflict_loses_cleanly, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_etcd_walk_conflicts_with_insert_and_delete, setup,
@@ -271,4 +400,8 @@ static const struct CMUnitTest etcd_cases[] = {
 	cmocka_unit_test_setup_teardown(test_etcd_map_chunks, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_etcd_commit_too_big, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_etcd_create_and_open_refuse, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_etcd_commit_unknown_outcome_sent_again, setup,
+					teardown),
+	cmocka_unit_test_setup_teardown(test_etcd_commit_unknown_outcome_conflict, setup,
+					teardown),
 };

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "etcd/etcd.h"
+#include "etcd_proxy.h"
 #include "isocache/meta.h"
 
 struct fx {
