@@ -105,8 +105,8 @@ int owner_lease_try(const struct owner_etcd *cfg, struct ic_etcd **etcd, const c
  * record is read now. 0, -ESTALE (logged), or the etcd call's -errno
  * (nothing known; do not commit). */
 int owner_lease_check(struct owner_lease *lease, struct ic_meta_txn *txn);
-/* End the claim: delete the record if its mod_revision is still the
- * token, revoke the lease and stop renewing it. Fence the claim first. */
+/* End the claim: revoke the lease (the record, put on it, goes with it)
+ * and stop renewing it. Fence the claim first. */
 void owner_lease_release(struct owner_lease *lease);
 /* After the keeper gave the lease up as lost (validity ran out while etcd
  * did not answer), revoke it, and the record with it: etcd may still hold

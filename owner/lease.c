@@ -260,18 +260,12 @@ owner_lease_check(struct owner_lease *l, struct ic_meta_txn *txn)
 void
 owner_lease_release(struct owner_lease *l)
 {
-	const struct ic_etcd_cmp ours = { .key = l->key, .target = IC_ETCD_MOD,
-					  .result = IC_ETCD_EQUAL, .number = l->token };
-	const struct ic_etcd_op del = { .type = IC_ETCD_OP_DELETE, .key = l->key };
-	struct ic_etcd_txn_result res = { 0 };
-
 	pthread_mutex_lock(&l->mu);
-	if (ic_etcd_txn(l->etcd, &ours, 1, &del, 1, NULL, 0, 0, &res) == 0 && !res.succeeded)
-		ic_log(IC_LOG_WARN, "%s: its record in etcd was no longer ours (token %lld); left "
-		       "as it is", l->name, (long long)l->token);
-	ic_etcd_kvs_free(&res.got);
-	/* Revoking ends the lease now; a record we could not delete above (etcd
-	 * unreachable) goes with it, or at the latest when the TTL runs out. */
+	/* Revoking ends the lease now, and the record, put on it, goes with
+	 * it (a record another claim wrote since is on that claim's lease).
+	 * A revocation may be sent twice: it moves on from a member that
+	 * hangs, which a conditional delete of the record could not. Etcd
+	 * unreachable: the lease and record go when the TTL runs out. */
 	if (ic_etcd_lease_revoke(l->etcd, l->id))
 		ic_log(IC_LOG_WARN, "%s: etcd lease %lld not revoked; it expires within %u s",
 		       l->name, (long long)l->id, l->cfg.ttl_s);

@@ -19,8 +19,8 @@
  *
  * The owner runs one watcher thread per vdisk it serves, watching every
  * key under release/NAME/. A request runs the same steps as a RELEASE on the control
- * socket: the policy's verdict, quiesce, flush, fence, then the record is
- * deleted (only while still ours) and the lease revoked, so the claimant's
+ * socket: the policy's verdict, quiesce, flush, fence, then the lease is
+ * revoked, which takes the record with it, so the claimant's
  * watch sees the record go only after every flushed byte is in place and
  * nothing of ours can write any more. A denied or failed request is
  * deleted alone, which its claimant sees as no release. A request is
@@ -44,7 +44,6 @@
 #include "common/log.h"
 #include "owner/internal.h"
 
-#define WATCH_SLICE_MS 60000 /* a watch is renewed this often when nothing happens */
 #define WATCH_RETRY_MS 500   /* after a failed watch (the member went away) */
 
 /* ---- the claimant ---- */
@@ -541,6 +540,19 @@ watch_stopped(struct owner_watch *w)
 	return stop;
 }
 
+/* A watch is begun again this often when nothing happens: a member that
+ * freezes under a watch already answering sends nothing more, and is
+ * noticed only then. A third of what a claimant waits for a live owner
+ * (IC_RELEASE_TIMEOUT_MS and a TTL), so that its request reaches us through
+ * another member in time; at most a minute. */
+static unsigned
+watch_slice_ms(const struct owner_etcd *cfg)
+{
+	unsigned ms = (IC_RELEASE_TIMEOUT_MS + cfg->ttl_s * 1000u) / 3;
+
+	return ms < 60000 ? ms : 60000;
+}
+
 static void *
 watch_main(void *arg)
 {
@@ -550,7 +562,8 @@ watch_main(void *arg)
 
 	while (rc == 0 && !watch_stopped(w)) {
 		w->requested = false;
-		rc = ic_etcd_watch(etcd, w->key, true, w->from, WATCH_SLICE_MS, watch_on_request, w);
+		rc = ic_etcd_watch(etcd, w->key, true, w->from, watch_slice_ms(&w->cfg),
+				   watch_on_request, w);
 		if (w->requested) {
 			int done = watch_request(w, etcd);
 
