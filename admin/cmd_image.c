@@ -71,7 +71,8 @@ const struct admin_cmd admin_cmd_init = {
 	"                       cluster etcd://HOST:PORT[,HOST:PORT...]/PREFIX names, for\n"
 	"                       hosts that share the store directory (docs/MULTI-HOST.md);\n"
 	"                       the directory holds the layers and meta.etcd naming the URL.\n"
-	"                       etcds://... speaks TLS (ISOCACHE_ETCD_CA, _CERT, _KEY).\n"
+	"                       etcds://... speaks TLS (ISOCACHE_ETCD_CA, _CERT, _KEY);\n"
+	"                       etcd users: ISOCACHE_ETCD_USER, _PASSWORD_FILE.\n"
 	"                       A prefix that holds a store already is refused.\n",
 	false, run_init, ADMIN_OPT_SIZE | ADMIN_OPT_GROUP | ADMIN_OPT_META,
 };

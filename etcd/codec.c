@@ -246,6 +246,20 @@ codec_req_i64(const char *field, int64_t v)
 }
 
 struct json_object *
+ic_etcd_req_authenticate(const char *name, const char *password)
+{
+	struct json_object *o = json_object_new_object(), *n, *p;
+
+	if (!o)
+		return NULL;
+	n = json_object_new_string(name);
+	p = json_object_new_string(password);
+	json_object_object_add(o, "name", n);
+	json_object_object_add(o, "password", p);
+	return codec_done(o, n && p ? 0 : -ENOMEM);
+}
+
+struct json_object *
 ic_etcd_req_lease_ttl(int64_t ttl_s)
 {
 	return codec_req_i64("TTL", ttl_s);
@@ -290,7 +304,7 @@ codec_grpc_errno(int64_t code)
 	case 9: return -ESTALE;     /* FailedPrecondition */
 	case 11: return -ERANGE;    /* OutOfRange: revision compacted */
 	case 14: return -EAGAIN;    /* Unavailable: no leader */
-	case 16: return -EACCES;    /* Unauthenticated */
+	case 16: return -EKEYEXPIRED; /* Unauthenticated: the auth token is no longer valid */
 	default: return -EIO;
 	}
 }
@@ -485,6 +499,19 @@ ic_etcd_decode_lease(struct json_object *o, int64_t *id, int64_t *ttl)
 		return -EPROTO;
 	rc = ic_etcd_get_i64(o, "ID", id);
 	return rc ? rc : ic_etcd_get_i64(o, "TTL", ttl);
+}
+
+int
+ic_etcd_decode_token(struct json_object *o, char *out, size_t cap)
+{
+	struct json_object *t;
+	const char *s;
+
+	if (!json_object_object_get_ex(o, "token", &t) || !(s = json_object_get_string(t)) ||
+	    !*s || strlen(s) >= cap || strpbrk(s, "\r\n"))
+		return -EPROTO;
+	memcpy(out, s, strlen(s) + 1);
+	return 0;
 }
 
 /* json-c's tokener keeps its state across calls and says where each

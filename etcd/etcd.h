@@ -21,7 +21,8 @@
  * -ECONNRESET the connection broke after a request that changes records
  * was sent (as with -ETIMEDOUT, whether it was applied is unknown),
  * -ECONNREFUSED no member reachable, -ENOENT not found (a lease),
- * -EINVAL refused as invalid, -ERANGE revision compacted, -EAGAIN
+ * -EINVAL refused as invalid (a wrong password too), -EACCES permission
+ * denied (etcd's users), -ERANGE revision compacted, -EAGAIN
  * unavailable everywhere, -EPROTO an answer that is not etcd's, -EIO other.
  *
  * Threads: one client is used by one thread at a time (it owns one curl
@@ -69,8 +70,12 @@ struct ic_etcd;
  * checked against the CA file in ISOCACHE_ETCD_CA (else the system's
  * CAs); ISOCACHE_ETCD_CERT and ISOCACHE_ETCD_KEY, both or neither, name
  * the client certificate and key that members started with
- * --client-cert-auth ask for. Returns 0, -EINVAL (no endpoints; a
- * certificate without its key: logged) or -ENOMEM. */
+ * --client-cert-auth ask for. On a cluster with etcd's users on,
+ * ISOCACHE_ETCD_USER and ISOCACHE_ETCD_PASSWORD_FILE (both or neither) give
+ * the user and its password: the client authenticates at its first call,
+ * and again when etcd says its token is no longer valid (etcd/auth.c).
+ * Returns 0, -EINVAL (no endpoints; a certificate without its key; a user
+ * without a password file: logged) or -ENOMEM. */
 int ic_etcd_open(const struct ic_etcd_url *url, unsigned timeout_ms, struct ic_etcd **out);
 /* NULL is fine. */
 void ic_etcd_close(struct ic_etcd *etcd);

@@ -37,6 +37,8 @@ struct json_object *ic_etcd_req_delete(const char *key, bool prefix);
 struct json_object *ic_etcd_req_txn(const struct ic_etcd_cmp *cmp, unsigned ncmp,
 				    const struct ic_etcd_op *success, unsigned nsuccess,
 				    const struct ic_etcd_op *failure, unsigned nfailure);
+/* {"name": name, "password": password} */
+struct json_object *ic_etcd_req_authenticate(const char *name, const char *password);
 /* {"TTL": ttl} or {"ID": id} */
 struct json_object *ic_etcd_req_lease_ttl(int64_t ttl_s);
 struct json_object *ic_etcd_req_lease_id(int64_t id);
@@ -69,6 +71,25 @@ int ic_etcd_decode_txn(struct json_object *o, struct ic_etcd_txn_result *out);
 /* A lease grant or keepalive answer (keepalive's is wrapped in "result"):
  * ID and TTL (0 when the lease is gone). */
 int ic_etcd_decode_lease(struct json_object *o, int64_t *id, int64_t *ttl);
+
+/* An authenticate answer's token into out (cap bytes). -EPROTO when there
+ * is none, it is too long, or it holds a line break (it becomes a header). */
+int ic_etcd_decode_token(struct json_object *o, char *out, size_t cap);
+
+/* ---- credentials (auth.c) ---- */
+#define IC_ETCD_USER_MAX 128
+#define IC_ETCD_PASSWORD_MAX 256
+#define IC_ETCD_TOKEN_MAX 512
+/* ISOCACHE_ETCD_USER into user (IC_ETCD_USER_MAX bytes; "" when unset).
+ * Returns 0 or -EINVAL (logged): a user without ISOCACHE_ETCD_PASSWORD_FILE,
+ * or a password file without a user. */
+int ic_etcd_auth_user(char *user);
+/* The password, read now from ISOCACHE_ETCD_PASSWORD_FILE (so that a
+ * password changed in the file is used at the next authentication), into
+ * out (IC_ETCD_PASSWORD_MAX bytes), without its trailing line break.
+ * Returns 0, or -errno with why in why (cap bytes): the file unreadable,
+ * not a regular file, readable by group or others, empty or too long. */
+int ic_etcd_auth_password(char *out, char *why, size_t cap);
 
 /* ---- transport (transport.c) ---- */
 

@@ -78,6 +78,11 @@ struct ic_etcd {
 	const char *at;   /* the member of the attempt under way, for messages */
 	CURL *curl;
 	char error[512];
+	/* A cluster with authentication on: the user (ISOCACHE_ETCD_USER, ""
+	 * for none) and the token its last authentication got ("" before the
+	 * first, and after etcd said it is no longer valid). */
+	char user[IC_ETCD_USER_MAX];
+	char token[IC_ETCD_TOKEN_MAX];
 };
 
 /* What an attempt does with the answer's bytes. */
@@ -149,6 +154,15 @@ ic_etcd_open(const struct ic_etcd_url *url, unsigned timeout_ms, struct ic_etcd 
 	etcd->at = etcd->url.endpoint[0];
 	etcd->curl = curl_easy_init();
 	rc = etcd->curl ? transport_tls_config(etcd) : -ENOMEM;
+	if (rc == 0)
+		rc = ic_etcd_auth_user(etcd->user);
+	if (rc == 0 && etcd->user[0] && !etcd->url.tls) {
+		static atomic_flag warned = ATOMIC_FLAG_INIT; /* once a process */
+
+		if (!atomic_flag_test_and_set(&warned))
+			ic_log(IC_LOG_WARN, "etcd: the password of ISOCACHE_ETCD_USER goes in the "
+			       "clear over etcd:// (plain http); use etcds:// (TLS)");
+	}
 	if (rc) {
 		ic_etcd_close(etcd);
 		return rc;
@@ -187,16 +201,37 @@ ic_etcd_attempt_ms(const struct ic_etcd *etcd)
 	return etcd->attempt_ms;
 }
 
+/* What to add to etcd's words about authentication: what to set, or which
+ * permission the user lacks. */
+static void
+transport_auth_hint(const struct ic_etcd *etcd, const char *what, char *hint, size_t cap)
+{
+	hint[0] = '\0';
+	if (strstr(what, "user name is empty"))
+		snprintf(hint, cap, " (the cluster has authentication on: set ISOCACHE_ETCD_USER "
+				    "and ISOCACHE_ETCD_PASSWORD_FILE)");
+	else if (strstr(what, "CommonName of client"))
+		snprintf(hint, cap, " (with etcd's users on, the client certificate, "
+				    "ISOCACHE_ETCD_CERT, must have no common name)");
+	else if (strstr(what, "invalid user ID or password"))
+		snprintf(hint, cap, " (check ISOCACHE_ETCD_USER, %s, and the password in "
+				    "ISOCACHE_ETCD_PASSWORD_FILE)", etcd->user);
+	else if (strstr(what, "permission denied") && etcd->user[0])
+		snprintf(hint, cap, " (etcd user %s: grant its role readwrite on the prefix "
+				    "/isocache/%s/)", etcd->user, etcd->url.prefix);
+}
+
 void
 ic_etcd_fail(struct ic_etcd *etcd, const char *fmt, ...)
 {
-	char what[400];
+	char what[400], hint[IC_ETCD_USER_MAX + IC_ETCD_PREFIX_MAX + 96];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	snprintf(etcd->error, sizeof(etcd->error), "etcd %s: %s", etcd->at, what);
+	transport_auth_hint(etcd, what, hint, sizeof(hint));
+	snprintf(etcd->error, sizeof(etcd->error), "etcd %s: %s%s", etcd->at, what, hint);
 	ic_log(IC_LOG_ERR, "%s", etcd->error);
 }
 
@@ -225,7 +260,7 @@ static bool
 transport_repeatable(const char *path)
 {
 	static const char *const paths[] = { "kv/range", "lease/grant", "lease/keepalive",
-					     "lease/revoke" };
+					     "lease/revoke", "auth/authenticate" };
 
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
 		if (strcmp(path, paths[i]) == 0)
@@ -279,6 +314,14 @@ transport_attempt(struct ic_etcd *etcd, const char *ep, const char *path, const 
 	etcd->attempt_ms = ic_now_ms();
 	snprintf(url, sizeof(url), "%s://%s/v3/%s", etcd->url.tls ? "https" : "http", ep, path);
 	headers = curl_slist_append(NULL, "Content-Type: application/json");
+	if (headers && etcd->token[0]) {
+		char auth[IC_ETCD_TOKEN_MAX + 32];
+		struct curl_slist *more;
+
+		snprintf(auth, sizeof(auth), "Authorization: %s", etcd->token);
+		more = curl_slist_append(headers, auth);
+		headers = more ? more : headers;
+	}
 	curl_easy_reset(c);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
@@ -490,8 +533,12 @@ buf_finish(struct ic_etcd *etcd, void *ctx, long http, bool stopped)
 	}
 	b->answer = b->len ? json_tokener_parse(b->data) : NULL;
 	if (!b->answer) {
-		ic_etcd_fail(etcd, "HTTP %ld, not etcd's JSON: %.80s", http,
-			     b->len ? b->data : "(empty)");
+		size_t shown = b->len < 160 ? b->len : 160;
+
+		while (shown > 0 && (b->data[shown - 1] == '\n' || b->data[shown - 1] == '\r'))
+			shown--; /* a text answer's line break */
+		ic_etcd_fail(etcd, "HTTP %ld, not etcd's JSON: %.*s", http,
+			     shown ? (int)shown : 7, shown ? b->data : "(empty)");
 		return -EPROTO;
 	}
 	rc = ic_etcd_decode_error(b->answer, msg, sizeof(msg));
@@ -505,9 +552,9 @@ buf_finish(struct ic_etcd *etcd, void *ctx, long http, bool stopped)
 	return rc;
 }
 
-int
-ic_etcd_call(struct ic_etcd *etcd, const char *path, struct json_object *req,
-	     unsigned timeout_ms, struct json_object **answer)
+static int
+transport_call_plain(struct ic_etcd *etcd, const char *path, struct json_object *req,
+		     unsigned timeout_ms, struct json_object **answer)
 {
 	struct transport_buf b = { 0 };
 	const struct transport_sink sink = {
@@ -520,6 +567,82 @@ ic_etcd_call(struct ic_etcd *etcd, const char *path, struct json_object *req,
 	if (rc == 0)
 		*answer = b.answer;
 	return rc;
+}
+
+/* Authenticate as etcd->user with the password its file holds now, and
+ * keep the token. */
+static int
+transport_authenticate(struct ic_etcd *etcd, unsigned timeout_ms)
+{
+	char password[IC_ETCD_PASSWORD_MAX], why[300];
+	struct json_object *req, *answer;
+	int rc = ic_etcd_auth_password(password, why, sizeof(why));
+
+	etcd->token[0] = '\0';
+	if (rc) {
+		ic_etcd_fail(etcd, "cannot authenticate as %s: %s", etcd->user, why);
+		return rc;
+	}
+	req = ic_etcd_req_authenticate(etcd->user, password);
+	explicit_bzero(password, sizeof(password));
+	rc = transport_call_plain(etcd, "auth/authenticate", req, timeout_ms, &answer);
+	if (rc) {
+		ic_log(IC_LOG_ERR, "etcd: authentication as %s failed", etcd->user);
+		return rc == -EKEYEXPIRED ? -EACCES : rc;
+	}
+	rc = ic_etcd_decode_token(answer, etcd->token, sizeof(etcd->token));
+	json_object_put(answer);
+	if (rc)
+		ic_etcd_fail(etcd, "authenticate: an answer without a usable token");
+	return rc;
+}
+
+/* Run a request as run does, authenticated when the client has a user:
+ * the first request authenticates first, and a request etcd refused for a
+ * token no longer valid (expired, or its user's password changed: nothing
+ * was done) authenticates anew and is sent once more. */
+static int
+transport_authed(struct ic_etcd *etcd, const char *path, struct json_object *req,
+		 unsigned timeout_ms,
+		 int (*run)(struct ic_etcd *etcd, const char *path, struct json_object *req,
+			    unsigned timeout_ms, void *ctx),
+		 void *ctx)
+{
+	int rc = 0;
+
+	if (!etcd->user[0])
+		return run(etcd, path, req, timeout_ms, ctx);
+	if (!etcd->token[0])
+		rc = transport_authenticate(etcd, timeout_ms);
+	if (rc) {
+		json_object_put(req);
+		return rc;
+	}
+	json_object_get(req); /* kept for a second sending */
+	rc = run(etcd, path, req, timeout_ms, ctx);
+	if (rc == -EKEYEXPIRED) {
+		ic_log(IC_LOG_INFO, "etcd: the token of %s is no longer valid; authenticating "
+		       "again", etcd->user);
+		rc = transport_authenticate(etcd, timeout_ms);
+		if (rc == 0)
+			return run(etcd, path, req, timeout_ms, ctx);
+	}
+	json_object_put(req);
+	return rc == -EKEYEXPIRED ? -EACCES : rc;
+}
+
+static int
+call_run(struct ic_etcd *etcd, const char *path, struct json_object *req, unsigned timeout_ms,
+	 void *ctx)
+{
+	return transport_call_plain(etcd, path, req, timeout_ms, ctx);
+}
+
+int
+ic_etcd_call(struct ic_etcd *etcd, const char *path, struct json_object *req,
+	     unsigned timeout_ms, struct json_object **answer)
+{
+	return transport_authed(etcd, path, req, timeout_ms, call_run, answer);
 }
 
 /* ---- a stream of answers ---- */
@@ -569,21 +692,32 @@ stream_finish(struct ic_etcd *etcd, void *ctx, long http, bool stopped)
 	return -EPIPE;
 }
 
+static int
+stream_run(struct ic_etcd *etcd, const char *path, struct json_object *req, unsigned timeout_ms,
+	   void *ctx)
+{
+	struct transport_stream *s = ctx;
+	const struct transport_sink sink = {
+		.write = stream_write, .reset = stream_reset, .finish = stream_finish, .ctx = s
+	};
+
+	s->result = 0;
+	s->garbage = false;
+	return transport_run(etcd, path, req, timeout_ms, &sink);
+}
+
 int
 ic_etcd_stream(struct ic_etcd *etcd, const char *path, struct json_object *req,
 	       unsigned timeout_ms, ic_etcd_stream_fn fn, void *arg)
 {
 	struct transport_stream s = { .tok = json_tokener_new(), .fn = fn, .arg = arg };
-	const struct transport_sink sink = {
-		.write = stream_write, .reset = stream_reset, .finish = stream_finish, .ctx = &s
-	};
 	int rc;
 
 	if (!s.tok) {
 		json_object_put(req);
 		return -ENOMEM;
 	}
-	rc = transport_run(etcd, path, req, timeout_ms, &sink);
+	rc = transport_authed(etcd, path, req, timeout_ms, stream_run, &s);
 	json_tokener_free(s.tok);
 	return rc;
 }

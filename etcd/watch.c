@@ -53,10 +53,23 @@ watch_message(void *arg, struct json_object *msg)
 		return -EPROTO;
 	}
 	if (json_object_object_get_ex(result, "canceled", &flag) && json_object_get_boolean(flag)) {
+		const char *reason = json_object_object_get_ex(result, "cancel_reason", &flag)
+					     ? json_object_get_string(flag)
+					     : NULL;
+
 		ic_etcd_get_i64(result, "compact_revision", &compacted);
-		ic_etcd_fail(w->etcd, "watch canceled (revisions up to %lld compacted)",
-			     (long long)compacted);
-		return compacted ? -ERANGE : -ECANCELED;
+		if (compacted) {
+			ic_etcd_fail(w->etcd, "watch canceled (revisions up to %lld compacted)",
+				     (long long)compacted);
+			return -ERANGE;
+		}
+		ic_etcd_fail(w->etcd, "watch canceled: %s", reason ? reason : "no reason given");
+		/* etcd's reason is a gRPC status: "rpc error: code = Unauthenticated ..." */
+		if (reason && strstr(reason, "code = Unauthenticated"))
+			return -EKEYEXPIRED;
+		if (reason && strstr(reason, "code = PermissionDenied"))
+			return -EACCES;
+		return -ECANCELED;
 	}
 	if (!json_object_object_get_ex(result, "events", &events))
 		return 0; /* created, or progress */

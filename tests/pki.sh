@@ -7,6 +7,10 @@
 #                          (server-cert.pem, server-key.pem) and a client
 #                          certificate (client-cert.pem, client-key.pem),
 #                          all valid for two days
+#   pki_client_anonymous DIR  a client certificate without a common name
+#                          (anon-cert.pem, anon-key.pem): etcd 3.4 refuses a
+#                          gateway request whose certificate names one once
+#                          its users are on
 
 pki_make() {
 	local dir=$1 ip
@@ -28,6 +32,11 @@ pki_make() {
 	printf 'cn = client\ntls_www_client\nencryption_key\nsigning_key\nexpiration_days = 2\n' \
 		>"$dir/client.info"
 	_pki_cert "$dir" client
+}
+
+pki_client_anonymous() {
+	printf 'tls_www_client\nencryption_key\nsigning_key\nexpiration_days = 2\n' >"$1/anon.info"
+	_pki_cert "$1" anon
 }
 
 # _pki_cert DIR NAME: NAME-key.pem and NAME-cert.pem from NAME.info, signed

@@ -180,6 +180,13 @@ test_decode_errors(void **state)
 		  "mvcc: required revision has been compacted" },
 		{ "{\"error\":\"etcdserver: request timed out\",\"code\":4}", -ETIMEDOUT,
 		  "etcdserver: request timed out" },
+		/* users on: a token that ended (expired, or its user's password
+		 * changed) is told from a refusal, to authenticate again */
+		{ "{\"error\":\"etcdserver: invalid auth token\",\"message\":"
+		  "\"etcdserver: invalid auth token\",\"code\":16}",
+		  -EKEYEXPIRED, "etcdserver: invalid auth token" },
+		{ "{\"error\":\"etcdserver: permission denied\",\"code\":7}", -EACCES,
+		  "etcdserver: permission denied" },
 		{ "{\"error\":\"odd\",\"code\":99}", -EIO, "odd" },
 		{ "{\"code\":3}", -EINVAL, "error without a message" },
 		/* an error inside a stream (watch) */
@@ -321,6 +328,30 @@ test_decode_lease(void **state)
 	json_object_put(o);
 }
 
+/* Authentication: the request, and the token of etcd 3.4's answer (it
+ * becomes a header: a line break in it is refused). */
+static void
+test_authenticate(void **state)
+{
+	struct json_object *o;
+	char token[64];
+
+	(void)state;
+	assert_json(ic_etcd_req_authenticate("hosta", "p\"w"),
+		    "{\"name\":\"hosta\",\"password\":\"p\\\"w\"}");
+	o = parse("{" HEADER ",\"token\":\"cBWkkKHMSprPOaXi.14\"}");
+	assert_int_equal(ic_etcd_decode_token(o, token, sizeof(token)), 0);
+	assert_string_equal(token, "cBWkkKHMSprPOaXi.14");
+	assert_int_equal(ic_etcd_decode_token(o, token, 8), -EPROTO);
+	json_object_put(o);
+	o = parse("{" HEADER ",\"token\":\"abc\\r\\nX-Evil: 1\"}");
+	assert_int_equal(ic_etcd_decode_token(o, token, sizeof(token)), -EPROTO);
+	json_object_put(o);
+	o = parse("{" HEADER "}");
+	assert_int_equal(ic_etcd_decode_token(o, token, sizeof(token)), -EPROTO);
+	json_object_put(o);
+}
+
 /* Two watch messages as etcd 3.4's gateway streamed them, newline after each. */
 static const char watch_stream[] =
 	"{\"result\":{" HEADER ",\"created\":true}}\n"
@@ -416,7 +447,7 @@ main(void)
 		cmocka_unit_test(test_decode_errors),  cmocka_unit_test(test_decode_range),
 		cmocka_unit_test(test_decode_malformed), cmocka_unit_test(test_decode_txn),
 		cmocka_unit_test(test_decode_lease),   cmocka_unit_test(test_stream_chunks),
-		cmocka_unit_test(test_stream_stop_and_garbage),
+		cmocka_unit_test(test_stream_stop_and_garbage), cmocka_unit_test(test_authenticate),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
