@@ -4,6 +4,8 @@
  * meta/etcd_txn.c optimistic transactions: snapshot reads, buffered writes,
  *                 one etcd txn at commit comparing what was read
  * meta/etcd_extents.c extent maps in chunks of 2^16 clusters
+ * meta/etcd_commit.c  the commit: one etcd txn, sent again when its outcome
+ *                     is unknown, in steps when too large
  */
 #ifndef IC_META_ETCD_H
 #define IC_META_ETCD_H
@@ -107,6 +109,16 @@ int etcd_put(struct ic_meta_txn *txn, enum meta_db db, const void *key, size_t k
 	     const void *val, size_t vlen);
 int etcd_del(struct ic_meta_txn *txn, enum meta_db db, const void *key, size_t klen);
 int etcd_walk(struct ic_meta_txn *txn, enum meta_db db, meta_walk_fn fn, void *arg);
+
+/* meta/etcd_commit.c: send txn's writes (after etcd_maps_flush) as one
+ * etcd txn, or in steps when too large (see there). 0, -EAGAIN (what it
+ * read changed), -ESTALE (a fence), -E2BIG, or the etcd call's -errno. */
+int etcd_commit_send(struct etcd_txn *txn);
+
+/* meta/etcd_commit.c: send txn's writes (after etcd_maps_flush) as one
+ * etcd txn, or in steps when too large (see there). 0, -EAGAIN (what it
+ * read changed), -ESTALE (a fence), -E2BIG, or the etcd call's -errno. */
+int etcd_commit_send(struct etcd_txn *txn);
 
 /* meta/etcd_extents.c */
 int etcd_extent_find(struct ic_meta_txn *txn, enum ic_map map, uint64_t disk, uint64_t cluster,

@@ -1,0 +1,279 @@
+/* The etcd backend's commit (docs/MULTI-HOST.md §2): a write
+ * transaction's buffered writes as one etcd txn, applied only if what the
+ * transaction read still holds (meta/etcd_txn.c).
+ *
+ * - Every commit applies at most once (applied, it breaks one of its own
+ *   compares), so one whose outcome is unknown (a member died or froze
+ *   with it) is sent again; its failure branch reads back what it wrote,
+ *   to tell an earlier attempt that was applied from a conflict.
+ * - A commit larger than one etcd txn (128 writes, 1 MiB of values) whose
+ *   surplus is chunks of flattened maps new in it (a snapshot of a large
+ *   image freezes its map whole) is sent in steps: those chunks first, in
+ *   txns that carry every compare of the commit, then the rest. No one
+ *   reads a flattened map before the commit that freezes its disk, and
+ *   each step compares that nothing else wrote under the map since the
+ *   last, so the steps and the commit act as one; a step or commit that
+ *   fails takes the chunks written ahead away again.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "meta/etcd.h"
+
+/* Does a compare of the commit cover written key e, so that once the
+ * commit is applied it can never be applied again? A key read alone is
+ * compared with its mod_revision, a key under a walked prefix with
+ * "nothing newer than the snapshot". */
+static bool
+etcd_entry_compared(const struct etcd_txn *txn, const struct etcd_entry *e)
+{
+	if (e->point_read)
+		return true;
+	for (size_t i = 0; i < txn->nranges; i++)
+		if (strncmp(e->key, txn->ranges[i], strlen(txn->ranges[i])) == 0)
+			return true;
+	return false;
+}
+
+/* After a failed compare: was it a fence? The failure branch read every
+ * fenced key (got, in order; an absent key is not there). */
+static bool
+etcd_fence_broken(const struct etcd_txn *txn, const struct ic_etcd_kvs *got)
+{
+	for (unsigned i = 0; i < txn->nfences; i++) {
+		bool held = false;
+
+		for (size_t j = 0; j < got->n; j++)
+			if (strcmp(got->kv[j].key, txn->fence[i].key) == 0)
+				held = got->kv[j].mod_revision == txn->fence[i].mod;
+		if (!held)
+			return true;
+	}
+	return false;
+}
+
+struct etcd_commit {
+	struct ic_etcd_cmp cmp[ETCD_TXN_OPS_MAX];
+	struct ic_etcd_op op[ETCD_TXN_OPS_MAX];
+	/* The failure branch: every fenced key, then written keys, read back
+	 * to tell an earlier attempt that was applied from a conflict. */
+	struct ic_etcd_op check[ETCD_TXN_OPS_MAX];
+	const struct etcd_entry *checked[ETCD_TXN_OPS_MAX]; /* check[nfences + i]'s */
+	unsigned ncmp, nop, ncheck, nchecked;
+	bool once; /* applying it breaks one of its compares: safe to send again */
+	size_t bytes;
+};
+
+/* Read back written keys in the failure branch, as many as etcd takes
+ * after the fences: keys with a value first (a deletion's marker holds
+ * nothing of this commit's own). */
+static void
+etcd_commit_checks(const struct etcd_txn *txn, struct etcd_commit *c)
+{
+	for (int valued = 1; valued >= 0; valued--)
+		for (size_t i = 0; i < txn->n && c->ncheck < ETCD_TXN_OPS_MAX; i++) {
+			const struct etcd_entry *e = &txn->e[i];
+
+			if (!e->dirty || (e->present && e->len > 0) != valued)
+				continue;
+			c->check[c->ncheck++] = (struct ic_etcd_op){ .type = IC_ETCD_OP_GET,
+								     .key = e->key };
+			c->checked[c->nchecked++] = e;
+		}
+}
+
+/* What the commit compares, writes and reads back on failure; -E2BIG past
+ * etcd's limits. A commit that writes only keys no compare covers (and
+ * read something: a snapshot to compare with) gets one compare more, its
+ * first written key unchanged since the snapshot, so that it too can be
+ * sent again after an attempt whose outcome is unknown. */
+static int
+etcd_commit_build(struct etcd_txn *txn, struct etcd_commit *c)
+{
+	size_t ncmp = txn->nfences + txn->nranges, nop = 0;
+	const struct etcd_entry *guard = NULL;
+
+	for (size_t i = 0; i < txn->n; i++) {
+		const struct etcd_entry *e = &txn->e[i];
+
+		ncmp += e->point_read;
+		if (!e->dirty)
+			continue;
+		nop++;
+		c->bytes += e->len + strlen(e->key);
+		c->once |= etcd_entry_compared(txn, e);
+		guard = guard ? guard : e;
+	}
+	if (!guard)
+		c->once = true; /* nothing written: sent twice, the same */
+	else if (!c->once && txn->rev)
+		ncmp++;
+	else
+		guard = NULL;
+	if (ncmp > ETCD_TXN_OPS_MAX || nop > ETCD_TXN_OPS_MAX || c->bytes > ETCD_TXN_BYTES_MAX) {
+		/* The caller's to split, or to report. */
+		ic_log(IC_LOG_WARN, "%s: a metadata commit of %zu compares, %zu writes and %zu bytes "
+				    "is more than one etcd transaction takes (%u, %u, %u); nothing written",
+		       txn->meta->text, ncmp, nop, c->bytes, ETCD_TXN_OPS_MAX, ETCD_TXN_OPS_MAX,
+		       ETCD_TXN_BYTES_MAX);
+		return -E2BIG;
+	}
+	for (unsigned i = 0; i < txn->nfences; i++) {
+		c->cmp[c->ncmp++] = (struct ic_etcd_cmp){ .key = txn->fence[i].key,
+							  .target = IC_ETCD_MOD,
+							  .result = IC_ETCD_EQUAL,
+							  .number = txn->fence[i].mod };
+		c->check[c->ncheck++] =
+			(struct ic_etcd_op){ .type = IC_ETCD_OP_GET, .key = txn->fence[i].key };
+	}
+	for (size_t i = 0; i < txn->nranges; i++)
+		c->cmp[c->ncmp++] = (struct ic_etcd_cmp){ .key = txn->ranges[i], .prefix = true,
+							  .target = IC_ETCD_MOD,
+							  .result = IC_ETCD_LESS,
+							  .number = txn->rev + 1 };
+	if (guard) {
+		c->cmp[c->ncmp++] = (struct ic_etcd_cmp){ .key = guard->key, .target = IC_ETCD_MOD,
+							  .result = IC_ETCD_LESS,
+							  .number = txn->rev + 1 };
+		c->once = true;
+	}
+	for (size_t i = 0; i < txn->n; i++) {
+		const struct etcd_entry *e = &txn->e[i];
+
+		if (e->point_read)
+			c->cmp[c->ncmp++] = (struct ic_etcd_cmp){
+				.key = e->key, .target = e->mod ? IC_ETCD_MOD : IC_ETCD_CREATE,
+				.result = IC_ETCD_EQUAL, .number = e->mod
+			};
+		if (e->dirty)
+			c->op[c->nop++] = (struct ic_etcd_op){
+				.type = e->present ? IC_ETCD_OP_PUT : IC_ETCD_OP_DELETE,
+				.key = e->key, .value = e->val, .value_len = e->len
+			};
+	}
+	etcd_commit_checks(txn, c);
+	return 0;
+}
+
+/* After a failed compare: was the commit applied by an earlier attempt
+ * whose answer was lost (a connection cut after the request was sent, an
+ * attempt that timed out, libcurl sending the request again on a new
+ * connection)? Then every written key read back holds what the commit
+ * wrote, all at one revision after the snapshot, and every deleted key is
+ * gone. */
+static bool
+etcd_commit_applied(const struct etcd_txn *txn, const struct etcd_commit *c,
+		    const struct ic_etcd_kvs *got)
+{
+	int64_t at = 0;
+
+	for (unsigned i = 0; i < c->nchecked; i++) {
+		const struct etcd_entry *e = c->checked[i];
+		const struct ic_etcd_kv *kv = NULL;
+
+		for (size_t j = 0; j < got->n && !kv; j++)
+			if (strcmp(got->kv[j].key, e->key) == 0)
+				kv = &got->kv[j];
+		if (!e->present) {
+			if (kv)
+				return false;
+			continue;
+		}
+		if (!kv || kv->mod_revision <= txn->rev || (at && kv->mod_revision != at) ||
+		    kv->value_len != e->len || (e->len && memcmp(kv->value, e->val, e->len) != 0))
+			return false;
+		at = kv->mod_revision;
+	}
+	return at != 0;
+}
+
+/* The request reached a member and no answer came (-ETIMEDOUT,
+ * -ECONNRESET), or no member could take it (-EAGAIN: no leader, an
+ * election under way): it may be applied, or may yet be. */
+static bool
+etcd_commit_unknown(int rc)
+{
+	return rc == -ETIMEDOUT || rc == -ECONNRESET || rc == -EAGAIN;
+}
+
+/* Send c; while its outcome is unknown and it is safe to send again (c->once),
+ * send it again (the transport begins at another member) until the
+ * client's timeout has passed once more. *tries: how many were sent. */
+static int
+etcd_commit_attempts(struct etcd_txn *txn, const struct etcd_commit *c,
+		     struct ic_etcd_txn_result *res, unsigned *tries)
+{
+	int64_t deadline = 0, left = 0;
+	int rc;
+
+	for (*tries = 1;; ++*tries) {
+		rc = ic_etcd_txn(txn->client, c->cmp, c->ncmp, c->op, c->nop, c->check, c->ncheck,
+				 (unsigned)left, res);
+		if (!c->once || !(etcd_commit_unknown(rc) || (*tries > 1 && rc == -ECONNREFUSED)))
+			return rc;
+		if (!deadline)
+			deadline = ic_now_ms() + txn->meta->timeout_ms;
+		left = deadline - ic_now_ms();
+		if (left < ETCD_RETRY_PAUSE_MS)
+			return rc;
+		ic_log(IC_LOG_WARN, "%s: metadata commit: %s; its outcome is unknown: sending it "
+				    "again, %lld ms left (it is applied at most once)",
+		       txn->meta->text, ic_etcd_last_error(txn->client), (long long)left);
+		if (rc != -ECONNRESET) /* a cut: another member at once; else a pause */
+			ic_sleep_ms(ETCD_RETRY_PAUSE_MS);
+		left = deadline - ic_now_ms();
+	}
+}
+
+int
+etcd_commit_send(struct etcd_txn *txn)
+{
+	struct etcd_commit *c = calloc(1, sizeof(*c));
+	struct ic_etcd_txn_result res;
+	unsigned tries;
+	bool answered;
+	int rc;
+
+	if (!c)
+		return -ENOMEM;
+	rc = etcd_commit_build(txn, c);
+	if (rc || (c->nop == 0 && txn->nfences == 0)) {
+		free(c);
+		return rc;
+	}
+	rc = etcd_commit_attempts(txn, c, &res, &tries);
+	answered = rc == 0;
+	if (rc) {
+		ic_log(IC_LOG_ERR, "%s: metadata commit failed: %s%s", txn->meta->text,
+		       ic_etcd_last_error(txn->client),
+		       tries > 1 || etcd_commit_unknown(rc)
+			       ? " (whether it was applied is unknown; it is applied whole or not at "
+				 "all)"
+			       : "; nothing written");
+	} else if (res.succeeded) {
+		if (tries > 1)
+			ic_log(IC_LOG_WARN, "%s: metadata commit applied at attempt %u",
+			       txn->meta->text, tries);
+	} else if (etcd_commit_applied(txn, c, &res.got)) {
+		ic_log(IC_LOG_WARN, "%s: metadata commit: an earlier attempt was applied, its "
+				    "answer lost (what it wrote is there, at one revision)",
+		       txn->meta->text);
+	} else {
+		rc = etcd_fence_broken(txn, &res.got) ? -ESTALE : -EAGAIN;
+		ic_log(rc == -ESTALE ? IC_LOG_ERR : IC_LOG_WARN,
+		       "%s: metadata commit refused: %s since revision %lld; %s", txn->meta->text,
+		       rc == -ESTALE ? "the owner's fencing record changed (deposed)"
+				     : "what this transaction read changed",
+		       (long long)txn->rev,
+		       tries > 1 ? "an earlier attempt of it may have been applied"
+				 : "nothing written");
+	}
+	if (answered)
+		ic_etcd_kvs_free(&res.got);
+	free(c);
+	return rc;
+}
