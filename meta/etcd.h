@@ -129,6 +129,11 @@ int etcd_extent_replace(struct ic_meta_txn *txn, enum ic_map map, uint64_t disk,
 			uint64_t count, const struct ic_meta_extent *ext, size_t n);
 /* Before a commit: the chunks the transaction changed become writes. */
 int etcd_maps_flush(struct etcd_txn *txn);
+/* May the chunks under prefix (a map's, "…/resolved/<disk>/") be written
+ * ahead of the commit (meta/etcd_commit.c)? Only a flattened map that had
+ * no chunk at the snapshot: one is read only once its disk is frozen,
+ * which the commit itself does, so no one sees chunks written ahead. */
+bool etcd_map_ahead(const struct etcd_txn *txn, const char *prefix);
 void etcd_maps_free(struct etcd_txn *txn);
 
 #endif

@@ -68,17 +68,31 @@ struct etcd_commit {
 	size_t bytes;
 };
 
+/* A commit sent in steps (see the top): per walked prefix
+ * (txn->ranges[i]), the revision of the last step that wrote under it (0:
+ * none yet); and while a step is built, which entries it writes. */
+struct etcd_steps {
+	int64_t *since;
+	const bool *pick; /* NULL: the commit itself, every entry still dirty */
+};
+
+static bool
+etcd_commit_writes(const struct etcd_steps *st, size_t i, const struct etcd_entry *e)
+{
+	return e->dirty && (!st || !st->pick || st->pick[i]);
+}
+
 /* Read back written keys in the failure branch, as many as etcd takes
  * after the fences: keys with a value first (a deletion's marker holds
  * nothing of this commit's own). */
 static void
-etcd_commit_checks(const struct etcd_txn *txn, struct etcd_commit *c)
+etcd_commit_checks(const struct etcd_txn *txn, struct etcd_commit *c, const struct etcd_steps *st)
 {
 	for (int valued = 1; valued >= 0; valued--)
 		for (size_t i = 0; i < txn->n && c->ncheck < ETCD_TXN_OPS_MAX; i++) {
 			const struct etcd_entry *e = &txn->e[i];
 
-			if (!e->dirty || (e->present && e->len > 0) != valued)
+			if (!etcd_commit_writes(st, i, e) || (e->present && e->len > 0) != valued)
 				continue;
 			c->check[c->ncheck++] = (struct ic_etcd_op){ .type = IC_ETCD_OP_GET,
 								     .key = e->key };
@@ -86,22 +100,24 @@ etcd_commit_checks(const struct etcd_txn *txn, struct etcd_commit *c)
 		}
 }
 
-/* What the commit compares, writes and reads back on failure; -E2BIG past
- * etcd's limits. A commit that writes only keys no compare covers (and
- * read something: a snapshot to compare with) gets one compare more, its
- * first written key unchanged since the snapshot, so that it too can be
- * sent again after an attempt whose outcome is unknown. */
+/* What the commit (or a step of it, st->pick) compares, writes and reads
+ * back on failure; -E2BIG past etcd's limits. A commit that writes only
+ * keys no compare covers (and read something: a snapshot to compare with)
+ * gets one compare more, its first written key unchanged since the
+ * snapshot, so that it too can be sent again after an attempt whose
+ * outcome is unknown. */
 static int
-etcd_commit_build(struct etcd_txn *txn, struct etcd_commit *c)
+etcd_commit_build(struct etcd_txn *txn, struct etcd_commit *c, const struct etcd_steps *st)
 {
 	size_t ncmp = txn->nfences + txn->nranges, nop = 0;
+	const bool step = st && st->pick;
 	const struct etcd_entry *guard = NULL;
 
 	for (size_t i = 0; i < txn->n; i++) {
 		const struct etcd_entry *e = &txn->e[i];
 
 		ncmp += e->point_read;
-		if (!e->dirty)
+		if (!etcd_commit_writes(st, i, e))
 			continue;
 		nop++;
 		c->bytes += e->len + strlen(e->key);
@@ -110,14 +126,13 @@ etcd_commit_build(struct etcd_txn *txn, struct etcd_commit *c)
 	}
 	if (!guard)
 		c->once = true; /* nothing written: sent twice, the same */
-	else if (!c->once && txn->rev)
+	else if (!c->once && txn->rev && !step)
 		ncmp++;
 	else
 		guard = NULL;
 	if (ncmp > ETCD_TXN_OPS_MAX || nop > ETCD_TXN_OPS_MAX || c->bytes > ETCD_TXN_BYTES_MAX) {
-		/* The caller's to split, or to report. */
-		ic_log(IC_LOG_WARN, "%s: a metadata commit of %zu compares, %zu writes and %zu bytes "
-				    "is more than one etcd transaction takes (%u, %u, %u); nothing written",
+		ic_log(IC_LOG_INFO, "%s: a metadata commit of %zu compares, %zu writes and %zu bytes "
+				    "is more than one etcd transaction takes (%u, %u, %u)",
 		       txn->meta->text, ncmp, nop, c->bytes, ETCD_TXN_OPS_MAX, ETCD_TXN_OPS_MAX,
 		       ETCD_TXN_BYTES_MAX);
 		return -E2BIG;
@@ -130,11 +145,14 @@ etcd_commit_build(struct etcd_txn *txn, struct etcd_commit *c)
 		c->check[c->ncheck++] =
 			(struct ic_etcd_op){ .type = IC_ETCD_OP_GET, .key = txn->fence[i].key };
 	}
-	for (size_t i = 0; i < txn->nranges; i++)
+	for (size_t i = 0; i < txn->nranges; i++) {
+		int64_t since = st && st->since[i] ? st->since[i] : txn->rev;
+
 		c->cmp[c->ncmp++] = (struct ic_etcd_cmp){ .key = txn->ranges[i], .prefix = true,
 							  .target = IC_ETCD_MOD,
 							  .result = IC_ETCD_LESS,
-							  .number = txn->rev + 1 };
+							  .number = since + 1 };
+	}
 	if (guard) {
 		c->cmp[c->ncmp++] = (struct ic_etcd_cmp){ .key = guard->key, .target = IC_ETCD_MOD,
 							  .result = IC_ETCD_LESS,
@@ -149,13 +167,13 @@ etcd_commit_build(struct etcd_txn *txn, struct etcd_commit *c)
 				.key = e->key, .target = e->mod ? IC_ETCD_MOD : IC_ETCD_CREATE,
 				.result = IC_ETCD_EQUAL, .number = e->mod
 			};
-		if (e->dirty)
+		if (etcd_commit_writes(st, i, e))
 			c->op[c->nop++] = (struct ic_etcd_op){
 				.type = e->present ? IC_ETCD_OP_PUT : IC_ETCD_OP_DELETE,
 				.key = e->key, .value = e->val, .value_len = e->len
 			};
 	}
-	etcd_commit_checks(txn, c);
+	etcd_commit_checks(txn, c, st);
 	return 0;
 }
 
@@ -163,9 +181,9 @@ etcd_commit_build(struct etcd_txn *txn, struct etcd_commit *c)
  * whose answer was lost (a connection cut after the request was sent, an
  * attempt that timed out, libcurl sending the request again on a new
  * connection)? Then every written key read back holds what the commit
- * wrote, all at one revision after the snapshot, and every deleted key is
- * gone. */
-static bool
+ * wrote, all at one revision after the snapshot (returned; 0: not
+ * applied), and every deleted key is gone. */
+static int64_t
 etcd_commit_applied(const struct etcd_txn *txn, const struct etcd_commit *c,
 		    const struct ic_etcd_kvs *got)
 {
@@ -180,15 +198,15 @@ etcd_commit_applied(const struct etcd_txn *txn, const struct etcd_commit *c,
 				kv = &got->kv[j];
 		if (!e->present) {
 			if (kv)
-				return false;
+				return 0;
 			continue;
 		}
 		if (!kv || kv->mod_revision <= txn->rev || (at && kv->mod_revision != at) ||
 		    kv->value_len != e->len || (e->len && memcmp(kv->value, e->val, e->len) != 0))
-			return false;
+			return 0;
 		at = kv->mod_revision;
 	}
-	return at != 0;
+	return at;
 }
 
 /* The request reached a member and no answer came (-ETIMEDOUT,
@@ -229,22 +247,20 @@ etcd_commit_attempts(struct etcd_txn *txn, const struct etcd_commit *c,
 	}
 }
 
-int
-etcd_commit_send(struct etcd_txn *txn)
+/* The commit, or a step of it (st->pick), as one etcd txn, sent again
+ * while its outcome is unknown; *rev: the revision it was applied at. */
+static int
+etcd_commit_once(struct etcd_txn *txn, struct etcd_commit *c, const struct etcd_steps *st,
+		 int64_t *rev)
 {
-	struct etcd_commit *c = calloc(1, sizeof(*c));
 	struct ic_etcd_txn_result res;
 	unsigned tries;
 	bool answered;
-	int rc;
+	int rc = etcd_commit_build(txn, c, st);
 
-	if (!c)
-		return -ENOMEM;
-	rc = etcd_commit_build(txn, c);
-	if (rc || (c->nop == 0 && txn->nfences == 0)) {
-		free(c);
+	*rev = 0;
+	if (rc || (c->nop == 0 && txn->nfences == 0))
 		return rc;
-	}
 	rc = etcd_commit_attempts(txn, c, &res, &tries);
 	answered = rc == 0;
 	if (rc) {
@@ -255,10 +271,11 @@ etcd_commit_send(struct etcd_txn *txn)
 				 "all)"
 			       : "; nothing written");
 	} else if (res.succeeded) {
+		*rev = res.revision;
 		if (tries > 1)
 			ic_log(IC_LOG_WARN, "%s: metadata commit applied at attempt %u",
 			       txn->meta->text, tries);
-	} else if (etcd_commit_applied(txn, c, &res.got)) {
+	} else if ((*rev = etcd_commit_applied(txn, c, &res.got))) {
 		ic_log(IC_LOG_WARN, "%s: metadata commit: an earlier attempt was applied, its "
 				    "answer lost (what it wrote is there, at one revision)",
 		       txn->meta->text);
@@ -274,6 +291,152 @@ etcd_commit_send(struct etcd_txn *txn)
 	}
 	if (answered)
 		ic_etcd_kvs_free(&res.got);
+	return rc;
+}
+
+/* The walked prefix (index into txn->ranges) whose map entry e may be
+ * written ahead of the commit, or -1. */
+static long
+etcd_ahead_range(const struct etcd_txn *txn, const struct etcd_entry *e)
+{
+	if (!e->dirty || !e->present)
+		return -1;
+	for (size_t r = 0; r < txn->nranges; r++) {
+		size_t len = strlen(txn->ranges[r]);
+
+		if (strncmp(e->key, txn->ranges[r], len) == 0 && e->key[len] &&
+		    etcd_map_ahead(txn, txn->ranges[r]))
+			return (long)r;
+	}
+	return -1;
+}
+
+/* Take back what the steps wrote ahead (every key under each prefix they
+ * wrote, while nothing else wrote there since): the commit was not
+ * applied. With all its compares too when that is unknown: a commit that
+ * was applied broke one of them, and keeps what was written ahead. */
+static void
+etcd_steps_undo(struct etcd_txn *txn, const struct etcd_steps *st, const struct etcd_commit *c)
+{
+	for (size_t r = 0; r < txn->nranges; r++) {
+		struct ic_etcd_cmp cmp[ETCD_TXN_OPS_MAX + 1];
+		const struct ic_etcd_op del = { .type = IC_ETCD_OP_DELETE, .key = txn->ranges[r],
+						.prefix = true };
+		struct ic_etcd_txn_result res;
+		unsigned ncmp = 0;
+		int rc;
+
+		if (!st->since[r])
+			continue;
+		cmp[ncmp++] = (struct ic_etcd_cmp){ .key = txn->ranges[r], .prefix = true,
+						    .target = IC_ETCD_MOD, .result = IC_ETCD_LESS,
+						    .number = st->since[r] + 1 };
+		for (unsigned i = 0; c && i < c->ncmp && ncmp < ETCD_TXN_OPS_MAX; i++)
+			cmp[ncmp++] = c->cmp[i];
+		rc = ic_etcd_txn(txn->client, cmp, ncmp, &del, 1, NULL, 0, 0, &res);
+		if (rc == 0)
+			ic_etcd_kvs_free(&res.got);
+		if (rc || !res.succeeded)
+			ic_log(IC_LOG_WARN, "%s: the chunks written ahead under %s are left (%s); a "
+			       "later commit of that map replaces them", txn->meta->text,
+			       txn->ranges[r], rc ? ic_etcd_last_error(txn->client)
+						  : "what is there changed since, or the commit was applied");
+	}
+}
+
+/* Write the map entries that may go ahead (etcd_ahead_range) in steps of
+ * at most what one etcd txn takes, each comparing all the commit compares
+ * (a prefix written by an earlier step: nothing newer than that step);
+ * they are no longer dirty after. -E2BIG (nothing written) when what is
+ * left would still not fit one txn. */
+static int
+etcd_steps_send(struct etcd_txn *txn, struct etcd_steps *st)
+{
+	size_t rest_ops = 0, rest_bytes = 0, ahead = 0, next = 0;
+	long *range = malloc((txn->n + 1) * sizeof(*range));
+	bool *pick = calloc(txn->n + 1, sizeof(*pick));
+	int rc = range && pick ? 0 : -ENOMEM;
+
+	for (size_t i = 0; rc == 0 && i < txn->n; i++) {
+		const struct etcd_entry *e = &txn->e[i];
+		size_t size = e->len + strlen(e->key);
+
+		range[i] = etcd_ahead_range(txn, e);
+		if (range[i] >= 0 && size <= ETCD_TXN_BYTES_MAX)
+			ahead++;
+		else if (e->dirty)
+			range[i] = -1, rest_ops++, rest_bytes += size;
+	}
+	if (rc == 0 && (!ahead || rest_ops > ETCD_TXN_OPS_MAX || rest_bytes > ETCD_TXN_BYTES_MAX))
+		rc = -E2BIG;
+	for (unsigned step = 1; rc == 0 && next < txn->n; step++) {
+		struct etcd_commit *c = calloc(1, sizeof(*c));
+		size_t n = 0, bytes = 0, i;
+		int64_t rev;
+
+		memset(pick, 0, txn->n * sizeof(*pick));
+		for (i = next; i < txn->n; i++) {
+			size_t size = txn->e[i].len + strlen(txn->e[i].key);
+
+			if (range[i] < 0)
+				continue;
+			if (n == ETCD_TXN_OPS_MAX || bytes + size > ETCD_TXN_BYTES_MAX)
+				break;
+			pick[i] = true;
+			n++;
+			bytes += size;
+		}
+		next = i;
+		if (n == 0) {
+			free(c);
+			break;
+		}
+		st->pick = pick;
+		rc = c ? etcd_commit_once(txn, c, st, &rev) : -ENOMEM;
+		st->pick = NULL;
+		free(c);
+		if (rc) {
+			ic_log(IC_LOG_WARN, "%s: metadata commit: step %u, %zu chunks of flattened "
+			       "maps written ahead, failed", txn->meta->text, step, n);
+			break;
+		}
+		for (i = 0; i < txn->n; i++)
+			if (pick[i]) {
+				txn->e[i].dirty = false;
+				st->since[range[i]] = rev;
+			}
+		ic_log(IC_LOG_INFO, "%s: metadata commit: step %u wrote %zu chunks of flattened maps "
+		       "ahead (revision %lld)", txn->meta->text, step, n, (long long)rev);
+	}
+	free(range);
+	free(pick);
+	return rc;
+}
+
+int
+etcd_commit_send(struct etcd_txn *txn)
+{
+	struct etcd_commit *c = calloc(1, sizeof(*c));
+	struct etcd_steps st = { .since = calloc(txn->nranges + 1, sizeof(*st.since)) };
+	bool stepped = false;
+	int64_t rev;
+	int rc = c && st.since ? etcd_commit_once(txn, c, NULL, &rev) : -ENOMEM;
+
+	if (rc == -E2BIG) {
+		rc = etcd_steps_send(txn, &st);
+		stepped = true;
+		if (rc == 0) {
+			memset(c, 0, sizeof(*c));
+			rc = etcd_commit_once(txn, c, &st, &rev);
+		}
+	}
+	if (rc == -E2BIG)
+		ic_log(IC_LOG_ERR, "%s: a metadata commit too large for one etcd transaction "
+		       "(%u writes, 1 MiB), beyond the flattened maps new in it; nothing written",
+		       txn->meta->text, ETCD_TXN_OPS_MAX);
+	if (rc && stepped)
+		etcd_steps_undo(txn, &st, etcd_commit_unknown(rc) ? c : NULL);
+	free(st.since);
 	free(c);
 	return rc;
 }

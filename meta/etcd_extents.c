@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/log.h"
 #include "meta/codec.h"
@@ -28,6 +29,7 @@ struct etcd_map {
 	size_t n, cap;
 	uint64_t *dirty; /* chunks changed */
 	size_t ndirty;
+	bool fresh; /* no chunk at the snapshot */
 };
 
 static uint64_t
@@ -127,6 +129,7 @@ map_get(struct etcd_txn *txn, enum ic_map map, uint64_t disk, struct etcd_map **
 	if (rc == 0) {
 		snprintf(m->prefix + strlen(m->prefix), 18, "%016llx/", (unsigned long long)disk);
 		rc = etcd_txn_walk(txn, m->prefix, map_decode_chunk, m);
+		m->fresh = m->n == 0;
 	}
 	if (rc) {
 		map_free(m);
@@ -302,4 +305,13 @@ etcd_maps_flush(struct etcd_txn *txn)
 		m->ndirty = 0;
 	}
 	return rc;
+}
+
+bool
+etcd_map_ahead(const struct etcd_txn *txn, const char *prefix)
+{
+	for (const struct etcd_map *m = txn->maps; m; m = m->next)
+		if (m->map == IC_MAP_RESOLVED && m->fresh && strcmp(m->prefix, prefix) == 0)
+			return true;
+	return false;
 }

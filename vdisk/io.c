@@ -4,6 +4,7 @@
  * (copy-on-write). The leaf's map changes in memory at once and reaches
  * the metadata file at flush, after the layer data it describes. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -568,10 +569,51 @@ vd_commit_collect(struct ic_vdisk *vd, struct vd_commit *c)
 	return rc;
 }
 
+/* Replace, in txn, the leaf's map over the dirty ranges of c inside
+ * [lo, hi) (clusters) with c's extents there, clipped to them. */
 static int
-vd_commit_write(struct ic_vdisk *vd, const struct vd_commit *c)
+vd_commit_replace(struct ic_meta_txn *txn, uint64_t leaf, const struct vd_commit *c, uint64_t lo,
+		  uint64_t hi)
 {
-	uint64_t leaf = vd->layers[0].disk_id;
+	struct ic_meta_extent *part = NULL;
+	size_t cap = 0;
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < c->ranges.n; i++) {
+		uint64_t s = c->ranges.ext[i].start, e = s + c->ranges.ext[i].count, n = 0;
+
+		s = s > lo ? s : lo;
+		e = e < hi ? e : hi;
+		if (s >= e)
+			continue;
+		for (size_t z = extmap_lower(&c->ext, s); z < c->ext.n && c->ext.ext[z].start < e;
+		     z++, n++) {
+			const struct ic_meta_extent *x = &c->ext.ext[z];
+			uint64_t a = x->start > s ? x->start : s;
+			uint64_t b = x->start + x->count < e ? x->start + x->count : e;
+
+			if (n == cap) {
+				struct ic_meta_extent *grown =
+					realloc(part, (cap = cap ? 2 * cap : 64) * sizeof(*part));
+
+				if (!grown) {
+					free(part);
+					return -ENOMEM;
+				}
+				part = grown;
+			}
+			part[n] = (struct ic_meta_extent){ a, b - a, x->holder };
+		}
+		rc = ic_meta_extent_replace(txn, IC_MAP_ALLOC, leaf, s, e - s, part, n);
+	}
+	free(part);
+	return rc;
+}
+
+/* Commit c's ranges inside [lo, hi) as one transaction. */
+static int
+vd_commit_write(struct ic_vdisk *vd, const struct vd_commit *c, uint64_t lo, uint64_t hi)
+{
 	struct ic_meta_txn *txn;
 	int rc = ic_meta_begin(vd->store->meta, true, &txn);
 
@@ -580,15 +622,8 @@ vd_commit_write(struct ic_vdisk *vd, const struct vd_commit *c)
 	rc = owner_check(txn, &vd->claim);
 	if (rc == -ESTALE)
 		vd_fence_deposed(vd);
-	for (size_t i = 0; rc == 0 && i < c->ranges.n; i++) {
-		uint64_t s = c->ranges.ext[i].start, e = s + c->ranges.ext[i].count;
-		size_t a = extmap_lower(&c->ext, s), z = a;
-
-		while (z < c->ext.n && c->ext.ext[z].start < e)
-			z++;
-		rc = ic_meta_extent_replace(txn, IC_MAP_ALLOC, leaf, s, e - s, &c->ext.ext[a],
-					    z - a);
-	}
+	if (rc == 0)
+		rc = vd_commit_replace(txn, vd->layers[0].disk_id, c, lo, hi);
 	if (rc) {
 		ic_meta_abort(txn);
 		return rc;
@@ -596,6 +631,31 @@ vd_commit_write(struct ic_vdisk *vd, const struct vd_commit *c)
 	rc = ic_meta_commit(txn);
 	if (rc == -ESTALE) /* fenced by the commit itself (a store in etcd) */
 		vd_fence_deposed(vd);
+	return rc;
+}
+
+/* Commit c's ranges inside [lo, hi). A commit larger than the metadata
+ * store takes in one transaction (-E2BIG: a store in etcd takes 128
+ * chunks of the map and 1 MiB; an import that wrote a sparse image of
+ * terabytes faster than the background commit) is split at the middle
+ * cluster, each half its own transaction. The flush returns once all are
+ * in: a crash between them leaves the first half committed, as a
+ * background commit would have; nothing was acknowledged. */
+static int
+vd_commit_span(struct ic_vdisk *vd, const struct vd_commit *c, uint64_t lo, uint64_t hi)
+{
+	int rc = vd_commit_write(vd, c, lo, hi);
+
+	if (rc == -E2BIG && hi - lo > 1) {
+		uint64_t mid = lo + (hi - lo) / 2;
+
+		ic_log(IC_LOG_INFO, "%s: the map's changes of clusters [%" PRIu64 ", %" PRIu64
+		       ") are more than one metadata commit takes: committing them in two",
+		       vd->image, lo, hi);
+		rc = vd_commit_span(vd, c, lo, mid);
+		if (rc == 0)
+			rc = vd_commit_span(vd, c, mid, hi);
+	}
 	return rc;
 }
 
@@ -647,7 +707,9 @@ vd_flush(struct ic_vdisk *vd)
 		rc = vd->stack ? ic_stack_flush(vd->stack, &vd->layers[0])
 			       : ic_layer_backend_ops.flush(NULL, NULL, &vd->layers[0]);
 	if (rc == 0 && c.ranges.n)
-		rc = vd_commit_write(vd, &c);
+		rc = vd_commit_span(vd, &c, c.ranges.ext[0].start,
+				    c.ranges.ext[c.ranges.n - 1].start +
+					    c.ranges.ext[c.ranges.n - 1].count);
 	if (rc) {
 		/* Keep the ranges dirty so the next flush tries again. */
 		pthread_rwlock_wrlock(&vd->map_lock);

@@ -1,20 +1,24 @@
 /* A TCP relay in front of one real etcd member that loses kv/txn requests
- * or their answers on demand, for the etcd backend's cases
- * (test_meta_etcd_cases.h): what a member does when it dies after taking
- * a request, or before. Everything else passes through unchanged.
+ * or their answers on demand, or holds one back, for the etcd backend's
+ * cases (test_meta_etcd_cases.h): what a member does when it dies after
+ * taking a request, or before; another writer's change between two
+ * requests. Everything else passes through unchanged.
  *
  * Plain http only (the relay reads the request line). A connection
  * is one thread; proxy_stop ends them all. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PROXY_CONNS_MAX 64
@@ -31,6 +35,10 @@ struct etcd_proxy {
 	enum proxy_fault fault;
 	atomic_int faults; /* kv/txn requests still to lose */
 	atomic_int lost;   /* kv/txn requests lost so far */
+	/* proxy_hold: the kv/txn request numbered hold_at (from 1) waits, once
+	 * held is posted, until release is. */
+	atomic_int txns, hold_at;
+	sem_t held, release;
 	pthread_t acceptor, conn[PROXY_CONNS_MAX];
 	atomic_int nconn;
 };
@@ -60,6 +68,10 @@ proxy_take_fault(struct etcd_proxy *p, const char *buf, ssize_t n)
 
 	if ((size_t)n < sizeof(line) - 1 || memcmp(buf, line, sizeof(line) - 1) != 0)
 		return false;
+	if (atomic_fetch_add(&p->txns, 1) + 1 == atomic_load(&p->hold_at)) {
+		sem_post(&p->held);
+		sem_wait(&p->release);
+	}
 	while (left > 0 && !atomic_compare_exchange_weak(&p->faults, &left, left - 1))
 		;
 	return left > 0;
@@ -159,6 +171,8 @@ proxy_start(struct etcd_proxy *p, const char *member)
 	unsigned port;
 
 	memset(p, 0, sizeof(*p));
+	sem_init(&p->held, 0, 0);
+	sem_init(&p->release, 0, 0);
 	if (sscanf(member, "%63[^:]:%u", host, &port) != 2)
 		return -1;
 	p->upstream = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(port) };
@@ -181,6 +195,33 @@ proxy_arm(struct etcd_proxy *p, enum proxy_fault fault, int n)
 	atomic_store(&p->faults, n);
 }
 
+/* Hold the nth kv/txn request from now (1: the next) until proxy_release. */
+static void
+proxy_hold(struct etcd_proxy *p, int nth)
+{
+	atomic_store(&p->hold_at, atomic_load(&p->txns) + nth);
+}
+
+/* Wait (30 s at most) until the held request has come; 0 or -1. */
+static int
+proxy_wait_held(struct etcd_proxy *p)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 30;
+	while (sem_timedwait(&p->held, &until) != 0)
+		if (errno != EINTR)
+			return -1;
+	return 0;
+}
+
+static void
+proxy_release(struct etcd_proxy *p)
+{
+	sem_post(&p->release);
+}
+
 static void
 proxy_stop(struct etcd_proxy *p)
 {
@@ -193,4 +234,6 @@ proxy_stop(struct etcd_proxy *p)
 		pthread_join(p->conn[i], NULL);
 	close(p->lfd);
 	close(p->stopfd);
+	sem_destroy(&p->held);
+	sem_destroy(&p->release);
 }

@@ -391,6 +391,136 @@ test_etcd_commit_unknown_outcome_conflict(void **state)
 	proxy_stop(&p);
 }
 
+/* n chunks of a flattened map of disk (one extent of holder 3 at the start
+ * of each 2^16 clusters) into txn. */
+static void
+etcd_fill_resolved(struct ic_meta_txn *txn, uint64_t disk, uint64_t n)
+{
+	for (uint64_t i = 0; i < n; i++) {
+		struct ic_meta_extent e = { i << 16, 1, 3 };
+
+		assert_int_equal(ic_meta_extent_replace(txn, IC_MAP_RESOLVED, disk, e.start, 1, &e,
+							1),
+				 0);
+	}
+}
+
+static int
+etcd_count_one(void *arg, const struct ic_meta_extent *e)
+{
+	(void)e;
+	++*(size_t *)arg;
+	return 0;
+}
+
+/* How many extents disk's flattened map holds now. */
+static size_t
+etcd_resolved_count(struct ic_meta *m, uint64_t disk)
+{
+	struct ic_meta_txn *txn;
+	size_t n = 0;
+
+	assert_int_equal(ic_meta_begin(m, false, &txn), 0);
+	assert_int_equal(ic_meta_extent_foreach(txn, IC_MAP_RESOLVED, disk, etcd_count_one, &n), 0);
+	ic_meta_abort(txn);
+	return n;
+}
+
+/* A flattened map new in a commit (a snapshot of a large image freezes
+ * its map whole) may exceed one etcd transaction: 200 chunks are written
+ * in steps ahead of the commit, and read back whole. (An allocation map of
+ * that size is still refused: test_etcd_commit_too_big.) */
+static void
+test_etcd_flattened_map_in_steps(void **state)
+{
+	struct fx *f = *state;
+	struct ic_meta_txn *txn;
+
+	assert_int_equal(ic_meta_begin(f->meta, true, &txn), 0);
+	etcd_fill_resolved(txn, 7, 200);
+	assert_int_equal(ic_meta_name_put(txn, "frozen", 7), 0);
+	assert_int_equal(ic_meta_commit(txn), 0);
+	assert_int_equal(etcd_resolved_count(f->meta, 7), 200);
+	etcd_expect_name(f, "frozen", 7);
+}
+
+/* Steps carry every compare of the commit: a change to what it read, made
+ * before the first step, refuses the first step and nothing is written. */
+static void
+test_etcd_steps_refused_before(void **state)
+{
+	struct fx *f = *state;
+	struct ic_meta *other = etcd_other(f);
+	struct ic_meta_txn *a, *b;
+	uint64_t id;
+
+	assert_int_equal(ic_meta_begin(f->meta, true, &a), 0);
+	assert_int_equal(ic_meta_name_get(a, "k", &id), -ENOENT);
+	assert_int_equal(ic_meta_name_put(a, "k", 8), 0);
+	etcd_fill_resolved(a, 8, 200);
+	assert_int_equal(ic_meta_begin(other, true, &b), 0);
+	assert_int_equal(ic_meta_name_put(b, "k", 99), 0);
+	assert_int_equal(ic_meta_commit(b), 0);
+	assert_int_equal(ic_meta_commit(a), -EAGAIN);
+	assert_int_equal(etcd_resolved_count(f->meta, 8), 0);
+	etcd_expect_name(f, "k", 99);
+	ic_meta_close(other);
+}
+
+struct etcd_racer {
+	struct fx *f;
+	struct etcd_proxy *p;
+	int rc;
+};
+
+/* Once the second step is held at the relay, change what the commit read. */
+static void *
+etcd_race_between_steps(void *arg)
+{
+	struct etcd_racer *r = arg;
+	struct ic_meta_txn *b;
+
+	r->rc = proxy_wait_held(r->p);
+	if (r->rc == 0)
+		r->rc = ic_meta_begin(r->f->meta, true, &b);
+	if (r->rc == 0)
+		r->rc = ic_meta_name_put(b, "k", 99);
+	if (r->rc == 0)
+		r->rc = ic_meta_commit(b);
+	proxy_release(r->p);
+	return NULL;
+}
+
+/* A change between two steps refuses the next step: what the steps before
+ * it wrote ahead is taken back, and nothing of the commit remains. (The
+ * second step is held at the relay while another writer changes a key the
+ * commit read.) */
+static void
+test_etcd_steps_taken_back(void **state)
+{
+	struct fx *f = *state;
+	struct etcd_proxy p;
+	struct ic_meta *m = etcd_proxied(f, &p);
+	struct etcd_racer r = { f, &p, -1 };
+	struct ic_meta_txn *a;
+	pthread_t racer;
+	uint64_t id;
+
+	assert_int_equal(ic_meta_begin(m, true, &a), 0);
+	assert_int_equal(ic_meta_name_get(a, "k", &id), -ENOENT);
+	assert_int_equal(ic_meta_name_put(a, "k", 9), 0);
+	etcd_fill_resolved(a, 9, 200);
+	proxy_hold(&p, 2);
+	assert_int_equal(pthread_create(&racer, NULL, etcd_race_between_steps, &r), 0);
+	assert_int_equal(ic_meta_commit(a), -EAGAIN);
+	assert_int_equal(pthread_join(racer, NULL), 0);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(etcd_resolved_count(f->meta, 9), 0);
+	etcd_expect_name(f, "k", 99);
+	ic_meta_close(m);
+	proxy_stop(&p);
+}
+
 static const struct CMUnitTest etcd_cases[] = {
 	cmocka_unit_test_setup_teardown(test_etcd_conflict_loses_cleanly, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_etcd_walk_conflicts_with_insert_and_delete, setup,
@@ -404,4 +534,7 @@ static const struct CMUnitTest etcd_cases[] = {
 					teardown),
 	cmocka_unit_test_setup_teardown(test_etcd_commit_unknown_outcome_conflict, setup,
 					teardown),
+	cmocka_unit_test_setup_teardown(test_etcd_flattened_map_in_steps, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_etcd_steps_refused_before, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_etcd_steps_taken_back, setup, teardown),
 };
