@@ -112,12 +112,9 @@ int etcd_walk(struct ic_meta_txn *txn, enum meta_db db, meta_walk_fn fn, void *a
 
 /* meta/etcd_commit.c: send txn's writes (after etcd_maps_flush) as one
  * etcd txn, or in steps when too large (see there). 0, -EAGAIN (what it
- * read changed), -ESTALE (a fence), -E2BIG, or the etcd call's -errno. */
-int etcd_commit_send(struct etcd_txn *txn);
-
-/* meta/etcd_commit.c: send txn's writes (after etcd_maps_flush) as one
- * etcd txn, or in steps when too large (see there). 0, -EAGAIN (what it
- * read changed), -ESTALE (a fence), -E2BIG, or the etcd call's -errno. */
+ * read changed; nothing written), -ESTALE (a fence), -E2BIG, -ETIMEDOUT
+ * or -ECONNRESET (its outcome unknown: it may be applied), or the etcd
+ * call's -errno. */
 int etcd_commit_send(struct etcd_txn *txn);
 
 /* meta/etcd_extents.c */

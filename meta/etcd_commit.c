@@ -182,12 +182,15 @@ etcd_commit_build(struct etcd_txn *txn, struct etcd_commit *c, const struct etcd
  * attempt that timed out, libcurl sending the request again on a new
  * connection)? Then every written key read back holds what the commit
  * wrote, all at one revision after the snapshot (returned; 0: not
- * applied), and every deleted key is gone. */
+ * applied), and every deleted key is gone. A commit that wrote no value
+ * (deletions and their empty markers only) cannot be told from another
+ * that deleted the same keys: 0. */
 static int64_t
 etcd_commit_applied(const struct etcd_txn *txn, const struct etcd_commit *c,
 		    const struct ic_etcd_kvs *got)
 {
 	int64_t at = 0;
+	bool valued = false;
 
 	for (unsigned i = 0; i < c->nchecked; i++) {
 		const struct etcd_entry *e = c->checked[i];
@@ -205,8 +208,9 @@ etcd_commit_applied(const struct etcd_txn *txn, const struct etcd_commit *c,
 		    kv->value_len != e->len || (e->len && memcmp(kv->value, e->val, e->len) != 0))
 			return 0;
 		at = kv->mod_revision;
+		valued |= e->len > 0;
 	}
-	return at;
+	return valued ? at : 0;
 }
 
 /* The request reached a member and no answer came (-ETIMEDOUT,
@@ -236,34 +240,41 @@ etcd_commit_attempts(struct etcd_txn *txn, const struct etcd_commit *c,
 		if (!deadline)
 			deadline = ic_now_ms() + txn->meta->timeout_ms;
 		left = deadline - ic_now_ms();
-		if (left < ETCD_RETRY_PAUSE_MS)
+		if (left < 2 * ETCD_RETRY_PAUSE_MS)
 			return rc;
 		ic_log(IC_LOG_WARN, "%s: metadata commit: %s; its outcome is unknown: sending it "
 				    "again, %lld ms left (it is applied at most once)",
 		       txn->meta->text, ic_etcd_last_error(txn->client), (long long)left);
 		if (rc != -ECONNRESET) /* a cut: another member at once; else a pause */
 			ic_sleep_ms(ETCD_RETRY_PAUSE_MS);
-		left = deadline - ic_now_ms();
+		left = deadline - ic_now_ms(); /* a pause may overshoot on a busy machine */
+		if (left < ETCD_RETRY_PAUSE_MS)
+			return rc;
 	}
 }
 
 /* The commit, or a step of it (st->pick), as one etcd txn, sent again
- * while its outcome is unknown; *rev: the revision it was applied at. */
+ * while its outcome is unknown; *rev: the revision it was applied at.
+ * When it fails, *unknown says whether it may be applied all the same
+ * (then -ETIMEDOUT, -ECONNRESET or -ESTALE, never -EAGAIN, which says
+ * nothing was written). */
 static int
 etcd_commit_once(struct etcd_txn *txn, struct etcd_commit *c, const struct etcd_steps *st,
-		 int64_t *rev)
+		 int64_t *rev, bool *unknown)
 {
 	struct ic_etcd_txn_result res;
-	unsigned tries;
+	unsigned tries = 1;
 	bool answered;
 	int rc = etcd_commit_build(txn, c, st);
 
 	*rev = 0;
+	*unknown = false;
 	if (rc || (c->nop == 0 && txn->nfences == 0))
 		return rc;
 	rc = etcd_commit_attempts(txn, c, &res, &tries);
 	answered = rc == 0;
 	if (rc) {
+		*unknown = tries > 1 || etcd_commit_unknown(rc);
 		ic_log(IC_LOG_ERR, "%s: metadata commit failed: %s%s", txn->meta->text,
 		       ic_etcd_last_error(txn->client),
 		       tries > 1 || etcd_commit_unknown(rc)
@@ -280,8 +291,9 @@ etcd_commit_once(struct etcd_txn *txn, struct etcd_commit *c, const struct etcd_
 				    "answer lost (what it wrote is there, at one revision)",
 		       txn->meta->text);
 	} else {
-		rc = etcd_fence_broken(txn, &res.got) ? -ESTALE : -EAGAIN;
-		ic_log(rc == -ESTALE ? IC_LOG_ERR : IC_LOG_WARN,
+		*unknown = tries > 1;
+		rc = etcd_fence_broken(txn, &res.got) ? -ESTALE : *unknown ? -ETIMEDOUT : -EAGAIN;
+		ic_log(rc != -EAGAIN ? IC_LOG_ERR : IC_LOG_WARN,
 		       "%s: metadata commit refused: %s since revision %lld; %s", txn->meta->text,
 		       rc == -ESTALE ? "the owner's fencing record changed (deposed)"
 				     : "what this transaction read changed",
@@ -291,6 +303,8 @@ etcd_commit_once(struct etcd_txn *txn, struct etcd_commit *c, const struct etcd_
 	}
 	if (answered)
 		ic_etcd_kvs_free(&res.got);
+	if (*unknown && rc == -EAGAIN) /* no member could take it: unknown all the same */
+		rc = -ETIMEDOUT;
 	return rc;
 }
 
@@ -311,36 +325,43 @@ etcd_ahead_range(const struct etcd_txn *txn, const struct etcd_entry *e)
 	return -1;
 }
 
-/* Take back what the steps wrote ahead (every key under each prefix they
- * wrote, while nothing else wrote there since): the commit was not
- * applied. With all its compares too when that is unknown: a commit that
- * was applied broke one of them, and keeps what was written ahead. */
+/* Take back what the steps wrote ahead: the commit was not applied.
+ * Every chunk under each prefix they wrote goes, while nothing else wrote
+ * there since (with every compare of the commit, c, when its outcome is
+ * unknown: a commit that was applied broke one of them, and keeps its
+ * map). The prefix's own key (the empty marker of meta/etcd_txn.c) is
+ * written in the same txn, so that a step or the commit, if applied late
+ * (a member that froze with it), finds the prefix newer than it compares
+ * and writes nothing. */
 static void
 etcd_steps_undo(struct etcd_txn *txn, const struct etcd_steps *st, const struct etcd_commit *c)
 {
 	for (size_t r = 0; r < txn->nranges; r++) {
-		struct ic_etcd_cmp cmp[ETCD_TXN_OPS_MAX + 1];
-		const struct ic_etcd_op del = { .type = IC_ETCD_OP_DELETE, .key = txn->ranges[r],
-						.prefix = true };
+		char from[ETCD_KEY_MAX + 2], to[ETCD_KEY_MAX + 2];
+		const struct ic_etcd_cmp own = { .key = txn->ranges[r], .prefix = true,
+						 .target = IC_ETCD_MOD, .result = IC_ETCD_LESS,
+						 .number = st->since[r] + 1 };
+		/* Chunks are named by 16 hex digits after the prefix: [0, g). */
+		const struct ic_etcd_op ops[] = {
+			{ .type = IC_ETCD_OP_DELETE, .key = from, .end = to },
+			{ .type = IC_ETCD_OP_PUT, .key = txn->ranges[r], .value = "" },
+		};
 		struct ic_etcd_txn_result res;
-		unsigned ncmp = 0;
 		int rc;
 
 		if (!st->since[r])
 			continue;
-		cmp[ncmp++] = (struct ic_etcd_cmp){ .key = txn->ranges[r], .prefix = true,
-						    .target = IC_ETCD_MOD, .result = IC_ETCD_LESS,
-						    .number = st->since[r] + 1 };
-		for (unsigned i = 0; c && i < c->ncmp && ncmp < ETCD_TXN_OPS_MAX; i++)
-			cmp[ncmp++] = c->cmp[i];
-		rc = ic_etcd_txn(txn->client, cmp, ncmp, &del, 1, NULL, 0, 0, &res);
+		snprintf(from, sizeof(from), "%s0", txn->ranges[r]);
+		snprintf(to, sizeof(to), "%sg", txn->ranges[r]);
+		rc = ic_etcd_txn(txn->client, c ? c->cmp : &own, c ? c->ncmp : 1, ops, 2, NULL, 0, 0,
+				 &res);
 		if (rc == 0)
 			ic_etcd_kvs_free(&res.got);
 		if (rc || !res.succeeded)
-			ic_log(IC_LOG_WARN, "%s: the chunks written ahead under %s are left (%s); a "
-			       "later commit of that map replaces them", txn->meta->text,
-			       txn->ranges[r], rc ? ic_etcd_last_error(txn->client)
-						  : "what is there changed since, or the commit was applied");
+			ic_log(IC_LOG_WARN, "%s: the chunks written ahead under %s are left (%s)",
+			       txn->meta->text, txn->ranges[r],
+			       rc ? ic_etcd_last_error(txn->client)
+				  : "the commit was applied, or another wrote there since");
 	}
 }
 
@@ -372,6 +393,7 @@ etcd_steps_send(struct etcd_txn *txn, struct etcd_steps *st)
 	for (unsigned step = 1; rc == 0 && next < txn->n; step++) {
 		struct etcd_commit *c = calloc(1, sizeof(*c));
 		size_t n = 0, bytes = 0, i;
+		bool unknown;
 		int64_t rev;
 
 		memset(pick, 0, txn->n * sizeof(*pick));
@@ -392,12 +414,16 @@ etcd_steps_send(struct etcd_txn *txn, struct etcd_steps *st)
 			break;
 		}
 		st->pick = pick;
-		rc = c ? etcd_commit_once(txn, c, st, &rev) : -ENOMEM;
+		rc = c ? etcd_commit_once(txn, c, st, &rev, &unknown) : -ENOMEM;
 		st->pick = NULL;
 		free(c);
 		if (rc) {
 			ic_log(IC_LOG_WARN, "%s: metadata commit: step %u, %zu chunks of flattened "
 			       "maps written ahead, failed", txn->meta->text, step, n);
+			/* It may yet be applied: its prefixes are taken back too. */
+			for (i = 0; unknown && i < txn->n; i++)
+				if (pick[i] && !st->since[range[i]])
+					st->since[range[i]] = txn->rev;
 			break;
 		}
 		for (i = 0; i < txn->n; i++)
@@ -419,15 +445,16 @@ etcd_commit_send(struct etcd_txn *txn)
 	struct etcd_commit *c = calloc(1, sizeof(*c));
 	struct etcd_steps st = { .since = calloc(txn->nranges + 1, sizeof(*st.since)) };
 	bool stepped = false;
+	bool unknown = false;
 	int64_t rev;
-	int rc = c && st.since ? etcd_commit_once(txn, c, NULL, &rev) : -ENOMEM;
+	int rc = c && st.since ? etcd_commit_once(txn, c, NULL, &rev, &unknown) : -ENOMEM;
 
 	if (rc == -E2BIG) {
 		rc = etcd_steps_send(txn, &st);
 		stepped = true;
 		if (rc == 0) {
 			memset(c, 0, sizeof(*c));
-			rc = etcd_commit_once(txn, c, &st, &rev);
+			rc = etcd_commit_once(txn, c, &st, &rev, &unknown);
 		}
 	}
 	if (rc == -E2BIG)
@@ -435,7 +462,7 @@ etcd_commit_send(struct etcd_txn *txn)
 		       "(%u writes, 1 MiB), beyond the flattened maps new in it; nothing written",
 		       txn->meta->text, ETCD_TXN_OPS_MAX);
 	if (rc && stepped)
-		etcd_steps_undo(txn, &st, etcd_commit_unknown(rc) ? c : NULL);
+		etcd_steps_undo(txn, &st, unknown ? c : NULL);
 	free(st.since);
 	free(c);
 	return rc;

@@ -60,15 +60,17 @@ image_new_leaf(struct ic_store *store, struct ic_meta_txn *txn, const char *name
 }
 
 /* Commit txn if rc is 0, else abort it; when that fails, remove the new
- * layer file (if any) again. */
+ * layer file (if any) again, unless the commit may be applied. */
 static int
 image_finish(struct ic_store *store, struct ic_meta_txn *txn, int rc, uint64_t new_file)
 {
+	bool committed = rc == 0;
+
 	if (rc == 0)
 		rc = ic_meta_commit(txn);
 	else
 		ic_meta_abort(txn);
-	if (rc && new_file)
+	if (rc && new_file && !(committed && ic_meta_commit_unknown(rc)))
 		store_layer_unlink(store, new_file);
 	return rc;
 }

@@ -272,9 +272,15 @@ rm_merge_frozen(struct rm_merge *m)
 		rc = resolve_rename(txn, m->c->id, n.id);
 	if (rc == 0)
 		rc = rm_reparent(txn, m->c->id, n.id);
-	rc = rc ? (ic_meta_abort(txn), rc) : ic_meta_commit(txn);
 	if (rc) {
+		ic_meta_abort(txn);
 		store_layer_unlink(store, n.id);
+		return rc;
+	}
+	rc = ic_meta_commit(txn);
+	if (rc) {
+		if (!ic_meta_commit_unknown(rc)) /* else the merged layer may be named */
+			store_layer_unlink(store, n.id);
 		return rc;
 	}
 	store_layer_unlink(store, m->c->id);

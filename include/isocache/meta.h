@@ -43,6 +43,7 @@
 #ifndef ISOCACHE_META_H
 #define ISOCACHE_META_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -70,8 +71,19 @@ uint32_t ic_meta_cluster_size(const struct ic_meta *meta);
 const uint8_t *ic_meta_store_uuid(const struct ic_meta *meta);
 
 int ic_meta_begin(struct ic_meta *meta, bool write, struct ic_meta_txn **out);
-/* Commit a write transaction (a read one just ends); frees txn either way. */
+/* Commit a write transaction (a read one just ends); frees txn either way.
+ * On a store in etcd, -ETIMEDOUT or -ECONNRESET say that whether it was
+ * applied is unknown (ic_meta_commit_unknown); any other error, that
+ * nothing was written. */
 int ic_meta_commit(struct ic_meta_txn *txn);
+/* rc of ic_meta_commit: may the commit be applied all the same? Then what
+ * it names (a new layer file) must be kept: isocache-admin check reports a
+ * file no record names. */
+static inline bool
+ic_meta_commit_unknown(int rc)
+{
+	return rc == -ETIMEDOUT || rc == -ECONNRESET;
+}
 /* Abandon; NULL is fine. Frees txn. */
 void ic_meta_abort(struct ic_meta_txn *txn);
 

@@ -365,9 +365,10 @@ test_etcd_commit_unknown_outcome_sent_again(void **state)
 	}
 }
 
-/* Sent again after a lost answer, a commit that conflicts is still
- * refused: what it would have written is not there, so no earlier attempt
- * was applied. */
+/* Sent again after a lost answer, a commit that conflicts is not taken
+ * for applied: what it would have written is not there. Its first
+ * attempt's outcome is unknown to it, so it fails with -ETIMEDOUT, not
+ * with -EAGAIN, which says that nothing was written. */
 static void
 test_etcd_commit_unknown_outcome_conflict(void **state)
 {
@@ -384,7 +385,7 @@ test_etcd_commit_unknown_outcome_conflict(void **state)
 	assert_int_equal(ic_meta_name_put(other, "raced", 9), 0);
 	assert_int_equal(ic_meta_commit(other), 0);
 	proxy_arm(&p, PROXY_LOSE_ANSWER, 2);
-	assert_int_equal(ic_meta_commit(txn), -EAGAIN);
+	assert_int_equal(ic_meta_commit(txn), -ETIMEDOUT);
 	assert_true(atomic_load(&p.lost) >= 1);
 	etcd_expect_name(f, "raced", 9);
 	ic_meta_close(m);
@@ -473,7 +474,7 @@ struct etcd_racer {
 	int rc;
 };
 
-/* Once the second step is held at the relay, change what the commit read. */
+/* Once the held request has come to the relay, change what the commit read. */
 static void *
 etcd_race_between_steps(void *arg)
 {
@@ -491,34 +492,44 @@ etcd_race_between_steps(void *arg)
 	return NULL;
 }
 
-/* A change between two steps refuses the next step: what the steps before
- * it wrote ahead is taken back, and nothing of the commit remains. (The
- * second step is held at the relay while another writer changes a key the
- * commit read.) */
+/* A change made while the commit is in steps refuses what comes next: a
+ * change between two steps (the second step held at the relay while
+ * another writer changes a key the commit read) refuses the second step,
+ * and a change before the commit itself (the third request held)
+ * refuses the commit. Either way what went ahead is taken back, and
+ * nothing of the commit remains. */
 static void
 test_etcd_steps_taken_back(void **state)
 {
 	struct fx *f = *state;
-	struct etcd_proxy p;
-	struct ic_meta *m = etcd_proxied(f, &p);
-	struct etcd_racer r = { f, &p, -1 };
-	struct ic_meta_txn *a;
-	pthread_t racer;
-	uint64_t id;
 
-	assert_int_equal(ic_meta_begin(m, true, &a), 0);
-	assert_int_equal(ic_meta_name_get(a, "k", &id), -ENOENT);
-	assert_int_equal(ic_meta_name_put(a, "k", 9), 0);
-	etcd_fill_resolved(a, 9, 200);
-	proxy_hold(&p, 2);
-	assert_int_equal(pthread_create(&racer, NULL, etcd_race_between_steps, &r), 0);
-	assert_int_equal(ic_meta_commit(a), -EAGAIN);
-	assert_int_equal(pthread_join(racer, NULL), 0);
-	assert_int_equal(r.rc, 0);
-	assert_int_equal(etcd_resolved_count(f->meta, 9), 0);
-	etcd_expect_name(f, "k", 99);
-	ic_meta_close(m);
-	proxy_stop(&p);
+	for (int held = 2; held <= 3; held++) {
+		struct etcd_proxy p;
+		struct ic_meta *m = etcd_proxied(f, &p);
+		struct etcd_racer r = { f, &p, -1 };
+		struct ic_meta_txn *a, *b;
+		pthread_t racer;
+		uint64_t id, disk = 8 + (uint64_t)held;
+
+		print_message("request %d held\n", held);
+		assert_int_equal(ic_meta_begin(m, true, &a), 0);
+		assert_int_equal(ic_meta_name_get(a, "k", &id), -ENOENT);
+		assert_int_equal(ic_meta_name_put(a, "k", disk), 0);
+		etcd_fill_resolved(a, disk, 200);
+		proxy_hold(&p, held);
+		assert_int_equal(pthread_create(&racer, NULL, etcd_race_between_steps, &r), 0);
+		assert_int_equal(ic_meta_commit(a), -EAGAIN);
+		assert_int_equal(pthread_join(racer, NULL), 0);
+		assert_int_equal(r.rc, 0);
+		assert_int_equal(etcd_resolved_count(f->meta, disk), 0);
+		etcd_expect_name(f, "k", 99);
+		/* For the next round: "k" absent again. */
+		assert_int_equal(ic_meta_begin(f->meta, true, &b), 0);
+		assert_int_equal(ic_meta_name_del(b, "k"), 0);
+		assert_int_equal(ic_meta_commit(b), 0);
+		ic_meta_close(m);
+		proxy_stop(&p);
+	}
 }
 
 static const struct CMUnitTest etcd_cases[] = {
