@@ -171,6 +171,11 @@ codec_op(const struct ic_etcd_op *op)
 	req = op->type == IC_ETCD_OP_PUT
 		      ? ic_etcd_req_put(op->key, op->value, op->value_len, op->lease)
 		      : ic_etcd_req_range(op->key, op->prefix);
+	if (req && op->type != IC_ETCD_OP_PUT && op->end &&
+	    codec_add_bytes(req, "range_end", op->end, strlen(op->end)) < 0) {
+		json_object_put(req);
+		req = NULL;
+	}
 	if (!req)
 		return NULL;
 	o = json_object_new_object();
@@ -332,6 +337,10 @@ ic_etcd_decode_error(struct json_object *o, char *msg, size_t cap)
 	snprintf(msg, cap, "%s", m ? json_object_get_string(m) : "error without a message");
 	if (ic_etcd_get_i64(o, code_field, &code) < 0 || code == 0)
 		return -EIO;
+	/* The user's roles changed since the token was made: a new token
+	 * is what etcd asks for, as for one that ended. */
+	if (strstr(msg, "revision of auth store is old"))
+		return -EKEYEXPIRED;
 	return codec_grpc_errno(code);
 }
 

@@ -145,6 +145,7 @@ struct ic_etcd_op {
 	enum ic_etcd_op_type type;
 	const char *key; /* one key; GET and DELETE with prefix: every key under it */
 	bool prefix;
+	const char *end; /* GET and DELETE: every key in [key, end) (not with prefix) */
 	const void *value; /* PUT */
 	size_t value_len;
 	int64_t lease; /* PUT: 0 = none */

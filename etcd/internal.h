@@ -79,7 +79,7 @@ int ic_etcd_decode_token(struct json_object *o, char *out, size_t cap);
 /* ---- credentials (auth.c) ---- */
 #define IC_ETCD_USER_MAX 128
 #define IC_ETCD_PASSWORD_MAX 256
-#define IC_ETCD_TOKEN_MAX 512
+#define IC_ETCD_TOKEN_MAX 4096 /* a JWT signed with RSA-4096 takes 700 and more */
 /* ISOCACHE_ETCD_USER into user (IC_ETCD_USER_MAX bytes; "" when unset).
  * Returns 0 or -EINVAL (logged): a user without ISOCACHE_ETCD_PASSWORD_FILE,
  * or a password file without a user. */

@@ -569,6 +569,22 @@ transport_call_plain(struct ic_etcd *etcd, const char *path, struct json_object 
 	return rc;
 }
 
+/* Wipe the password out of an authenticate request, and of its text as
+ * sent, then put it. */
+static void
+transport_wipe_password(struct json_object *req)
+{
+	struct json_object *pw;
+	const char *s;
+
+	if (json_object_object_get_ex(req, "password", &pw) && (s = json_object_get_string(pw)))
+		explicit_bzero((char *)s, strlen(s));
+	s = json_object_to_json_string_ext(req, IC_JSON_FLAGS); /* the same buffer, as sent */
+	if (s)
+		explicit_bzero((char *)s, strlen(s));
+	json_object_put(req);
+}
+
 /* Authenticate as etcd->user with the password its file holds now, and
  * keep the token. */
 static int
@@ -580,12 +596,18 @@ transport_authenticate(struct ic_etcd *etcd, unsigned timeout_ms)
 
 	etcd->token[0] = '\0';
 	if (rc) {
+		explicit_bzero(password, sizeof(password));
 		ic_etcd_fail(etcd, "cannot authenticate as %s: %s", etcd->user, why);
 		return rc;
 	}
 	req = ic_etcd_req_authenticate(etcd->user, password);
 	explicit_bzero(password, sizeof(password));
-	rc = transport_call_plain(etcd, "auth/authenticate", req, timeout_ms, &answer);
+	rc = req ? 0 : -ENOMEM;
+	if (rc == 0) {
+		json_object_get(req); /* wiped after the call */
+		rc = transport_call_plain(etcd, "auth/authenticate", req, timeout_ms, &answer);
+		transport_wipe_password(req);
+	}
 	if (rc) {
 		ic_log(IC_LOG_ERR, "etcd: authentication as %s failed", etcd->user);
 		return rc == -EKEYEXPIRED ? -EACCES : rc;

@@ -65,7 +65,8 @@ watch_message(void *arg, struct json_object *msg)
 		}
 		ic_etcd_fail(w->etcd, "watch canceled: %s", reason ? reason : "no reason given");
 		/* etcd's reason is a gRPC status: "rpc error: code = Unauthenticated ..." */
-		if (reason && strstr(reason, "code = Unauthenticated"))
+		if (reason && (strstr(reason, "code = Unauthenticated") ||
+			       strstr(reason, "revision of auth store is old")))
 			return -EKEYEXPIRED;
 		if (reason && strstr(reason, "code = PermissionDenied"))
 			return -EACCES;
