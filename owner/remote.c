@@ -553,6 +553,35 @@ watch_slice_ms(const struct owner_etcd *cfg)
 	return ms < 60000 ? ms : 60000;
 }
 
+/* The history the watch needed was compacted away (etcd keeps a window
+ * of revisions): read what is under the key now, act on each request
+ * there as if the watch had delivered it, and watch on from that read. 1
+ * once the vdisk is no longer ours, 0, or the etcd call's -errno. */
+static int
+watch_resync(struct owner_watch *w, struct ic_etcd *etcd)
+{
+	struct ic_etcd_kvs kvs;
+	int rc = ic_etcd_get_prefix(etcd, w->key, &kvs);
+
+	if (rc)
+		return rc;
+	ic_log(IC_LOG_INFO, "%s: etcd compacted the history of its release requests; reading "
+	       "them anew at revision %lld", w->name, (long long)kvs.revision);
+	w->from = kvs.revision + 1;
+	for (size_t i = 0; rc == 0 && i < kvs.n; i++) {
+		const struct ic_etcd_event ev = { .type = IC_ETCD_EVENT_PUT, .kv = kvs.kv[i] };
+		int64_t from = w->from;
+
+		w->requested = false;
+		watch_on_request(w, &ev);
+		w->from = from;
+		if (w->requested)
+			rc = watch_request(w, etcd);
+	}
+	ic_etcd_kvs_free(&kvs);
+	return rc;
+}
+
 static void *
 watch_main(void *arg)
 {
@@ -572,9 +601,16 @@ watch_main(void *arg)
 			if (done < 0)
 				rc = done;
 		}
+		if (rc == -ERANGE && !watch_stopped(w)) {
+			int done = watch_resync(w, etcd);
+
+			if (done > 0)
+				break;
+			rc = done;
+		}
 		if (rc && rc != -ETIMEDOUT && !watch_stopped(w))
 			usleep(WATCH_RETRY_MS * 1000);
-		rc = rc == -ERANGE ? rc : 0; /* compacted past us: nothing to watch from */
+		rc = 0;
 	}
 	ic_etcd_close(etcd);
 	watch_put(w);
