@@ -8,9 +8,10 @@
  * requests the client keeps in flight, not to cores, because filters
  * block. Each worker owns a slot with everything one request needs (payload
  * buffer up to the advertised maximum, block status and chunk header
- * space), so the data path allocates nothing. Replies may leave out of
- * order; the reply queue (sendq.c) keeps each reply contiguous on the
- * stream and sends the replies that are ready together in one go.
+ * space), made when the worker starts, so the data path allocates nothing.
+ * Replies may leave out of order; the reply queue (sendq.c) keeps each
+ * reply contiguous on the stream and sends the replies that are ready
+ * together in one go.
  *
  * Memory is bounded per connection: the payload bytes of the requests in
  * flight (a read's reply buffer, a write's data) may not pass
@@ -101,24 +102,56 @@ struct ic_nbd_conn {
 	struct ic_nbd_sendq sendq;
 };
 
+/* Let go of what conn_slot_init gave s, or of the part it got. */
+static void
+conn_slot_fini(struct ic_nbd_conn *c, struct slot *s)
+{
+	if (s->buf)
+		munmap(s->buf, c->cfg.max_payload);
+	free(s->status[0]);
+	free(s->status[1]);
+	free(s->hdr);
+	free(s->runs);
+	free(s->iov);
+	if (s->conn)
+		ic_nbd_sendq_entry_fini(&s->sent);
+	*s = (struct slot){ 0 };
+}
+
+/* Give s what one request needs, when its worker is about to start: a
+ * connection holds the slots of the workers its client made it start
+ * (one at queue depth 1), not all `slots`. Allocated up front for every
+ * slot, their 30 KiB each were 480 KiB a connection, most of it in a
+ * thread's malloc arena that stayed resident after the client left. */
+static int
+conn_slot_init(struct ic_nbd_conn *c, struct slot *s)
+{
+	/* Pages are only touched by requests that large. */
+	s->buf = mmap(NULL, c->cfg.max_payload, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (s->buf == MAP_FAILED)
+		s->buf = NULL;
+	s->status[0] = malloc(4 + 8 * CONN_STATUS_MAX);
+	s->status[1] = malloc(4 + 8 * CONN_STATUS_MAX);
+	s->hdr = calloc(CONN_EXTENTS_MAX + 1, CONN_HDR);
+	s->runs = calloc(CONN_EXTENTS_MAX, sizeof(*s->runs));
+	s->iov = calloc(2 * CONN_EXTENTS_MAX + 2, sizeof(*s->iov));
+	if (!s->buf || !s->status[0] || !s->status[1] || !s->hdr || !s->runs || !s->iov ||
+	    ic_nbd_sendq_entry_init(&s->sent) < 0) {
+		conn_slot_fini(c, s);
+		return -ENOMEM;
+	}
+	s->conn = c;
+	return 0;
+}
+
 static void
 conn_free_slots(struct ic_nbd_conn *c)
 {
 	unsigned i;
 
-	for (i = 0; c->slots && i < c->cfg.slots; i++) {
-		struct slot *s = &c->slots[i];
-
-		if (s->buf)
-			munmap(s->buf, c->cfg.max_payload);
-		free(s->status[0]);
-		free(s->status[1]);
-		free(s->hdr);
-		free(s->runs);
-		free(s->iov);
-		if (s->conn)
-			ic_nbd_sendq_entry_fini(&s->sent);
-	}
+	for (i = 0; c->slots && i < c->cfg.slots; i++)
+		conn_slot_fini(c, &c->slots[i]);
 	free(c->slots);
 	free(c->rbuf);
 	ic_nbd_sendq_fini(&c->sendq);
@@ -128,7 +161,6 @@ int
 ic_nbd_conn_new(const struct ic_nbd_conn_config *cfg, struct ic_nbd_conn **out)
 {
 	struct ic_nbd_conn *c = calloc(1, sizeof(*c));
-	unsigned i;
 
 	if (!c)
 		return -ENOMEM;
@@ -141,28 +173,9 @@ ic_nbd_conn_new(const struct ic_nbd_conn_config *cfg, struct ic_nbd_conn **out)
 		c->cfg.max_inflight = IC_NBD_MAX_INFLIGHT;
 	c->slots = calloc(c->cfg.slots, sizeof(*c->slots));
 	c->rbuf = malloc(CONN_RBUF);
-	if (!c->slots || !c->rbuf || ic_nbd_sendq_init(&c->sendq, c->cfg.io, c->cfg.stats) < 0)
+	if (!c->slots || !c->rbuf || ic_nbd_sendq_init(&c->sendq, c->cfg.io, c->cfg.stats) < 0 ||
+	    conn_slot_init(c, &c->slots[0]) < 0)
 		goto err;
-	for (i = 0; i < c->cfg.slots; i++) {
-		struct slot *s = &c->slots[i];
-
-		/* Pages are only touched by requests that large. */
-		s->buf = mmap(NULL, c->cfg.max_payload, PROT_READ | PROT_WRITE,
-			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (s->buf == MAP_FAILED) {
-			s->buf = NULL;
-			goto err;
-		}
-		s->status[0] = malloc(4 + 8 * CONN_STATUS_MAX);
-		s->status[1] = malloc(4 + 8 * CONN_STATUS_MAX);
-		s->hdr = calloc(CONN_EXTENTS_MAX + 1, CONN_HDR);
-		s->runs = calloc(CONN_EXTENTS_MAX, sizeof(*s->runs));
-		s->iov = calloc(2 * CONN_EXTENTS_MAX + 2, sizeof(*s->iov));
-		if (!s->status[0] || !s->status[1] || !s->hdr || !s->runs || !s->iov ||
-		    ic_nbd_sendq_entry_init(&s->sent) < 0)
-			goto err;
-		s->conn = c;
-	}
 	pthread_mutex_init(&c->read_mu, NULL);
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->drained, NULL);
@@ -634,7 +647,8 @@ conn_grow(struct ic_nbd_conn *c)
 	c->idle--;
 	if (c->idle == 0 && c->workers < c->cfg.slots && !c->closing) {
 		s = &c->slots[c->workers];
-		if (pthread_create(&s->thread, NULL, conn_worker, s) == 0) {
+		if ((s->conn || conn_slot_init(c, s) == 0) &&
+		    pthread_create(&s->thread, NULL, conn_worker, s) == 0) {
 			c->workers++;
 			c->idle++;
 		}
