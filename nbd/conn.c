@@ -68,6 +68,16 @@ struct conn_run {
 	bool hole;
 };
 
+/* A slot's reply space, at the start of its one mapping; the payload
+ * buffer follows on the next page. */
+struct slot_mem {
+	uint8_t status[2][4 + 8 * CONN_STATUS_MAX];
+	uint8_t hdr[CONN_EXTENTS_MAX + 1][CONN_HDR];
+	struct conn_run runs[CONN_EXTENTS_MAX];
+	struct iovec iov[2 * CONN_EXTENTS_MAX + 2];
+};
+#define CONN_SLOT_MEM (((sizeof(struct slot_mem) - 1) / 4096 + 1) * 4096)
+
 struct slot {
 	struct ic_nbd_conn *conn;
 	pthread_t thread;
@@ -75,12 +85,9 @@ struct slot {
 	uint32_t err; /* NBD error decided before running, or 0 */
 	uint32_t cost; /* bytes of buf this request holds (counted in inflight) */
 	uint32_t resident; /* under conn->mu: bytes of buf touched since last given back */
+	struct slot_mem *m; /* the mapping: reply space, then buf */
 	uint8_t *buf;
-	uint8_t *status[2];
-	uint8_t (*hdr)[CONN_HDR];
-	struct conn_run *runs;
 	unsigned nruns;
-	struct iovec *iov;
 	struct ic_nbd_sendq_entry sent; /* its reply in the reply queue */
 };
 
@@ -102,17 +109,12 @@ struct ic_nbd_conn {
 	struct ic_nbd_sendq sendq;
 };
 
-/* Let go of what conn_slot_init gave s, or of the part it got. */
+/* Let go of what conn_slot_init gave s. */
 static void
 conn_slot_fini(struct ic_nbd_conn *c, struct slot *s)
 {
-	if (s->buf)
-		munmap(s->buf, c->cfg.max_payload);
-	free(s->status[0]);
-	free(s->status[1]);
-	free(s->hdr);
-	free(s->runs);
-	free(s->iov);
+	if (s->m)
+		munmap(s->m, CONN_SLOT_MEM + c->cfg.max_payload);
 	if (s->conn)
 		ic_nbd_sendq_entry_fini(&s->sent);
 	*s = (struct slot){ 0 };
@@ -120,24 +122,25 @@ conn_slot_fini(struct ic_nbd_conn *c, struct slot *s)
 
 /* Give s what one request needs, when its worker is about to start: a
  * connection holds the slots of the workers its client made it start
- * (one at queue depth 1), not all `slots`. Allocated up front for every
- * slot, their 30 KiB each were 480 KiB a connection, most of it in a
- * thread's malloc arena that stayed resident after the client left. */
+ * (one at queue depth 1), not all `slots`. Made up front for every slot,
+ * their reply space (30 KiB each) was 480 KiB a connection.
+ *
+ * One anonymous mapping, not malloc: pages are touched only as requests
+ * reach them, and they go back to the kernel with the connection. From
+ * malloc they came from the arena of the thread that asked (a worker
+ * thread gets one of its own), which kept them after the client left:
+ * 322 KiB of arenas per front end whose client had gone. */
 static int
 conn_slot_init(struct ic_nbd_conn *c, struct slot *s)
 {
-	/* Pages are only touched by requests that large. */
-	s->buf = mmap(NULL, c->cfg.max_payload, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (s->buf == MAP_FAILED)
-		s->buf = NULL;
-	s->status[0] = malloc(4 + 8 * CONN_STATUS_MAX);
-	s->status[1] = malloc(4 + 8 * CONN_STATUS_MAX);
-	s->hdr = calloc(CONN_EXTENTS_MAX + 1, CONN_HDR);
-	s->runs = calloc(CONN_EXTENTS_MAX, sizeof(*s->runs));
-	s->iov = calloc(2 * CONN_EXTENTS_MAX + 2, sizeof(*s->iov));
-	if (!s->buf || !s->status[0] || !s->status[1] || !s->hdr || !s->runs || !s->iov ||
-	    ic_nbd_sendq_entry_init(&s->sent) < 0) {
+	void *p = mmap(NULL, CONN_SLOT_MEM + c->cfg.max_payload, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return -ENOMEM;
+	s->m = p;
+	s->buf = (uint8_t *)p + CONN_SLOT_MEM;
+	if (ic_nbd_sendq_entry_init(&s->sent) < 0) {
 		conn_slot_fini(c, s);
 		return -ENOMEM;
 	}
@@ -248,7 +251,7 @@ conn_run_add(void *arg, const struct ic_nbd_extent *ext)
 	struct slot *s = rc->s;
 	uint64_t end = ext->off + ext->len;
 	bool hole = ext->depth < 0 || ext->zero;
-	struct conn_run *last = s->nruns ? &s->runs[s->nruns - 1] : NULL;
+	struct conn_run *last = s->nruns ? &s->m->runs[s->nruns - 1] : NULL;
 
 	if (end <= rc->end)
 		return 0;
@@ -257,7 +260,7 @@ conn_run_add(void *arg, const struct ic_nbd_extent *ext)
 		last->hole = last->hole && hole;
 		last->len = end - last->off;
 	} else {
-		s->runs[s->nruns++] = (struct conn_run){ rc->end, end - rc->end, hole };
+		s->m->runs[s->nruns++] = (struct conn_run){ rc->end, end - rc->end, hole };
 	}
 	rc->end = end;
 	return 0;
@@ -287,18 +290,18 @@ conn_scan_read(struct slot *s)
 		uint64_t g = (off / CONN_GRANULE + 1) * CONN_GRANULE;
 		uint64_t stop = g < end ? g : end;
 		bool hole = conn_zero(s->buf + (off - r->offset), stop - off);
-		struct conn_run *last = s->nruns ? &s->runs[s->nruns - 1] : NULL;
+		struct conn_run *last = s->nruns ? &s->m->runs[s->nruns - 1] : NULL;
 
 		if (last && (last->hole == hole || s->nruns == CONN_EXTENTS_MAX)) {
 			last->hole = last->hole && hole;
 			last->len = stop - last->off;
 		} else {
-			s->runs[s->nruns++] = (struct conn_run){ off, stop - off, hole };
+			s->m->runs[s->nruns++] = (struct conn_run){ off, stop - off, hole };
 		}
 		off = stop;
 	}
 	if ((r->flags & NBD_CMD_FLAG_DF) && s->nruns > 1) {
-		s->runs[0] = (struct conn_run){ r->offset, r->length, false };
+		s->m->runs[0] = (struct conn_run){ r->offset, r->length, false };
 		s->nruns = 1;
 	}
 }
@@ -321,10 +324,10 @@ conn_read_extents(struct ic_nbd_conn *c, struct slot *s)
 	if (err < 0)
 		return err;
 	if (s->nruns == 0 || rc.end < end || (single && s->nruns > 1)) {
-		s->runs[0] = (struct conn_run){ r->offset, r->length, false };
+		s->m->runs[0] = (struct conn_run){ r->offset, r->length, false };
 		s->nruns = 1;
 	}
-	s->runs[s->nruns - 1].len = end - s->runs[s->nruns - 1].off;
+	s->m->runs[s->nruns - 1].len = end - s->m->runs[s->nruns - 1].off;
 	return 0;
 }
 
@@ -348,27 +351,27 @@ conn_read(struct ic_nbd_conn *c, struct slot *s)
 	if (!extents && rc == 0)
 		conn_scan_read(s);
 	for (i = 0; i < s->nruns && rc == 0; i++) {
-		const struct conn_run *run = &s->runs[i];
-		uint8_t *hdr = s->hdr[i];
+		const struct conn_run *run = &s->m->runs[i];
+		uint8_t *hdr = s->m->hdr[i];
 		uint8_t *data = s->buf + (run->off - r->offset);
 		uint16_t flags = i + 1 == s->nruns ? NBD_REPLY_FLAG_DONE : 0;
 
 		if (run->hole) {
 			ic_nbd_chunk(hdr, flags, NBD_REPLY_TYPE_OFFSET_HOLE, r->cookie, 12);
 			ic_nbd_put32(hdr + IC_NBD_CHUNK_SIZE + 8, (uint32_t)run->len);
-			s->iov[n++] = (struct iovec){ hdr, IC_NBD_CHUNK_SIZE + 12 };
+			s->m->iov[n++] = (struct iovec){ hdr, IC_NBD_CHUNK_SIZE + 12 };
 		} else {
 			ic_nbd_chunk(hdr, flags, NBD_REPLY_TYPE_OFFSET_DATA, r->cookie,
 				     (uint32_t)(8 + run->len));
-			s->iov[n++] = (struct iovec){ hdr, IC_NBD_CHUNK_SIZE + 8 };
-			s->iov[n++] = (struct iovec){ data, run->len };
+			s->m->iov[n++] = (struct iovec){ hdr, IC_NBD_CHUNK_SIZE + 8 };
+			s->m->iov[n++] = (struct iovec){ data, run->len };
 		}
 		ic_nbd_put64(hdr + IC_NBD_CHUNK_SIZE, run->off);
 	}
 	if (rc < 0)
 		conn_error(c, s, ic_nbd_errno(rc));
 	else
-		conn_send(c, s, s->iov, n);
+		conn_send(c, s, s->m->iov, n);
 	return rc;
 }
 
@@ -408,7 +411,7 @@ conn_block_status(struct ic_nbd_conn *c, struct slot *s)
 	int rc = 0;
 
 	for (i = 0; i < 2; i++)
-		ic_nbd_status_init(&sc.st[i], s->status[i], cap, ids[i], r->offset, r->length);
+		ic_nbd_status_init(&sc.st[i], s->m->status[i], cap, ids[i], r->offset, r->length);
 	if (c->cfg.ops->extents) {
 		rc = c->cfg.ops->extents(c->cfg.backend, r->offset, r->length, conn_status_add,
 					 &sc);
@@ -429,12 +432,12 @@ conn_block_status(struct ic_nbd_conn *c, struct slot *s)
 
 		if (!sc.on[i])
 			continue;
-		ic_nbd_chunk(s->hdr[i], i == last ? NBD_REPLY_FLAG_DONE : 0,
+		ic_nbd_chunk(s->m->hdr[i], i == last ? NBD_REPLY_FLAG_DONE : 0,
 			     NBD_REPLY_TYPE_BLOCK_STATUS, r->cookie, len);
-		s->iov[n++] = (struct iovec){ s->hdr[i], IC_NBD_CHUNK_SIZE };
-		s->iov[n++] = (struct iovec){ s->status[i], len };
+		s->m->iov[n++] = (struct iovec){ s->m->hdr[i], IC_NBD_CHUNK_SIZE };
+		s->m->iov[n++] = (struct iovec){ s->m->status[i], len };
 	}
-	conn_send(c, s, s->iov, n);
+	conn_send(c, s, s->m->iov, n);
 	return 0;
 }
 
