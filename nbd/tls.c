@@ -306,6 +306,8 @@ srv_tls_start(void *arg, struct ic_nbd_io *io)
 	if (c->tls->psk)
 		ic_log(IC_LOG_DEBUG, "nbd: TLS client %s", gnutls_psk_server_get_username(s));
 	c->session = s;
+	/* No wait: bytes GnuTLS has read but not yet decrypted are invisible
+	 * to a poll of the socket, so a TLS connection keeps its pages. */
 	*io = (struct ic_nbd_io){ .recv = tls_recv, .recv_some = tls_recv_some, .send = tls_send,
 				  .hangup = tls_hangup, .arg = c };
 	return 0;
