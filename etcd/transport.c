@@ -37,7 +37,6 @@
  * PSS (bench/boot-storm: one front end per clone). */
 #include "etcd/internal.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -50,6 +49,7 @@
 #include <curl/curl.h>
 
 #include "common/clock.h"
+#include "common/dynlib.h"
 #include "common/json.h"
 #include "common/log.h"
 
@@ -116,15 +116,12 @@ static struct {
 } lc;
 
 static pthread_once_t transport_once = PTHREAD_ONCE_INIT;
-static int transport_loaded = -ELIBACC; /* 0 once libcurl is loaded and initialized */
+static int transport_loaded; /* 0 once libcurl is loaded and initialized */
 
 static void
 transport_global_init(void)
 {
-	static const struct {
-		const char *name;
-		void **fn;
-	} syms[] = {
+	static const struct ic_dynsym syms[] = {
 		{ "curl_global_init", (void **)&lc.global_init },
 		{ "curl_easy_init", (void **)&lc.easy_init },
 		{ "curl_easy_cleanup", (void **)&lc.easy_cleanup },
@@ -136,26 +133,17 @@ transport_global_init(void)
 		{ "curl_slist_append", (void **)&lc.slist_append },
 		{ "curl_slist_free_all", (void **)&lc.slist_free_all },
 	};
-	void *lib = dlopen(TRANSPORT_LIBCURL, RTLD_NOW | RTLD_LOCAL);
 	CURLcode res;
 
-	for (size_t i = 0; lib && i < sizeof(syms) / sizeof(syms[0]); i++) {
-		if (!(*syms[i].fn = dlsym(lib, syms[i].name))) {
-			ic_log(IC_LOG_ERR, "etcd: %s has no %s", TRANSPORT_LIBCURL, syms[i].name);
-			return;
-		}
-	}
-	if (!lib) {
-		ic_log(IC_LOG_ERR, "etcd: cannot load libcurl: %s", dlerror());
+	transport_loaded = ic_dynlib_load("etcd", TRANSPORT_LIBCURL, syms,
+					  sizeof(syms) / sizeof(syms[0]));
+	if (transport_loaded < 0)
 		return;
-	}
 	res = lc.global_init(CURL_GLOBAL_DEFAULT);
 	if (res != CURLE_OK) {
 		ic_log(IC_LOG_ERR, "etcd: libcurl: %s", lc.easy_strerror(res));
 		transport_loaded = -ENOMEM;
-		return;
 	}
-	transport_loaded = 0;
 }
 
 /* ISOCACHE_ETCD_CA, _CERT and _KEY into etcd (etcds:// only). */
