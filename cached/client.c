@@ -143,6 +143,18 @@ ic_cached_disconnect(struct ic_cached_client *c)
 	free(c);
 }
 
+void
+ic_cached_trim(struct ic_cached_client *c)
+{
+	IC_LOCK_SCOPE(&c->mu);
+
+	/* The daemon writes the slot only while it serves a call, and calls
+	 * hold c->mu: none is under way (a broken client may have one the
+	 * daemon still serves, so it is left alone). */
+	if (!c->broken)
+		madvise(c->buf, CLIENT_SLOT_SIZE, MADV_REMOVE);
+}
+
 static int
 client_hello(struct ic_cached_client *c)
 {

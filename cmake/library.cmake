@@ -38,8 +38,7 @@ add_library(isocache SHARED
   $<TARGET_OBJECTS:ic_etcd> $<TARGET_OBJECTS:ic_common> $<TARGET_OBJECTS:ic_cached_client>
   $<TARGET_OBJECTS:ic_cached_proto>)
 target_link_libraries(isocache PRIVATE PkgConfig::LMDB PkgConfig::URING PkgConfig::JSONC
-  PkgConfig::CURL Threads::Threads
-  ${CMAKE_DL_LIBS})
+  Threads::Threads ${CMAKE_DL_LIBS})
 target_link_options(isocache PRIVATE -Wl,--version-script=${CMAKE_BINARY_DIR}/isocache.map)
 if(NOT IC_SANITIZE AND NOT IC_TSAN) # a sanitizer's runtime comes with the executable
   target_link_options(isocache PRIVATE -Wl,--no-undefined)

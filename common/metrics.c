@@ -2,7 +2,11 @@
  * socket works as well as TCP, and errors name the address) and hand it to
  * libmicrohttpd, which runs its own polling thread: scrapes never touch the
  * program's event loops. Each scrape builds the whole answer in memory
- * (open_memstream) and hands it over; answers are a few kilobytes. */
+ * (open_memstream) and hands it over; answers are a few kilobytes.
+ *
+ * libmicrohttpd is loaded when the first listener starts (common/dynlib.h):
+ * linked, it brought GnuTLS and its seven libraries into every daemon,
+ * --metrics or not. */
 #include "common/metrics.h"
 
 #include <errno.h>
@@ -16,7 +20,44 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/dynlib.h"
 #include "common/log.h"
+
+#define METRICS_LIBMHD "libmicrohttpd.so.12"
+
+/* The libmicrohttpd calls of this file, from the library loaded once. */
+static struct {
+	struct MHD_Daemon *(*start_daemon)(unsigned int flags, uint16_t port,
+					   MHD_AcceptPolicyCallback apc, void *apc_cls,
+					   MHD_AccessHandlerCallback dh, void *dh_cls, ...);
+	void (*stop_daemon)(struct MHD_Daemon *d);
+	struct MHD_Response *(*create_response_from_buffer)(size_t size, void *buffer,
+							    enum MHD_ResponseMemoryMode mode);
+	enum MHD_Result (*add_response_header)(struct MHD_Response *r, const char *header,
+					       const char *content);
+	enum MHD_Result (*queue_response)(struct MHD_Connection *c, unsigned int status,
+					  struct MHD_Response *r);
+	void (*destroy_response)(struct MHD_Response *r);
+} mhd;
+
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+static int metrics_loaded; /* 0 once libmicrohttpd is loaded */
+
+static void
+metrics_load(void)
+{
+	static const struct ic_dynsym syms[] = {
+		{ "MHD_start_daemon", (void **)&mhd.start_daemon },
+		{ "MHD_stop_daemon", (void **)&mhd.stop_daemon },
+		{ "MHD_create_response_from_buffer", (void **)&mhd.create_response_from_buffer },
+		{ "MHD_add_response_header", (void **)&mhd.add_response_header },
+		{ "MHD_queue_response", (void **)&mhd.queue_response },
+		{ "MHD_destroy_response", (void **)&mhd.destroy_response },
+	};
+
+	metrics_loaded = ic_dynlib_load("--metrics", METRICS_LIBMHD, syms,
+					sizeof(syms) / sizeof(syms[0]));
+}
 
 struct ic_metrics {
 	struct MHD_Daemon *mhd;
@@ -48,15 +89,15 @@ metrics_answer(void *cls, struct MHD_Connection *conn, const char *url, const ch
 		free(text);
 		return MHD_NO;
 	}
-	resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	resp = mhd.create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
 	if (!resp) {
 		free(text);
 		return MHD_NO;
 	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+	mhd.add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 				"text/plain; version=0.0.4; charset=utf-8");
-	ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp);
+	ret = mhd.queue_response(conn, MHD_HTTP_OK, resp);
+	mhd.destroy_response(resp);
 	return ret;
 }
 
@@ -118,9 +159,13 @@ metrics_listen_tcp(struct ic_metrics *m, const char *where)
 int
 ic_metrics_start(const char *where, ic_metrics_fn fn, void *arg, struct ic_metrics **out)
 {
-	struct ic_metrics *m = calloc(1, sizeof(*m));
+	struct ic_metrics *m;
 	int rc;
 
+	pthread_once(&metrics_once, metrics_load);
+	if (metrics_loaded < 0)
+		return metrics_loaded;
+	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
 	m->fd = -1;
@@ -138,7 +183,7 @@ ic_metrics_start(const char *where, ic_metrics_fn fn, void *arg, struct ic_metri
 		 * fuse's handler wakes its loop only from the thread it runs on). */
 		sigfillset(&all);
 		pthread_sigmask(SIG_SETMASK, &all, &old);
-		m->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL,
+		m->mhd = mhd.start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL,
 					  metrics_answer, m, MHD_OPTION_LISTEN_SOCKET, m->fd,
 					  MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -161,7 +206,7 @@ ic_metrics_stop(struct ic_metrics *m)
 	if (!m)
 		return;
 	if (m->mhd)
-		MHD_stop_daemon(m->mhd);
+		mhd.stop_daemon(m->mhd);
 	if (m->fd >= 0)
 		close(m->fd);
 	if (m->unix_path[0])

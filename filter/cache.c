@@ -18,6 +18,12 @@
  *
  * Each session is a `cache_conn` with its own mutex, handle table and
  * bounce buffer, all allocated at create: the data path allocates nothing.
+ *
+ * A session not used for CACHE_IDLE_MS gives back its reply slot's pages
+ * (ic_cached_trim), from the reconnector's round: a front end keeps one
+ * slot of up to 256 KiB per session, shared with the daemon, and a clone
+ * whose misses had used all four held 1 MiB of them between the two for
+ * as long as it was served, idle or not.
  */
 #include "filter/internal.h"
 
@@ -31,16 +37,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "isocache/cached.h"
 
 #define CACHE_LAYERS 256
 #define CACHE_UNKNOWN (-1)
 #define CACHE_REFUSED (-2)
+#define CACHE_IDLE_MS 5000
 
 struct cache_conn {
 	pthread_mutex_t mu;
 	struct ic_cached_client *c; /* NULL: down until the reconnector runs */
+	long long used_ms; /* ic_now_ms of its last use */
+	bool trimmed;	    /* its slot's pages given back since */
 	int64_t handles[CACHE_LAYERS]; /* by layer table slot: a handle or CACHE_* */
 	uint8_t bounce[IC_CACHED_MAX_BLOCKS * IC_CACHED_BLOCK];
 };
@@ -199,6 +209,26 @@ cache_reconnect(struct cache_inst *ci, bool first)
 	}
 }
 
+/* Give back the slot pages of the sessions quiet for CACHE_IDLE_MS. A
+ * session in use is busy, not idle: it is skipped, never waited for. */
+static void
+cache_trim_idle(struct cache_inst *ci)
+{
+	long long now = ic_now_ms();
+
+	for (unsigned i = 0; i < ci->nconns; i++) {
+		struct cache_conn *cc = &ci->conns[i];
+
+		if (pthread_mutex_trylock(&cc->mu) != 0)
+			continue;
+		if (cc->c && !cc->trimmed && now - cc->used_ms >= CACHE_IDLE_MS) {
+			ic_cached_trim(cc->c);
+			cc->trimmed = true;
+		}
+		pthread_mutex_unlock(&cc->mu);
+	}
+}
+
 static void *
 cache_reconnector(void *arg)
 {
@@ -209,6 +239,7 @@ cache_reconnector(void *arg)
 	while (!ci->stopping) {
 		pthread_mutex_unlock(&ci->mu);
 		cache_reconnect(ci, false);
+		cache_trim_idle(ci);
 		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_sec += 1;
 		pthread_mutex_lock(&ci->mu);
@@ -246,6 +277,8 @@ cache_conn_get(struct cache_inst *ci)
 		pthread_mutex_unlock(&ci->mu);
 	}
 	pthread_mutex_lock(&cc->mu);
+	cc->used_ms = ic_now_ms();
+	cc->trimmed = false;
 	return cc;
 }
 

@@ -8,9 +8,10 @@
  * requests the client keeps in flight, not to cores, because filters
  * block. Each worker owns a slot with everything one request needs (payload
  * buffer up to the advertised maximum, block status and chunk header
- * space), so the data path allocates nothing. Replies may leave out of
- * order; the reply queue (sendq.c) keeps each reply contiguous on the
- * stream and sends the replies that are ready together in one go.
+ * space), made when the worker starts, so the data path allocates nothing.
+ * Replies may leave out of order; the reply queue (sendq.c) keeps each
+ * reply contiguous on the stream and sends the replies that are ready
+ * together in one go.
  *
  * Memory is bounded per connection: the payload bytes of the requests in
  * flight (a read's reply buffer, a write's data) may not pass
@@ -61,11 +62,25 @@
  * of all slots of a connection while none is trimmed (QD16 of 1 MiB). */
 #define CONN_KEEP (256u << 10)
 #define CONN_RESIDENT (16u << 20)
+/* A stream quiet this long, with more than CONN_KEEP resident: the
+ * connection is idle, and its slots not serving a request give all their
+ * pages back. */
+#define CONN_IDLE_MS 5000
 
 struct conn_run {
 	uint64_t off, len;
 	bool hole;
 };
+
+/* A slot's reply space, at the start of its one mapping; the payload
+ * buffer follows on the next page. */
+struct slot_mem {
+	uint8_t status[2][4 + 8 * CONN_STATUS_MAX];
+	uint8_t hdr[CONN_EXTENTS_MAX + 1][CONN_HDR];
+	struct conn_run runs[CONN_EXTENTS_MAX];
+	struct iovec iov[2 * CONN_EXTENTS_MAX + 2];
+};
+#define CONN_SLOT_MEM (((sizeof(struct slot_mem) - 1) / 4096 + 1) * 4096)
 
 struct slot {
 	struct ic_nbd_conn *conn;
@@ -74,12 +89,9 @@ struct slot {
 	uint32_t err; /* NBD error decided before running, or 0 */
 	uint32_t cost; /* bytes of buf this request holds (counted in inflight) */
 	uint32_t resident; /* under conn->mu: bytes of buf touched since last given back */
+	struct slot_mem *m; /* the mapping: reply space, then buf */
 	uint8_t *buf;
-	uint8_t *status[2];
-	uint8_t (*hdr)[CONN_HDR];
-	struct conn_run *runs;
 	unsigned nruns;
-	struct iovec *iov;
 	struct ic_nbd_sendq_entry sent; /* its reply in the reply queue */
 };
 
@@ -101,24 +113,52 @@ struct ic_nbd_conn {
 	struct ic_nbd_sendq sendq;
 };
 
+/* Let go of what conn_slot_init gave s. */
+static void
+conn_slot_fini(struct ic_nbd_conn *c, struct slot *s)
+{
+	if (s->m)
+		munmap(s->m, CONN_SLOT_MEM + c->cfg.max_payload);
+	if (s->conn)
+		ic_nbd_sendq_entry_fini(&s->sent);
+	*s = (struct slot){ 0 };
+}
+
+/* Give s what one request needs, when its worker is about to start: a
+ * connection holds the slots of the workers its client made it start
+ * (one at queue depth 1), not all `slots`. Made up front for every slot,
+ * their reply space (30 KiB each) was 480 KiB a connection.
+ *
+ * One anonymous mapping, not malloc: pages are touched only as requests
+ * reach them, and they go back to the kernel with the connection. From
+ * malloc they came from the arena of the thread that asked (a worker
+ * thread gets one of its own), which kept them after the client left:
+ * 322 KiB of arenas per front end whose client had gone. */
+static int
+conn_slot_init(struct ic_nbd_conn *c, struct slot *s)
+{
+	void *p = mmap(NULL, CONN_SLOT_MEM + c->cfg.max_payload, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return -ENOMEM;
+	s->m = p;
+	s->buf = (uint8_t *)p + CONN_SLOT_MEM;
+	if (ic_nbd_sendq_entry_init(&s->sent) < 0) {
+		conn_slot_fini(c, s);
+		return -ENOMEM;
+	}
+	s->conn = c;
+	return 0;
+}
+
 static void
 conn_free_slots(struct ic_nbd_conn *c)
 {
 	unsigned i;
 
-	for (i = 0; c->slots && i < c->cfg.slots; i++) {
-		struct slot *s = &c->slots[i];
-
-		if (s->buf)
-			munmap(s->buf, c->cfg.max_payload);
-		free(s->status[0]);
-		free(s->status[1]);
-		free(s->hdr);
-		free(s->runs);
-		free(s->iov);
-		if (s->conn)
-			ic_nbd_sendq_entry_fini(&s->sent);
-	}
+	for (i = 0; c->slots && i < c->cfg.slots; i++)
+		conn_slot_fini(c, &c->slots[i]);
 	free(c->slots);
 	free(c->rbuf);
 	ic_nbd_sendq_fini(&c->sendq);
@@ -128,7 +168,6 @@ int
 ic_nbd_conn_new(const struct ic_nbd_conn_config *cfg, struct ic_nbd_conn **out)
 {
 	struct ic_nbd_conn *c = calloc(1, sizeof(*c));
-	unsigned i;
 
 	if (!c)
 		return -ENOMEM;
@@ -141,28 +180,9 @@ ic_nbd_conn_new(const struct ic_nbd_conn_config *cfg, struct ic_nbd_conn **out)
 		c->cfg.max_inflight = IC_NBD_MAX_INFLIGHT;
 	c->slots = calloc(c->cfg.slots, sizeof(*c->slots));
 	c->rbuf = malloc(CONN_RBUF);
-	if (!c->slots || !c->rbuf || ic_nbd_sendq_init(&c->sendq, c->cfg.io, c->cfg.stats) < 0)
+	if (!c->slots || !c->rbuf || ic_nbd_sendq_init(&c->sendq, c->cfg.io, c->cfg.stats) < 0 ||
+	    conn_slot_init(c, &c->slots[0]) < 0)
 		goto err;
-	for (i = 0; i < c->cfg.slots; i++) {
-		struct slot *s = &c->slots[i];
-
-		/* Pages are only touched by requests that large. */
-		s->buf = mmap(NULL, c->cfg.max_payload, PROT_READ | PROT_WRITE,
-			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (s->buf == MAP_FAILED) {
-			s->buf = NULL;
-			goto err;
-		}
-		s->status[0] = malloc(4 + 8 * CONN_STATUS_MAX);
-		s->status[1] = malloc(4 + 8 * CONN_STATUS_MAX);
-		s->hdr = calloc(CONN_EXTENTS_MAX + 1, CONN_HDR);
-		s->runs = calloc(CONN_EXTENTS_MAX, sizeof(*s->runs));
-		s->iov = calloc(2 * CONN_EXTENTS_MAX + 2, sizeof(*s->iov));
-		if (!s->status[0] || !s->status[1] || !s->hdr || !s->runs || !s->iov ||
-		    ic_nbd_sendq_entry_init(&s->sent) < 0)
-			goto err;
-		s->conn = c;
-	}
 	pthread_mutex_init(&c->read_mu, NULL);
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->drained, NULL);
@@ -235,7 +255,7 @@ conn_run_add(void *arg, const struct ic_nbd_extent *ext)
 	struct slot *s = rc->s;
 	uint64_t end = ext->off + ext->len;
 	bool hole = ext->depth < 0 || ext->zero;
-	struct conn_run *last = s->nruns ? &s->runs[s->nruns - 1] : NULL;
+	struct conn_run *last = s->nruns ? &s->m->runs[s->nruns - 1] : NULL;
 
 	if (end <= rc->end)
 		return 0;
@@ -244,7 +264,7 @@ conn_run_add(void *arg, const struct ic_nbd_extent *ext)
 		last->hole = last->hole && hole;
 		last->len = end - last->off;
 	} else {
-		s->runs[s->nruns++] = (struct conn_run){ rc->end, end - rc->end, hole };
+		s->m->runs[s->nruns++] = (struct conn_run){ rc->end, end - rc->end, hole };
 	}
 	rc->end = end;
 	return 0;
@@ -274,18 +294,18 @@ conn_scan_read(struct slot *s)
 		uint64_t g = (off / CONN_GRANULE + 1) * CONN_GRANULE;
 		uint64_t stop = g < end ? g : end;
 		bool hole = conn_zero(s->buf + (off - r->offset), stop - off);
-		struct conn_run *last = s->nruns ? &s->runs[s->nruns - 1] : NULL;
+		struct conn_run *last = s->nruns ? &s->m->runs[s->nruns - 1] : NULL;
 
 		if (last && (last->hole == hole || s->nruns == CONN_EXTENTS_MAX)) {
 			last->hole = last->hole && hole;
 			last->len = stop - last->off;
 		} else {
-			s->runs[s->nruns++] = (struct conn_run){ off, stop - off, hole };
+			s->m->runs[s->nruns++] = (struct conn_run){ off, stop - off, hole };
 		}
 		off = stop;
 	}
 	if ((r->flags & NBD_CMD_FLAG_DF) && s->nruns > 1) {
-		s->runs[0] = (struct conn_run){ r->offset, r->length, false };
+		s->m->runs[0] = (struct conn_run){ r->offset, r->length, false };
 		s->nruns = 1;
 	}
 }
@@ -308,10 +328,10 @@ conn_read_extents(struct ic_nbd_conn *c, struct slot *s)
 	if (err < 0)
 		return err;
 	if (s->nruns == 0 || rc.end < end || (single && s->nruns > 1)) {
-		s->runs[0] = (struct conn_run){ r->offset, r->length, false };
+		s->m->runs[0] = (struct conn_run){ r->offset, r->length, false };
 		s->nruns = 1;
 	}
-	s->runs[s->nruns - 1].len = end - s->runs[s->nruns - 1].off;
+	s->m->runs[s->nruns - 1].len = end - s->m->runs[s->nruns - 1].off;
 	return 0;
 }
 
@@ -335,27 +355,27 @@ conn_read(struct ic_nbd_conn *c, struct slot *s)
 	if (!extents && rc == 0)
 		conn_scan_read(s);
 	for (i = 0; i < s->nruns && rc == 0; i++) {
-		const struct conn_run *run = &s->runs[i];
-		uint8_t *hdr = s->hdr[i];
+		const struct conn_run *run = &s->m->runs[i];
+		uint8_t *hdr = s->m->hdr[i];
 		uint8_t *data = s->buf + (run->off - r->offset);
 		uint16_t flags = i + 1 == s->nruns ? NBD_REPLY_FLAG_DONE : 0;
 
 		if (run->hole) {
 			ic_nbd_chunk(hdr, flags, NBD_REPLY_TYPE_OFFSET_HOLE, r->cookie, 12);
 			ic_nbd_put32(hdr + IC_NBD_CHUNK_SIZE + 8, (uint32_t)run->len);
-			s->iov[n++] = (struct iovec){ hdr, IC_NBD_CHUNK_SIZE + 12 };
+			s->m->iov[n++] = (struct iovec){ hdr, IC_NBD_CHUNK_SIZE + 12 };
 		} else {
 			ic_nbd_chunk(hdr, flags, NBD_REPLY_TYPE_OFFSET_DATA, r->cookie,
 				     (uint32_t)(8 + run->len));
-			s->iov[n++] = (struct iovec){ hdr, IC_NBD_CHUNK_SIZE + 8 };
-			s->iov[n++] = (struct iovec){ data, run->len };
+			s->m->iov[n++] = (struct iovec){ hdr, IC_NBD_CHUNK_SIZE + 8 };
+			s->m->iov[n++] = (struct iovec){ data, run->len };
 		}
 		ic_nbd_put64(hdr + IC_NBD_CHUNK_SIZE, run->off);
 	}
 	if (rc < 0)
 		conn_error(c, s, ic_nbd_errno(rc));
 	else
-		conn_send(c, s, s->iov, n);
+		conn_send(c, s, s->m->iov, n);
 	return rc;
 }
 
@@ -395,7 +415,7 @@ conn_block_status(struct ic_nbd_conn *c, struct slot *s)
 	int rc = 0;
 
 	for (i = 0; i < 2; i++)
-		ic_nbd_status_init(&sc.st[i], s->status[i], cap, ids[i], r->offset, r->length);
+		ic_nbd_status_init(&sc.st[i], s->m->status[i], cap, ids[i], r->offset, r->length);
 	if (c->cfg.ops->extents) {
 		rc = c->cfg.ops->extents(c->cfg.backend, r->offset, r->length, conn_status_add,
 					 &sc);
@@ -416,12 +436,12 @@ conn_block_status(struct ic_nbd_conn *c, struct slot *s)
 
 		if (!sc.on[i])
 			continue;
-		ic_nbd_chunk(s->hdr[i], i == last ? NBD_REPLY_FLAG_DONE : 0,
+		ic_nbd_chunk(s->m->hdr[i], i == last ? NBD_REPLY_FLAG_DONE : 0,
 			     NBD_REPLY_TYPE_BLOCK_STATUS, r->cookie, len);
-		s->iov[n++] = (struct iovec){ s->hdr[i], IC_NBD_CHUNK_SIZE };
-		s->iov[n++] = (struct iovec){ s->status[i], len };
+		s->m->iov[n++] = (struct iovec){ s->m->hdr[i], IC_NBD_CHUNK_SIZE };
+		s->m->iov[n++] = (struct iovec){ s->m->status[i], len };
 	}
-	conn_send(c, s, s->iov, n);
+	conn_send(c, s, s->m->iov, n);
 	return 0;
 }
 
@@ -484,6 +504,41 @@ conn_run(struct ic_nbd_conn *c, struct slot *s)
 	}
 }
 
+/* Under read_mu, before a read that may block: once the stream has been
+ * quiet for CONN_IDLE_MS, every slot not serving a request gives all its
+ * pages back. Such a slot's worker touches its buffer again only after
+ * reading a request, under read_mu, which the caller holds; s->cost and
+ * s->resident change under mu. A VM that booted and went quiet kept up to
+ * CONN_RESIDENT per connection (6 MiB after a 1 MiB read stream at depth
+ * 4) for as long as it stayed connected; the next large read after a
+ * quiet spell faults its pages in again, once. */
+static void
+conn_idle(struct ic_nbd_conn *c)
+{
+	const struct ic_nbd_io *io = c->cfg.io;
+	unsigned i;
+
+	pthread_mutex_lock(&c->mu);
+	if (!io->wait || c->resident <= CONN_KEEP) {
+		pthread_mutex_unlock(&c->mu);
+		return;
+	}
+	pthread_mutex_unlock(&c->mu);
+	if (io->wait(io->arg, CONN_IDLE_MS) != 0)
+		return;
+	pthread_mutex_lock(&c->mu);
+	for (i = 0; i < c->workers; i++) {
+		struct slot *s = &c->slots[i];
+
+		if (s->cost || !s->resident)
+			continue;
+		madvise(s->buf, s->resident, MADV_DONTNEED);
+		c->resident -= s->resident;
+		s->resident = 0;
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
 /* Under read_mu: len bytes of the stream, through rbuf. Large payloads
  * bypass it once it is drained. */
 static int
@@ -504,6 +559,7 @@ conn_recv(struct ic_nbd_conn *c, void *dst, size_t len)
 			len -= n;
 			continue;
 		}
+		conn_idle(c);
 		if (!io->recv_some || len >= CONN_RBUF)
 			return io->recv(io->arg, d, len);
 		got = io->recv_some(io->arg, c->rbuf, CONN_RBUF);
@@ -546,13 +602,16 @@ conn_budget_take(struct ic_nbd_conn *c, struct slot *s)
 	const struct ic_nbd_request *r = &s->req;
 	bool uses_buf = r->type == NBD_CMD_WRITE || (r->type == NBD_CMD_READ && !s->err);
 
-	s->cost = uses_buf ? (r->length < c->cfg.max_payload ? r->length : c->cfg.max_payload) : 0;
-	if (!s->cost)
+	uint32_t cost = uses_buf ? (r->length < c->cfg.max_payload ? r->length : c->cfg.max_payload)
+				 : 0;
+
+	if (!cost)
 		return;
 	pthread_mutex_lock(&c->mu);
-	while (c->inflight && c->inflight + s->cost > c->cfg.max_inflight)
+	while (c->inflight && c->inflight + cost > c->cfg.max_inflight)
 		pthread_cond_wait(&c->drained, &c->mu);
-	c->inflight += s->cost;
+	c->inflight += cost;
+	s->cost = cost;
 	pthread_mutex_unlock(&c->mu);
 }
 
@@ -577,12 +636,13 @@ conn_budget_give(struct ic_nbd_conn *c, struct slot *s)
 		s->resident = CONN_KEEP;
 		c->resident -= trim;
 	}
+	s->cost = 0;
 	pthread_cond_broadcast(&c->drained);
 	pthread_mutex_unlock(&c->mu);
-	/* Only this worker uses s->buf until it reads its next request. */
+	/* Only this worker uses s->buf until it reads its next request (and
+	 * conn_idle, below CONN_KEEP). */
 	if (trim)
 		madvise(s->buf + CONN_KEEP, trim, MADV_DONTNEED);
-	s->cost = 0;
 }
 
 /* Under read_mu: read the next request into s. Returns false when the
@@ -634,7 +694,8 @@ conn_grow(struct ic_nbd_conn *c)
 	c->idle--;
 	if (c->idle == 0 && c->workers < c->cfg.slots && !c->closing) {
 		s = &c->slots[c->workers];
-		if (pthread_create(&s->thread, NULL, conn_worker, s) == 0) {
+		if ((s->conn || conn_slot_init(c, s) == 0) &&
+		    pthread_create(&s->thread, NULL, conn_worker, s) == 0) {
 			c->workers++;
 			c->idle++;
 		}

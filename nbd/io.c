@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -79,6 +80,19 @@ io_fd_hangup(void *arg)
 	shutdown(fds->in, SHUT_RDWR);
 }
 
+static int
+io_fd_wait(void *arg, int timeout_ms)
+{
+	const struct ic_nbd_fds *fds = arg;
+	struct pollfd p = { .fd = fds->in, .events = POLLIN };
+	int n;
+
+	do {
+		n = poll(&p, 1, timeout_ms);
+	} while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n > 0;
+}
+
 void
 ic_nbd_io_fd(struct ic_nbd_io *io, struct ic_nbd_fds *fds)
 {
@@ -86,5 +100,6 @@ ic_nbd_io_fd(struct ic_nbd_io *io, struct ic_nbd_fds *fds)
 	io->recv_some = io_fd_recv_some;
 	io->send = io_fd_send;
 	io->hangup = io_fd_hangup;
+	io->wait = io_fd_wait;
 	io->arg = fds;
 }

@@ -180,6 +180,10 @@ struct ic_nbd_io {
 	int (*send)(void *arg, const struct iovec *iov, int n);
 	/* Optional: end the stream now (both directions), from any thread. */
 	void (*hangup)(void *arg);
+	/* Optional: wait at most timeout_ms for bytes to read (or the end of
+	 * the stream). 1 when there are, 0 when the time ran out, or -errno.
+	 * Without it a connection never finds itself idle (nbd/conn.c). */
+	int (*wait)(void *arg, int timeout_ms);
 	void *arg;
 };
 

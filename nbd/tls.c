@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <gnutls/gnutls.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "common/dynlib.h"
 #include "common/log.h"
 
 /* PSK needs its key exchanges named; x509 uses the library's defaults. */
@@ -27,6 +29,41 @@
  * many bytes at a time; larger payloads go out as they are, so a 32 MiB
  * read is not copied into a second buffer. */
 #define TLS_CORK_MAX (64u << 10)
+
+/* GnuTLS is loaded when TLS is first set up (common/dynlib.h): linked, it
+ * and the seven libraries it brings (p11-kit, nettle, hogweed, gmp,
+ * tasn1, idn2, unistring) were mapped and relocated in every isocache-nbd,
+ * TLS or not: 244 KiB of private memory and 0.5 MiB of PSS in each one
+ * serving a clone without TLS (smaps of 4 front ends, with libmicrohttpd,
+ * which brought GnuTLS too). */
+#define TLS_LIBGNUTLS "libgnutls.so.30"
+#define TLS_CALLS(X) \
+	X(bye) X(certificate_allocate_credentials) X(certificate_free_credentials) \
+	X(certificate_server_set_request) X(certificate_set_x509_key_file) \
+	X(certificate_set_x509_trust_file) X(credentials_set) X(deinit) X(error_is_fatal) \
+	X(handshake) X(handshake_set_timeout) X(init) X(priority_set_direct) \
+	X(psk_allocate_server_credentials) X(psk_free_server_credentials) \
+	X(psk_server_get_username) X(psk_set_server_credentials_file) X(record_cork) \
+	X(record_recv) X(record_send) X(record_uncork) X(session_set_verify_cert) \
+	X(set_default_priority) X(strerror) X(transport_set_int2)
+#define TLS_FIELD(name) __typeof__(&gnutls_##name) name;
+#define TLS_SYM(name) { "gnutls_" #name, (void **)&gt.name },
+
+/* The GnuTLS calls of this file, from the library loaded once. */
+static struct {
+	TLS_CALLS(TLS_FIELD)
+} gt;
+
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+static int tls_loaded; /* 0 once GnuTLS is loaded */
+
+static void
+tls_load(void)
+{
+	static const struct ic_dynsym syms[] = { TLS_CALLS(TLS_SYM) };
+
+	tls_loaded = ic_dynlib_load("TLS", TLS_LIBGNUTLS, syms, sizeof(syms) / sizeof(syms[0]));
+}
 
 struct srv_tls {
 	gnutls_certificate_credentials_t x509;
@@ -37,7 +74,7 @@ struct srv_tls {
 static int
 tls_fail(const char *what, const char *path, int grc)
 {
-	ic_log(IC_LOG_ERR, "TLS: %s %s: %s", what, path, gnutls_strerror(grc));
+	ic_log(IC_LOG_ERR, "TLS: %s %s: %s", what, path, gt.strerror(grc));
 	return -EINVAL;
 }
 
@@ -50,10 +87,10 @@ tls_load_x509(struct srv_tls *t, const char *dir)
 	snprintf(cert, sizeof(cert), "%s/server-cert.pem", dir);
 	snprintf(key, sizeof(key), "%s/server-key.pem", dir);
 	snprintf(ca, sizeof(ca), "%s/ca-cert.pem", dir);
-	grc = gnutls_certificate_allocate_credentials(&t->x509);
+	grc = gt.certificate_allocate_credentials(&t->x509);
 	if (grc < 0)
 		return tls_fail("cannot allocate credentials for", dir, grc);
-	grc = gnutls_certificate_set_x509_key_file(t->x509, cert, key, GNUTLS_X509_FMT_PEM);
+	grc = gt.certificate_set_x509_key_file(t->x509, cert, key, GNUTLS_X509_FMT_PEM);
 	if (grc < 0)
 		return tls_fail("cannot load server-cert.pem and server-key.pem from", dir, grc);
 	/* The CA checks clients' certificates (--tls-verify-peer); without that
@@ -63,7 +100,7 @@ tls_load_x509(struct srv_tls *t, const char *dir)
 		return -EINVAL;
 	}
 	if (access(ca, R_OK) == 0) {
-		grc = gnutls_certificate_set_x509_trust_file(t->x509, ca, GNUTLS_X509_FMT_PEM);
+		grc = gt.certificate_set_x509_trust_file(t->x509, ca, GNUTLS_X509_FMT_PEM);
 		if (grc < 0)
 			return tls_fail("cannot load", ca, grc);
 	}
@@ -82,10 +119,10 @@ tls_load_psk(struct srv_tls *t, const char *file)
 		ic_log(IC_LOG_ERR, "TLS: cannot read the PSK file %s: %s", file, strerror(-rc));
 		return rc;
 	}
-	grc = gnutls_psk_allocate_server_credentials(&t->psk);
+	grc = gt.psk_allocate_server_credentials(&t->psk);
 	if (grc < 0)
 		return tls_fail("cannot allocate credentials for", file, grc);
-	grc = gnutls_psk_set_server_credentials_file(t->psk, file);
+	grc = gt.psk_set_server_credentials_file(t->psk, file);
 	if (grc < 0)
 		return tls_fail("cannot use the PSK file", file, grc);
 	return 0;
@@ -106,6 +143,9 @@ srv_tls_new(const char *certdir, const char *pskfile, bool verify_peer, struct s
 		       "--tls-certificates (PSK always authenticates the client)");
 		return -EINVAL;
 	}
+	pthread_once(&tls_once, tls_load);
+	if (tls_loaded < 0)
+		return tls_loaded;
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
@@ -125,9 +165,9 @@ srv_tls_free(struct srv_tls *t)
 	if (!t)
 		return;
 	if (t->x509)
-		gnutls_certificate_free_credentials(t->x509);
+		gt.certificate_free_credentials(t->x509);
 	if (t->psk)
-		gnutls_psk_free_server_credentials(t->psk);
+		gt.psk_free_server_credentials(t->psk);
 	free(t);
 }
 
@@ -138,7 +178,7 @@ tls_errno(ssize_t grc)
 	if (grc == 0 || grc == GNUTLS_E_PREMATURE_TERMINATION || grc == GNUTLS_E_PUSH_ERROR ||
 	    grc == GNUTLS_E_PULL_ERROR)
 		return -ECONNRESET;
-	ic_log(IC_LOG_DEBUG, "nbd: TLS stream broken: %s", gnutls_strerror((int)grc));
+	ic_log(IC_LOG_DEBUG, "nbd: TLS stream broken: %s", gt.strerror((int)grc));
 	return -EPROTO;
 }
 
@@ -148,7 +188,7 @@ tls_recv_once(gnutls_session_t s, void *buf, size_t cap)
 	ssize_t n;
 
 	do {
-		n = gnutls_record_recv(s, buf, cap);
+		n = gt.record_recv(s, buf, cap);
 	} while (n == GNUTLS_E_INTERRUPTED || n == GNUTLS_E_AGAIN);
 	return n;
 }
@@ -183,7 +223,7 @@ static int
 tls_send_all(gnutls_session_t s, const uint8_t *p, size_t len)
 {
 	while (len) {
-		ssize_t n = gnutls_record_send(s, p, len);
+		ssize_t n = gt.record_send(s, p, len);
 
 		if (n == GNUTLS_E_INTERRUPTED || n == GNUTLS_E_AGAIN)
 			continue;
@@ -202,7 +242,7 @@ tls_uncork(gnutls_session_t s)
 	int grc;
 
 	do {
-		grc = gnutls_record_uncork(s, GNUTLS_RECORD_WAIT);
+		grc = gt.record_uncork(s, GNUTLS_RECORD_WAIT);
 	} while (grc == GNUTLS_E_INTERRUPTED || grc == GNUTLS_E_AGAIN);
 	return grc < 0 ? tls_errno(grc) : 0;
 }
@@ -227,7 +267,7 @@ tls_send(void *arg, const struct iovec *iov, int n)
 			corked = 0;
 		}
 		if (rc == 0 && len <= TLS_CORK_MAX && !cork) {
-			gnutls_record_cork(c->session);
+			gt.record_cork(c->session);
 			cork = true;
 		}
 		if (rc == 0)
@@ -255,30 +295,30 @@ tls_session(struct srv_tls_conn *c, gnutls_session_t *out)
 {
 	const struct srv_tls *t = c->tls;
 	gnutls_session_t s;
-	int grc = gnutls_init(&s, GNUTLS_SERVER);
+	int grc = gt.init(&s, GNUTLS_SERVER);
 
 	if (grc < 0)
 		return grc;
 	if (t->psk) {
-		grc = gnutls_priority_set_direct(s, TLS_PSK_PRIORITY, NULL);
+		grc = gt.priority_set_direct(s, TLS_PSK_PRIORITY, NULL);
 		if (grc == 0)
-			grc = gnutls_credentials_set(s, GNUTLS_CRD_PSK, t->psk);
+			grc = gt.credentials_set(s, GNUTLS_CRD_PSK, t->psk);
 	} else {
-		grc = gnutls_set_default_priority(s);
+		grc = gt.set_default_priority(s);
 		if (grc == 0)
-			grc = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, t->x509);
-		gnutls_certificate_server_set_request(s, t->verify_peer ? GNUTLS_CERT_REQUIRE :
+			grc = gt.credentials_set(s, GNUTLS_CRD_CERTIFICATE, t->x509);
+		gt.certificate_server_set_request(s, t->verify_peer ? GNUTLS_CERT_REQUIRE :
 									 GNUTLS_CERT_IGNORE);
 		/* The handshake then fails unless the chain leads to ca-cert.pem. */
 		if (t->verify_peer)
-			gnutls_session_set_verify_cert(s, NULL, 0);
+			gt.session_set_verify_cert(s, NULL, 0);
 	}
 	if (grc < 0) {
-		gnutls_deinit(s);
+		gt.deinit(s);
 		return grc;
 	}
-	gnutls_transport_set_int2(s, c->fds->in, c->fds->out);
-	gnutls_handshake_set_timeout(s, GNUTLS_DEFAULT_HANDSHAKE_TIMEOUT);
+	gt.transport_set_int2(s, c->fds->in, c->fds->out);
+	gt.handshake_set_timeout(s, GNUTLS_DEFAULT_HANDSHAKE_TIMEOUT);
 	*out = s;
 	return 0;
 }
@@ -291,21 +331,23 @@ srv_tls_start(void *arg, struct ic_nbd_io *io)
 	int grc = tls_session(c, &s);
 
 	if (grc < 0) {
-		ic_log(IC_LOG_ERR, "nbd: cannot set up a TLS session: %s", gnutls_strerror(grc));
+		ic_log(IC_LOG_ERR, "nbd: cannot set up a TLS session: %s", gt.strerror(grc));
 		return -ENOMEM;
 	}
 	do {
-		grc = gnutls_handshake(s);
-	} while (grc < 0 && !gnutls_error_is_fatal(grc));
+		grc = gt.handshake(s);
+	} while (grc < 0 && !gt.error_is_fatal(grc));
 	if (grc < 0) {
 		ic_log(IC_LOG_INFO, "nbd: TLS handshake with a client failed: %s",
-		       gnutls_strerror(grc));
-		gnutls_deinit(s);
+		       gt.strerror(grc));
+		gt.deinit(s);
 		return -ECONNRESET;
 	}
 	if (c->tls->psk)
-		ic_log(IC_LOG_DEBUG, "nbd: TLS client %s", gnutls_psk_server_get_username(s));
+		ic_log(IC_LOG_DEBUG, "nbd: TLS client %s", gt.psk_server_get_username(s));
 	c->session = s;
+	/* No wait: bytes GnuTLS has read but not yet decrypted are invisible
+	 * to a poll of the socket, so a TLS connection keeps its pages. */
 	*io = (struct ic_nbd_io){ .recv = tls_recv, .recv_some = tls_recv_some, .send = tls_send,
 				  .hangup = tls_hangup, .arg = c };
 	return 0;
@@ -320,7 +362,7 @@ srv_tls_conn_end(struct srv_tls_conn *c)
 		return;
 	/* close_notify, but never wait long on a client that reads nothing. */
 	setsockopt(c->fds->out, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	gnutls_bye(c->session, GNUTLS_SHUT_WR);
-	gnutls_deinit(c->session);
+	gt.bye(c->session, GNUTLS_SHUT_WR);
+	gt.deinit(c->session);
 	c->session = NULL;
 }

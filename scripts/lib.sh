@@ -6,7 +6,7 @@ IC_JOBS=${IC_JOBS:-$(nproc)}
 
 # Packages every build needs; the test and demo scripts add theirs.
 IC_BUILD_PACKAGES=(build-essential cmake pkg-config liburing-dev libfuse3-dev liblmdb-dev
-	libxxhash-dev libcmocka-dev libsystemd-dev libgnutls28-dev libjson-c-dev libmicrohttpd-dev fuse3 attr scdoc
+	libxxhash-dev libcmocka-dev libgnutls28-dev libjson-c-dev libmicrohttpd-dev fuse3 attr scdoc
 	libcurl4-openssl-dev)
 
 ic_install() {

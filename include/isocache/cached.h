@@ -32,6 +32,11 @@ const char *ic_cached_socket_path(const char *path);
 int ic_cached_connect(const char *path, unsigned timeout_ms, struct ic_cached_client **out);
 /* Say BYE and free the client. NULL is ignored. */
 void ic_cached_disconnect(struct ic_cached_client *c);
+/* Give back the pages of the client's reply slot (up to 256 KiB of the
+ * buffer it shares with the daemon, held by both), for a session that
+ * has gone quiet; the next reply that needs them faults them in again.
+ * Waits for a call in progress on c. */
+void ic_cached_trim(struct ic_cached_client *c);
 
 /* Register the layer file open on fd (read-only; the daemon checks it is a
  * frozen layer and keeps its own reference). Out: the session's handle for

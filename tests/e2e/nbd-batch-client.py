@@ -19,6 +19,12 @@ is checked against IMAGE, the raw file the export holds.
         reads the minor page faults of process PID (the server) from
         /proc, and prints "faults N": those the server took while serving
         the second COUNT, on a connection already warm.
+    nbd-batch-client.py idle URI IMAGE COUNT DEPTH SIZE PID
+        COUNT sequential reads of SIZE bytes, DEPTH in flight; then, the
+        connection open and quiet, waits until process PID (the server)
+        has given back at least half of the anonymous memory they made
+        resident (RssAnon in /proc/PID/status) and prints "idle GREW LEFT"
+        in KiB; then COUNT more reads.
 
 Exits 1 naming the first read that returned other bytes.
 """
@@ -91,7 +97,8 @@ def minflt(pid):
         return int(f.read().rsplit(")", 1)[1].split()[7])
 
 
-def seq(c, count, depth, size, pid):
+def sequential(c, size):
+    """The offsets of sequential reads of size bytes, wrapping at the end."""
     pos = [0]
 
     def next_off():
@@ -99,10 +106,35 @@ def seq(c, count, depth, size, pid):
         pos[0] = (off + size) % (len(c.data) - size + 1)
         return off
 
+    return next_off
+
+
+def seq(c, count, depth, size, pid):
+    next_off = sequential(c, size)
     run(c, count, depth, next_off, size)
     before = minflt(pid)
     run(c, count, depth, next_off, size)
     print(f"faults {minflt(pid) - before}", flush=True)
+
+
+def rss_anon(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("RssAnon:"))
+
+
+def idle(c, count, depth, size, pid):
+    next_off = sequential(c, size)
+    base = rss_anon(pid)
+    run(c, count, depth, next_off, size)
+    grew = rss_anon(pid) - base
+    end = time.monotonic() + DEADLINE
+    while rss_anon(pid) > base + grew // 2:
+        if time.monotonic() > end:
+            sys.exit(f"the server kept {rss_anon(pid) - base} of {grew} KiB "
+                     f"for {DEADLINE} s on a quiet connection")
+        time.sleep(0.1)
+    print(f"idle {grew} {rss_anon(pid) - base}", flush=True)
+    run(c, count, depth, next_off, size)
 
 
 def wait_for(path):
@@ -133,6 +165,8 @@ def main():
         qd(c, int(sys.argv[4]), int(sys.argv[5]))
     elif mode == "seq":
         seq(c, *(int(a) for a in sys.argv[4:8]))
+    elif mode == "idle":
+        idle(c, *(int(a) for a in sys.argv[4:8]))
     elif mode == "stall":
         stall(c, sys.argv[4])
     else:

@@ -6,7 +6,8 @@
 # after every request cost 192 each (the read's copy faults them in
 # again), and the server 10x the CPU of nbdkit per 1 MiB read. Every byte
 # is checked against the imported file, and a read of 32 MiB (more than
-# the connection keeps) is served and checked after.
+# the connection keeps) is served and checked after. A connection that
+# goes quiet gives its pages back (after 5 s), and serves on.
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/nbd-functions.bash"
 nbd_need_python
@@ -29,4 +30,9 @@ echo "64 reads of 1 MiB on a warm connection: $faults minor faults in the server
 nbd_client seq "$uri" "$TESTDIR/base.raw" 2 2 $((32 << 20)) "$pid" >"$TESTDIR/big.out" ||
 	fail "client: $(cat "$TESTDIR/big.out")"
 grep -qx "verified 4" "$TESTDIR/big.out" || fail "client: $(cat "$TESTDIR/big.out")"
+
+nbd_client idle "$uri" "$TESTDIR/base.raw" 64 8 $((1 << 20)) "$pid" >"$TESTDIR/idle.out" ||
+	fail "client: $(cat "$TESTDIR/idle.out")"
+grep -qx "verified 128" "$TESTDIR/idle.out" || fail "client: $(cat "$TESTDIR/idle.out")"
+echo "a quiet connection: $(sed -n 's/^idle //p' "$TESTDIR/idle.out") KiB (grew, left)"
 nbd_stop s

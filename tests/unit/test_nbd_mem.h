@@ -77,11 +77,8 @@ mem_hangup(void *arg)
 static inline void
 mem_io(struct ic_nbd_io *io, struct mem *m)
 {
-	io->recv = mem_recv;
-	io->recv_some = mem_recv_some;
-	io->send = mem_send;
-	io->hangup = mem_hangup;
-	io->arg = m;
+	*io = (struct ic_nbd_io){ .recv = mem_recv, .recv_some = mem_recv_some, .send = mem_send,
+				  .hangup = mem_hangup, .arg = m };
 }
 
 static inline void
