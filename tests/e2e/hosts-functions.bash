@@ -81,6 +81,22 @@ hosts_writer_stop() {
 }
 _hosts_flushed() { [ "$(grep -c '^flushed ' "$TESTDIR/w.log")" -ge "$1" ]; }
 
+# b_asks_a WHY: a claimant on host b (isocache-ownertool, waiting up to
+# 120 s) asks a for vm through etcd; a must release it, and b hold it,
+# within 30 s of asking. WHY is said with the time it took.
+b_asks_a() {
+	local asked out held
+	asked=$(now_ms)
+	out=$(on_host b env ISOCACHE_OWNER_ETCD="$HOST_OWNER_URL" "$OWNERTOOL" "$ISOCACHE_STORE" \
+		hold vm 1 2>"$TESTDIR/b.err") || fail "b did not get vm: $out $(cat "$TESTDIR/b.err")"
+	held=$(awk '$1 == "held" { print $3 }' <<<"$out")
+	[ -n "$held" ] || fail "b's claim printed: $out"
+	echo "b held vm $((held - asked)) ms after asking, $1"
+	((held - asked < 30000)) || fail "a answered b's request only after $((held - asked)) ms"
+	grep -E 'released (through etcd )?to' "$TESTDIR/a.log" ||
+		fail "a did not release: $(cat "$TESTDIR/a.log")"
+}
+
 # log_ms FILE PATTERN: the stamp of FILE's first line matching PATTERN.
 log_ms() {
 	local t
