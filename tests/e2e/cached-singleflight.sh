@@ -11,14 +11,24 @@ requires setfattr
 cached_layer "$TESTDIR/base" 32M
 cached_start --memory 64M
 
-# The readers wait at a gate (polled, with a deadline) so that all eight
-# start together, not one after another as a loaded machine might run them.
+# The readers wait at a gate so that all eight start together, not one
+# after another as a loaded machine might run them: each asks for a shared
+# lock on a file this shell holds exclusively, and once the kernel shows
+# all eight waiting (/proc/locks), the shell lets go and they start at
+# once. (A gate polled every 50 ms let one reader read all 32 MiB before
+# the others began: no miss joined a fill, in one CI run.)
+exec {gate}>"$TESTDIR/gate"
+flock -x "$gate"
+inode=$(stat -c %i "$TESTDIR/gate")
 pids=()
 for i in $(seq 8); do
-	(wait_until 30 test -e "$TESTDIR/go" && exec "$CTL" cat "$TESTDIR/base") >"$TESTDIR/out.$i" &
+	# (without the shell's descriptor: the lock is let go when it closes)
+	flock -s "$TESTDIR/gate" "$CTL" cat "$TESTDIR/base" >"$TESTDIR/out.$i" {gate}>&- &
 	pids+=($!)
 done
-touch "$TESTDIR/go"
+readers_waiting() { [ "$(grep -c -- "-> FLOCK .*:$inode " /proc/locks)" -ge 8 ]; }
+wait_until 30 readers_waiting || fail "the readers did not all reach the gate: $(cat /proc/locks)"
+exec {gate}>&-
 for p in "${pids[@]}"; do wait "$p" || fail "a reader failed"; done
 for i in $(seq 8); do cmp "$TESTDIR/out.$i" "$TESTDIR/base" || fail "reader $i got wrong data"; done
 
