@@ -65,42 +65,49 @@ owner_teardown(void **state)
 	return 0;
 }
 
-/* A forked child: drop what it inherited above stderr but keep (-1:
- * none), so that it is a process of its own to the kernel's locks. */
+/* A forked child: drop what it inherited above stderr, so that it is a
+ * process of its own to the kernel's locks. */
 static pid_t
-owner_fork(int keep)
+owner_fork(void)
 {
 	pid_t pid = fork();
-	unsigned from = 3;
 
-	if (pid == 0 && keep >= 3) {
-		if ((unsigned)keep > from)
-			syscall(SYS_close_range, from, (unsigned)keep - 1, 0u);
-		from = (unsigned)keep + 1;
-	}
 	if (pid == 0)
-		syscall(SYS_close_range, from, ~0u, 0u);
+		syscall(SYS_close_range, 3u, ~0u, 0u);
 	return pid;
 }
 
-/* Run fn(arg) in a forked child and return its verdict (0 to 2), or 3 if
- * the child died without giving one. The verdict comes through a pipe,
- * not the exit status: under valgrind, a fork of a threaded process
- * exits with valgrind's error code whenever a block was held only by a
- * thread the fork did not copy, and that leak is not the child's. */
+/* This test program's path (argv[0]): children run it anew. */
+static const char *owner_self_path;
+
+/* Run this program anew as a child doing kind ("claim" or "snapshot") in
+ * dir, with keep and how for a claim, and return its verdict (0 to 2), or
+ * 3 if the child died without giving one. A fork of this threaded process
+ * (the control thread serves the vdisk) may only call async-signal-safe
+ * functions before exec: one that ran the store code in the forked copy
+ * hung for good in an ASan run, on a lock some thread held at the fork.
+ * The verdict comes through a pipe (the child's fd 3), not the exit
+ * status: under valgrind, a child exits with valgrind's error code for
+ * leaks that are not its own. */
 static int
-owner_child_run(int (*fn)(const void *arg), const void *arg)
+owner_child_exec(const char *kind, const char *dir, bool keep, enum ic_takeover how)
 {
+	char how_s[16];
 	int fds[2];
 	uint8_t verdict;
 	pid_t pid;
 
+	snprintf(how_s, sizeof(how_s), "%d", (int)how);
 	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
-	pid = owner_fork(fds[1]);
+	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		verdict = (uint8_t)fn(arg);
-		_exit(write(fds[1], &verdict, 1) == 1 ? 0 : 1);
+		if (dup2(fds[1], 3) == 3) { /* dup2 leaves fd 3 open across exec */
+			syscall(SYS_close_range, 4u, ~0u, 0u);
+			execl(owner_self_path, owner_self_path, "--child", kind, dir,
+			      keep ? "keep" : "release", how_s, (char *)NULL);
+		}
+		_exit(127);
 	}
 	close(fds[1]);
 	if (read(fds[0], &verdict, 1) != 1)
@@ -151,9 +158,7 @@ owner_child_claim_fn(const void *arg)
 static int
 owner_child_claim_how(const char *dir, bool keep, enum ic_takeover how)
 {
-	struct child_claim c = { .dir = dir, .keep = keep, .how = how };
-
-	return owner_child_run(owner_child_claim_fn, &c);
+	return owner_child_exec("claim", dir, keep, how);
 }
 
 static int
@@ -213,7 +218,7 @@ owner_dead_reclaimed(void **state)
 	owner_release(&f->fx.store->owners, &c);
 
 	/* A zombie (exited, not reaped yet) is dead too. */
-	zombie = owner_fork(-1);
+	zombie = owner_fork();
 	if (zombie == 0) {
 		struct ic_store *store;
 		struct owner_claim claim;
@@ -447,7 +452,7 @@ owner_live_snapshot(void **state)
 	struct ic_control *ctl = serve_fx(f, IC_RELEASE_NEVER, &vd);
 	char data[4096], back[4096];
 
-	assert_int_equal(owner_child_run(owner_child_snapshot_fn, f->fx.dir), 0);
+	assert_int_equal(owner_child_exec("snapshot", f->fx.dir, false, IC_TAKEOVER_ASK), 0);
 	/* The handle goes on, on a new leaf above the snapshot. */
 	assert_int_equal(ic_vdisk_layer_id(vd, 1) != 0, true);
 	memset(data, 0x77, sizeof(data));
@@ -463,8 +468,22 @@ owner_live_snapshot(void **state)
 	ic_control_stop(ctl);
 }
 
+/* A child run by owner_child_exec: its verdict goes to fd 3. */
+static int
+owner_child_main(char **argv)
+{
+	const struct child_claim c = { .dir = argv[3], .keep = strcmp(argv[4], "keep") == 0,
+				       .how = (enum ic_takeover)atoi(argv[5]) };
+	uint8_t verdict;
+
+	ic_log_level = IC_LOG_WARN;
+	verdict = (uint8_t)(strcmp(argv[2], "snapshot") == 0 ? owner_child_snapshot_fn(c.dir)
+							      : owner_child_claim_fn(&c));
+	return write(3, &verdict, 1) == 1 ? 0 : 1;
+}
+
 int
-main(void)
+main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(owner_claim_and_cas, owner_setup, owner_teardown),
@@ -480,6 +499,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(owner_live_snapshot, owner_setup, owner_teardown),
 	};
 
+	if (argc == 6 && strcmp(argv[1], "--child") == 0)
+		return owner_child_main(argv);
+	owner_self_path = argv[0];
 	ic_log_level = IC_LOG_WARN;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
