@@ -277,10 +277,9 @@ etcd_commit_once(struct etcd_txn *txn, struct etcd_commit *c, const struct etcd_
 		*unknown = tries > 1 || etcd_commit_unknown(rc);
 		ic_log(IC_LOG_ERR, "%s: metadata commit failed: %s%s", txn->meta->text,
 		       ic_etcd_last_error(txn->client),
-		       tries > 1 || etcd_commit_unknown(rc)
-			       ? " (whether it was applied is unknown; it is applied whole or not at "
-				 "all)"
-			       : "; nothing written");
+		       *unknown ? " (whether it was applied is unknown; it is applied whole or not "
+				  "at all)"
+				: "; nothing written");
 	} else if (res.succeeded) {
 		*rev = res.revision;
 		if (tries > 1)
