@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -41,7 +42,8 @@ static const char usage_text[] =
 	"  -s, --single           serve one client on stdin/stdout, then exit\n"
 	"  -e, --shared=NUM       serve at most NUM clients at once (default 8;\n"
 	"                         0: no limit); more wait until one leaves\n"
-	"      --run=CMD          captive mode: serve on a private Unix socket, run\n"
+	"      --run=CMD          captive mode: serve on a private Unix socket in a\n"
+	"                         directory of its own in $TMPDIR (else /tmp), run\n"
 	"                         the shell command CMD with $uri (and $unixsocket)\n"
 	"                         set, stop when it ends and exit with its status\n"
 	"\n"
@@ -409,6 +411,28 @@ main_filters(const struct main_opts *o, char *spec, size_t cap)
 	return 0;
 }
 
+/* --run's private directory, made in $TMPDIR (else /tmp) with room in
+ * dir for its socket's name: a Unix socket's path has at most 107 bytes. */
+static int
+main_run_dir(char *dir, size_t cap)
+{
+	const char *tmp = getenv("TMPDIR");
+	int n;
+
+	if (!tmp || !*tmp)
+		tmp = "/tmp";
+	n = snprintf(dir, cap, "%s/isocache-nbd.XXXXXX", tmp);
+	if (n < 0 || (size_t)n >= cap) {
+		ic_log(IC_LOG_ERR, "--run: TMPDIR %s is too long for a socket's path", tmp);
+		return -1;
+	}
+	if (!mkdtemp(dir)) {
+		ic_log(IC_LOG_ERR, "--run: cannot make a private directory in %s: %m", tmp);
+		return -1;
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -416,18 +440,16 @@ main(int argc, char **argv)
 	struct srv_exports ex = { 0 };
 	struct ic_frontend fe = { 0 };
 	char spec[4096];
-	char rundir[] = "/tmp/isocache-nbd.XXXXXX";
-	char sock[sizeof(rundir) + 16];
+	char rundir[sizeof(((struct sockaddr_un *)0)->sun_path) - sizeof("/nbd.sock")];
+	char sock[sizeof(rundir) + sizeof("/nbd.sock")];
 	int ready_fd = -1, rc;
 
 	ic_log_set_program("isocache-nbd");
 	if (main_parse(argc, argv, &o) < 0)
 		return 2;
 	if (o.run) {
-		if (!mkdtemp(rundir)) {
-			ic_log(IC_LOG_ERR, "cannot make a private directory: %m");
+		if (main_run_dir(rundir, sizeof(rundir)) < 0)
 			return 1;
-		}
 		snprintf(sock, sizeof(sock), "%s/nbd.sock", rundir);
 		o.srv.socket_path = sock;
 		o.srv.port = NULL;
@@ -472,6 +494,10 @@ main(int argc, char **argv)
 		srv_exports_close(&ex);
 		ic_frontend_close(&fe);
 		srv_tls_free(o.srv.tls);
+		if (o.run) {
+			unlink(sock);
+			rmdir(rundir);
+		}
 		return 1;
 	}
 	main_ready(&o, ready_fd);

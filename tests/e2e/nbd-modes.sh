@@ -12,10 +12,21 @@ nbd_store
 "$ADMIN" create --size 64M vm
 S=(--store "$ISOCACHE_STORE")
 
-# --run: $uri is set; the command's status is ours.
-"$NBD" "${S[@]}" --run 'nbdinfo --size "$uri"' vm | grep -qx 67108864 || fail "--run"
+# --run: $uri is set; the command's status is ours. Its socket's
+# directory is made in $TMPDIR and gone afterwards, after a start that
+# failed too (it was left behind in /tmp then).
+mkdir "$TESTDIR/tmp"
+export TMPDIR=$TESTDIR/tmp
+"$NBD" "${S[@]}" --run 'nbdinfo --size "$uri"; echo "$unixsocket" >'"$TESTDIR/run.sock" vm |
+	grep -qx 67108864 || fail "--run"
+[[ $(cat "$TESTDIR/run.sock") == "$TMPDIR"/isocache-nbd.*/nbd.sock ]] ||
+	fail "--run's socket is not in \$TMPDIR: $(cat "$TESTDIR/run.sock")"
 rc=0; "$NBD" "${S[@]}" --run 'exit 3' vm || rc=$?
 [ "$rc" = 3 ] || fail "--run status $rc"
+expect_fail "nosuch" "$NBD" "${S[@]}" --run true nosuch
+[ -z "$(ls -A "$TMPDIR")" ] || fail "--run left behind: $(ls -A "$TMPDIR")"
+TMPDIR=$TESTDIR/tmp/$(printf '%0120d' 0) expect_fail "TMPDIR .* is too long" "$NBD" "${S[@]}" --run true vm
+unset TMPDIR
 
 # -s: one client on stdin/stdout.
 nbdsh -c "
