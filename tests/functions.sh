@@ -52,6 +52,11 @@ _ic_cleanups=()
 cleanup_fn() { _ic_cleanups+=("$(printf '%q ' "$@")"); }
 _ic_exit() {
 	local rc=$? i
+	{ set +x; } 2>/dev/null
+	if ((rc != 0 && rc != 77)) && [ -s "$TESTDIR/xtrace" ]; then
+		echo "the last 40 lines of the test's trace:" >&2
+		tail -n 40 "$TESTDIR/xtrace" >&2
+	fi
 	for ((i = ${#_ic_cleanups[@]} - 1; i >= 0; i--)); do eval "${_ic_cleanups[i]}" || true; done
 	if [ -n "${IC_VALGRIND:-}" ] && ! _ic_valgrind_reports; then
 		rc=1
@@ -61,6 +66,15 @@ _ic_exit() {
 	exit $rc
 }
 trap _ic_exit EXIT
+
+# trace_on: bash's xtrace, into $TESTDIR/xtrace rather than the test's
+# output, of which a CI report shows the head: the failure, at the end,
+# must stay in sight. A failed test prints the trace's last lines at exit.
+trace_on() {
+	exec {_ic_xtrace_fd}>>"$TESTDIR/xtrace"
+	BASH_XTRACEFD=$_ic_xtrace_fd
+	set -x
+}
 
 # requires CMD...: skip the test (exit 77) loudly when a client is missing.
 requires() {

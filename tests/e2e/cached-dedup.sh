@@ -9,7 +9,7 @@
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/cached-functions.bash"
 source "$(dirname "$0")/nbd-functions.bash"
-set -x
+trace_on
 requires curl nbdcopy
 cached_as_nobody
 

@@ -8,7 +8,7 @@
 # The exchanges are in cached-fd-reuse.py.
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/cached-functions.bash"
-set -x
+trace_on
 cached_as_nobody
 
 mkdir -m 0700 "$TESTDIR/private"

@@ -4,7 +4,7 @@
 # refused or ended, while another session keeps reading correct data.
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/cached-functions.bash"
-set -x
+trace_on
 requires setfattr
 
 

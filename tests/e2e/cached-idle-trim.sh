@@ -8,7 +8,7 @@
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/nbd-functions.bash"
 source "$(dirname "$0")/cached-functions.bash"
-set -x
+trace_on
 requires nbdcopy
 
 cached_golden 16 vm

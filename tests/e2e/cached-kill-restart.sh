@@ -4,7 +4,7 @@
 # over the stale socket, and clients use it again.
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/cached-functions.bash"
-set -x
+trace_on
 requires setfattr
 
 cached_layer "$TESTDIR/base" 16M

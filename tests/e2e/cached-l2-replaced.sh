@@ -6,7 +6,7 @@
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/cached-functions.bash"
 source "$(dirname "$0")/cached-l2-functions.bash"
-set -x
+trace_on
 
 cached_l2_filled "$TESTDIR/base" 4M
 xattr=$(getfattr --only-values -n user.isocache.layer "$TESTDIR/base")

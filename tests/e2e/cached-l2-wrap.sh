@@ -6,7 +6,7 @@
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/cached-functions.bash"
 source "$(dirname "$0")/cached-l2-functions.bash"
-set -x
+trace_on
 
 cached_layer "$TESTDIR/a" 24M
 cached_layer "$TESTDIR/b" 20M

@@ -5,7 +5,7 @@
 # reads its replies.
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/cached-functions.bash"
-set -x
+trace_on
 
 "$CACHED" --help | grep -q -- "--quota UID=SIZE"
 for bad in "--memory lots" "--quota 5" "--quota nosuchuser=1M" "--log-level loud" "--bogus" "extra" \

@@ -6,7 +6,7 @@
 # the exited parent, and a second start replaced it and exited 0).
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/cached-functions.bash"
-set -x
+trace_on
 
 # second MODE...: start isocached with the arguments, expect a refusal.
 second() {

@@ -6,7 +6,7 @@
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/cached-functions.bash"
 source "$(dirname "$0")/nbd-functions.bash"
-set -x
+trace_on
 requires setfattr nbdcopy
 
 cached_layer "$TESTDIR/base" 4M

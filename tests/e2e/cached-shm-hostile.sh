@@ -8,7 +8,7 @@
 # they were.
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/cached-functions.bash"
-set -x
+trace_on
 requires setfattr
 
 cached_layer "$TESTDIR/base" 8M

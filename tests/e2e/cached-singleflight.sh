@@ -5,7 +5,7 @@
 # file, and every client gets the layer's bytes.
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/cached-functions.bash"
-set -x
+trace_on
 requires setfattr
 
 cached_layer "$TESTDIR/base" 32M

@@ -7,7 +7,7 @@
 # reads cannot push root's blocks out of the L2 file either.
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/cached-functions.bash"
-set -x
+trace_on
 cached_as_nobody
 
 mkdir -m 0755 "$TESTDIR/roots"

@@ -4,7 +4,7 @@
 # replays the trace, fills what fits, says it stopped, and evicts nothing.
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/cached-functions.bash"
-set -x
+trace_on
 
 cached_layer "$TESTDIR/layer" $((16 << 20))
 cached_stop() {

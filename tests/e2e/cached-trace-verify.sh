@@ -10,7 +10,7 @@
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/nbd-functions.bash"
 source "$(dirname "$0")/cached-functions.bash"
-set -x
+trace_on
 requires nbdcopy
 
 clones=(vm1 vm2 vm3 vm4 vm5 vm6 vm7 vm8)

@@ -17,7 +17,7 @@
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/nbd-functions.bash"
 source "$(dirname "$0")/cached-functions.bash"
-set -x
+trace_on
 requires qemu-io
 
 cached_golden 16 vm1 vm2

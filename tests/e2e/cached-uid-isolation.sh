@@ -4,7 +4,7 @@
 # --quota caps what its fills may hold.
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/cached-functions.bash"
-set -x
+trace_on
 cached_as_nobody
 
 mkdir -m 0700 "$TESTDIR/private"

@@ -8,7 +8,7 @@ source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/fuse-functions.bash"
 fuse_requires setpriv python3
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root to switch to another user" >&2; exit 77; }
-set -x
+trace_on
 
 NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
 chmod 0711 "$TESTDIR" # nobody may reach the mountpoint, nothing more

@@ -5,7 +5,7 @@
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/fuse-functions.bash"
 fuse_requires cmp python3
-set -x
+trace_on
 
 fuse_store
 random_image "$TESTDIR/base.raw" 12

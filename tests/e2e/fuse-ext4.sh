@@ -5,7 +5,7 @@
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/fuse-functions.bash"
 fuse_requires losetup mkfs.ext4 fsck.ext4 sha256sum
-set -x
+trace_on
 
 fuse_store
 "$ADMIN" create vm --size 256M

@@ -6,7 +6,7 @@ source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/fuse-functions.bash"
 fuse_requires fio cmp
 fio --enghelp 2>&1 | grep -qw io_uring || { echo "SKIP: fio has no io_uring engine" >&2; exit 77; }
-set -x
+trace_on
 
 fuse_store
 random_image "$TESTDIR/base.raw" 32

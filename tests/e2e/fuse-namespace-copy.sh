@@ -10,7 +10,7 @@ source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/fuse-functions.bash"
 fuse_requires unshare
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (mount namespaces)" >&2; exit 77; }
-set -x
+trace_on
 
 fuse_store
 "$ADMIN" create --size 8M vm

@@ -7,7 +7,7 @@
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/fuse-functions.bash"
 fuse_requires python3 fallocate cmp
-set -x
+trace_on
 
 fuse_store
 "$ADMIN" create vm --size 16M

@@ -9,7 +9,7 @@ source "$IC_SRC/tests/etcd.sh"
 HOST_TTL=5 # a member's death may cost an election (about 1 s): well inside
 source "$IC_SRC/tests/hosts.sh"
 OWNERTOOL=$IC_BUILD/tests/tools/isocache-ownertool
-set -x
+trace_on
 
 hosts_start
 mkdir -p "$ISOCACHE_STORE"

@@ -15,7 +15,7 @@ source "$IC_SRC/tests/etcd.sh"
 source "$IC_SRC/tests/hosts.sh"
 OWNERTOOL=$IC_BUILD/tests/tools/isocache-ownertool
 HOLD_S=10
-set -x
+trace_on
 
 hosts_start
 mkdir -p "$ISOCACHE_STORE"

@@ -9,7 +9,7 @@
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/nbd-functions.bash"
 source "$(dirname "$0")/cached-functions.bash"
-set -x
+trace_on
 requires nbdcopy curl promtool
 
 # scrape NAME CURL-ARGS...: one scrape into $TESTDIR/NAME.prom, checked.

@@ -6,7 +6,7 @@
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/fuse-functions.bash"
 fuse_requires curl promtool
-set -x
+trace_on
 
 # scrape: the mount's metrics into $TESTDIR/fuse.prom, checked.
 scrape() {

@@ -14,7 +14,7 @@ source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/nbd-functions.bash"
 requires curl psktool
 nbd_need_python
-set -x
+trace_on
 
 # No holes: the big read is then one read of the vdisk, one in the counter.
 nbd_random_gold 64

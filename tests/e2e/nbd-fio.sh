@@ -6,7 +6,7 @@ source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/nbd-functions.bash"
 requires fio
 fio --enghelp 2>&1 | grep -qw nbd || { echo "SKIP: fio has no nbd engine" >&2; exit 77; }
-set -x
+trace_on
 
 nbd_store
 random_image "$TESTDIR/base.raw" 32

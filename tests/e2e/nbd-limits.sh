@@ -9,7 +9,7 @@
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/nbd-functions.bash"
 requires nbdinfo python3
-set -x
+trace_on
 
 CLIENT=$IC_SRC/tests/e2e/nbd-greedy-client.py
 CLIENTS=${NBD_LIMITS_CLIENTS:-8}

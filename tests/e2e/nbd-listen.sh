@@ -8,7 +8,7 @@
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/nbd-functions.bash"
 requires nbdinfo python3
-set -x
+trace_on
 
 nbd_store
 "$ADMIN" create --size 8M vm1

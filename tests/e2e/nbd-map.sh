@@ -5,7 +5,7 @@
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/nbd-functions.bash"
 requires nbdinfo qemu-io
-set -x
+trace_on
 
 nbd_store 64K
 # 3 MiB: MiB 0 and 2 data, MiB 1 a hole (random_image skips every third).

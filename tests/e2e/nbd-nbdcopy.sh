@@ -5,7 +5,7 @@
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/nbd-functions.bash"
 requires nbdcopy
-set -x
+trace_on
 
 nbd_store
 random_image "$TESTDIR/a.raw" 24

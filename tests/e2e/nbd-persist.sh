@@ -6,7 +6,7 @@
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/nbd-functions.bash"
 requires qemu-io qemu-img
-set -x
+trace_on
 
 nbd_store
 "$ADMIN" create --size 16M vm

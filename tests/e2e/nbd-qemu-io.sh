@@ -5,7 +5,7 @@
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/nbd-functions.bash"
 requires qemu-io qemu-img
-set -x
+trace_on
 
 nbd_store
 random_image "$TESTDIR/base.raw" 16

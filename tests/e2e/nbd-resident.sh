@@ -11,7 +11,7 @@
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/nbd-functions.bash"
 nbd_need_python
-set -x
+trace_on
 
 nbd_random_gold 64
 "$ADMIN" clone base@gold vm

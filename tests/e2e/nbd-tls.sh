@@ -10,7 +10,7 @@ source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/nbd-functions.bash"
 source "$(dirname "$0")/../pki.sh"
 requires nbdinfo nbdsh qemu-io qemu-img certtool psktool
-set -x
+trace_on
 
 nbd_store
 "$ADMIN" create --size 8M vm1

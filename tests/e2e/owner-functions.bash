@@ -1,11 +1,11 @@
 # Helpers for the tests/e2e/owner-*.sh scripts, which source only this
 # file (not a test itself): tests/functions.sh, nbd-functions.bash, the
-# clients the tests need, then xtrace.
+# clients the tests need, then xtrace (trace_on).
 source "$(dirname "${BASH_SOURCE[0]}")/../functions.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/nbd-functions.bash"
 requires qemu-io
 /usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "SKIP: python3-libnbd is not installed" >&2; exit 77; }
-set -x
+trace_on
 
 # owner_vdisk SIZE NAME...: a store at $ISOCACHE_STORE with empty vdisks.
 owner_vdisk() {

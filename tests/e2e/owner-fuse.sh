@@ -5,7 +5,7 @@
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/fuse-functions.bash"
 fuse_requires python3 cmp
-set -x
+trace_on
 
 fuse_store
 "$ADMIN" create --size 16M vm

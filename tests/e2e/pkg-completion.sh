@@ -4,7 +4,7 @@
 # command's verbs and options, and the image names of the store that
 # --store (or $ISOCACHE_STORE) names.
 source "$(dirname "$0")/../functions.sh"
-set -x
+trace_on
 
 prefix=$TESTDIR/prefix
 cmake --install "$IC_BUILD" --prefix "$prefix" >/dev/null

@@ -10,7 +10,7 @@
 # compiled again; the first run builds everything once.
 source "$(dirname "$0")/../functions.sh"
 requires dpkg-buildpackage dh lintian rsync fakeroot
-set -x
+trace_on
 
 work=$IC_BUILD/deb
 src=$work/src

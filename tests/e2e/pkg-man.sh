@@ -9,7 +9,7 @@
 # effect on the output.
 source "$(dirname "$0")/../functions.sh"
 requires mandoc man
-set -x
+trace_on
 
 prefix=$TESTDIR/prefix
 cmake --install "$IC_BUILD" --prefix "$prefix" >/dev/null

@@ -7,7 +7,7 @@
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/nbd-functions.bash"
 requires qemu-io cc pkg-config
-set -x
+trace_on
 
 prefix=$TESTDIR/prefix
 cmake --install "$IC_BUILD" --prefix "$prefix" >/dev/null

@@ -10,7 +10,7 @@ source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/nbd-functions.bash"
 source "$(dirname "$0")/cached-functions.bash"
 requires systemd-analyze systemd-socket-activate nbdcopy python3
-set -x
+trace_on
 
 prefix=$TESTDIR/prefix
 cmake --install "$IC_BUILD" --prefix "$prefix" >/dev/null

@@ -14,7 +14,7 @@ source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/nbd-functions.bash"
 requires unshare qemu-io python3 mdb_stat
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (PID namespaces)" >&2; exit 77; }
-set -x
+trace_on
 
 PIDNS=(unshare --pid --fork --kill-child --mount-proc "$NS_DROP_MOUNTS")
 nbd_store
