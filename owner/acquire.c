@@ -255,7 +255,7 @@ owner_acquire(struct owner_store *os, const char *name, const char *who, unsigne
 		long long t0 = ic_now_ms();
 
 		rc = owner_try_claim(os, name, &self, &seen, out);
-		if (rc != -EBUSY || how == IC_TAKEOVER_NEVER)
+		if (rc != -EBUSY || !owner_asks(how))
 			break;
 		rc = seen.socket[0] ? owner_ask(os, name, &self, &seen, timeout_ms, force,
 						answer, sizeof(answer), out)
@@ -284,15 +284,20 @@ owner_acquire(struct owner_store *os, const char *name, const char *who, unsigne
 		return 0;
 	if (rc == 0) /* attempts exhausted: the owner kept changing */
 		rc = -EBUSY;
-	if (rc == -EBUSY || rc == -ETIMEDOUT) {
+	if ((rc == -EBUSY || rc == -ETIMEDOUT) && how != OWNER_TAKEOVER_IF_FREE)
 		owner_refusal(name, &seen, rc, timeout_ms, answer, how);
-		rc = -EBUSY;
-	}
-	return rc;
+	return rc == -ETIMEDOUT ? -EBUSY : rc;
 }
 
 int
 owner_claim(struct owner_store *os, const char *name, const char *who, struct owner_claim *out)
 {
 	return owner_acquire(os, name, who, os->handoff_ms, os->takeover, NULL, 0, out);
+}
+
+int
+owner_claim_free(struct owner_store *os, const char *name, const char *who,
+		 struct owner_claim *out)
+{
+	return owner_acquire(os, name, who, 0, OWNER_TAKEOVER_IF_FREE, NULL, 0, out);
 }

@@ -41,6 +41,16 @@ int owner_transfer(struct owner_store *os, const struct owner_claim *claim,
 		   const struct ic_owner_rec *to, uint64_t *generation);
 
 /* ---- acquire.c: claiming, and asking a live owner to release ---- */
+/* owner_acquire's way beyond enum ic_takeover: claim only a vdisk nobody
+ * owns, and when someone does return -EBUSY without a word (snap then
+ * asks that owner for the snapshot instead). */
+#define OWNER_TAKEOVER_IF_FREE ((enum ic_takeover)(IC_TAKEOVER_FORCE + 1))
+/* Does how ask a live owner to release (ask, force)? */
+static inline bool
+owner_asks(enum ic_takeover how)
+{
+	return how == IC_TAKEOVER_ASK || how == IC_TAKEOVER_FORCE;
+}
 /* owner_claim with an explicit way: force ignores the owner's policy and,
  * when it does not answer, kills it (owner_kill). said (may be NULL) gets
  * the owner's last answer. */
@@ -131,8 +141,8 @@ const struct owner_etcd *owner_lease_etcd(const struct owner_lease *lease);
 /* ---- remote.c: acquiring and releasing across hosts ---- */
 /* owner_acquire for a store whose ownership is in etcd (socket: this
  * process's control socket, for the record, or ""): claim; a live
- * owner (a record) is asked to release through release/NAME/ID unless how
- * is never, and the claimant waits for its record to go (its release, or
+ * owner (a record) is asked to release through release/NAME/ID when
+ * owner_asks(how), and the claimant waits for its record to go (its release, or
  * its lease expiring) for up to timeout_ms + the TTL. */
 int owner_remote_acquire(const struct owner_etcd *cfg, const char *name, const char *who,
 			 const char *socket, unsigned timeout_ms, enum ic_takeover how,

@@ -108,6 +108,10 @@ owner_fence(struct owner_claim *claim, const char *why)
  * holds the lock: owner_release gives both up. */
 int owner_claim(struct owner_store *os, const char *name, const char *who,
 		struct owner_claim *out);
+/* owner_claim of a vdisk nobody owns: -EBUSY, logging nothing, when a
+ * live process owns it (snap asks that owner instead). */
+int owner_claim_free(struct owner_store *os, const char *name, const char *who,
+		     struct owner_claim *out);
 /* Check inside a write transaction that the claim still holds (-ESTALE). */
 int owner_check(struct ic_meta_txn *txn, const struct owner_claim *claim);
 /* Give the vdisk up: clear the record (only if the claim still holds),

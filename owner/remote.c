@@ -182,11 +182,11 @@ owner_remote_acquire(const struct owner_etcd *cfg, const char *name, const char 
 			out->generation = (uint64_t)owner_lease_token(out->lease);
 			break;
 		}
-		if (rc == -EBUSY && how != IC_TAKEOVER_NEVER && asked && their.token == asked) {
+		if (rc == -EBUSY && owner_asks(how) && asked && their.token == asked) {
 			denied = true; /* our request went, the owner stayed */
 			break;
 		}
-		if (rc == -EBUSY && how != IC_TAKEOVER_NEVER) {
+		if (rc == -EBUSY && owner_asks(how)) {
 			if (!asked)
 				ic_log(IC_LOG_INFO, "%s: owned by %s (pid %u) through etcd; asking it "
 				       "to release", name, seen.who, seen.pid);
@@ -211,14 +211,12 @@ owner_remote_acquire(const struct owner_etcd *cfg, const char *name, const char 
 	if (rc == 0 && asked)
 		ic_log(IC_LOG_INFO, "%s: released to us through etcd in %lld ms", name,
 		       ic_now_ms() - t0);
-	if (rc && how != IC_TAKEOVER_NEVER && etcd)
+	if (rc && owner_asks(how) && etcd)
 		ic_etcd_delete(etcd, release, false, NULL); /* withdrawn: the key is ours alone */
 	ic_etcd_close(etcd);
-	if (rc == -EBUSY || rc == -ETIMEDOUT) {
+	if ((rc == -EBUSY || rc == -ETIMEDOUT) && how != OWNER_TAKEOVER_IF_FREE)
 		remote_refusal(name, &seen, rc, denied, timeout_ms, cfg, how);
-		rc = -EBUSY;
-	}
-	return rc;
+	return rc == -ETIMEDOUT ? -EBUSY : rc;
 }
 
 /* ---- a live snapshot asked through etcd ---- */

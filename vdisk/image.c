@@ -13,6 +13,10 @@
 #include "common/uuid.h"
 #include "vdisk/internal.h"
 
+/* snap's claims when a process claims the vdisk after each look for its
+ * owner: the last claims as any claimant (asking that process to release). */
+#define IMAGE_SNAP_ATTEMPTS 3
+
 static int
 image_check_size(uint64_t size)
 {
@@ -153,15 +157,28 @@ ic_image_snapshot(struct ic_store *store, const char *name_at_snap)
 	char name[IC_NAME_MAX + 1];
 	struct owner_claim claim;
 	struct ic_disk_rec leaf, next;
+	bool claimed = false;
 	int rc = store_split_name(name_at_snap, true, name);
 
+	/* Ask the owner, if there is one, else claim it and snapshot here. A
+	 * server that claimed it after we found no owner is asked for the
+	 * snapshot in turn, not to release it; the last attempt claims as any
+	 * claimant does, and a refusal names the owner. */
 	if (rc == 0)
 		rc = owner_remote_snapshot(&store->owners, name, name_at_snap);
-	if (rc <= 0)
-		return rc;
-	rc = owner_claim(&store->owners, name, "isocache-admin snap", &claim);
-	if (rc)
-		return rc;
+	for (int attempt = 1; rc > 0; attempt++) {
+		rc = attempt < IMAGE_SNAP_ATTEMPTS
+			     ? owner_claim_free(&store->owners, name, "isocache-admin snap", &claim)
+			     : owner_claim(&store->owners, name, "isocache-admin snap", &claim);
+		claimed = rc == 0;
+		if (rc == -EBUSY && attempt < IMAGE_SNAP_ATTEMPTS) {
+			ic_log(IC_LOG_INFO, "%s: claimed by another process meanwhile; asking it",
+			       name);
+			rc = owner_remote_snapshot(&store->owners, name, name_at_snap);
+		}
+	}
+	if (!claimed)
+		return rc; /* taken by the owner (0), or why not */
 	rc = image_snapshot_commit(store, &claim, name_at_snap, &leaf, &next);
 	return owner_release_after(&store->owners, &claim, rc);
 }
