@@ -344,6 +344,10 @@ struct owner_watch {
 	char ask[IC_NAME_MAX * 2 + 128]; /* the request: "ask|force WHO", "snap IMAGE WHO" */
 	bool requested;
 	pthread_t thread;
+	/* The guard's (its own thread): our ownership record, and its token. */
+	char record[OWNER_ETCD_KEY_MAX];
+	int64_t token, record_from;
+	pthread_t guard;
 };
 
 static void
@@ -615,6 +619,79 @@ watch_main(void *arg)
 	return NULL;
 }
 
+/* ---- the guard: the owner's own record ---- */
+
+/* The record put at the claim, at revision token, is ownership on etcd's
+ * side. It goes when we release (the lease revoked), when the lease
+ * expires, and behind our back: an etcd 3.4 leader paused past the TTL
+ * revokes the lease on resuming, though we renewed it through the new
+ * leader (docs/MULTI-HOST.md §4); an operator deletes it. A claimant may
+ * claim at once then, so the guard fences the claim on the event, rather
+ * than at the next renewal (up to TTL/3 later) or the next commit. */
+static int
+guard_on_event(void *arg, const struct ic_etcd_event *ev)
+{
+	struct owner_watch *w = arg;
+
+	w->record_from = ev->kv.mod_revision + 1;
+	return ev->type == IC_ETCD_EVENT_DELETE || ev->kv.mod_revision != w->token;
+}
+
+/* After a compaction: is the record still ours? 1 gone (or another's), 0
+ * ours (watched on from this read), or the etcd call's -errno. */
+static int
+guard_read(struct owner_watch *w, struct ic_etcd *etcd)
+{
+	struct ic_etcd_kvs kvs;
+	int rc = ic_etcd_range(etcd, w->record, false, 0, &kvs);
+
+	if (rc)
+		return rc;
+	rc = kvs.n != 1 || kvs.kv[0].mod_revision != w->token;
+	w->record_from = kvs.revision + 1;
+	ic_etcd_kvs_free(&kvs);
+	return rc;
+}
+
+static void *
+guard_main(void *arg)
+{
+	struct owner_watch *w = arg;
+	struct ic_etcd *etcd = NULL;
+	int rc = ic_etcd_open(&w->cfg.url, OWNER_ETCD_TIMEOUT_MS, &etcd);
+	bool gone = false;
+
+	while (rc == 0 && !gone && !watch_stopped(w)) {
+		int64_t from = w->record_from;
+
+		rc = ic_etcd_watch(etcd, w->record, false, from, watch_slice_ms(&w->cfg),
+				   guard_on_event, w);
+		/* 0 with the revision moved: an event ended the watch. */
+		gone = rc == 0 && w->record_from != from;
+		if (rc == -ERANGE) {
+			rc = guard_read(w, etcd);
+			gone = rc > 0;
+		}
+		if (rc < 0 && rc != -ETIMEDOUT && !watch_stopped(w))
+			usleep(WATCH_RETRY_MS * 1000);
+		rc = 0;
+	}
+	if (gone) {
+		pthread_mutex_lock(&w->mu);
+		if (!w->stop && !owner_fenced(w->s->claim)) {
+			owner_fence(w->s->claim, "its ownership record in etcd was deleted");
+			ic_log(IC_LOG_ERR, "%s: fenced: its ownership record in etcd (%s) was "
+			       "deleted, though its lease was valid here (revoked by a paused "
+			       "etcd leader, or by hand?); every write now fails (ESTALE)",
+			       w->name, w->record);
+		}
+		pthread_mutex_unlock(&w->mu);
+	}
+	ic_etcd_close(etcd);
+	watch_put(w);
+	return NULL;
+}
+
 struct owner_watch *
 owner_remote_prepare(struct owner_served *s)
 {
@@ -624,12 +701,15 @@ owner_remote_prepare(struct owner_served *s)
 	if (!w)
 		return NULL;
 	pthread_mutex_init(&w->mu, NULL);
-	atomic_init(&w->refs, 2);
+	atomic_init(&w->refs, 3); /* the watcher, the guard, the served vdisk */
 	w->s = s;
 	w->cfg = *owner_lease_etcd(l);
 	snprintf(w->name, sizeof(w->name), "%s", s->name);
 	snprintf(w->key, sizeof(w->key), "%s", owner_lease_release_key(l));
-	w->from = owner_lease_token(l) + 1;
+	snprintf(w->record, sizeof(w->record), "%s", owner_lease_key(l));
+	w->token = owner_lease_token(l);
+	w->from = w->token + 1;
+	w->record_from = w->token + 1;
 	return w;
 }
 
@@ -643,11 +723,23 @@ owner_remote_serve(struct owner_served *s, struct owner_watch *w)
 		return -ENOMEM;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	rc = -pthread_create(&w->thread, &attr, watch_main, w);
-	pthread_attr_destroy(&attr);
-	if (rc) {
+	rc = -pthread_create(&w->guard, &attr, guard_main, w);
+	if (rc == 0 && (rc = -pthread_create(&w->thread, &attr, watch_main, w)) < 0) {
+		/* The guard runs: it ends once stopped, and lets go of w. */
+		pthread_mutex_lock(&w->mu);
+		w->stop = true;
+		pthread_mutex_unlock(&w->mu);
+		watch_put(w);
+		watch_put(w);
+		pthread_attr_destroy(&attr);
 		ic_log(IC_LOG_ERR, "%s: cannot watch for release requests through etcd: %s",
 		       s->name, strerror(-rc));
+		return rc;
+	}
+	pthread_attr_destroy(&attr);
+	if (rc) {
+		ic_log(IC_LOG_ERR, "%s: cannot watch its ownership record in etcd: %s", s->name,
+		       strerror(-rc));
 		pthread_mutex_destroy(&w->mu);
 		free(w);
 		return rc;
