@@ -661,6 +661,9 @@ guard_main(void *arg)
 	int rc = ic_etcd_open(&w->cfg.url, OWNER_ETCD_TIMEOUT_MS, &etcd);
 	bool gone = false;
 
+	if (rc)
+		ic_log(IC_LOG_WARN, "%s: cannot watch its ownership record in etcd (%s); a "
+		       "deletion of it is noticed at the next renewal", w->name, strerror(-rc));
 	while (rc == 0 && !gone && !watch_stopped(w)) {
 		int64_t from = w->record_from;
 
