@@ -347,15 +347,34 @@ main_run_waiter(void *arg)
 	return NULL;
 }
 
+/* s percent-encoded into out (3 * strlen(s) + 1 bytes), all but RFC 3986's
+ * unreserved characters and '/': a $TMPDIR may hold '#', '%', '&' or a
+ * space, which would end or split the URI's query. */
+static void
+main_uri_encode(const char *s, char *out)
+{
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		    strchr("-._~/", ch))
+			*out++ = (char)ch;
+		else
+			out += sprintf(out, "%%%02X", ch);
+	}
+	*out = 0;
+}
+
 static int
 main_spawn_run(const struct main_opts *o, const struct srv_exports *ex)
 {
-	char uri[PATH_MAX + 300];
+	char uri[PATH_MAX + 300], sock[3 * 108 + 1];
 	const char *name = ex->count == 1 ? "" : ex->pub[0].name;
 	pthread_t t;
 	pid_t pid;
 
-	snprintf(uri, sizeof(uri), "nbd+unix:///%s?socket=%s", name, o->srv.socket_path);
+	main_uri_encode(o->srv.socket_path, sock);
+	snprintf(uri, sizeof(uri), "nbd+unix:///%s?socket=%s", name, sock);
 	pid = fork();
 	if (pid < 0)
 		return -errno;
@@ -459,6 +478,8 @@ main(int argc, char **argv)
 		srv_block_signals();
 	if (o.daemon && (ready_fd = ic_daemon_fork()) < 0) {
 		ic_log(IC_LOG_ERR, "--fork failed: %s", strerror(-ready_fd));
+		if (o.run)
+			rmdir(rundir);
 		return 1;
 	}
 	rc = o.tls ? srv_tls_new(o.tls_certs, o.tls_psk, o.tls_verify, &o.srv.tls) : 0;

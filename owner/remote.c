@@ -555,6 +555,16 @@ watch_slice_ms(const struct owner_etcd *cfg)
 	return ms < 60000 ? ms : 60000;
 }
 
+/* After a watch that began at t0 (ms) for slice ms and ended with rc: a
+ * failure, or a timeout well before its slice (an etcd error that maps to
+ * it), waits a moment before the next. */
+static void
+watch_pause(struct owner_watch *w, int rc, int64_t t0, unsigned slice)
+{
+	if (rc < 0 && (rc != -ETIMEDOUT || ic_now_ms() - t0 < slice / 2) && !watch_stopped(w))
+		usleep(WATCH_RETRY_MS * 1000);
+}
+
 /* The history the watch needed was compacted away (etcd keeps a window
  * of revisions): read what is under the key now, act on each request
  * there as if the watch had delivered it, and watch on from that read. 1
@@ -592,9 +602,11 @@ watch_main(void *arg)
 	int rc = ic_etcd_open(&w->cfg.url, OWNER_ETCD_TIMEOUT_MS, &etcd);
 
 	while (rc == 0 && !watch_stopped(w)) {
+		int64_t t0 = ic_now_ms();
+		unsigned slice = watch_slice_ms(&w->cfg);
+
 		w->requested = false;
-		rc = ic_etcd_watch(etcd, w->key, true, w->from, watch_slice_ms(&w->cfg),
-				   watch_on_request, w);
+		rc = ic_etcd_watch(etcd, w->key, true, w->from, slice, watch_on_request, w);
 		if (w->requested) {
 			int done = watch_request(w, etcd);
 
@@ -610,8 +622,7 @@ watch_main(void *arg)
 				break;
 			rc = done;
 		}
-		if (rc && rc != -ETIMEDOUT && !watch_stopped(w))
-			usleep(WATCH_RETRY_MS * 1000);
+		watch_pause(w, rc, t0, slice);
 		rc = 0;
 	}
 	ic_etcd_close(etcd);
@@ -662,26 +673,27 @@ guard_main(void *arg)
 	bool gone = false;
 
 	if (rc)
-		ic_log(IC_LOG_WARN, "%s: cannot watch its ownership record in etcd (%s); a "
-		       "deletion of it is noticed at the next renewal", w->name, strerror(-rc));
+		ic_log(IC_LOG_WARN, "%s: cannot watch its ownership record in etcd (%s); its "
+		       "deletion is noticed at the next commit", w->name, strerror(-rc));
 	while (rc == 0 && !gone && !watch_stopped(w)) {
-		int64_t from = w->record_from;
+		int64_t from = w->record_from, t0 = ic_now_ms();
+		unsigned slice = watch_slice_ms(&w->cfg);
 
-		rc = ic_etcd_watch(etcd, w->record, false, from, watch_slice_ms(&w->cfg),
-				   guard_on_event, w);
+		rc = ic_etcd_watch(etcd, w->record, false, from, slice, guard_on_event, w);
 		/* 0 with the revision moved: an event ended the watch. */
 		gone = rc == 0 && w->record_from != from;
 		if (rc == -ERANGE) {
 			rc = guard_read(w, etcd);
 			gone = rc > 0;
 		}
-		if (rc < 0 && rc != -ETIMEDOUT && !watch_stopped(w))
-			usleep(WATCH_RETRY_MS * 1000);
+		watch_pause(w, rc, t0, slice);
 		rc = 0;
 	}
 	if (gone) {
 		pthread_mutex_lock(&w->mu);
-		if (!w->stop && !owner_fenced(w->s->claim)) {
+		/* The fence itself, not owner_fenced: a lease that looks run out
+		 * for a moment may be renewed again, and must not cancel this. */
+		if (!w->stop && !__atomic_load_n(&w->s->claim->fenced, __ATOMIC_ACQUIRE)) {
 			owner_fence(w->s->claim, "its ownership record in etcd was deleted");
 			ic_log(IC_LOG_ERR, "%s: fenced: its ownership record in etcd (%s) was "
 			       "deleted, though its lease was valid here (revoked by a paused "
@@ -726,26 +738,23 @@ owner_remote_serve(struct owner_served *s, struct owner_watch *w)
 		return -ENOMEM;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	rc = -pthread_create(&w->guard, &attr, guard_main, w);
-	if (rc == 0 && (rc = -pthread_create(&w->thread, &attr, watch_main, w)) < 0) {
-		/* The guard runs: it ends once stopped, and lets go of w. */
-		pthread_mutex_lock(&w->mu);
-		w->stop = true;
-		pthread_mutex_unlock(&w->mu);
-		watch_put(w);
-		watch_put(w);
+	rc = -pthread_create(&w->thread, &attr, watch_main, w);
+	if (rc) {
 		pthread_attr_destroy(&attr);
 		ic_log(IC_LOG_ERR, "%s: cannot watch for release requests through etcd: %s",
 		       s->name, strerror(-rc));
-		return rc;
-	}
-	pthread_attr_destroy(&attr);
-	if (rc) {
-		ic_log(IC_LOG_ERR, "%s: cannot watch its ownership record in etcd: %s", s->name,
-		       strerror(-rc));
 		pthread_mutex_destroy(&w->mu);
 		free(w);
 		return rc;
+	}
+	rc = -pthread_create(&w->guard, &attr, guard_main, w);
+	pthread_attr_destroy(&attr);
+	if (rc) {
+		/* Served without the guard: a deleted record is noticed at the
+		 * next commit, as before it. */
+		ic_log(IC_LOG_WARN, "%s: cannot watch its ownership record in etcd: %s", s->name,
+		       strerror(-rc));
+		watch_put(w);
 	}
 	s->watch = w;
 	return 0;

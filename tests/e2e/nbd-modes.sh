@@ -15,8 +15,9 @@ S=(--store "$ISOCACHE_STORE")
 # --run: $uri is set; the command's status is ours. Its socket's
 # directory is made in $TMPDIR and gone afterwards, after a start that
 # failed too (it was left behind in /tmp then).
-mkdir "$TESTDIR/tmp"
-export TMPDIR=$TESTDIR/tmp
+# (A name with a space and a '#' in it: $uri encodes them.)
+mkdir "$TESTDIR/t m#p"
+export TMPDIR="$TESTDIR/t m#p"
 "$NBD" "${S[@]}" --run 'nbdinfo --size "$uri"; echo "$unixsocket" >'"$TESTDIR/run.sock" vm |
 	grep -qx 67108864 || fail "--run"
 [[ $(cat "$TESTDIR/run.sock") == "$TMPDIR"/isocache-nbd.*/nbd.sock ]] ||
@@ -25,7 +26,7 @@ rc=0; "$NBD" "${S[@]}" --run 'exit 3' vm || rc=$?
 [ "$rc" = 3 ] || fail "--run status $rc"
 expect_fail "nosuch" "$NBD" "${S[@]}" --run true nosuch
 [ -z "$(ls -A "$TMPDIR")" ] || fail "--run left behind: $(ls -A "$TMPDIR")"
-TMPDIR=$TESTDIR/tmp/$(printf '%0120d' 0) expect_fail "TMPDIR .* is too long" "$NBD" "${S[@]}" --run true vm
+TMPDIR=$TESTDIR/$(printf '%0120d' 0) expect_fail "TMPDIR .* is too long" "$NBD" "${S[@]}" --run true vm
 unset TMPDIR
 
 # -s: one client on stdin/stdout.
