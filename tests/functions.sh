@@ -118,6 +118,34 @@ _ic_kill_pidfile() {
 	kill -9 "$pid" 2>/dev/null || true
 }
 
+# gdb_at FUNCTION SCRIPT CMD...: run CMD under gdb, its output in
+# $TESTDIR/gdb.out and its stderr in $TESTDIR/gdb.err; when it first
+# reaches FUNCTION, run the shell script SCRIPT there (a rival process to
+# start at that point of CMD), then let CMD go on. Returns CMD's status.
+# Non-stop mode: only the thread at the breakpoint waits, so CMD's other
+# threads (a lease keeper) go on. LeakSanitizer cannot run under gdb's
+# ptrace: CMD runs without it in the sanitizer build.
+gdb_at() {
+	local fn=$1 script=$2 rc=0
+	shift 2
+	cat >"$TESTDIR/gdb.cmd" <<-EOF
+		set non-stop on
+		set breakpoint pending on
+		set confirm off
+		set environment ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+		tbreak $fn
+		commands
+		shell $script
+		continue
+		end
+		run
+		quit \$_exitcode
+	EOF
+	gdb -q -nx -batch -x "$TESTDIR/gdb.cmd" --args "$@" >"$TESTDIR/gdb.out" \
+		2>"$TESTDIR/gdb.err" || rc=$?
+	return $rc
+}
+
 # stacks PID: print every thread's stack of PID to stderr (gdb's, else the
 # kernel's wait channels), so that a process that hangs in a test says
 # where.

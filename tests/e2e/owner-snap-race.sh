@@ -4,8 +4,7 @@
 # vm: this one (--release=never) would deny a release, and the snapshot
 # would fail with "it denied the release". gdb holds snap at its claim
 # (owner_acquire) while the server starts and claims vm; the server takes
-# the snapshot live, and goes on serving. (LeakSanitizer cannot run under
-# gdb's ptrace: snap runs without it in the sanitizer build.) Then the same with ownership in
+# the snapshot live, and goes on serving. Then the same with ownership in
 # etcd (a one-member cluster), where snap asks through a request key.
 source "$(dirname "$0")/owner-functions.bash"
 requires gdb
@@ -24,21 +23,9 @@ snap_racing() {
 	printf ' %q' "$@" >>"$TESTDIR/start-server"
 	printf ' 2>>%q\n' "$TESTDIR/srv.log" >>"$TESTDIR/start-server"
 	chmod +x "$TESTDIR/start-server"
-	cat >"$TESTDIR/gdb.cmd" <<-EOF
-		set breakpoint pending on
-		set confirm off
-		set environment ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
-		tbreak owner_acquire
-		commands
-		shell $TESTDIR/start-server
-		continue
-		end
-		run
-		quit \$_exitcode
-	EOF
 	rc=0
-	gdb -q -nx -batch -x "$TESTDIR/gdb.cmd" --args "$ADMIN" snap "$image" \
-		>"$TESTDIR/gdb.out" 2>"$TESTDIR/snap.err" || rc=$?
+	gdb_at owner_acquire "$TESTDIR/start-server" "$ADMIN" snap "$image" || rc=$?
+	cp "$TESTDIR/gdb.err" "$TESTDIR/snap.err"
 	[ -s "$TESTDIR/srv.pid" ] || fail "the server did not start at snap's claim: $(cat "$TESTDIR/gdb.out" "$TESTDIR/srv.log")"
 	cleanup_fn kill "$(cat "$TESTDIR/srv.pid")"
 	cat "$TESTDIR/snap.err"
