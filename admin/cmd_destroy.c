@@ -38,8 +38,8 @@ const struct admin_cmd admin_cmd_destroy = {
 	"root, immutable: rm -rf cannot remove them), the metadata file and its lock\n"
 	"are removed, then DIR itself unless other files are left in it. A store in\n"
 	"etcd loses every record under its prefix (meta.etcd goes last: should etcd\n"
-	"not answer, destroy fails and may be run again); every vdisk nobody owns is\n"
-	"claimed first and held to the end, so that no server claims one meanwhile.\n"
+	"not answer, destroy fails and may be run again); it is sealed there first,\n"
+	"so that every claim of a vdisk fails, naming destroy, while its files go.\n"
 	"Refused, naming each vdisk and process, while a live process (an NBD\n"
 	"server, a FUSE mount) owns a vdisk; -f (--force) destroys it anyway, and\n"
 	"that process's I/O then fails.\n",

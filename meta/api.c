@@ -64,7 +64,8 @@ int
 ic_meta_etcd_key(const struct ic_meta *meta, const char *kind, const char *name, char *buf,
 		 size_t len)
 {
-	if (!meta->ops->etcd_key || (strcmp(kind, "owners") && strcmp(kind, "release")))
+	if (!meta->ops->etcd_key ||
+	    (strcmp(kind, "owners") && strcmp(kind, "release") && strcmp(kind, "destroying")))
 		return -EINVAL;
 	return meta->ops->etcd_key(meta, kind, name, buf, len);
 }

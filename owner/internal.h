@@ -138,6 +138,12 @@ const char *owner_lease_release_key(const struct owner_lease *lease);
 int64_t owner_lease_token(const struct owner_lease *lease);
 const struct owner_etcd *owner_lease_etcd(const struct owner_lease *lease);
 
+/* The key a store's destroy puts while it runs (its value names the
+ * destroyer), /isocache/PREFIX/destroying/store: every claim through etcd
+ * compares it absent. */
+#define OWNER_SEAL_KIND "destroying"
+#define OWNER_SEAL_NAME "store"
+
 /* ---- remote.c: acquiring and releasing across hosts ---- */
 /* owner_acquire for a store whose ownership is in etcd (socket: this
  * process's control socket, for the record, or ""): claim; a live

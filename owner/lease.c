@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "owner/internal.h"
@@ -167,14 +168,17 @@ owner_lease_try(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char 
 		const struct ic_owner_rec *self, struct owner_claim *out,
 		struct ic_owner_rec *seen, struct owner_found *found)
 {
-	char key[OWNER_ETCD_KEY_MAX], release[OWNER_ETCD_KEY_MAX];
+	char key[OWNER_ETCD_KEY_MAX], release[OWNER_ETCD_KEY_MAX], seal[OWNER_ETCD_KEY_MAX];
 	uint8_t value[IC_OWNER_REC_BYTES];
 	struct ic_etcd_txn_result res = { 0 };
+	const struct ic_etcd_kv *rec = NULL, *sealed = NULL;
 	int64_t id;
 	int rc = owner_etcd_key(cfg, "owners", name, key, sizeof(key));
 
 	if (rc == 0)
 		rc = owner_etcd_requests(cfg, name, release, sizeof(release));
+	if (rc == 0)
+		rc = owner_etcd_key(cfg, OWNER_SEAL_KIND, OWNER_SEAL_NAME, seal, sizeof(seal));
 	if (rc)
 		return rc;
 	ic_meta_owner_encode(self, value);
@@ -182,16 +186,26 @@ owner_lease_try(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char 
 	if (rc)
 		return rc;
 	{
-		const struct ic_etcd_cmp none = { .key = key, .target = IC_ETCD_CREATE,
-						  .result = IC_ETCD_EQUAL, .number = 0 };
+		/* Nobody owns it, and its store is not being destroyed. */
+		const struct ic_etcd_cmp none[] = {
+			{ .key = key, .target = IC_ETCD_CREATE, .result = IC_ETCD_EQUAL },
+			{ .key = seal, .target = IC_ETCD_CREATE, .result = IC_ETCD_EQUAL },
+		};
 		const struct ic_etcd_op put[] = {
 			{ .type = IC_ETCD_OP_PUT, .key = key, .value = value,
 			  .value_len = sizeof(value), .lease = id },
 			{ .type = IC_ETCD_OP_DELETE, .key = release, .prefix = true },
 		};
-		const struct ic_etcd_op get = { .type = IC_ETCD_OP_GET, .key = key };
+		const struct ic_etcd_op get[] = { { .type = IC_ETCD_OP_GET, .key = key },
+						  { .type = IC_ETCD_OP_GET, .key = seal } };
 
-		rc = ic_etcd_txn(*etcd, &none, 1, put, 2, &get, 1, 0, &res);
+		rc = ic_etcd_txn(*etcd, none, 2, put, 2, get, 2, 0, &res);
+	}
+	for (size_t i = 0; rc == 0 && !res.succeeded && i < res.got.n; i++) {
+		if (strcmp(res.got.kv[i].key, key) == 0)
+			rec = &res.got.kv[i];
+		else if (strcmp(res.got.kv[i].key, seal) == 0)
+			sealed = &res.got.kv[i];
 	}
 	if (rc == 0 && res.succeeded) {
 		/* The txn's one put: the store's revision after it is the record's
@@ -203,14 +217,15 @@ owner_lease_try(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char 
 			ic_etcd_kvs_free(&res.got);
 			return 0;
 		}
+	} else if (rc == 0 && sealed) {
+		ic_log(IC_LOG_ERR, "%s: its store is being destroyed (by %.*s); not claiming it",
+		       name, (int)sealed->value_len, (const char *)sealed->value);
+		rc = -ESHUTDOWN;
 	} else if (rc == 0) {
-		*found = res.got.n == 1 ? (struct owner_found){ res.got.kv[0].lease,
-								res.got.kv[0].mod_revision }
-				       : (struct owner_found){ 0 };
+		*found = rec ? (struct owner_found){ rec->lease, rec->mod_revision }
+			     : (struct owner_found){ 0 };
 		*seen = (struct ic_owner_rec){ 0 };
-		rc = res.got.n == 1 ? ic_meta_owner_decode(res.got.kv[0].value,
-							    res.got.kv[0].value_len, seen)
-				    : 0;
+		rc = rec ? ic_meta_owner_decode(rec->value, rec->value_len, seen) : 0;
 		if (rc)
 			ic_log(IC_LOG_ERR, "%s: its ownership record in etcd (%s) is damaged", name,
 			       key);
@@ -344,4 +359,53 @@ const struct owner_etcd *
 owner_lease_etcd(const struct owner_lease *lease)
 {
 	return &lease->cfg;
+}
+
+/* ---- the store's seal while it is destroyed ---- */
+
+int
+owner_seal(struct owner_store *os, const char *who)
+{
+	struct owner_etcd cfg;
+	struct ic_etcd *etcd = NULL;
+	char seal[OWNER_ETCD_KEY_MAX], by[IC_NAME_MAX + 64];
+	int rc = owner_etcd_config(os, &cfg);
+
+	if (rc <= 0)
+		return rc;
+	rc = owner_etcd_key(&cfg, OWNER_SEAL_KIND, OWNER_SEAL_NAME, seal, sizeof(seal));
+	if (rc == 0)
+		rc = ic_etcd_open(&cfg.url, OWNER_ETCD_TIMEOUT_MS, &etcd);
+	snprintf(by, sizeof(by), "%s pid %d", who, (int)getpid());
+	if (rc == 0)
+		rc = ic_etcd_put(etcd, seal, by, strlen(by), 0, NULL);
+	ic_etcd_close(etcd);
+	if (rc) {
+		ic_log(IC_LOG_ERR, "cannot mark the store as being destroyed in etcd (%s): %s",
+		       seal, strerror(-rc));
+		return rc;
+	}
+	return 1;
+}
+
+int
+owner_unseal(struct owner_store *os)
+{
+	struct owner_etcd cfg;
+	struct ic_etcd *etcd = NULL;
+	char seal[OWNER_ETCD_KEY_MAX];
+	int rc = owner_etcd_config(os, &cfg);
+
+	if (rc <= 0)
+		return rc;
+	rc = owner_etcd_key(&cfg, OWNER_SEAL_KIND, OWNER_SEAL_NAME, seal, sizeof(seal));
+	if (rc == 0)
+		rc = ic_etcd_open(&cfg.url, OWNER_ETCD_TIMEOUT_MS, &etcd);
+	if (rc == 0)
+		rc = ic_etcd_delete(etcd, seal, false, NULL);
+	ic_etcd_close(etcd);
+	if (rc)
+		ic_log(IC_LOG_ERR, "the store's mark as being destroyed (%s) is left in etcd: %s; "
+		       "vdisks cannot be claimed until destroy runs again", seal, strerror(-rc));
+	return rc;
 }

@@ -112,6 +112,13 @@ int owner_claim(struct owner_store *os, const char *name, const char *who,
  * live process owns it (snap asks that owner instead). */
 int owner_claim_free(struct owner_store *os, const char *name, const char *who,
 		     struct owner_claim *out);
+/* destroy's seal on a store whose ownership is in etcd, where no
+ * transaction locks other processes out: from owner_seal on, every claim
+ * fails (-ESHUTDOWN, naming who), until owner_unseal or the store's records
+ * are erased. owner_seal: 1 sealed, 0 ownership is not in etcd (a local
+ * store's write transaction does this), or -errno (logged). */
+int owner_seal(struct owner_store *os, const char *who);
+int owner_unseal(struct owner_store *os);
 /* Check inside a write transaction that the claim still holds (-ESTALE). */
 int owner_check(struct ic_meta_txn *txn, const struct owner_claim *claim);
 /* Give the vdisk up: clear the record (only if the claim still holds),

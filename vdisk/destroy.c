@@ -16,45 +16,9 @@
 #include "vdisk/internal.h"
 
 struct destroy_ctx {
-	struct ic_store *store;
 	bool force;
-	bool claim;                  /* a store in etcd: claim every free vdisk */
-	unsigned live;               /* vdisks a live process owns */
-	struct owner_claim *claims;  /* held until the store is gone */
-	size_t nclaims;
+	unsigned live; /* vdisks a live process owns */
 };
-
-/* by: who owns it, as "isocache-nbd (pid 42)". */
-static void
-destroy_in_use(struct destroy_ctx *c, const char *name, const char *by)
-{
-	c->live++;
-	ic_log(c->force ? IC_LOG_WARN : IC_LOG_ERR, "%s is in use by %s%s", name, by,
-	       c->force ? "; destroying anyway (--force): its I/O will fail" : "");
-}
-
-/* A store in etcd has no transaction that keeps other processes out while
- * its files go (a local store's write transaction does): there destroy
- * claims every vdisk nobody owns and holds it to the end, so that a
- * server claims none meanwhile ("owned by isocache-admin destroy"). One
- * claimed since the listing counts as in use. */
-static int
-destroy_claim(struct destroy_ctx *c, const char *name)
-{
-	struct owner_claim *grown = realloc(c->claims, (c->nclaims + 1) * sizeof(*grown));
-	int rc;
-
-	if (!grown)
-		return -ENOMEM;
-	c->claims = grown;
-	rc = owner_claim_free(&c->store->owners, name, "isocache-admin destroy",
-			      &c->claims[c->nclaims]);
-	if (rc == 0)
-		c->nclaims++;
-	else if (rc == -EBUSY)
-		destroy_in_use(c, name, "a process that claimed it just now");
-	return rc == -EBUSY ? 0 : rc;
-}
 
 static int
 destroy_owner(void *arg, const char *name, const struct ic_owner_info *info)
@@ -62,22 +26,13 @@ destroy_owner(void *arg, const char *name, const struct ic_owner_info *info)
 	struct destroy_ctx *c = arg;
 	static const uint8_t zero[16];
 
-	if (info->alive && memcmp(info->rec.owner_id, zero, 16) != 0) {
-		char by[sizeof(info->rec.who) + 32];
-
-		snprintf(by, sizeof(by), "%s (pid %" PRIu32 ")", info->rec.who, info->rec.pid);
-		destroy_in_use(c, name, by);
+	if (!info->alive || memcmp(info->rec.owner_id, zero, 16) == 0)
 		return 0;
-	}
-	return c->claim ? destroy_claim(c, name) : 0;
-}
-
-static void
-destroy_release(struct destroy_ctx *c)
-{
-	for (size_t i = 0; i < c->nclaims; i++)
-		owner_release(&c->store->owners, &c->claims[i]);
-	free(c->claims);
+	c->live++;
+	ic_log(c->force ? IC_LOG_WARN : IC_LOG_ERR, "%s is in use by %s (pid %" PRIu32 ")%s",
+	       name, info->rec.who, info->rec.pid,
+	       c->force ? "; destroying anyway (--force): its I/O will fail" : "");
+	return 0;
 }
 
 /* Remove every file of layers/: "<id>.raw" through store_layer_unlink,
@@ -165,21 +120,18 @@ ic_store_destroy(const char *dir, bool force)
 	struct ic_meta_txn *txn;
 	char run[PATH_MAX], uuid[IC_UUID_STRLEN];
 	const char *run_dir = getenv("ISOCACHE_RUN_DIR");
-	int rc = ic_store_open(dir, &store);
+	int sealed, rc = ic_store_open(dir, &store);
 
 	if (rc)
 		return rc;
-	c.store = store;
-	c.claim = ic_meta_etcd_url(store->meta) != NULL;
-	/* On a local store the write transaction is held to the end: no
-	 * process can claim a vdisk or make an image while its files go. In
-	 * etcd it locks nothing; the claims taken first do (destroy_claim). */
-	rc = c.claim ? ic_owner_list(store, destroy_owner, &c) : 0;
-	if (rc == 0)
-		rc = ic_meta_begin(store->meta, true, &txn);
+	/* The write transaction is held to the end: no process can claim a
+	 * vdisk or make an image while its files go. Ownership in etcd is not
+	 * under it: there the store is sealed first, so that every claim
+	 * fails from then on, and the owners are listed after. */
+	sealed = owner_seal(&store->owners, "isocache-admin destroy");
+	rc = sealed < 0 ? sealed : ic_meta_begin(store->meta, true, &txn);
 	if (rc == 0) {
-		if (!c.claim)
-			rc = ic_owner_list(store, destroy_owner, &c);
+		rc = ic_owner_list(store, destroy_owner, &c);
 		if (rc == 0 && c.live && !force) {
 			ic_log(IC_LOG_ERR, "%s: %u vdisk%s in use; stop %s or give --force", dir,
 			       c.live, c.live == 1 ? "" : "s", c.live == 1 ? "its owner" : "their owners");
@@ -193,7 +145,11 @@ ic_store_destroy(const char *dir, bool force)
 	 * store's metadata file does; left there, destroy may be run again. */
 	if (rc == 0)
 		rc = ic_meta_erase(store->meta);
-	destroy_release(&c);
+	/* Refused, nothing was removed: the store serves on. Done: a new store
+	 * may take the prefix. Failed midway: claims stay refused, naming
+	 * destroy, until it is run again. */
+	if (sealed > 0 && (rc == 0 || rc == -EBUSY))
+		owner_unseal(&store->owners);
 	ic_uuid_format(ic_meta_store_uuid(store->meta), uuid);
 	ic_store_close(store);
 	if (rc == 0)

@@ -91,8 +91,9 @@ void ic_meta_abort(struct ic_meta_txn *txn);
 /* The URL of a store whose metadata is in etcd; NULL for a local (LMDB) store.
  * Valid while meta is open. */
 const struct ic_etcd_url *ic_meta_etcd_url(const struct ic_meta *meta);
-/* The full etcd key of a record of a multi-host store: kind is "owners" or
- * "release", giving "/isocache/PREFIX/owners/NAME" (MULTI-HOST.md §3).
+/* The full etcd key of a record of a multi-host store: kind is "owners",
+ * "release" or "destroying", giving "/isocache/PREFIX/owners/NAME"
+ * (MULTI-HOST.md §3).
  * Returns 0, -ENAMETOOLONG (buf of len bytes too small), -EINVAL for a
  * local store or another kind. */
 int ic_meta_etcd_key(const struct ic_meta *meta, const char *kind, const char *name, char *buf,
