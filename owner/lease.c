@@ -363,49 +363,52 @@ owner_lease_etcd(const struct owner_lease *lease)
 
 /* ---- the store's seal while it is destroyed ---- */
 
-int
-owner_seal(struct owner_store *os, const char *who)
+/* The seal's key and a client to reach it: 1, 0 when ownership is not in
+ * etcd, or -errno. */
+static int
+seal_open(struct owner_store *os, char *seal, struct ic_etcd **etcd)
 {
 	struct owner_etcd cfg;
-	struct ic_etcd *etcd = NULL;
-	char seal[OWNER_ETCD_KEY_MAX], by[IC_NAME_MAX + 64];
 	int rc = owner_etcd_config(os, &cfg);
 
 	if (rc <= 0)
 		return rc;
-	rc = owner_etcd_key(&cfg, OWNER_SEAL_KIND, OWNER_SEAL_NAME, seal, sizeof(seal));
+	rc = owner_etcd_key(&cfg, OWNER_SEAL_KIND, OWNER_SEAL_NAME, seal, OWNER_ETCD_KEY_MAX);
 	if (rc == 0)
-		rc = ic_etcd_open(&cfg.url, OWNER_ETCD_TIMEOUT_MS, &etcd);
+		rc = ic_etcd_open(&cfg.url, OWNER_ETCD_TIMEOUT_MS, etcd);
+	return rc ? rc : 1;
+}
+
+int
+owner_seal(struct owner_store *os, const char *who)
+{
+	struct ic_etcd *etcd = NULL;
+	char seal[OWNER_ETCD_KEY_MAX] = "", by[IC_NAME_MAX + 64];
+	int rc = seal_open(os, seal, &etcd);
+	bool in_etcd = rc > 0;
+
 	snprintf(by, sizeof(by), "%s pid %d", who, (int)getpid());
-	if (rc == 0)
+	if (in_etcd)
 		rc = ic_etcd_put(etcd, seal, by, strlen(by), 0, NULL);
 	ic_etcd_close(etcd);
-	if (rc) {
+	if (rc < 0)
 		ic_log(IC_LOG_ERR, "cannot mark the store as being destroyed in etcd (%s): %s",
 		       seal, strerror(-rc));
-		return rc;
-	}
-	return 1;
+	return rc < 0 ? rc : in_etcd;
 }
 
 int
 owner_unseal(struct owner_store *os)
 {
-	struct owner_etcd cfg;
 	struct ic_etcd *etcd = NULL;
-	char seal[OWNER_ETCD_KEY_MAX];
-	int rc = owner_etcd_config(os, &cfg);
+	char seal[OWNER_ETCD_KEY_MAX] = "";
+	int rc = seal_open(os, seal, &etcd);
 
-	if (rc <= 0)
-		return rc;
-	rc = owner_etcd_key(&cfg, OWNER_SEAL_KIND, OWNER_SEAL_NAME, seal, sizeof(seal));
-	if (rc == 0)
-		rc = ic_etcd_open(&cfg.url, OWNER_ETCD_TIMEOUT_MS, &etcd);
-	if (rc == 0)
+	if (rc > 0)
 		rc = ic_etcd_delete(etcd, seal, false, NULL);
 	ic_etcd_close(etcd);
-	if (rc)
+	if (rc < 0)
 		ic_log(IC_LOG_ERR, "the store's mark as being destroyed (%s) is left in etcd: %s; "
 		       "vdisks cannot be claimed until destroy runs again", seal, strerror(-rc));
-	return rc;
+	return rc < 0 ? rc : 0;
 }
