@@ -62,6 +62,7 @@
  * time), and the share of the fill pool beyond which it starts no more,
  * so demand misses always find fills. */
 #define CACHED_PREFETCH_LANES 32
+#define CACHED_PREFETCH_WINDOW CACHED_PREFETCH_LANES /* runs put in block order together */
 #define CACHED_PREFETCH_FILLS (CACHED_MAX_FILLS / 2)
 _Static_assert(CACHED_PREFETCH_LANES <= CACHED_PREFETCH_FILLS, "prefetch stays under its cap");
 
@@ -487,6 +488,9 @@ void cached_prefetch_start(struct cached_daemon *d, struct cached_layer *l,
 			   struct ic_cached_trace *t, uint16_t uid);
 /* May a trace replay's fill of uid take blocks more without evicting? */
 bool cached_prefetch_room(const struct cached_store *st, uint16_t uid, uint32_t blocks);
+/* Put each window of CACHED_PREFETCH_WINDOW runs of t in block order and
+ * join the adjacent runs (t->blocks is unchanged). */
+void cached_prefetch_coalesce(struct ic_cached_trace *t);
 /* Start replay requests while lanes are free and demand leaves fills. */
 void cached_prefetch_kick(struct cached_daemon *d);
 void cached_prefetch_fini(struct cached_daemon *d);

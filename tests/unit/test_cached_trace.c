@@ -219,6 +219,30 @@ test_refuses_huge_file_unread(void **state)
 	rmdir(dir);
 }
 
+/* Four readers, each a sequential stream, interleaved in runs of 2 blocks,
+ * over 40 runs: the replay joins each stream's runs within a window, and
+ * keeps the windows in the trace's order. */
+static void
+test_replay_joins_interleaved_runs(void **state)
+{
+	struct ic_cached_trace_run runs[40];
+	struct ic_cached_trace t = { .runs = runs, .nruns = 40, .blocks = 80 };
+	const uint64_t want[][2] = { { 0, 16 },	 { 100, 16 }, { 200, 16 }, { 300, 16 },
+				     { 16, 4 },	 { 116, 4 },  { 216, 4 },  { 316, 4 } };
+
+	(void)state;
+	_Static_assert(CACHED_PREFETCH_WINDOW == 32, "the expected runs assume it");
+	for (uint32_t i = 0; i < 40; i++)
+		runs[i] = (struct ic_cached_trace_run){ (i % 4) * 100 + i / 4 * 2, 2 };
+	cached_prefetch_coalesce(&t);
+	assert_int_equal(t.nruns, 8);
+	assert_int_equal(t.blocks, 80);
+	for (uint32_t i = 0; i < 8; i++) {
+		assert_int_equal(t.runs[i].start, want[i][0]);
+		assert_int_equal(t.runs[i].len, want[i][1]);
+	}
+}
+
 int
 main(void)
 {
@@ -228,6 +252,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_nothing_read_nothing_written, setup, teardown),
 		cmocka_unit_test(test_refuses_damage),
 		cmocka_unit_test(test_refuses_huge_file_unread),
+		cmocka_unit_test(test_replay_joins_interleaved_runs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
