@@ -425,6 +425,27 @@ cache_caps(struct ic_next *next, void *inst)
 	return ic_next_caps(next) | IC_CAP_CACHE;
 }
 
+/* A frozen layer enters use (a vdisk opened, a server starting): register
+ * it now, not at its first read, so that the daemon begins a boot trace's
+ * replay while the client is still starting (a VM's firmware and loader
+ * run before its first read). Never fails the open: the reads register it
+ * in any case. */
+static int
+cache_open(struct ic_next *next, void *inst, const struct ic_layer *layer)
+{
+	struct cache_inst *ci = inst;
+	struct cache_conn *cc;
+
+	(void)next;
+	if (!layer->frozen)
+		return 0;
+	cc = cache_conn_get(ci);
+	if (cc->c)
+		cache_handle(ci, cc, layer);
+	pthread_mutex_unlock(&cc->mu);
+	return 0;
+}
+
 /* The layer leaves use: its disk_id slot may later name a reopened file. */
 static void
 cache_close(struct ic_next *next, void *inst, const struct ic_layer *layer)
@@ -472,6 +493,7 @@ const struct ic_filter_ops ic_filter_cache_ops = {
 		 "shared=0|1 (1)",
 	.create = cache_create,
 	.destroy = cache_destroy,
+	.open = cache_open,
 	.close = cache_close,
 	.caps = cache_caps,
 	.pread = cache_pread,

@@ -5,7 +5,8 @@
 #   ranges in first-touch order;
 # - after a daemon restart, the layer's next cold start prefetches them:
 #   trace_fills and trace_blocks in the stats, and the reader then finds
-#   every block cached (hits = lookups, no new backing read);
+#   every block cached (hits = lookups, no new backing read); a server
+#   that opens the layer starts the replay before any read;
 # - a copy of the store (cp -a, to a new path) finds its trace;
 # - a damaged and a huge trace are refused clearly, by admin and daemon,
 #   and the daemon still serves and records anew;
@@ -79,6 +80,16 @@ boot b vm2
 grep -q "replaying its boot trace ($boot_blocks blocks in 3 runs)" "$TESTDIR/cached.2.log" ||
 	fail "the daemon did not say it replays"
 nbd_stop b
+cached_stop
+
+# 2b. The replay begins when a server opens the layer, before its
+# client's first read (a VM's firmware and loader run first): nothing here
+# reads, nor asks the daemon about the layer.
+cached_start 2>"$TESTDIR/cached.2b.log"
+nbd_start c --filter cache vm2
+wait_until 30 grep -q "replaying its boot trace" "$TESTDIR/cached.2b.log" ||
+	fail "opening the layer did not start its replay: $(cat "$TESTDIR/cached.2b.log")"
+nbd_stop c
 cached_stop
 
 # 3. A copy of the store (cp -a keeps mtimes and xattrs) finds its trace.
