@@ -332,6 +332,9 @@ owner_remote_snapshot_ask(const struct owner_etcd *cfg, const char *name, const 
 
 struct owner_watch {
 	pthread_mutex_t mu;          /* held over a release or snapshot; stop set under it */
+	pthread_mutex_t stop_mu;     /* stop set under it too, never held long: the
+				      * guard fences under it alone, not behind a
+				      * release or snapshot in progress */
 	bool stop;                   /* s is gone: touch nothing of it */
 	atomic_int refs;             /* the thread and the served vdisk */
 	struct owner_served *s;
@@ -354,6 +357,7 @@ static void
 watch_put(struct owner_watch *w)
 {
 	if (atomic_fetch_sub(&w->refs, 1) == 1) {
+		pthread_mutex_destroy(&w->stop_mu);
 		pthread_mutex_destroy(&w->mu);
 		free(w);
 	}
@@ -536,9 +540,9 @@ watch_stopped(struct owner_watch *w)
 {
 	bool stop;
 
-	pthread_mutex_lock(&w->mu);
+	pthread_mutex_lock(&w->stop_mu);
 	stop = w->stop;
-	pthread_mutex_unlock(&w->mu);
+	pthread_mutex_unlock(&w->stop_mu);
 	return stop;
 }
 
@@ -690,7 +694,7 @@ guard_main(void *arg)
 		rc = 0;
 	}
 	if (gone) {
-		pthread_mutex_lock(&w->mu);
+		pthread_mutex_lock(&w->stop_mu);
 		/* The fence itself, not owner_fenced: a lease that looks run out
 		 * for a moment may be renewed again, and must not cancel this. */
 		if (!w->stop && !__atomic_load_n(&w->s->claim->fenced, __ATOMIC_ACQUIRE)) {
@@ -700,7 +704,7 @@ guard_main(void *arg)
 			       "etcd leader, or by hand?); every write now fails (ESTALE)",
 			       w->name, w->record);
 		}
-		pthread_mutex_unlock(&w->mu);
+		pthread_mutex_unlock(&w->stop_mu);
 	}
 	ic_etcd_close(etcd);
 	watch_put(w);
@@ -716,6 +720,7 @@ owner_remote_prepare(struct owner_served *s)
 	if (!w)
 		return NULL;
 	pthread_mutex_init(&w->mu, NULL);
+	pthread_mutex_init(&w->stop_mu, NULL);
 	atomic_init(&w->refs, 3); /* the watcher, the guard, the served vdisk */
 	w->s = s;
 	w->cfg = *owner_lease_etcd(l);
@@ -743,6 +748,7 @@ owner_remote_serve(struct owner_served *s, struct owner_watch *w)
 		pthread_attr_destroy(&attr);
 		ic_log(IC_LOG_ERR, "%s: cannot watch for release requests through etcd: %s",
 		       s->name, strerror(-rc));
+		pthread_mutex_destroy(&w->stop_mu);
 		pthread_mutex_destroy(&w->mu);
 		free(w);
 		return rc;
@@ -770,7 +776,9 @@ owner_remote_unserve(struct owner_served *s)
 	/* Waits for a release in progress; the thread, maybe still blocked in
 	 * its watch, ends on its own and never touches s again. */
 	pthread_mutex_lock(&w->mu);
+	pthread_mutex_lock(&w->stop_mu);
 	w->stop = true;
+	pthread_mutex_unlock(&w->stop_mu);
 	pthread_mutex_unlock(&w->mu);
 	s->watch = NULL;
 	watch_put(w);
