@@ -351,6 +351,7 @@ transport_attempt(struct ic_etcd *etcd, const char *ep, const char *path, const 
 	char url[IC_ETCD_ENDPOINT_MAX + 64], cerr[CURL_ERROR_SIZE] = "";
 	struct curl_slist *headers;
 	long sent = 0;
+	curl_off_t got = 0;
 	const char *what, *hint;
 	long http = 0;
 	CURLcode res;
@@ -422,6 +423,16 @@ transport_attempt(struct ic_etcd *etcd, const char *ep, const char *path, const 
 			 ep, path, (long long)(first.silent ? first_ms : left_ms));
 		ic_log(IC_LOG_WARN, "%s; asking the next member", etcd->error);
 		return TRANSPORT_HUNG;
+	}
+	/* A watch (first_ms) whose answer began and that ran its time out is
+	 * done: its caller chose the time, and begins it again. Not an error
+	 * to log: every watch slice of every served vdisk ended so, and each
+	 * logged "quorum lost?". */
+	if (res == CURLE_OPERATION_TIMEDOUT && first_ms &&
+	    lc.easy_getinfo(c, CURLINFO_SIZE_DOWNLOAD_T, &got) == CURLE_OK && got > 0) {
+		snprintf(etcd->error, sizeof(etcd->error), "etcd %s: the watch ran its %lld ms",
+			 ep, (long long)left_ms);
+		return -ETIMEDOUT;
 	}
 	if (res == CURLE_OPERATION_TIMEDOUT) {
 		ic_etcd_fail(etcd, "no answer within %lld ms (quorum lost?)", (long long)left_ms);

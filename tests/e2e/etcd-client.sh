@@ -75,6 +75,16 @@ printf 'PUT /t/w/a 1\nPUT /t/w/b 2\nDELETE /t/w/a\nPUT /t/w/c 3\n' >"$TESTDIR/wa
 cut -d' ' -f1-3 "$TESTDIR/watch.out" | sed 's/^\(DELETE [^ ]*\) .*/\1/' | diff - "$TESTDIR/watch.want" ||
 	fail "watch events"
 
+# A quiet watch that runs its time out ends with that, and logs no error:
+# a served vdisk's two watches end so every slice (a few seconds), and
+# each logged "no answer within N ms (quorum lost?)".
+rc=0
+"$ETCDTOOL" -t 1000 "$ETCD_URL" watch /t/quiet/ 0 1 >/dev/null 2>"$TESTDIR/quiet.err" || rc=$?
+cat "$TESTDIR/quiet.err"
+[ "$rc" = 2 ] && grep -q 'the watch ran its 1000 ms' "$TESTDIR/quiet.err" ||
+	fail "a quiet watch did not end at its time ($rc)"
+! grep -q 'quorum lost' "$TESTDIR/quiet.err" || fail "a quiet watch's end was logged as an error"
+
 # One member frozen (SIGSTOP), first in the client's list: reads, lease
 # calls and watches move on from it within their deadline, and a lease
 # kept for three TTLs survives it.
