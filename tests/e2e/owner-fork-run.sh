@@ -20,8 +20,10 @@ kill -9 "$dpid"
 wait_until 10 gone "$dpid" || fail "the daemon outlived kill -9"
 [ "$(owner_alive vm)" = False ] || fail "the vdisk stayed owned after the daemon died"
 
-# --run: the helper outlives a server killed with -9.
-"$NBD" --store "$ISOCACHE_STORE" --pid-file "$TESTDIR/r.pid" \
+# --run: the helper outlives a server killed with -9. (Its private
+# directory in $TESTDIR: killed, the server cannot remove it, and it was
+# left in /tmp by every run of this test.)
+TMPDIR=$TESTDIR "$NBD" --store "$ISOCACHE_STORE" --pid-file "$TESTDIR/r.pid" \
 	--run "echo \$\$ >$TESTDIR/helper.pid; exec sleep 600" vm &
 rpid=$!
 cleanup_fn kill "$rpid"
