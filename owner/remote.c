@@ -546,6 +546,19 @@ watch_stopped(struct owner_watch *w)
 	return stop;
 }
 
+/* Fenced for good (not a lease that only looks run out for a moment): the
+ * claim is over, and so is what the watches are for. Cut off from etcd,
+ * both went on trying every member twice a second, and logging each
+ * failure, for as long as the server ran. */
+static bool
+watch_fenced(struct owner_watch *w, const char *what)
+{
+	if (!__atomic_load_n(&w->s->claim->fenced, __ATOMIC_ACQUIRE))
+		return false;
+	ic_log(IC_LOG_INFO, "%s: fenced: no longer watching %s in etcd", w->name, what);
+	return true;
+}
+
 /* A watch is begun again this often when nothing happens: a member that
  * freezes under a watch already answering sends nothing more, and is
  * noticed only then. A third of what a claimant waits for a live owner
@@ -605,7 +618,7 @@ watch_main(void *arg)
 	struct ic_etcd *etcd = NULL;
 	int rc = ic_etcd_open(&w->cfg.url, OWNER_ETCD_TIMEOUT_MS, &etcd);
 
-	while (rc == 0 && !watch_stopped(w)) {
+	while (rc == 0 && !watch_stopped(w) && !watch_fenced(w, "for release requests")) {
 		int64_t t0 = ic_now_ms();
 		unsigned slice = watch_slice_ms(&w->cfg);
 
@@ -679,7 +692,7 @@ guard_main(void *arg)
 	if (rc)
 		ic_log(IC_LOG_WARN, "%s: cannot watch its ownership record in etcd (%s); its "
 		       "deletion is noticed at the next commit", w->name, strerror(-rc));
-	while (rc == 0 && !gone && !watch_stopped(w)) {
+	while (rc == 0 && !gone && !watch_stopped(w) && !watch_fenced(w, "its ownership record")) {
 		int64_t from = w->record_from, t0 = ic_now_ms();
 		unsigned slice = watch_slice_ms(&w->cfg);
 

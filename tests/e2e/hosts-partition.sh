@@ -32,8 +32,23 @@ echo "after the cut: a's last flush ok +$((last_ok - cut)) ms, its client's firs
 ((last_ok < fenced)) || fail "a acknowledged a flush after it fenced itself"
 [ "$HOST_STORE" = etcd ] || ((error < claimed)) || fail "a's client saw no error before b claimed"
 
+# Fenced, a stops watching etcd, and so stops trying to reach it: it
+# tried every member twice a second, logging each failure, for as long as
+# it ran. (A commit in flight at the cut is sent again until the client's
+# flush fails: counted from then.)
+wait_until 30 grep -q 'fenced: no longer watching for release requests' "$TESTDIR/a.log" ||
+	fail "a still watches for release requests: $(tail -3 "$TESTDIR/a.log")"
+wait_until 30 grep -q 'fenced: no longer watching its ownership record' "$TESTDIR/a.log" ||
+	fail "a still watches its record: $(tail -3 "$TESTDIR/a.log")"
+quiet=$(log_ms "$TESTDIR/a.log" 'no longer watching its ownership record')
+quiet2=$(log_ms "$TESTDIR/a.log" 'no longer watching for release requests')
+((quiet2 < quiet)) || quiet=$quiet2
+((error + 500 < quiet)) || quiet=$((error + 500))
+
 owner_check_blocks "$(nbd_uri b)" 0 "$flushed"
 echo "$flushed flushed blocks intact on b"
+tries=$(awk -v t="$quiet" '$1 > t && / etcd /' "$TESTDIR/a.log" | wc -l)
+((tries == 0)) || fail "a tried etcd $tries times after it stopped watching: $(tail -3 "$TESTDIR/a.log")"
 # Back on the network, a stays fenced: b owns vm.
 host_link_up a
 ! qemu-io -f raw -c "write -P 0x55 0 4k" "$(nbd_uri a)" >"$TESTDIR/a.err" 2>&1 || fail "a accepted a write: $(cat "$TESTDIR/a.err"; tail -5 "$TESTDIR/a.log")"
