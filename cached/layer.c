@@ -61,7 +61,7 @@ cached_layer_check(int fd, uint8_t uuid[16], struct stat *sb)
 		return -EPERM;
 	len = fgetxattr(fd, IC_LAYER_XATTR, value, sizeof(value) - 1);
 	if (len < 0)
-		return errno == ERANGE || errno == ENODATA ? -ENODATA : -errno;
+		return errno == ERANGE || errno == ENODATA || errno == ENOTSUP ? -ENODATA : -errno;
 	value[len] = '\0';
 	if (sscanf(value, "isocache-layer v1 store=%36s layer=%36s", store, layer) != 2)
 		return -ENODATA;

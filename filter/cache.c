@@ -40,6 +40,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "isocache/cached.h"
+#include "isocache/layer.h"
 
 #define CACHE_LAYERS 256
 #define CACHE_UNKNOWN (-1)
@@ -306,8 +307,13 @@ cache_handle(struct cache_inst *ci, struct cache_conn *cc, const struct ic_layer
 	close(fd);
 	if (rc == -EBADF || rc == -EACCES || rc == -EPERM || rc == -ENODATA || rc == -ENOSPC ||
 	    (rc == 0 && memcmp(uuid, l->uuid, 16))) {
+		const char *why = rc == 0 ? "uuid differs" : strerror(-rc);
+
+		if (rc == -ENODATA)
+			why = "its file has no " IC_LAYER_XATTR " mark (a filesystem without "
+			      "extended attributes?)";
 		ic_log(IC_LOG_WARN, "filter cache: the daemon does not cache layer %llu: %s",
-		       (unsigned long long)l->disk_id, rc ? strerror(-rc) : "uuid differs");
+		       (unsigned long long)l->disk_id, why);
 		cc->handles[slot] = CACHE_REFUSED;
 	} else if (rc < 0) {
 		cache_conn_drop(cc, rc);

@@ -22,7 +22,10 @@
 #                             the store's own prefix for HOST_STORE=etcd (for
 #                             a tool that opens no store: ISOCACHE_OWNER_ETCD)
 #   hosts_store               make $ISOCACHE_STORE: metadata in the cluster
-#                             (HOST_STORE=etcd, prefix "store"), else local
+#                             (HOST_STORE=etcd, prefix "store"), else local;
+#                             with HOST_FS=sshfs the hosts reach it over a
+#                             network filesystem (hosts_sshfs)
+#   host_store H              the store directory as host H names it
 #   host_link_down H          cut host H off (its veth down inside its namespace)
 #   host_link_up H            and back
 #   HOST_TTL                  the lease TTL of every host, seconds (ISOCACHE_LEASE_TTL)
@@ -32,11 +35,12 @@
 
 HOST_TTL=${HOST_TTL:-2}
 HOST_STORE=${HOST_STORE:-local}
+HOST_FS=${HOST_FS:-}
 # A test stopped by a signal (ctest's timeout) still cleans up: namespaces
 # outlive every process.
 trap 'exit 143' TERM INT
 _HOST_NS=()
-declare -A _HOST_PEER _HOST_IF
+declare -A _HOST_PEER _HOST_IF _HOST_STORE
 _HOST_SERVICE=
 
 _HOST_ID=$(($$ % 32768))
@@ -104,6 +108,62 @@ hosts_store() {
 	else
 		"$ADMIN" --store "$ISOCACHE_STORE" init
 	fi
+	[ "$HOST_FS" != sshfs ] || hosts_sshfs
+}
+
+# _hosts_sshd_stop PIDFILE: sshd and the processes of its connections (a
+# connection from a host cut off outlives the master, half open).
+_hosts_sshd_stop() {
+	local master kids k
+	master=$(cat "$1" 2>/dev/null) || return 0
+	kids=$(pgrep -P "$master" | tr '\n' ' ')
+	for k in $kids; do kids+=" $(pgrep -P "$k" | tr '\n' ' ')"; done
+	# shellcheck disable=SC2086
+	kill $kids "$master" 2>/dev/null || true
+}
+
+host_store() { echo "${_HOST_STORE[$1]:-$ISOCACHE_STORE}"; }
+
+# hosts_sshfs: the store on a network filesystem. An sshd on the service
+# address (the storage server) serves $ISOCACHE_STORE over SFTP, and each
+# host H mounts it with sshfs at $TESTDIR/H-store, its ssh connection in
+# H's network namespace, so that cutting H's link cuts its storage too.
+# The mounts are in the root mount namespace, and ns-drop-mounts leaves
+# them in the hosts' (IC_TEST_KEEP_MOUNTS). A local store's LMDB file may
+# not live on a network filesystem (LMDB forbids it): use HOST_STORE=etcd.
+hosts_sshfs() {
+	requires sshfs nsenter /usr/sbin/sshd ssh-keygen
+	local k=$TESTDIR/ssh h port
+	mkdir -p "$k" /run/sshd # sshd's privilege separation directory
+	ssh-keygen -q -t ed25519 -N '' -f "$k/host"
+	ssh-keygen -q -t ed25519 -N '' -f "$k/user"
+	port=$(_etcd_free_ports 1)
+	cat >"$k/sshd_config" <<-EOF
+		ListenAddress $_HOST_SERVICE:$port
+		HostKey $k/host
+		PidFile $k/sshd.pid
+		AuthorizedKeysFile $k/user.pub
+		PermitRootLogin prohibit-password
+		PasswordAuthentication no
+		StrictModes no
+		UsePAM no
+		Subsystem sftp internal-sftp
+	EOF
+	/usr/sbin/sshd -f "$k/sshd_config" -E "$k/sshd.log" || fail "sshd did not start: $(cat "$k/sshd.log")"
+	wait_until 10 test -s "$k/sshd.pid" || fail "sshd wrote no pid file: $(cat "$k/sshd.log")"
+	cleanup_fn _hosts_sshd_stop "$k/sshd.pid"
+	for h in a b; do
+		mkdir "$TESTDIR/$h-store"
+		nsenter --net="/run/netns/ic$(_host_id)$h" sshfs -o "IdentityFile=$k/user,port=$port" \
+			-o StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null,LogLevel=ERROR \
+			"root@$_HOST_SERVICE:$ISOCACHE_STORE" "$TESTDIR/$h-store" ||
+			fail "host $h could not mount the store with sshfs"
+		cleanup_fn umount -l "$TESTDIR/$h-store"
+		_HOST_STORE[$h]=$TESTDIR/$h-store
+		IC_TEST_KEEP_MOUNTS+="${IC_TEST_KEEP_MOUNTS:+:}$TESTDIR/$h-store"
+	done
+	export IC_TEST_KEEP_MOUNTS
+	echo "the hosts reach the store over sshfs: ${_HOST_STORE[a]} and ${_HOST_STORE[b]}"
 }
 
 on_host() { (on_host_exec "$@"); }

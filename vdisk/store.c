@@ -446,6 +446,7 @@ store_layer_freeze(struct ic_store *store, uint64_t id, const uint8_t uuid[16])
 {
 	char path[PATH_MAX], value[128], su[IC_UUID_STRLEN], lu[IC_UUID_STRLEN];
 	IC_AUTOCLOSE int fd = store_layer_fd(store, id, O_RDONLY);
+	bool marked;
 	int rc;
 
 	if (fd < 0)
@@ -454,13 +455,22 @@ store_layer_freeze(struct ic_store *store, uint64_t id, const uint8_t uuid[16])
 	ic_uuid_format(ic_meta_store_uuid(store->meta), su);
 	ic_uuid_format(uuid, lu);
 	snprintf(value, sizeof(value), IC_LAYER_XATTR_FMT, su, lu);
-	/* The xattr before the mode: a user xattr needs write access to set. */
-	if (fsync(fd) != 0 || fsetxattr(fd, IC_LAYER_XATTR, value, strlen(value), 0) != 0 ||
-	    fchmod(fd, 0444) != 0) {
+	/* The xattr before the mode: a user xattr needs write access to set.
+	 * A filesystem without extended attributes (sshfs, NFS before 4.2)
+	 * freezes the layer unmarked: its metadata says frozen, and only
+	 * isocached, which believes the file alone, will not cache it. */
+	rc = fsync(fd);
+	marked = rc == 0 && fsetxattr(fd, IC_LAYER_XATTR, value, strlen(value), 0) == 0;
+	if (rc != 0 || (!marked && errno != ENOTSUP) || fchmod(fd, 0444) != 0) {
 		rc = -errno;
 		ic_log(IC_LOG_ERR, "%s: cannot freeze layer file: %s", path, strerror(errno));
 		return rc;
 	}
+	if (!marked)
+		ic_log(IC_LOG_INFO,
+		       "%s: frozen without its %s mark (the filesystem keeps no extended "
+		       "attributes), so isocached will not cache it",
+		       path, IC_LAYER_XATTR);
 	store_immutable(fd, path, true);
 	return 0;
 }
@@ -476,7 +486,7 @@ store_layer_thaw(struct ic_store *store, uint64_t id)
 	store_layer_path(store, id, path);
 	store_immutable(fd, path, false);
 	if (fchmod(fd, store->file_mode) != 0 ||
-	    (fremovexattr(fd, IC_LAYER_XATTR) != 0 && errno != ENODATA)) {
+	    (fremovexattr(fd, IC_LAYER_XATTR) != 0 && errno != ENODATA && errno != ENOTSUP)) {
 		int rc = -errno;
 		ic_log(IC_LOG_ERR, "%s: cannot thaw layer file: %s", path, strerror(errno));
 		return rc;

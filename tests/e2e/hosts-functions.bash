@@ -28,7 +28,7 @@ host_nbd() {
 _host_nbd_run() {
 	local h=$1 name=$2
 	shift 2
-	on_host "$h" "$NBD" --store "$ISOCACHE_STORE" -t -k "$TESTDIR/$name.sock" \
+	on_host "$h" "$NBD" --store "$(host_store "$h")" -t -k "$TESTDIR/$name.sock" \
 		--pid-file "$TESTDIR/$name.pid" "$@" 2> >(stamp_lines >"$TESTDIR/$name.log")
 }
 
@@ -45,7 +45,7 @@ host_nbd_stop() {
 # in b's mount namespace, so only etcd carries a request to a.
 admin_on_b() {
 	on_host b sh -c 'mount -t tmpfs tmpfs "$ISOCACHE_RUN_DIR" && exec "$@"' sh \
-		"$ADMIN" --store "$ISOCACHE_STORE" "$@"
+		"$ADMIN" --store "$(host_store b)" "$@"
 }
 
 # hosts_serving ARGS...: the scene of every two-host NBD test: the hosts
@@ -87,7 +87,7 @@ _hosts_flushed() { [ "$(grep -c '^flushed ' "$TESTDIR/w.log")" -ge "$1" ]; }
 b_asks_a() {
 	local asked out held
 	asked=$(now_ms)
-	out=$(on_host b env ISOCACHE_OWNER_ETCD="$HOST_OWNER_URL" "$OWNERTOOL" "$ISOCACHE_STORE" \
+	out=$(on_host b env ISOCACHE_OWNER_ETCD="$HOST_OWNER_URL" "$OWNERTOOL" "$(host_store b)" \
 		hold vm 1 2>"$TESTDIR/b.err") || fail "b did not get vm: $out $(cat "$TESTDIR/b.err")"
 	held=$(awk '$1 == "held" { print $3 }' <<<"$out")
 	[ -n "$held" ] || fail "b's claim printed: $out"
