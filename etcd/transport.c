@@ -38,6 +38,7 @@
  * PSS (bench/boot-storm: one front end per clone). */
 #include "etcd/internal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -62,6 +63,10 @@
  * range of a large store may take a while on a busy cluster, and a hang
  * of the member asked first costs a read this much once. */
 #define TRANSPORT_READ_MIN_MS 2000
+/* A member's refusal, the same as the last one this client logged for it,
+ * is not logged again within this long; nor is "none reachable". Cut off
+ * from etcd, a commit sent again every 100 ms logged five lines a time. */
+#define TRANSPORT_QUIET_MS 10000
 
 /* How an attempt ended without an answer (besides 0 and -errno). */
 enum {
@@ -92,6 +97,12 @@ struct ic_etcd {
 	 * first, and after etcd said it is no longer valid). */
 	char user[IC_ETCD_USER_MAX];
 	char token[IC_ETCD_TOKEN_MAX];
+	/* What was last logged of each member being unreachable, and of none
+	 * being so (the last slot), and when (TRANSPORT_QUIET_MS). */
+	struct {
+		char msg[128];
+		int64_t ms;
+	} said[IC_ETCD_ENDPOINTS_MAX + 1];
 };
 
 /* What an attempt does with the answer's bytes. */
@@ -412,9 +423,8 @@ transport_attempt(struct ic_etcd *etcd, const char *ep, const char *path, const 
 	hint = transport_hint(etcd, res, cerr);
 	if (sent == 0) {
 		/* Refused, not connected in time, its TLS handshake failed: the
-		 * member cannot have the request. */
+		 * member cannot have the request. Logged by the caller. */
 		snprintf(etcd->error, sizeof(etcd->error), "etcd %s: %s%s", ep, what, hint);
-		ic_log(IC_LOG_WARN, "%s", etcd->error);
 		return TRANSPORT_UNREACHED;
 	}
 	if ((res == CURLE_ABORTED_BY_CALLBACK && first.silent) ||
@@ -452,6 +462,40 @@ transport_attempt(struct ic_etcd *etcd, const char *ep, const char *path, const 
 	}
 	ic_etcd_fail(etcd, "%s%s", what, hint);
 	return -EIO;
+}
+
+/* Should etcd->error be logged, as what slot (a member's index, or
+ * url.n for "none reachable") says? Not when this client logged the same
+ * within TRANSPORT_QUIET_MS. */
+static bool
+transport_say(struct ic_etcd *etcd, unsigned slot)
+{
+	char now_said[sizeof(etcd->said[0].msg)];
+	const char *a = etcd->said[slot].msg, *b = now_said;
+	int64_t now = ic_now_ms();
+
+	size_t len = strnlen(etcd->error, sizeof(now_said) - 1);
+
+	memcpy(now_said, etcd->error, len);
+	now_said[len] = '\0';
+	/* The same but for numbers ("after 0 ms", "after 1 ms")? */
+	while (*a && *b) {
+		if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
+			while (isdigit((unsigned char)*a))
+				a++;
+			while (isdigit((unsigned char)*b))
+				b++;
+		} else if (*a != *b) {
+			break;
+		} else {
+			a++, b++;
+		}
+	}
+	if (!*a && !*b && etcd->said[slot].ms && now - etcd->said[slot].ms < TRANSPORT_QUIET_MS)
+		return false;
+	memcpy(etcd->said[slot].msg, now_said, sizeof(now_said));
+	etcd->said[slot].ms = now;
+	return true;
 }
 
 static int
@@ -505,6 +549,8 @@ transport_run(struct ic_etcd *etcd, const char *path, struct json_object *req,
 		first = !watch ? 0 : share < TRANSPORT_READ_MIN_MS ? share : TRANSPORT_READ_MIN_MS;
 		rc = transport_attempt(etcd, etcd->url.endpoint[idx], path, body,
 				       repeatable ? share : left, share, first, repeatable, sink);
+		if (rc == TRANSPORT_UNREACHED && transport_say(etcd, idx))
+			ic_log(IC_LOG_WARN, "%s", etcd->error);
 		/* A watch that ran out its time had its answer begun. */
 		if (rc == 0 || (watch && rc == -ETIMEDOUT))
 			etcd->current = idx;
@@ -521,7 +567,8 @@ transport_run(struct ic_etcd *etcd, const char *path, struct json_object *req,
 		rc = TRANSPORT_HUNG; /* the last were unreachable; an earlier one hung */
 	if (rc == TRANSPORT_UNREACHED) {
 		/* Every member unreachable; the message is the last one's. */
-		ic_log(IC_LOG_ERR, "%s (none of %u members reachable)", etcd->error, n);
+		if (transport_say(etcd, n))
+			ic_log(IC_LOG_ERR, "%s (none of %u members reachable)", etcd->error, n);
 		rc = -ECONNREFUSED;
 	} else if (rc == TRANSPORT_HUNG || rc == TRANSPORT_CUT) {
 		ic_log(IC_LOG_ERR, "%s (no member answered)", etcd->error);

@@ -242,8 +242,11 @@ etcd_commit_attempts(struct etcd_txn *txn, const struct etcd_commit *c,
 		left = deadline - ic_now_ms();
 		if (left < 2 * ETCD_RETRY_PAUSE_MS)
 			return rc;
-		ic_log(IC_LOG_WARN, "%s: metadata commit: %s; its outcome is unknown: sending it "
-				    "again, %lld ms left (it is applied at most once)",
+		/* Said once: with every member refusing, a commit is sent again
+		 * every ETCD_RETRY_PAUSE_MS until its time is up. */
+		ic_log(*tries == 1 ? IC_LOG_WARN : IC_LOG_DEBUG,
+		       "%s: metadata commit: %s; its outcome is unknown: sending it again, %lld ms "
+		       "left (it is applied at most once)",
 		       txn->meta->text, ic_etcd_last_error(txn->client), (long long)left);
 		if (rc != -ECONNRESET) /* a cut: another member at once; else a pause */
 			ic_sleep_ms(ETCD_RETRY_PAUSE_MS);

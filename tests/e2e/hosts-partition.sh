@@ -49,6 +49,13 @@ owner_check_blocks "$(nbd_uri b)" 0 "$flushed"
 echo "$flushed flushed blocks intact on b"
 tries=$(awk -v t="$quiet" '$1 > t && / etcd /' "$TESTDIR/a.log" | wc -l)
 ((tries == 0)) || fail "a tried etcd $tries times after it stopped watching: $(tail -3 "$TESTDIR/a.log")"
+# Each of a's etcd clients says once in 10 s that a member is unreachable,
+# and a commit says once that it is sent again: cut off, a logged every
+# refusal of every call (a commit sent again every 100 ms: 5 lines each).
+refused=$(grep -c "etcd [0-9.]*:${ETCD_CLIENT_PORTS[0]}: .*[Cc]ouldn't connect" "$TESTDIR/a.log" || true)
+again=$(grep -c 'sending it again' "$TESTDIR/a.log" || true)
+echo "a logged member 1 unreachable $refused times, a commit sent again $again times"
+((refused <= 30 && again <= 3)) || fail "a logged its cut-off $refused and $again times"
 # Back on the network, a stays fenced: b owns vm.
 host_link_up a
 ! qemu-io -f raw -c "write -P 0x55 0 4k" "$(nbd_uri a)" >"$TESTDIR/a.err" 2>&1 || fail "a accepted a write: $(cat "$TESTDIR/a.err"; tail -5 "$TESTDIR/a.log")"
