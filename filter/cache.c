@@ -66,6 +66,10 @@ struct cache_inst {
 	struct cache_conn *conns;
 	_Atomic unsigned next_conn;
 	_Atomic uint64_t hit_bytes, miss_bytes, connects;
+	/* By layer table slot: the layer (its disk id + 1) whose refusal by
+	 * the daemon was logged last (each of the nconns sessions asks, and
+	 * is refused, on its own). */
+	_Atomic uint64_t refusal_said[CACHE_LAYERS];
 	/* The reconnector thread, and how destroy stops it. */
 	pthread_mutex_t mu;
 	pthread_cond_t wake;
@@ -312,8 +316,9 @@ cache_handle(struct cache_inst *ci, struct cache_conn *cc, const struct ic_layer
 		if (rc == -ENODATA)
 			why = "its file has no " IC_LAYER_XATTR " mark (a filesystem without "
 			      "extended attributes?)";
-		ic_log(IC_LOG_WARN, "filter cache: the daemon does not cache layer %llu: %s",
-		       (unsigned long long)l->disk_id, why);
+		if (atomic_exchange(&ci->refusal_said[slot], l->disk_id + 1) != l->disk_id + 1)
+			ic_log(IC_LOG_WARN, "filter cache: the daemon does not cache layer %llu: %s",
+			       (unsigned long long)l->disk_id, why);
 		cc->handles[slot] = CACHE_REFUSED;
 	} else if (rc < 0) {
 		cache_conn_drop(cc, rc);
