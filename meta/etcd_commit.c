@@ -56,9 +56,16 @@ etcd_fence_broken(const struct etcd_txn *txn, const struct ic_etcd_kvs *got)
 	return false;
 }
 
+/* Walked prefixes a commit may delete whole, each as one range. */
+#define ETCD_CLEARED_MAX 8
+
 struct etcd_commit {
 	struct ic_etcd_cmp cmp[ETCD_TXN_OPS_MAX];
 	struct ic_etcd_op op[ETCD_TXN_OPS_MAX];
+	/* The chunk ranges [from, to) of the walked prefixes whose chunks it
+	 * deletes, every one (etcd_commit_cleared): one deletion each. */
+	char cleared[ETCD_CLEARED_MAX][2][ETCD_KEY_MAX + 2];
+	unsigned ncleared;
 	/* The failure branch: every fenced key, then written keys, read back
 	 * to tell an earlier attempt that was applied from a conflict. */
 	struct ic_etcd_op check[ETCD_TXN_OPS_MAX];
@@ -80,6 +87,55 @@ static bool
 etcd_commit_writes(const struct etcd_steps *st, size_t i, const struct etcd_entry *e)
 {
 	return e->dirty && (!st || !st->pick || st->pick[i]);
+}
+
+/* Is e a chunk under prefix: 16 hex digits after it (meta/etcd_extents.c)? */
+static bool
+etcd_chunk_under(const struct etcd_entry *e, const char *prefix)
+{
+	size_t plen = strlen(prefix);
+
+	if (strncmp(e->key, prefix, plen) != 0 || strlen(e->key + plen) != 16)
+		return false;
+	for (const char *k = e->key + plen; *k; k++)
+		if (!((*k >= '0' && *k <= '9') || (*k >= 'a' && *k <= 'f')))
+			return false;
+	return true;
+}
+
+/* Walked prefix r whose keys are all chunks and all deleted by the commit
+ * (the maps of a disk removed): more than one is sent as one deletion of
+ * their range, not a deletion each, so that a map of more chunks than a
+ * transaction takes writes can be removed. The prefix's compare ("nothing
+ * newer under it than the snapshot") holds the range to the keys the walk
+ * read; its own key (the deletion marker) is written apart, before the
+ * range. Not in steps, whose commits write only flattened maps. */
+static bool
+etcd_commit_cleared(const struct etcd_txn *txn, size_t r)
+{
+	const char *prefix = txn->ranges[r];
+	size_t plen = strlen(prefix), deleted = 0;
+
+	for (size_t i = 0; i < txn->n; i++) {
+		const struct etcd_entry *e = &txn->e[i];
+
+		if (strncmp(e->key, prefix, plen) != 0 || !e->key[plen])
+			continue;
+		if (e->present || !etcd_chunk_under(e, prefix))
+			return false;
+		deleted += e->dirty;
+	}
+	return deleted > 1;
+}
+
+/* Does a range of c delete written entry e? */
+static bool
+etcd_commit_in_cleared(const struct etcd_commit *c, const struct etcd_entry *e)
+{
+	for (unsigned r = 0; r < c->ncleared; r++)
+		if (strcmp(e->key, c->cleared[r][0]) >= 0 && strcmp(e->key, c->cleared[r][1]) < 0)
+			return true;
+	return false;
 }
 
 /* Read back written keys in the failure branch, as many as etcd takes
@@ -113,16 +169,25 @@ etcd_commit_build(struct etcd_txn *txn, struct etcd_commit *c, const struct etcd
 	const bool step = st && st->pick;
 	const struct etcd_entry *guard = NULL;
 
+	for (size_t r = 0; !step && r < txn->nranges && c->ncleared < ETCD_CLEARED_MAX; r++)
+		if (etcd_commit_cleared(txn, r)) {
+			snprintf(c->cleared[c->ncleared][0], ETCD_KEY_MAX + 2, "%s0", txn->ranges[r]);
+			snprintf(c->cleared[c->ncleared][1], ETCD_KEY_MAX + 2, "%sg", txn->ranges[r]);
+			c->ncleared++;
+			nop++;
+		}
 	for (size_t i = 0; i < txn->n; i++) {
 		const struct etcd_entry *e = &txn->e[i];
 
 		ncmp += e->point_read;
 		if (!etcd_commit_writes(st, i, e))
 			continue;
-		nop++;
-		c->bytes += e->len + strlen(e->key);
 		c->once |= etcd_entry_compared(txn, e);
 		guard = guard ? guard : e;
+		if (etcd_commit_in_cleared(c, e))
+			continue;
+		nop++;
+		c->bytes += e->len + strlen(e->key);
 	}
 	if (!guard)
 		c->once = true; /* nothing written: sent twice, the same */
@@ -167,12 +232,16 @@ etcd_commit_build(struct etcd_txn *txn, struct etcd_commit *c, const struct etcd
 				.key = e->key, .target = e->mod ? IC_ETCD_MOD : IC_ETCD_CREATE,
 				.result = IC_ETCD_EQUAL, .number = e->mod
 			};
-		if (etcd_commit_writes(st, i, e))
+		if (etcd_commit_writes(st, i, e) && !etcd_commit_in_cleared(c, e))
 			c->op[c->nop++] = (struct ic_etcd_op){
 				.type = e->present ? IC_ETCD_OP_PUT : IC_ETCD_OP_DELETE,
 				.key = e->key, .value = e->val, .value_len = e->len
 			};
 	}
+	for (unsigned r = 0; r < c->ncleared; r++)
+		c->op[c->nop++] = (struct ic_etcd_op){ .type = IC_ETCD_OP_DELETE,
+						       .key = c->cleared[r][0],
+						       .end = c->cleared[r][1] };
 	etcd_commit_checks(txn, c, st);
 	return 0;
 }

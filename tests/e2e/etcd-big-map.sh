@@ -6,7 +6,8 @@
 # import's flush commits its 150 chunks in several transactions, every
 # block reads back through isocache-nbd. Its snapshot's flattened map (150
 # chunks, written whole at freeze) is written in steps before the commit
-# that freezes it; a clone reads every block through it.
+# that freezes it; a clone reads every block through it. Then all three
+# are removed, the snapshot's maps each as one range deletion.
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/nbd-functions.bash"
 source "$(dirname "$0")/../etcd.sh"
@@ -58,5 +59,17 @@ nbd_start b -r vm
 check_blocks "$(nbd_uri b)"
 nbd_stop b
 echo "$BLOCKS blocks read back through a clone of the snapshot"
+"$ADMIN" check
+
+# Removal: the clone, the vdisk, then the snapshot, whose flattened map
+# and allocation map (150 chunks each) are deleted as one range each, not
+# a key each (that was more writes than a transaction takes: refused).
+"$ADMIN" rm vm
+"$ADMIN" rm big
+"$ADMIN" rm big@gold 2>"$TESTDIR/rm.err" ||
+	fail "rm of a snapshot whose maps have $BLOCKS chunks: $(cat "$TESTDIR/rm.err")"
+chunks=$(et list /isocache/big/ | grep -cE '/(alloc|resolved)/[0-9a-f]{16}/[0-9a-f]{16}=' || true)
+[ "$chunks" = 0 ] || fail "$chunks chunks of removed maps are left in etcd"
+"$ADMIN" ls | tail -n +2 | grep -q . && fail "images are left: $("$ADMIN" ls)"
 "$ADMIN" check
 echo PASS

@@ -532,6 +532,56 @@ test_etcd_steps_taken_back(void **state)
 	}
 }
 
+/* chunks extents of disk 7's map, one per chunk from chunk first on, in
+ * one commit. */
+static void
+etcd_put_chunks(struct ic_meta *m, uint64_t first, uint64_t chunks)
+{
+	struct ic_meta_txn *txn;
+
+	assert_int_equal(ic_meta_begin(m, true, &txn), 0);
+	for (uint64_t i = first; i < first + chunks; i++) {
+		struct ic_meta_extent e = { i << 16, 1, 7 };
+
+		assert_int_equal(ic_meta_extent_replace(txn, IC_MAP_ALLOC, 7, e.start, 1, &e, 1), 0);
+	}
+	assert_int_equal(ic_meta_commit(txn), 0);
+}
+
+/* A map of more chunks than a transaction takes writes is cleared in one
+ * commit (one deletion of the chunks' range: test_etcd_commit_too_big's
+ * limit is on keys written); a chunk another writer added after the
+ * clearing transaction read the map makes the commit lose, and survives. */
+static void
+test_etcd_clear_big_map(void **state)
+{
+	struct fx *f = *state;
+	struct ic_meta *other = etcd_other(f);
+	struct ic_meta_txn *txn;
+	size_t n = 0;
+
+	etcd_put_chunks(f->meta, 0, 100);
+	etcd_put_chunks(f->meta, 100, 100);
+	assert_int_equal(ic_meta_begin(f->meta, true, &txn), 0);
+	assert_int_equal(ic_meta_extent_clear(txn, IC_MAP_ALLOC, 7), 0);
+	etcd_put_chunks(other, 200, 1);
+	assert_int_equal(ic_meta_commit(txn), -EAGAIN);
+	assert_int_equal(ic_meta_begin(f->meta, false, &txn), 0);
+	assert_int_equal(ic_meta_extent_foreach(txn, IC_MAP_ALLOC, 7, etcd_count_one, &n), 0);
+	ic_meta_abort(txn);
+	assert_int_equal(n, 201);
+
+	assert_int_equal(ic_meta_begin(f->meta, true, &txn), 0);
+	assert_int_equal(ic_meta_extent_clear(txn, IC_MAP_ALLOC, 7), 0);
+	assert_int_equal(ic_meta_commit(txn), 0);
+	n = 0;
+	assert_int_equal(ic_meta_begin(other, false, &txn), 0);
+	assert_int_equal(ic_meta_extent_foreach(txn, IC_MAP_ALLOC, 7, etcd_count_one, &n), 0);
+	ic_meta_abort(txn);
+	assert_int_equal(n, 0);
+	ic_meta_close(other);
+}
+
 static const struct CMUnitTest etcd_cases[] = {
 	cmocka_unit_test_setup_teardown(test_etcd_conflict_loses_cleanly, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_etcd_walk_conflicts_with_insert_and_delete, setup,
@@ -540,6 +590,7 @@ static const struct CMUnitTest etcd_cases[] = {
 	cmocka_unit_test_setup_teardown(test_etcd_seams_and_fence, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_etcd_map_chunks, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_etcd_commit_too_big, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_etcd_clear_big_map, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_etcd_create_and_open_refuse, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_etcd_commit_unknown_outcome_sent_again, setup,
 					teardown),
