@@ -553,9 +553,11 @@ watch_stopped(struct owner_watch *w)
 static bool
 watch_fenced(struct owner_watch *w, const char *what)
 {
-	if (!__atomic_load_n(&w->s->claim->fenced, __ATOMIC_ACQUIRE))
+	const char *why = __atomic_load_n(&w->s->claim->fenced, __ATOMIC_ACQUIRE);
+
+	if (!why)
 		return false;
-	ic_log(IC_LOG_INFO, "%s: fenced: no longer watching %s in etcd", w->name, what);
+	ic_log(IC_LOG_INFO, "%s: %s: no longer watching %s in etcd", w->name, why, what);
 	return true;
 }
 

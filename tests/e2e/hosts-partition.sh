@@ -36,9 +36,9 @@ echo "after the cut: a's last flush ok +$((last_ok - cut)) ms, its client's firs
 # tried every member twice a second, logging each failure, for as long as
 # it ran. (A commit in flight at the cut is sent again until the client's
 # flush fails: counted from then.)
-wait_until 30 grep -q 'fenced: no longer watching for release requests' "$TESTDIR/a.log" ||
+wait_until 30 grep -q 'vm: its etcd lease was lost: no longer watching for release requests' "$TESTDIR/a.log" ||
 	fail "a still watches for release requests: $(tail -3 "$TESTDIR/a.log")"
-wait_until 30 grep -q 'fenced: no longer watching its ownership record' "$TESTDIR/a.log" ||
+wait_until 30 grep -q 'vm: its etcd lease was lost: no longer watching its ownership record' "$TESTDIR/a.log" ||
 	fail "a still watches its record: $(tail -3 "$TESTDIR/a.log")"
 quiet=$(log_ms "$TESTDIR/a.log" 'no longer watching its ownership record')
 quiet2=$(log_ms "$TESTDIR/a.log" 'no longer watching for release requests')
