@@ -472,9 +472,8 @@ transport_say(struct ic_etcd *etcd, unsigned slot)
 {
 	char now_said[sizeof(etcd->said[0].msg)];
 	const char *a = etcd->said[slot].msg, *b = now_said;
-	int64_t now = ic_now_ms();
-
 	size_t len = strnlen(etcd->error, sizeof(now_said) - 1);
+	int64_t now = ic_now_ms();
 
 	memcpy(now_said, etcd->error, len);
 	now_said[len] = '\0';

@@ -126,6 +126,12 @@ int etcd_extent_replace(struct ic_meta_txn *txn, enum ic_map map, uint64_t disk,
 			uint64_t count, const struct ic_meta_extent *ext, size_t n);
 /* Before a commit: the chunks the transaction changed become writes. */
 int etcd_maps_flush(struct etcd_txn *txn);
+/* Is name (what follows a map's prefix) a chunk's: 16 lower-case hex
+ * digits? Its number in *chunk. */
+bool etcd_chunk_name(const char *name, uint64_t *chunk);
+/* The keys of every chunk under a map's prefix: [from, to), each
+ * ETCD_KEY_MAX + 2 bytes. */
+void etcd_chunk_range(const char *prefix, char *from, char *to);
 /* May the chunks under prefix (a map's, "…/resolved/<disk>/") be written
  * ahead of the commit (meta/etcd_commit.c)? Only a flattened map that had
  * no chunk at the snapshot: one is read only once its disk is frozen,

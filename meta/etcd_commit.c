@@ -89,20 +89,6 @@ etcd_commit_writes(const struct etcd_steps *st, size_t i, const struct etcd_entr
 	return e->dirty && (!st || !st->pick || st->pick[i]);
 }
 
-/* Is e a chunk under prefix: 16 hex digits after it (meta/etcd_extents.c)? */
-static bool
-etcd_chunk_under(const struct etcd_entry *e, const char *prefix)
-{
-	size_t plen = strlen(prefix);
-
-	if (strncmp(e->key, prefix, plen) != 0 || strlen(e->key + plen) != 16)
-		return false;
-	for (const char *k = e->key + plen; *k; k++)
-		if (!((*k >= '0' && *k <= '9') || (*k >= 'a' && *k <= 'f')))
-			return false;
-	return true;
-}
-
 /* Walked prefix r whose keys are all chunks and all deleted by the commit
  * (the maps of a disk removed): more than one is sent as one deletion of
  * their range, not a deletion each, so that a map of more chunks than a
@@ -119,9 +105,11 @@ etcd_commit_cleared(const struct etcd_txn *txn, size_t r)
 	for (size_t i = 0; i < txn->n; i++) {
 		const struct etcd_entry *e = &txn->e[i];
 
+		uint64_t chunk;
+
 		if (strncmp(e->key, prefix, plen) != 0 || !e->key[plen])
 			continue;
-		if (e->present || !etcd_chunk_under(e, prefix))
+		if (e->present || !etcd_chunk_name(e->key + plen, &chunk))
 			return false;
 		deleted += e->dirty;
 	}
@@ -171,8 +159,8 @@ etcd_commit_build(struct etcd_txn *txn, struct etcd_commit *c, const struct etcd
 
 	for (size_t r = 0; !step && r < txn->nranges && c->ncleared < ETCD_CLEARED_MAX; r++)
 		if (etcd_commit_cleared(txn, r)) {
-			snprintf(c->cleared[c->ncleared][0], ETCD_KEY_MAX + 2, "%s0", txn->ranges[r]);
-			snprintf(c->cleared[c->ncleared][1], ETCD_KEY_MAX + 2, "%sg", txn->ranges[r]);
+			etcd_chunk_range(txn->ranges[r], c->cleared[c->ncleared][0],
+					 c->cleared[c->ncleared][1]);
 			c->ncleared++;
 			nop++;
 		}
@@ -412,7 +400,6 @@ etcd_steps_undo(struct etcd_txn *txn, const struct etcd_steps *st, const struct 
 		const struct ic_etcd_cmp own = { .key = txn->ranges[r], .prefix = true,
 						 .target = IC_ETCD_MOD, .result = IC_ETCD_LESS,
 						 .number = st->since[r] + 1 };
-		/* Chunks are named by 16 hex digits after the prefix: [0, g). */
 		const struct ic_etcd_op ops[] = {
 			{ .type = IC_ETCD_OP_DELETE, .key = from, .end = to },
 			{ .type = IC_ETCD_OP_PUT, .key = txn->ranges[r], .value = "" },
@@ -422,8 +409,7 @@ etcd_steps_undo(struct etcd_txn *txn, const struct etcd_steps *st, const struct 
 
 		if (!st->since[r])
 			continue;
-		snprintf(from, sizeof(from), "%s0", txn->ranges[r]);
-		snprintf(to, sizeof(to), "%sg", txn->ranges[r]);
+		etcd_chunk_range(txn->ranges[r], from, to);
 		rc = ic_etcd_txn(txn->client, c ? c->cmp : &own, c ? c->ncmp : 1, ops, 2, NULL, 0, 0,
 				 &res);
 		if (rc == 0)

@@ -57,17 +57,45 @@ map_reserve(struct etcd_map *m, size_t len)
 	return 0;
 }
 
+bool
+etcd_chunk_name(const char *name, uint64_t *chunk)
+{
+	uint64_t c = 0;
+	int i;
+
+	for (i = 0; i < 16 && name[i]; i++) {
+		char d = name[i];
+
+		if (d >= '0' && d <= '9')
+			c = c << 4 | (uint64_t)(d - '0');
+		else if (d >= 'a' && d <= 'f')
+			c = c << 4 | (uint64_t)(d - 'a' + 10);
+		else
+			return false;
+	}
+	if (i != 16 || name[16])
+		return false;
+	*chunk = c;
+	return true;
+}
+
+void
+etcd_chunk_range(const char *prefix, char *from, char *to)
+{
+	/* Chunks are named by 16 hex digits after the prefix: [0, g). */
+	snprintf(from, ETCD_KEY_MAX + 2, "%s0", prefix);
+	snprintf(to, ETCD_KEY_MAX + 2, "%sg", prefix);
+}
+
 static int
 map_decode_chunk(void *arg, const struct etcd_entry *entry)
 {
 	struct etcd_map *m = arg;
-	const char *k = entry->key + strlen(m->prefix);
 	const uint8_t *p = entry->val;
-	unsigned long long chunk;
-	char end;
+	uint64_t chunk;
 
-	if (sscanf(k, "%16llx%c", &chunk, &end) != 1 || strlen(k) != 16 ||
-	    entry->len % EXT_BYTES || entry->len == 0)
+	if (!etcd_chunk_name(entry->key + strlen(m->prefix), &chunk) || entry->len % EXT_BYTES ||
+	    entry->len == 0)
 		goto bad;
 	for (size_t i = 0; i < entry->len; i += EXT_BYTES) {
 		struct ic_meta_extent ext = { meta_get64(p + i), meta_get64(p + i + 8),

@@ -23,8 +23,11 @@ wait_until 10 gone "$dpid" || fail "the daemon outlived kill -9"
 # --run: the helper outlives a server killed with -9. (Its private
 # directory in $TESTDIR: killed, the server cannot remove it, and it was
 # left in /tmp by every run of this test.)
+# The helper runs until the test ends: it waits for a writer on a fifo
+# that none opens, and is killed at exit.
+mkfifo "$TESTDIR/hold"
 TMPDIR=$TESTDIR "$NBD" --store "$ISOCACHE_STORE" --pid-file "$TESTDIR/r.pid" \
-	--run "echo \$\$ >$TESTDIR/helper.pid; exec sleep 600" vm &
+	--run "echo \$\$ >$TESTDIR/helper.pid; exec cat $TESTDIR/hold" vm &
 rpid=$!
 cleanup_fn kill "$rpid"
 wait_until 10 test -s "$TESTDIR/helper.pid" || fail "the --run helper did not start"
