@@ -332,6 +332,17 @@ ic_cached_read(struct ic_cached_client *c, uint32_t handle, uint64_t block, uint
 	return client_read(c, &m, buf, hits);
 }
 
+bool
+ic_cached_read_mapped(struct ic_cached_client *c, uint32_t handle, uint64_t block,
+		      uint32_t nblocks, void *buf)
+{
+	struct ic_cached_msg m = { .type = IC_CACHED_READ, .handle = handle, .block = block,
+				   .nblocks = nblocks };
+	IC_LOCK_SCOPE(&c->mu);
+
+	return client_read_shared(c, &m, buf);
+}
+
 int
 ic_cached_prefetch(struct ic_cached_client *c, uint32_t handle, uint64_t block, uint32_t nblocks,
 		   uint64_t *cached)

@@ -19,6 +19,13 @@
  * Each session is a `cache_conn` with its own mutex, handle table and
  * bounce buffer, all allocated at create: the data path allocates nothing.
  *
+ * A read with IC_REQ_NOWAIT (a front end serving a request on the thread
+ * that reads the stream) takes only a session nobody holds, only layers
+ * it registered and mapped before, and only blocks in their arenas; the
+ * layers that are not frozen go down with the flag. Anything else is
+ * -EAGAIN, before anything is counted: the read comes again without the
+ * flag and takes the usual way, so a miss still reaches the daemon.
+ *
  * A session not used for CACHE_IDLE_MS gives back its reply slot's pages
  * (ic_cached_trim), from the reconnector's round: a front end keeps one
  * slot of up to 256 KiB per session, shared with the daemon, and a clone
@@ -287,6 +294,37 @@ cache_conn_get(struct cache_inst *ci)
 	return cc;
 }
 
+/* Under IC_REQ_NOWAIT: a session nobody holds, locked, or NULL; then
+ * *away says that none is connected (the daemon is away: the layers below
+ * serve, as they do without the flag). Nothing connects here: before the
+ * first read without the flag, none is up, and none counts as away. */
+static struct cache_conn *
+cache_conn_try(struct cache_inst *ci, bool *away)
+{
+	unsigned first = atomic_load_explicit(&ci->next_conn, memory_order_relaxed);
+	bool held = false;
+
+	*away = false;
+	if (!atomic_load_explicit(&ci->started, memory_order_acquire))
+		return NULL;
+	for (unsigned i = 0; i < ci->nconns; i++) {
+		struct cache_conn *cc = &ci->conns[(first + i) % ci->nconns];
+
+		if (pthread_mutex_trylock(&cc->mu) != 0) {
+			held = true; /* in use: it may be up */
+			continue;
+		}
+		if (cc->c) {
+			cc->used_ms = ic_now_ms();
+			cc->trimmed = false;
+			return cc;
+		}
+		pthread_mutex_unlock(&cc->mu);
+	}
+	*away = !held;
+	return NULL;
+}
+
 /* The session's handle for layer l, registering it on first use; < 0 when
  * the daemon will not cache it. The daemon gets a read-only fd of its own
  * file and checks it; the uuid it reads from the file must be ours. */
@@ -334,13 +372,27 @@ cache_handle(struct cache_inst *ci, struct cache_conn *cc, const struct ic_layer
 	return cc->handles[slot];
 }
 
-/* Serve s whole from the daemon into s->buf; false leaves it to the layer below. */
-static bool
-cache_read_seg(struct cache_inst *ci, struct cache_conn *cc, const struct ic_seg *s)
+/* Serve s whole from the daemon into s->buf: 1, or 0 to leave it to the
+ * layer below. With nowait, only from the arena of a layer this session
+ * mapped before, and -EAGAIN where the read without it would ask the
+ * daemon (a block not in the arena, a layer not yet registered). */
+static int
+cache_read_seg(struct cache_inst *ci, struct cache_conn *cc, const struct ic_seg *s, bool nowait)
 {
 	uint64_t pos = s->off, end = s->off + s->len, hits;
-	int64_t h = cc->c ? cache_handle(ci, cc, s->layer) : CACHE_REFUSED;
+	int64_t h = CACHE_REFUSED;
 
+	if (!nowait) {
+		if (cc->c)
+			h = cache_handle(ci, cc, s->layer);
+	} else {
+		int slot = ic_layer_table_slot(&ci->table, s->layer->disk_id);
+
+		if (slot >= 0 && cc->handles[slot] == CACHE_UNKNOWN)
+			return -EAGAIN;
+		if (slot >= 0)
+			h = cc->handles[slot];
+	}
 	while (h >= 0 && pos < end) {
 		uint64_t b0 = pos / IC_CACHED_BLOCK, bend = (end + IC_CACHED_BLOCK - 1) / IC_CACHED_BLOCK;
 		uint32_t nb = bend - b0 < IC_CACHED_MAX_BLOCKS ? (uint32_t)(bend - b0)
@@ -350,13 +402,19 @@ cache_read_seg(struct cache_inst *ci, struct cache_conn *cc, const struct ic_seg
 		/* Whole blocks go straight to the caller's buffer; edges bounce. */
 		bool whole = pos % IC_CACHED_BLOCK == 0 && stop % IC_CACHED_BLOCK == 0;
 		uint8_t *dst = whole ? (uint8_t *)s->buf + (pos - s->off) : cc->bounce;
-		int rc = ic_cached_read(cc->c, (uint32_t)h, b0, nb, ci->wait ? IC_CACHED_F_WAIT : 0,
-					dst, &hits);
 
-		if (rc < 0 && rc != -EINVAL)
-			cache_conn_drop(cc, rc);
-		if (rc < 0 || (hits & all) != all)
-			return false;
+		if (nowait) {
+			if (!ic_cached_read_mapped(cc->c, (uint32_t)h, b0, nb, dst))
+				return -EAGAIN;
+		} else {
+			int rc = ic_cached_read(cc->c, (uint32_t)h, b0, nb,
+						ci->wait ? IC_CACHED_F_WAIT : 0, dst, &hits);
+
+			if (rc < 0 && rc != -EINVAL)
+				cache_conn_drop(cc, rc);
+			if (rc < 0 || (hits & all) != all)
+				return 0;
+		}
 		if (!whole)
 			memcpy((uint8_t *)s->buf + (pos - s->off),
 			       cc->bounce + (pos - b0 * IC_CACHED_BLOCK), stop - pos);
@@ -371,24 +429,37 @@ cache_pread(struct ic_next *next, void *inst, struct ic_seg *segs, unsigned n, u
 	struct cache_inst *ci = inst;
 	struct ic_seg below[IC_MAX_SEGS];
 	struct cache_conn *cc = NULL;
+	bool nowait = flags & IC_REQ_NOWAIT, away = false;
+	uint64_t hit = 0, miss = 0;
 	unsigned k = 0;
+	int rc = 0;
 
-	for (unsigned i = 0; i < n && i < IC_MAX_SEGS; i++) {
+	for (unsigned i = 0; i < n && i < IC_MAX_SEGS && rc == 0; i++) {
 		if (!segs[i].layer->frozen) {
 			below[k++] = segs[i];
 			continue;
 		}
-		if (!cc)
-			cc = cache_conn_get(ci);
-		if (cache_read_seg(ci, cc, &segs[i])) {
-			atomic_fetch_add_explicit(&ci->hit_bytes, segs[i].len, memory_order_relaxed);
-		} else {
-			atomic_fetch_add_explicit(&ci->miss_bytes, segs[i].len, memory_order_relaxed);
+		if (!cc && !away)
+			cc = nowait ? cache_conn_try(ci, &away) : cache_conn_get(ci);
+		if (!cc && !away) {
+			rc = -EAGAIN;
+			break;
+		}
+		rc = cc ? cache_read_seg(ci, cc, &segs[i], nowait) : 0;
+		if (rc == 1) {
+			hit += segs[i].len;
+			rc = 0;
+		} else if (rc == 0) {
+			miss += segs[i].len;
 			below[k++] = segs[i];
 		}
 	}
 	if (cc)
 		pthread_mutex_unlock(&cc->mu);
+	if (rc < 0)
+		return rc; /* -EAGAIN: read again without nowait, counted then */
+	atomic_fetch_add_explicit(&ci->hit_bytes, hit, memory_order_relaxed);
+	atomic_fetch_add_explicit(&ci->miss_bytes, miss, memory_order_relaxed);
 	return k ? ic_next_pread(next, below, k, flags) : 0;
 }
 
@@ -510,4 +581,5 @@ const struct ic_filter_ops ic_filter_cache_ops = {
 	.pread = cache_pread,
 	.cache = cache_cache,
 	.report = cache_report,
+	.honours = IC_REQ_NOWAIT,
 };

@@ -126,6 +126,8 @@ delay_op(struct ic_next *next, void *inst, enum ic_filter_op op, struct ic_seg *
 
 	if (r->max_ns > r->min_ns)
 		ns += ic_filter_rand_next(&d->rng) % (r->max_ns - r->min_ns + 1);
+	if (ns && (flags & IC_REQ_NOWAIT))
+		return -EAGAIN; /* the delay is drawn again when it is read again */
 	if (ns) {
 		delay_sleep(ns);
 		atomic_fetch_add_explicit(&d->delayed, 1, memory_order_relaxed);
@@ -169,4 +171,5 @@ const struct ic_filter_ops ic_filter_delay_ops = {
 	.destroy = delay_destroy,
 	IC_FILTER_DATA_OPS_INIT(delay),
 	.report = delay_report,
+	.honours = IC_REQ_NOWAIT,
 };

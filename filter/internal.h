@@ -127,7 +127,7 @@ int ic_filter_next_op(struct ic_next *next, enum ic_filter_op op, struct ic_seg 
 void ic_filter_next_begin(void);
 /* The result of a request at the top of the stack: checked here when the
  * hops do not check results themselves. */
-int ic_filter_next_done(enum ic_filter_op op, int rc, const struct ic_seg *segs,
+int ic_filter_next_done(enum ic_filter_op op, int rc, uint32_t flags, const struct ic_seg *segs,
 			const struct ic_layer *layer);
 
 /* ---- a thread-safe PRNG (splitmix64 over an atomic counter) ---- */

@@ -37,6 +37,7 @@
 #define NEXT_INLINE static inline __attribute__((always_inline))
 
 static const uint32_t next_flags_ok[IC_OP_COUNT] = {
+	[IC_OP_PREAD] = IC_REQ_NOWAIT,
 	[IC_OP_PWRITE] = IC_REQ_FUA,
 	[IC_OP_TRIM] = IC_REQ_FUA,
 	[IC_OP_ZERO] = IC_REQ_FUA,
@@ -140,15 +141,16 @@ next_check(const struct ic_next *next, enum ic_filter_op op, const struct ic_seg
 	return rc;
 }
 
-/* A result from filter `who`: 0 or -errno, logged once on the way up. */
+/* A result from filter `who`: 0 or -errno, logged once on the way up.
+ * A read asked not to wait that would have (-EAGAIN) is no failure. */
 NEXT_INLINE int
-next_result(const char *who, enum ic_filter_op op, int rc, const struct ic_seg *segs,
-	    const struct ic_layer *layer)
+next_result(const char *who, enum ic_filter_op op, int rc, uint32_t flags,
+	    const struct ic_seg *segs, const struct ic_layer *layer)
 {
 	const struct ic_layer *l;
 
-	if (rc == 0)
-		return 0;
+	if (rc == 0 || (rc == -EAGAIN && (flags & IC_REQ_NOWAIT)))
+		return rc;
 	if (rc > 0 || rc < -NEXT_MAX_ERRNO) {
 		ic_log(IC_LOG_ERR, "filter %s: %s returned %d, not 0 or -errno", who,
 		       ic_filter_op_names[op], rc);
@@ -236,14 +238,14 @@ next_op(struct ic_next *next, enum ic_filter_op op, struct ic_seg *segs, unsigne
 	h = &next->hop[op];
 	if ((flags & IC_REQ_FUA) && !(next->caps & IC_CAP_FUA)) {
 		rc = next_result(h->f->ops.name, op,
-				 next_dispatch(h, op, segs, n, flags & ~IC_REQ_FUA, NULL), segs,
-				 NULL);
+				 next_dispatch(h, op, segs, n, flags & ~IC_REQ_FUA, NULL), flags,
+				 segs, NULL);
 		return rc < 0 ? rc : next_fua_flush(next, segs, n);
 	}
 	if (!atomic_load_explicit(&next_check_results, memory_order_relaxed))
 		return next_dispatch(h, op, segs, n, flags, layer); /* a tail call */
-	return next_result(h->f->ops.name, op, next_dispatch(h, op, segs, n, flags, layer), segs,
-			   layer);
+	return next_result(h->f->ops.name, op, next_dispatch(h, op, segs, n, flags, layer), flags,
+			   segs, layer);
 }
 
 void
@@ -253,13 +255,13 @@ ic_filter_check_results(bool on)
 }
 
 int
-ic_filter_next_done(enum ic_filter_op op, int rc, const struct ic_seg *segs,
+ic_filter_next_done(enum ic_filter_op op, int rc, uint32_t flags, const struct ic_seg *segs,
 		    const struct ic_layer *layer)
 {
 	if (rc == 0 || atomic_load_explicit(&next_check_results, memory_order_relaxed))
 		return rc;
-	return next_result("(one of the stack; per-hop result checks are off)", op, rc, segs,
-			   layer);
+	return next_result("(one of the stack; per-hop result checks are off)", op, rc, flags,
+			   segs, layer);
 }
 
 int

@@ -11,6 +11,11 @@
  * lock prefers writers) until the new chain is in place. Filters keep their
  * instances across swaps, so their state survives the change.
  *
+ * A read with IC_REQ_NOWAIT goes down only when every filter of the chain
+ * that has a pread, and the bottom, honour the flag (the chain says so);
+ * otherwise, or while a swap holds swap_lock or waits for it, it returns
+ * -EAGAIN at once and the caller reads again without the flag.
+ *
  * Lock order: admin_mu (changes, open/close, reports) before swap_lock.
  * A filter must not call ic_stack_* of the stack it is in (swap_lock does
  * not nest when a swap waits).
@@ -27,6 +32,7 @@
 
 struct stack_chain {
 	unsigned n;                   /* filters above the bottom */
+	bool nowait;                  /* every pread in it honours IC_REQ_NOWAIT */
 	struct stack_filter **levels; /* n + 1: top first, the bottom last */
 	struct ic_next nodes[];       /* n + 2: nodes[i] is all below levels[i - 1] */
 };
@@ -66,6 +72,7 @@ stack_chain_new(struct ic_stack *stack, struct stack_filter *const *fs, unsigned
 		memcpy(c->levels, fs, n * sizeof(*fs));
 	c->levels[n] = &stack->bottom;
 	c->nodes[n + 1].caller = stack->bottom.ops.name;
+	c->nowait = true;
 	/* Bottom up, so each point copies the hops of the point below it for
 	 * the ops its own filter leaves NULL. */
 	for (unsigned i = n + 1; i-- > 0;) {
@@ -81,6 +88,9 @@ stack_chain_new(struct ic_stack *stack, struct stack_filter *const *fs, unsigned
 			[IC_OP_FLUSH] = (void (*)(void))f->ops.flush,
 		};
 		const struct stack_hop *caps = &node->hop[IC_OP_CAPS];
+
+		if (f->ops.pread && !(f->ops.honours & IC_REQ_NOWAIT))
+			c->nowait = false;
 
 		for (unsigned op = 0; op < IC_OP_COUNT; op++)
 			node->hop[op] =
@@ -347,13 +357,21 @@ static int
 stack_io(struct ic_stack *stack, enum ic_filter_op op, struct ic_seg *segs, unsigned n,
 	 uint32_t flags, const struct ic_layer *layer)
 {
+	bool nowait = op == IC_OP_PREAD && (flags & IC_REQ_NOWAIT);
 	int rc;
 
-	pthread_rwlock_rdlock(&stack->swap_lock);
+	if (!nowait) {
+		pthread_rwlock_rdlock(&stack->swap_lock);
+	} else if (pthread_rwlock_tryrdlock(&stack->swap_lock) != 0) {
+		return -EAGAIN;
+	} else if (!stack->chain->nowait) {
+		pthread_rwlock_unlock(&stack->swap_lock);
+		return -EAGAIN;
+	}
 	ic_filter_next_begin();
 	rc = ic_filter_next_op(&stack->chain->nodes[0], op, segs, n, flags, layer);
 	pthread_rwlock_unlock(&stack->swap_lock);
-	return ic_filter_next_done(op, rc, segs, layer);
+	return ic_filter_next_done(op, rc, flags, segs, layer);
 }
 
 uint32_t

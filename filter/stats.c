@@ -96,6 +96,8 @@ stats_op(struct ic_next *next, void *inst, enum ic_filter_op op, struct ic_seg *
 	int rc = ic_filter_next_op(next, op, segs, n, flags, layer);
 
 	ns = stats_now() - t0;
+	if (rc == -EAGAIN && (flags & IC_REQ_NOWAIT))
+		return rc; /* not served: it is read again, and counted then */
 	if (op == IC_OP_FLUSH) {
 		stats_record(&stats_layer(s, layer)->op[op], ns, rc, 0, 0, false);
 		return rc;
@@ -220,4 +222,5 @@ const struct ic_filter_ops ic_filter_stats_ops = {
 	.destroy = stats_destroy,
 	IC_FILTER_DATA_OPS_INIT(stats),
 	.report = stats_report,
+	.honours = IC_REQ_NOWAIT,
 };

@@ -33,6 +33,7 @@
 #include "nbd/nbd.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -335,19 +336,16 @@ conn_read_extents(struct ic_nbd_conn *c, struct slot *s)
 	return 0;
 }
 
+/* Send the reply to read s, whose bytes (or runs, with extents) are in
+ * place when rc is 0; returns rc. */
 static int
-conn_read(struct ic_nbd_conn *c, struct slot *s)
+conn_read_reply(struct ic_nbd_conn *c, struct slot *s, int rc, bool extents)
 {
 	const struct ic_nbd_request *r = &s->req;
 	bool structured = c->cfg.session.structured;
-	bool extents = structured && r->length > CONN_SCAN_MAX && c->cfg.ops->pread_extents;
 	unsigned i;
-	int n = 0, rc;
+	int n = 0;
 
-	if (extents)
-		rc = conn_read_extents(c, s);
-	else
-		rc = c->cfg.ops->pread(c->cfg.backend, s->buf, r->length, r->offset);
 	if (!structured) {
 		conn_simple(c, s, ic_nbd_errno(rc), s->buf, r->length);
 		return rc;
@@ -377,6 +375,21 @@ conn_read(struct ic_nbd_conn *c, struct slot *s)
 	else
 		conn_send(c, s, s->m->iov, n);
 	return rc;
+}
+
+static int
+conn_read(struct ic_nbd_conn *c, struct slot *s)
+{
+	const struct ic_nbd_request *r = &s->req;
+	bool extents = c->cfg.session.structured && r->length > CONN_SCAN_MAX &&
+		       c->cfg.ops->pread_extents;
+	int rc;
+
+	if (extents)
+		rc = conn_read_extents(c, s);
+	else
+		rc = c->cfg.ops->pread(c->cfg.backend, s->buf, r->length, r->offset);
+	return conn_read_reply(c, s, rc, extents);
 }
 
 /* ---- BLOCK_STATUS ---- */
@@ -488,14 +501,15 @@ conn_exec(struct ic_nbd_conn *c, struct slot *s)
 	return rc;
 }
 
+/* After a request: taken away (rc -ESTALE), nothing more can be served
+ * here, so hang up and let the client find the new owner (a new GO is
+ * refused with its name). */
 static void
-conn_run(struct ic_nbd_conn *c, struct slot *s)
+conn_done(struct ic_nbd_conn *c, int rc)
 {
 	const struct ic_nbd_io *io = c->cfg.io;
 
-	/* Taken away: nothing more can be served here, so hang up and let the
-	 * client find the new owner (a new GO is refused with its name). */
-	if (conn_exec(c, s) == -ESTALE) {
+	if (rc == -ESTALE) {
 		ic_log(IC_LOG_INFO, "nbd: export %s was released, closing its connection",
 		       c->cfg.session.export->name);
 		__atomic_store_n(&c->hung_up, true, __ATOMIC_RELEASE);
@@ -503,6 +517,13 @@ conn_run(struct ic_nbd_conn *c, struct slot *s)
 			io->hangup(io->arg);
 	}
 }
+
+static void
+conn_run(struct ic_nbd_conn *c, struct slot *s)
+{
+	conn_done(c, conn_exec(c, s));
+}
+
 
 /* Under read_mu, before a read that may block: once the stream has been
  * quiet for CONN_IDLE_MS, every slot not serving a request gives all its
@@ -703,6 +724,35 @@ conn_grow(struct ic_nbd_conn *c)
 	pthread_mutex_unlock(&c->mu);
 }
 
+/* Under read_mu, with read s just read: serve it here, on the thread that
+ * reads the stream, if that needs no waiting (a hit in the daemon's
+ * arena or the page cache: ops->pread_nowait); false leaves it to the
+ * usual way. A client with many reads in flight that all hit is then
+ * served by one thread, with no hand-off between threads per request; a
+ * request that would wait goes to a worker as before, and the stream is
+ * read on by another. Nor is a read served here while another worker's
+ * reply is being sent: its reply would wait for that send, and so would
+ * the stream (a client that does not read a large reply would stop the
+ * server from reading, and batching, the requests it sent after it). */
+static bool
+conn_inline(struct ic_nbd_conn *c, struct slot *s)
+{
+	const struct ic_nbd_request *r = &s->req;
+	int rc;
+
+	if (s->err || r->type != NBD_CMD_READ || r->length > CONN_SCAN_MAX ||
+	    !c->cfg.ops->pread_nowait || ic_nbd_sendq_busy(&c->sendq))
+		return false;
+	rc = c->cfg.ops->pread_nowait(c->cfg.backend, s->buf, r->length, r->offset);
+	if (rc == -EAGAIN)
+		return false;
+	conn_done(c, conn_read_reply(c, s, rc, false));
+	conn_budget_give(c, s);
+	if (c->cfg.stats)
+		atomic_fetch_add_explicit(&c->cfg.stats->inline_reads, 1, memory_order_relaxed);
+	return true;
+}
+
 static void *
 conn_worker(void *arg)
 {
@@ -713,7 +763,8 @@ conn_worker(void *arg)
 		bool got;
 
 		pthread_mutex_lock(&c->read_mu);
-		got = conn_next(c, s);
+		while ((got = conn_next(c, s)) && conn_inline(c, s))
+			;
 		pthread_mutex_unlock(&c->read_mu);
 		if (!got)
 			break;

@@ -23,6 +23,17 @@ exp_pread(void *h, void *buf, uint32_t len, uint64_t off)
 	return ic_iostats_done(&e->io, IC_IO_READ, len, t0, ic_vdisk_pread(e->vd, buf, len, off));
 }
 
+/* Counted only when it was served: an -EAGAIN is read again by exp_pread. */
+static int
+exp_pread_nowait(void *h, void *buf, uint32_t len, uint64_t off)
+{
+	struct srv_export *e = h;
+	uint64_t t0 = ic_iostats_now();
+	int rc = ic_vdisk_pread_nowait(e->vd, buf, len, off);
+
+	return rc == -EAGAIN ? rc : ic_iostats_done(&e->io, IC_IO_READ, len, t0, rc);
+}
+
 static int
 exp_pwrite(void *h, const void *buf, uint32_t len, uint64_t off, bool fua)
 {
@@ -118,6 +129,7 @@ const struct ic_nbd_backend_ops srv_vdisk_ops = {
 	.flush = exp_flush,
 	.extents = exp_extents,
 	.pread_extents = exp_pread_extents,
+	.pread_nowait = exp_pread_nowait,
 };
 
 /* Open e's vdisk if it is not open yet (claiming ownership when writable);

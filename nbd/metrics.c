@@ -60,6 +60,12 @@ nbd_metrics_reply_batches(struct srv_export *e)
 	return atomic_load_explicit(&e->replies.batches, memory_order_relaxed);
 }
 
+static uint64_t
+nbd_metrics_inline_reads(struct srv_export *e)
+{
+	return atomic_load_explicit(&e->replies.inline_reads, memory_order_relaxed);
+}
+
 static void
 nbd_metrics_write(FILE *out, void *arg)
 {
@@ -84,6 +90,10 @@ nbd_metrics_write(FILE *out, void *arg)
 			       "Sends that carried those replies: replies ready together "
 			       "leave in one.",
 			       nbd_metrics_reply_batches);
+	nbd_metrics_per_export(out, ex, "isocache_nbd_reads_inline_total", "counter",
+			       "Reads served by the thread that read them from the stream: "
+			       "they needed no waiting (cache hits).",
+			       nbd_metrics_inline_reads);
 }
 
 int

@@ -223,6 +223,10 @@ struct ic_nbd_backend_ops {
 	 * 64 KiB use it; without it they are read whole and scanned. */
 	int (*pread_extents)(void *h, void *buf, uint32_t len, uint64_t off,
 			     int (*fn)(void *arg, const struct ic_nbd_extent *ext), void *arg);
+	/* Optional: pread only if it completes without waiting, else -EAGAIN
+	 * (and buf may have been written). Reads of up to 64 KiB try it on
+	 * the thread that reads the stream before a worker takes them. */
+	int (*pread_nowait)(void *h, void *buf, uint32_t len, uint64_t off);
 };
 
 struct ic_nbd_export {
@@ -337,6 +341,7 @@ struct ic_nbd_conn;
 struct ic_nbd_reply_stats {
 	_Atomic uint64_t replies;
 	_Atomic uint64_t batches;
+	_Atomic uint64_t inline_reads; /* served by the thread that read them */
 };
 
 struct ic_nbd_conn_config {

@@ -102,7 +102,7 @@ sendq_lead(struct ic_nbd_sendq *q, struct ic_nbd_sendq_entry *e)
 
 	/* e is first in line (it found the queue idle, or was handed it as
 	 * the head), so its own reply is in the batch. */
-	q->sending = true;
+	__atomic_store_n(&q->sending, true, __ATOMIC_RELAXED);
 	if (!rc) {
 		pthread_mutex_unlock(&q->mu);
 		rc = q->io->send(q->io->arg, q->batch, n);
@@ -131,7 +131,7 @@ sendq_lead(struct ic_nbd_sendq *q, struct ic_nbd_sendq_entry *e)
 		q->head->lead = true;
 		pthread_cond_signal(&q->head->cond);
 	} else {
-		q->sending = false;
+		__atomic_store_n(&q->sending, false, __ATOMIC_RELAXED);
 	}
 	return rc;
 }

@@ -30,7 +30,8 @@ struct ic_nbd_sendq {
 	struct ic_nbd_reply_stats *stats; /* NULL: not counted */
 	pthread_mutex_t mu;		  /* everything below */
 	struct ic_nbd_sendq_entry *head, **tail;
-	bool sending; /* a worker is sending; with head set, one is about to */
+	bool sending; /* a worker is sending; with head set, one is about to (stored
+		       * atomically, for ic_nbd_sendq_busy) */
 	int broken;   /* -errno once a send failed: the client is gone */
 	struct iovec *batch; /* the sender's vector, IC_NBD_SENDQ_IOV long */
 };
@@ -53,6 +54,14 @@ void ic_nbd_sendq_entry_fini(struct ic_nbd_sendq_entry *e);
  * while another sends it. */
 int ic_nbd_sendq_send(struct ic_nbd_sendq *q, struct ic_nbd_sendq_entry *e,
 		      const struct iovec *iov, int n);
+/* Whether a send is under way, so that a reply handed in now would wait
+ * for it. A hint: a send may begin or end the next moment. */
+static inline bool
+ic_nbd_sendq_busy(const struct ic_nbd_sendq *q)
+{
+	return __atomic_load_n(&q->sending, __ATOMIC_RELAXED);
+}
+
 /* Whether a send has failed: the client is gone, and no reply will reach it. */
 static inline bool
 ic_nbd_sendq_broken(const struct ic_nbd_sendq *q)

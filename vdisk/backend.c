@@ -187,10 +187,31 @@ out:
 	return err;
 }
 
+/* IC_REQ_NOWAIT: every segment whole from the page cache (RWF_NOWAIT), or
+ * -EAGAIN. A segment bound for the O_DIRECT fd always waits for storage. */
+static int
+backend_pread_nowait(struct ic_seg *segs, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct iovec iov = { segs[i].buf, segs[i].len };
+		int fd = backend_fd(&segs[i]);
+		ssize_t got;
+
+		if (segs[i].layer->direct_fd >= 0 && fd == segs[i].layer->direct_fd)
+			return -EAGAIN;
+		got = preadv2(fd, &iov, 1, (off_t)segs[i].off, RWF_NOWAIT);
+		if (got != (ssize_t)segs[i].len)
+			return -EAGAIN; /* not all cached, or an error the next read reports */
+	}
+	return 0;
+}
+
 static int
 backend_pread(struct ic_next *next, void *inst, struct ic_seg *segs, unsigned n, uint32_t flags)
 {
 	(void)next, (void)inst;
+	if (flags & IC_REQ_NOWAIT)
+		return backend_pread_nowait(segs, n);
 	return backend_rw(segs, n, false, flags);
 }
 
@@ -320,4 +341,5 @@ const struct ic_filter_ops ic_layer_backend_ops = {
 	.cache = backend_cache,
 	.flush = backend_flush,
 	.report = backend_report,
+	.honours = IC_REQ_NOWAIT,
 };

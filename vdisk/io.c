@@ -223,13 +223,14 @@ vd_report_end(struct vd_report *r)
 	return r->rc;
 }
 
-/* Read [off, off+len) without range checks: data runs go down the stack,
- * the rest is zero-filled here. With report, each extent is reported too,
- * from the same resolve. */
+/* Read [off, off+len) without range checks: data runs go down the stack
+ * with flags, the rest is zero-filled here. With report, each extent is
+ * reported too, from the same resolve. */
 static int
-vd_read(struct ic_vdisk *vd, char *buf, uint64_t len, uint64_t off, struct vd_report *report)
+vd_read(struct ic_vdisk *vd, char *buf, uint64_t len, uint64_t off, struct vd_report *report,
+	uint32_t flags)
 {
-	struct vd_batch b = { .vd = vd, .op = IC_OP_PREAD };
+	struct vd_batch b = { .vd = vd, .op = IC_OP_PREAD, .flags = flags };
 	uint64_t end = off + len, stop;
 	struct vd_run run;
 	int rc = 0;
@@ -258,7 +259,23 @@ ic_vdisk_pread(struct ic_vdisk *vd, void *buf, size_t len, uint64_t off)
 	pthread_rwlock_rdlock(&vd->io_lock);
 	rc = vd_check_range(vd, len, off);
 	if (rc == 0)
-		rc = vd_read(vd, buf, len, off, NULL);
+		rc = vd_read(vd, buf, len, off, NULL, 0);
+	pthread_rwlock_unlock(&vd->io_lock);
+	return rc;
+}
+
+int
+ic_vdisk_pread_nowait(struct ic_vdisk *vd, void *buf, size_t len, uint64_t off)
+{
+	int rc;
+
+	/* Held exclusively by a release, a snapshot or a reopen: they wait
+	 * for storage, so neither does this read wait for them. */
+	if (pthread_rwlock_tryrdlock(&vd->io_lock) != 0)
+		return -EAGAIN;
+	rc = vd_check_range(vd, len, off);
+	if (rc == 0)
+		rc = vd_read(vd, buf, len, off, NULL, IC_REQ_NOWAIT);
 	pthread_rwlock_unlock(&vd->io_lock);
 	return rc;
 }
@@ -273,7 +290,7 @@ ic_vdisk_pread_extents(struct ic_vdisk *vd, void *buf, size_t len, uint64_t off,
 	pthread_rwlock_rdlock(&vd->io_lock);
 	rc = vd_check_range(vd, len, off);
 	if (rc == 0)
-		rc = vd_read(vd, buf, len, off, &report);
+		rc = vd_read(vd, buf, len, off, &report, 0);
 	pthread_rwlock_unlock(&vd->io_lock);
 	return rc;
 }
@@ -361,7 +378,7 @@ vd_cow(struct ic_vdisk *vd, uint64_t cluster, const char *src, uint64_t len, uin
 			rc = -ENOMEM;
 			goto out;
 		}
-		rc = vd_read(vd, tmp, ce - cs, cs, NULL);
+		rc = vd_read(vd, tmp, ce - cs, cs, NULL, 0);
 		if (rc)
 			goto out;
 		memcpy(tmp + (off - cs), src, len);

@@ -12,6 +12,7 @@
 #ifndef ISOCACHE_CACHED_H
 #define ISOCACHE_CACHED_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "isocache/cached_proto.h"
@@ -62,6 +63,12 @@ int ic_cached_map(struct ic_cached_client *c, uint32_t handle);
  * every bit is set unless a fill failed. -EINVAL: past the layer's end. */
 int ic_cached_read(struct ic_cached_client *c, uint32_t handle, uint64_t block, uint32_t nblocks,
 		   uint32_t flags, void *buf, uint64_t *hits);
+/* The same read served only from the layer's mapped arena, never asking
+ * the daemon: true when every block was copied (and reported as hits),
+ * false when any was not there or changed during the copy (buf may have
+ * been scribbled on) or the layer is not mapped. It never waits. */
+bool ic_cached_read_mapped(struct ic_cached_client *c, uint32_t handle, uint64_t block,
+			   uint32_t nblocks, void *buf);
 /* Start fills of the blocks not cached yet; *cached (may be NULL) gets the
  * bitmap of those that were. */
 int ic_cached_prefetch(struct ic_cached_client *c, uint32_t handle, uint64_t block,

@@ -42,6 +42,11 @@ struct ic_seg {
 
 /* Request flags. */
 #define IC_REQ_FUA 0x1u /* pwrite, zero, trim: durable on return */
+/* pread: complete without waiting for storage or a daemon (a cache hit, a
+ * page-cache read), or return -EAGAIN; the caller then reads again without
+ * it. Only a filter that sets it in `honours` is ever called with it: a
+ * stack with any other filter that has a pread answers -EAGAIN at once. */
+#define IC_REQ_NOWAIT 0x2u
 
 /* Capabilities, asked down the stack with caps(); a filter may clear bits
  * (suppress) or set them (emulate). */
@@ -106,6 +111,12 @@ struct ic_filter_ops {
 	 * written into buf (at most cap bytes, NUL-terminated). Returns the
 	 * length, or -ENOSPC when cap is too small. Called from any thread. */
 	int (*report)(void *inst, char *buf, size_t cap);
+
+	/* Optional: the request flags beyond IC_REQ_FUA that this filter's
+	 * pread honours (IC_REQ_NOWAIT: it never waits when asked not to, and
+	 * an -EAGAIN it returns leaves nothing half done that a second read
+	 * would repeat, such as counting the read twice). */
+	uint32_t honours;
 };
 
 #define IC_FILTER_OPS_INIT .size = sizeof(struct ic_filter_ops), .abi_version = IC_FILTER_ABI_VERSION

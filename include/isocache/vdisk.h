@@ -192,6 +192,12 @@ const char *ic_vdisk_fenced_why(const struct ic_vdisk *vd);
  * the disk (-EINVAL otherwise). Returns 0 or -errno; a handle that lost
  * ownership of its vdisk returns -ESTALE for everything. */
 int ic_vdisk_pread(struct ic_vdisk *vd, void *buf, size_t len, uint64_t off);
+/* The same read, only if it completes without waiting (for storage, the
+ * cache daemon, a filter's delay, or a release or snapshot holding the
+ * disk): blocks cached in a mapped arena or the page cache. -EAGAIN
+ * otherwise, and the caller reads again with ic_vdisk_pread; buf may have
+ * been written meanwhile. */
+int ic_vdisk_pread_nowait(struct ic_vdisk *vd, void *buf, size_t len, uint64_t off);
 /* Write buf; flags: 0 or IC_REQ_FUA (filter.h: durable, data and map, on
  * return). -EROFS on a read-only handle. */
 int ic_vdisk_pwrite(struct ic_vdisk *vd, const void *buf, size_t len, uint64_t off,

@@ -21,11 +21,7 @@ nbd_random_gold 64
 nbd_start s --metrics "unix:$TESTDIR/metrics.sock" base@gold
 uri=$(nbd_uri s)
 
-# metric NAME [LABELS]: the export's sample of NAME now.
-metric() {
-	curl -sf --max-time 10 --unix-socket "$TESTDIR/metrics.sock" http://localhost/metrics |
-		awk -v m="$1{export=\"base@gold\"${2:-}}" '$1 == m { print $2 }'
-}
+metric() { nbd_metric "$TESTDIR/metrics.sock" base@gold "$@"; }
 reads_are() { [ "$(metric isocache_nbd_requests_total ',op="read"')" = "$1" ]; }
 
 # stall NAME URI: the stall client on a server that has served nothing

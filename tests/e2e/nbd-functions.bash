@@ -42,6 +42,13 @@ nbd_stop() {
 	[ ! -e "$TESTDIR/$1.sock" ] || fail "server $1 left its socket behind"
 }
 
+# nbd_metric SOCK EXPORT NAME [LABELS]: the sample of NAME for EXPORT now,
+# from the --metrics listener on the Unix socket SOCK (LABELS: ',op="read"').
+nbd_metric() {
+	curl -sf --max-time 10 --unix-socket "$1" http://localhost/metrics |
+		awk -v m="$3{export=\"$2\"${4:-}}" '$1 == m { print $2 }'
+}
+
 # qemu_io_done LOG N: qemu-io's output in LOG shows N requests done in full
 # ("wrote|read X/X bytes") and no failed verification. qemu-io can exit 0
 # after failing to open its image; its output then shows no request at all.

@@ -28,6 +28,8 @@
 
 struct fx_bottom {
 	uint32_t caps;
+	uint32_t pread_flags; /* the flags of the last pread */
+	bool nowait_miss;     /* a pread with IC_REQ_NOWAIT would wait: -EAGAIN */
 	_Atomic unsigned pread, pwrite, pwrite_fua, trim, zero, cache, flush, segs_read;
 	struct ic_seg last_cache; /* the last hint, for readahead tests */
 };
@@ -67,9 +69,11 @@ fx_bottom_pread(struct ic_next *next, void *inst, struct ic_seg *segs, unsigned 
 	struct fx_bottom *b = inst;
 
 	(void)next;
-	(void)flags;
 	b->pread++;
 	b->segs_read += n;
+	b->pread_flags = flags;
+	if ((flags & IC_REQ_NOWAIT) && b->nowait_miss)
+		return -EAGAIN;
 	return fx_bottom_rw(segs, n, false);
 }
 
@@ -157,6 +161,16 @@ static const struct ic_filter_ops fx_bottom_ops = {
 	.pwrite = fx_bottom_pwrite, .trim = fx_bottom_trim,
 	.zero = fx_bottom_zero,     .cache = fx_bottom_cache,
 	.flush = fx_bottom_flush,
+};
+
+/* The same bottom, honouring IC_REQ_NOWAIT (it never waits, but for
+ * nowait_miss). */
+static const struct ic_filter_ops fx_bottom_nowait_ops = {
+	IC_FILTER_OPS_INIT,         .name = "file",
+	.caps = fx_bottom_caps,     .pread = fx_bottom_pread,
+	.pwrite = fx_bottom_pwrite, .trim = fx_bottom_trim,
+	.zero = fx_bottom_zero,     .cache = fx_bottom_cache,
+	.flush = fx_bottom_flush,   .honours = IC_REQ_NOWAIT,
 };
 
 /* Make FX_LAYERS layer files of FX_SIZE filled with fx_byte(), and an

@@ -329,6 +329,73 @@ test_ops_size_and_version(void **state)
 	assert_non_null(ic_filter_find("old"));
 }
 
+/* IC_REQ_NOWAIT reaches only a stack whose every pread honours it; any
+ * other answers -EAGAIN at once, calling nothing, counting nothing. */
+static void
+test_nowait(void **state)
+{
+	struct fx *fx = *state;
+	uint8_t buf[4096];
+	struct ic_seg seg = { &fx->layer[0], 8192, 4096, buf };
+	const char *report;
+
+	/* The fixture's bottom has a pread and does not honour it. */
+	assert_int_equal(ic_stack_pread(fx->stack, &seg, 1, IC_REQ_NOWAIT), -EAGAIN);
+	assert_int_equal(fx->bottom.pread, 0);
+	/* It is a flag of pread only. */
+	assert_int_equal(ic_stack_pwrite(fx->stack, &seg, 1, IC_REQ_NOWAIT), -EINVAL);
+	assert_int_equal(fx->bottom.pwrite, 0);
+
+	ic_stack_free(fx->stack);
+	assert_int_equal(ic_stack_new(&fx_bottom_nowait_ops, &fx->bottom, &fx->stack), 0);
+	assert_int_equal(ic_stack_pread(fx->stack, &seg, 1, IC_REQ_NOWAIT), 0);
+	assert_int_equal(fx->bottom.pread, 1);
+	assert_int_equal(fx->bottom.pread_flags, IC_REQ_NOWAIT);
+	assert_true(fx_intact(buf, 8192, 4096));
+
+	/* Filters that honour it (stats, delay) or have no pread (nop) pass
+	 * it down; a read delayed by 0 is not delayed. */
+	assert_int_equal(ic_stack_add(fx->stack, "stats,nop,delay:write=1ms", 0), 0);
+	assert_int_equal(ic_stack_pread(fx->stack, &seg, 1, IC_REQ_NOWAIT), 0);
+	assert_int_equal(fx->bottom.pread, 2);
+	assert_int_equal(fx->bottom.pread_flags, IC_REQ_NOWAIT);
+
+	/* The bottom would wait: -EAGAIN all the way up, and stats does not
+	 * count the read it will see again. */
+	report = strdup(fx_report(fx));
+	fx->bottom.nowait_miss = true;
+	assert_int_equal(ic_stack_pread(fx->stack, &seg, 1, IC_REQ_NOWAIT), -EAGAIN);
+	assert_int_equal(fx->bottom.pread, 3);
+	assert_string_equal(fx_report(fx), report);
+	assert_int_equal(ic_stack_pread(fx->stack, &seg, 1, 0), 0);
+	assert_int_equal(fx->bottom.pread_flags, 0);
+	assert_string_not_equal(fx_report(fx), report);
+	free((void *)report);
+	fx->bottom.nowait_miss = false;
+
+	/* A read delay would sleep: -EAGAIN before anything goes down. */
+	assert_int_equal(ic_stack_add(fx->stack, "delay:read=1ms", 0), 0);
+	assert_int_equal(ic_stack_pread(fx->stack, &seg, 1, IC_REQ_NOWAIT), -EAGAIN);
+	assert_int_equal(fx->bottom.pread, 4);
+	assert_int_equal(ic_stack_remove(fx->stack, "delay"), 0);
+
+	/* A filter with a pread that does not honour it shuts it out, and
+	 * is not called; without the flag it is. */
+	trace_buf[0] = 0;
+	assert_int_equal(ic_stack_add(fx->stack, "trace:tag=n", 1), 0);
+	assert_int_equal(ic_stack_pread(fx->stack, &seg, 1, IC_REQ_NOWAIT), -EAGAIN);
+	assert_string_equal(trace_buf, "");
+	assert_int_equal(fx->bottom.pread, 4);
+	assert_int_equal(ic_stack_pread(fx->stack, &seg, 1, 0), 0);
+	assert_string_equal(trace_buf, "n");
+	assert_int_equal(fx->bottom.pread, 5);
+
+	/* Gone again, the stack takes the flag again. */
+	assert_int_equal(ic_stack_remove(fx->stack, "trace"), 0);
+	assert_int_equal(ic_stack_pread(fx->stack, &seg, 1, IC_REQ_NOWAIT), 0);
+	assert_int_equal(fx->bottom.pread, 6);
+}
+
 static void
 test_spec_errors(void **state)
 {
@@ -526,6 +593,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_caps_suppress, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_caps_emulate, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_ops_size_and_version, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_nowait, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_spec_errors, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_contract_checks, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_results_checked_at_top, fx_setup, fx_teardown),

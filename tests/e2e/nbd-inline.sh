@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Reads that need no waiting are served by the thread that reads the
+# stream (nbd/conn.c, conn_inline), one after another, without handing
+# each to a worker; the rest go to workers as before. Counted in
+# isocache_nbd_reads_inline_total. In each case a libnbd client makes
+# 2 x 4000 random 4 KiB reads at QD16 of a clone of base@gold (some
+# straddling two blocks) and checks every byte, and the export counts
+# each read once, however many tries it took:
+#  - page cache (the default): the reads are served inline;
+#  - --cache none with a warm isocached behind the cache filter: the hits
+#    come inline from the daemon's arena, the first pass's misses from
+#    workers (they wait for the daemon's fills);
+#  - a filter in the stack whose pread does not honour IC_REQ_NOWAIT
+#    (readahead): no read is served inline.
+source "$(dirname "$0")/../functions.sh"
+source "$(dirname "$0")/cached-functions.bash"
+source "$(dirname "$0")/nbd-functions.bash"
+requires curl
+nbd_need_python
+trace_on
+
+nbd_random_gold 16
+"$ADMIN" clone base@gold vm
+m=$TESTDIR/metrics.sock
+
+# reads NAME ARGS...: serve vm with ARGS, make the reads, check the read
+# count; prints how many were served inline.
+reads() {
+	local name=$1 pass n
+	shift
+	nbd_start "$name" -r --metrics "unix:$m" "$@" vm
+	for pass in 1 2; do
+		nbd_client qd "$(nbd_uri "$name")" "$TESTDIR/base.raw" 4000 16 >"$TESTDIR/$name.out" ||
+			fail "$name, pass $pass: $(cat "$TESTDIR/$name.out")"
+		grep -qx "verified 4000" "$TESTDIR/$name.out" || fail "$name: $(cat "$TESTDIR/$name.out")"
+	done
+	n=$(nbd_metric "$m" vm isocache_nbd_requests_total ',op="read"')
+	[ "$n" = 8000 ] || fail "$name: 8000 reads counted as $n"
+	nbd_metric "$m" vm isocache_nbd_reads_inline_total
+	nbd_stop "$name"
+}
+
+n=$(reads hot)
+echo "page cache: $n of 8000 reads served inline"
+((n >= 4000)) || fail "page cache: only $n of 8000 reads were served inline"
+
+cached_start --memory 64M
+export ISOCACHE_SOCKET
+n=$(reads daemon --cache none --filter cache)
+echo "--cache none, isocached: $n of 8000 reads served inline"
+((n >= 4000)) || fail "isocached: only $n of 8000 reads were served inline"
+
+n=$(reads readahead --filter readahead)
+echo "readahead in the stack: $n of 8000 reads served inline"
+[ "$n" = 0 ] || fail "readahead does not honour IC_REQ_NOWAIT, yet $n reads went inline"
+echo PASS
