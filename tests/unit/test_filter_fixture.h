@@ -28,7 +28,7 @@
 
 struct fx_bottom {
 	uint32_t caps;
-	uint32_t pread_flags; /* the flags of the last pread */
+	_Atomic uint32_t pread_flags; /* the flags of the last pread */
 	bool nowait_miss;     /* a pread with IC_REQ_NOWAIT would wait: -EAGAIN */
 	_Atomic unsigned pread, pwrite, pwrite_fua, trim, zero, cache, flush, segs_read;
 	struct ic_seg last_cache; /* the last hint, for readahead tests */
