@@ -1,7 +1,9 @@
 /* One connection in transmission. Each worker thread of the connection
  * takes the read lock, reads one request (and its payload), lets go of the
  * lock, runs the request and sends the reply, as nbdkit does: no hand-off
- * between threads on the data path, which matters on small machines.
+ * between threads on the data path, which matters on small machines. A
+ * small read that can be served without waiting (a cache hit) is served
+ * before the lock is let go, and the next request read (conn_inline).
  *
  * The connection starts with one worker and adds one whenever every worker
  * is busy with a request, up to `slots`: the threads are sized to the
@@ -523,7 +525,6 @@ conn_run(struct ic_nbd_conn *c, struct slot *s)
 {
 	conn_done(c, conn_exec(c, s));
 }
-
 
 /* Under read_mu, before a read that may block: once the stream has been
  * quiet for CONN_IDLE_MS, every slot not serving a request gives all its
