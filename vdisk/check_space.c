@@ -52,30 +52,30 @@ space_found(struct space *s, off_t start, off_t end)
 }
 
 /* Data range [pos, end) of the file: the parts outside clusters this
- * layer holds by its map. */
+ * layer holds by its map. Extent bounds are compared in clusters, with
+ * `last` the first cluster wholly past end: a damaged map's extent may end
+ * far beyond any file (its end in bytes would overflow, and the walk go
+ * back instead of on). */
 static int
 space_range(struct space *s, off_t pos, off_t end)
 {
 	unsigned shift = s->store->cluster_shift;
+	uint64_t last = ((uint64_t)end + (1ull << shift) - 1) >> shift;
 
 	while (pos < end) {
-		uint64_t next;
+		uint64_t next, stop;
 		const struct ic_meta_extent *e;
-		off_t stop;
 		int rc;
 
 		e = extmap_find(&s->map, (uint64_t)pos >> shift, &next);
-		if (e && e->holder == s->rec->id) {
-			pos = (off_t)((e->start + e->count) << shift);
-			continue;
+		stop = e ? e->start + e->count : next;
+		if (!e || e->holder != s->rec->id) {
+			/* Not held here: a zero extent, or a gap up to the next extent. */
+			rc = space_found(s, pos, stop >= last ? end : (off_t)(stop << shift));
+			if (rc)
+				return rc;
 		}
-		/* Not held here: a zero extent, or a gap up to the next extent. */
-		next = e ? e->start + e->count : next;
-		stop = next >= (uint64_t)end >> shift ? end : (off_t)(next << shift);
-		rc = space_found(s, pos, stop);
-		if (rc)
-			return rc;
-		pos = stop;
+		pos = stop >= last ? end : (off_t)(stop << shift);
 	}
 	return 0;
 }
