@@ -69,7 +69,8 @@ before=$(flushed_now)
 killed=$(now_ms)
 etcd_member_kill "$first"
 wait_until 60 _hosts_flushed $((before + 100)) ||
-	fail "writes stalled with one etcd member down: $(tail -3 "$TESTDIR/w.log")"
+	fail "writes stalled with one etcd member down: $(tail -3 "$TESTDIR/w.log")
+a's log since: $(grep -v "^[0-9]* +" "$TESTDIR/a.log" | tail -30)"
 ! grep '^error ' "$TESTDIR/w.log" || fail "a write failed with one etcd member down"
 ! grep -E 'fenced|lease [0-9]+ lost' "$TESTDIR/a.log" || fail "a lost its lease with one member down"
 echo "follower m$first down: $(($(flushed_now) - before)) more blocks flushed," \
