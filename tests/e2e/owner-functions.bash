@@ -31,7 +31,9 @@ owner_socket() {
 # FIRST, block i filled with byte (i % 251) + 1, each followed by a flush;
 # append "flushed i T" to LOG after each flush and "error i T MSG" at the
 # first error (then stop), T the monotonic clock in ms (ic_now_ms's, the
-# same in every namespace). Runs in the foreground.
+# same in every namespace). Block i lands at block i modulo the export's
+# blocks, so a writer meant to outlast a test may count past its end.
+# Runs in the foreground.
 owner_writer() {
 	/usr/bin/python3 - "$@" <<'PY'
 import nbd, sys, time
@@ -39,10 +41,11 @@ ms = lambda: int(time.monotonic() * 1000)
 uri, first, count, log = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 h = nbd.NBD()
 h.connect_uri(uri)
+wrap = h.get_size() // 65536
 with open(log, "a", buffering=1) as out:
     for i in range(first, first + count):
         try:
-            h.pwrite(bytes([i % 251 + 1]) * 65536, i * 65536)
+            h.pwrite(bytes([i % 251 + 1]) * 65536, i % wrap * 65536)
             h.flush()
         except nbd.Error as e:
             out.write("error %d %d %s\n" % (i, ms(), e))
@@ -52,15 +55,19 @@ PY
 }
 
 # owner_check_blocks URI FIRST COUNT: blocks FIRST.. FIRST+COUNT-1 hold the
-# writer's pattern.
+# writer's pattern (past the export's end, the last write to each block:
+# the last of them, one fewer than the export has blocks).
 owner_check_blocks() {
 	/usr/bin/python3 - "$@" <<'PY'
 import nbd, sys
 uri, first, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 h = nbd.NBD()
 h.connect_uri(uri)
-for i in range(first, first + count):
-    if h.pread(65536, i * 65536) != bytes([i % 251 + 1]) * 65536:
+wrap = h.get_size() // 65536
+# Past the end, the block of write first + count (not acknowledged, and
+# perhaps landed) is left out too.
+for i in range(max(first, first + count - wrap + 1), first + count):
+    if h.pread(65536, i % wrap * 65536) != bytes([i % 251 + 1]) * 65536:
         sys.exit("block %d does not hold its pattern" % i)
 PY
 }
