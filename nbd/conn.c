@@ -57,6 +57,11 @@
  * then read run by run: two lookups, each under the vdisk's I/O lock
  * (their cost was below 0.5 % of the server's CPU for 1 MiB reads, perf). */
 #define CONN_SCAN_MAX (64u << 10)
+/* The largest read tried on the thread that reads the stream (conn_inline):
+ * it holds the stream while it copies and sends. 1 MiB reads from the page
+ * cache went from 2707 to 3398 MB/s at QD8 when served there (fio, taking
+ * turns with the build that kept them to 64 KiB). */
+#define CONN_INLINE_MAX (1u << 20)
 #define CONN_GRANULE 4096u
 /* Read-ahead of the request stream: a client with many requests in flight
  * sends them back to back, and one read() then yields many headers. */
@@ -741,7 +746,7 @@ conn_inline(struct ic_nbd_conn *c, struct slot *s)
 	const struct ic_nbd_request *r = &s->req;
 	int rc;
 
-	if (s->err || r->type != NBD_CMD_READ || r->length > CONN_SCAN_MAX ||
+	if (s->err || r->type != NBD_CMD_READ || r->length > CONN_INLINE_MAX ||
 	    !c->cfg.ops->pread_nowait || ic_nbd_sendq_busy(&c->sendq))
 		return false;
 	rc = c->cfg.ops->pread_nowait(c->cfg.backend, s->buf, r->length, r->offset);

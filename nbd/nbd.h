@@ -224,7 +224,7 @@ struct ic_nbd_backend_ops {
 	int (*pread_extents)(void *h, void *buf, uint32_t len, uint64_t off,
 			     int (*fn)(void *arg, const struct ic_nbd_extent *ext), void *arg);
 	/* Optional: pread only if it completes without waiting, else -EAGAIN
-	 * (and buf may have been written). Reads of up to 64 KiB try it on
+	 * (and buf may have been written). Reads of up to 1 MiB try it on
 	 * the thread that reads the stream before a worker takes them. */
 	int (*pread_nowait)(void *h, void *buf, uint32_t len, uint64_t off);
 };

@@ -6,7 +6,8 @@
 # 2 x 4000 random 4 KiB reads at QD16 of a clone of base@gold (some
 # straddling two blocks) and checks every byte, and the export counts
 # each read once, however many tries it took:
-#  - page cache (the default): the reads are served inline;
+#  - page cache (the default): the reads are served inline, and so are
+#    nbdcopy's reads of 256 KiB;
 #  - --cache none with a warm isocached behind the cache filter: the hits
 #    come inline from the daemon's arena, the first pass's misses from
 #    workers (they wait for the daemon's fills);
@@ -15,7 +16,7 @@
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/cached-functions.bash"
 source "$(dirname "$0")/nbd-functions.bash"
-requires curl
+requires curl nbdcopy
 nbd_need_python
 trace_on
 
@@ -43,6 +44,15 @@ reads() {
 n=$(reads hot)
 echo "page cache: $n of 8000 reads served inline"
 ((n >= 4000)) || fail "page cache: only $n of 8000 reads were served inline"
+
+# 16 MiB in reads of 256 KiB: 64, up to 1 MiB each goes inline.
+nbd_start copy -r --metrics "unix:$m" vm
+nbdcopy --request-size=262144 "$(nbd_uri copy)" "$TESTDIR/copy.raw"
+cmp "$TESTDIR/copy.raw" "$TESTDIR/base.raw" || fail "nbdcopy read other bytes"
+n=$(nbd_metric "$m" vm isocache_nbd_reads_inline_total)
+echo "page cache, nbdcopy: $n of 64 reads of 256 KiB served inline"
+((n >= 32)) || fail "page cache: only $n of nbdcopy's 64 reads were served inline"
+nbd_stop copy
 
 cached_start --memory 64M
 export ISOCACHE_SOCKET
