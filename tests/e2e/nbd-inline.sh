@@ -45,11 +45,18 @@ n=$(reads hot)
 echo "page cache: $n of 8000 reads served inline"
 ((n >= 4000)) || fail "page cache: only $n of 8000 reads were served inline"
 
-# 16 MiB in reads of 256 KiB: 64, up to 1 MiB each goes inline.
+# 16 MiB in reads of 256 KiB: 64, up to 1 MiB each goes inline. A read
+# goes inline only if every page of it is cached, and the random reads
+# above need not have touched them all: the first copy brings in the
+# rest, the second is counted.
 nbd_start copy -r --metrics "unix:$m" vm
-nbdcopy --request-size=262144 "$(nbd_uri copy)" "$TESTDIR/copy.raw"
-cmp "$TESTDIR/copy.raw" "$TESTDIR/base.raw" || fail "nbdcopy read other bytes"
-n=$(nbd_metric "$m" vm isocache_nbd_reads_inline_total)
+for pass in 1 2; do
+	before=$(nbd_metric "$m" vm isocache_nbd_reads_inline_total)
+	nbdcopy --request-size=262144 "$(nbd_uri copy)" "$TESTDIR/copy.raw"
+	cmp "$TESTDIR/copy.raw" "$TESTDIR/base.raw" || fail "nbdcopy read other bytes"
+	rm "$TESTDIR/copy.raw"
+done
+n=$(($(nbd_metric "$m" vm isocache_nbd_reads_inline_total) - before))
 echo "page cache, nbdcopy: $n of 64 reads of 256 KiB served inline"
 ((n >= 32)) || fail "page cache: only $n of nbdcopy's 64 reads were served inline"
 nbd_stop copy
