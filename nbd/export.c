@@ -13,25 +13,29 @@
 #include "common/metrics.h"
 #include "isocache/control.h"
 
-/* The data ops, each counted in the export's metrics (--metrics). */
+/* The data ops, each counted in the export's metrics (--metrics). A
+ * no-wait read that would have to wait is read again by exp_pread, and
+ * counted then. */
+static int
+exp_read(struct srv_export *e, void *buf, uint32_t len, uint64_t off, bool nowait)
+{
+	uint64_t t0 = ic_iostats_now();
+	int rc = nowait ? ic_vdisk_pread_nowait(e->vd, buf, len, off)
+			: ic_vdisk_pread(e->vd, buf, len, off);
+
+	return nowait && rc == -EAGAIN ? rc : ic_iostats_done(&e->io, IC_IO_READ, len, t0, rc);
+}
+
 static int
 exp_pread(void *h, void *buf, uint32_t len, uint64_t off)
 {
-	struct srv_export *e = h;
-	uint64_t t0 = ic_iostats_now();
-
-	return ic_iostats_done(&e->io, IC_IO_READ, len, t0, ic_vdisk_pread(e->vd, buf, len, off));
+	return exp_read(h, buf, len, off, false);
 }
 
-/* Counted only when it was served: an -EAGAIN is read again by exp_pread. */
 static int
 exp_pread_nowait(void *h, void *buf, uint32_t len, uint64_t off)
 {
-	struct srv_export *e = h;
-	uint64_t t0 = ic_iostats_now();
-	int rc = ic_vdisk_pread_nowait(e->vd, buf, len, off);
-
-	return rc == -EAGAIN ? rc : ic_iostats_done(&e->io, IC_IO_READ, len, t0, rc);
+	return exp_read(h, buf, len, off, true);
 }
 
 static int

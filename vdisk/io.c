@@ -251,33 +251,37 @@ vd_read(struct ic_vdisk *vd, char *buf, uint64_t len, uint64_t off, struct vd_re
 	return rc;
 }
 
-int
-ic_vdisk_pread(struct ic_vdisk *vd, void *buf, size_t len, uint64_t off)
+/* vd_read under the I/O lock, after the range checks. With IC_REQ_NOWAIT
+ * the lock is only tried: it is held exclusively by a release, a snapshot
+ * or a reopen, which wait for storage, so such a read does not wait for
+ * them either. */
+static int
+vd_pread_locked(struct ic_vdisk *vd, void *buf, size_t len, uint64_t off,
+		struct vd_report *report, uint32_t flags)
 {
 	int rc;
 
-	pthread_rwlock_rdlock(&vd->io_lock);
+	if (!(flags & IC_REQ_NOWAIT))
+		pthread_rwlock_rdlock(&vd->io_lock);
+	else if (pthread_rwlock_tryrdlock(&vd->io_lock) != 0)
+		return -EAGAIN;
 	rc = vd_check_range(vd, len, off);
 	if (rc == 0)
-		rc = vd_read(vd, buf, len, off, NULL, 0);
+		rc = vd_read(vd, buf, len, off, report, flags);
 	pthread_rwlock_unlock(&vd->io_lock);
 	return rc;
 }
 
 int
+ic_vdisk_pread(struct ic_vdisk *vd, void *buf, size_t len, uint64_t off)
+{
+	return vd_pread_locked(vd, buf, len, off, NULL, 0);
+}
+
+int
 ic_vdisk_pread_nowait(struct ic_vdisk *vd, void *buf, size_t len, uint64_t off)
 {
-	int rc;
-
-	/* Held exclusively by a release, a snapshot or a reopen: they wait
-	 * for storage, so neither does this read wait for them. */
-	if (pthread_rwlock_tryrdlock(&vd->io_lock) != 0)
-		return -EAGAIN;
-	rc = vd_check_range(vd, len, off);
-	if (rc == 0)
-		rc = vd_read(vd, buf, len, off, NULL, IC_REQ_NOWAIT);
-	pthread_rwlock_unlock(&vd->io_lock);
-	return rc;
+	return vd_pread_locked(vd, buf, len, off, NULL, IC_REQ_NOWAIT);
 }
 
 int
@@ -285,14 +289,8 @@ ic_vdisk_pread_extents(struct ic_vdisk *vd, void *buf, size_t len, uint64_t off,
 		       int (*fn)(void *arg, const struct ic_extent *ext), void *arg)
 {
 	struct vd_report report = { .fn = fn, .arg = arg };
-	int rc;
 
-	pthread_rwlock_rdlock(&vd->io_lock);
-	rc = vd_check_range(vd, len, off);
-	if (rc == 0)
-		rc = vd_read(vd, buf, len, off, &report, 0);
-	pthread_rwlock_unlock(&vd->io_lock);
-	return rc;
+	return vd_pread_locked(vd, buf, len, off, &report, 0);
 }
 
 /* Does the leaf hold cluster's data itself? Returns the end of that run
