@@ -15,6 +15,8 @@
  * A boot trace replay's request (prefetch.c) fills the rest of its request
  * in one read instead, nothing before or past it, leaves the sequential
  * detection to the readers, and takes only free blocks: it never evicts.
+ * A sequential stream of misses is also read ahead of its readers, in
+ * fills of their own (fill_ahead).
  *
  * With an L2 tier, a miss on a block L2 holds becomes a fill from the L2
  * file instead: the run of blocks it holds in consecutive slots, one read,
@@ -65,62 +67,52 @@ fill_submit(struct cached_store *st, struct cached_fill *f)
 	return st->submit(st, f);
 }
 
-/* The block where the data run holding block b ends. Readahead stops at a
- * hole: its blocks read as zeroes without the cache (the vdisk never asks
- * for unallocated clusters), so reading them would only cost backing I/O.
- * One lseek per fill; without hole information, the whole layer. */
+/* The block where the data run holding block b ends: b itself when b is
+ * in a hole. Readahead stops at a hole: its blocks read as zeroes without
+ * the cache (the vdisk never asks for unallocated clusters), so reading
+ * them would only cost backing I/O. One lseek per fill; without hole
+ * information, the whole layer. */
 static uint64_t
 fill_data_end(const struct cached_layer *l, uint64_t b)
 {
 	off_t off = (off_t)(b << IC_CACHED_BLOCK_SHIFT);
 	off_t hole = lseek(l->fd, off, SEEK_HOLE);
 
-	if (hole <= off)
+	if (hole < off)
 		return l->nblocks;
 	return ((uint64_t)hole + IC_CACHED_BLOCK - 1) >> IC_CACHED_BLOCK_SHIFT;
 }
 
-/* Allocate blocks for a fill that covers block b and queue its read: from
- * L2 when it holds b, else from the layer file. */
-static struct cached_fill *
-fill_start(struct cached_store *st, struct cached_req *r, uint64_t b)
+/* What a fill is for: its stats say, and only a demand fill says where
+ * the readers' sequential stream goes. */
+enum fill_kind {
+	FILL_DEMAND, /* a reader's miss */
+	FILL_TRACE,  /* a boot trace replay's (prefetch.c) */
+	FILL_AHEAD,  /* sequential readahead (fill_ahead) */
+};
+
+/* Take blocks start, start + 1, ... (before end) of l into fill f, which
+ * is st->fills[fi]; from block from on, stop at one the store has. Stop
+ * at one L2 does not hold in the slot after the last (slot: the first's,
+ * CACHED_NIL for a fill from the layer file: then at one L2 holds), and,
+ * unless evict, when no free room is left. Returns how many. */
+static uint32_t
+fill_take(struct cached_store *st, struct cached_fill *f, uint32_t fi, struct cached_layer *l,
+	  uint64_t start, uint64_t end, uint64_t from, uint32_t slot, uint16_t uid, bool evict)
 {
-	struct cached_layer *l = r->layer;
-	uint32_t slot = cached_l2_lookup(st->l2, l->l2_ident, b);
-	uint64_t start = b, end, align = b & ~(uint64_t)(CACHED_FILL_MIN - 1);
-	struct cached_fill *f;
-	uint32_t fi = st->fill_free, n = 0, window;
+	uint32_t n = 0;
 
-	if (fi == CACHED_NIL)
-		return NULL;
-	f = &st->fills[fi];
-	if (r->prefetch) /* a trace replay: the rest of its request in one read, no more */
-		window = r->nblocks - r->cursor;
-	else if (b == l->seq_next)
-		window = l->ra = l->ra * 2 > CACHED_FILL_MAX ? CACHED_FILL_MAX : l->ra * 2;
-	else
-		window = l->ra = CACHED_FILL_MIN;
-	while (!r->prefetch && slot == CACHED_NIL && start > align &&
-	       cached_store_lookup(st, l->id, start - 1) == CACHED_NIL &&
-	       cached_l2_lookup(st->l2, l->l2_ident, start - 1) == CACHED_NIL)
-		start--;
-	end = start + window < l->nblocks ? start + window : l->nblocks;
-	if (slot == CACHED_NIL && end > b + 1) {
-		uint64_t data_end = fill_data_end(l, b);
-
-		end = end < data_end ? end : data_end;
-	}
 	for (uint64_t blk = start; blk < end; blk++) {
 		/* L2 fills take consecutive slots; backing fills what L2 lacks. */
 		uint32_t l2_want = slot == CACHED_NIL ? CACHED_NIL : slot + n;
 
-		if (blk >= b && cached_store_lookup(st, l->id, blk) != CACHED_NIL)
+		if (blk >= from && cached_store_lookup(st, l->id, blk) != CACHED_NIL)
 			break;
 		if (cached_l2_lookup(st->l2, l->l2_ident, blk) != l2_want)
 			break;
-		if (r->prefetch && !cached_prefetch_room(st, r->uid, 1))
-			break; /* a trace replay never evicts */
-		uint32_t i = cached_store_alloc(st, l->id, blk, r->uid);
+		if (!evict && !cached_prefetch_room(st, uid, 1))
+			break;
+		uint32_t i = cached_store_alloc(st, l->id, blk, uid);
 		if (i == CACHED_NIL)
 			break;
 		st->e[i].fill = fi;
@@ -129,11 +121,16 @@ fill_start(struct cached_store *st, struct cached_req *r, uint64_t b)
 		f->iov[n].iov_len = IC_CACHED_BLOCK;
 		n++;
 	}
-	if (start + n <= b) {
-		while (n > 0)
-			cached_store_release(st, f->entries[--n]);
-		return NULL;
-	}
+	return n;
+}
+
+/* Queue the read of the n blocks fill_take took for f, the first free
+ * fill, from block start of l (from L2 slot on, unless CACHED_NIL); NULL
+ * when it cannot be queued (its blocks are let go). */
+static struct cached_fill *
+fill_go(struct cached_store *st, struct cached_fill *f, struct cached_layer *l, uint64_t start,
+	uint32_t n, uint32_t slot, uint16_t uid, enum fill_kind kind)
+{
 	st->fill_free = f->next_free;
 	st->fills_busy++;
 	f->store = st;
@@ -143,14 +140,17 @@ fill_start(struct cached_store *st, struct cached_req *r, uint64_t b)
 	f->done_bytes = 0;
 	f->waiters = NULL;
 	f->l2_slot = slot;
-	f->uid = r->uid;
+	f->uid = uid;
 	f->fd = slot == CACHED_NIL ? l->fd : st->l2->fd;
 	f->off = slot == CACHED_NIL ? start << IC_CACHED_BLOCK_SHIFT : cached_l2_offset(st->l2, slot);
-	if (!r->prefetch) /* a replay's reads say nothing of the readers' stream */
+	if (kind == FILL_DEMAND) /* the others' reads say nothing of the readers' stream */
 		l->seq_next = start + n;
-	if (r->prefetch) {
+	if (kind == FILL_TRACE) {
 		l->stats[IC_CACHED_STAT_TRACE_FILLS]++;
 		l->stats[IC_CACHED_STAT_TRACE_BLOCKS] += n;
+	} else if (kind == FILL_AHEAD) {
+		l->stats[IC_CACHED_STAT_AHEAD_FILLS]++;
+		l->stats[IC_CACHED_STAT_AHEAD_BLOCKS] += n;
 	}
 	if (slot == CACHED_NIL) {
 		l->stats[IC_CACHED_STAT_FILLS]++;
@@ -162,6 +162,116 @@ fill_start(struct cached_store *st, struct cached_req *r, uint64_t b)
 		fill_put(st, f);
 		return NULL;
 	}
+	return f;
+}
+
+/* Sequential readahead (--readahead). A stream of demand misses, each on
+ * the block after the layer's last demand fill, is read ahead of its
+ * readers: up to ra_dist blocks past the block a reader has just asked
+ * for, in fills of CACHED_FILL_MAX blocks (from L2 where it holds them).
+ * The distance starts at one fill and doubles each time the readers are
+ * seen in the stream, up to st->readahead. Hits in shared arenas never
+ * reach the daemon: readers are seen when they ask for a block of the
+ * stream it is still filling or has not got. Like a trace replay, it takes
+ * only free room (it never evicts) and at most CACHED_PREFETCH_FILLS
+ * fills, so demand misses always find one. It stops at a hole. */
+static void
+fill_ahead(struct cached_store *st, struct cached_layer *l, uint16_t uid, uint64_t b)
+{
+	uint64_t to;
+
+	if (!st->readahead || b < l->ra_start || b >= l->ra_end) /* ra_end 0: no stream */
+		return;
+	l->ra_dist = l->ra_dist * 2 < st->readahead ? l->ra_dist * 2 : st->readahead;
+	to = b + l->ra_dist < l->nblocks ? b + l->ra_dist : l->nblocks;
+	while (l->ra_end < to && st->fill_free != CACHED_NIL &&
+	       st->fills_busy < CACHED_PREFETCH_FILLS) {
+		uint64_t blk = l->ra_end, end = blk + CACHED_FILL_MAX;
+		uint32_t slot = cached_l2_lookup(st->l2, l->l2_ident, blk);
+		struct cached_fill *f = &st->fills[st->fill_free];
+		uint32_t n;
+
+		if (cached_store_lookup(st, l->id, blk) != CACHED_NIL) {
+			l->ra_end++;
+			continue;
+		}
+		if (slot == CACHED_NIL) {
+			uint64_t data_end = fill_data_end(l, blk);
+
+			end = end < data_end ? end : data_end;
+		}
+		end = end < to ? end : to;
+		n = fill_take(st, f, st->fill_free, l, blk, end, blk, slot, uid, false);
+		if (n == 0)
+			return; /* a hole, or no room */
+		if (!fill_go(st, f, l, blk, n, slot, uid, FILL_AHEAD))
+			return;
+		l->ra_end = blk + n;
+	}
+}
+
+/* A demand fill of [start, end) for a miss on b has begun: begin or go on
+ * with the layer's readahead stream (fill_ahead). seq: b is sequential. */
+static void
+fill_stream(struct cached_store *st, struct cached_layer *l, uint16_t uid, uint64_t b,
+	    uint64_t start, uint64_t end, bool seq)
+{
+	if (!st->readahead)
+		return;
+	if (!l->ra_end || b < l->ra_start || b > l->ra_end) { /* not the stream's */
+		if (!seq)
+			return;
+		l->ra_start = start;
+		l->ra_dist = CACHED_FILL_MAX / 2; /* fill_ahead doubles it */
+	}
+	if (end > l->ra_end)
+		l->ra_end = end;
+	fill_ahead(st, l, uid, b);
+}
+
+/* Allocate blocks for a fill that covers block b and queue its read: from
+ * L2 when it holds b, else from the layer file. */
+static struct cached_fill *
+fill_start(struct cached_store *st, struct cached_req *r, uint64_t b)
+{
+	struct cached_layer *l = r->layer;
+	uint32_t slot = cached_l2_lookup(st->l2, l->l2_ident, b);
+	uint64_t start = b, end, align = b & ~(uint64_t)(CACHED_FILL_MIN - 1);
+	/* Sequential: after the last demand fill, or where readahead stopped. */
+	bool seq = b == l->seq_next || (l->ra_end && b == l->ra_end);
+	struct cached_fill *f;
+	uint32_t fi = st->fill_free, n, window;
+
+	if (fi == CACHED_NIL)
+		return NULL;
+	f = &st->fills[fi];
+	if (r->prefetch) /* a trace replay: the rest of its request in one read, no more */
+		window = r->nblocks - r->cursor;
+	else if (seq)
+		window = l->ra = l->ra * 2 > CACHED_FILL_MAX ? CACHED_FILL_MAX : l->ra * 2;
+	else
+		window = l->ra = CACHED_FILL_MIN;
+	while (!r->prefetch && slot == CACHED_NIL && start > align &&
+	       cached_store_lookup(st, l->id, start - 1) == CACHED_NIL &&
+	       cached_l2_lookup(st->l2, l->l2_ident, start - 1) == CACHED_NIL)
+		start--;
+	end = start + window < l->nblocks ? start + window : l->nblocks;
+	if (slot == CACHED_NIL && end > b + 1) {
+		uint64_t data_end = fill_data_end(l, b);
+
+		if (data_end > b) /* b in a hole (the vdisk thinks not): read the window */
+			end = end < data_end ? end : data_end;
+	}
+	/* A trace replay never evicts. */
+	n = fill_take(st, f, fi, l, start, end, b, slot, r->uid, !r->prefetch);
+	if (start + n <= b) {
+		while (n > 0)
+			cached_store_release(st, f->entries[--n]);
+		return NULL;
+	}
+	f = fill_go(st, f, l, start, n, slot, r->uid, r->prefetch ? FILL_TRACE : FILL_DEMAND);
+	if (f && !r->prefetch)
+		fill_stream(st, l, r->uid, b, start, start + n, seq);
 	return f;
 }
 
@@ -266,6 +376,8 @@ cached_req_run(struct cached_store *st, struct cached_req *r)
 			f = fill_start(st, r, b);
 		else if (i != CACHED_NIL && r->wait)
 			stats[IC_CACHED_STAT_JOINS]++;
+		if (i != CACHED_NIL && !r->prefetch) /* a reader caught up with the stream */
+			fill_ahead(st, l, r->uid, b);
 		if (i != CACHED_NIL && !f)
 			f = &st->fills[st->e[i].fill];
 		if (f && r->wait) {

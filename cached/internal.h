@@ -95,6 +95,10 @@ struct cached_layer {
 	uint32_t id;	  /* index in the store's layer table */
 	uint64_t seq_next; /* the block after the last fill: sequential stream detection */
 	uint32_t ra;	   /* the current fill window in blocks */
+	/* Its readahead stream (fill_ahead): the blocks from ra_start to
+	 * ra_end are read or being read; ra_dist: how far past the readers */
+	uint64_t ra_start, ra_end;
+	uint32_t ra_dist;
 	uint64_t l2_ident; /* cached_l2_ident(): this file generation's key in L2 */
 	uint64_t stats[IC_CACHED_STAT_COUNT];
 	struct cached_arena arena;
@@ -187,6 +191,7 @@ struct cached_store {
 	struct cached_fill *fills;
 	uint32_t fill_free;
 	uint32_t fills_busy;
+	uint32_t readahead; /* the most blocks a stream is read ahead (--readahead); 0: off */
 
 	struct cached_l2 *l2; /* NULL: no L2 tier */
 	struct cached_dedup *dd; /* NULL: no dedup (--no-dedup) */

@@ -30,9 +30,11 @@
 #define MAIN_DEFAULT_L2_SIZE (1ull << 30)
 #define MAIN_DEFAULT_TRACE_WINDOW 30
 #define MAIN_DEFAULT_TRACE_LIMIT (2ull << 30)
+#define MAIN_DEFAULT_READAHEAD (4ull << 20)
+#define MAIN_MAX_READAHEAD (256ull << 20)
 enum { MAIN_OPT_L2 = 256, MAIN_OPT_L2_SIZE, MAIN_OPT_UID_SESSIONS, MAIN_OPT_NO_SHARED,
        MAIN_OPT_NO_DEDUP, MAIN_OPT_METRICS, MAIN_OPT_NO_TRACE, MAIN_OPT_TRACE_DIR,
-       MAIN_OPT_TRACE_WINDOW, MAIN_OPT_TRACE_LIMIT };
+       MAIN_OPT_TRACE_WINDOW, MAIN_OPT_TRACE_LIMIT, MAIN_OPT_READAHEAD };
 
 static const char main_usage[] =
 	"Usage: isocached [OPTION]...\n"
@@ -61,6 +63,9 @@ static const char main_usage[] =
 	"                         (created; checksummed, its index kept across\n"
 	"                         restarts); off by default\n"
 	"      --l2-size SIZE     the L2 file's capacity (default 1G, at least 16M)\n"
+	"      --readahead SIZE   how far ahead of its readers a layer read in\n"
+	"                         sequence is read (default 4M, at most 256M;\n"
+	"                         0 turns readahead off)\n"
 	"      --no-shared        do not share layer arenas with clients: every hit\n"
 	"                         is a request on the socket (default: clients that\n"
 	"                         registered a layer map its cached blocks read-only\n"
@@ -118,6 +123,7 @@ struct main_opts {
 	const char *trace_dir;
 	unsigned long trace_window; /* seconds */
 	uint64_t trace_limit;	    /* bytes */
+	uint64_t readahead;	    /* bytes */
 	struct main_quota quotas[MAIN_MAX_QUOTAS];
 	unsigned nquotas;
 };
@@ -184,6 +190,7 @@ main_parse(int argc, char **argv, struct main_opts *o)
 		{ "trace-dir", required_argument, NULL, MAIN_OPT_TRACE_DIR },
 		{ "trace-window", required_argument, NULL, MAIN_OPT_TRACE_WINDOW },
 		{ "trace-limit", required_argument, NULL, MAIN_OPT_TRACE_LIMIT },
+		{ "readahead", required_argument, NULL, MAIN_OPT_READAHEAD },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "pid-file", required_argument, NULL, 'p' },
 		{ "log-level", required_argument, NULL, 'l' },
@@ -201,6 +208,7 @@ main_parse(int argc, char **argv, struct main_opts *o)
 	o->uid_sessions = CACHED_UID_SESSIONS;
 	o->trace_window = MAIN_DEFAULT_TRACE_WINDOW;
 	o->trace_limit = MAIN_DEFAULT_TRACE_LIMIT;
+	o->readahead = MAIN_DEFAULT_READAHEAD;
 	while ((c = getopt_long(argc, argv, "s:m:q:fp:l:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -250,6 +258,11 @@ main_parse(int argc, char **argv, struct main_opts *o)
 			if (ic_size_parse(optarg, &o->trace_limit) < 0 ||
 			    o->trace_limit < IC_CACHED_BLOCK)
 				return main_bad_usage("--trace-limit: not a size of 4K or more", optarg);
+			break;
+		case MAIN_OPT_READAHEAD:
+			if (ic_size_parse(optarg, &o->readahead) < 0 ||
+			    o->readahead > MAIN_MAX_READAHEAD)
+				return main_bad_usage("--readahead: not a size from 0 to 256M", optarg);
 			break;
 		case 'f':
 			o->foreground = true;
@@ -453,6 +466,7 @@ main(int argc, char **argv)
 		ic_log(IC_LOG_ERR, "dedup: %s (--no-dedup starts without it)", strerror(-rc));
 		return 1;
 	}
+	d.store.readahead = (uint32_t)(o.readahead >> IC_CACHED_BLOCK_SHIFT);
 	d.uid_sessions = (unsigned)o.uid_sessions;
 	d.no_shared = o.no_shared;
 	main_traces(&d.traces, &o);

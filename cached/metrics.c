@@ -68,6 +68,10 @@ static const struct {
 	  IC_CACHED_STAT_TRACE_FILLS },
 	{ "isocached_trace_blocks_total", "counter", "Blocks boot trace replays filled.",
 	  IC_CACHED_STAT_TRACE_BLOCKS },
+	{ "isocached_readahead_fills_total", "counter", "Fills sequential readahead started.",
+	  IC_CACHED_STAT_AHEAD_FILLS },
+	{ "isocached_readahead_blocks_total", "counter", "Blocks sequential readahead filled.",
+	  IC_CACHED_STAT_AHEAD_BLOCKS },
 };
 
 /* READ latency: bucket i of the daemon counts [2^i, 2^(i+1)) us, the last

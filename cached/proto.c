@@ -256,7 +256,7 @@ ic_cached_stat_name(enum ic_cached_stat s, char *buf, size_t cap)
 		"evictions", "bytes_served", "backing_bytes", "blocks", "mem_limit",
 		"l2_hits", "l2_misses", "l2_bytes_read", "l2_bytes_written", "l2_csum_fails",
 		"l2_evictions", "l2_blocks", "l2_limit", "shared_hits", "dedup_bytes",
-		"trace_fills", "trace_blocks",
+		"trace_fills", "trace_blocks", "readahead_fills", "readahead_blocks",
 	};
 
 	if ((int)s < 0 || s >= IC_CACHED_STAT_COUNT)

@@ -26,7 +26,7 @@
 #include <sys/socket.h>
 
 #define IC_CACHED_MAGIC 0x44434349u /* "ICCD" in memory order */
-#define IC_CACHED_VERSION 4
+#define IC_CACHED_VERSION 5
 #define IC_CACHED_BLOCK 4096u
 #define IC_CACHED_BLOCK_SHIFT 12
 #define IC_CACHED_HDR_SIZE 24
@@ -92,6 +92,9 @@ enum ic_cached_stat {
 	/* Version 4: boot trace replay (docs/CACHED.md, "Boot traces"). */
 	IC_CACHED_STAT_TRACE_FILLS,  /* fills a trace replay started (layer file or L2) */
 	IC_CACHED_STAT_TRACE_BLOCKS, /* blocks those fills read */
+	/* Version 5: sequential readahead (docs/CACHED.md, "Fills"). */
+	IC_CACHED_STAT_AHEAD_FILLS,  /* fills readahead started (layer file or L2) */
+	IC_CACHED_STAT_AHEAD_BLOCKS, /* blocks those fills read */
 	/* READ latency, request received to reply queued: bucket i counts
 	 * reads of [2^i, 2^(i+1)) microseconds; the last bucket is open. */
 	IC_CACHED_STAT_LAT0,

@@ -14,12 +14,12 @@ import socket
 import struct
 import time
 
-MAGIC, VERSION = 0x44434349, 4
+MAGIC, VERSION = 0x44434349, 5
 HELLO, REGISTER, READ, PREFETCH, STATS, DROP, BYE = range(1, 8)
 REPLY = 0x8000
 F_WAIT = 1
 BLOCK = 4096
-NSTATS = 38
+NSTATS = 40
 HANDLE_ALL = 0xFFFFFFFF
 # Request bodies (after the 24-byte header), as struct formats.
 BODY = {HELLO: "<II", REGISTER: "<", READ: "<IIIQ", PREFETCH: "<IIQ", STATS: "<I", DROP: "<I",

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -217,6 +218,129 @@ test_no_wait_returns_at_once_and_fills(void **state)
 	assert_int_equal(fx.l->stats[IC_CACHED_STAT_HITS], 4);
 }
 
+/* Fills fill_ahead queued: blocks of fill k. */
+static void
+expect_fill(unsigned k, uint64_t block, uint32_t nblocks)
+{
+	assert_true(k < fx.nsubmitted);
+	assert_int_equal(fx.submitted[k]->block, block);
+	assert_int_equal(fx.submitted[k]->nblocks, nblocks);
+}
+
+/* A stream of sequential misses is read ahead of its readers, farther
+ * each time they catch up; random misses are not. */
+static void
+test_sequential_stream_is_read_ahead(void **state)
+{
+	static uint8_t dst[IC_CACHED_BLOCK];
+	struct cached_req r[5];
+
+	(void)state;
+	fx.st.readahead = 4 * CACHED_FILL_MAX; /* 256 blocks */
+	req_init(&r[0], dst, 0, 1, true); /* one miss is no stream */
+	cached_req_run(&fx.st, &r[0]);
+	assert_int_equal(fx.nsubmitted, 1);
+	expect_fill(0, 0, 16);
+	req_init(&r[1], dst, 16, 1, true); /* the next one is: 64 blocks past it */
+	cached_req_run(&fx.st, &r[1]);
+	assert_int_equal(fx.nsubmitted, 3);
+	expect_fill(1, 16, 32); /* the miss, its window grown */
+	expect_fill(2, 48, 32); /* ahead, to 16 + 64 */
+	assert_int_equal(fx.l->stats[IC_CACHED_STAT_AHEAD_FILLS], 1);
+	assert_int_equal(fx.l->stats[IC_CACHED_STAT_AHEAD_BLOCKS], 32);
+	/* A reader waiting on the readahead fill: twice as far past it. */
+	req_init(&r[2], dst, 60, 1, true);
+	cached_req_run(&fx.st, &r[2]);
+	assert_int_equal(fx.l->stats[IC_CACHED_STAT_JOINS], 1);
+	assert_int_equal(fx.nsubmitted, 5);
+	expect_fill(3, 80, CACHED_FILL_MAX); /* fills of CACHED_FILL_MAX at most */
+	expect_fill(4, 144, 44);	     /* to 60 + 128 */
+	for (unsigned k = 0; k < 5; k++)
+		complete(k, 1 << 20, 0);
+	assert_int_equal(fx.finished, 3);
+	assert_int_equal(r[2].hits, 1);
+	assert_int_equal(dst[0], 60);
+	/* Hits are not seen; a miss where readahead stopped goes on with it. */
+	req_init(&r[3], dst, 188, 1, true);
+	cached_req_run(&fx.st, &r[3]);
+	assert_int_equal(fx.nsubmitted, 9);
+	expect_fill(5, 188, 64); /* sequential: its window grown */
+	expect_fill(6, 252, 64);
+	expect_fill(8, 380, 64); /* to 188 + 256, the most */
+	assert_int_equal(fx.l->ra_dist, 256);
+	for (unsigned k = 5; k < 9; k++)
+		complete(k, 1 << 20, 0);
+	/* A random miss elsewhere: one cluster, nothing ahead. */
+	req_init(&r[4], dst, 900, 1, true);
+	cached_req_run(&fx.st, &r[4]);
+	assert_int_equal(fx.nsubmitted, 10);
+	expect_fill(9, 896, CACHED_FILL_MIN);
+	complete(9, 1 << 20, 0);
+	assert_int_equal(fx.finished, 5);
+	assert_int_equal(fx.l->stats[IC_CACHED_STAT_AHEAD_BLOCKS], 32 + 64 + 44 + 3 * 64);
+	assert_int_equal(fx.l->stats[IC_CACHED_STAT_EVICTIONS], 0);
+}
+
+/* Readahead takes only free room (here: what the uid's quota leaves) and
+ * stops at a hole of the layer file; --readahead 0 reads nothing ahead. */
+static void
+test_readahead_bounds(void **state)
+{
+	static uint8_t dst[IC_CACHED_BLOCK], data[200 * IC_CACHED_BLOCK];
+	char path[] = "/tmp/test_cached_fill.XXXXXX";
+	int fd = mkstemp(path), null_fd = fx.l->fd;
+	struct cached_req r[5];
+
+	(void)state;
+	assert_true(fd >= 0);
+	unlink(path);
+	/* off: nothing but the miss */
+	req_init(&r[0], dst, 0, 1, true);
+	cached_req_run(&fx.st, &r[0]);
+	assert_int_equal(fx.nsubmitted, 1);
+	complete(0, 1 << 20, 0);
+	/* A quota of 50 blocks: the reader's fill takes 32, readahead the 18
+	 * left, and no more once the reader catches up. */
+	fx.st.readahead = 4 * CACHED_FILL_MAX;
+	assert_int_equal(cached_store_set_quota(&fx.st, 1000, 50 * IC_CACHED_BLOCK), 0);
+	req_init(&r[1], dst, CACHED_FILL_MIN, 1, true);
+	r[1].uid = cached_store_uid(&fx.st, 1000);
+	cached_req_run(&fx.st, &r[1]);
+	assert_int_equal(fx.nsubmitted, 3);
+	expect_fill(1, CACHED_FILL_MIN, 2 * CACHED_FILL_MIN);
+	expect_fill(2, 3 * CACHED_FILL_MIN, 18);
+	assert_int_equal(fx.st.uids[r[1].uid].used, 50);
+	req_init(&r[2], dst, 60, 1, true);
+	r[2].uid = cached_store_uid(&fx.st, 1000);
+	cached_req_run(&fx.st, &r[2]);
+	assert_int_equal(fx.nsubmitted, 3);
+	for (unsigned k = 1; k < 3; k++)
+		complete(k, 1 << 20, 0);
+	/* A layer file with data in its first 200 blocks only. */
+	memset(data, 'x', sizeof(data));
+	assert_int_equal(pwrite(fd, data, sizeof(data), 0), (ssize_t)sizeof(data));
+	assert_int_equal(ftruncate(fd, LAYER_BLOCKS * IC_CACHED_BLOCK), 0);
+	fx.l->fd = fd;
+	fx.st.uids[r[2].uid].capped = false;
+	req_init(&r[3], dst, 66, 1, true); /* where readahead stopped: sequential */
+	cached_req_run(&fx.st, &r[3]);
+	assert_int_equal(fx.nsubmitted, 6);
+	expect_fill(3, 66, 64);
+	expect_fill(4, 130, 64);
+	expect_fill(5, 194, 6); /* to the hole, not to 66 + 256 */
+	req_init(&r[4], dst, 196, 1, true); /* caught up: nothing past the hole */
+	cached_req_run(&fx.st, &r[4]);
+	assert_int_equal(fx.nsubmitted, 6);
+	for (unsigned k = 0; k < fx.nsubmitted; k++)
+		assert_true(fx.submitted[k]->block + fx.submitted[k]->nblocks <= 200);
+	assert_int_equal(fx.l->ra_end, 200);
+	assert_int_equal(fx.l->stats[IC_CACHED_STAT_EVICTIONS], 0);
+	for (unsigned k = 3; k < fx.nsubmitted; k++)
+		complete(k, 1 << 20, 0);
+	fx.l->fd = null_fd;
+	close(fd);
+}
+
 int
 main(void)
 {
@@ -227,6 +351,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_short_reads_resume_and_eof_zeroes, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_failed_fill_releases_waiters, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sequential_stream_is_read_ahead, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_readahead_bounds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_wait_returns_at_once_and_fills, setup,
 						teardown),
 	};

@@ -131,22 +131,27 @@ test_version3(void **state)
 			    "shared_hits");
 }
 
-/* Version 4: the dedup_bytes, trace_fills and trace_blocks counters,
- * three more u64 in STATS replies. */
+/* Version 4: the dedup_bytes, trace_fills and trace_blocks counters;
+ * version 5: readahead_fills and readahead_blocks; a u64 each in STATS
+ * replies. */
 static void
-test_version4(void **state)
+test_version5(void **state)
 {
 	char name[32];
 
 	(void)state;
-	assert_int_equal(IC_CACHED_VERSION, 4);
-	assert_int_equal(ic_cached_msg_size(IC_CACHED_STATS | IC_CACHED_REPLY), 332);
+	assert_int_equal(IC_CACHED_VERSION, 5);
+	assert_int_equal(ic_cached_msg_size(IC_CACHED_STATS | IC_CACHED_REPLY), 348);
 	assert_string_equal(ic_cached_stat_name(IC_CACHED_STAT_DEDUP_BYTES, name, sizeof(name)),
 			    "dedup_bytes");
 	assert_string_equal(ic_cached_stat_name(IC_CACHED_STAT_TRACE_FILLS, name, sizeof(name)),
 			    "trace_fills");
 	assert_string_equal(ic_cached_stat_name(IC_CACHED_STAT_TRACE_BLOCKS, name, sizeof(name)),
 			    "trace_blocks");
+	assert_string_equal(ic_cached_stat_name(IC_CACHED_STAT_AHEAD_FILLS, name, sizeof(name)),
+			    "readahead_fills");
+	assert_string_equal(ic_cached_stat_name(IC_CACHED_STAT_AHEAD_BLOCKS, name, sizeof(name)),
+			    "readahead_blocks");
 }
 
 static void
@@ -247,7 +252,7 @@ main(void)
 		cmocka_unit_test(test_little_endian_layout),
 		cmocka_unit_test(test_refuses_bad_header),
 		cmocka_unit_test(test_version3),
-		cmocka_unit_test(test_version4),
+		cmocka_unit_test(test_version5),
 		cmocka_unit_test(test_refuses_bad_fields),
 		cmocka_unit_test(test_refuses_bad_sizes),
 		cmocka_unit_test(test_refuses_wrong_direction_and_status),
