@@ -75,10 +75,13 @@ enum {
 	TRANSPORT_CUT = 3,	 /* a repeatable request: the connection broke */
 };
 
-/* An attempt's bound on its answer's first byte (a watch's). */
+/* What libcurl's progress calls check during an attempt: the bound on
+ * its answer's first byte (a watch's), and the client's go_on. */
 struct transport_first {
-	int64_t until_ms; /* ic_now_ms */
+	const struct ic_etcd *etcd;
+	int64_t until_ms; /* ic_now_ms; 0: no bound */
 	bool silent;      /* the bound passed with no byte: the attempt stopped */
+	bool stopped;     /* go_on said no: the attempt stopped */
 };
 
 struct ic_etcd {
@@ -97,6 +100,9 @@ struct ic_etcd {
 	 * first, and after etcd said it is no longer valid). */
 	char user[IC_ETCD_USER_MAX];
 	char token[IC_ETCD_TOKEN_MAX];
+	/* ic_etcd_set_go_on: NULL, or calls stop once it returns false */
+	bool (*go_on)(void *arg);
+	void *go_on_arg;
 	/* What was last logged of each member being unreachable, and of none
 	 * being so (the last slot), and when (TRANSPORT_QUIET_MS). */
 	struct {
@@ -246,6 +252,20 @@ ic_etcd_last_error(const struct ic_etcd *etcd)
 	return etcd->error;
 }
 
+void
+ic_etcd_set_go_on(struct ic_etcd *etcd, bool (*fn)(void *arg), void *arg)
+{
+	etcd->go_on = fn;
+	etcd->go_on_arg = arg;
+}
+
+/* Does the client's caller still wait for its call? */
+static bool
+transport_go_on(const struct ic_etcd *etcd)
+{
+	return !etcd->go_on || etcd->go_on(etcd->go_on_arg);
+}
+
 const char *
 ic_etcd_endpoint(const struct ic_etcd *etcd)
 {
@@ -334,7 +354,8 @@ transport_cut(CURLcode res)
 }
 
 /* libcurl's progress callback, about once a second and at every chunk:
- * stop a transfer that got no byte of its answer within its bound. */
+ * stop a transfer whose caller no longer waits, or that got no byte of
+ * its answer within its bound. */
 static int
 transport_first_check(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
 		      curl_off_t ulnow)
@@ -342,7 +363,11 @@ transport_first_check(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 	struct transport_first *f = ctx;
 
 	(void)dltotal, (void)ultotal, (void)ulnow;
-	if (dlnow > 0 || ic_now_ms() < f->until_ms)
+	if (!transport_go_on(f->etcd)) {
+		f->stopped = true;
+		return 1;
+	}
+	if (!f->until_ms || dlnow > 0 || ic_now_ms() < f->until_ms)
 		return 0;
 	f->silent = true;
 	return 1;
@@ -358,7 +383,8 @@ transport_attempt(struct ic_etcd *etcd, const char *ep, const char *path, const 
 		  int64_t left_ms, int64_t connect_ms, int64_t first_ms, bool repeatable,
 		  const struct transport_sink *sink)
 {
-	struct transport_first first = { .until_ms = ic_now_ms() + first_ms };
+	struct transport_first first = { .etcd = etcd,
+					 .until_ms = first_ms ? ic_now_ms() + first_ms : 0 };
 	char url[IC_ETCD_ENDPOINT_MAX + 64], cerr[CURL_ERROR_SIZE] = "";
 	struct curl_slist *headers;
 	long sent = 0;
@@ -391,7 +417,7 @@ transport_attempt(struct ic_etcd *etcd, const char *ep, const char *path, const 
 	lc.easy_setopt(c, CURLOPT_WRITEFUNCTION, sink->write);
 	lc.easy_setopt(c, CURLOPT_WRITEDATA, sink->ctx);
 	lc.easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
-	if (first_ms) {
+	if (first_ms || etcd->go_on) {
 		lc.easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 		lc.easy_setopt(c, CURLOPT_XFERINFOFUNCTION, transport_first_check);
 		lc.easy_setopt(c, CURLOPT_XFERINFODATA, &first);
@@ -419,6 +445,11 @@ transport_attempt(struct ic_etcd *etcd, const char *ep, const char *path, const 
 
 	if (res == CURLE_OK || res == CURLE_WRITE_ERROR)
 		return sink->finish(etcd, sink->ctx, http, res == CURLE_WRITE_ERROR);
+	if (res == CURLE_ABORTED_BY_CALLBACK && first.stopped) {
+		ic_etcd_fail(etcd, "abandoned: its caller no longer waits for it%s",
+			     sent ? " (it was sent, and may yet be applied)" : "");
+		return -ECANCELED;
+	}
 	what = cerr[0] ? cerr : lc.easy_strerror(res);
 	hint = transport_hint(etcd, res, cerr);
 	if (sent == 0) {
@@ -530,6 +561,12 @@ transport_run(struct ic_etcd *etcd, const char *path, struct json_object *req,
 			ic_sleep_ms(left < TRANSPORT_ROUND_PAUSE_MS ? left
 								 : TRANSPORT_ROUND_PAUSE_MS);
 			left = deadline - ic_now_ms();
+		}
+		if (!transport_go_on(etcd)) {
+			etcd->at = etcd->url.endpoint[idx];
+			ic_etcd_fail(etcd, "abandoned: its caller no longer waits for it");
+			rc = -ECANCELED;
+			break;
 		}
 		if (left < TRANSPORT_ATTEMPT_MIN_MS) {
 			/* An "unavailable" answer or a hung attempt says more. */

@@ -96,13 +96,14 @@ ic_meta_abort(struct ic_meta_txn *txn)
 }
 
 int
-ic_meta_txn_fence(struct ic_meta_txn *txn, const char *key, int64_t mod_revision)
+ic_meta_txn_fence(struct ic_meta_txn *txn, const char *key, int64_t mod_revision,
+		  bool (*valid)(void *arg), void *arg)
 {
 	if (!txn->meta->ops->fence)
 		return -EOPNOTSUPP;
 	if (!txn->write)
 		return -EINVAL;
-	return txn->meta->ops->fence(txn, key, mod_revision);
+	return txn->meta->ops->fence(txn, key, mod_revision, valid, arg);
 }
 
 int

@@ -66,7 +66,8 @@ struct meta_backend {
 	 * names a layer file after it before it commits. */
 	int (*new_id)(struct ic_meta_txn *txn, uint64_t *out);
 	/* Optional (NULL: -EOPNOTSUPP): ic_meta_txn_fence. */
-	int (*fence)(struct ic_meta_txn *txn, const char *key, int64_t mod_revision);
+	int (*fence)(struct ic_meta_txn *txn, const char *key, int64_t mod_revision,
+		     bool (*valid)(void *arg), void *arg);
 	/* Optional (NULL: a local store): the etcd URL and record keys. */
 	const struct ic_etcd_url *(*etcd_url)(const struct ic_meta *meta);
 	int (*etcd_key)(const struct ic_meta *meta, const char *kind, const char *name, char *buf,

@@ -62,6 +62,8 @@ struct etcd_txn {
 	struct {
 		char *key;
 		int64_t mod;
+		bool (*valid)(void *arg); /* NULL: always */
+		void *arg;
 	} fence[ETCD_FENCES_MAX];
 	unsigned nfences;
 	struct etcd_map *maps; /* extent maps loaded, with their dirty chunks */
@@ -87,7 +89,11 @@ int etcd_db_prefix(const struct etcd_meta *meta, enum meta_db db, char *buf);
 int etcd_txn_begin(struct ic_meta *meta, bool write, struct ic_meta_txn **out);
 int etcd_txn_commit(struct ic_meta_txn *txn);
 void etcd_txn_abort(struct ic_meta_txn *txn);
-int etcd_txn_fence(struct ic_meta_txn *txn, const char *key, int64_t mod_revision);
+int etcd_txn_fence(struct ic_meta_txn *txn, const char *key, int64_t mod_revision,
+		   bool (*valid)(void *arg), void *arg);
+/* Do the holders of txn's fences still wait for its commit (each fence's
+ * valid)? An ic_etcd_set_go_on function; arg is the etcd_txn. */
+bool etcd_txn_valid(void *arg);
 /* A fresh disk id: info/next_disk_id moved on by compare-and-swap at once,
  * outside the transaction, so that no two transactions get one id. */
 int etcd_new_id(struct ic_meta_txn *txn, uint64_t *out);

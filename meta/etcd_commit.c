@@ -279,6 +279,22 @@ etcd_commit_unknown(int rc)
 	return rc == -ETIMEDOUT || rc == -ECONNRESET || rc == -EAGAIN;
 }
 
+/* c sent as one etcd txn; -ECANCELED as soon as a fence's holder no
+ * longer waits for it (etcd_txn_valid), which may be while it waits for
+ * its answer: then it may yet be applied. */
+static int
+etcd_commit_call(struct etcd_txn *txn, const struct etcd_commit *c,
+		 struct ic_etcd_txn_result *res, int64_t left)
+{
+	int rc;
+
+	ic_etcd_set_go_on(txn->client, etcd_txn_valid, txn);
+	rc = ic_etcd_txn(txn->client, c->cmp, c->ncmp, c->op, c->nop, c->check, c->ncheck,
+			 (unsigned)left, res);
+	ic_etcd_set_go_on(txn->client, NULL, NULL);
+	return rc;
+}
+
 /* Send c; while its outcome is unknown and it is safe to send again (c->once),
  * send it again (the transport begins at another member) until the
  * client's timeout has passed once more. *tries: how many were sent. */
@@ -290,9 +306,9 @@ etcd_commit_attempts(struct etcd_txn *txn, const struct etcd_commit *c,
 	int rc;
 
 	for (*tries = 1;; ++*tries) {
-		rc = ic_etcd_txn(txn->client, c->cmp, c->ncmp, c->op, c->nop, c->check, c->ncheck,
-				 (unsigned)left, res);
-		if (!c->once || !(etcd_commit_unknown(rc) || (*tries > 1 && rc == -ECONNREFUSED)))
+		rc = etcd_commit_call(txn, c, res, left);
+		if (rc == -ECANCELED || !c->once ||
+		    !(etcd_commit_unknown(rc) || (*tries > 1 && rc == -ECONNREFUSED)))
 			return rc;
 		if (!deadline)
 			deadline = ic_now_ms() + txn->meta->timeout_ms;
@@ -317,7 +333,8 @@ etcd_commit_attempts(struct etcd_txn *txn, const struct etcd_commit *c,
  * while its outcome is unknown; *rev: the revision it was applied at.
  * When it fails, *unknown says whether it may be applied all the same
  * (then -ETIMEDOUT, -ECONNRESET or -ESTALE, never -EAGAIN, which says
- * nothing was written). */
+ * nothing was written). A commit its fences' holders stopped waiting for
+ * (etcd_txn_valid) fails with -ESTALE, its outcome unknown. */
 static int
 etcd_commit_once(struct etcd_txn *txn, struct etcd_commit *c, const struct etcd_steps *st,
 		 int64_t *rev, bool *unknown)
@@ -334,7 +351,7 @@ etcd_commit_once(struct etcd_txn *txn, struct etcd_commit *c, const struct etcd_
 	rc = etcd_commit_attempts(txn, c, &res, &tries);
 	answered = rc == 0;
 	if (rc) {
-		*unknown = tries > 1 || etcd_commit_unknown(rc);
+		*unknown = tries > 1 || etcd_commit_unknown(rc) || rc == -ECANCELED;
 		ic_log(IC_LOG_ERR, "%s: metadata commit failed: %s%s", txn->meta->text,
 		       ic_etcd_last_error(txn->client),
 		       *unknown ? " (whether it was applied is unknown; it is applied whole or not "
@@ -364,6 +381,8 @@ etcd_commit_once(struct etcd_txn *txn, struct etcd_commit *c, const struct etcd_
 		ic_etcd_kvs_free(&res.got);
 	if (*unknown && rc == -EAGAIN) /* no member could take it: unknown all the same */
 		rc = -ETIMEDOUT;
+	if (rc == -ECANCELED) /* the fence's lease ran out while it was in flight */
+		rc = -ESTALE;
 	return rc;
 }
 

@@ -278,7 +278,8 @@ etcd_txn_walk(struct etcd_txn *txn, const char *prefix,
 }
 
 int
-etcd_txn_fence(struct ic_meta_txn *base, const char *key, int64_t mod_revision)
+etcd_txn_fence(struct ic_meta_txn *base, const char *key, int64_t mod_revision,
+	       bool (*valid)(void *arg), void *arg)
 {
 	struct etcd_txn *txn = etcd_txn(base);
 
@@ -287,8 +288,21 @@ etcd_txn_fence(struct ic_meta_txn *base, const char *key, int64_t mod_revision)
 	txn->fence[txn->nfences].key = strdup(key);
 	if (!txn->fence[txn->nfences].key)
 		return -ENOMEM;
+	txn->fence[txn->nfences].valid = valid;
+	txn->fence[txn->nfences].arg = arg;
 	txn->fence[txn->nfences++].mod = mod_revision;
 	return 0;
+}
+
+bool
+etcd_txn_valid(void *arg)
+{
+	const struct etcd_txn *txn = arg;
+
+	for (unsigned i = 0; i < txn->nfences; i++)
+		if (txn->fence[i].valid && !txn->fence[i].valid(txn->fence[i].arg))
+			return false;
+	return true;
 }
 
 /* Optimistic as the rest, but at once and alone: the id is taken when the

@@ -238,11 +238,20 @@ owner_lease_try(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char 
 	return rc;
 }
 
+/* owner_lease_valid for a metadata commit under the lease: not waited for
+ * once the lease may have run out (ic_meta_txn_fence). */
+static bool
+lease_still_valid(void *l)
+{
+	return owner_lease_valid(l);
+}
+
 int
 owner_lease_check(struct owner_lease *l, struct ic_meta_txn *txn)
 {
 	struct ic_etcd_kv kv = { 0 };
-	int rc = txn ? ic_meta_txn_fence(txn, l->key, l->token) : -EOPNOTSUPP;
+	int rc = txn ? ic_meta_txn_fence(txn, l->key, l->token, lease_still_valid, l)
+		     : -EOPNOTSUPP;
 
 	/* A store in etcd: the commit itself compares the token, atomically. */
 	if (rc != -EOPNOTSUPP) {

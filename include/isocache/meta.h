@@ -105,9 +105,15 @@ int ic_meta_erase(struct ic_meta *meta);
 /* Make a write transaction's commit conditional on the etcd key (a full
  * key, as ic_meta_etcd_key gives) still having this mod_revision (the
  * fencing token of a multi-host owner): the commit then fails with -ESTALE
- * and writes nothing. Up to 8 fences per transaction (-E2BIG past that).
- * -EOPNOTSUPP on a local store, -EINVAL on a read transaction. */
-int ic_meta_txn_fence(struct ic_meta_txn *txn, const char *key, int64_t mod_revision);
+ * and writes nothing. valid (NULL: none) says whether the token's holder
+ * may still write (its lease cannot have run out): once valid(arg) says
+ * no, the commit is neither sent nor waited for any longer, and fails with
+ * -ESTALE (sent already, it may yet be applied: before another holder
+ * took the key, as the compare sees to). Up to 8 fences per transaction
+ * (-E2BIG past that). -EOPNOTSUPP on a local store, -EINVAL on a read
+ * transaction. */
+int ic_meta_txn_fence(struct ic_meta_txn *txn, const char *key, int64_t mod_revision,
+		      bool (*valid)(void *arg), void *arg);
 
 /* ---- disks: disk_id → record ---- */
 #define IC_DISK_FROZEN 0x1u

@@ -15,8 +15,8 @@
 #
 # Also run on a store in etcd (e2e-etcdstore/hosts-quorum): there a
 # commit sent to the frozen member is sent again to another, and the
-# writer's flush in flight when quorum goes fails only after its commit's
-# 5 s etcd timeout and the retries after it, after a's fence.
+# writer's flush in flight when quorum goes fails when a fences itself:
+# its commit is not waited for once a's lease may have run out.
 HOST_TTL=3
 source "$(dirname "$0")/hosts-functions.bash"
 requires qemu-img

@@ -109,10 +109,18 @@ test_etcd_read_is_a_snapshot(void **state)
 	ic_meta_close(other);
 }
 
+/* A fence's holder that no longer waits for its commit. */
+static bool
+never_valid(void *arg)
+{
+	(void)arg;
+	return false;
+}
+
 /* The seams owner/ builds on: the URL, the record keys, the record owner/
  * writes (with the shared codec) read back by ic_meta_owner_get, and a
  * fence: a commit conditional on a key's mod_revision, -ESTALE and nothing
- * written once the key moved on. */
+ * written once the key moved on or its holder stopped waiting. */
 static void
 test_etcd_seams_and_fence(void **state)
 {
@@ -146,18 +154,25 @@ test_etcd_seams_and_fence(void **state)
 	ic_meta_abort(txn);
 
 	assert_int_equal(ic_meta_begin(f->meta, true, &txn), 0);
-	assert_int_equal(ic_meta_txn_fence(txn, key, rev), 0);
+	assert_int_equal(ic_meta_txn_fence(txn, key, rev, NULL, NULL), 0);
 	assert_int_equal(ic_meta_name_put(txn, "fenced-ok", 1), 0);
 	assert_int_equal(ic_meta_commit(txn), 0);
 	assert_int_equal(ic_etcd_put(etcd, key, buf, sizeof(buf), 0, &rev2), 0);
 	assert_true(rev2 > rev);
 	assert_int_equal(ic_meta_begin(f->meta, true, &txn), 0);
-	assert_int_equal(ic_meta_txn_fence(txn, key, rev), 0);
+	assert_int_equal(ic_meta_txn_fence(txn, key, rev, NULL, NULL), 0);
 	assert_int_equal(ic_meta_name_put(txn, "deposed", 1), 0);
+	assert_int_equal(ic_meta_commit(txn), -ESTALE);
+	/* The token is still the record's, but its holder no longer waits
+	 * (its lease may have run out): not sent, -ESTALE. */
+	assert_int_equal(ic_meta_begin(f->meta, true, &txn), 0);
+	assert_int_equal(ic_meta_txn_fence(txn, key, rev2, never_valid, NULL), 0);
+	assert_int_equal(ic_meta_name_put(txn, "lapsed", 1), 0);
 	assert_int_equal(ic_meta_commit(txn), -ESTALE);
 	assert_int_equal(ic_meta_begin(f->meta, false, &txn), 0);
 	assert_int_equal(ic_meta_name_get(txn, "fenced-ok", &id), 0);
 	assert_int_equal(ic_meta_name_get(txn, "deposed", &id), -ENOENT);
+	assert_int_equal(ic_meta_name_get(txn, "lapsed", &id), -ENOENT);
 	ic_meta_abort(txn);
 	ic_etcd_close(etcd);
 }

@@ -281,7 +281,7 @@ test_local_store_has_no_etcd_seams(void **state)
 	assert_null(ic_meta_etcd_url(f->meta));
 	assert_int_equal(ic_meta_etcd_key(f->meta, "owners", "vm1", key, sizeof(key)), -EINVAL);
 	assert_int_equal(ic_meta_begin(f->meta, true, &txn), 0);
-	assert_int_equal(ic_meta_txn_fence(txn, "/isocache/x/owners/vm1", 7), -EOPNOTSUPP);
+	assert_int_equal(ic_meta_txn_fence(txn, "/isocache/x/owners/vm1", 7, NULL, NULL), -EOPNOTSUPP);
 	ic_meta_abort(txn);
 }
 
