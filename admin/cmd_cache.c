@@ -71,6 +71,10 @@ cache_stats_json(const char *name, const uint64_t *s, double ratio, uint64_t sav
 		{ "l2_blocks", IC_CACHED_STAT_L2_BLOCKS },
 		{ "l2_limit", IC_CACHED_STAT_L2_LIMIT },
 		{ "dedup_bytes", IC_CACHED_STAT_DEDUP_BYTES },
+		{ "trace_fills", IC_CACHED_STAT_TRACE_FILLS },
+		{ "trace_blocks", IC_CACHED_STAT_TRACE_BLOCKS },
+		{ "readahead_fills", IC_CACHED_STAT_AHEAD_FILLS },
+		{ "readahead_blocks", IC_CACHED_STAT_AHEAD_BLOCKS },
 	};
 	struct json_object *o = json_object_new_object();
 	char text[16];

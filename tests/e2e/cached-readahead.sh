@@ -41,6 +41,14 @@ cmp "$TESTDIR/copy.raw" "$TESTDIR/base.raw" || fail "nbdcopy: wrong data"
 ahead=$(cached_stat all readahead_blocks)
 echo "nbdcopy: readahead_blocks $ahead"
 ((ahead > 0)) || fail "nbdcopy: nothing was read ahead"
+# isocache-admin cache stats --json says so too, for the layer and in all.
+"$ADMIN" cache stats --json | /usr/bin/python3 -c '
+import json, sys
+rows = {r["layer"]: r for r in json.load(sys.stdin)}
+assert rows["base@gold"]["readahead_blocks"] > 0, rows["base@gold"]
+assert rows["(daemon total)"]["readahead_fills"] > 0, rows["(daemon total)"]
+assert rows["(daemon total)"]["trace_fills"] == 0, rows["(daemon total)"]
+' || fail "cache stats --json does not show the readahead"
 _ic_kill_pidfile "$TESTDIR/cached.pid"
 
 # Random 4 KiB reads, none at a 64 KiB boundary (where a fill that read a
