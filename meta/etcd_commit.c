@@ -334,7 +334,7 @@ etcd_commit_attempts(struct etcd_txn *txn, const struct etcd_commit *c,
  * When it fails, *unknown says whether it may be applied all the same
  * (then -ETIMEDOUT, -ECONNRESET or -ESTALE, never -EAGAIN, which says
  * nothing was written). A commit its fences' holders stopped waiting for
- * (etcd_txn_valid) fails with -ESTALE, its outcome unknown. */
+ * (etcd_txn_valid) fails with -ETIMEDOUT: it may have been sent. */
 static int
 etcd_commit_once(struct etcd_txn *txn, struct etcd_commit *c, const struct etcd_steps *st,
 		 int64_t *rev, bool *unknown)
@@ -381,8 +381,11 @@ etcd_commit_once(struct etcd_txn *txn, struct etcd_commit *c, const struct etcd_
 		ic_etcd_kvs_free(&res.got);
 	if (*unknown && rc == -EAGAIN) /* no member could take it: unknown all the same */
 		rc = -ETIMEDOUT;
-	if (rc == -ECANCELED) /* the fence's lease ran out while it was in flight */
-		rc = -ESTALE;
+	/* The fence's lease ran out while it was in flight: -ESTALE would say
+	 * "nothing written", and a caller would then remove what it names
+	 * (ic_meta_commit_unknown). */
+	if (rc == -ECANCELED)
+		rc = -ETIMEDOUT;
 	return rc;
 }
 

@@ -108,8 +108,9 @@ int ic_meta_erase(struct ic_meta *meta);
  * and writes nothing. valid (NULL: none) says whether the token's holder
  * may still write (its lease cannot have run out): once valid(arg) says
  * no, the commit is neither sent nor waited for any longer, and fails with
- * -ESTALE (sent already, it may yet be applied: before another holder
- * took the key, as the compare sees to). Up to 8 fences per transaction
+ * -ETIMEDOUT, its outcome unknown (sent already, it may yet be applied:
+ * before another holder took the key, as the compare sees to). The owner
+ * is fenced by then: its I/O fails with -ESTALE. Up to 8 fences per transaction
  * (-E2BIG past that). -EOPNOTSUPP on a local store, -EINVAL on a read
  * transaction. */
 int ic_meta_txn_fence(struct ic_meta_txn *txn, const char *key, int64_t mod_revision,
