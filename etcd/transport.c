@@ -77,7 +77,7 @@ enum {
 
 /* What libcurl's progress calls check during an attempt: the bound on
  * its answer's first byte (a watch's), and the client's go_on. */
-struct transport_first {
+struct transport_progress {
 	const struct ic_etcd *etcd;
 	int64_t until_ms; /* ic_now_ms; 0: no bound */
 	bool silent;      /* the bound passed with no byte: the attempt stopped */
@@ -357,10 +357,10 @@ transport_cut(CURLcode res)
  * stop a transfer whose caller no longer waits, or that got no byte of
  * its answer within its bound. */
 static int
-transport_first_check(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+transport_progress_check(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
 		      curl_off_t ulnow)
 {
-	struct transport_first *f = ctx;
+	struct transport_progress *f = ctx;
 
 	(void)dltotal, (void)ultotal, (void)ulnow;
 	if (!transport_go_on(f->etcd)) {
@@ -383,7 +383,7 @@ transport_attempt(struct ic_etcd *etcd, const char *ep, const char *path, const 
 		  int64_t left_ms, int64_t connect_ms, int64_t first_ms, bool repeatable,
 		  const struct transport_sink *sink)
 {
-	struct transport_first first = { .etcd = etcd,
+	struct transport_progress prog = { .etcd = etcd,
 					 .until_ms = first_ms ? ic_now_ms() + first_ms : 0 };
 	char url[IC_ETCD_ENDPOINT_MAX + 64], cerr[CURL_ERROR_SIZE] = "";
 	struct curl_slist *headers;
@@ -419,8 +419,8 @@ transport_attempt(struct ic_etcd *etcd, const char *ep, const char *path, const 
 	lc.easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
 	if (first_ms || etcd->go_on) {
 		lc.easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-		lc.easy_setopt(c, CURLOPT_XFERINFOFUNCTION, transport_first_check);
-		lc.easy_setopt(c, CURLOPT_XFERINFODATA, &first);
+		lc.easy_setopt(c, CURLOPT_XFERINFOFUNCTION, transport_progress_check);
+		lc.easy_setopt(c, CURLOPT_XFERINFODATA, &prog);
 	}
 	if (etcd->url.tls) {
 		lc.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
@@ -445,10 +445,10 @@ transport_attempt(struct ic_etcd *etcd, const char *ep, const char *path, const 
 
 	if (res == CURLE_OK || res == CURLE_WRITE_ERROR)
 		return sink->finish(etcd, sink->ctx, http, res == CURLE_WRITE_ERROR);
-	if (res == CURLE_ABORTED_BY_CALLBACK && first.stopped) {
+	if (res == CURLE_ABORTED_BY_CALLBACK && prog.stopped) {
 		ic_etcd_fail(etcd, "abandoned: its caller no longer waits for it%s",
 			     sent ? " (it was sent, and may yet be applied)" : "");
-		return -ECANCELED;
+		return -EOWNERDEAD;
 	}
 	what = cerr[0] ? cerr : lc.easy_strerror(res);
 	hint = transport_hint(etcd, res, cerr);
@@ -458,10 +458,10 @@ transport_attempt(struct ic_etcd *etcd, const char *ep, const char *path, const 
 		snprintf(etcd->error, sizeof(etcd->error), "etcd %s: %s%s", ep, what, hint);
 		return TRANSPORT_UNREACHED;
 	}
-	if ((res == CURLE_ABORTED_BY_CALLBACK && first.silent) ||
+	if ((res == CURLE_ABORTED_BY_CALLBACK && prog.silent) ||
 	    (res == CURLE_OPERATION_TIMEDOUT && repeatable)) {
 		snprintf(etcd->error, sizeof(etcd->error), "etcd %s: no answer to %s within %lld ms",
-			 ep, path, (long long)(first.silent ? first_ms : left_ms));
+			 ep, path, (long long)(prog.silent ? first_ms : left_ms));
 		ic_log(IC_LOG_WARN, "%s; asking the next member", etcd->error);
 		return TRANSPORT_HUNG;
 	}
@@ -565,7 +565,7 @@ transport_run(struct ic_etcd *etcd, const char *path, struct json_object *req,
 		if (!transport_go_on(etcd)) {
 			etcd->at = etcd->url.endpoint[idx];
 			ic_etcd_fail(etcd, "abandoned: its caller no longer waits for it");
-			rc = -ECANCELED;
+			rc = -EOWNERDEAD;
 			break;
 		}
 		if (left < TRANSPORT_ATTEMPT_MIN_MS) {

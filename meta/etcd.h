@@ -66,6 +66,7 @@ struct etcd_txn {
 		void *arg;
 	} fence[ETCD_FENCES_MAX];
 	unsigned nfences;
+	bool guarded; /* some fence has a validity (etcd_txn_valid) */
 	struct etcd_map *maps; /* extent maps loaded, with their dirty chunks */
 };
 

@@ -279,19 +279,22 @@ etcd_commit_unknown(int rc)
 	return rc == -ETIMEDOUT || rc == -ECONNRESET || rc == -EAGAIN;
 }
 
-/* c sent as one etcd txn; -ECANCELED as soon as a fence's holder no
+/* c sent as one etcd txn; -EOWNERDEAD as soon as a fence's holder no
  * longer waits for it (etcd_txn_valid), which may be while it waits for
- * its answer: then it may yet be applied. */
+ * its answer: then it may yet be applied. Only a fence with a validity
+ * has the client look (libcurl's progress calls). */
 static int
 etcd_commit_call(struct etcd_txn *txn, const struct etcd_commit *c,
 		 struct ic_etcd_txn_result *res, int64_t left)
 {
 	int rc;
 
-	ic_etcd_set_go_on(txn->client, etcd_txn_valid, txn);
+	if (txn->guarded)
+		ic_etcd_set_go_on(txn->client, etcd_txn_valid, txn);
 	rc = ic_etcd_txn(txn->client, c->cmp, c->ncmp, c->op, c->nop, c->check, c->ncheck,
 			 (unsigned)left, res);
-	ic_etcd_set_go_on(txn->client, NULL, NULL);
+	if (txn->guarded)
+		ic_etcd_set_go_on(txn->client, NULL, NULL);
 	return rc;
 }
 
@@ -307,7 +310,7 @@ etcd_commit_attempts(struct etcd_txn *txn, const struct etcd_commit *c,
 
 	for (*tries = 1;; ++*tries) {
 		rc = etcd_commit_call(txn, c, res, left);
-		if (rc == -ECANCELED || !c->once ||
+		if (rc == -EOWNERDEAD || !c->once ||
 		    !(etcd_commit_unknown(rc) || (*tries > 1 && rc == -ECONNREFUSED)))
 			return rc;
 		if (!deadline)
@@ -349,9 +352,14 @@ etcd_commit_once(struct etcd_txn *txn, struct etcd_commit *c, const struct etcd_
 	if (rc || (c->nop == 0 && txn->nfences == 0))
 		return rc;
 	rc = etcd_commit_attempts(txn, c, &res, &tries);
+	/* Given up when the fence's lease ran out, maybe in flight: -ESTALE
+	 * would say "nothing written", and a caller would then remove what it
+	 * names (ic_meta_commit_unknown). */
+	if (rc == -EOWNERDEAD)
+		rc = -ETIMEDOUT;
 	answered = rc == 0;
 	if (rc) {
-		*unknown = tries > 1 || etcd_commit_unknown(rc) || rc == -ECANCELED;
+		*unknown = tries > 1 || etcd_commit_unknown(rc);
 		ic_log(IC_LOG_ERR, "%s: metadata commit failed: %s%s", txn->meta->text,
 		       ic_etcd_last_error(txn->client),
 		       *unknown ? " (whether it was applied is unknown; it is applied whole or not "
@@ -380,11 +388,6 @@ etcd_commit_once(struct etcd_txn *txn, struct etcd_commit *c, const struct etcd_
 	if (answered)
 		ic_etcd_kvs_free(&res.got);
 	if (*unknown && rc == -EAGAIN) /* no member could take it: unknown all the same */
-		rc = -ETIMEDOUT;
-	/* The fence's lease ran out while it was in flight: -ESTALE would say
-	 * "nothing written", and a caller would then remove what it names
-	 * (ic_meta_commit_unknown). */
-	if (rc == -ECANCELED)
 		rc = -ETIMEDOUT;
 	return rc;
 }

@@ -289,6 +289,7 @@ etcd_txn_fence(struct ic_meta_txn *base, const char *key, int64_t mod_revision,
 	if (!txn->fence[txn->nfences].key)
 		return -ENOMEM;
 	txn->fence[txn->nfences].valid = valid;
+	txn->guarded |= valid != NULL;
 	txn->fence[txn->nfences].arg = arg;
 	txn->fence[txn->nfences++].mod = mod_revision;
 	return 0;
