@@ -281,6 +281,35 @@ test_sequential_stream_is_read_ahead(void **state)
 	assert_int_equal(fx.l->stats[IC_CACHED_STAT_EVICTIONS], 0);
 }
 
+/* --readahead 0: a stream of misses reads nothing ahead; the same
+ * stream with readahead on does. */
+static void
+test_readahead_off(void **state)
+{
+	static uint8_t dst[IC_CACHED_BLOCK];
+	struct cached_req r[4];
+
+	(void)state;
+	req_init(&r[0], dst, 0, 1, true);
+	cached_req_run(&fx.st, &r[0]);
+	complete(0, 1 << 20, 0);
+	req_init(&r[1], dst, 16, 1, true); /* sequential */
+	cached_req_run(&fx.st, &r[1]);
+	assert_int_equal(fx.nsubmitted, 2);
+	expect_fill(1, 16, 32);
+	complete(1, 1 << 20, 0);
+	assert_int_equal(fx.l->stats[IC_CACHED_STAT_AHEAD_FILLS], 0);
+	fx.st.readahead = 4 * CACHED_FILL_MAX;
+	req_init(&r[2], dst, 48, 1, true); /* sequential again, readahead on */
+	cached_req_run(&fx.st, &r[2]);
+	req_init(&r[3], dst, 60, 1, true); /* a reader waiting in the stream */
+	cached_req_run(&fx.st, &r[3]);
+	assert_true(fx.nsubmitted > 3);
+	assert_int_equal(fx.l->stats[IC_CACHED_STAT_AHEAD_FILLS], fx.nsubmitted - 3);
+	for (unsigned k = 2; k < fx.nsubmitted; k++)
+		complete(k, 1 << 20, 0);
+}
+
 /* Readahead takes only free room (here: what the uid's quota leaves) and
  * stops at a hole of the layer file; --readahead 0 reads nothing ahead. */
 static void
@@ -294,7 +323,7 @@ test_readahead_bounds(void **state)
 	(void)state;
 	assert_true(fd >= 0);
 	unlink(path);
-	/* off: nothing but the miss */
+	/* the first miss of the layer */
 	req_init(&r[0], dst, 0, 1, true);
 	cached_req_run(&fx.st, &r[0]);
 	assert_int_equal(fx.nsubmitted, 1);
@@ -354,6 +383,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_sequential_stream_is_read_ahead, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_readahead_bounds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_readahead_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_wait_returns_at_once_and_fills, setup,
 						teardown),
 	};
