@@ -65,7 +65,8 @@ ic_meta_etcd_key(const struct ic_meta *meta, const char *kind, const char *name,
 		 size_t len)
 {
 	if (!meta->ops->etcd_key ||
-	    (strcmp(kind, "owners") && strcmp(kind, "release") && strcmp(kind, "destroying")))
+	    (strcmp(kind, "owners") && strcmp(kind, "release") && strcmp(kind, "held") &&
+	     strcmp(kind, "destroying")))
 		return -EINVAL;
 	return meta->ops->etcd_key(meta, kind, name, buf, len);
 }

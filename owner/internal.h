@@ -143,6 +143,8 @@ const struct owner_etcd *owner_lease_etcd(const struct owner_lease *lease);
  * compares it absent. */
 #define OWNER_SEAL_KIND "destroying"
 #define OWNER_SEAL_NAME "store"
+/* held/NAME: put by a claim through etcd, deleted by its release (lease.c) */
+#define OWNER_HELD_KIND "held"
 
 /* ---- remote.c: acquiring and releasing across hosts ---- */
 /* owner_acquire for a store whose ownership is in etcd (socket: this

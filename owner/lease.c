@@ -9,6 +9,13 @@
  * deposed owner never commits a map; a release deletes the record only if
  * it is still R's, then revokes the lease.
  *
+ * A write that passed that check may still be on its way to the leaf when
+ * the lease runs out (the owner's process paused, its filesystem client
+ * holding it). So the claim also puts held/NAME, with no lease, which only
+ * a release deletes (once nothing writes); a claimant that finds it took
+ * the vdisk from an owner that never released it (taken_over), and
+ * writes to a new leaf (vdisk/open.c).
+ *
  * Threads: the claim's etcd client is used under mu (the commit thread's
  * checks, a release); the keeper pointer under keeper_lock, read-locked by
  * every owner_lease_valid, so a release may stop the keeper while I/O
@@ -28,6 +35,7 @@ struct owner_lease {
 	struct owner_etcd cfg;
 	char key[OWNER_ETCD_KEY_MAX];     /* owners/NAME */
 	char release_key[OWNER_ETCD_KEY_MAX]; /* release/NAME/: the requests */
+	char held_key[OWNER_ETCD_KEY_MAX];    /* held/NAME: claimed, not released */
 	char name[IC_NAME_MAX + 1];
 	int64_t id;                       /* the etcd lease */
 	int64_t token;                    /* R: the record's mod_revision */
@@ -142,6 +150,7 @@ lease_hold(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char *name
 	/* Both fit: owner_lease_try made them in buffers of this size. */
 	owner_etcd_key(cfg, "owners", name, l->key, sizeof(l->key));
 	owner_etcd_requests(cfg, name, l->release_key, sizeof(l->release_key));
+	owner_etcd_key(cfg, OWNER_HELD_KIND, name, l->held_key, sizeof(l->held_key));
 	l->id = id;
 	l->token = token;
 	l->claim = out;
@@ -163,15 +172,28 @@ lease_hold(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char *name
 	return 0;
 }
 
+/* A claim found held/NAME (was) of an owner that never released it. */
+static void
+lease_taken_over(const char *name, const struct ic_etcd_kv *was)
+{
+	struct ic_owner_rec prev = { 0 };
+
+	ic_meta_owner_decode(was->value, was->value_len, &prev);
+	ic_log(IC_LOG_WARN, "%s: its previous owner %s (pid %u, token %lld) never released it; "
+	       "writes it had under way may still reach its leaf", name,
+	       prev.who[0] ? prev.who : "(unknown)", prev.pid, (long long)was->mod_revision);
+}
+
 int
 owner_lease_try(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char *name,
 		const struct ic_owner_rec *self, struct owner_claim *out,
 		struct ic_owner_rec *seen, struct owner_found *found)
 {
 	char key[OWNER_ETCD_KEY_MAX], release[OWNER_ETCD_KEY_MAX], seal[OWNER_ETCD_KEY_MAX];
+	char held[OWNER_ETCD_KEY_MAX];
 	uint8_t value[IC_OWNER_REC_BYTES];
 	struct ic_etcd_txn_result res = { 0 };
-	const struct ic_etcd_kv *rec = NULL, *sealed = NULL;
+	const struct ic_etcd_kv *rec = NULL, *sealed = NULL, *was = NULL;
 	int64_t id;
 	int rc = owner_etcd_key(cfg, "owners", name, key, sizeof(key));
 
@@ -179,6 +201,8 @@ owner_lease_try(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char 
 		rc = owner_etcd_requests(cfg, name, release, sizeof(release));
 	if (rc == 0)
 		rc = owner_etcd_key(cfg, OWNER_SEAL_KIND, OWNER_SEAL_NAME, seal, sizeof(seal));
+	if (rc == 0)
+		rc = owner_etcd_key(cfg, OWNER_HELD_KIND, name, held, sizeof(held));
 	if (rc)
 		return rc;
 	ic_meta_owner_encode(self, value);
@@ -186,34 +210,44 @@ owner_lease_try(const struct owner_etcd *cfg, struct ic_etcd **etcd, const char 
 	if (rc)
 		return rc;
 	{
-		/* Nobody owns it, and its store is not being destroyed. */
+		/* Nobody owns it, and its store is not being destroyed. held/NAME
+		 * is read before it is put: a previous owner's still there means
+		 * that owner never released the vdisk. */
 		const struct ic_etcd_cmp none[] = {
 			{ .key = key, .target = IC_ETCD_CREATE, .result = IC_ETCD_EQUAL },
 			{ .key = seal, .target = IC_ETCD_CREATE, .result = IC_ETCD_EQUAL },
 		};
 		const struct ic_etcd_op put[] = {
+			{ .type = IC_ETCD_OP_GET, .key = held },
 			{ .type = IC_ETCD_OP_PUT, .key = key, .value = value,
 			  .value_len = sizeof(value), .lease = id },
+			{ .type = IC_ETCD_OP_PUT, .key = held, .value = value,
+			  .value_len = sizeof(value) },
 			{ .type = IC_ETCD_OP_DELETE, .key = release, .prefix = true },
 		};
 		const struct ic_etcd_op get[] = { { .type = IC_ETCD_OP_GET, .key = key },
 						  { .type = IC_ETCD_OP_GET, .key = seal } };
 
-		rc = ic_etcd_txn(*etcd, none, 2, put, 2, get, 2, 0, &res);
+		rc = ic_etcd_txn(*etcd, none, 2, put, 4, get, 2, 0, &res);
 	}
-	for (size_t i = 0; rc == 0 && !res.succeeded && i < res.got.n; i++) {
+	for (size_t i = 0; rc == 0 && i < res.got.n; i++) {
 		if (strcmp(res.got.kv[i].key, key) == 0)
 			rec = &res.got.kv[i];
 		else if (strcmp(res.got.kv[i].key, seal) == 0)
 			sealed = &res.got.kv[i];
+		else if (strcmp(res.got.kv[i].key, held) == 0)
+			was = &res.got.kv[i];
 	}
 	if (rc == 0 && res.succeeded) {
-		/* The txn's one put: the store's revision after it is the record's
-		 * mod_revision, the fencing token. */
+		/* The txn's puts: the store's revision after it is the record's
+		 * mod_revision, the fencing token, and held/NAME's. */
 		rc = lease_hold(cfg, etcd, name, id, res.revision, out);
 		if (rc == 0) {
 			ic_log(IC_LOG_INFO, "%s: claimed through etcd (lease %lld, TTL %u s, token "
 			       "%lld)", name, (long long)id, cfg->ttl_s, (long long)res.revision);
+			out->taken_over = was != NULL;
+			if (was)
+				lease_taken_over(name, was);
 			ic_etcd_kvs_free(&res.got);
 			return 0;
 		}
@@ -284,7 +318,23 @@ owner_lease_check(struct owner_lease *l, struct ic_meta_txn *txn)
 void
 owner_lease_release(struct owner_lease *l)
 {
+	const struct ic_etcd_cmp ours = { .key = l->held_key, .target = IC_ETCD_MOD,
+					  .result = IC_ETCD_EQUAL, .number = l->token };
+	const struct ic_etcd_op unhold = { .type = IC_ETCD_OP_DELETE, .key = l->held_key };
+	struct ic_etcd_txn_result res = { 0 };
+
 	pthread_mutex_lock(&l->mu);
+	/* Nothing writes under the claim any more (the caller quiesced or
+	 * closed it): the next claim is clean. Only our own held/NAME goes,
+	 * and not while a previous owner's late writes may still reach the
+	 * leaf (a claim taken over that did not leave it: an admin command),
+	 * nor once the lease may have run out (etcd may be out of reach: one
+	 * call to wait out is enough); left, the next claim takes a new leaf. */
+	if (!l->claim->taken_over && owner_lease_valid(l) &&
+	    ic_etcd_txn(l->etcd, &ours, 1, &unhold, 1, NULL, 0, 0, &res))
+		ic_log(IC_LOG_WARN, "%s: %s not deleted; the next owner will write to a new leaf",
+		       l->name, l->held_key);
+	ic_etcd_kvs_free(&res.got);
 	/* Revoking ends the lease now, and the record, put on it, goes with
 	 * it (a record another claim wrote since is on that claim's lease).
 	 * A revocation may be sent twice: it moves on from a member that

@@ -48,6 +48,10 @@ struct owner_claim {
 	const char *fenced;
 	struct owner_lease *lease; /* ownership in etcd: the lease and its
 				    * fencing token; NULL for a local claim */
+	/* Claimed through etcd from an owner that never released it (its
+	 * lease ran out): writes it had under way may still reach the leaf,
+	 * so the vdisk goes on in a new one (vdisk/open.c). */
+	bool taken_over;
 };
 
 /* Is the claim's lease still valid (renewed recently enough that etcd

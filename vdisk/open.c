@@ -257,6 +257,33 @@ static const struct ic_owner_ops vd_owner_ops = {
 	.usage = vd_owner_usage,
 };
 
+/* Claimed from an owner that never released it (claim->taken_over): a
+ * write of that owner's that passed its lease check before the lease ran
+ * out (its process paused, its filesystem client holding the data) may
+ * still reach the leaf, and would overwrite what we write there. So the
+ * leaf is frozen as IMAGE@takeover-TOKEN (immutable where the filesystem
+ * keeps the flag: such a late write then fails) and we write to a new one;
+ * a late write can reach only the frozen layer. */
+static int
+vd_leave_leaf(struct ic_store *store, struct owner_claim *claim)
+{
+	char snap[2 * IC_NAME_MAX + 2];
+	struct ic_disk_rec leaf, next;
+	int rc;
+
+	snprintf(snap, sizeof(snap), "%s@takeover-%llu", claim->name,
+		 (unsigned long long)claim->generation);
+	rc = image_snapshot_commit(store, claim, snap, &leaf, &next);
+	if (rc)
+		ic_log(IC_LOG_ERR, "%s: taken from an owner that never released it, and its leaf "
+		       "could not be frozen (%s): not writing to it", claim->name, strerror(-rc));
+	else
+		ic_log(IC_LOG_WARN, "%s: taken from an owner that never released it: its leaf is "
+		       "frozen as %s, and writes go to a new one", claim->name, snap);
+	claim->taken_over = rc != 0; /* left: our release may say so (lease.c) */
+	return rc;
+}
+
 int
 ic_vdisk_open(struct ic_store *store, const char *image, unsigned flags, struct ic_stack *stack,
 	      struct ic_vdisk **out)
@@ -282,6 +309,8 @@ ic_vdisk_open(struct ic_store *store, const char *image, unsigned flags, struct 
 		rc = ic_name_check(image);
 		if (rc == 0)
 			rc = owner_claim(&store->owners, image, who, &vd->claim);
+		if (rc == 0 && vd->claim.taken_over)
+			rc = vd_leave_leaf(store, &vd->claim);
 		if (rc)
 			goto fail;
 	}

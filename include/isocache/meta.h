@@ -92,7 +92,7 @@ void ic_meta_abort(struct ic_meta_txn *txn);
  * Valid while meta is open. */
 const struct ic_etcd_url *ic_meta_etcd_url(const struct ic_meta *meta);
 /* The full etcd key of a record of a multi-host store: kind is "owners",
- * "release" or "destroying", giving "/isocache/PREFIX/owners/NAME"
+ * "release", "held" or "destroying", giving "/isocache/PREFIX/owners/NAME"
  * (MULTI-HOST.md §3).
  * Returns 0, -ENAMETOOLONG (buf of len bytes too small), -EINVAL for a
  * local store or another kind. */
