@@ -3,7 +3,7 @@
 # process stopped past the TTL, as a paused VM or a filesystem client
 # holding the data would), must not overwrite what host b writes once it
 # has claimed the vdisk. Host a serves vm with a delay filter, which holds
-# each write for 2 s after that check; its client writes block 0, and
+# each write for 3 s after that check; its client writes block 0, and
 # while that write is held a is stopped (SIGSTOP). b claims vm when a's
 # lease has expired, writes block 0 and flushes; then a goes on, and its
 # held write goes down to the layer files. b must still read its own
@@ -18,7 +18,7 @@
 HOST_TTL=3
 source "$(dirname "$0")/hosts-functions.bash"
 
-hosts_serving --release=never --filter delay:write=2s
+hosts_serving --release=never --filter delay:write=3s
 apid=$(cat "$TESTDIR/a.pid")
 
 # a's client: block 0 = 0x11 (flushed), then 0xaa (the late one).
