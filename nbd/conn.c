@@ -3,7 +3,9 @@
  * lock, runs the request and sends the reply, as nbdkit does: no hand-off
  * between threads on the data path, which matters on small machines. A
  * small read that can be served without waiting (a cache hit) is served
- * before the lock is let go, and the next request read (conn_inline).
+ * before the lock is let go, and the next request read (conn_inline); the
+ * replies of such reads of up to 4 KiB that arrived together leave
+ * together (conn_batch_*).
  *
  * The connection starts with one worker and adds one whenever every worker
  * is busy with a request, up to `slots`: the threads are sized to the
@@ -63,6 +65,11 @@
  * turns with the build that kept them to 64 KiB). */
 #define CONN_INLINE_MAX (1u << 20)
 #define CONN_GRANULE 4096u
+/* Small reads served inline while more requests wait in the read-ahead
+ * buffer are answered together, in one send, up to this many (conn_batch):
+ * a client keeping 32 small reads in flight sent 32 writes' worth of
+ * replies in one writev instead of 32. */
+#define CONN_BATCH_MAX 32
 /* Read-ahead of the request stream: a client with many requests in flight
  * sends them back to back, and one read() then yields many headers. */
 #define CONN_RBUF (64u << 10)
@@ -89,6 +96,18 @@ struct slot_mem {
 	struct iovec iov[2 * CONN_EXTENTS_MAX + 2];
 };
 #define CONN_SLOT_MEM (((sizeof(struct slot_mem) - 1) / 4096 + 1) * 4096)
+
+/* The replies of small reads served inline, not yet sent (conn_batch_*):
+ * each read no longer than a granule (so at most two chunks), its data
+ * read straight into data[i]. */
+struct conn_batch {
+	struct ic_nbd_sendq_entry sent;
+	unsigned replies;
+	int niov, nhdr;
+	uint8_t hdr[2 * CONN_BATCH_MAX][CONN_HDR];
+	struct iovec iov[4 * CONN_BATCH_MAX];
+	uint8_t data[CONN_BATCH_MAX][CONN_GRANULE];
+};
 
 struct slot {
 	struct ic_nbd_conn *conn;
@@ -119,6 +138,8 @@ struct ic_nbd_conn {
 	bool hung_up;		 /* atomic: the export was taken away */
 	int rc;			 /* why it ended */
 	struct ic_nbd_sendq sendq;
+	struct conn_batch *batch; /* under read_mu; made at the first small inline read */
+	bool no_batch;		  /* it could not be made */
 };
 
 /* Let go of what conn_slot_init gave s. */
@@ -169,6 +190,10 @@ conn_free_slots(struct ic_nbd_conn *c)
 		conn_slot_fini(c, &c->slots[i]);
 	free(c->slots);
 	free(c->rbuf);
+	if (c->batch) {
+		ic_nbd_sendq_entry_fini(&c->batch->sent);
+		munmap(c->batch, sizeof(*c->batch));
+	}
 	ic_nbd_sendq_fini(&c->sendq);
 }
 
@@ -287,35 +312,60 @@ conn_zero(const uint8_t *p, size_t len)
 	return len <= sizeof(zero) && memcmp(p, zero, len) == 0;
 }
 
-/* The runs of a request already read whole into s->buf: granules (aligned
- * to CONN_GRANULE on the disk, the edges partial) that read as zeroes are
+/* The runs of read r, read whole into buf: granules (aligned to
+ * CONN_GRANULE on the disk, the edges partial) that read as zeroes are
  * holes. No second resolve, and NBD_REPLY_TYPE_OFFSET_HOLE means exactly
- * "reads as zeroes". */
-static void
-conn_scan_read(struct slot *s)
+ * "reads as zeroes". Returns how many runs (at most CONN_EXTENTS_MAX, and
+ * at most two for a read no longer than a granule). */
+static unsigned
+conn_scan(const struct ic_nbd_request *r, const uint8_t *buf, struct conn_run *runs)
 {
-	const struct ic_nbd_request *r = &s->req;
 	uint64_t off = r->offset, end = r->offset + r->length;
+	unsigned n = 0;
 
-	s->nruns = 0;
 	while (off < end) {
 		uint64_t g = (off / CONN_GRANULE + 1) * CONN_GRANULE;
 		uint64_t stop = g < end ? g : end;
-		bool hole = conn_zero(s->buf + (off - r->offset), stop - off);
-		struct conn_run *last = s->nruns ? &s->m->runs[s->nruns - 1] : NULL;
+		bool hole = conn_zero(buf + (off - r->offset), stop - off);
+		struct conn_run *last = n ? &runs[n - 1] : NULL;
 
-		if (last && (last->hole == hole || s->nruns == CONN_EXTENTS_MAX)) {
+		if (last && (last->hole == hole || n == CONN_EXTENTS_MAX)) {
 			last->hole = last->hole && hole;
 			last->len = stop - last->off;
 		} else {
-			s->m->runs[s->nruns++] = (struct conn_run){ off, stop - off, hole };
+			runs[n++] = (struct conn_run){ off, stop - off, hole };
 		}
 		off = stop;
 	}
-	if ((r->flags & NBD_CMD_FLAG_DF) && s->nruns > 1) {
-		s->m->runs[0] = (struct conn_run){ r->offset, r->length, false };
-		s->nruns = 1;
+	if ((r->flags & NBD_CMD_FLAG_DF) && n > 1) {
+		runs[0] = (struct conn_run){ r->offset, r->length, false };
+		n = 1;
 	}
+	return n;
+}
+
+/* The structured reply chunk of run (its data at data unless a hole; the
+ * request's last if last): its header in hdr, its iovecs at iov; returns
+ * how many. */
+static int
+conn_chunk(const struct ic_nbd_request *r, const struct conn_run *run, uint8_t *data, bool last,
+	   uint8_t *hdr, struct iovec *iov)
+{
+	uint16_t flags = last ? NBD_REPLY_FLAG_DONE : 0;
+	int n = 0;
+
+	if (run->hole) {
+		ic_nbd_chunk(hdr, flags, NBD_REPLY_TYPE_OFFSET_HOLE, r->cookie, 12);
+		ic_nbd_put32(hdr + IC_NBD_CHUNK_SIZE + 8, (uint32_t)run->len);
+		iov[n++] = (struct iovec){ hdr, IC_NBD_CHUNK_SIZE + 12 };
+	} else {
+		ic_nbd_chunk(hdr, flags, NBD_REPLY_TYPE_OFFSET_DATA, r->cookie,
+			     (uint32_t)(8 + run->len));
+		iov[n++] = (struct iovec){ hdr, IC_NBD_CHUNK_SIZE + 8 };
+		iov[n++] = (struct iovec){ data, run->len };
+	}
+	ic_nbd_put64(hdr + IC_NBD_CHUNK_SIZE, run->off);
+	return n;
 }
 
 /* Read the request with its extents, split into hole and data runs. A
@@ -358,25 +408,10 @@ conn_read_reply(struct ic_nbd_conn *c, struct slot *s, int rc, bool extents)
 		return rc;
 	}
 	if (!extents && rc == 0)
-		conn_scan_read(s);
-	for (i = 0; i < s->nruns && rc == 0; i++) {
-		const struct conn_run *run = &s->m->runs[i];
-		uint8_t *hdr = s->m->hdr[i];
-		uint8_t *data = s->buf + (run->off - r->offset);
-		uint16_t flags = i + 1 == s->nruns ? NBD_REPLY_FLAG_DONE : 0;
-
-		if (run->hole) {
-			ic_nbd_chunk(hdr, flags, NBD_REPLY_TYPE_OFFSET_HOLE, r->cookie, 12);
-			ic_nbd_put32(hdr + IC_NBD_CHUNK_SIZE + 8, (uint32_t)run->len);
-			s->m->iov[n++] = (struct iovec){ hdr, IC_NBD_CHUNK_SIZE + 12 };
-		} else {
-			ic_nbd_chunk(hdr, flags, NBD_REPLY_TYPE_OFFSET_DATA, r->cookie,
-				     (uint32_t)(8 + run->len));
-			s->m->iov[n++] = (struct iovec){ hdr, IC_NBD_CHUNK_SIZE + 8 };
-			s->m->iov[n++] = (struct iovec){ data, run->len };
-		}
-		ic_nbd_put64(hdr + IC_NBD_CHUNK_SIZE, run->off);
-	}
+		s->nruns = conn_scan(r, s->buf, s->m->runs);
+	for (i = 0; i < s->nruns && rc == 0; i++)
+		n += conn_chunk(r, &s->m->runs[i], s->buf + (s->m->runs[i].off - r->offset),
+				i + 1 == s->nruns, s->m->hdr[i], s->m->iov + n);
 	if (rc < 0)
 		conn_error(c, s, ic_nbd_errno(rc));
 	else
@@ -566,6 +601,80 @@ conn_idle(struct ic_nbd_conn *c)
 	pthread_mutex_unlock(&c->mu);
 }
 
+
+/* ---- replies of small inline reads, sent together ---- */
+
+/* Under read_mu: send the replies gathered, if any, and wait until they
+ * have left (their buffers are reused next). */
+static void
+conn_batch_send(struct ic_nbd_conn *c)
+{
+	struct conn_batch *b = c->batch;
+
+	if (!b || !b->replies)
+		return;
+	b->sent.replies = b->replies;
+	ic_nbd_sendq_send(&c->sendq, &b->sent, b->iov, b->niov);
+	b->replies = 0;
+	b->niov = b->nhdr = 0;
+}
+
+/* Under read_mu: where read r, served inline, is read to be answered with
+ * the batch, or NULL when it is not batched: it is larger than a granule,
+ * or no more requests are waiting in the read-ahead buffer and none was
+ * gathered (a client at depth 1: its reply goes at once, as before). The
+ * batch is made on first use. */
+static uint8_t *
+conn_batch_room(struct ic_nbd_conn *c, const struct ic_nbd_request *r)
+{
+	struct conn_batch *b = c->batch;
+
+	if (r->length == 0 || r->length > CONN_GRANULE || c->no_batch)
+		return NULL;
+	if (!b && c->rlen - c->rpos < IC_NBD_REQUEST_SIZE)
+		return NULL;
+	if (!b) {
+		void *p = mmap(NULL, sizeof(*b), PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+		if (p == MAP_FAILED || ic_nbd_sendq_entry_init(&((struct conn_batch *)p)->sent) < 0) {
+			if (p != MAP_FAILED)
+				munmap(p, sizeof(*b));
+			c->no_batch = true;
+			return NULL;
+		}
+		b = c->batch = p;
+	}
+	if (!b->replies && c->rlen - c->rpos < IC_NBD_REQUEST_SIZE)
+		return NULL;
+	return b->data[b->replies];
+}
+
+/* Under read_mu: add the reply to s's read, its data read at d (from
+ * conn_batch_room), to the batch; send the batch once it is full. */
+static void
+conn_batch_add(struct ic_nbd_conn *c, struct slot *s, uint8_t *d)
+{
+	const struct ic_nbd_request *r = &s->req;
+	struct conn_batch *b = c->batch;
+
+	if (c->cfg.session.structured) {
+		struct conn_run runs[2]; /* a granule's length spans at most two */
+		unsigned n = conn_scan(r, d, runs);
+
+		for (unsigned i = 0; i < n; i++)
+			b->niov += conn_chunk(r, &runs[i], d + (runs[i].off - r->offset),
+					      i + 1 == n, b->hdr[b->nhdr++], b->iov + b->niov);
+	} else {
+		uint8_t *h = b->hdr[b->nhdr++];
+
+		ic_nbd_simple_reply(h, r->cookie, 0);
+		b->iov[b->niov++] = (struct iovec){ h, IC_NBD_SIMPLE_REPLY_SIZE };
+		b->iov[b->niov++] = (struct iovec){ d, r->length };
+	}
+	if (++b->replies == CONN_BATCH_MAX)
+		conn_batch_send(c);
+}
 /* Under read_mu: len bytes of the stream, through rbuf. Large payloads
  * bypass it once it is drained. */
 static int
@@ -586,6 +695,8 @@ conn_recv(struct ic_nbd_conn *c, void *dst, size_t len)
 			len -= n;
 			continue;
 		}
+		/* About to wait for the client, which may be waiting for these. */
+		conn_batch_send(c);
 		conn_idle(c);
 		if (!io->recv_some || len >= CONN_RBUF)
 			return io->recv(io->arg, d, len);
@@ -744,15 +855,21 @@ static bool
 conn_inline(struct ic_nbd_conn *c, struct slot *s)
 {
 	const struct ic_nbd_request *r = &s->req;
+	uint8_t *batched;
 	int rc;
 
 	if (s->err || r->type != NBD_CMD_READ || r->length > CONN_INLINE_MAX ||
 	    !c->cfg.ops->pread_nowait || ic_nbd_sendq_busy(&c->sendq))
 		return false;
-	rc = c->cfg.ops->pread_nowait(c->cfg.backend, s->buf, r->length, r->offset);
+	batched = conn_batch_room(c, r);
+	rc = c->cfg.ops->pread_nowait(c->cfg.backend, batched ? batched : s->buf, r->length,
+				      r->offset);
 	if (rc == -EAGAIN)
 		return false;
-	conn_done(c, conn_read_reply(c, s, rc, false));
+	if (batched && rc == 0)
+		conn_batch_add(c, s, batched);
+	else
+		conn_done(c, conn_read_reply(c, s, rc, false));
 	conn_budget_give(c, s);
 	if (c->cfg.stats)
 		atomic_fetch_add_explicit(&c->cfg.stats->inline_reads, 1, memory_order_relaxed);
@@ -771,6 +888,7 @@ conn_worker(void *arg)
 		pthread_mutex_lock(&c->read_mu);
 		while ((got = conn_next(c, s)) && conn_inline(c, s))
 			;
+		conn_batch_send(c);
 		pthread_mutex_unlock(&c->read_mu);
 		if (!got)
 			break;

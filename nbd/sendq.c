@@ -56,6 +56,7 @@ ic_nbd_sendq_fini(struct ic_nbd_sendq *q)
 int
 ic_nbd_sendq_entry_init(struct ic_nbd_sendq_entry *e)
 {
+	e->replies = 1;
 	return -pthread_cond_init(&e->cond, NULL);
 }
 
@@ -114,7 +115,7 @@ sendq_lead(struct ic_nbd_sendq *q, struct ic_nbd_sendq_entry *e)
 		}
 	}
 	for (it = first;; it = it->next) {
-		replies++;
+		replies += it->replies;
 		it->rc = rc;
 		if (it != e) {
 			it->done = true;

@@ -19,6 +19,7 @@ struct ic_nbd_sendq_entry {
 	const struct iovec *iov;
 	int n;
 	size_t bytes;
+	unsigned replies; /* in iov: 1 (ic_nbd_sendq_entry_init) unless set */
 	struct ic_nbd_sendq_entry *next;
 	bool done; /* sent (or dropped) by another worker; rc says how */
 	bool lead; /* handed the queue: this worker sends the next batch */

@@ -9,6 +9,9 @@
 #  - QD32: 20000 random 4 KiB reads, 32 in flight, through libnbd, each
 #    checked against the imported file: they must all match, and batches
 #    stay at most replies (how many coalesce depends on the machine).
+#  - burst: 32 small reads (4 KiB, and 3584 bytes, some across two 4 KiB
+#    granules) sent in one write, page-cache hits served inline: their 32
+#    replies leave in one send (at most two); before, one send each.
 #  - the same over TLS (PSK), where a batch is corked into few records.
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/nbd-functions.bash"
@@ -58,6 +61,30 @@ batches=$(($(metric isocache_nbd_reply_batches_total) - 2))
 echo "QD32: $replies replies in $batches sends"
 [ "$replies" = 20000 ] || fail "20000 replies sent, counted $replies"
 ((batches <= replies)) || fail "more sends than replies"
+
+# 32 small reads that arrive together, each a page-cache hit served by the
+# thread that reads the stream: their replies leave together too (one send;
+# a second when a read must wait or the stream's buffer splits them).
+# Each burst's own counts; the first burst warms the page cache.
+burst() {
+	local r0 b0 i0
+	r0=$(metric isocache_nbd_replies_total)
+	b0=$(metric isocache_nbd_reply_batches_total)
+	i0=$(metric isocache_nbd_reads_inline_total)
+	python3 "$IC_SRC/tests/e2e/nbd-greedy-client.py" burst "$TESTDIR/s.sock" "$TESTDIR/base.raw" \
+		32 "$1" >"$TESTDIR/burst.out" || fail "burst client: $(cat "$TESTDIR/burst.out")"
+	grep -qx "verified 32" "$TESTDIR/burst.out" || fail "burst client: $(cat "$TESTDIR/burst.out")"
+	echo "$(($(metric isocache_nbd_replies_total) - r0)) $(($(metric isocache_nbd_reply_batches_total) - b0))" \
+		"$(($(metric isocache_nbd_reads_inline_total) - i0))"
+}
+burst 4096 >/dev/null
+for len in 4096 3584; do
+	read -r replies batches inl < <(burst "$len")
+	echo "32 reads of $len bytes at once: $replies replies in $batches sends, $inl inline"
+	[ "$replies" = 32 ] || fail "32 replies sent, counted $replies"
+	((inl == 32 && batches <= 2)) ||
+		fail "32 reads served inline ($inl) took $batches sends: their replies were not batched"
+done
 nbd_stop s
 
 # ---- the same over TLS-PSK ----

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Raw NBD clients for nbd-limits.sh, over a Unix socket, on the default export.
+"""Raw NBD clients for nbd-limits.sh and nbd-batch.sh, over a Unix socket, on
+the default export.
 
     nbd-greedy-client.py greedy SOCKET COUNT LENGTH GOFILE
         Pipeline COUNT reads of LENGTH bytes (alternating between offset 0
@@ -9,6 +10,11 @@
     nbd-greedy-client.py hold SOCKET GOFILE
         Finish the handshake, print "ready", hold the connection until
         GOFILE exists.
+    nbd-greedy-client.py burst SOCKET IMAGE COUNT LENGTH
+        Send COUNT reads of LENGTH bytes (at LENGTH * 7 * i, wrapping at the
+        export's end) in one write, so that the server finds them all at
+        once; then read every reply and check it against IMAGE, the raw
+        file the export holds. Prints "verified COUNT".
     nbd-greedy-client.py queued SOCKET WAIT
         Connect and expect no greeting within WAIT seconds (the server is
         full): print "queued"; then wait up to 60 s for the greeting, finish
@@ -117,10 +123,30 @@ def greedy(path, count, length, gofile):
     print("drained", flush=True)
 
 
+def burst(path, image, count, length):
+    s = connect(path)
+    handshake(s)
+    size = os.path.getsize(image)
+    offsets = [(length * 7 * i) % (size - length + 1) for i in range(count)]
+    s.sendall(b"".join(struct.pack(">IHHQQI", REQUEST_MAGIC, 0, CMD_READ, i, off, length)
+                       for i, off in enumerate(offsets)))
+    with open(image, "rb") as f:
+        for _ in range(count):
+            magic, err, cookie = struct.unpack(">IIQ", recv_all(s, 16))
+            if magic != REPLY_MAGIC or err or cookie >= count:
+                raise SystemExit(f"FAIL: reply magic {magic:#x} error {err} cookie {cookie}")
+            f.seek(offsets[cookie])
+            if recv_all(s, length) != f.read(length):
+                raise SystemExit(f"FAIL: read {cookie} at {offsets[cookie]} returned other bytes")
+    print(f"verified {count}", flush=True)
+
+
 def main():
     mode, path = sys.argv[1], sys.argv[2]
     if mode == "greedy":
         greedy(path, int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
+    elif mode == "burst":
+        burst(path, sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
     elif mode == "hold":
         s = connect(path)
         handshake(s)
