@@ -180,6 +180,8 @@ ic_image_snapshot(struct ic_store *store, const char *name_at_snap)
 	if (!claimed)
 		return rc; /* taken by the owner (0), or why not */
 	rc = image_snapshot_commit(store, &claim, name_at_snap, &leaf, &next);
+	if (rc == 0) /* the leaf a previous owner may still write is frozen */
+		claim.taken_over = false;
 	return owner_release_after(&store->owners, &claim, rc);
 }
 
@@ -274,8 +276,10 @@ ic_image_rollback(struct ic_store *store, const char *name_at_snap)
 	if (rc == 0)
 		rc = image_new_leaf(store, txn, name, snap.id, snap.size, &next);
 	rc = image_finish(store, txn, rc, next.id);
-	if (rc == 0)
+	if (rc == 0) {
 		store_layer_unlink(store, leaf.id);
+		claim.taken_over = false; /* the leaf a previous owner may still write is gone */
+	}
 out:
 	return owner_release_after(&store->owners, &claim, rc);
 }

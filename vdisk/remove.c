@@ -396,12 +396,17 @@ rm_vdisk(struct ic_store *store, const char *name)
 		return rc;
 	}
 	rc = ic_meta_commit(txn);
-	if (rc == 0)
-		store_layer_unlink(store, rec.id);
-	/* The record went with the vdisk (or stays, if the commit failed, for
-	 * the next claimer to take over): let go of the lock either way. */
-	owner_drop(&claim);
-	return rc;
+	if (rc) {
+		/* The record stays for the next claimer to take over. */
+		owner_drop(&claim);
+		return rc;
+	}
+	store_layer_unlink(store, rec.id);
+	/* The record went with the vdisk; across hosts the release also ends
+	 * the lease and, the leaf gone, what says the vdisk is held (a vdisk
+	 * made again under the name starts clean). */
+	claim.taken_over = false;
+	return owner_release(&store->owners, &claim);
 }
 
 int

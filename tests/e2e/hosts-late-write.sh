@@ -14,41 +14,68 @@
 # late write replaced b's flushed block.
 #
 # Then a clean release: b stops (SIGTERM, deleting held/NAME) and a new
-# server on b claims vm without a takeover, on the same leaf.
+# server on b claims vm without a takeover, on the same leaf. An admin
+# command that leaves the leaf itself also ends the hold: a server on a
+# stopped the same way, `isocache-admin snap` from b freezes the leaf (and
+# the late write fails), and the next server claims vm without a takeover.
+# Removing vm and making it again: its first server claims it clean.
 HOST_TTL=3
 source "$(dirname "$0")/hosts-functions.bash"
 
-hosts_serving --release=never --filter delay:write=3s
-apid=$(cat "$TESTDIR/a.pid")
+_cont() { kill -CONT "$1" 2>/dev/null || true; }
 
-# a's client: block 0 = 0x11 (flushed), then 0xaa (the late one).
-/usr/bin/python3 - "$(nbd_uri a)" >"$TESTDIR/client-a.log" 2>&1 <<'PY' &
+# held_write NAME BLOCK: through server NAME on host a (serving vm with a
+# delay filter), write block BLOCK = 0x11 and flush, then 0xaa, which the
+# filter holds; stop NAME (SIGSTOP) while it holds it. $apid is NAME's pid;
+# its client logs to $TESTDIR/client-NAME.log ("late ok|error ..." at the end).
+held_write() {
+	local name=$1 block=$2
+	apid=$(cat "$TESTDIR/$name.pid")
+	: >"$TESTDIR/client-$name.log"
+	/usr/bin/python3 - "$(nbd_uri "$name")" "$block" >"$TESTDIR/client-$name.log" 2>&1 <<'PY' &
 import nbd, sys
 h = nbd.NBD()
 h.connect_uri(sys.argv[1])
-h.pwrite(b"\x11" * 65536, 0)
+off = int(sys.argv[2]) * 65536
+h.pwrite(b"\x11" * 65536, off)
 h.flush()
 print("first flushed", flush=True)
 try:
-    h.pwrite(b"\xaa" * 65536, 0)
+    h.pwrite(b"\xaa" * 65536, off)
     print("late ok", flush=True)
 except nbd.Error as e:
     print("late error", e, flush=True)
 PY
-client=$!
-cleanup_fn kill_job "$client"
-wait_until 30 grep -q '^first flushed' "$TESTDIR/client-a.log" ||
-	fail "a's client: $(cat "$TESTDIR/client-a.log")"
-
-# The late write is held once one of a's threads sleeps in the delay filter:
-# clock_nanosleep (230) on CLOCK_MONOTONIC (1) with TIMER_ABSTIME (1), which
-# nothing else in isocache-nbd calls.
+	cleanup_fn kill_job "$!"
+	wait_until 30 grep -q '^first flushed' "$TESTDIR/client-$name.log" ||
+		fail "$name's client: $(cat "$TESTDIR/client-$name.log")"
+	# Held once one of its threads sleeps in the delay filter:
+	# clock_nanosleep (230) on CLOCK_MONOTONIC (1) with TIMER_ABSTIME (1),
+	# which nothing else in isocache-nbd calls.
+	wait_until 10 _held || fail "$name's second write never reached its delay filter"
+	kill -STOP "$apid"
+	cleanup_fn _cont "$apid"
+	echo "$name stopped with a write held past its lease check"
+}
 _held() { cat "/proc/$apid/task/"*/syscall 2>/dev/null | grep -q '^230 0x1 0x1 '; }
-wait_until 10 _held || fail "a's second write never reached its delay filter"
-kill -STOP "$apid"
-_cont() { kill -CONT "$1" 2>/dev/null || true; }
-cleanup_fn _cont "$apid"
-echo "a stopped with a write held past its lease check"
+
+# late_write_fails NAME: resume NAME; its held write must fail. On this
+# filesystem the frozen layer is immutable: the late write goes nowhere.
+# (Where the flag is not kept, it lands in the frozen layer, which the new
+# owner reads only where its own leaf has nothing.)
+late_write_fails() {
+	kill -CONT "$apid"
+	wait_until 30 grep -q '^late ' "$TESTDIR/client-$1.log" ||
+		fail "$1's late write never completed: $(cat "$TESTDIR/client-$1.log")"
+	tail -1 "$TESTDIR/client-$1.log"
+	grep -q '^late error' "$TESTDIR/client-$1.log" || fail "$1's late write succeeded"
+}
+
+# takeovers: how many vm@takeover- snapshots there are.
+takeovers() { "$ADMIN" ls | grep -c '^vm@takeover-' || true; }
+
+hosts_serving --release=never --filter delay:write=3s
+held_write a 0
 
 host_nbd b b --release=never vm
 grep -q 'never released it' "$TESTDIR/b.log" || fail "b took no notice of a's claim: $(cat "$TESTDIR/b.log")"
@@ -56,20 +83,12 @@ grep -o 'its leaf is frozen as [^ ,]*' "$TESTDIR/b.log" || fail "b did not leave
 qemu-io -f raw -c "write -P 0xbb 0 64k" -c flush "$(nbd_uri b)" >"$TESTDIR/b.io"
 qemu_io_done "$TESTDIR/b.io" 1
 
-kill -CONT "$apid"
-wait_until 30 grep -q '^late ' "$TESTDIR/client-a.log" ||
-	fail "a's late write never completed: $(cat "$TESTDIR/client-a.log")"
-cat "$TESTDIR/client-a.log"
-# On this filesystem the frozen layer is immutable: the late write fails
-# there and goes nowhere. (Where the flag is not kept, it lands in the
-# frozen layer, which b reads only where its own leaf has nothing.)
-grep -q '^late error' "$TESTDIR/client-a.log" || fail "a's late write succeeded"
+late_write_fails a
 qemu-io -f raw -c "read -P 0xbb 0 64k" "$(nbd_uri b)" >"$TESTDIR/b.io" ||
 	fail "b's flushed block 0 was overwritten: $(cat "$TESTDIR/b.io")"
 qemu_io_done "$TESTDIR/b.io" 1
 echo "b's flushed block intact after a's late write"
-"$ADMIN" ls | grep -E '^vm@takeover-[0-9]+' ||
-	fail "no vm@takeover snapshot: $("$ADMIN" ls)"
+[ "$(takeovers)" = 1 ] || fail "not one vm@takeover snapshot: $("$ADMIN" ls)"
 host_nbd_stop a
 
 # A clean release leaves nothing held: the next claim writes on.
@@ -78,7 +97,26 @@ host_nbd b b2 --release=never vm
 ! grep -q 'never released it' "$TESTDIR/b2.log" || fail "a clean release was taken for a lost owner"
 qemu-io -f raw -c "read -P 0xbb 0 64k" "$(nbd_uri b2)" >"$TESTDIR/b.io"
 qemu_io_done "$TESTDIR/b.io" 1
-[ "$("$ADMIN" ls | grep -c '^vm@takeover-')" = 1 ] ||
-	fail "a clean claim froze the leaf again: $("$ADMIN" ls)"
 host_nbd_stop b2
+
+# An admin snapshot after a lost owner freezes the leaf itself: the late
+# write fails, and the next server claims vm clean.
+host_nbd a a3 --release=never --filter delay:write=3s vm
+held_write a3 1
+admin_on_b snap vm@after || fail "the snapshot from b failed"
+late_write_fails a3
+host_nbd_stop a3
+host_nbd b b3 --release=never vm
+! grep -q 'never released it' "$TESTDIR/b3.log" || fail "the snapshot's claim left vm held"
+qemu-io -f raw -c "read -P 0x11 64k 64k" "$(nbd_uri b3)" >"$TESTDIR/b.io"
+qemu_io_done "$TESTDIR/b.io" 1
+host_nbd_stop b3
+[ "$(takeovers)" = 1 ] || fail "a server after the snapshot froze the leaf again: $("$ADMIN" ls)"
+
+# vm removed and made again: its first server claims it clean.
+admin_on_b rm vm
+admin_on_b create --size 256M vm
+host_nbd b b4 --release=never vm
+! grep -q 'never released it' "$TESTDIR/b4.log" || fail "a vdisk made again was taken for held"
+host_nbd_stop b4
 echo PASS
