@@ -99,14 +99,17 @@ struct slot_mem {
 
 /* The replies of small reads served inline, not yet sent (conn_batch_*):
  * each read no longer than a granule (so at most two chunks), its data
- * read straight into data[i]. */
+ * read straight into data[i]. data comes first, so that each data[i] is
+ * page-aligned as a slot's buffer is: a layer opened O_DIRECT (--cache
+ * none) reads into an aligned buffer only (vdisk/backend.c), and into
+ * any other through the page cache, where a read then went inline. */
 struct conn_batch {
+	uint8_t data[CONN_BATCH_MAX][CONN_GRANULE];
 	struct ic_nbd_sendq_entry sent;
 	unsigned replies;
 	int niov, nhdr;
 	uint8_t hdr[2 * CONN_BATCH_MAX][CONN_HDR];
 	struct iovec iov[4 * CONN_BATCH_MAX];
-	uint8_t data[CONN_BATCH_MAX][CONN_GRANULE];
 };
 
 struct slot {

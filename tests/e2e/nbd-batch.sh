@@ -11,7 +11,8 @@
 #    stay at most replies (how many coalesce depends on the machine).
 #  - burst: 32 small reads (4 KiB, and 3584 bytes, some across two 4 KiB
 #    granules) sent in one write, page-cache hits served inline: their 32
-#    replies leave in one send (at most two); before, one send each.
+#    replies leave in one send (at most two); before, one send each. With
+#    --cache none none of them may come from the page cache.
 #  - the same over TLS (PSK), where a batch is corked into few records.
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/nbd-functions.bash"
@@ -66,13 +67,15 @@ echo "QD32: $replies replies in $batches sends"
 # thread that reads the stream: their replies leave together too (one send;
 # a second when a read must wait or the stream's buffer splits them).
 # Each burst's own counts; the first burst warms the page cache.
+# burst LENGTH [SERVER]: prints the replies, sends and inline reads of it.
 burst() {
 	local r0 b0 i0
 	r0=$(metric isocache_nbd_replies_total)
 	b0=$(metric isocache_nbd_reply_batches_total)
 	i0=$(metric isocache_nbd_reads_inline_total)
-	python3 "$IC_SRC/tests/e2e/nbd-greedy-client.py" burst "$TESTDIR/s.sock" "$TESTDIR/base.raw" \
-		32 "$1" >"$TESTDIR/burst.out" || fail "burst client: $(cat "$TESTDIR/burst.out")"
+	python3 "$IC_SRC/tests/e2e/nbd-greedy-client.py" burst "$TESTDIR/${2:-s}.sock" \
+		"$TESTDIR/base.raw" 32 "$1" >"$TESTDIR/burst.out" ||
+		fail "burst client: $(cat "$TESTDIR/burst.out")"
 	grep -qx "verified 32" "$TESTDIR/burst.out" || fail "burst client: $(cat "$TESTDIR/burst.out")"
 	echo "$(($(metric isocache_nbd_replies_total) - r0)) $(($(metric isocache_nbd_reply_batches_total) - b0))" \
 		"$(($(metric isocache_nbd_reads_inline_total) - i0))"
@@ -86,6 +89,16 @@ for len in 4096 3584; do
 		fail "32 reads served inline ($inl) took $batches sends: their replies were not batched"
 done
 nbd_stop s
+
+# With the layers opened O_DIRECT (--cache none) no read comes from the page
+# cache, batched or not: none is served inline. (A batch's buffers were
+# once not page-aligned, and reads into them went through the page cache.)
+nbd_start none --cache none --no-cache --metrics "unix:$TESTDIR/metrics.sock" base@gold
+read -r replies batches inl < <(burst 4096 none)
+echo "--cache none, 32 reads of 4096 bytes at once: $replies replies, $inl inline"
+[ "$replies" = 32 ] || fail "--cache none: 32 replies sent, counted $replies"
+[ "$inl" = 0 ] || fail "--cache none: $inl reads came from the page cache"
+nbd_stop none
 
 # ---- the same over TLS-PSK ----
 mkdir "$TESTDIR/psk"
