@@ -71,6 +71,19 @@ late_write_fails() {
 	grep -q '^late error' "$TESTDIR/client-$1.log" || fail "$1's late write succeeded"
 }
 
+# claims_clean NAME WHY [PATTERN OFFSET]: a server NAME on host b claims vm
+# without a takeover (else fail saying WHY), reads 64 KiB of PATTERN at
+# OFFSET (when given), and stops.
+claims_clean() {
+	host_nbd b "$1" --release=never vm
+	! grep -q 'never released it' "$TESTDIR/$1.log" || fail "$2"
+	if [ -n "${3:-}" ]; then
+		qemu-io -f raw -c "read -P $3 $4 64k" "$(nbd_uri "$1")" >"$TESTDIR/b.io"
+		qemu_io_done "$TESTDIR/b.io" 1
+	fi
+	host_nbd_stop "$1"
+}
+
 # takeovers: how many vm@takeover- snapshots there are.
 takeovers() { "$ADMIN" ls | grep -c '^vm@takeover-' || true; }
 
@@ -93,11 +106,7 @@ host_nbd_stop a
 
 # A clean release leaves nothing held: the next claim writes on.
 host_nbd_stop b
-host_nbd b b2 --release=never vm
-! grep -q 'never released it' "$TESTDIR/b2.log" || fail "a clean release was taken for a lost owner"
-qemu-io -f raw -c "read -P 0xbb 0 64k" "$(nbd_uri b2)" >"$TESTDIR/b.io"
-qemu_io_done "$TESTDIR/b.io" 1
-host_nbd_stop b2
+claims_clean b2 "a clean release was taken for a lost owner" 0xbb 0
 
 # An admin snapshot after a lost owner freezes the leaf itself: the late
 # write fails, and the next server claims vm clean.
@@ -106,17 +115,11 @@ held_write a3 1
 admin_on_b snap vm@after || fail "the snapshot from b failed"
 late_write_fails a3
 host_nbd_stop a3
-host_nbd b b3 --release=never vm
-! grep -q 'never released it' "$TESTDIR/b3.log" || fail "the snapshot's claim left vm held"
-qemu-io -f raw -c "read -P 0x11 64k 64k" "$(nbd_uri b3)" >"$TESTDIR/b.io"
-qemu_io_done "$TESTDIR/b.io" 1
-host_nbd_stop b3
+claims_clean b3 "the snapshot's claim left vm held" 0x11 64k
 [ "$(takeovers)" = 1 ] || fail "a server after the snapshot froze the leaf again: $("$ADMIN" ls)"
 
 # vm removed and made again: its first server claims it clean.
 admin_on_b rm vm
 admin_on_b create --size 256M vm
-host_nbd b b4 --release=never vm
-! grep -q 'never released it' "$TESTDIR/b4.log" || fail "a vdisk made again was taken for held"
-host_nbd_stop b4
+claims_clean b4 "a vdisk made again was taken for held"
 echo PASS
