@@ -67,8 +67,7 @@
 #define CONN_GRANULE 4096u
 /* Small reads served inline while more requests wait in the read-ahead
  * buffer are answered together, in one send, up to this many (conn_batch):
- * a client keeping 32 small reads in flight sent 32 writes' worth of
- * replies in one writev instead of 32. */
+ * 32 reads that arrive together leave in one writev, not 32. */
 #define CONN_BATCH_MAX 32
 /* Read-ahead of the request stream: a client with many requests in flight
  * sends them back to back, and one read() then yields many headers. */
