@@ -631,9 +631,8 @@ conn_batch_room(struct ic_nbd_conn *c, const struct ic_nbd_request *r)
 {
 	struct conn_batch *b = c->batch;
 
-	if (r->length == 0 || r->length > CONN_GRANULE || c->no_batch)
-		return NULL;
-	if (!b && c->rlen - c->rpos < IC_NBD_REQUEST_SIZE)
+	if (r->length == 0 || r->length > CONN_GRANULE || c->no_batch ||
+	    (!(b && b->replies) && c->rlen - c->rpos < IC_NBD_REQUEST_SIZE))
 		return NULL;
 	if (!b) {
 		void *p = mmap(NULL, sizeof(*b), PROT_READ | PROT_WRITE,
@@ -647,8 +646,6 @@ conn_batch_room(struct ic_nbd_conn *c, const struct ic_nbd_request *r)
 		}
 		b = c->batch = p;
 	}
-	if (!b->replies && c->rlen - c->rpos < IC_NBD_REQUEST_SIZE)
-		return NULL;
 	return b->data[b->replies];
 }
 
