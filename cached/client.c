@@ -343,6 +343,49 @@ ic_cached_read_mapped(struct ic_cached_client *c, uint32_t handle, uint64_t bloc
 	return client_read_shared(c, &m, buf);
 }
 
+bool
+ic_cached_splice_mapped(struct ic_cached_client *c, uint32_t handle, uint64_t off, uint32_t len,
+			int pipe, bool report)
+{
+	uint64_t block, end = len ? ((off + len - 1) >> IC_CACHED_BLOCK_SHIFT) + 1 : 0;
+	IC_LOCK_SCOPE(&c->mu);
+
+	if (handle >= CLIENT_ARENAS || !c->ring || c->broken ||
+	    !client_arena_splice(&c->arenas[handle], off, len, pipe))
+		return false;
+	for (block = off >> IC_CACHED_BLOCK_SHIFT; report && block < end;
+	     block += IC_CACHED_MAX_BLOCKS) {
+		uint64_t n = end - block < IC_CACHED_MAX_BLOCKS ? end - block : IC_CACHED_MAX_BLOCKS;
+
+		if (!client_ring_report(c->ring, handle, block, (uint32_t)n))
+			return false;
+	}
+	return true;
+}
+
+int
+ic_cached_mapped_has(struct ic_cached_client *c, uint32_t handle, uint64_t off, uint32_t len)
+{
+	IC_LOCK_SCOPE(&c->mu);
+
+	if (handle >= CLIENT_ARENAS || c->broken || !c->arenas[handle].base)
+		return -ENODEV;
+	return client_arena_has(&c->arenas[handle], off, len);
+}
+
+int
+ic_cached_fill(struct ic_cached_client *c, uint32_t handle, uint64_t block, uint32_t nblocks,
+	       uint64_t *hits)
+{
+	struct ic_cached_msg m = { .type = IC_CACHED_READ,
+				   .flags = IC_CACHED_F_WAIT | IC_CACHED_F_NODATA,
+				   .handle = handle,
+				   .block = block,
+				   .nblocks = nblocks };
+
+	return client_read(c, &m, NULL, hits);
+}
+
 int
 ic_cached_prefetch(struct ic_cached_client *c, uint32_t handle, uint64_t block, uint32_t nblocks,
 		   uint64_t *cached)

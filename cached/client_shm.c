@@ -19,9 +19,12 @@
  */
 #include "cached/client_shm.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -199,6 +202,102 @@ client_arena_read(const struct client_arena *a, uint64_t block, uint32_t n, void
 
 		if (!ic_cached_slot_read(&a->slots[b], b, a->data + (b << IC_CACHED_BLOCK_SHIFT),
 					 (uint8_t *)buf + ((size_t)k << IC_CACHED_BLOCK_SHIFT)))
+			return false;
+	}
+	return true;
+}
+
+/* Whether pages the arena's memfd gives a pipe keep their bytes once their
+ * slot is checked. They do while the memfd holds only small pages: an
+ * evicted block's page is punched out whole, and its next fill writes a
+ * new one. A huge page (transparent huge pages for shmem, which are off
+ * unless the host's administrator turns them on) is split by the punch
+ * only if nothing else holds it; one a pipe holds is zeroed in place
+ * instead, under the reader that took it. So splicing needs every shmem
+ * setting of /sys/kernel/mm/transparent_hugepage at "never" or "deny"
+ * (per size: "never", or "inherit" of those), read once per process. */
+static bool
+splice_thp_off(const char *path, bool inherit_ok)
+{
+	char line[256];
+	FILE *f = fopen(path, "re");
+	bool off = false;
+
+	if (!f)
+		return true; /* no such setting: no such pages */
+	if (fgets(line, sizeof(line), f))
+		off = strstr(line, "[never]") || strstr(line, "[deny]") ||
+		      (inherit_ok && strstr(line, "[inherit]"));
+	fclose(f);
+	return off;
+}
+
+static bool client_splice_ok;
+
+static void
+splice_check(void)
+{
+	const char *top = "/sys/kernel/mm/transparent_hugepage";
+	char path[PATH_MAX];
+	struct dirent *d;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "%s/shmem_enabled", top);
+	client_splice_ok = splice_thp_off(path, false);
+	dir = opendir(top);
+	while (client_splice_ok && dir && (d = readdir(dir))) {
+		if (strncmp(d->d_name, "hugepages-", 10) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/shmem_enabled", top, d->d_name);
+		client_splice_ok = splice_thp_off(path, true);
+	}
+	if (dir)
+		closedir(dir);
+	if (!client_splice_ok)
+		ic_log(IC_LOG_INFO, "isocached arenas: shmem huge pages are on; hits are copied, "
+				    "not spliced");
+}
+
+bool
+client_arena_splice(const struct client_arena *a, uint64_t off, uint32_t len, int pipe)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	uint64_t end = off + len, data_off = (uint64_t)(a->data - a->base);
+
+	pthread_once(&once, splice_check);
+	if (!client_splice_ok || !a->base || a->fd < 0 || len == 0 ||
+	    end > a->nblocks << IC_CACHED_BLOCK_SHIFT)
+		return false;
+	while (off < end) {
+		uint64_t block = off >> IC_CACHED_BLOCK_SHIFT;
+		uint64_t stop = (block + IC_CACHED_MAX_BLOCKS) << IC_CACHED_BLOCK_SHIFT;
+		uint32_t n;
+
+		if (stop > end)
+			stop = end;
+		n = (uint32_t)(((stop - 1) >> IC_CACHED_BLOCK_SHIFT) - block + 1);
+		if (!ic_cached_run_splice(a->slots + block, block, n, a->fd, data_off,
+					  off - (block << IC_CACHED_BLOCK_SHIFT), (uint32_t)(stop - off),
+					  pipe))
+			return false;
+		off = stop;
+	}
+	return true;
+}
+
+bool
+client_arena_has(const struct client_arena *a, uint64_t off, uint32_t len)
+{
+	uint64_t end = off + len;
+
+	if (!a->base || len == 0 || end > a->nblocks << IC_CACHED_BLOCK_SHIFT)
+		return false;
+	for (uint64_t b = off >> IC_CACHED_BLOCK_SHIFT; b << IC_CACHED_BLOCK_SHIFT < end; b++) {
+		struct ic_cached_slot *s = (struct ic_cached_slot *)&a->slots[b]; /* loads only */
+		uint64_t seq = atomic_load_explicit(&s->seq, memory_order_relaxed);
+
+		if ((seq & (IC_CACHED_SEQ_BUSY | IC_CACHED_SEQ_VALID)) != IC_CACHED_SEQ_VALID ||
+		    atomic_load_explicit(&s->tag, memory_order_relaxed) != b)
 			return false;
 	}
 	return true;

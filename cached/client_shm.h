@@ -27,6 +27,14 @@ void client_arena_unmap(struct client_arena *a);
 /* Copy blocks [block, block + n) into buf if every one is cached and
  * stays put while copied; false otherwise (buf then holds garbage). */
 bool client_arena_read(const struct client_arena *a, uint64_t block, uint32_t n, void *buf);
+/* Splice bytes [off, off+len) of the layer from the arena into pipe (its
+ * write end) if every block they touch is cached and stays put until the
+ * pipe holds them; false otherwise, and the pipe may hold part of them.
+ * Also false where a spliced page could change later (client_shm.c). */
+bool client_arena_splice(const struct client_arena *a, uint64_t off, uint32_t len, int pipe);
+/* Whether every block bytes [off, off+len) touch is cached now (a hint:
+ * it may be evicted the next moment). */
+bool client_arena_has(const struct client_arena *a, uint64_t off, uint32_t len);
 /* Append a hit report; false when the daemon has not drained the ring
  * (the caller then asks over the socket, which counts the hits). */
 bool client_ring_report(struct ic_cached_ring *ring, uint32_t handle, uint64_t block, uint32_t n);

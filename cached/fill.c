@@ -353,7 +353,7 @@ cached_req_run(struct cached_store *st, struct cached_req *r)
 	while (r->cursor < r->nblocks) {
 		uint64_t b = r->block + r->cursor;
 		uint32_t i = cached_store_lookup(st, l->id, b);
-		bool count = r->dst && !r->resumed;
+		bool count = r->reader && !r->resumed;
 		struct cached_fill *f = NULL;
 
 		r->resumed = false;
@@ -363,12 +363,14 @@ cached_req_run(struct cached_store *st, struct cached_req *r)
 		if (i != CACHED_NIL && st->e[i].state == CACHED_VALID) {
 			cached_store_touch(st, i);
 			stats[IC_CACHED_STAT_HITS] += count;
-			if (r->dst) {
+			if (r->dst)
 				memcpy(r->dst + ((size_t)r->cursor << IC_CACHED_BLOCK_SHIFT),
 				       cached_store_data(st, i), IC_CACHED_BLOCK);
+			if (r->reader)
 				stats[IC_CACHED_STAT_BYTES_SERVED] += IC_CACHED_BLOCK;
-			}
-			r->hits |= 1ull << r->cursor++;
+			if (r->dst || !r->reader || st->e[i].canon == CACHED_NIL)
+				r->hits |= 1ull << r->cursor;
+			r->cursor++;
 			continue;
 		}
 		stats[IC_CACHED_STAT_MISSES] += count;

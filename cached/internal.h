@@ -165,8 +165,10 @@ struct cached_req {
 	bool resumed;	 /* the block at cursor was counted before the wait */
 	bool failed;	 /* a fill it waited on failed: serve no more misses */
 	bool prefetch;	 /* a trace replay's (prefetch.c): its fills count as trace_fills */
-	uint8_t *dst;	 /* slot to copy into, or NULL (PREFETCH) */
-	uint64_t hits;	 /* bitmap of blocks copied (or found, for PREFETCH) */
+	bool reader;	 /* a READ: counted and traced, even without dst */
+	uint8_t *dst;	 /* slot to copy into, or NULL (PREFETCH, READ with F_NODATA) */
+	uint64_t hits;	 /* bitmap of blocks copied (or found: PREFETCH; found in
+			  * the layer's own arena: READ with F_NODATA) */
 	struct cached_req *wait_next;
 	/* Called when done instead of the store's finish, when set. */
 	void (*finish)(struct cached_store *st, struct cached_req *r);

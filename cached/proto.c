@@ -42,7 +42,7 @@ static const uint8_t proto_fields[2 * (IC_CACHED_TYPE_MAX + 1)] = {
 /* Flags each request type accepts; replies carry none. */
 static const uint32_t proto_flags[IC_CACHED_TYPE_MAX + 1] = {
 	[IC_CACHED_HELLO] = IC_CACHED_F_RING,
-	[IC_CACHED_READ] = IC_CACHED_F_WAIT,
+	[IC_CACHED_READ] = IC_CACHED_F_WAIT | IC_CACHED_F_NODATA,
 };
 
 /* Index into proto_fields, or -1 for an unknown type or a reply to BYE. */

@@ -344,9 +344,9 @@ static int
 session_read(struct cached_session *s, struct session_req *q, struct cached_layer *l)
 {
 	const struct ic_cached_msg *m = &q->msg;
-	bool read = m->type == IC_CACHED_READ;
+	bool read = m->type == IC_CACHED_READ, copy = read && !(m->flags & IC_CACHED_F_NODATA);
 
-	if (read && (m->slot >= s->nslots || m->nblocks > s->slot_blocks))
+	if (read && (m->nblocks > s->slot_blocks || (copy && m->slot >= s->nslots)))
 		return -EBADMSG;
 	if (m->block + m->nblocks > l->nblocks) {
 		session_reply(q, -EINVAL);
@@ -359,7 +359,8 @@ session_read(struct cached_session *s, struct session_req *q, struct cached_laye
 		.nblocks = m->nblocks,
 		.uid = s->uid_slot,
 		.wait = m->flags & IC_CACHED_F_WAIT,
-		.dst = read ? s->buf + (size_t)m->slot * s->slot_blocks * IC_CACHED_BLOCK : NULL,
+		.reader = read,
+		.dst = copy ? s->buf + (size_t)m->slot * s->slot_blocks * IC_CACHED_BLOCK : NULL,
 	};
 	cached_req_run(&s->d->store, &q->r);
 	return 0;

@@ -11,9 +11,17 @@
  * into the arena, hole punching), which order at least as strongly; so
  * does a reader's pread of the memfd in place of the copy (a syscall
  * between the two loads).
+ *
+ * A splice of the memfd into a pipe copies nothing: the pipe takes
+ * references to the arena's pages. It is checked the same way, and what
+ * it took stays right after the check because a VALID slot's page is
+ * never written in place: eviction punches it out of the memfd first
+ * (cached/arena.c), so a later fill writes a new page while the pipe,
+ * and the socket after it, keep the old one.
  */
 #include "isocache/cached_shm.h"
 
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -43,6 +51,34 @@ ic_cached_slot_read(const struct ic_cached_slot *slot, uint64_t block, const voi
 	       atomic_load_explicit(&s->seq, memory_order_relaxed) == seq;
 }
 
+/* The generations of a run of n <= IC_CACHED_MAX_BLOCKS slots, before the
+ * read; false when any slot is not VALID. */
+static bool
+shm_run_begin(struct ic_cached_slot *s, uint32_t n, uint64_t seq[IC_CACHED_MAX_BLOCKS])
+{
+	if (n == 0 || n > IC_CACHED_MAX_BLOCKS)
+		return false;
+	for (uint32_t k = 0; k < n; k++) {
+		seq[k] = atomic_load_explicit(&s[k].seq, memory_order_acquire);
+		if ((seq[k] & (IC_CACHED_SEQ_BUSY | IC_CACHED_SEQ_VALID)) != IC_CACHED_SEQ_VALID)
+			return false;
+	}
+	return true;
+}
+
+/* After the read: whether every slot still holds its block, unchanged. */
+static bool
+shm_run_check(struct ic_cached_slot *s, uint64_t block, uint32_t n,
+	      const uint64_t seq[IC_CACHED_MAX_BLOCKS])
+{
+	atomic_thread_fence(memory_order_acquire);
+	for (uint32_t k = 0; k < n; k++)
+		if (atomic_load_explicit(&s[k].tag, memory_order_relaxed) != block + k ||
+		    atomic_load_explicit(&s[k].seq, memory_order_relaxed) != seq[k])
+			return false;
+	return true;
+}
+
 bool
 ic_cached_run_pread(const struct ic_cached_slot *slots, uint64_t block, uint32_t n, int fd,
 		    uint64_t data_off, void *dst)
@@ -51,21 +87,30 @@ ic_cached_run_pread(const struct ic_cached_slot *slots, uint64_t block, uint32_t
 	size_t len = (size_t)n << IC_CACHED_BLOCK_SHIFT;
 	uint64_t seq[IC_CACHED_MAX_BLOCKS];
 
-	if (n == 0 || n > IC_CACHED_MAX_BLOCKS)
+	if (!shm_run_begin(s, n, seq) ||
+	    pread(fd, dst, len, (off_t)(data_off + (block << IC_CACHED_BLOCK_SHIFT))) != (ssize_t)len)
 		return false;
-	for (uint32_t k = 0; k < n; k++) {
-		seq[k] = atomic_load_explicit(&s[k].seq, memory_order_acquire);
-		if ((seq[k] & (IC_CACHED_SEQ_BUSY | IC_CACHED_SEQ_VALID)) != IC_CACHED_SEQ_VALID)
-			return false;
+	return shm_run_check(s, block, n, seq);
+}
+
+bool
+ic_cached_run_splice(const struct ic_cached_slot *slots, uint64_t block, uint32_t n, int fd,
+		     uint64_t data_off, uint64_t off, uint32_t len, int pipe)
+{
+	struct ic_cached_slot *s = (struct ic_cached_slot *)slots; /* loads only */
+	uint64_t seq[IC_CACHED_MAX_BLOCKS];
+	loff_t pos = (loff_t)(data_off + (block << IC_CACHED_BLOCK_SHIFT) + off);
+
+	if (off + len > (uint64_t)n << IC_CACHED_BLOCK_SHIFT || !shm_run_begin(s, n, seq))
+		return false;
+	while (len) {
+		ssize_t got = splice(fd, &pos, pipe, NULL, len, SPLICE_F_NONBLOCK);
+
+		if (got <= 0)
+			return false; /* a full pipe, or an error the socket path meets */
+		len -= (uint32_t)got;
 	}
-	if (pread(fd, dst, len, (off_t)(data_off + (block << IC_CACHED_BLOCK_SHIFT))) != (ssize_t)len)
-		return false;
-	atomic_thread_fence(memory_order_acquire);
-	for (uint32_t k = 0; k < n; k++)
-		if (atomic_load_explicit(&s[k].tag, memory_order_relaxed) != block + k ||
-		    atomic_load_explicit(&s[k].seq, memory_order_relaxed) != seq[k])
-			return false;
-	return true;
+	return shm_run_check(s, block, n, seq);
 }
 
 void

@@ -8,7 +8,9 @@
  * timeout=DURATION a reply may take before the daemon counts as stalled
  * (default 2s), conns=N sessions shared by the calling threads (default 4),
  * shared=0|1 (1: map each layer's cached blocks read-only from the daemon
- * and serve hits from memory without a syscall; 0: every hit is a request).
+ * and serve hits from memory without a syscall; 0: every hit is a request),
+ * splice=0|1 (1: a front end that asks, IC_REQ_PIPE, gets hits as the
+ * arena's pages spliced into its pipe, not copied; 0: they are copied).
  *
  * The daemon is an accelerator, never a dependency: a segment it does not
  * serve whole, for any reason (not running, died, stalled, refused the
@@ -24,7 +26,8 @@
  * it registered and mapped before, and only blocks in their arenas; the
  * layers that are not frozen go down with the flag. Anything else is
  * -EAGAIN, before anything is counted: the read comes again without the
- * flag and takes the usual way, so a miss still reaches the daemon.
+ * flag and takes the usual way, so a miss still reaches the daemon. A read
+ * with IC_REQ_PIPE too is served only if every segment is such a hit.
  *
  * A session not used for CACHE_IDLE_MS gives back its reply slot's pages
  * (ic_cached_trim), from the reconnector's round: a front end keeps one
@@ -67,12 +70,13 @@ struct cache_inst {
 	char socket[108];
 	bool wait;
 	bool shared;
+	bool splice;
 	unsigned timeout_ms;
 	unsigned nconns;
 	struct ic_layer_table table;
 	struct cache_conn *conns;
 	_Atomic unsigned next_conn;
-	_Atomic uint64_t hit_bytes, miss_bytes, connects;
+	_Atomic uint64_t hit_bytes, miss_bytes, spliced_bytes, connects;
 	/* By layer table slot: the layer (its disk id + 1) whose refusal by
 	 * the daemon was logged last (each of the nconns sessions asks, and
 	 * is refused, on its own). */
@@ -87,7 +91,7 @@ struct cache_inst {
 
 struct cache_params {
 	char socket[108]; /* a copy: values live only during the callback */
-	uint64_t wait, timeout_ns, conns, shared;
+	uint64_t wait, timeout_ns, conns, shared, splice;
 };
 
 static int
@@ -104,6 +108,8 @@ cache_param(void *ctx, const char *key, const char *value)
 		rc = ic_filter_parse_u64(value, &p->wait) == 0 && p->wait <= 1 ? 0 : -EINVAL;
 	} else if (strcmp(key, "shared") == 0) {
 		rc = ic_filter_parse_u64(value, &p->shared) == 0 && p->shared <= 1 ? 0 : -EINVAL;
+	} else if (strcmp(key, "splice") == 0) {
+		rc = ic_filter_parse_u64(value, &p->splice) == 0 && p->splice <= 1 ? 0 : -EINVAL;
 	} else if (strcmp(key, "timeout") == 0) {
 		rc = ic_filter_parse_duration(value, &p->timeout_ns) == 0 &&
 				     p->timeout_ns >= 1000000 && p->timeout_ns <= 60000000000ull
@@ -146,7 +152,9 @@ cache_destroy(void *inst)
 static int
 cache_create(const char *params, void **out)
 {
-	struct cache_params p = { .wait = 1, .timeout_ns = 2000000000ull, .conns = 4, .shared = 1 };
+	struct cache_params p = {
+		.wait = 1, .timeout_ns = 2000000000ull, .conns = 4, .shared = 1, .splice = 1
+	};
 	pthread_condattr_t ca;
 	struct cache_inst *ci;
 	int rc = ic_filter_params_each("cache", params, cache_param, &p);
@@ -165,6 +173,7 @@ cache_create(const char *params, void **out)
 		 ic_cached_socket_path(p.socket[0] ? p.socket : NULL));
 	ci->wait = p.wait;
 	ci->shared = p.shared;
+	ci->splice = p.shared && p.splice;
 	ci->timeout_ms = (unsigned)(p.timeout_ns / 1000000);
 	ci->nconns = (unsigned)p.conns;
 	ci->conns = calloc(ci->nconns, sizeof(*ci->conns));
@@ -423,6 +432,76 @@ cache_read_seg(struct cache_inst *ci, struct cache_conn *cc, const struct ic_seg
 	return h >= 0;
 }
 
+/* Under IC_REQ_PIPE: splice segment s (handle h) into the pipe its buf
+ * names, from the layer's arena, run by run of up to 64 blocks. Without
+ * nowait, a run whose blocks are not all there is filled first, waiting,
+ * counted as a read and copying nothing (ic_cached_fill); a run that was
+ * there is reported in the hit ring, as a copied hit is. false when a run
+ * is still not whole (a failed fill, a block kept in another layer's
+ * memory, an eviction meanwhile) or the arena is not mapped. */
+static bool
+cache_splice_seg(struct cache_conn *cc, uint32_t h, const struct ic_seg *s, bool nowait)
+{
+	uint64_t pos = s->off, end = s->off + s->len;
+	int pipe = *(const int *)s->buf;
+
+	while (pos < end) {
+		uint64_t b0 = pos / IC_CACHED_BLOCK;
+		uint64_t stop = (b0 + IC_CACHED_MAX_BLOCKS) * IC_CACHED_BLOCK < end
+					? (b0 + IC_CACHED_MAX_BLOCKS) * IC_CACHED_BLOCK
+					: end;
+		uint32_t nb = (uint32_t)((stop - 1) / IC_CACHED_BLOCK - b0 + 1);
+		uint64_t all = nb == 64 ? UINT64_MAX : (1ull << nb) - 1, hits = 0;
+		bool fill = !nowait && ic_cached_mapped_has(cc->c, h, pos, (uint32_t)(stop - pos)) == 0;
+
+		if (fill) {
+			int rc = ic_cached_fill(cc->c, h, b0, nb, &hits);
+
+			if (rc < 0 && rc != -EINVAL)
+				cache_conn_drop(cc, rc);
+			if (rc < 0 || (hits & all) != all)
+				return false;
+		}
+		if (!ic_cached_splice_mapped(cc->c, h, pos, (uint32_t)(stop - pos), pipe, !fill))
+			return false;
+		pos = stop;
+	}
+	return true;
+}
+
+/* IC_REQ_PIPE: every segment spliced into the pipe in order from its
+ * layer's arena (cache_splice_seg), or -EAGAIN: not frozen, not
+ * registered, not mapped, or not whole there; the read then comes again
+ * without the flag. */
+static int
+cache_pread_pipe(struct cache_inst *ci, struct ic_seg *segs, unsigned n, bool nowait)
+{
+	struct cache_conn *cc;
+	uint64_t bytes = 0;
+	bool away;
+	int rc = 0;
+
+	if (!ci->splice || !(cc = nowait ? cache_conn_try(ci, &away) : cache_conn_get(ci)))
+		return -EAGAIN;
+	for (unsigned i = 0; i < n && rc == 0; i++) {
+		const struct ic_seg *s = &segs[i];
+		int slot = s->layer->frozen ? ic_layer_table_slot(&ci->table, s->layer->disk_id) : -1;
+		int64_t h = slot < 0 || !cc->c ? CACHE_REFUSED
+			    : nowait	      ? cc->handles[slot]
+					      : cache_handle(ci, cc, s->layer);
+
+		if (h < 0 || !cc->c || !cache_splice_seg(cc, (uint32_t)h, s, nowait))
+			rc = -EAGAIN;
+		bytes += s->len;
+	}
+	pthread_mutex_unlock(&cc->mu);
+	if (rc == 0) {
+		atomic_fetch_add_explicit(&ci->hit_bytes, bytes, memory_order_relaxed);
+		atomic_fetch_add_explicit(&ci->spliced_bytes, bytes, memory_order_relaxed);
+	}
+	return rc;
+}
+
 static int
 cache_pread(struct ic_next *next, void *inst, struct ic_seg *segs, unsigned n, uint32_t flags)
 {
@@ -433,6 +512,9 @@ cache_pread(struct ic_next *next, void *inst, struct ic_seg *segs, unsigned n, u
 	uint64_t hit = 0, miss = 0;
 	unsigned k = 0;
 	int rc = 0;
+
+	if (flags & IC_REQ_PIPE)
+		return cache_pread_pipe(ci, segs, n, nowait);
 
 	for (unsigned i = 0; i < n && i < IC_MAX_SEGS && rc == 0; i++) {
 		if (!segs[i].layer->frozen) {
@@ -560,11 +642,13 @@ cache_report(void *inst, char *buf, size_t cap)
 	json_object_object_add(o, "socket", json_object_new_string(ci->socket));
 	json_object_object_add(o, "wait", json_object_new_boolean(ci->wait));
 	json_object_object_add(o, "shared", json_object_new_boolean(ci->shared));
+	json_object_object_add(o, "splice", json_object_new_boolean(ci->splice));
 	ic_json_add_u64(o, "sessions", ci->nconns);
 	ic_json_add_u64(o, "connected", up);
 	ic_json_add_u64(o, "connects", atomic_load(&ci->connects));
 	ic_json_add_u64(o, "hit_bytes", atomic_load(&ci->hit_bytes));
 	ic_json_add_u64(o, "miss_bytes", atomic_load(&ci->miss_bytes));
+	ic_json_add_u64(o, "spliced_bytes", atomic_load(&ci->spliced_bytes));
 	return ic_json_emit(o, buf, cap);
 }
 
@@ -572,7 +656,7 @@ const struct ic_filter_ops ic_filter_cache_ops = {
 	IC_FILTER_OPS_INIT,
 	.name = "cache",
 	.usage = "socket=PATH ($ISOCACHE_SOCKET) wait=0|1 (1) timeout=DURATION (2s) conns=N (4) "
-		 "shared=0|1 (1)",
+		 "shared=0|1 (1) splice=0|1 (1)",
 	.create = cache_create,
 	.destroy = cache_destroy,
 	.open = cache_open,
@@ -581,5 +665,5 @@ const struct ic_filter_ops ic_filter_cache_ops = {
 	.pread = cache_pread,
 	.cache = cache_cache,
 	.report = cache_report,
-	.honours = IC_REQ_NOWAIT,
+	.honours = IC_REQ_NOWAIT | IC_REQ_PIPE,
 };

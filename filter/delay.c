@@ -171,5 +171,5 @@ const struct ic_filter_ops ic_filter_delay_ops = {
 	.destroy = delay_destroy,
 	IC_FILTER_DATA_OPS_INIT(delay),
 	.report = delay_report,
-	.honours = IC_REQ_NOWAIT,
+	.honours = IC_REQ_NOWAIT | IC_REQ_PIPE,
 };

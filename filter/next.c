@@ -37,7 +37,7 @@
 #define NEXT_INLINE static inline __attribute__((always_inline))
 
 static const uint32_t next_flags_ok[IC_OP_COUNT] = {
-	[IC_OP_PREAD] = IC_REQ_NOWAIT,
+	[IC_OP_PREAD] = IC_REQ_NOWAIT | IC_REQ_PIPE,
 	[IC_OP_PWRITE] = IC_REQ_FUA,
 	[IC_OP_TRIM] = IC_REQ_FUA,
 	[IC_OP_ZERO] = IC_REQ_FUA,
@@ -149,7 +149,7 @@ next_result(const char *who, enum ic_filter_op op, int rc, uint32_t flags,
 {
 	const struct ic_layer *l;
 
-	if (rc == 0 || (rc == -EAGAIN && (flags & IC_REQ_NOWAIT)))
+	if (rc == 0 || (rc == -EAGAIN && (flags & (IC_REQ_NOWAIT | IC_REQ_PIPE))))
 		return rc;
 	if (rc > 0 || rc < -NEXT_MAX_ERRNO) {
 		ic_log(IC_LOG_ERR, "filter %s: %s returned %d, not 0 or -errno", who,

@@ -11,8 +11,9 @@
  * lock prefers writers) until the new chain is in place. Filters keep their
  * instances across swaps, so their state survives the change.
  *
- * A read with IC_REQ_NOWAIT goes down only when every filter of the chain
- * that has a pread, and the bottom, honour the flag (the chain says so);
+ * A read with IC_REQ_NOWAIT or IC_REQ_PIPE goes down only when every
+ * filter of the chain that has a pread, and the bottom, honour the flags
+ * (the chain says so);
  * otherwise, or while a swap holds swap_lock or waits for it, it returns
  * -EAGAIN at once and the caller reads again without the flag.
  *
@@ -32,7 +33,7 @@
 
 struct stack_chain {
 	unsigned n;                   /* filters above the bottom */
-	bool nowait;                  /* every pread in it honours IC_REQ_NOWAIT */
+	uint32_t honours;             /* the pread flags every pread in it honours */
 	struct stack_filter **levels; /* n + 1: top first, the bottom last */
 	struct ic_next nodes[];       /* n + 2: nodes[i] is all below levels[i - 1] */
 };
@@ -72,7 +73,7 @@ stack_chain_new(struct ic_stack *stack, struct stack_filter *const *fs, unsigned
 		memcpy(c->levels, fs, n * sizeof(*fs));
 	c->levels[n] = &stack->bottom;
 	c->nodes[n + 1].caller = stack->bottom.ops.name;
-	c->nowait = true;
+	c->honours = IC_REQ_NOWAIT | IC_REQ_PIPE;
 	/* Bottom up, so each point copies the hops of the point below it for
 	 * the ops its own filter leaves NULL. */
 	for (unsigned i = n + 1; i-- > 0;) {
@@ -89,8 +90,8 @@ stack_chain_new(struct ic_stack *stack, struct stack_filter *const *fs, unsigned
 		};
 		const struct stack_hop *caps = &node->hop[IC_OP_CAPS];
 
-		if (f->ops.pread && !(f->ops.honours & IC_REQ_NOWAIT))
-			c->nowait = false;
+		if (f->ops.pread)
+			c->honours &= f->ops.honours;
 
 		for (unsigned op = 0; op < IC_OP_COUNT; op++)
 			node->hop[op] =
@@ -357,14 +358,14 @@ static int
 stack_io(struct ic_stack *stack, enum ic_filter_op op, struct ic_seg *segs, unsigned n,
 	 uint32_t flags, const struct ic_layer *layer)
 {
-	bool nowait = op == IC_OP_PREAD && (flags & IC_REQ_NOWAIT);
+	uint32_t asked = op == IC_OP_PREAD ? flags & (IC_REQ_NOWAIT | IC_REQ_PIPE) : 0;
 	int rc;
 
-	if (!nowait) {
+	if (!(asked & IC_REQ_NOWAIT))
 		pthread_rwlock_rdlock(&stack->swap_lock);
-	} else if (pthread_rwlock_tryrdlock(&stack->swap_lock) != 0) {
+	else if (pthread_rwlock_tryrdlock(&stack->swap_lock) != 0)
 		return -EAGAIN;
-	} else if (!stack->chain->nowait) {
+	if ((stack->chain->honours & asked) != asked) {
 		pthread_rwlock_unlock(&stack->swap_lock);
 		return -EAGAIN;
 	}

@@ -96,7 +96,7 @@ stats_op(struct ic_next *next, void *inst, enum ic_filter_op op, struct ic_seg *
 	int rc = ic_filter_next_op(next, op, segs, n, flags, layer);
 
 	ns = stats_now() - t0;
-	if (rc == -EAGAIN && (flags & IC_REQ_NOWAIT))
+	if (rc == -EAGAIN && (flags & (IC_REQ_NOWAIT | IC_REQ_PIPE)))
 		return rc; /* not served: it is read again, and counted then */
 	if (op == IC_OP_FLUSH) {
 		stats_record(&stats_layer(s, layer)->op[op], ns, rc, 0, 0, false);
@@ -222,5 +222,5 @@ const struct ic_filter_ops ic_filter_stats_ops = {
 	.destroy = stats_destroy,
 	IC_FILTER_DATA_OPS_INIT(stats),
 	.report = stats_report,
-	.honours = IC_REQ_NOWAIT,
+	.honours = IC_REQ_NOWAIT | IC_REQ_PIPE,
 };

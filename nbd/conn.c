@@ -37,10 +37,12 @@
 #include "nbd/nbd.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "nbd/sendq.h"
@@ -64,6 +66,11 @@
  * cache went from 2707 to 3398 MB/s at QD8 when served there (fio, taking
  * turns with the build that kept them to 64 KiB). */
 #define CONN_INLINE_MAX (1u << 20)
+/* Reads larger than CONN_SCAN_MAX, up to this, are first tried through
+ * the slot's pipe (conn_read_pipe): their bytes go from the cache daemon's
+ * memory to the socket by splice, with no copy of ours. 1 MiB is the most
+ * a pipe may hold without privilege (/proc/sys/fs/pipe-max-size). */
+#define CONN_PIPE (1u << 20)
 #define CONN_GRANULE 4096u
 /* Small reads served inline while more requests wait in the read-ahead
  * buffer are answered together, in one send, up to this many (conn_batch):
@@ -122,6 +129,8 @@ struct slot {
 	uint8_t *buf;
 	unsigned nruns;
 	struct ic_nbd_sendq_entry sent; /* its reply in the reply queue */
+	int pipe[2];	/* conn_read_pipe's, once piped is 1 */
+	int piped;	/* 0: not made yet; 1: made; -1: could not be */
 };
 
 struct ic_nbd_conn {
@@ -152,6 +161,10 @@ conn_slot_fini(struct ic_nbd_conn *c, struct slot *s)
 		munmap(s->m, CONN_SLOT_MEM + c->cfg.max_payload);
 	if (s->conn)
 		ic_nbd_sendq_entry_fini(&s->sent);
+	if (s->piped > 0) {
+		close(s->pipe[0]);
+		close(s->pipe[1]);
+	}
 	*s = (struct slot){ 0 };
 }
 
@@ -421,6 +434,71 @@ conn_read_reply(struct ic_nbd_conn *c, struct slot *s, int rc, bool extents)
 	return rc;
 }
 
+/* s's pipe, made on first use: CONN_PIPE bytes, non-blocking. false when
+ * it cannot be had (out of descriptors, or the user's pipes already hold
+ * /proc/sys/fs/pipe-user-pages-soft): this slot copies, as before. */
+static bool
+conn_slot_pipe(struct slot *s)
+{
+	if (s->piped)
+		return s->piped > 0;
+	s->piped = -1;
+	if (pipe2(s->pipe, O_NONBLOCK | O_CLOEXEC) < 0)
+		return false;
+	if (fcntl(s->pipe[1], F_SETPIPE_SZ, CONN_PIPE) < (int)CONN_PIPE) {
+		close(s->pipe[0]);
+		close(s->pipe[1]);
+		return false;
+	}
+	s->piped = 1;
+	return true;
+}
+
+/* Empty s's pipe of what a read that was not served, or not sent, left. */
+static void
+conn_pipe_drain(struct slot *s)
+{
+	while (read(s->pipe[0], s->buf, s->req.length) > 0)
+		;
+}
+
+/* Serve read s without copying its bytes, when every one is a block the
+ * cache daemon holds, or (with wait) does once it has filled them
+ * (ops->pread_pipe): the pipe takes references to the daemon's pages and
+ * the socket takes them from the pipe, one reply of one data chunk. Only
+ * reads larger than CONN_SCAN_MAX, which would be one data chunk anyway
+ * unless the disk has holes there (then the range is not all cached
+ * blocks, and the usual way answers). false: not served, nothing sent. */
+static bool
+conn_read_pipe(struct ic_nbd_conn *c, struct slot *s, bool wait)
+{
+	const struct ic_nbd_request *r = &s->req;
+	struct iovec iov[2];
+	int rc;
+
+	if (r->length <= CONN_SCAN_MAX || r->length > CONN_PIPE || !c->cfg.ops->pread_pipe ||
+	    !c->cfg.io->send_pipe || !conn_slot_pipe(s))
+		return false;
+	if (c->cfg.ops->pread_pipe(c->cfg.backend, s->pipe[1], r->length, r->offset, wait) < 0) {
+		conn_pipe_drain(s);
+		return false;
+	}
+	if (c->cfg.session.structured) {
+		struct conn_run run = { r->offset, r->length, false };
+
+		conn_chunk(r, &run, NULL, true, s->m->hdr[0], iov);
+	} else {
+		ic_nbd_simple_reply(s->m->hdr[0], r->cookie, 0);
+		iov[0] = (struct iovec){ s->m->hdr[0], IC_NBD_SIMPLE_REPLY_SIZE };
+	}
+	rc = ic_nbd_sendq_send_pipe(&c->sendq, &s->sent, iov, 1, s->pipe[0], r->length);
+	if (rc < 0)
+		conn_pipe_drain(s);
+	if (c->cfg.stats)
+		atomic_fetch_add_explicit(&c->cfg.stats->spliced_reads, 1, memory_order_relaxed);
+	return true;
+}
+
 static int
 conn_read(struct ic_nbd_conn *c, struct slot *s)
 {
@@ -429,6 +507,8 @@ conn_read(struct ic_nbd_conn *c, struct slot *s)
 		       c->cfg.ops->pread_extents;
 	int rc;
 
+	if (conn_read_pipe(c, s, true))
+		return 0;
 	if (extents)
 		rc = conn_read_extents(c, s);
 	else
@@ -860,15 +940,17 @@ conn_inline(struct ic_nbd_conn *c, struct slot *s)
 	if (s->err || r->type != NBD_CMD_READ || r->length > CONN_INLINE_MAX ||
 	    !c->cfg.ops->pread_nowait || ic_nbd_sendq_busy(&c->sendq))
 		return false;
-	batched = conn_batch_room(c, r);
-	rc = c->cfg.ops->pread_nowait(c->cfg.backend, batched ? batched : s->buf, r->length,
-				      r->offset);
-	if (rc == -EAGAIN)
-		return false;
-	if (batched && rc == 0)
-		conn_batch_add(c, s, batched);
-	else
-		conn_done(c, conn_read_reply(c, s, rc, false));
+	if (!conn_read_pipe(c, s, false)) {
+		batched = conn_batch_room(c, r);
+		rc = c->cfg.ops->pread_nowait(c->cfg.backend, batched ? batched : s->buf,
+					      r->length, r->offset);
+		if (rc == -EAGAIN)
+			return false;
+		if (batched && rc == 0)
+			conn_batch_add(c, s, batched);
+		else
+			conn_done(c, conn_read_reply(c, s, rc, false));
+	}
 	conn_budget_give(c, s);
 	if (c->cfg.stats)
 		atomic_fetch_add_explicit(&c->cfg.stats->inline_reads, 1, memory_order_relaxed);

@@ -15,7 +15,7 @@
 
 /* The data ops, each counted in the export's metrics (--metrics). A
  * no-wait read that would have to wait is read again by exp_pread, and
- * counted then. */
+ * counted then; so is a read into a pipe that could not be. */
 static int
 exp_read(struct srv_export *e, void *buf, uint32_t len, uint64_t off, bool nowait)
 {
@@ -36,6 +36,16 @@ static int
 exp_pread_nowait(void *h, void *buf, uint32_t len, uint64_t off)
 {
 	return exp_read(h, buf, len, off, true);
+}
+
+static int
+exp_pread_pipe(void *h, int pipe, uint32_t len, uint64_t off, bool wait)
+{
+	struct srv_export *e = h;
+	uint64_t t0 = ic_iostats_now();
+	int rc = ic_vdisk_pread_pipe(e->vd, pipe, len, off, wait);
+
+	return rc == -EAGAIN ? rc : ic_iostats_done(&e->io, IC_IO_READ, len, t0, rc);
 }
 
 static int
@@ -134,6 +144,7 @@ const struct ic_nbd_backend_ops srv_vdisk_ops = {
 	.extents = exp_extents,
 	.pread_extents = exp_pread_extents,
 	.pread_nowait = exp_pread_nowait,
+	.pread_pipe = exp_pread_pipe,
 };
 
 /* Open e's vdisk if it is not open yet (claiming ownership when writable);

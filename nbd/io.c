@@ -3,10 +3,12 @@
 #include "nbd/nbd.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int
@@ -71,6 +73,29 @@ io_fd_send(void *arg, const struct iovec *iov, int n)
 	return 0;
 }
 
+/* iov, then len bytes of pipe moved by splice: the pages the pipe holds
+ * go to the socket without a copy. */
+static int
+io_fd_send_pipe(void *arg, const struct iovec *iov, int n, int pipe, size_t len)
+{
+	const struct ic_nbd_fds *fds = arg;
+	int rc = io_fd_send(arg, iov, n);
+
+	while (rc == 0 && len) {
+		ssize_t w = splice(pipe, NULL, fds->out, NULL, len, SPLICE_F_MORE);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			rc = -errno;
+		else if (w == 0)
+			rc = -EIO; /* the pipe held less than it was said to */
+		else
+			len -= (size_t)w;
+	}
+	return rc;
+}
+
 static void
 io_fd_hangup(void *arg)
 {
@@ -96,10 +121,15 @@ io_fd_wait(void *arg, int timeout_ms)
 void
 ic_nbd_io_fd(struct ic_nbd_io *io, struct ic_nbd_fds *fds)
 {
+	struct stat st;
+
 	io->recv = io_fd_recv;
 	io->recv_some = io_fd_recv_some;
 	io->send = io_fd_send;
 	io->hangup = io_fd_hangup;
 	io->wait = io_fd_wait;
+	io->send_pipe = fstat(fds->out, &st) == 0 && (S_ISSOCK(st.st_mode) || S_ISFIFO(st.st_mode))
+				? io_fd_send_pipe
+				: NULL;
 	io->arg = fds;
 }

@@ -66,6 +66,12 @@ nbd_metrics_inline_reads(struct srv_export *e)
 	return atomic_load_explicit(&e->replies.inline_reads, memory_order_relaxed);
 }
 
+static uint64_t
+nbd_metrics_spliced_reads(struct srv_export *e)
+{
+	return atomic_load_explicit(&e->replies.spliced_reads, memory_order_relaxed);
+}
+
 static void
 nbd_metrics_write(FILE *out, void *arg)
 {
@@ -94,6 +100,10 @@ nbd_metrics_write(FILE *out, void *arg)
 			       "Reads served by the thread that read them from the stream: "
 			       "they needed no waiting (cache hits).",
 			       nbd_metrics_inline_reads);
+	nbd_metrics_per_export(out, ex, "isocache_nbd_reads_spliced_total", "counter",
+			       "Reads whose bytes went from the cache daemon's memory to the "
+			       "socket by splice, not copied.",
+			       nbd_metrics_spliced_reads);
 }
 
 int

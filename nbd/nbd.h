@@ -184,6 +184,10 @@ struct ic_nbd_io {
 	 * the stream). 1 when there are, 0 when the time ran out, or -errno.
 	 * Without it a connection never finds itself idle (nbd/conn.c). */
 	int (*wait)(void *arg, int timeout_ms);
+	/* Optional: send iov[0..n) and then len bytes taken from pipe (its
+	 * read end, holding at least len) with splice(2), contiguously; 0 or
+	 * -errno as send. Set only where the stream can take a splice. */
+	int (*send_pipe)(void *arg, const struct iovec *iov, int n, int pipe, size_t len);
 	void *arg;
 };
 
@@ -227,6 +231,12 @@ struct ic_nbd_backend_ops {
 	 * (and buf may have been written). Reads of up to 1 MiB try it on
 	 * the thread that reads the stream before a worker takes them. */
 	int (*pread_nowait)(void *h, void *buf, uint32_t len, uint64_t off);
+	/* Optional: pread into pipe (its write end) without copying the
+	 * bytes, when the pipe may keep them; without wait, only if that
+	 * needs no waiting. 0, or -EAGAIN (the pipe may hold part of them).
+	 * Reads of more than 64 KiB over a transport that can splice
+	 * (send_pipe) try it first (nbd/conn.c). */
+	int (*pread_pipe)(void *h, int pipe, uint32_t len, uint64_t off, bool wait);
 };
 
 struct ic_nbd_export {
@@ -342,6 +352,7 @@ struct ic_nbd_reply_stats {
 	_Atomic uint64_t replies;
 	_Atomic uint64_t batches;
 	_Atomic uint64_t inline_reads; /* served by the thread that read them */
+	_Atomic uint64_t spliced_reads; /* their bytes sent from a pipe, not copied */
 };
 
 struct ic_nbd_conn_config {

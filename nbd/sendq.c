@@ -19,6 +19,10 @@
  * before, and the connection reads no further requests once its workers or
  * its in-flight bytes run out.
  *
+ * A reply whose data is in a pipe (a read spliced from the cache daemon's
+ * memory) ends its batch: the transport writes the batch's iovecs and
+ * then splices the pipe.
+ *
  * The byte cap keeps the first replies of a batch from waiting on a long
  * write of later ones: a worker learns its reply left only when the whole
  * send returns. */
@@ -83,7 +87,8 @@ sendq_take(struct ic_nbd_sendq *q, struct ic_nbd_sendq_entry **last)
 		bytes += e->bytes;
 		*last = e;
 		e = e->next;
-	} while (e && n + e->n <= IC_NBD_SENDQ_IOV && bytes + e->bytes <= IC_NBD_SENDQ_BYTES);
+	} while ((*last)->pipe < 0 && e && n + e->n <= IC_NBD_SENDQ_IOV &&
+		 bytes + e->bytes <= IC_NBD_SENDQ_BYTES);
 	q->head = e;
 	if (!e)
 		q->tail = &q->head;
@@ -106,7 +111,9 @@ sendq_lead(struct ic_nbd_sendq *q, struct ic_nbd_sendq_entry *e)
 	__atomic_store_n(&q->sending, true, __ATOMIC_RELAXED);
 	if (!rc) {
 		pthread_mutex_unlock(&q->mu);
-		rc = q->io->send(q->io->arg, q->batch, n);
+		rc = last->pipe < 0 ? q->io->send(q->io->arg, q->batch, n)
+				    : q->io->send_pipe(q->io->arg, q->batch, n, last->pipe,
+						       last->pipe_len);
 		pthread_mutex_lock(&q->mu);
 		if (rc < 0) {
 			/* The client is gone; its reader sees the end of the stream. */
@@ -141,11 +148,20 @@ int
 ic_nbd_sendq_send(struct ic_nbd_sendq *q, struct ic_nbd_sendq_entry *e, const struct iovec *iov,
 		  int n)
 {
+	return ic_nbd_sendq_send_pipe(q, e, iov, n, -1, 0);
+}
+
+int
+ic_nbd_sendq_send_pipe(struct ic_nbd_sendq *q, struct ic_nbd_sendq_entry *e,
+		       const struct iovec *iov, int n, int pipe, size_t pipe_len)
+{
 	int rc;
 
 	e->iov = iov;
 	e->n = n;
-	e->bytes = 0;
+	e->pipe = pipe;
+	e->pipe_len = pipe_len;
+	e->bytes = pipe_len;
 	for (int i = 0; i < n; i++)
 		e->bytes += iov[i].iov_len;
 	e->next = NULL;

@@ -20,6 +20,8 @@ struct ic_nbd_sendq_entry {
 	int n;
 	size_t bytes;
 	unsigned replies; /* in iov: 1 (ic_nbd_sendq_entry_init) unless set */
+	int pipe;	  /* >= 0: pipe_len bytes of it follow iov (send_pipe) */
+	size_t pipe_len;
 	struct ic_nbd_sendq_entry *next;
 	bool done; /* sent (or dropped) by another worker; rc says how */
 	bool lead; /* handed the queue: this worker sends the next batch */
@@ -55,6 +57,11 @@ void ic_nbd_sendq_entry_fini(struct ic_nbd_sendq_entry *e);
  * while another sends it. */
 int ic_nbd_sendq_send(struct ic_nbd_sendq *q, struct ic_nbd_sendq_entry *e,
 		      const struct iovec *iov, int n);
+/* The same, the reply's last pipe_len bytes taken from pipe (its read
+ * end) by the transport's send_pipe, which the caller checked is set. A
+ * batch ends with such a reply. */
+int ic_nbd_sendq_send_pipe(struct ic_nbd_sendq *q, struct ic_nbd_sendq_entry *e,
+			   const struct iovec *iov, int n, int pipe, size_t pipe_len);
 /* Whether a send is under way, so that a reply handed in now would wait
  * for it. A hint: a send may begin or end the next moment. */
 static inline bool

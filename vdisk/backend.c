@@ -210,6 +210,8 @@ static int
 backend_pread(struct ic_next *next, void *inst, struct ic_seg *segs, unsigned n, uint32_t flags)
 {
 	(void)next, (void)inst;
+	if (flags & IC_REQ_PIPE)
+		return -EAGAIN; /* a page-cache page of a layer file may change */
 	if (flags & IC_REQ_NOWAIT)
 		return backend_pread_nowait(segs, n);
 	return backend_rw(segs, n, false, flags);
@@ -341,5 +343,5 @@ const struct ic_filter_ops ic_layer_backend_ops = {
 	.cache = backend_cache,
 	.flush = backend_flush,
 	.report = backend_report,
-	.honours = IC_REQ_NOWAIT,
+	.honours = IC_REQ_NOWAIT | IC_REQ_PIPE,
 };

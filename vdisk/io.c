@@ -54,6 +54,7 @@ struct vd_batch {
 	struct ic_vdisk *vd;
 	enum ic_filter_op op;
 	uint32_t flags;
+	int *pipe; /* IC_REQ_PIPE: every segment's buf */
 	unsigned n;
 	struct ic_seg seg[IC_MAX_SEGS];
 };
@@ -78,7 +79,7 @@ vd_batch_add(struct vd_batch *b, const struct ic_layer *layer, uint64_t off, uin
 				if (rc)
 					return rc;
 			}
-			b->seg[b->n++] = (struct ic_seg){ layer, off, piece, buf };
+			b->seg[b->n++] = (struct ic_seg){ layer, off, piece, buf ? (void *)buf : b->pipe };
 		}
 		off += piece;
 		len -= piece;
@@ -225,12 +226,16 @@ vd_report_end(struct vd_report *r)
 
 /* Read [off, off+len) without range checks: data runs go down the stack
  * with flags, the rest is zero-filled here. With report, each extent is
- * reported too, from the same resolve. */
+ * reported too, from the same resolve. With IC_REQ_PIPE, buf is the int
+ * naming the pipe, and a range with no layer under it is -EAGAIN. */
 static int
 vd_read(struct ic_vdisk *vd, char *buf, uint64_t len, uint64_t off, struct vd_report *report,
 	uint32_t flags)
 {
-	struct vd_batch b = { .vd = vd, .op = IC_OP_PREAD, .flags = flags };
+	bool pipe = flags & IC_REQ_PIPE;
+	struct vd_batch b = {
+		.vd = vd, .op = IC_OP_PREAD, .flags = flags, .pipe = pipe ? (int *)buf : NULL
+	};
 	uint64_t end = off + len, stop;
 	struct vd_run run;
 	int rc = 0;
@@ -238,7 +243,10 @@ vd_read(struct ic_vdisk *vd, char *buf, uint64_t len, uint64_t off, struct vd_re
 	for (uint64_t pos = off; pos < end && rc == 0; pos = stop) {
 		stop = vd_next_run(vd, pos, end, &run);
 		if (run.layer)
-			rc = vd_batch_add(&b, run.layer, pos, stop - pos, buf + (pos - off));
+			rc = vd_batch_add(&b, run.layer, pos, stop - pos,
+					  pipe ? NULL : buf + (pos - off));
+		else if (pipe)
+			rc = -EAGAIN;
 		else
 			memset(buf + (pos - off), 0, stop - pos);
 		if (report)
@@ -282,6 +290,13 @@ int
 ic_vdisk_pread_nowait(struct ic_vdisk *vd, void *buf, size_t len, uint64_t off)
 {
 	return vd_pread_locked(vd, buf, len, off, NULL, IC_REQ_NOWAIT);
+}
+
+int
+ic_vdisk_pread_pipe(struct ic_vdisk *vd, int pipe, size_t len, uint64_t off, bool wait)
+{
+	return vd_pread_locked(vd, &pipe, len, off, NULL,
+			       wait ? IC_REQ_PIPE : IC_REQ_NOWAIT | IC_REQ_PIPE);
 }
 
 int

@@ -69,6 +69,21 @@ int ic_cached_read(struct ic_cached_client *c, uint32_t handle, uint64_t block, 
  * been scribbled on) or the layer is not mapped. It never waits. */
 bool ic_cached_read_mapped(struct ic_cached_client *c, uint32_t handle, uint64_t block,
 			   uint32_t nblocks, void *buf);
+/* Bytes [off, off+len) of the layer, spliced from its mapped arena into
+ * pipe (the write end) without a copy, never asking the daemon: true when
+ * all went in (with report, reported as hits), false otherwise (the pipe
+ * may hold part of them). It never waits. */
+bool ic_cached_splice_mapped(struct ic_cached_client *c, uint32_t handle, uint64_t off,
+			     uint32_t len, int pipe, bool report);
+/* Whether every block of bytes [off, off+len) is in the layer's mapped
+ * arena now (1) or not (0), or -ENODEV when the arena is not mapped; a
+ * hint for choosing between the calls around it. */
+int ic_cached_mapped_has(struct ic_cached_client *c, uint32_t handle, uint64_t off, uint32_t len);
+/* READ with IC_CACHED_F_WAIT | IC_CACHED_F_NODATA: wait for the fills of
+ * blocks [block, block + nblocks), counted as a read, copying nothing;
+ * *hits gets the bitmap of those now in the layer's own arena. */
+int ic_cached_fill(struct ic_cached_client *c, uint32_t handle, uint64_t block, uint32_t nblocks,
+		   uint64_t *hits);
 /* Start fills of the blocks not cached yet; *cached (may be NULL) gets the
  * bitmap of those that were. */
 int ic_cached_prefetch(struct ic_cached_client *c, uint32_t handle, uint64_t block,

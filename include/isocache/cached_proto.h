@@ -26,7 +26,7 @@
 #include <sys/socket.h>
 
 #define IC_CACHED_MAGIC 0x44434349u /* "ICCD" in memory order */
-#define IC_CACHED_VERSION 5
+#define IC_CACHED_VERSION 6
 #define IC_CACHED_BLOCK 4096u
 #define IC_CACHED_BLOCK_SHIFT 12
 #define IC_CACHED_HDR_SIZE 24
@@ -60,6 +60,12 @@ enum ic_cached_type {
 /* HELLO flag: the shared buffer ends with a hit ring of IC_CACHED_RING_SIZE
  * bytes (include/isocache/cached_shm.h) after its slots. */
 #define IC_CACHED_F_RING 0x2u
+/* READ flag: copy nothing into the slot; the client takes the blocks from
+ * the layer's arena itself (a front end splicing them to its client). The
+ * reply's bitmap then has only blocks held in this layer's own arena: a
+ * block deduplicated with another layer's is not there (it is served
+ * from the other's memory, which this client may not map). */
+#define IC_CACHED_F_NODATA 0x4u
 
 /* Per-layer counters (STATS with a handle) or totals (IC_CACHED_HANDLE_ALL). */
 enum ic_cached_stat {

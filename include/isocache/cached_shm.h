@@ -99,6 +99,15 @@ bool ic_cached_slot_read(const struct ic_cached_slot *slot, uint64_t block, cons
 bool ic_cached_run_pread(const struct ic_cached_slot *slots, uint64_t block, uint32_t n, int fd,
 			 uint64_t data_off, void *dst);
 
+/* Reader, bytes [off, off+len) of the run of n blocks from block `block`,
+ * spliced from the memfd into pipe (its write end) rather than copied:
+ * the pipe holds references to the arena's pages, checked as above after
+ * the splice. False when any slot was not VALID or changed, or the pipe
+ * took less than len (it never waits for room): the pipe may then hold
+ * part of the bytes, which the caller drains. */
+bool ic_cached_run_splice(const struct ic_cached_slot *slots, uint64_t block, uint32_t n, int fd,
+			  uint64_t data_off, uint64_t off, uint32_t len, int pipe);
+
 /* Writer (the daemon, one thread). A VALID slot is made BUSY before its
  * data changes (ic_cached_slot_begin), then empty (ic_cached_slot_clear);
  * an empty slot's data may be written freely and is then published. */

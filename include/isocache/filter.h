@@ -47,6 +47,16 @@ struct ic_seg {
  * it. Only a filter that sets it in `honours` is ever called with it: a
  * stack with any other filter that has a pread answers -EAGAIN at once. */
 #define IC_REQ_NOWAIT 0x2u
+/* pread: copy nothing; put the segments' bytes, in the order of the
+ * segments, into a pipe by splice(2), whose write end is the int every
+ * segment's buf points to. Only bytes that can never change once in the
+ * pipe may go there (a frozen layer's block the cache daemon holds,
+ * docs/CACHED.md "Spliced reads"); otherwise -EAGAIN, and the caller
+ * drains the pipe, which may hold part of the bytes, and reads again
+ * without the flag. With IC_REQ_NOWAIT too, it never waits either.
+ * Honoured like IC_REQ_NOWAIT: a stack with any filter that has a pread
+ * and does not set it in `honours` answers -EAGAIN. */
+#define IC_REQ_PIPE 0x4u
 
 /* Capabilities, asked down the stack with caps(); a filter may clear bits
  * (suppress) or set them (emulate). */
@@ -115,7 +125,8 @@ struct ic_filter_ops {
 	/* Optional: the request flags beyond IC_REQ_FUA that this filter's
 	 * pread honours (IC_REQ_NOWAIT: it never waits when asked not to, and
 	 * an -EAGAIN it returns leaves nothing half done that a second read
-	 * would repeat, such as counting the read twice). */
+	 * would repeat, such as counting the read twice; IC_REQ_PIPE: it
+	 * splices or refuses as that flag says). */
 	uint32_t honours;
 };
 

@@ -198,6 +198,13 @@ int ic_vdisk_pread(struct ic_vdisk *vd, void *buf, size_t len, uint64_t off);
  * otherwise, and the caller reads again with ic_vdisk_pread; buf may have
  * been written meanwhile. */
 int ic_vdisk_pread_nowait(struct ic_vdisk *vd, void *buf, size_t len, uint64_t off);
+/* ic_vdisk_pread into a pipe (its write end) without copying the bytes
+ * (IC_REQ_PIPE): only when every byte is a block the cache daemon holds
+ * for a frozen layer, which the pipe may then keep; with wait, after the
+ * daemon's fill of the blocks it lacked, else (like ic_vdisk_pread_nowait)
+ * never waiting. -EAGAIN otherwise (the pipe may hold part of the range:
+ * the caller drains it), and the caller reads the usual way. */
+int ic_vdisk_pread_pipe(struct ic_vdisk *vd, int pipe, size_t len, uint64_t off, bool wait);
 /* Write buf; flags: 0 or IC_REQ_FUA (filter.h: durable, data and map, on
  * return). -EROFS on a read-only handle. */
 int ic_vdisk_pwrite(struct ic_vdisk *vd, const void *buf, size_t len, uint64_t off,

@@ -14,7 +14,7 @@ import socket
 import struct
 import time
 
-MAGIC, VERSION = 0x44434349, 5
+MAGIC, VERSION = 0x44434349, 6
 HELLO, REGISTER, READ, PREFETCH, STATS, DROP, BYE = range(1, 8)
 REPLY = 0x8000
 F_WAIT = 1

@@ -17,7 +17,7 @@ fz_flags_allowed(unsigned type)
 {
 	switch (type) {
 	case IC_CACHED_READ:
-		return IC_CACHED_F_WAIT;
+		return IC_CACHED_F_WAIT | IC_CACHED_F_NODATA;
 	case IC_CACHED_HELLO:
 		return IC_CACHED_F_RING;
 	default:

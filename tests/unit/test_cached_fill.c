@@ -105,7 +105,7 @@ static void
 req_init(struct cached_req *r, uint8_t *dst, uint64_t block, uint32_t n, bool wait)
 {
 	*r = (struct cached_req){ .layer = fx.l, .block = block, .nblocks = n, .wait = wait,
-				  .dst = dst };
+				  .reader = true, .dst = dst };
 }
 
 static void
@@ -216,6 +216,33 @@ test_no_wait_returns_at_once_and_fills(void **state)
 	cached_req_run(&fx.st, &r);
 	assert_int_equal(r.hits, 0xf);
 	assert_int_equal(fx.l->stats[IC_CACHED_STAT_HITS], 4);
+}
+
+/* A READ with IC_CACHED_F_NODATA (no dst): it waits for the fill as a READ
+ * does, is counted as one, and copies nothing; its bitmap says which blocks
+ * the arena holds now, for the client to take from there. */
+static void
+test_nodata_read_waits_and_counts(void **state)
+{
+	struct cached_req r[2];
+
+	(void)state;
+	req_init(&r[0], NULL, 100, 4, true);
+	req_init(&r[1], NULL, 100, 4, true);
+	cached_req_run(&fx.st, &r[0]);
+	cached_req_run(&fx.st, &r[1]);
+	assert_int_equal(fx.nsubmitted, 1);
+	assert_int_equal(fx.finished, 0);
+	complete(0, 1 << 20, 0);
+	assert_int_equal(fx.finished, 2);
+	assert_int_equal(r[0].hits, 0xf);
+	assert_int_equal(r[1].hits, 0xf);
+	assert_int_equal(fx.l->stats[IC_CACHED_STAT_LOOKUPS], 8);
+	assert_int_equal(fx.l->stats[IC_CACHED_STAT_MISSES], 2);
+	assert_int_equal(fx.l->stats[IC_CACHED_STAT_HITS], 6);
+	assert_int_equal(fx.l->stats[IC_CACHED_STAT_BYTES_SERVED], 8 * IC_CACHED_BLOCK);
+	for (uint64_t b = 100; b < 104; b++)
+		assert_int_not_equal(cached_store_lookup(&fx.st, fx.l->id, b), CACHED_NIL);
 }
 
 /* Fills fill_ahead queued: blocks of fill k. */
@@ -384,6 +411,7 @@ main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_readahead_bounds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readahead_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nodata_read_waits_and_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_wait_returns_at_once_and_fills, setup,
 						teardown),
 	};

@@ -133,14 +133,28 @@ test_version3(void **state)
 
 /* Version 4: the dedup_bytes, trace_fills and trace_blocks counters;
  * version 5: readahead_fills and readahead_blocks; a u64 each in STATS
- * replies. */
+ * replies. Version 6: READ's NODATA flag, which no other type takes. */
 static void
-test_version5(void **state)
+test_version6(void **state)
 {
+	struct ic_cached_msg read = { .type = IC_CACHED_READ,
+				      .flags = IC_CACHED_F_WAIT | IC_CACHED_F_NODATA,
+				      .handle = 1,
+				      .block = 7,
+				      .nblocks = 64 },
+			     m;
+	uint8_t buf[IC_CACHED_MSG_MAX];
 	char name[32];
+	int len;
 
 	(void)state;
-	assert_int_equal(IC_CACHED_VERSION, 5);
+	assert_int_equal(IC_CACHED_VERSION, 6);
+	len = proto_encode(&read, buf);
+	assert_int_equal(ic_cached_decode(buf, (size_t)len, 0, &m), 0);
+	assert_int_equal(m.flags, IC_CACHED_F_WAIT | IC_CACHED_F_NODATA);
+	read.type = IC_CACHED_PREFETCH;
+	len = proto_encode(&read, buf);
+	assert_int_equal(ic_cached_decode(buf, (size_t)len, 0, &m), -EBADMSG);
 	assert_int_equal(ic_cached_msg_size(IC_CACHED_STATS | IC_CACHED_REPLY), 348);
 	assert_string_equal(ic_cached_stat_name(IC_CACHED_STAT_DEDUP_BYTES, name, sizeof(name)),
 			    "dedup_bytes");
@@ -252,7 +266,7 @@ main(void)
 		cmocka_unit_test(test_little_endian_layout),
 		cmocka_unit_test(test_refuses_bad_header),
 		cmocka_unit_test(test_version3),
-		cmocka_unit_test(test_version5),
+		cmocka_unit_test(test_version6),
 		cmocka_unit_test(test_refuses_bad_fields),
 		cmocka_unit_test(test_refuses_bad_sizes),
 		cmocka_unit_test(test_refuses_wrong_direction_and_status),

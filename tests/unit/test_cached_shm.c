@@ -3,8 +3,12 @@
  * it can while 8 readers copy random blocks through a read-only mapping of
  * the arena (the client library's own code; runs of 16 blocks with one
  * pread of the memfd, as a client reads them) and check each against its
- * known checksum. Zero wrong blocks, and enough hits that the check means
- * something. IC_SHM_TORTURE_SEC sets its length (default 20; 60 by hand);
+ * known checksum. A quarter of the readers splice instead (as a front end
+ * sends a large hit): a run goes from the memfd into a pipe, is checked,
+ * and is read out of the pipe only after the writer has gone on evicting
+ * and refilling (SPLICE_WAIT fills), which must not change what the pipe
+ * holds. Zero wrong
+ * blocks, and enough hits that the check means something. IC_SHM_TORTURE_SEC sets its length (default 20; 60 by hand);
  * on a loaded machine, or under valgrind, which runs one thread at a time,
  * it goes on past that until both sides have done enough to mean
  * something (TORTURE_ENOUGH), for at most TORTURE_CAP_SEC.
@@ -12,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -38,6 +43,8 @@
 #define TORTURE_ENOUGH 1000  /* hits and refills before the torture may end */
 #define RUN 16 /* blocks a client reads with one pread (CLIENT_PREAD_MIN) */
 #define TORTURE_CAP_SEC 300  /* however few there are */
+#define SPLICE_WAIT 16 /* fills a spliced run waits for in its pipe */
+#define SPLICE_ENOUGH 20 /* spliced runs before the torture may end */
 
 struct torture {
 	struct cached_store st;
@@ -53,6 +60,7 @@ struct torture {
 	atomic_bool stop; /* set by the writer once the deadline and enough work are past */
 	_Atomic uint64_t hits, misses, wrong, refills, drops;
 	_Atomic uint64_t run_hits; /* of 16-block runs: one pread each */
+	_Atomic uint64_t spliced;  /* runs read back out of a pipe */
 };
 
 static uint64_t
@@ -217,7 +225,36 @@ test_hitring_garbage(void **state)
 struct reader {
 	struct torture *t;
 	const struct client_arena *a;
+	bool splice;
 };
+
+/* A splicing reader: a run, or part of one at an odd offset, into a pipe;
+ * once the check passed, let the writer evict and refill for a while,
+ * then read the pipe and compare with the layer's bytes. Returns the
+ * wrong bytes' count, or -1 for a miss (the pipe drained). */
+static long
+torture_splice(struct torture *t, const struct client_arena *a, int p[2], uint64_t b,
+	       uint32_t skip, uint8_t *buf)
+{
+	uint64_t off = b * IC_CACHED_BLOCK + skip, seen;
+	uint32_t len = RUN * IC_CACHED_BLOCK - 2 * skip;
+	long wrong = 0;
+
+	if (!client_arena_splice(a, off, len, p[1])) {
+		while (read(p[0], buf, RUN * IC_CACHED_BLOCK) > 0)
+			;
+		return -1;
+	}
+	seen = atomic_load(&t->refills);
+	for (int spin = 0; spin < 10000 && atomic_load(&t->refills) < seen + SPLICE_WAIT &&
+			   !atomic_load_explicit(&t->stop, memory_order_relaxed);
+	     spin++)
+		sched_yield();
+	assert_int_equal(read(p[0], buf, len), (ssize_t)len);
+	for (uint32_t k = 0; k < len; k++)
+		wrong += buf[k] != t->bytes[off + k];
+	return wrong;
+}
 
 static void *
 torture_reader(void *arg)
@@ -227,8 +264,26 @@ torture_reader(void *arg)
 	static _Thread_local uint8_t buf[RUN * IC_CACHED_BLOCK];
 	static const uint32_t sizes[4] = { 1, 1, 4, RUN };
 	uint64_t x = (uint64_t)(uintptr_t)&buf | 1, hits = 0, misses = 0, wrong = 0;
+	int p[2] = { -1, -1 };
 
-	while (!atomic_load_explicit(&t->stop, memory_order_relaxed)) {
+	if (rd->splice) {
+		assert_int_equal(pipe2(p, O_NONBLOCK), 0);
+		assert_true(fcntl(p[1], F_SETPIPE_SZ, RUN * IC_CACHED_BLOCK) >=
+			    (int)(RUN * IC_CACHED_BLOCK));
+	}
+	while (rd->splice && !atomic_load_explicit(&t->stop, memory_order_relaxed)) {
+		uint64_t b = xorshift(&x) % LAYER_BLOCKS & ~(uint64_t)(RUN - 1);
+		long w = torture_splice(t, rd->a, p, b, xorshift(&x) % 2 ? 0 : 100, buf);
+
+		if (w < 0) {
+			misses++;
+			continue;
+		}
+		hits++;
+		wrong += (uint64_t)w;
+		atomic_fetch_add_explicit(&t->spliced, 1, memory_order_relaxed);
+	}
+	while (!rd->splice && !atomic_load_explicit(&t->stop, memory_order_relaxed)) {
 		uint64_t b = xorshift(&x) % LAYER_BLOCKS;
 		uint32_t n = sizes[xorshift(&x) % 4];
 
@@ -255,6 +310,10 @@ torture_reader(void *arg)
 	atomic_fetch_add(&t->hits, hits % 256);
 	atomic_fetch_add(&t->misses, misses);
 	atomic_fetch_add(&t->wrong, wrong);
+	if (rd->splice) {
+		close(p[0]);
+		close(p[1]);
+	}
 	return NULL;
 }
 
@@ -298,7 +357,8 @@ torture_write(struct torture *t)
 	while (time(NULL) < cap &&
 	       (time(NULL) < t->deadline || t->refills < TORTURE_ENOUGH ||
 		atomic_load_explicit(&t->hits, memory_order_relaxed) < TORTURE_ENOUGH ||
-		atomic_load_explicit(&t->run_hits, memory_order_relaxed) < TORTURE_ENOUGH / 10)) {
+		atomic_load_explicit(&t->run_hits, memory_order_relaxed) < TORTURE_ENOUGH / 10 ||
+		atomic_load_explicit(&t->spliced, memory_order_relaxed) < SPLICE_ENOUGH)) {
 		for (int k = 0; k < 64; k++) {
 			uint64_t b = xorshift(&x) % LAYER_BLOCKS, end = b + 1;
 
@@ -341,20 +401,22 @@ test_torture(void **state)
 
 	t.deadline = start + (sec ? sec : 1);
 	for (int k = 0; k < READERS; k++) {
-		rd[k] = (struct reader){ &t, k % 2 ? &t.daemon_view : &t.a };
+		rd[k] = (struct reader){ &t, k % 2 ? &t.daemon_view : &t.a, k % 4 == 2 };
 		assert_int_equal(pthread_create(&th[k], NULL, torture_reader, &rd[k]), 0);
 	}
 	torture_write(&t);
 	for (int k = 0; k < READERS; k++)
 		pthread_join(th[k], NULL);
 	printf("torture %llds (asked for %us): %llu refills, %llu drops; readers: %llu hits (%llu of "
-	       "%u-block runs), %llu misses, %llu wrong blocks\n",
+	       "%u-block runs, %llu spliced), %llu misses, %llu wrong blocks (bytes when spliced)\n",
 	       (long long)(time(NULL) - start), sec, (unsigned long long)t.refills, (unsigned long long)t.drops,
 	       (unsigned long long)t.hits, (unsigned long long)t.run_hits, RUN,
-	       (unsigned long long)t.misses, (unsigned long long)t.wrong);
+	       (unsigned long long)t.spliced, (unsigned long long)t.misses,
+	       (unsigned long long)t.wrong);
 	assert_int_equal(t.wrong, 0);
 	assert_true(t.hits >= TORTURE_ENOUGH);
 	assert_true(t.run_hits >= TORTURE_ENOUGH / 10);
+	assert_true(t.spliced >= SPLICE_ENOUGH);
 	assert_true(t.refills >= TORTURE_ENOUGH);
 	client_arena_unmap(&t.a);
 	cached_store_fini(&t.st);
