@@ -7,9 +7,11 @@
  * over), which a file system reports as EROFS. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "common/cleanup.h"
 #include "fuse/internal.h"
@@ -57,6 +59,10 @@ fs_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	if (conn->capable & FUSE_CAP_ASYNC_DIO)
 		conn->want |= FUSE_CAP_ASYNC_DIO;
+	/* fs_read_pipe's replies go to /dev/fuse by splice (libfuse uses it
+	 * only for replies of fuse_reply_data with a descriptor). */
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
 }
 
 static void
@@ -232,32 +238,119 @@ fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, 0);
 }
 
-/* A buffer per worker thread for read replies, up to max_read; freed when
- * libfuse retires the thread. */
-static pthread_key_t fs_buf_key;
-static pthread_once_t fs_buf_once = PTHREAD_ONCE_INIT;
+/* Reads larger than FS_PIPE_MIN, up to FS_PIPE_MAX, try fs_read_pipe
+ * first. libfuse splices a reply only when its own pipe holds the reply's
+ * data, header and three pages more, and a pipe holds at most 1 MiB
+ * (/proc/sys/fs/pipe-max-size): it read a 1 MiB reply out of our pipe
+ * into memory and wrote that, two copies again. */
+#define FS_PIPE_MIN (64u << 10)
+#define FS_PIPE_MAX (FS_MAX_IO / 2)
+
+/* What each worker thread keeps for reads, made at its first read and
+ * freed when libfuse retires the thread: a buffer for read replies, up to
+ * max_read, and a pipe for fs_read_pipe, FS_PIPE_MAX long, made at its
+ * first use (piped 1; -1 when it could not be had: out of descriptors,
+ * or past the user's pipe-user-pages-soft). */
+struct fs_thread {
+	char buf[FS_MAX_IO];
+	int pipe[2];
+	int piped;
+};
+
+static pthread_key_t fs_thread_key;
+static pthread_once_t fs_thread_once = PTHREAD_ONCE_INIT;
 
 static void
-fs_buf_key_make(void)
+fs_thread_free(void *arg)
 {
-	pthread_key_create(&fs_buf_key, free);
+	struct fs_thread *t = arg;
+
+	if (t->piped > 0) {
+		close(t->pipe[0]);
+		close(t->pipe[1]);
+	}
+	free(t);
 }
 
-static char *
-fs_buf(void)
+static void
+fs_thread_key_make(void)
 {
-	char *buf;
+	pthread_key_create(&fs_thread_key, fs_thread_free);
+}
 
-	pthread_once(&fs_buf_once, fs_buf_key_make);
-	buf = pthread_getspecific(fs_buf_key);
-	if (!buf) {
-		buf = malloc(FS_MAX_IO);
-		if (buf && pthread_setspecific(fs_buf_key, buf)) {
-			free(buf);
-			buf = NULL;
+static struct fs_thread *
+fs_thread(void)
+{
+	struct fs_thread *t;
+
+	pthread_once(&fs_thread_once, fs_thread_key_make);
+	t = pthread_getspecific(fs_thread_key);
+	if (!t) {
+		/* Page-aligned: a layer opened O_DIRECT (--cache none) reads into
+		 * an aligned buffer only, and into any other through the page
+		 * cache (vdisk/backend.c). */
+		if (posix_memalign((void **)&t, 4096, sizeof(*t)))
+			return NULL;
+		if (pthread_setspecific(fs_thread_key, t)) {
+			free(t);
+			return NULL;
 		}
+		t->piped = 0;
 	}
-	return buf;
+	return t;
+}
+
+/* t's pipe, made at its first use. */
+static bool
+fs_thread_pipe(struct fs_thread *t)
+{
+	if (t->piped)
+		return t->piped > 0;
+	t->piped = -1;
+	if (pipe2(t->pipe, O_NONBLOCK | O_CLOEXEC) < 0)
+		return false;
+	if (fcntl(t->pipe[1], F_SETPIPE_SZ, FS_PIPE_MAX) < (int)FS_PIPE_MAX) {
+		close(t->pipe[0]);
+		close(t->pipe[1]);
+		return false;
+	}
+	t->piped = 1;
+	return true;
+}
+
+/* Empty t's pipe of what a read that was not served, or not sent, left. */
+static void
+fs_pipe_drain(struct fs_thread *t)
+{
+	while (read(t->pipe[0], t->buf, FS_PIPE_MAX) > 0)
+		;
+}
+
+/* Answer a read of [off, off + size) of vd without copying its bytes, when
+ * every one is a block isocached holds for a frozen layer, or does once it
+ * filled them (ic_vdisk_pread_pipe): the pipe takes references to the
+ * daemon's pages and libfuse splices them into /dev/fuse, where the
+ * kernel copies them to the reader. false: not answered (the caller reads
+ * the usual way). The pages stay right in the pipe (docs/CACHED.md,
+ * "Spliced reads"). */
+static bool
+fs_read_pipe(fuse_req_t req, struct files_entry *e, struct ic_vdisk *vd, struct fs_thread *t,
+	     size_t size, off_t off)
+{
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+
+	if (size <= FS_PIPE_MIN || size > FS_PIPE_MAX || !fs_thread_pipe(t))
+		return false;
+	if (ic_vdisk_pread_pipe(vd, t->pipe[1], size, (uint64_t)off, true) < 0) {
+		fs_pipe_drain(t);
+		return false;
+	}
+	bv.buf[0].flags = FUSE_BUF_IS_FD;
+	bv.buf[0].fd = t->pipe[0];
+	if (fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE) < 0)
+		fs_pipe_drain(t); /* the reader is gone */
+	atomic_fetch_add_explicit(&e->spliced, 1, memory_order_relaxed);
+	return true;
 }
 
 /* Clip [off, off + *len) to the disk; returns false when it starts past the end. */
@@ -280,15 +373,15 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file
 {
 	struct files_entry *e = fs_entry(req, ino);
 	struct ic_vdisk *vd;
-	char *buf = fs_buf();
+	struct fs_thread *t = fs_thread();
 	uint64_t t0 = ic_iostats_now();
 	int rc = 0;
 
 	(void)fi;
 	if (!e)
 		return;
-	if (!buf || size > FS_MAX_IO) {
-		fuse_reply_err(req, buf ? EINVAL : ENOMEM);
+	if (!t || size > FS_MAX_IO) {
+		fuse_reply_err(req, t ? EINVAL : ENOMEM);
 		return;
 	}
 	vd = files_io_begin(e);
@@ -296,14 +389,19 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file
 		fuse_reply_err(req, EBADF);
 		return;
 	}
-	if (fs_clip(vd, off, &size))
+	if (fs_clip(vd, off, &size) && fs_read_pipe(req, e, vd, t, size, off)) {
+		ic_iostats_done(&e->io, IC_IO_READ, size, t0, 0);
+		files_io_end(e);
+		return;
+	}
+	if (size)
 		rc = ic_iostats_done(&e->io, IC_IO_READ, size, t0,
-				     ic_vdisk_pread(vd, buf, size, (uint64_t)off));
+				     ic_vdisk_pread(vd, t->buf, size, (uint64_t)off));
 	files_io_end(e);
 	if (rc < 0)
 		fuse_reply_err(req, fs_errno(rc));
 	else
-		fuse_reply_buf(req, buf, size);
+		fuse_reply_buf(req, t->buf, size);
 }
 
 /* Run one data-changing call on e's writable vdisk and update its mtime. */

@@ -39,9 +39,10 @@ struct files_entry {
 	struct ic_vdisk *vd;
 	unsigned nrw, nro;
 
-	/* For --metrics (metrics.c): requests, and ownership taken and given. */
+	/* For --metrics (metrics.c): requests, ownership taken and given, and
+	 * reads whose bytes went to the kernel by splice (fs.c). */
 	struct ic_iostats io;
-	_Atomic uint64_t claims, releases;
+	_Atomic uint64_t claims, releases, spliced;
 };
 
 struct files {

@@ -54,6 +54,10 @@ files_metrics_write(FILE *out, void *arg)
 	files_metrics_counter(out, f, "isocache_fuse_releases_total",
 			      "Times this mount gave ownership back (last writer closed).",
 			      offsetof(struct files_entry, releases));
+	files_metrics_counter(out, f, "isocache_fuse_reads_spliced_total",
+			      "Reads whose bytes went from isocached's memory to the kernel by "
+			      "splice, not copied.",
+			      offsetof(struct files_entry, spliced));
 	pthread_mutex_unlock(&f->mu);
 }
 
