@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
-#include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/pipe.h"
 #include "fuse/internal.h"
 
 #define FS_TIMEOUT 1.0 /* seconds the kernel may cache names and attributes */
@@ -248,13 +248,10 @@ fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 /* What each worker thread keeps for reads, made at its first read and
  * freed when libfuse retires the thread: a buffer for read replies, up to
- * max_read, and a pipe for fs_read_pipe, FS_PIPE_MAX long, made at its
- * first use (piped 1; -1 when it could not be had: out of descriptors,
- * or past the user's pipe-user-pages-soft). */
+ * max_read, and a pipe for fs_read_pipe, FS_PIPE_MAX long. */
 struct fs_thread {
 	char buf[FS_MAX_IO];
-	int pipe[2];
-	int piped;
+	struct ic_pipe pipe;
 };
 
 static pthread_key_t fs_thread_key;
@@ -265,10 +262,7 @@ fs_thread_free(void *arg)
 {
 	struct fs_thread *t = arg;
 
-	if (t->piped > 0) {
-		close(t->pipe[0]);
-		close(t->pipe[1]);
-	}
+	ic_pipe_fini(&t->pipe);
 	free(t);
 }
 
@@ -295,35 +289,9 @@ fs_thread(void)
 			free(t);
 			return NULL;
 		}
-		t->piped = 0;
+		t->pipe = (struct ic_pipe){ .state = 0 };
 	}
 	return t;
-}
-
-/* t's pipe, made at its first use. */
-static bool
-fs_thread_pipe(struct fs_thread *t)
-{
-	if (t->piped)
-		return t->piped > 0;
-	t->piped = -1;
-	if (pipe2(t->pipe, O_NONBLOCK | O_CLOEXEC) < 0)
-		return false;
-	if (fcntl(t->pipe[1], F_SETPIPE_SZ, FS_PIPE_MAX) < (int)FS_PIPE_MAX) {
-		close(t->pipe[0]);
-		close(t->pipe[1]);
-		return false;
-	}
-	t->piped = 1;
-	return true;
-}
-
-/* Empty t's pipe of what a read that was not served, or not sent, left. */
-static void
-fs_pipe_drain(struct fs_thread *t)
-{
-	while (read(t->pipe[0], t->buf, FS_PIPE_MAX) > 0)
-		;
 }
 
 /* Answer a read of [off, off + size) of vd without copying its bytes, when
@@ -339,16 +307,16 @@ fs_read_pipe(fuse_req_t req, struct files_entry *e, struct ic_vdisk *vd, struct 
 {
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
 
-	if (size <= FS_PIPE_MIN || size > FS_PIPE_MAX || !fs_thread_pipe(t))
+	if (size <= FS_PIPE_MIN || size > FS_PIPE_MAX || !ic_pipe_ready(&t->pipe, FS_PIPE_MAX))
 		return false;
-	if (ic_vdisk_pread_pipe(vd, t->pipe[1], size, (uint64_t)off, true) < 0) {
-		fs_pipe_drain(t);
+	if (ic_vdisk_pread_pipe(vd, t->pipe.fd[1], size, (uint64_t)off, true) < 0) {
+		ic_pipe_drain(&t->pipe, t->buf, FS_PIPE_MAX);
 		return false;
 	}
 	bv.buf[0].flags = FUSE_BUF_IS_FD;
-	bv.buf[0].fd = t->pipe[0];
+	bv.buf[0].fd = t->pipe.fd[0];
 	if (fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE) < 0)
-		fs_pipe_drain(t); /* the reader is gone */
+		ic_pipe_drain(&t->pipe, t->buf, FS_PIPE_MAX); /* the reader is gone */
 	atomic_fetch_add_explicit(&e->spliced, 1, memory_order_relaxed);
 	return true;
 }

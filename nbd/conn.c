@@ -37,14 +37,13 @@
 #include "nbd/nbd.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include "common/log.h"
+#include "common/pipe.h"
 #include "nbd/sendq.h"
 
 /* Descriptors per context in one BLOCK_STATUS reply, and extents (chunks)
@@ -69,7 +68,9 @@
 /* Reads larger than CONN_SCAN_MAX, up to this, are first tried through
  * the slot's pipe (conn_read_pipe): their bytes go from the cache daemon's
  * memory to the socket by splice, with no copy of ours. 1 MiB is the most
- * a pipe may hold without privilege (/proc/sys/fs/pipe-max-size). */
+ * a pipe may hold without privilege (/proc/sys/fs/pipe-max-size). A slot
+ * that cannot have its pipe (out of descriptors, or past the user's
+ * pipe-user-pages-soft) copies, as before. */
 #define CONN_PIPE (1u << 20)
 #define CONN_GRANULE 4096u
 /* Small reads served inline while more requests wait in the read-ahead
@@ -129,8 +130,7 @@ struct slot {
 	uint8_t *buf;
 	unsigned nruns;
 	struct ic_nbd_sendq_entry sent; /* its reply in the reply queue */
-	int pipe[2];	/* conn_read_pipe's, once piped is 1 */
-	int piped;	/* 0: not made yet; 1: made; -1: could not be */
+	struct ic_pipe pipe; /* conn_read_pipe's: CONN_PIPE bytes, made at first use */
 };
 
 struct ic_nbd_conn {
@@ -161,10 +161,7 @@ conn_slot_fini(struct ic_nbd_conn *c, struct slot *s)
 		munmap(s->m, CONN_SLOT_MEM + c->cfg.max_payload);
 	if (s->conn)
 		ic_nbd_sendq_entry_fini(&s->sent);
-	if (s->piped > 0) {
-		close(s->pipe[0]);
-		close(s->pipe[1]);
-	}
+	ic_pipe_fini(&s->pipe);
 	*s = (struct slot){ 0 };
 }
 
@@ -434,33 +431,6 @@ conn_read_reply(struct ic_nbd_conn *c, struct slot *s, int rc, bool extents)
 	return rc;
 }
 
-/* s's pipe, made on first use: CONN_PIPE bytes, non-blocking. false when
- * it cannot be had (out of descriptors, or the user's pipes already hold
- * /proc/sys/fs/pipe-user-pages-soft): this slot copies, as before. */
-static bool
-conn_slot_pipe(struct slot *s)
-{
-	if (s->piped)
-		return s->piped > 0;
-	s->piped = -1;
-	if (pipe2(s->pipe, O_NONBLOCK | O_CLOEXEC) < 0)
-		return false;
-	if (fcntl(s->pipe[1], F_SETPIPE_SZ, CONN_PIPE) < (int)CONN_PIPE) {
-		close(s->pipe[0]);
-		close(s->pipe[1]);
-		return false;
-	}
-	s->piped = 1;
-	return true;
-}
-
-/* Empty s's pipe of what a read that was not served, or not sent, left. */
-static void
-conn_pipe_drain(struct slot *s)
-{
-	while (read(s->pipe[0], s->buf, s->req.length) > 0)
-		;
-}
 
 /* Serve read s without copying its bytes, when every one is a block the
  * cache daemon holds, or (with wait) does once it has filled them
@@ -477,10 +447,10 @@ conn_read_pipe(struct ic_nbd_conn *c, struct slot *s, bool wait)
 	int rc;
 
 	if (r->length <= CONN_SCAN_MAX || r->length > CONN_PIPE || !c->cfg.ops->pread_pipe ||
-	    !c->cfg.io->send_pipe || !conn_slot_pipe(s))
+	    !c->cfg.io->send_pipe || !ic_pipe_ready(&s->pipe, CONN_PIPE))
 		return false;
-	if (c->cfg.ops->pread_pipe(c->cfg.backend, s->pipe[1], r->length, r->offset, wait) < 0) {
-		conn_pipe_drain(s);
+	if (c->cfg.ops->pread_pipe(c->cfg.backend, s->pipe.fd[1], r->length, r->offset, wait) < 0) {
+		ic_pipe_drain(&s->pipe, s->buf, r->length);
 		return false;
 	}
 	if (c->cfg.session.structured) {
@@ -491,9 +461,9 @@ conn_read_pipe(struct ic_nbd_conn *c, struct slot *s, bool wait)
 		ic_nbd_simple_reply(s->m->hdr[0], r->cookie, 0);
 		iov[0] = (struct iovec){ s->m->hdr[0], IC_NBD_SIMPLE_REPLY_SIZE };
 	}
-	rc = ic_nbd_sendq_send_pipe(&c->sendq, &s->sent, iov, 1, s->pipe[0], r->length);
+	rc = ic_nbd_sendq_send_pipe(&c->sendq, &s->sent, iov, 1, s->pipe.fd[0], r->length);
 	if (rc < 0)
-		conn_pipe_drain(s);
+		ic_pipe_drain(&s->pipe, s->buf, r->length);
 	if (c->cfg.stats)
 		atomic_fetch_add_explicit(&c->cfg.stats->spliced_reads, 1, memory_order_relaxed);
 	return true;
