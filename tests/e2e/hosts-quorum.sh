@@ -52,9 +52,11 @@ before=$(flushed_now)
 frozen=$(now_ms)
 etcd_member_freeze 1
 flushed_since() { awk -v t="$1" '$1 == "flushed" && $3 >= t { n++ } END { exit !n }' "$TESTDIR/w.log"; }
+# a's own log (its trace lines left out), for a failure's message.
+a_said() { grep -v "^[0-9]* +" "$TESTDIR/a.log" | tail -n 20; }
 wait_until 60 flushed_since $((frozen + 2 * HOST_TTL * 1000)) ||
-	fail "writes stalled with m1 frozen: $(tail -3 "$TESTDIR/w.log")"
-! grep '^error ' "$TESTDIR/w.log" || fail "a write failed with m1 frozen"
+	fail "writes stalled with m1 frozen (at $frozen): $(tail -3 "$TESTDIR/w.log"); a said: $(a_said)"
+! grep '^error ' "$TESTDIR/w.log" || fail "a write failed with m1 frozen; a said: $(a_said)"
 ! grep -E 'fenced|lease [0-9]+ lost' "$TESTDIR/a.log" || fail "a lost its lease with m1 frozen"
 grep -q "etcd [0-9.]*:${ETCD_CLIENT_PORTS[0]}: no answer to lease/keepalive within [0-9]* ms; asking the next member" \
 	"$TESTDIR/a.log" || fail "a's renewal did not move on from the frozen m1: $(grep -v "^[0-9]* +" "$TESTDIR/a.log")"
