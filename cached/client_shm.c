@@ -292,14 +292,9 @@ client_arena_has(const struct client_arena *a, uint64_t off, uint32_t len)
 
 	if (!a->base || len == 0 || end > a->nblocks << IC_CACHED_BLOCK_SHIFT)
 		return false;
-	for (uint64_t b = off >> IC_CACHED_BLOCK_SHIFT; b << IC_CACHED_BLOCK_SHIFT < end; b++) {
-		struct ic_cached_slot *s = (struct ic_cached_slot *)&a->slots[b]; /* loads only */
-		uint64_t seq = atomic_load_explicit(&s->seq, memory_order_relaxed);
-
-		if ((seq & (IC_CACHED_SEQ_BUSY | IC_CACHED_SEQ_VALID)) != IC_CACHED_SEQ_VALID ||
-		    atomic_load_explicit(&s->tag, memory_order_relaxed) != b)
+	for (uint64_t b = off >> IC_CACHED_BLOCK_SHIFT; b << IC_CACHED_BLOCK_SHIFT < end; b++)
+		if (!ic_cached_slot_holds(&a->slots[b], b))
 			return false;
-	}
 	return true;
 }
 

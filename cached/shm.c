@@ -37,13 +37,29 @@ shm_racy_copy(void *dst, const void *src, size_t n)
 	ic_tsan_ignore_reads_end();
 }
 
+/* Whether generation seq says VALID and not BUSY. */
+static bool
+shm_seq_valid(uint64_t seq)
+{
+	return (seq & (IC_CACHED_SEQ_BUSY | IC_CACHED_SEQ_VALID)) == IC_CACHED_SEQ_VALID;
+}
+
+bool
+ic_cached_slot_holds(const struct ic_cached_slot *slot, uint64_t block)
+{
+	struct ic_cached_slot *s = (struct ic_cached_slot *)slot; /* loads only */
+
+	return shm_seq_valid(atomic_load_explicit(&s->seq, memory_order_relaxed)) &&
+	       atomic_load_explicit(&s->tag, memory_order_relaxed) == block;
+}
+
 bool
 ic_cached_slot_read(const struct ic_cached_slot *slot, uint64_t block, const void *data, void *dst)
 {
 	struct ic_cached_slot *s = (struct ic_cached_slot *)slot; /* loads only */
 	uint64_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
 
-	if ((seq & (IC_CACHED_SEQ_BUSY | IC_CACHED_SEQ_VALID)) != IC_CACHED_SEQ_VALID)
+	if (!shm_seq_valid(seq))
 		return false;
 	shm_racy_copy(dst, data, IC_CACHED_BLOCK);
 	atomic_thread_fence(memory_order_acquire);
@@ -60,7 +76,7 @@ shm_run_begin(struct ic_cached_slot *s, uint32_t n, uint64_t seq[IC_CACHED_MAX_B
 		return false;
 	for (uint32_t k = 0; k < n; k++) {
 		seq[k] = atomic_load_explicit(&s[k].seq, memory_order_acquire);
-		if ((seq[k] & (IC_CACHED_SEQ_BUSY | IC_CACHED_SEQ_VALID)) != IC_CACHED_SEQ_VALID)
+		if (!shm_seq_valid(seq[k]))
 			return false;
 	}
 	return true;

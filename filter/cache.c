@@ -385,29 +385,58 @@ cache_handle(struct cache_inst *ci, struct cache_conn *cc, const struct ic_layer
  * layer below. With nowait, only from the arena of a layer this session
  * mapped before, and -EAGAIN where the read without it would ask the
  * daemon (a block not in the arena, a layer not yet registered). */
+/* The run of segment bytes [pos, end) that starts at pos and one call to
+ * the daemon covers: its blocks from *b0, *nb of them (at most
+ * IC_CACHED_MAX_BLOCKS), all set in *all; returns where the run stops. */
+static uint64_t
+cache_run(uint64_t pos, uint64_t end, uint64_t *b0, uint32_t *nb, uint64_t *all)
+{
+	uint64_t bend = (end + IC_CACHED_BLOCK - 1) / IC_CACHED_BLOCK, stop;
+
+	*b0 = pos / IC_CACHED_BLOCK;
+	*nb = bend - *b0 < IC_CACHED_MAX_BLOCKS ? (uint32_t)(bend - *b0) : IC_CACHED_MAX_BLOCKS;
+	*all = *nb == 64 ? UINT64_MAX : (1ull << *nb) - 1;
+	stop = (*b0 + *nb) * IC_CACHED_BLOCK;
+	return stop < end ? stop : end;
+}
+
+/* After a call to the daemon for a run: a session whose connection failed
+ * is dropped (-EINVAL is a range past the layer's end, not the session's
+ * fault); whether every block of the run (all) came. */
+static bool
+cache_call_whole(struct cache_conn *cc, int rc, uint64_t hits, uint64_t all)
+{
+	if (rc < 0 && rc != -EINVAL)
+		cache_conn_drop(cc, rc);
+	return rc == 0 && (hits & all) == all;
+}
+
+/* Session cc's handle for the layer of segment s (frozen): registered at
+ * first use, or under nowait only one it has already (else CACHE_UNKNOWN);
+ * CACHE_REFUSED when the daemon will not cache it or no session is up. */
+static int64_t
+cache_seg_handle(struct cache_inst *ci, struct cache_conn *cc, const struct ic_seg *s, bool nowait)
+{
+	int slot;
+
+	if (!nowait)
+		return cc->c ? cache_handle(ci, cc, s->layer) : CACHE_REFUSED;
+	slot = ic_layer_table_slot(&ci->table, s->layer->disk_id);
+	return slot >= 0 && cc->c ? cc->handles[slot] : CACHE_REFUSED;
+}
+
 static int
 cache_read_seg(struct cache_inst *ci, struct cache_conn *cc, const struct ic_seg *s, bool nowait)
 {
-	uint64_t pos = s->off, end = s->off + s->len, hits;
-	int64_t h = CACHE_REFUSED;
+	uint64_t pos = s->off, end = s->off + s->len, hits = 0;
+	int64_t h = cache_seg_handle(ci, cc, s, nowait);
 
-	if (!nowait) {
-		if (cc->c)
-			h = cache_handle(ci, cc, s->layer);
-	} else {
-		int slot = ic_layer_table_slot(&ci->table, s->layer->disk_id);
-
-		if (slot >= 0 && cc->handles[slot] == CACHE_UNKNOWN)
-			return -EAGAIN;
-		if (slot >= 0)
-			h = cc->handles[slot];
-	}
+	if (h == CACHE_UNKNOWN && nowait)
+		return -EAGAIN;
 	while (h >= 0 && pos < end) {
-		uint64_t b0 = pos / IC_CACHED_BLOCK, bend = (end + IC_CACHED_BLOCK - 1) / IC_CACHED_BLOCK;
-		uint32_t nb = bend - b0 < IC_CACHED_MAX_BLOCKS ? (uint32_t)(bend - b0)
-							      : IC_CACHED_MAX_BLOCKS;
-		uint64_t all = nb == 64 ? UINT64_MAX : (1ull << nb) - 1;
-		uint64_t stop = (b0 + nb) * IC_CACHED_BLOCK < end ? (b0 + nb) * IC_CACHED_BLOCK : end;
+		uint64_t b0, all;
+		uint32_t nb;
+		uint64_t stop = cache_run(pos, end, &b0, &nb, &all);
 		/* Whole blocks go straight to the caller's buffer; edges bounce. */
 		bool whole = pos % IC_CACHED_BLOCK == 0 && stop % IC_CACHED_BLOCK == 0;
 		uint8_t *dst = whole ? (uint8_t *)s->buf + (pos - s->off) : cc->bounce;
@@ -419,9 +448,7 @@ cache_read_seg(struct cache_inst *ci, struct cache_conn *cc, const struct ic_seg
 			int rc = ic_cached_read(cc->c, (uint32_t)h, b0, nb,
 						ci->wait ? IC_CACHED_F_WAIT : 0, dst, &hits);
 
-			if (rc < 0 && rc != -EINVAL)
-				cache_conn_drop(cc, rc);
-			if (rc < 0 || (hits & all) != all)
+			if (!cache_call_whole(cc, rc, hits, all))
 				return 0;
 		}
 		if (!whole)
@@ -446,20 +473,15 @@ cache_splice_seg(struct cache_conn *cc, uint32_t h, const struct ic_seg *s, bool
 	int pipe = *(const int *)s->buf;
 
 	while (pos < end) {
-		uint64_t b0 = pos / IC_CACHED_BLOCK;
-		uint64_t stop = (b0 + IC_CACHED_MAX_BLOCKS) * IC_CACHED_BLOCK < end
-					? (b0 + IC_CACHED_MAX_BLOCKS) * IC_CACHED_BLOCK
-					: end;
-		uint32_t nb = (uint32_t)((stop - 1) / IC_CACHED_BLOCK - b0 + 1);
-		uint64_t all = nb == 64 ? UINT64_MAX : (1ull << nb) - 1, hits = 0;
+		uint64_t b0, all, hits = 0;
+		uint32_t nb;
+		uint64_t stop = cache_run(pos, end, &b0, &nb, &all);
 		bool fill = !nowait && ic_cached_mapped_has(cc->c, h, pos, (uint32_t)(stop - pos)) == 0;
 
 		if (fill) {
 			int rc = ic_cached_fill(cc->c, h, b0, nb, &hits);
 
-			if (rc < 0 && rc != -EINVAL)
-				cache_conn_drop(cc, rc);
-			if (rc < 0 || (hits & all) != all)
+			if (!cache_call_whole(cc, rc, hits, all))
 				return false;
 		}
 		if (!ic_cached_splice_mapped(cc->c, h, pos, (uint32_t)(stop - pos), pipe, !fill))
@@ -485,10 +507,7 @@ cache_pread_pipe(struct cache_inst *ci, struct ic_seg *segs, unsigned n, bool no
 		return -EAGAIN;
 	for (unsigned i = 0; i < n && rc == 0; i++) {
 		const struct ic_seg *s = &segs[i];
-		int slot = s->layer->frozen ? ic_layer_table_slot(&ci->table, s->layer->disk_id) : -1;
-		int64_t h = slot < 0 || !cc->c ? CACHE_REFUSED
-			    : nowait	      ? cc->handles[slot]
-					      : cache_handle(ci, cc, s->layer);
+		int64_t h = s->layer->frozen ? cache_seg_handle(ci, cc, s, nowait) : CACHE_REFUSED;
 
 		if (h < 0 || !cc->c || !cache_splice_seg(cc, (uint32_t)h, s, nowait))
 			rc = -EAGAIN;

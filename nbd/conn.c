@@ -431,7 +431,6 @@ conn_read_reply(struct ic_nbd_conn *c, struct slot *s, int rc, bool extents)
 	return rc;
 }
 
-
 /* Serve read s without copying its bytes, when every one is a block the
  * cache daemon holds, or (with wait) does once it has filled them
  * (ops->pread_pipe): the pipe takes references to the daemon's pages and

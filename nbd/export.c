@@ -13,29 +13,31 @@
 #include "common/metrics.h"
 #include "isocache/control.h"
 
-/* The data ops, each counted in the export's metrics (--metrics). A
- * no-wait read that would have to wait is read again by exp_pread, and
- * counted then; so is a read into a pipe that could not be. */
+/* The data ops, each counted in the export's metrics (--metrics). A read
+ * that tried only what needs no waiting, or to fill a pipe, and could not
+ * (-EAGAIN) is read again the usual way, and counted then. */
 static int
-exp_read(struct srv_export *e, void *buf, uint32_t len, uint64_t off, bool nowait)
+exp_read_done(struct srv_export *e, uint32_t len, uint64_t t0, int rc, bool tried)
 {
-	uint64_t t0 = ic_iostats_now();
-	int rc = nowait ? ic_vdisk_pread_nowait(e->vd, buf, len, off)
-			: ic_vdisk_pread(e->vd, buf, len, off);
-
-	return nowait && rc == -EAGAIN ? rc : ic_iostats_done(&e->io, IC_IO_READ, len, t0, rc);
+	return tried && rc == -EAGAIN ? rc : ic_iostats_done(&e->io, IC_IO_READ, len, t0, rc);
 }
 
 static int
 exp_pread(void *h, void *buf, uint32_t len, uint64_t off)
 {
-	return exp_read(h, buf, len, off, false);
+	struct srv_export *e = h;
+	uint64_t t0 = ic_iostats_now();
+
+	return exp_read_done(e, len, t0, ic_vdisk_pread(e->vd, buf, len, off), false);
 }
 
 static int
 exp_pread_nowait(void *h, void *buf, uint32_t len, uint64_t off)
 {
-	return exp_read(h, buf, len, off, true);
+	struct srv_export *e = h;
+	uint64_t t0 = ic_iostats_now();
+
+	return exp_read_done(e, len, t0, ic_vdisk_pread_nowait(e->vd, buf, len, off), true);
 }
 
 static int
@@ -43,9 +45,8 @@ exp_pread_pipe(void *h, int pipe, uint32_t len, uint64_t off, bool wait)
 {
 	struct srv_export *e = h;
 	uint64_t t0 = ic_iostats_now();
-	int rc = ic_vdisk_pread_pipe(e->vd, pipe, len, off, wait);
 
-	return rc == -EAGAIN ? rc : ic_iostats_done(&e->io, IC_IO_READ, len, t0, rc);
+	return exp_read_done(e, len, t0, ic_vdisk_pread_pipe(e->vd, pipe, len, off, wait), true);
 }
 
 static int

@@ -84,6 +84,9 @@ struct ic_cached_ring {
 #define IC_CACHED_RING_SIZE                                                                   \
 	((sizeof(struct ic_cached_ring) + IC_CACHED_BLOCK - 1) & ~(size_t)(IC_CACHED_BLOCK - 1))
 
+/* Whether slot says it holds block now (a hint: it may be evicted the
+ * next moment; only a checked read or splice is a hit). */
+bool ic_cached_slot_holds(const struct ic_cached_slot *slot, uint64_t block);
 /* Reader: copy the 4 KiB block at data into dst and say whether it was
  * block `block`, VALID and unchanged the whole time. On false, dst holds
  * garbage and the caller asks the daemon instead. Lock-free, no syscall. */

@@ -51,6 +51,46 @@ cached_stat() {
 	"$@" "$CTL" stats "$file" | awk -v n="$name" '$1 == n { print $2 }'
 }
 
+# expect_spliced N WHAT: N reads of a 32 MiB copy were spliced from the
+# arena (cached-splice*.sh): at least 8 (the rest cross holes), or none in
+# the e2e-noshared runs, which have no arena.
+expect_spliced() {
+	echo "$2: $1 reads spliced"
+	if [ -n "${IC_CACHED_NO_SHARED:-}" ]; then
+		[ "$1" = 0 ] || fail "$2: no arenas, yet $1 reads were spliced"
+	else
+		(($1 >= 8)) || fail "$2: only $1 reads were spliced"
+	fi
+}
+
+# copy_is_image FILE WHAT: $TESTDIR/FILE holds what $TESTDIR/base.raw does.
+copy_is_image() { cmp "$TESTDIR/$1" "$TESTDIR/base.raw" || fail "$2: the copy is not the image"; }
+
+# copy_rounds: three rounds of the clones vm1, vm2 and vm3 copied at once
+# with the caller's copy CLONE FILE, each copy compared with the image.
+copy_rounds() {
+	local round c p pids
+	for round in 1 2 3; do
+		pids=()
+		for c in vm1 vm2 vm3; do
+			copy "$c" "$c.raw" &
+			pids+=($!)
+		done
+		for p in "${pids[@]}"; do wait "$p" || fail "round $round: a copy failed"; done
+		for c in vm1 vm2 vm3; do copy_is_image "$c.raw" "round $round, $c"; done
+	done
+}
+
+# evicted_under_copies: the daemon evicted blocks, and each clone's reads
+# were spliced all the same (the caller's spliced CLONE).
+evicted_under_copies() {
+	local evictions c
+	evictions=$("$CTL" stats all | awk '$1 == "evictions" { print $2 }')
+	echo "evicting: $evictions evictions"
+	((evictions > 0)) || fail "the daemon evicted nothing under three readers"
+	for c in vm1 vm2 vm3; do expect_spliced "$(spliced "$c")" "evicting, $c"; done
+}
+
 # cached_golden MIB CLONE...: a store whose vdisk "base" was imported from
 # $TESTDIR/base.raw (MIB MiB of random data with holes) and frozen as
 # base@gold, and a linked clone of it for each CLONE name. Needs

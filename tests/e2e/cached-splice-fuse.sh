@@ -28,28 +28,19 @@ spliced() {
 	curl -sf --max-time 10 --unix-socket "$TESTDIR/fuse-metrics.sock" http://localhost/metrics |
 		awk -v s="isocache_fuse_reads_spliced_total{image=\"$1\"}" '$1 == s { print $2 }'
 }
-check() { cmp "$TESTDIR/$1" "$TESTDIR/base.raw" || fail "$2: the copy is not the image"; }
-# expect_spliced N WHAT: N reads spliced, or none without arenas.
-expect_spliced() {
-	echo "$2: $1 reads spliced"
-	if [ -n "${IC_CACHED_NO_SHARED:-}" ]; then
-		[ "$1" = 0 ] || fail "$2: no arenas, yet $1 reads were spliced"
-	else
-		(($1 >= 8)) || fail "$2: only $1 reads of 32 MiB were spliced"
-	fi
-}
+copy() { dd if="$mnt/$1" of="$TESTDIR/$2" bs=512K iflag=direct status=none; }
 
 fuse_mount "$mnt" --read-only --metrics "unix:$TESTDIR/fuse-metrics.sock"
 s0=0
 for run in cold warm; do
-	dd if="$mnt/vm1" of="$TESTDIR/$run.raw" bs=512K iflag=direct status=none
-	check "$run.raw" "$run"
+	copy vm1 "$run.raw"
+	copy_is_image "$run.raw" "$run"
 	n=$(spliced vm1)
 	expect_spliced $((n - s0)) "$run, direct 512 KiB reads"
 	s0=$n
 done
 cat "$mnt/vm2" >"$TESTDIR/buffered.raw"
-check buffered.raw "buffered"
+copy_is_image buffered.raw "buffered"
 expect_spliced "$(spliced vm2)" "buffered reads"
 fuse_umount "$mnt"
 
@@ -57,22 +48,14 @@ fuse_umount "$mnt"
 _ic_kill_pidfile "$TESTDIR/cached.pid"
 cached_start --memory 8M --readahead 1M
 fuse_mount "$mnt" --read-only --metrics "unix:$TESTDIR/fuse-metrics.sock"
-for round in 1 2 3; do
-	pids=()
-	for c in vm1 vm2 vm3; do
-		dd if="$mnt/$c" of="$TESTDIR/$c.raw" bs=512K iflag=direct status=none &
-		pids+=($!)
-	done
-	for p in "${pids[@]}"; do wait "$p" || fail "round $round: a reader failed"; done
-	for c in vm1 vm2 vm3; do check "$c.raw" "round $round, $c"; done
-done
-echo "evicting: spliced $(spliced vm1) + $(spliced vm2) + $(spliced vm3) reads"
+copy_rounds
+evicted_under_copies
 fuse_umount "$mnt"
 
 # ---- splice=0 ----
 fuse_mount "$mnt" --read-only --filter cache:splice=0 --metrics "unix:$TESTDIR/fuse-metrics.sock"
-dd if="$mnt/vm1" of="$TESTDIR/off.raw" bs=512K iflag=direct status=none
-check off.raw "splice=0"
+copy vm1 off.raw
+copy_is_image off.raw "splice=0"
 [ "$(spliced vm1)" = 0 ] || fail "splice=0: $(spliced vm1) reads were spliced"
 fuse_umount "$mnt"
 echo PASS

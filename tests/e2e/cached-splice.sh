@@ -24,21 +24,14 @@ export ISOCACHE_SOCKET
 
 spliced() { nbd_metric "$TESTDIR/metrics.sock" "$1" isocache_nbd_reads_spliced_total; }
 copy() { nbdcopy --request-size=1048576 "$(nbd_uri s "$1")" "$TESTDIR/$2"; }
-check() { cmp "$TESTDIR/$1" "$TESTDIR/base.raw" || fail "$2: the copy is not the image"; }
 
 # ---- cold, then warm ----
 nbd_start s --filter cache --metrics "unix:$TESTDIR/metrics.sock" vm1 vm2 vm3
 for run in cold warm; do
 	s0=$(spliced vm1)
 	copy vm1 "$run.raw"
-	check "$run.raw" "$run"
-	n=$(($(spliced vm1) - s0))
-	echo "$run copy of 32 MiB: $n reads spliced"
-	if [ -n "${IC_CACHED_NO_SHARED:-}" ]; then
-		[ "$n" = 0 ] || fail "no arenas, yet $n reads were spliced"
-	else
-		((n >= 8)) || fail "a $run copy of 32 MiB in 1 MiB reads spliced only $n of them"
-	fi
+	copy_is_image "$run.raw" "$run"
+	expect_spliced $(($(spliced vm1) - s0)) "$run copy of 32 MiB in 1 MiB reads"
 done
 nbd_stop s
 
@@ -46,24 +39,15 @@ nbd_stop s
 _ic_kill_pidfile "$TESTDIR/cached.pid"
 cached_start --memory 8M --readahead 1M
 nbd_start s --filter cache --metrics "unix:$TESTDIR/metrics.sock" vm1 vm2 vm3
-for round in 1 2 3; do
-	pids=()
-	for c in vm1 vm2 vm3; do
-		copy "$c" "$c.raw" &
-		pids+=($!)
-	done
-	for p in "${pids[@]}"; do wait "$p" || fail "round $round: nbdcopy failed"; done
-	for c in vm1 vm2 vm3; do check "$c.raw" "round $round, $c"; done
-done
-echo "evicting: spliced $(spliced vm1) + $(spliced vm2) + $(spliced vm3) reads," \
-	"$("$CTL" stats all | awk '$1 == "evictions" { print $2 }') evictions"
+copy_rounds
+evicted_under_copies
 nbd_stop s
 
 # ---- splice=0 ----
 nbd_start s --filter cache:splice=0 --metrics "unix:$TESTDIR/metrics.sock" vm1
 copy vm1 a.raw
 copy vm1 b.raw
-check b.raw "splice=0"
+copy_is_image b.raw "splice=0"
 [ "$(spliced vm1)" = 0 ] || fail "splice=0: $(spliced vm1) reads were spliced"
 nbd_stop s
 echo PASS
