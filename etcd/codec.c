@@ -341,6 +341,21 @@ ic_etcd_decode_error(struct json_object *o, char *msg, size_t cap)
 	 * is what etcd asks for, as for one that ended. */
 	if (strstr(msg, "revision of auth store is old"))
 		return -EKEYEXPIRED;
+	/* Refused before it was proposed, or a proposal the leader dropped
+	 * (it is handing its leadership over): in no log, applied nowhere.
+	 * Like "no leader", worth the next member. etcd 3.4 passes raft's
+	 * error on as gRPC's Unknown, and says "too many requests" as
+	 * ResourceExhausted, which is also a full database. */
+	if (strstr(msg, "raft proposal dropped") || strstr(msg, "etcdserver: too many requests"))
+		return -EAGAIN;
+	/* Unavailable, but proposed: it timed out waiting to be applied, or
+	 * the member stopped with it. It may yet be applied, so only a
+	 * request safe to send twice may go to the next member: its outcome
+	 * is unknown, as when no answer came or the connection was cut. */
+	if (strstr(msg, "etcdserver: request timed out"))
+		return -ETIMEDOUT;
+	if (strstr(msg, "etcdserver: server stopped"))
+		return -ECONNRESET;
 	return codec_grpc_errno(code);
 }
 

@@ -87,6 +87,21 @@ const char *ic_etcd_last_error(const struct ic_etcd *etcd);
  * with -EOWNERDEAD; a change it sent may yet be applied. For a commit that
  * must not be waited for once its owner's lease may have run out. */
 void ic_etcd_set_go_on(struct ic_etcd *etcd, bool (*fn)(void *arg), void *arg);
+/* Until called again with false, this client's writes are, like reads,
+ * sent to the next member when one hangs past its share of the deadline
+ * or cuts the connection after they were sent, round after round until the
+ * deadline. For a caller whose writes apply at most once however often
+ * they are sent (a transaction whose compares fail once it applied, and
+ * that reads back what it wrote): then a member that forwards the write to
+ * a leader that died, and answers only at its own request timeout (5 s
+ * and two election timeouts), does not eat the write's deadline. A write
+ * that still had no answer fails with -ETIMEDOUT, or -ECONNRESET when the
+ * last member cut it: it may be applied. */
+void ic_etcd_set_resend(struct ic_etcd *etcd, bool on);
+/* How many attempts of the last call reached a member and left their
+ * outcome unknown (no answer in time, a cut connection, etcd timed it
+ * out): with ic_etcd_set_resend, an answer may be to a later sending. */
+unsigned ic_etcd_unanswered(const struct ic_etcd *etcd);
 /* The endpoint calls go to first (the one that answered last). */
 const char *ic_etcd_endpoint(const struct ic_etcd *etcd);
 

@@ -3,12 +3,14 @@
  *
  * Any request may go to the next member when it cannot have been applied:
  * no byte of it was sent (the member refused, did not connect within its
- * share of the deadline, or failed the TLS handshake), or it answered
- * "unavailable" (gRPC 14, no leader). A request that changes records and
- * reached a member but got no answer (a timeout, a connection cut) fails
- * with -ETIMEDOUT or -ECONNRESET: its outcome is unknown (a put may yet be
- * applied), so it is the caller's to retry, not ours, and the next call
- * begins at the next member.
+ * share of the deadline, or failed the TLS handshake), or it answered that
+ * it was not proposed (no leader, "raft proposal dropped", too many
+ * requests: -EAGAIN). A request that changes records and reached a member
+ * but got no answer (a timeout, a connection cut), or an answer that its
+ * outcome is unknown (etcd timed it out, or stopped with it), fails with
+ * -ETIMEDOUT or -ECONNRESET: a put may yet be applied, so it is the
+ * caller's to retry, not ours, and the next call begins at the next
+ * member.
  *
  * Reads and lease calls (transport_repeatable) are safe to send twice, so
  * for them a member that hangs (stopped, overloaded) or cuts the connection
@@ -19,7 +21,9 @@
  * on until the deadline while some member hung or answered "unavailable"
  * (it may answer once it is less busy, or an election is over); a round
  * in which every member refused or cut the connection ends the call at
- * once. A request that changes records gets one round.
+ * once. A request that changes records gets one round, unless its caller
+ * made it apply at most once and said so (ic_etcd_set_resend): then it is
+ * sent round the members as a read is.
  *
  * A watch is a long answer that may stay quiet for its whole time, but
  * its first message (the watch created) comes at once from a member that
@@ -59,9 +63,10 @@
 #define TRANSPORT_ANSWER_MAX (64u << 20) /* a range of a whole store stays below */
 #define TRANSPORT_ROUND_PAUSE_MS 50 /* between rounds over every member */
 #define TRANSPORT_ATTEMPT_MIN_MS 10  /* less left than this: the deadline has come */
-/* A read's attempt gets at least this much, or half of what is left: a
- * range of a large store may take a while on a busy cluster, and a hang
- * of the member asked first costs a read this much once. */
+/* A read's attempt, and a resent write's, gets at least this much, or
+ * half of what is left: a range of a large store, or a commit of many
+ * keys, may take a while on a busy cluster, and a hang of the member asked
+ * first costs a call this much once. */
 #define TRANSPORT_READ_MIN_MS 2000
 /* A member's refusal, the same as the last one this client logged for it,
  * is not logged again within this long; nor is "none reachable". Cut off
@@ -103,6 +108,8 @@ struct ic_etcd {
 	/* ic_etcd_set_go_on: NULL, or calls stop once it returns false */
 	bool (*go_on)(void *arg);
 	void *go_on_arg;
+	bool resend; /* ic_etcd_set_resend: writes are repeatable too */
+	unsigned unanswered; /* ic_etcd_unanswered */
 	/* What was last logged of each member being unreachable, and of none
 	 * being so (the last slot), and when (TRANSPORT_QUIET_MS). */
 	struct {
@@ -257,6 +264,18 @@ ic_etcd_set_go_on(struct ic_etcd *etcd, bool (*fn)(void *arg), void *arg)
 {
 	etcd->go_on = fn;
 	etcd->go_on_arg = arg;
+}
+
+void
+ic_etcd_set_resend(struct ic_etcd *etcd, bool on)
+{
+	etcd->resend = on;
+}
+
+unsigned
+ic_etcd_unanswered(const struct ic_etcd *etcd)
+{
+	return etcd->unanswered;
 }
 
 /* Does the client's caller still wait for its call? */
@@ -533,7 +552,8 @@ transport_run(struct ic_etcd *etcd, const char *path, struct json_object *req,
 	      unsigned timeout_ms, const struct transport_sink *sink)
 {
 	const unsigned n = etcd->url.n, budget = timeout_ms ? timeout_ms : etcd->timeout_ms;
-	const bool repeatable = transport_repeatable(path);
+	const bool resent = etcd->resend && !transport_repeatable(path);
+	const bool repeatable = resent || transport_repeatable(path);
 	const bool read = strcmp(path, "kv/range") == 0;
 	const bool watch = strcmp(path, "watch") == 0;
 	bool again = false; /* some member of this round may answer later */
@@ -549,6 +569,7 @@ transport_run(struct ic_etcd *etcd, const char *path, struct json_object *req,
 	}
 	body = json_object_to_json_string_ext(req, IC_JSON_FLAGS);
 	deadline = ic_now_ms() + budget;
+	etcd->unanswered = 0;
 	for (unsigned i = 0; body; i++) {
 		idx = (etcd->current + i) % n;
 		unsigned pos = i % n;
@@ -578,7 +599,7 @@ transport_run(struct ic_etcd *etcd, const char *path, struct json_object *req,
 			break;
 		}
 		share = left / (n - pos);
-		if ((read || watch) && share < TRANSPORT_READ_MIN_MS && share < left / 2)
+		if ((read || watch || resent) && share < TRANSPORT_READ_MIN_MS && share < left / 2)
 			share = left / 2 < TRANSPORT_READ_MIN_MS ? left / 2 : TRANSPORT_READ_MIN_MS;
 		if (share < TRANSPORT_ATTEMPT_MIN_MS)
 			share = TRANSPORT_ATTEMPT_MIN_MS;
@@ -587,6 +608,13 @@ transport_run(struct ic_etcd *etcd, const char *path, struct json_object *req,
 				       repeatable ? share : left, share, first, repeatable, sink);
 		if (rc == TRANSPORT_UNREACHED && transport_say(etcd, idx))
 			ic_log(IC_LOG_WARN, "%s", etcd->error);
+		/* Answered, but with an unknown outcome (etcd timed it out, or
+		 * stopped with it; ic_etcd_decode_error): a request safe to
+		 * send again moves on, as from a member that hung or cut it. */
+		if (repeatable && !watch && (rc == -ETIMEDOUT || rc == -ECONNRESET)) {
+			ic_log(IC_LOG_WARN, "%s; asking the next member", etcd->error);
+			rc = rc == -ETIMEDOUT ? TRANSPORT_HUNG : TRANSPORT_CUT;
+		}
 		/* A watch that ran out its time had its answer begun. */
 		if (rc == 0 || (watch && rc == -ETIMEDOUT))
 			etcd->current = idx;
@@ -598,6 +626,7 @@ transport_run(struct ic_etcd *etcd, const char *path, struct json_object *req,
 		 * round would help.) */
 		again |= rc == TRANSPORT_HUNG || rc == -EAGAIN;
 		hung |= rc == TRANSPORT_HUNG;
+		etcd->unanswered += rc == TRANSPORT_HUNG || rc == TRANSPORT_CUT;
 	}
 	if (rc == TRANSPORT_UNREACHED && hung)
 		rc = TRANSPORT_HUNG; /* the last were unreachable; an earlier one hung */
@@ -608,7 +637,7 @@ transport_run(struct ic_etcd *etcd, const char *path, struct json_object *req,
 		rc = -ECONNREFUSED;
 	} else if (rc == TRANSPORT_HUNG || rc == TRANSPORT_CUT) {
 		ic_log(IC_LOG_ERR, "%s (no member answered)", etcd->error);
-		rc = rc == TRANSPORT_HUNG ? -ETIMEDOUT : -EIO;
+		rc = rc == TRANSPORT_HUNG ? -ETIMEDOUT : resent ? -ECONNRESET : -EIO;
 	} else if (!repeatable && !watch && (rc == -ETIMEDOUT || rc == -ECONNRESET)) {
 		/* That member has the request, or hangs: a caller that asks
 		 * again asks another. */

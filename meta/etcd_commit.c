@@ -282,7 +282,11 @@ etcd_commit_unknown(int rc)
 /* c sent as one etcd txn; -EOWNERDEAD as soon as a fence's holder no
  * longer waits for it (etcd_txn_valid), which may be while it waits for
  * its answer: then it may yet be applied. Only a fence with a validity
- * has the client look (libcurl's progress calls). */
+ * has the client look (libcurl's progress calls). A commit safe to send
+ * again (c->once) moves on from a member that hangs or cuts it within the
+ * call (ic_etcd_set_resend): a follower that forwarded it to a leader
+ * that died answers only after etcd's own request timeout, later than
+ * ours. */
 static int
 etcd_commit_call(struct etcd_txn *txn, const struct etcd_commit *c,
 		 struct ic_etcd_txn_result *res, int64_t left)
@@ -291,8 +295,10 @@ etcd_commit_call(struct etcd_txn *txn, const struct etcd_commit *c,
 
 	if (txn->guarded)
 		ic_etcd_set_go_on(txn->client, etcd_txn_valid, txn);
+	ic_etcd_set_resend(txn->client, c->once);
 	rc = ic_etcd_txn(txn->client, c->cmp, c->ncmp, c->op, c->nop, c->check, c->ncheck,
 			 (unsigned)left, res);
+	ic_etcd_set_resend(txn->client, false);
 	if (txn->guarded)
 		ic_etcd_set_go_on(txn->client, NULL, NULL);
 	return rc;
@@ -300,16 +306,21 @@ etcd_commit_call(struct etcd_txn *txn, const struct etcd_commit *c,
 
 /* Send c; while its outcome is unknown and it is safe to send again (c->once),
  * send it again (the transport begins at another member) until the
- * client's timeout has passed once more. *tries: how many were sent. */
+ * client's timeout has passed once more. *tries: how many were sent,
+ * counting those the transport sent again within a call. */
 static int
 etcd_commit_attempts(struct etcd_txn *txn, const struct etcd_commit *c,
 		     struct ic_etcd_txn_result *res, unsigned *tries)
 {
 	int64_t deadline = 0, left = 0;
+	bool said = false;
 	int rc;
 
-	for (*tries = 1;; ++*tries) {
+	for (*tries = 0;;) {
 		rc = etcd_commit_call(txn, c, res, left);
+		/* An attempt of the call left unanswered, then another answered:
+		 * the answer may be to a second sending. */
+		*tries += 1 + ic_etcd_unanswered(txn->client);
 		if (rc == -EOWNERDEAD || !c->once ||
 		    !(etcd_commit_unknown(rc) || (*tries > 1 && rc == -ECONNREFUSED)))
 			return rc;
@@ -320,10 +331,11 @@ etcd_commit_attempts(struct etcd_txn *txn, const struct etcd_commit *c,
 			return rc;
 		/* Said once: with every member refusing, a commit is sent again
 		 * every ETCD_RETRY_PAUSE_MS until its time is up. */
-		ic_log(*tries == 1 ? IC_LOG_WARN : IC_LOG_DEBUG,
+		ic_log(!said ? IC_LOG_WARN : IC_LOG_DEBUG,
 		       "%s: metadata commit: %s; its outcome is unknown: sending it again, %lld ms "
 		       "left (it is applied at most once)",
 		       txn->meta->text, ic_etcd_last_error(txn->client), (long long)left);
+		said = true;
 		if (rc != -ECONNRESET) /* a cut: another member at once; else a pause */
 			ic_sleep_ms(ETCD_RETRY_PAUSE_MS);
 		left = deadline - ic_now_ms(); /* a pause may overshoot on a busy machine */

@@ -159,16 +159,21 @@ etcd_member_kill() {
 # mean a member that hangs, not that etcd bug (docs/MULTI-HOST.md §6), so
 # leadership moves off member I first.
 etcd_member_freeze() {
-	local i=$1 lead to
+	local i=$1 lead
 	lead=$(etcd_leader) || fail "no etcd leader to move off m$i"
-	if [ "$lead" = "$i" ]; then
-		to=$(etcd_follower "$i") || fail "no etcd follower to lead instead of m$i"
-		_etcdctl "$(etcd_member_endpoint "$i")" move-leader "$(_etcd_member_id "$to")" >/dev/null ||
-			fail "cannot move etcd's leadership from m$i to m$to"
-		wait_until 10 _etcd_not_leading "$i" || fail "m$i still leads after move-leader"
-		echo "etcd leadership moved from m$i to m$to"
-	fi
+	[ "$lead" != "$i" ] || etcd_lead_move "$i"
 	kill -STOP "${ETCD_PIDS[i - 1]}" && echo "etcd member m$i frozen (SIGSTOP)"
+}
+# etcd_lead_move I [J]: member I, the leader, hands its leadership to
+# member J, by default a follower (etcdctl move-leader, as a leader does
+# when stopped by SIGTERM).
+etcd_lead_move() {
+	local i=$1 to=${2:-}
+	[ -n "$to" ] || to=$(etcd_follower "$i") || fail "no etcd follower to lead instead of m$i"
+	_etcdctl "$(etcd_member_endpoint "$i")" move-leader "$(_etcd_member_id "$to")" >/dev/null ||
+		fail "cannot move etcd's leadership from m$i to m$to"
+	wait_until 10 _etcd_not_leading "$i" || fail "m$i still leads after move-leader"
+	echo "etcd leadership moved from m$i to m$to"
 }
 _etcd_not_leading() { [ "$(etcd_leader)" != "$1" ] && etcd_leader >/dev/null; }
 # _etcd_member_id I: member I's id in hex, as move-leader takes it.

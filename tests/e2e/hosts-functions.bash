@@ -50,12 +50,12 @@ admin_on_b() {
 
 # hosts_serving ARGS...: the scene of every two-host NBD test: the hosts
 # and the cluster, a store (hosts_store: local, or with HOST_STORE=etcd its
-# metadata in the cluster) with the 256 MiB vdisk vm, and host a's
-# isocache-nbd serving it (with ARGS).
+# metadata in the cluster) with the vdisk vm ($HOST_VM_SIZE, by default
+# 256 MiB), and host a's isocache-nbd serving it (with ARGS).
 hosts_serving() {
 	hosts_start
 	hosts_store
-	"$ADMIN" create --size 256M vm
+	"$ADMIN" create --size "${HOST_VM_SIZE:-256M}" vm
 	host_nbd a a "$@" vm
 }
 

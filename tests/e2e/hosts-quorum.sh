@@ -66,10 +66,9 @@ echo "m1 frozen for two TTLs: $(($(flushed_now) - before)) more blocks flushed,"
 etcd_member_thaw 1
 wait_until 30 etcd_healthy "$ETCD_ENDPOINTS" || fail "m1 did not come back healthy"
 
-# One member down, a follower that a's requests do not go to: writes and
-# flushes go on. a's etcd client sends every request to the member that
-# answered last (m1 first). Killing the leader or that member can fail a
-# flush today (docs/MULTI-HOST.md §6).
+# One member down, a follower that a's requests do not go to, so that the
+# next phase can leave the leader alone: writes and flushes go on.
+# (hosts-member-down kills the member a's requests go to, and the leader.)
 first=$(etcd_follower 1)
 before=$(flushed_now)
 killed=$(now_ms)

@@ -187,6 +187,24 @@ test_decode_errors(void **state)
 		  -EKEYEXPIRED, "etcdserver: invalid auth token" },
 		{ "{\"error\":\"etcdserver: permission denied\",\"code\":7}", -EACCES,
 		  "etcdserver: permission denied" },
+		/* a write the leader dropped as it handed its leadership over:
+		 * applied nowhere (gRPC Unknown, as etcd 3.4 sends it) */
+		{ "{\"error\":\"raft proposal dropped\",\"message\":\"raft proposal dropped\","
+		  "\"code\":2}",
+		  -EAGAIN, "raft proposal dropped" },
+		{ "{\"error\":\"etcdserver: too many requests\",\"code\":8}", -EAGAIN,
+		  "etcdserver: too many requests" },
+		{ "{\"error\":\"etcdserver: mvcc: database space exceeded\",\"code\":8}", -ENOSPC,
+		  "etcdserver: mvcc: database space exceeded" },
+		/* unavailable, but proposed: it may yet be applied, so it is not
+		 * "no leader" (which another member may take at once) */
+		{ "{\"error\":\"etcdserver: request timed out\",\"code\":14}", -ETIMEDOUT,
+		  "etcdserver: request timed out" },
+		{ "{\"error\":\"etcdserver: request timed out, possibly due to previous leader "
+		  "failure\",\"code\":14}",
+		  -ETIMEDOUT, "etcdserver: request timed out, possibly due to previous leader failure" },
+		{ "{\"error\":\"etcdserver: server stopped\",\"code\":14}", -ECONNRESET,
+		  "etcdserver: server stopped" },
 		{ "{\"error\":\"odd\",\"code\":99}", -EIO, "odd" },
 		{ "{\"code\":3}", -EINVAL, "error without a message" },
 		/* an error inside a stream (watch) */
