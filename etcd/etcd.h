@@ -83,7 +83,7 @@ void ic_etcd_close(struct ic_etcd *etcd);
 const char *ic_etcd_last_error(const struct ic_etcd *etcd);
 /* Until called again with fn NULL, this client's calls stop once fn(arg)
  * returns false: before each attempt, and while one waits for its answer
- * (libcurl's progress calls: at least once a second). Such a call fails
+ * (every 20 ms). Such a call fails
  * with -EOWNERDEAD; a change it sent may yet be applied. For a commit that
  * must not be waited for once its owner's lease may have run out. */
 void ic_etcd_set_go_on(struct ic_etcd *etcd, bool (*fn)(void *arg), void *arg);

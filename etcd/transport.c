@@ -62,6 +62,12 @@
 #define TRANSPORT_DEFAULT_TIMEOUT_MS 5000
 #define TRANSPORT_ANSWER_MAX (64u << 20) /* a range of a whole store stays below */
 #define TRANSPORT_ROUND_PAUSE_MS 50 /* between rounds over every member */
+/* How often an attempt whose caller may stop waiting (ic_etcd_set_go_on)
+ * asks it while it waits: a commit in flight when its owner's lease's
+ * validity runs out is given up this long after at most. (libcurl's
+ * progress calls come about once a second when nothing arrives: a fenced
+ * owner's flush failed up to a second after its fence.) */
+#define TRANSPORT_GO_ON_MS 20
 #define TRANSPORT_ATTEMPT_MIN_MS 10  /* less left than this: the deadline has come */
 /* A read's attempt, and a resent write's, gets at least this much, or
  * half of what is left: a range of a large store, or a commit of many
@@ -80,11 +86,10 @@ enum {
 	TRANSPORT_CUT = 3,	 /* a repeatable request: the connection broke */
 };
 
-/* What libcurl's progress calls check during an attempt: the bound on
- * its answer's first byte (a watch's), and the client's go_on. */
+/* What is checked while an attempt waits (transport_perform): the bound
+ * on its answer's first byte (a watch's), and the client's go_on. */
 struct transport_progress {
-	const struct ic_etcd *etcd;
-	int64_t until_ms; /* ic_now_ms; 0: no bound */
+	int64_t until_ms; /* ic_now_ms; 0: no bound, or a byte came */
 	bool silent;      /* the bound passed with no byte: the attempt stopped */
 	bool stopped;     /* go_on said no: the attempt stopped */
 };
@@ -99,6 +104,7 @@ struct ic_etcd {
 	int64_t attempt_ms; /* monotonic: when the attempt under way, or the last, began */
 	const char *at;   /* the member of the attempt under way, for messages */
 	CURL *curl;
+	CURLM *multi; /* curl runs in it, so that go_on is asked often */
 	char error[512];
 	/* A cluster with authentication on: the user (ISOCACHE_ETCD_USER, ""
 	 * for none) and the token its last authentication got ("" before the
@@ -138,7 +144,15 @@ static struct {
 	void (*easy_cleanup)(CURL *c);
 	void (*easy_reset)(CURL *c);
 	CURLcode (*easy_setopt)(CURL *c, CURLoption opt, ...);
-	CURLcode (*easy_perform)(CURL *c);
+	CURLM *(*multi_init)(void);
+	CURLMcode (*multi_cleanup)(CURLM *m);
+	CURLMcode (*multi_add_handle)(CURLM *m, CURL *c);
+	CURLMcode (*multi_remove_handle)(CURLM *m, CURL *c);
+	CURLMcode (*multi_perform)(CURLM *m, int *running);
+	CURLMcode (*multi_poll)(CURLM *m, struct curl_waitfd *extra, unsigned n, int timeout_ms,
+				int *numfds);
+	CURLMsg *(*multi_info_read)(CURLM *m, int *left);
+	const char *(*multi_strerror)(CURLMcode mc);
 	CURLcode (*easy_getinfo)(CURL *c, CURLINFO info, ...);
 	const char *(*easy_strerror)(CURLcode res);
 	struct curl_slist *(*slist_append)(struct curl_slist *l, const char *s);
@@ -157,7 +171,14 @@ transport_global_init(void)
 		{ "curl_easy_cleanup", (void **)&lc.easy_cleanup },
 		{ "curl_easy_reset", (void **)&lc.easy_reset },
 		{ "curl_easy_setopt", (void **)&lc.easy_setopt },
-		{ "curl_easy_perform", (void **)&lc.easy_perform },
+		{ "curl_multi_init", (void **)&lc.multi_init },
+		{ "curl_multi_cleanup", (void **)&lc.multi_cleanup },
+		{ "curl_multi_add_handle", (void **)&lc.multi_add_handle },
+		{ "curl_multi_remove_handle", (void **)&lc.multi_remove_handle },
+		{ "curl_multi_perform", (void **)&lc.multi_perform },
+		{ "curl_multi_poll", (void **)&lc.multi_poll },
+		{ "curl_multi_info_read", (void **)&lc.multi_info_read },
+		{ "curl_multi_strerror", (void **)&lc.multi_strerror },
 		{ "curl_easy_getinfo", (void **)&lc.easy_getinfo },
 		{ "curl_easy_strerror", (void **)&lc.easy_strerror },
 		{ "curl_slist_append", (void **)&lc.slist_append },
@@ -223,7 +244,8 @@ ic_etcd_open(const struct ic_etcd_url *url, unsigned timeout_ms, struct ic_etcd 
 	etcd->timeout_ms = timeout_ms ? timeout_ms : TRANSPORT_DEFAULT_TIMEOUT_MS;
 	etcd->at = etcd->url.endpoint[0];
 	etcd->curl = lc.easy_init();
-	rc = etcd->curl ? transport_tls_config(etcd) : -ENOMEM;
+	etcd->multi = lc.multi_init();
+	rc = etcd->curl && etcd->multi ? transport_tls_config(etcd) : -ENOMEM;
 	if (rc == 0)
 		rc = ic_etcd_auth_user(etcd->user);
 	if (rc == 0 && etcd->user[0] && !etcd->url.tls) {
@@ -246,7 +268,10 @@ ic_etcd_close(struct ic_etcd *etcd)
 {
 	if (!etcd)
 		return;
-	lc.easy_cleanup(etcd->curl);
+	if (etcd->multi)
+		lc.multi_cleanup(etcd->multi);
+	if (etcd->curl)
+		lc.easy_cleanup(etcd->curl);
 	free(etcd->ca);
 	free(etcd->cert);
 	free(etcd->key);
@@ -372,24 +397,55 @@ transport_cut(CURLcode res)
 	       res == CURLE_PARTIAL_FILE;
 }
 
-/* libcurl's progress callback, about once a second and at every chunk:
- * stop a transfer whose caller no longer waits, or that got no byte of
- * its answer within its bound. */
-static int
-transport_progress_check(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-		      curl_off_t ulnow)
+/* Has the attempt on etcd->curl had no byte of its answer by its bound? */
+static bool
+transport_silent(struct ic_etcd *etcd, struct transport_progress *prog)
 {
-	struct transport_progress *f = ctx;
+	curl_off_t got = 0;
 
-	(void)dltotal, (void)ultotal, (void)ulnow;
-	if (!transport_go_on(f->etcd)) {
-		f->stopped = true;
-		return 1;
+	if (!prog->until_ms)
+		return false;
+	if (lc.easy_getinfo(etcd->curl, CURLINFO_SIZE_DOWNLOAD_T, &got) == CURLE_OK && got > 0) {
+		prog->until_ms = 0;
+		return false;
 	}
-	if (!f->until_ms || dlnow > 0 || ic_now_ms() < f->until_ms)
-		return 0;
-	f->silent = true;
-	return 1;
+	return ic_now_ms() >= prog->until_ms;
+}
+
+/* The attempt set up on etcd->curl, run to its end as curl_easy_perform
+ * would, but in etcd->multi, so as to look every TRANSPORT_GO_ON_MS while
+ * it waits: an attempt its caller no longer waits for (go_on) stops with
+ * CURLE_ABORTED_BY_CALLBACK and prog->stopped, one that had no byte of
+ * its answer by its bound with prog->silent. */
+static CURLcode
+transport_perform(struct ic_etcd *etcd, struct transport_progress *prog, char *cerr)
+{
+	CURLMcode mc = lc.multi_add_handle(etcd->multi, etcd->curl);
+	CURLcode res = CURLE_FAILED_INIT;
+	int running = 1, left;
+	CURLMsg *msg;
+
+	while (mc == CURLM_OK) {
+		mc = lc.multi_perform(etcd->multi, &running);
+		if (mc != CURLM_OK || !running)
+			break;
+		prog->stopped = !transport_go_on(etcd);
+		prog->silent = !prog->stopped && transport_silent(etcd, prog);
+		if (prog->stopped || prog->silent) {
+			res = CURLE_ABORTED_BY_CALLBACK;
+			break;
+		}
+		/* At most this long, or less when a timer of libcurl's is due. */
+		mc = lc.multi_poll(etcd->multi, NULL, 0,
+				   etcd->go_on || prog->until_ms ? TRANSPORT_GO_ON_MS : 1000, NULL);
+	}
+	while ((msg = lc.multi_info_read(etcd->multi, &left)))
+		if (msg->msg == CURLMSG_DONE && msg->easy_handle == etcd->curl)
+			res = msg->data.result;
+	if (mc != CURLM_OK)
+		snprintf(cerr, CURL_ERROR_SIZE, "libcurl: %s", lc.multi_strerror(mc));
+	lc.multi_remove_handle(etcd->multi, etcd->curl);
+	return res;
 }
 
 /* One attempt at member ep, within left_ms (its connection within
@@ -402,8 +458,7 @@ transport_attempt(struct ic_etcd *etcd, const char *ep, const char *path, const 
 		  int64_t left_ms, int64_t connect_ms, int64_t first_ms, bool repeatable,
 		  const struct transport_sink *sink)
 {
-	struct transport_progress prog = { .etcd = etcd,
-					 .until_ms = first_ms ? ic_now_ms() + first_ms : 0 };
+	struct transport_progress prog = { .until_ms = first_ms ? ic_now_ms() + first_ms : 0 };
 	char url[IC_ETCD_ENDPOINT_MAX + 64], cerr[CURL_ERROR_SIZE] = "";
 	struct curl_slist *headers;
 	long sent = 0;
@@ -436,11 +491,6 @@ transport_attempt(struct ic_etcd *etcd, const char *ep, const char *path, const 
 	lc.easy_setopt(c, CURLOPT_WRITEFUNCTION, sink->write);
 	lc.easy_setopt(c, CURLOPT_WRITEDATA, sink->ctx);
 	lc.easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
-	if (first_ms || etcd->go_on) {
-		lc.easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-		lc.easy_setopt(c, CURLOPT_XFERINFOFUNCTION, transport_progress_check);
-		lc.easy_setopt(c, CURLOPT_XFERINFODATA, &prog);
-	}
 	if (etcd->url.tls) {
 		lc.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
 		if (etcd->ca)
@@ -453,7 +503,7 @@ transport_attempt(struct ic_etcd *etcd, const char *ep, const char *path, const 
 		lc.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
 	}
 	sink->reset(sink->ctx);
-	res = lc.easy_perform(c);
+	res = transport_perform(etcd, &prog, cerr);
 	lc.slist_free_all(headers);
 	lc.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &http);
 	/* Bytes of the request sent: none means the member cannot have it.

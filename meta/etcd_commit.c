@@ -282,7 +282,7 @@ etcd_commit_unknown(int rc)
 /* c sent as one etcd txn; -EOWNERDEAD as soon as a fence's holder no
  * longer waits for it (etcd_txn_valid), which may be while it waits for
  * its answer: then it may yet be applied. Only a fence with a validity
- * has the client look (libcurl's progress calls). A commit safe to send
+ * has the client look (every 20 ms while it waits). A commit safe to send
  * again (c->once) moves on from a member that hangs or cuts it within the
  * call (ic_etcd_set_resend): a follower that forwarded it to a leader
  * that died answers only after etcd's own request timeout, later than

@@ -33,9 +33,11 @@ echo "after the cut: a's last flush ok +$((last_ok - cut)) ms, its client's firs
 ((fenced < claimed)) || fail "a fenced itself only after b claimed"
 ((last_ok < fenced)) || fail "a acknowledged a flush after it fenced itself"
 [ "$HOST_STORE" = etcd ] || ((error < claimed)) || fail "a's client saw no error before b claimed"
-# On a store in etcd: within a second or so of the fence (libcurl looks at
-# a commit it waits for about once a second), not at the commit's timeout.
-[ "$HOST_STORE" != etcd ] || ((error < fenced + 2000)) ||
+# On a store in etcd: at the fence (the commit it waits for is given up
+# within 20 ms; 500 ms for the stamps of a loaded machine), not at the
+# commit's timeout. (It came up to a second late when libcurl's progress
+# calls looked.)
+[ "$HOST_STORE" != etcd ] || ((error < fenced + 500)) ||
 	fail "a's client's flush failed only $((error - fenced)) ms after a fenced itself"
 
 # Fenced, a stops watching etcd, and so stops trying to reach it: it

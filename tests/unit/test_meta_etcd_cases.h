@@ -381,6 +381,56 @@ test_etcd_commit_unknown_outcome_sent_again(void **state)
 	}
 }
 
+/* A fence whose validity ends at valid_until_ms (ic_now_ms). */
+static _Atomic int64_t valid_until_ms;
+
+static bool
+valid_until(void *arg)
+{
+	(void)arg;
+	return ic_now_ms() < atomic_load(&valid_until_ms);
+}
+
+/* A commit waiting for its answer when its fence's validity runs out is
+ * given up at once: a fenced owner's flush fails when it fences itself.
+ * (libcurl's progress calls, which looked before, come about once a
+ * second: the commit below, held at the relay, was given up about 700 ms
+ * late.) */
+static void
+test_etcd_commit_given_up_at_validity(void **state)
+{
+	struct fx *f = *state;
+	struct etcd_proxy p;
+	struct ic_meta *m = etcd_proxied(f, &p);
+	struct ic_meta_txn *txn;
+	struct ic_etcd *etcd;
+	uint8_t buf[IC_OWNER_REC_BYTES];
+	struct ic_owner_rec rec = { 0 };
+	char key[512];
+	int64_t rev, late;
+
+	assert_int_equal(ic_meta_etcd_key(f->meta, "owners", "vm2", key, sizeof(key)), 0);
+	assert_int_equal(ic_etcd_open(ic_meta_etcd_url(f->meta), 3000, &etcd), 0);
+	ic_meta_owner_encode(&rec, buf);
+	assert_int_equal(ic_etcd_put(etcd, key, buf, sizeof(buf), 0, &rev), 0);
+	ic_etcd_close(etcd);
+
+	assert_int_equal(ic_meta_begin(m, true, &txn), 0);
+	assert_int_equal(ic_meta_txn_fence(txn, key, rev, valid_until, NULL), 0);
+	assert_int_equal(ic_meta_name_put(txn, "lapses", 1), 0);
+	proxy_hold(&p, 1);
+	atomic_store(&valid_until_ms, ic_now_ms() + 300);
+	assert_int_equal(ic_meta_commit(txn), -ETIMEDOUT);
+	late = ic_now_ms() - atomic_load(&valid_until_ms);
+	print_message("given up %lld ms after its validity ran out\n", (long long)late);
+	assert_true(late >= 0);
+	assert_true(late < 250);
+	assert_int_equal(proxy_wait_held(&p), 0); /* it was held, not refused */
+	proxy_release(&p);
+	ic_meta_close(m);
+	proxy_stop(&p);
+}
+
 /* Sent again after a lost answer, a commit that conflicts is not taken
  * for applied: what it would have written is not there. Its first
  * attempt's outcome is unknown to it, so it fails with -ETIMEDOUT, not
@@ -604,6 +654,7 @@ static const struct CMUnitTest etcd_cases[] = {
 					teardown),
 	cmocka_unit_test_setup_teardown(test_etcd_read_is_a_snapshot, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_etcd_seams_and_fence, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_etcd_commit_given_up_at_validity, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_etcd_map_chunks, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_etcd_commit_too_big, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_etcd_clear_big_map, setup, teardown),

@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "common/clock.h"
 #include "etcd/etcd.h"
 #include "etcd_proxy.h"
 #include "isocache/meta.h"
