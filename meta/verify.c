@@ -11,7 +11,10 @@
  * to use: the free tree, the main tree and every named tree under it. Each
  * page must lie inside the file, carry its own number, have the type its
  * level needs (branch above, leaf at the bottom, overflow where a node says
- * so), and node offsets and sizes inside the page; no page may be reached
+ * so), and node offsets and sizes inside the page, no two nodes sharing a
+ * byte (LMDB moves the nodes after one it resizes by that node's size: a
+ * node larger than its room made a put write one node into another, and a
+ * later walk read the middle of a record as a node); no page may be reached
  * twice (which also rules out cycles); the page counts and entry counts
  * must match the tree's record. The free list (IDLs in the free tree) must
  * name pages inside the file, in descending order, none of them reachable
@@ -76,6 +79,7 @@ struct verify {
 	uint64_t last_pg;
 	uint8_t *seen; /* one bit per page: reached from a tree */
 	uint8_t *page; /* one page per level: the main tree's, then a named tree's */
+	uint8_t *used; /* the page being checked, one byte per 2: in a node */
 	unsigned base, cur; /* the current tree's first buffer; the page being read */
 	struct verify_db *db;
 	bool freedb;
@@ -255,6 +259,48 @@ verify_data(struct verify *v, const uint8_t *node, uint16_t ksize, uint64_t dsiz
 	return 0;
 }
 
+/* The nodes of page pgno (its bounds checked): each inside the page
+ * above its offsets, with flags isocache's trees use, and no two sharing
+ * a byte. */
+static int
+verify_nodes(struct verify *v, uint64_t pgno, const uint8_t *pg, bool leaf)
+{
+	const char *name = v->db->name;
+	uint16_t upper = get16(pg + PG_OFF_UPPER);
+	unsigned nkeys = (get16(pg + PG_OFF_LOWER) - PG_HDR) / 2;
+
+	memset(v->used, 0, v->psize / 2);
+	for (unsigned i = 0; i < nkeys; i++) {
+		uint16_t off = get16(pg + PG_HDR + 2 * i), ksize, nflags;
+		const uint8_t *node = pg + off;
+		uint64_t dsize, end;
+
+		if (off < upper || off % 2 || (size_t)off + NODE_HDR > v->psize)
+			return verify_bad(v, "%s tree: page %llu node %u at offset %u", name,
+					  (unsigned long long)pgno, i, off);
+		ksize = get16(node + 6);
+		nflags = get16(node + 4);
+		dsize = get16(node) | (uint64_t)get16(node + 2) << 16;
+		end = (uint64_t)off + NODE_HDR + ksize;
+		if (leaf) {
+			end += (nflags & F_BIGDATA) ? 8 : dsize;
+			if (nflags & ~(F_BIGDATA | F_SUBDATA))
+				return verify_bad(v, "%s tree: page %llu node %u has flags %#x",
+						  name, (unsigned long long)pgno, i, nflags);
+		}
+		if (end > v->psize)
+			return verify_bad(v, "%s tree: page %llu node %u overruns it", name,
+					  (unsigned long long)pgno, i);
+		for (uint64_t u = off / 2; u < (end + 1) / 2; u++) {
+			if (v->used[u])
+				return verify_bad(v, "%s tree: page %llu node %u overlaps another",
+						  name, (unsigned long long)pgno, i);
+			v->used[u] = 1;
+		}
+	}
+	return 0;
+}
+
 /* One page at level (0 = root) of a tree of db->depth levels. */
 static int
 verify_page(struct verify *v, uint64_t pgno, unsigned level)
@@ -290,27 +336,12 @@ verify_page(struct verify *v, uint64_t pgno, unsigned level)
 	} else {
 		db->branch++;
 	}
-	for (unsigned i = 0; i < nkeys; i++) {
-		uint16_t off = get16(pg + PG_HDR + 2 * i), ksize, nflags;
-		const uint8_t *node = pg + off;
-		uint64_t dsize, end;
+	rc = verify_nodes(v, pgno, pg, leaf);
+	for (unsigned i = 0; rc == 0 && i < nkeys; i++) {
+		const uint8_t *node = pg + get16(pg + PG_HDR + 2 * i);
+		uint16_t ksize = get16(node + 6), nflags = get16(node + 4);
+		uint64_t dsize = get16(node) | (uint64_t)get16(node + 2) << 16;
 
-		if (off < upper || off % 2 || (size_t)off + NODE_HDR > v->psize)
-			return verify_bad(v, "%s tree: page %llu node %u at offset %u", db->name,
-					  (unsigned long long)pgno, i, off);
-		ksize = get16(node + 6);
-		nflags = get16(node + 4);
-		dsize = get16(node) | (uint64_t)get16(node + 2) << 16;
-		end = (uint64_t)off + NODE_HDR + ksize;
-		if (leaf) {
-			end += (nflags & F_BIGDATA) ? 8 : dsize;
-			if (nflags & ~(F_BIGDATA | F_SUBDATA))
-				return verify_bad(v, "%s tree: page %llu node %u has flags %#x",
-						  db->name, (unsigned long long)pgno, i, nflags);
-		}
-		if (end > v->psize)
-			return verify_bad(v, "%s tree: page %llu node %u overruns it", db->name,
-					  (unsigned long long)pgno, i);
 		if (leaf) {
 			v->cur = buf;
 			rc = verify_data(v, node, ksize, dsize, node + NODE_HDR + ksize);
@@ -320,10 +351,8 @@ verify_page(struct verify *v, uint64_t pgno, unsigned level)
 			rc = verify_page(v, child, level + 1);
 			v->db = db;
 		}
-		if (rc)
-			return rc;
 	}
-	return 0;
+	return rc;
 }
 
 static int
@@ -421,7 +450,8 @@ verify_snapshot(struct verify *v, uint64_t txnid)
 				  (unsigned long long)v->last_pg);
 	v->seen = calloc(v->last_pg / 8 + 1, 1);
 	v->page = malloc((size_t)2 * DB_DEPTH_MAX * v->psize);
-	if (!v->seen || !v->page)
+	v->used = malloc(v->psize / 2);
+	if (!v->seen || !v->page || !v->used)
 		return -ENOMEM;
 	verify_db_read(&free_db, meta, 0, "free");
 	verify_db_read(&main_db, meta, 1, "main");
@@ -464,6 +494,7 @@ meta_verify(struct lmdb_meta *meta, const char *path)
 		mdb_txn_abort(txn);
 		free(v.seen);
 		free(v.page);
+		free(v.used);
 		free(v.free_pg);
 	}
 	if (rc == -EAGAIN)

@@ -4,6 +4,7 @@
  * instead, each under a prefix of its own, with the etcd backend's own
  * cases: conflicts, fences, snapshots, chunked maps, etcd's limits. */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -387,6 +388,57 @@ test_open_refuses_bad_lmdb_magic(void **state)
 	damage_and_expect_refused(*state, 16, "X", 1); /* mm_magic */
 }
 
+/* Two nodes of a leaf made to share bytes: the names "aaaa" and "bbbb"
+ * committed, then the data size of the node of the two whose room ends
+ * before the page does grown by 4, into its neighbour. LMDB moves the
+ * nodes after one it resizes by that node's size: a put then wrote one
+ * record into another (fuzz_meta: a later walk read the middle of a
+ * record as a node, and LMDB wrote through NULL). Refused at open. */
+static void
+test_open_refuses_overlapping_nodes(void **state)
+{
+	struct fx *f = *state;
+	struct ic_meta_txn *txn;
+	uint8_t pg[4096];
+	bool damaged = false;
+	int fd;
+
+	assert_int_equal(ic_meta_begin(f->meta, true, &txn), 0);
+	assert_int_equal(ic_meta_name_put(txn, "aaaa", 1), 0);
+	assert_int_equal(ic_meta_name_put(txn, "bbbb", 2), 0);
+	assert_int_equal(ic_meta_commit(txn), 0);
+	ic_meta_close(f->meta);
+	f->meta = NULL;
+	fd = open(f->path, O_RDWR);
+	assert_true(fd >= 0);
+	/* Past the two meta pages, the leaf (flags 0x02) that holds both names
+	 * (earlier copies of it hold one, or none). */
+	for (off_t pgno = 2; !damaged && pread(fd, pg, sizeof(pg), pgno * 4096) == 4096; pgno++) {
+		uint16_t flags, lower, off, ksize, dsize;
+
+		memcpy(&flags, pg + 10, 2);
+		memcpy(&lower, pg + 12, 2);
+		if (!(flags & 0x02) || lower != 16 + 2 * 2 || !memmem(pg, sizeof(pg), "aaaa", 4) ||
+		    !memmem(pg, sizeof(pg), "bbbb", 4))
+			continue;
+		for (unsigned i = 0; i < 2 && !damaged; i++) {
+			memcpy(&off, pg + 16 + 2 * i, 2);
+			memcpy(&dsize, pg + off, 2);
+			memcpy(&ksize, pg + off + 6, 2);
+			if (off + 8u + ksize + dsize + 4 >= sizeof(pg))
+				continue;
+			dsize += 4;
+			memcpy(pg + off, &dsize, 2);
+			assert_int_equal(pwrite(fd, pg, sizeof(pg), pgno * 4096), 4096);
+			damaged = true;
+		}
+	}
+	close(fd);
+	assert_true(damaged);
+	assert_int_equal(ic_meta_open(f->path, &f->meta), -EUCLEAN);
+	assert_null(f->meta);
+}
+
 #include "test_meta_etcd_cases.h"
 
 int
@@ -408,6 +460,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_open_refuses_empty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_refuses_last_page_past_eof, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_refuses_bad_lmdb_magic, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_refuses_overlapping_nodes, setup, teardown),
 	};
 	int failed;
 
