@@ -45,6 +45,14 @@ _HOST_SERVICE=
 
 _HOST_ID=$(($$ % 32768))
 _host_id() { echo "$_HOST_ID"; }
+# _host_service ID: the cluster's service address of the hosts of ID.
+_host_service() { echo "10.$((100 + $1 % 128)).$((($1 / 128) % 64 * 4 + 3)).1"; }
+# _host_taken ID: another test holds ID's names or service address (it
+# runs, or it was killed before its cleanup: namespaces and addresses
+# outlive processes). Pids 8192 apart share the subnets.
+_host_taken() {
+	[ -e "/run/netns/ic${1}a" ] || ip -o addr show dev lo | grep -qF " $(_host_service "$1")/"
+}
 
 # _host_make H N: namespace ic<id><H>, veth ic<id><H>r (root side, .1) and
 # ic<id><H>h (inside, .2), subnet 10.X.Y.0/30.
@@ -66,7 +74,7 @@ _host_make() {
 	ip -n "$ns" route add default via "10.$x.$y.1"
 	_HOST_PEER[$h]=10.$x.$y.2
 	_HOST_IF[$h]=${ns}h
-	_HOST_SERVICE=10.$x.$(((id / 128) % 64 * 4 + 3)).1
+	_HOST_SERVICE=$(_host_service "$id")
 }
 
 _hosts_remove() {
@@ -84,6 +92,9 @@ hosts_start() {
 		exit 77
 	fi
 	cleanup_fn _hosts_remove
+	while _host_taken "$_HOST_ID"; do
+		_HOST_ID=$(((_HOST_ID + 1) % 32768))
+	done
 	_host_make a 0
 	_host_make b 1
 	ip addr add "$_HOST_SERVICE/32" dev lo
