@@ -497,6 +497,10 @@ void cached_prefetch_start(struct cached_daemon *d, struct cached_layer *l,
 bool cached_prefetch_room(const struct cached_store *st, uint16_t uid, uint32_t blocks);
 /* Put each window of CACHED_PREFETCH_WINDOW runs of t in block order and
  * join the adjacent runs (t->blocks is unchanged). */
+/* A trace's runs, each inside a chunk of 256 KiB of which the trace holds
+ * a quarter or more, replaced by the whole chunk where the trace first
+ * reaches it (clipped to the layer's size; none when it is 0). */
+void cached_prefetch_widen(struct ic_cached_trace *t);
 void cached_prefetch_coalesce(struct ic_cached_trace *t);
 /* Start replay requests while lanes are free and demand leaves fills. */
 void cached_prefetch_kick(struct cached_daemon *d);

@@ -243,6 +243,42 @@ test_replay_joins_interleaved_runs(void **state)
 	}
 }
 
+/* A boot's scattered reads: runs of 4 blocks in no order. A chunk of 64
+ * blocks the trace holds 16 of becomes one run of the whole chunk, where
+ * the trace first reaches it; a chunk it holds 8 of stays as recorded, as
+ * do runs across chunks; the layer's last chunk is clipped to its size;
+ * and with no size (0), nothing changes. */
+static void
+test_replay_widens_dense_chunks(void **state)
+{
+	/* chunk 2 (blocks 128..191): 4 runs, 16 blocks, dense; chunk 5: 2 runs,
+	 * sparse; a run across chunks 0 and 1; chunk 9, the last: the layer
+	 * ends at block 600, its chunk is 576..639. */
+	struct ic_cached_trace_run in[] = {
+		{ 140, 4 }, { 330, 4 }, { 60, 8 }, { 128, 4 }, { 590, 8 }, { 150, 4 },
+		{ 340, 4 }, { 580, 8 }, { 184, 4 },
+	};
+	const uint64_t want[][2] = { { 128, 64 }, { 330, 4 }, { 60, 8 }, { 576, 24 }, { 340, 4 } };
+	struct ic_cached_trace_run runs[sizeof(in) / sizeof(in[0])];
+	struct ic_cached_trace t = { .size = 600 * 4096, .runs = runs,
+				     .nruns = sizeof(in) / sizeof(in[0]) };
+
+	(void)state;
+	memcpy(runs, in, sizeof(in));
+	cached_prefetch_widen(&t);
+	assert_int_equal(t.nruns, 5);
+	assert_int_equal(t.blocks, 64 + 4 + 8 + 24 + 4);
+	for (uint32_t i = 0; i < t.nruns; i++) {
+		assert_int_equal(t.runs[i].start, want[i][0]);
+		assert_int_equal(t.runs[i].len, want[i][1]);
+	}
+	memcpy(runs, in, sizeof(in));
+	t = (struct ic_cached_trace){ .runs = runs, .nruns = sizeof(in) / sizeof(in[0]) };
+	cached_prefetch_widen(&t);
+	assert_int_equal(t.nruns, sizeof(in) / sizeof(in[0]));
+	assert_memory_equal(runs, in, sizeof(in));
+}
+
 int
 main(void)
 {
@@ -253,6 +289,7 @@ main(void)
 		cmocka_unit_test(test_refuses_damage),
 		cmocka_unit_test(test_refuses_huge_file_unread),
 		cmocka_unit_test(test_replay_joins_interleaved_runs),
+		cmocka_unit_test(test_replay_widens_dense_chunks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
