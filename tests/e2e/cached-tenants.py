@@ -66,22 +66,28 @@ print("ok: nobody cannot DROP root's layer (EPERM), can DROP its own")
 
 # DROP costs the layer's blocks, not the cache's: with 4G of cache
 # (1048576 entries), a DROP of a 4-block layer is a round trip like a
-# PREFETCH of a block that is cached (which only looks it up).
+# PREFETCH of a block that is cached (which only looks it up). Medians of
+# the calls, and a margin of 500 us: a walk of the million entries takes
+# milliseconds, while a loaded machine (a sanitizer build beside other
+# tests) made the mean of 300 DROPs 155 us against 41 us for PREFETCH,
+# over the 50 us margin this had.
 rounds = 300
 n.read(mh, 0, 4)
 
 
 def timed(*msg):
-    t0 = time.monotonic()
+    took = []
     for _ in range(rounds):
+        t0 = time.monotonic()
         n.call(*msg)
-    return (time.monotonic() - t0) / rounds
+        took.append(time.monotonic() - t0)
+    return sorted(took)[rounds // 2]
 
 
 t_base, t_drop = timed(w.PREFETCH, mh, 1, 0), timed(w.DROP, mh)
-print("round trip: PREFETCH of a cached block %.0f us, DROP %.0f us"
+print("round trip (median): PREFETCH of a cached block %.0f us, DROP %.0f us"
       % (t_base * 1e6, t_drop * 1e6))
-if t_drop > 2 * t_base + 50e-6:
+if t_drop > 2 * t_base + 500e-6:
     sys.exit("FAIL: a DROP of a 4-block layer costs %.0f us" % (t_drop * 1e6))
 
 # STATS of a layer: only through a handle the session registered.
