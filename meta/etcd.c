@@ -24,6 +24,21 @@ etcd_db_prefix(const struct etcd_meta *meta, enum meta_db db, char *buf)
 	return n < ETCD_KEY_MAX ? 0 : -ENAMETOOLONG;
 }
 
+/* The deletion marker of a record's key: its table's prefix, which every
+ * deletion in the table rewrites (etcd_txn_remove). -ENOENT for a key of
+ * no record table: a map's chunk, whose map's prefix is its marker. */
+int
+etcd_record_marker(const struct etcd_meta *meta, const char *key, char *buf)
+{
+	for (enum meta_db db = 0; db < DB_COUNT; db++) {
+		if (db == DB_ALLOC || db == DB_RESOLVED || etcd_db_prefix(meta, db, buf) != 0)
+			continue;
+		if (strncmp(key, buf, strlen(buf)) == 0)
+			return 0;
+	}
+	return -ENOENT;
+}
+
 /* Disk ids are 8 big-endian bytes in LMDB; here 16 lowercase hex digits,
  * which sort the same way. Other tables' keys are text already. */
 int

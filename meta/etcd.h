@@ -85,6 +85,9 @@ void etcd_client_put(struct etcd_meta *meta, struct ic_etcd *client);
 int etcd_db_key(const struct etcd_meta *meta, enum meta_db db, const void *key, size_t klen,
 		char *buf);
 int etcd_db_prefix(const struct etcd_meta *meta, enum meta_db db, char *buf);
+/* The deletion marker of record key (its table's prefix) into buf
+ * (ETCD_KEY_MAX); -ENOENT when key is no record's (a map's chunk). */
+int etcd_record_marker(const struct etcd_meta *meta, const char *key, char *buf);
 
 /* meta/etcd_txn.c: the transaction's key/value level, full keys. */
 int etcd_txn_begin(struct ic_meta *meta, bool write, struct ic_meta_txn **out);

@@ -24,19 +24,29 @@
 #include "common/log.h"
 #include "meta/etcd.h"
 
-/* Does a compare of the commit cover written key e, so that once the
- * commit is applied it can never be applied again? A key read alone is
- * compared with its mod_revision, a key under a walked prefix with
- * "nothing newer than the snapshot". */
-static bool
-etcd_entry_compared(const struct etcd_txn *txn, const struct etcd_entry *e)
+/* How a compare of the commit covers written key e, so that once the
+ * commit is applied it cannot be applied again. */
+enum etcd_cover {
+	ETCD_UNCOVERED,
+	/* read as absent, compared as "create_revision 0": that holds again
+	 * once the key is deleted */
+	ETCD_UNTIL_DELETED,
+	/* read with a value, compared with its mod_revision; or under a walked
+	 * prefix, compared as "nothing newer than the snapshot" (a deletion
+	 * there rewrites the prefix's marker): neither holds again, whatever
+	 * happens after */
+	ETCD_LASTING,
+};
+
+static enum etcd_cover
+etcd_entry_cover(const struct etcd_txn *txn, const struct etcd_entry *e)
 {
-	if (e->point_read)
-		return true;
 	for (size_t i = 0; i < txn->nranges; i++)
 		if (strncmp(e->key, txn->ranges[i], strlen(txn->ranges[i])) == 0)
-			return true;
-	return false;
+			return ETCD_LASTING;
+	if (e->point_read)
+		return e->mod ? ETCD_LASTING : ETCD_UNTIL_DELETED;
+	return ETCD_UNCOVERED;
 }
 
 /* After a failed compare: was it a fence? The failure branch read every
@@ -72,6 +82,9 @@ struct etcd_commit {
 	const struct etcd_entry *checked[ETCD_TXN_OPS_MAX]; /* check[nfences + i]'s */
 	unsigned ncmp, nop, ncheck, nchecked;
 	bool once; /* applying it breaks one of its compares: safe to send again */
+	/* A commit that only creates keys (etcd_commit_build): the deletion
+	 * marker of one it creates, compared too. */
+	char marker[ETCD_KEY_MAX];
 	size_t bytes;
 };
 
@@ -149,13 +162,25 @@ etcd_commit_checks(const struct etcd_txn *txn, struct etcd_commit *c, const stru
  * keys no compare covers (and read something: a snapshot to compare with)
  * gets one compare more, its first written key unchanged since the
  * snapshot, so that it too can be sent again after an attempt whose
- * outcome is unknown. */
+ * outcome is unknown.
+ *
+ * Such a compare, and "read as absent", hold again once the key is
+ * deleted. So a commit whose every compare is of that kind (one that
+ * creates records: a clone, an import) could be applied twice: its first
+ * attempt, held by a member that froze, applied after it was sent again,
+ * applied, and its records then removed (an rm), would make them anew.
+ * Such a commit also compares the deletion marker of a record it creates
+ * (its table's prefix) as unchanged since the snapshot: while the record
+ * lives, its own compare fails; once it is deleted, the marker's does.
+ * The cost: it conflicts with a deletion in that table in the meantime,
+ * and is refused with nothing written (-EAGAIN), as any conflict is. */
 static int
 etcd_commit_build(struct etcd_txn *txn, struct etcd_commit *c, const struct etcd_steps *st)
 {
 	size_t ncmp = txn->nfences + txn->nranges, nop = 0;
 	const bool step = st && st->pick;
-	const struct etcd_entry *guard = NULL;
+	const struct etcd_entry *guard = NULL, *created = NULL;
+	bool lasting = false, marked;
 
 	for (size_t r = 0; !step && r < txn->nranges && c->ncleared < ETCD_CLEARED_MAX; r++)
 		if (etcd_commit_cleared(txn, r)) {
@@ -166,23 +191,33 @@ etcd_commit_build(struct etcd_txn *txn, struct etcd_commit *c, const struct etcd
 		}
 	for (size_t i = 0; i < txn->n; i++) {
 		const struct etcd_entry *e = &txn->e[i];
+		enum etcd_cover cover;
 
 		ncmp += e->point_read;
 		if (!etcd_commit_writes(st, i, e))
 			continue;
-		c->once |= etcd_entry_compared(txn, e);
+		cover = etcd_entry_cover(txn, e);
+		c->once |= cover != ETCD_UNCOVERED;
+		lasting |= cover == ETCD_LASTING;
+		if (!created && cover == ETCD_UNTIL_DELETED)
+			created = e;
 		guard = guard ? guard : e;
 		if (etcd_commit_in_cleared(c, e))
 			continue;
 		nop++;
 		c->bytes += e->len + strlen(e->key);
 	}
-	if (!guard)
+	if (!guard) {
 		c->once = true; /* nothing written: sent twice, the same */
-	else if (!c->once && txn->rev && !step)
+	} else if (!c->once && txn->rev && !step) {
 		ncmp++;
-	else
+		created = guard;
+	} else {
 		guard = NULL;
+	}
+	marked = !lasting && created && !step &&
+		 etcd_record_marker(txn->meta, created->key, c->marker) == 0;
+	ncmp += marked;
 	if (ncmp > ETCD_TXN_OPS_MAX || nop > ETCD_TXN_OPS_MAX || c->bytes > ETCD_TXN_BYTES_MAX) {
 		ic_log(IC_LOG_INFO, "%s: a metadata commit of %zu compares, %zu writes and %zu bytes "
 				    "is more than one etcd transaction takes (%u, %u, %u)",
@@ -212,6 +247,10 @@ etcd_commit_build(struct etcd_txn *txn, struct etcd_commit *c, const struct etcd
 							  .number = txn->rev + 1 };
 		c->once = true;
 	}
+	if (marked)
+		c->cmp[c->ncmp++] = (struct ic_etcd_cmp){ .key = c->marker, .target = IC_ETCD_MOD,
+							  .result = IC_ETCD_LESS,
+							  .number = txn->rev + 1 };
 	for (size_t i = 0; i < txn->n; i++) {
 		const struct etcd_entry *e = &txn->e[i];
 

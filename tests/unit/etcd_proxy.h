@@ -36,9 +36,10 @@ struct etcd_proxy {
 	atomic_int faults; /* kv/txn requests still to lose */
 	atomic_int lost;   /* kv/txn requests lost so far */
 	/* proxy_hold: the kv/txn request numbered hold_at (from 1) waits, once
-	 * held is posted, until release is. */
+	 * held is posted, until release is; answered is posted when etcd's
+	 * answer to it comes (its client may have given up on it long ago). */
 	atomic_int txns, hold_at;
-	sem_t held, release;
+	sem_t held, release, answered;
 	pthread_t acceptor, conn[PROXY_CONNS_MAX];
 	atomic_int nconn;
 };
@@ -59,9 +60,9 @@ proxy_reset(int fd)
 }
 
 /* Take one of the faults still to come, for a chunk holding a kv/txn
- * request line. */
+ * request line; *held when it is the request to hold, and was. */
 static bool
-proxy_take_fault(struct etcd_proxy *p, const char *buf, ssize_t n)
+proxy_take_fault(struct etcd_proxy *p, const char *buf, ssize_t n, bool *held)
 {
 	static const char line[] = "POST /v3/kv/txn ";
 	int left = atomic_load(&p->faults);
@@ -71,10 +72,29 @@ proxy_take_fault(struct etcd_proxy *p, const char *buf, ssize_t n)
 	if (atomic_fetch_add(&p->txns, 1) + 1 == atomic_load(&p->hold_at)) {
 		sem_post(&p->held);
 		sem_wait(&p->release);
+		*held = true;
 	}
 	while (left > 0 && !atomic_compare_exchange_weak(&p->faults, &left, left - 1))
 		;
 	return left > 0;
+}
+
+/* After a held request went to etcd: wait for etcd's first answer bytes
+ * (buf), say so, and pass them on to the client, which may be gone. 0, or
+ * -1 to end the relay. */
+static int
+proxy_held_answer(struct etcd_proxy *p, int up, int client, char *buf, size_t size)
+{
+	struct pollfd fds[2] = { { up, POLLIN, 0 }, { p->stopfd, POLLIN, 0 } };
+	ssize_t n;
+
+	if (poll(fds, 2, -1) < 0 || fds[1].revents)
+		return -1;
+	n = read(up, buf, size);
+	if (n <= 0)
+		return -1;
+	sem_post(&p->answered);
+	return write(client, buf, (size_t)n) == n ? 0 : -1;
 }
 
 static void *
@@ -96,10 +116,12 @@ proxy_relay(void *arg)
 		if (poll(fds, 3, -1) < 0 || fds[2].revents)
 			break;
 		if (fds[0].revents) {
+			bool held = false;
+
 			n = read(c->client, buf, sizeof(buf));
 			if (n <= 0)
 				break;
-			if (!losing && proxy_take_fault(p, buf, n)) {
+			if (!losing && proxy_take_fault(p, buf, n, &held)) {
 				if (p->fault == PROXY_CUT_REQUEST) {
 					atomic_fetch_add(&p->lost, 1);
 					break;
@@ -107,6 +129,8 @@ proxy_relay(void *arg)
 				losing = true;
 			}
 			if (write(up, buf, (size_t)n) != n)
+				break;
+			if (held && proxy_held_answer(p, up, c->client, buf, sizeof(buf)) != 0)
 				break;
 		}
 		if (fds[1].revents) {
@@ -173,6 +197,7 @@ proxy_start(struct etcd_proxy *p, const char *member)
 	memset(p, 0, sizeof(*p));
 	sem_init(&p->held, 0, 0);
 	sem_init(&p->release, 0, 0);
+	sem_init(&p->answered, 0, 0);
 	if (sscanf(member, "%63[^:]:%u", host, &port) != 2)
 		return -1;
 	p->upstream = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(port) };
@@ -202,18 +227,32 @@ proxy_hold(struct etcd_proxy *p, int nth)
 	atomic_store(&p->hold_at, atomic_load(&p->txns) + nth);
 }
 
-/* Wait (30 s at most) until the held request has come; 0 or -1. */
+/* Wait (30 s at most) until sem is posted; 0 or -1. */
 static int
-proxy_wait_held(struct etcd_proxy *p)
+proxy_wait(sem_t *sem)
 {
 	struct timespec until;
 
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += 30;
-	while (sem_timedwait(&p->held, &until) != 0)
+	while (sem_timedwait(sem, &until) != 0)
 		if (errno != EINTR)
 			return -1;
 	return 0;
+}
+
+/* Until the held request has come; 0 or -1. */
+static int
+proxy_wait_held(struct etcd_proxy *p)
+{
+	return proxy_wait(&p->held);
+}
+
+/* Until etcd has answered the held request, once released; 0 or -1. */
+static int
+proxy_wait_answered(struct etcd_proxy *p)
+{
+	return proxy_wait(&p->answered);
 }
 
 static void
@@ -236,4 +275,5 @@ proxy_stop(struct etcd_proxy *p)
 	close(p->stopfd);
 	sem_destroy(&p->held);
 	sem_destroy(&p->release);
+	sem_destroy(&p->answered);
 }

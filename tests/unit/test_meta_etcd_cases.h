@@ -458,6 +458,53 @@ test_etcd_commit_unknown_outcome_conflict(void **state)
 	proxy_stop(&p);
 }
 
+/* A commit that only creates a record, held by a member (the relay) until
+ * it is sent again to another and applied there: the record is then
+ * removed, and the first attempt reaches etcd late, as from a member that
+ * froze with it and thawed. It must not make the removed record anew:
+ * its compares ("absent", or for a blind write "not modified since the
+ * snapshot") hold again once the record is gone; the compare of the
+ * table's deletion marker does not. Before, the record came back. */
+static void
+test_etcd_commit_late_first_attempt(void **state)
+{
+	static const struct {
+		bool blind;
+		const char *name;
+	} cases[] = { { false, "reborn" }, { true, "reborn-blind" } };
+	struct fx *f = *state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct etcd_proxy p;
+		struct ic_meta *m = etcd_proxied(f, &p);
+		struct ic_meta_txn *txn;
+		uint64_t got;
+
+		print_message("%s\n", cases[i].name);
+		assert_int_equal(ic_meta_begin(m, true, &txn), 0);
+		assert_int_equal(ic_meta_name_get(txn, "seen", &got), -ENOENT);
+		if (!cases[i].blind)
+			assert_int_equal(ic_meta_name_get(txn, cases[i].name, &got), -ENOENT);
+		assert_int_equal(ic_meta_name_put(txn, cases[i].name, 60 + i), 0);
+		proxy_hold(&p, 1);
+		assert_int_equal(ic_meta_commit(txn), 0);
+		assert_int_equal(proxy_wait_held(&p), 0); /* the first attempt: held */
+		etcd_expect_name(f, cases[i].name, 60 + i);
+
+		assert_int_equal(ic_meta_begin(f->meta, true, &txn), 0);
+		assert_int_equal(ic_meta_name_del(txn, cases[i].name), 0);
+		assert_int_equal(ic_meta_commit(txn), 0);
+		proxy_release(&p);
+		assert_int_equal(proxy_wait_answered(&p), 0);
+
+		assert_int_equal(ic_meta_begin(f->meta, false, &txn), 0);
+		assert_int_equal(ic_meta_name_get(txn, cases[i].name, &got), -ENOENT);
+		ic_meta_abort(txn);
+		ic_meta_close(m);
+		proxy_stop(&p);
+	}
+}
+
 /* n chunks of a flattened map of disk (one extent of holder 3 at the start
  * of each 2^16 clusters) into txn. */
 static void
@@ -663,6 +710,7 @@ static const struct CMUnitTest etcd_cases[] = {
 					teardown),
 	cmocka_unit_test_setup_teardown(test_etcd_commit_unknown_outcome_conflict, setup,
 					teardown),
+	cmocka_unit_test_setup_teardown(test_etcd_commit_late_first_attempt, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_etcd_flattened_map_in_steps, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_etcd_steps_refused_before, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_etcd_steps_taken_back, setup, teardown),
