@@ -14,6 +14,7 @@
 #   etcd_member_start I         start member I again (its data kept), wait until healthy
 #   etcd_member_freeze I        SIGSTOP member I, moving etcd's leadership off it
 #                               first; etcd_member_thaw I: SIGCONT
+#   etcd_lead_move I [J]        member I, leading, hands leadership to J (a follower)
 #   etcd_leader                 the number I of the member leading now
 #   etcd_follower [NOT]         the number of a running member that does not
 #                               lead (nor is member NOT)
@@ -37,6 +38,7 @@ ETCD_MEMBERS=3
 ETCDTOOL=$IC_BUILD/tests/tools/isocache-etcdtool
 ETCD_TIMEOUT_MS=${ETCD_TIMEOUT_MS:-3000}
 ETCD_PIDS=()
+ETCD_IDS=()
 ETCD_CLIENT_PORTS=()
 ETCD_PEER_PORTS=()
 ETCD_INITIAL_CLUSTER=
@@ -170,16 +172,25 @@ etcd_member_freeze() {
 etcd_lead_move() {
 	local i=$1 to=${2:-}
 	[ -n "$to" ] || to=$(etcd_follower "$i") || fail "no etcd follower to lead instead of m$i"
-	_etcdctl "$(etcd_member_endpoint "$i")" move-leader "$(_etcd_member_id "$to")" >/dev/null ||
+	[ -n "${ETCD_IDS[to - 1]:-}" ] || _etcd_learn_ids
+	_etcdctl "$(etcd_member_endpoint "$i")" move-leader "${ETCD_IDS[to - 1]}" >/dev/null ||
 		fail "cannot move etcd's leadership from m$i to m$to"
 	wait_until 10 _etcd_not_leading "$i" || fail "m$i still leads after move-leader"
 	echo "etcd leadership moved from m$i to m$to"
 }
-_etcd_not_leading() { [ "$(etcd_leader)" != "$1" ] && etcd_leader >/dev/null; }
-# _etcd_member_id I: member I's id in hex, as move-leader takes it.
-_etcd_member_id() {
-	_etcdctl "$(etcd_member_endpoint "$1")" endpoint status -w json |
-		python3 -c 'import json, sys; print("%x" % json.load(sys.stdin)[0]["Status"]["header"]["member_id"])'
+# _etcd_not_leading I: does a member other than I lead (for wait_until)?
+_etcd_not_leading() {
+	local lead
+	lead=$(etcd_leader) && [ "$lead" != "$1" ]
+}
+# _etcd_learn_ids: ETCD_IDS[I - 1], member I's id in hex as move-leader
+# takes it, for every running member. Ids stay when a member restarts
+# (its data directory is kept), so each is asked for once.
+_etcd_learn_ids() {
+	local i lead id
+	while read -r i lead id; do
+		ETCD_IDS[i - 1]=$id
+	done < <(_etcd_status)
 }
 etcd_member_thaw() { kill -CONT "${ETCD_PIDS[$1 - 1]}" && echo "etcd member m$1 thawed (SIGCONT)"; }
 
@@ -200,15 +211,16 @@ _etcd_running() {
 	echo "$eps"
 }
 
-# _etcd_status: one line "I LEADS" per running member, by the members' own
-# status: its number, and 1 if it leads.
+# _etcd_status: one line "I LEADS ID" per running member, by the members'
+# own status: its number, 1 if it leads, and its id in hex.
 _etcd_status() {
 	_etcdctl "$(_etcd_running)" endpoint status -w json | python3 -c '
 import json, sys
 endpoints = sys.argv[1].split(",")
 for m in json.load(sys.stdin):
-    print(endpoints.index(m["Endpoint"]) + 1,
-          int(m["Status"]["header"]["member_id"] == m["Status"]["leader"]))' "$ETCD_ENDPOINTS"
+    h = m["Status"]["header"]
+    print(endpoints.index(m["Endpoint"]) + 1, int(h["member_id"] == m["Status"]["leader"]),
+          "%x" % h["member_id"])' "$ETCD_ENDPOINTS"
 }
 
 # etcd_leader: the number of the member leading now; etcd_follower [NOT]:
