@@ -190,12 +190,31 @@ verify_idl(struct verify *v, const uint8_t *key, uint16_t ksize, const uint8_t *
 	return 0;
 }
 
+/* A node's header as LMDB lays it out: data size (a branch node: the
+ * child's page number, with flags as its high bits), flags, key size;
+ * the key, then inline data, follow. */
+struct verify_node {
+	const uint8_t *key;
+	uint16_t ksize, flags;
+	uint64_t dsize;
+};
+
+static struct verify_node
+verify_node_at(const uint8_t *node)
+{
+	return (struct verify_node){ .key = node + NODE_HDR,
+				     .ksize = get16(node + 6),
+				     .flags = get16(node + 4),
+				     .dsize = get16(node) | (uint64_t)get16(node + 2) << 16 };
+}
+
 /* The data of a leaf node: inline, or on overflow pages. */
 static int
-verify_data(struct verify *v, const uint8_t *node, uint16_t ksize, uint64_t dsize,
-	    const uint8_t *inline_data)
+verify_data(struct verify *v, const struct verify_node *n)
 {
-	uint16_t flags = get16(node + 4);
+	const uint16_t flags = n->flags;
+	const uint64_t dsize = n->dsize;
+	const uint8_t *inline_data = n->key + n->ksize;
 	IC_AUTOFREE uint8_t *big = NULL;
 	const uint8_t *data = inline_data;
 
@@ -236,7 +255,7 @@ verify_data(struct verify *v, const uint8_t *node, uint16_t ksize, uint64_t dsiz
 		data = big + PG_HDR;
 	}
 	if (v->freedb)
-		return verify_idl(v, node + NODE_HDR, ksize, data, dsize);
+		return verify_idl(v, n->key, n->ksize, data, dsize);
 	if (flags & F_SUBDATA) {
 		struct verify_db sub = { .name = "named" };
 		struct verify_db *up = v->db;
@@ -271,22 +290,20 @@ verify_nodes(struct verify *v, uint64_t pgno, const uint8_t *pg, bool leaf)
 
 	memset(v->used, 0, v->psize / 2);
 	for (unsigned i = 0; i < nkeys; i++) {
-		uint16_t off = get16(pg + PG_HDR + 2 * i), ksize, nflags;
-		const uint8_t *node = pg + off;
-		uint64_t dsize, end;
+		uint16_t off = get16(pg + PG_HDR + 2 * i);
+		struct verify_node n;
+		uint64_t end;
 
 		if (off < upper || off % 2 || (size_t)off + NODE_HDR > v->psize)
 			return verify_bad(v, "%s tree: page %llu node %u at offset %u", name,
 					  (unsigned long long)pgno, i, off);
-		ksize = get16(node + 6);
-		nflags = get16(node + 4);
-		dsize = get16(node) | (uint64_t)get16(node + 2) << 16;
-		end = (uint64_t)off + NODE_HDR + ksize;
+		n = verify_node_at(pg + off);
+		end = (uint64_t)off + NODE_HDR + n.ksize;
 		if (leaf) {
-			end += (nflags & F_BIGDATA) ? 8 : dsize;
-			if (nflags & ~(F_BIGDATA | F_SUBDATA))
+			end += (n.flags & F_BIGDATA) ? 8 : n.dsize;
+			if (n.flags & ~(F_BIGDATA | F_SUBDATA))
 				return verify_bad(v, "%s tree: page %llu node %u has flags %#x",
-						  name, (unsigned long long)pgno, i, nflags);
+						  name, (unsigned long long)pgno, i, n.flags);
 		}
 		if (end > v->psize)
 			return verify_bad(v, "%s tree: page %llu node %u overruns it", name,
@@ -338,15 +355,13 @@ verify_page(struct verify *v, uint64_t pgno, unsigned level)
 	}
 	rc = verify_nodes(v, pgno, pg, leaf);
 	for (unsigned i = 0; rc == 0 && i < nkeys; i++) {
-		const uint8_t *node = pg + get16(pg + PG_HDR + 2 * i);
-		uint16_t ksize = get16(node + 6), nflags = get16(node + 4);
-		uint64_t dsize = get16(node) | (uint64_t)get16(node + 2) << 16;
+		const struct verify_node n = verify_node_at(pg + get16(pg + PG_HDR + 2 * i));
 
 		if (leaf) {
 			v->cur = buf;
-			rc = verify_data(v, node, ksize, dsize, node + NODE_HDR + ksize);
+			rc = verify_data(v, &n);
 		} else {
-			uint64_t child = dsize | (uint64_t)nflags << 32;
+			uint64_t child = n.dsize | (uint64_t)n.flags << 32;
 
 			rc = verify_page(v, child, level + 1);
 			v->db = db;
