@@ -33,12 +33,14 @@ owner_socket() {
 # first error (then stop), T the monotonic clock in ms (ic_now_ms's, the
 # same in every namespace). Block i lands at block i modulo the export's
 # blocks, so a writer meant to outlast a test may count past its end.
-# Runs in the foreground.
+# With OWNER_WRITER_PAUSE_MS, it pauses that long after each flush, so as
+# not to keep every core busy. Runs in the foreground.
 owner_writer() {
 	/usr/bin/python3 - "$@" <<'PY'
-import nbd, sys, time
+import nbd, os, sys, time
 ms = lambda: int(time.monotonic() * 1000)
 uri, first, count, log = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+pause = int(os.environ.get("OWNER_WRITER_PAUSE_MS", "0")) / 1000
 h = nbd.NBD()
 h.connect_uri(uri)
 wrap = h.get_size() // 65536
@@ -51,6 +53,8 @@ with open(log, "a", buffering=1) as out:
             out.write("error %d %d %s\n" % (i, ms(), e))
             break
         out.write("flushed %d %d\n" % (i, ms()))
+        if pause:
+            time.sleep(pause)
 PY
 }
 
