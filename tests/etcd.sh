@@ -73,6 +73,18 @@ _etcdctl() {
 
 etcd_healthy() { _etcdctl "$1" endpoint health >/dev/null 2>&1; }
 
+# _etcd_call I PATH JSON: POST JSON to member I's gateway at /v3/PATH (2 s
+# at most); its answer on stdout. curl, not etcdctl: the leadership moves
+# of the tests call this often, under load, where each etcdctl (and python3
+# to read its JSON) took most of a second to start.
+_etcd_call() {
+	local scheme=http tls=()
+	[ -z "$ETCD_TLS" ] || { scheme=https; tls=(--cacert "$ETCD_PKI/ca-cert.pem"
+		--cert "$ETCD_PKI/client-cert.pem" --key "$ETCD_PKI/client-key.pem"); }
+	curl -sf --max-time 2 "${tls[@]}" -X POST -d "$3" \
+		"$scheme://$(etcd_member_endpoint "$1")/v3/$2"
+}
+
 # _etcd_launch I STATE: start member I in the background (initial cluster
 # state new or existing), its log in $TESTDIR/etcd/mI.log.
 _etcd_launch() {
@@ -111,7 +123,7 @@ _etcd_stop_all() {
 et() { "$ETCDTOOL" -t "$ETCD_TIMEOUT_MS" "$ETCD_URL" "$@"; }
 
 etcd_cluster_start() {
-	requires etcd etcdctl python3
+	requires etcd etcdctl python3 curl
 	[ -x "$ETCDTOOL" ] || fail "$ETCDTOOL is not built"
 	local ports i
 	mkdir -p "$TESTDIR/etcd"
@@ -173,8 +185,8 @@ etcd_lead_move() {
 	local i=$1 to=${2:-}
 	[ -n "$to" ] || to=$(etcd_follower "$i") || fail "no etcd follower to lead instead of m$i"
 	[ -n "${ETCD_IDS[to - 1]:-}" ] || _etcd_learn_ids
-	_etcdctl "$(etcd_member_endpoint "$i")" move-leader "${ETCD_IDS[to - 1]}" >/dev/null ||
-		fail "cannot move etcd's leadership from m$i to m$to"
+	_etcd_call "$i" maintenance/transfer-leadership "{\"targetID\":\"${ETCD_IDS[to - 1]}\"}" \
+		>/dev/null || fail "cannot move etcd's leadership from m$i to m$to"
 	wait_until 10 _etcd_not_leading "$i" || fail "m$i still leads after move-leader"
 	echo "etcd leadership moved from m$i to m$to"
 }
@@ -183,8 +195,8 @@ _etcd_not_leading() {
 	local lead
 	lead=$(etcd_leader) && [ "$lead" != "$1" ]
 }
-# _etcd_learn_ids: ETCD_IDS[I - 1], member I's id in hex as move-leader
-# takes it, for every running member. Ids stay when a member restarts
+# _etcd_learn_ids: ETCD_IDS[I - 1], member I's id, for every running
+# member. Ids stay when a member restarts
 # (its data directory is kept), so each is asked for once.
 _etcd_learn_ids() {
 	local i lead id
@@ -202,25 +214,18 @@ etcd_member_start() {
 	echo "etcd member m$i restarted"
 }
 
-# _etcd_running: the endpoints of the members running, comma-separated.
-_etcd_running() {
-	local i eps=
-	for ((i = 1; i <= ETCD_MEMBERS; i++)); do
-		[ -z "${ETCD_PIDS[i - 1]:-}" ] || eps+="${eps:+,}$(etcd_member_endpoint "$i")"
-	done
-	echo "$eps"
-}
-
-# _etcd_status: one line "I LEADS ID" per running member, by the members'
-# own status: its number, 1 if it leads, and its id in hex.
+# _etcd_status: one line "I LEADS ID" per running member that answers, by
+# its own status: its number, 1 if it leads, and its id (decimal).
 _etcd_status() {
-	_etcdctl "$(_etcd_running)" endpoint status -w json | python3 -c '
-import json, sys
-endpoints = sys.argv[1].split(",")
-for m in json.load(sys.stdin):
-    h = m["Status"]["header"]
-    print(endpoints.index(m["Endpoint"]) + 1, int(h["member_id"] == m["Status"]["leader"]),
-          "%x" % h["member_id"])' "$ETCD_ENDPOINTS"
+	local i body id
+	for ((i = 1; i <= ETCD_MEMBERS; i++)); do
+		[ -n "${ETCD_PIDS[i - 1]:-}" ] || continue
+		body=$(_etcd_call "$i" maintenance/status '{}') || continue
+		[[ $body =~ \"member_id\":\"([0-9]+)\" ]] || continue
+		id=${BASH_REMATCH[1]}
+		[[ $body =~ \"leader\":\"([0-9]+)\" && ${BASH_REMATCH[1]} = "$id" ]] &&
+			echo "$i 1 $id" || echo "$i 0 $id"
+	done
 }
 
 # etcd_leader: the number of the member leading now; etcd_follower [NOT]:

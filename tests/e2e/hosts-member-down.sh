@@ -26,8 +26,8 @@ HOST_VM_SIZE=2G
 source "$(dirname "$0")/hosts-functions.bash"
 
 # The writer rests 5 ms after each flush: unpaced, it kept both cores busy
-# and every etcdctl call of the leadership moves took seconds (the test
-# ran 262 s on a 2-core VM); paced, a move still meets several flushes.
+# and slowed everything else down (the test ran 262 s on a 2-core VM, with
+# etcdctl for the moves then); paced, a move still meets several flushes.
 OWNER_WRITER_PAUSE_MS=5 hosts_writing 1000000 --release=always
 
 flushed_now() { grep -c '^flushed ' "$TESTDIR/w.log"; }
@@ -59,9 +59,8 @@ member_down() {
 # ("raft proposal dropped"), which was applied nowhere and goes to the
 # next member.
 before=$(flushed_now)
-# Each etcdctl call costs a loaded 2-core machine a few hundred ms, so a
-# round makes few: the leader is asked once, and m1 hands over to the
-# member that led before it (m2 when m1 led already).
+# A round asks who leads once, and m1 hands over to the member that led
+# before it (m2 when m1 led already).
 for ((round = 0; round < 30; round++)); do
 	lead=$(wait_until 10 etcd_leader) || fail "no etcd leader after $round moves"
 	if [ "$lead" != 1 ]; then
