@@ -196,8 +196,8 @@ _etcd_not_leading() {
 	lead=$(etcd_leader) && [ "$lead" != "$1" ]
 }
 # _etcd_learn_ids: ETCD_IDS[I - 1], member I's id, for every running
-# member. Ids stay when a member restarts
-# (its data directory is kept), so each is asked for once.
+# member. Ids stay when a member restarts (its data directory is kept), so
+# each is asked for once.
 _etcd_learn_ids() {
 	local i lead id
 	while read -r i lead id; do
