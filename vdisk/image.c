@@ -1,7 +1,8 @@
 /* Image operations: create, snapshot, clone, resize, rollback, info and
- * listing. Each changes the metadata in one write transaction; layer files
- * are created before it commits and removed if it does not. Operations on
- * a vdisk claim its ownership for their duration. */
+ * listing. Each changes the metadata in one write transaction, run again
+ * when it loses a race (vdisk/again.c); layer files are created before it
+ * commits and removed if it does not. Operations on a vdisk claim its
+ * ownership for their duration. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,24 +80,41 @@ image_finish(struct ic_store *store, struct ic_meta_txn *txn, int rc, uint64_t n
 	return rc;
 }
 
+/* A new vdisk name in one transaction: a clone of the snapshot from, or
+ * (from NULL) an empty one of size bytes. */
+static int
+image_create_txn(struct ic_store *store, const char *name, const char *from, uint64_t size)
+{
+	struct ic_meta_txn *txn;
+	struct ic_disk_rec snap = { .size = size }, rec = { 0 };
+	int rc = ic_meta_begin(store->meta, true, &txn);
+
+	if (rc)
+		return rc;
+	if (from)
+		rc = store_image_get(store, txn, from, &snap);
+	if (rc == 0)
+		rc = image_name_free(store, txn, name);
+	if (rc == 0)
+		rc = image_new_leaf(store, txn, name, snap.id, snap.size, &rec);
+	return image_finish(store, txn, rc, rec.id);
+}
+
 int
 ic_image_create(struct ic_store *store, const char *name, uint64_t size)
 {
 	char base[IC_NAME_MAX + 1];
-	struct ic_meta_txn *txn;
-	struct ic_disk_rec rec = { 0 };
+	unsigned tries = 0;
 	int rc = store_split_name(name, false, base);
 
 	if (rc == 0)
 		rc = image_check_size(size);
-	if (rc == 0)
-		rc = ic_meta_begin(store->meta, true, &txn);
 	if (rc)
 		return rc;
-	rc = image_name_free(store, txn, name);
-	if (rc == 0)
-		rc = image_new_leaf(store, txn, name, 0, size, &rec);
-	return image_finish(store, txn, rc, rec.id);
+	do
+		rc = image_create_txn(store, name, NULL, size);
+	while (store_again(rc, &tries, name));
+	return rc;
 }
 
 /* Freeze rec (a leaf) under the name snap: its flattened map, the frozen
@@ -118,20 +136,16 @@ image_freeze(struct ic_store *store, struct ic_meta_txn *txn, struct ic_disk_rec
 	return rc;
 }
 
-int
-image_snapshot_commit(struct ic_store *store, const struct owner_claim *claim, const char *image,
-		      struct ic_disk_rec *leaf, struct ic_disk_rec *next)
+static int
+image_snapshot_txn(struct ic_store *store, const struct owner_claim *claim, const char *image,
+		   struct ic_disk_rec *leaf, struct ic_disk_rec *next)
 {
 	struct ic_meta_txn *txn;
 	int rc;
 
 	*next = (struct ic_disk_rec){ 0 };
 	leaf->flags = 0;
-	/* A live snapshot's name comes from a request (the control socket,
-	 * etcd), not only from our own tools. */
-	rc = ic_name_check(image);
-	if (rc == 0)
-		rc = ic_meta_begin(store->meta, true, &txn);
+	rc = ic_meta_begin(store->meta, true, &txn);
 	if (rc)
 		return rc;
 	rc = owner_check(txn, claim);
@@ -146,6 +160,23 @@ image_snapshot_commit(struct ic_store *store, const struct owner_claim *claim, c
 	rc = image_finish(store, txn, rc, next->id);
 	if (rc && (leaf->flags & IC_DISK_FROZEN))
 		store_layer_thaw(store, leaf->id);
+	return rc;
+}
+
+int
+image_snapshot_commit(struct ic_store *store, const struct owner_claim *claim, const char *image,
+		      struct ic_disk_rec *leaf, struct ic_disk_rec *next)
+{
+	unsigned tries = 0;
+	/* A live snapshot's name comes from a request (the control socket,
+	 * etcd), not only from our own tools. */
+	int rc = ic_name_check(image);
+
+	if (rc == 0) {
+		do
+			rc = image_snapshot_txn(store, claim, image, leaf, next);
+		while (store_again(rc, &tries, image));
+	}
 	return rc;
 }
 
@@ -189,42 +220,28 @@ int
 ic_image_clone(struct ic_store *store, const char *name_at_snap, const char *newname)
 {
 	char base[IC_NAME_MAX + 1];
-	struct ic_meta_txn *txn;
-	struct ic_disk_rec snap, rec = { 0 };
+	unsigned tries = 0;
 	int rc = store_split_name(name_at_snap, true, base);
 
 	if (rc == 0)
 		rc = store_split_name(newname, false, base);
-	if (rc == 0)
-		rc = ic_meta_begin(store->meta, true, &txn);
 	if (rc)
 		return rc;
-	rc = store_image_get(store, txn, name_at_snap, &snap);
-	if (rc == 0)
-		rc = image_name_free(store, txn, newname);
-	if (rc == 0)
-		rc = image_new_leaf(store, txn, newname, snap.id, snap.size, &rec);
-	return image_finish(store, txn, rc, rec.id);
+	do
+		rc = image_create_txn(store, newname, name_at_snap, 0);
+	while (store_again(rc, &tries, newname));
+	return rc;
 }
 
-int
-ic_image_resize(struct ic_store *store, const char *name, uint64_t size)
+static int
+image_resize_txn(struct ic_store *store, const char *name, uint64_t size)
 {
-	char base[IC_NAME_MAX + 1];
-	struct owner_claim claim;
 	struct ic_meta_txn *txn;
 	struct ic_disk_rec rec;
-	int rc = store_split_name(name, false, base);
+	int rc = ic_meta_begin(store->meta, true, &txn);
 
-	if (rc == 0)
-		rc = image_check_size(size);
-	if (rc == 0)
-		rc = owner_claim(&store->owners, name, "isocache-admin resize", &claim);
 	if (rc)
 		return rc;
-	rc = ic_meta_begin(store->meta, true, &txn);
-	if (rc)
-		goto out;
 	rc = store_image_get(store, txn, name, &rec);
 	if (rc == 0 && size < rec.size) {
 		ic_log(IC_LOG_ERR, "%s: cannot shrink from %llu to %llu bytes (grow only)", name,
@@ -236,8 +253,26 @@ ic_image_resize(struct ic_store *store, const char *name, uint64_t size)
 	rec.size = size;
 	if (rc == 0)
 		rc = ic_meta_disk_put(txn, &rec);
-	rc = image_finish(store, txn, rc, 0);
-out:
+	return image_finish(store, txn, rc, 0);
+}
+
+int
+ic_image_resize(struct ic_store *store, const char *name, uint64_t size)
+{
+	char base[IC_NAME_MAX + 1];
+	struct owner_claim claim;
+	unsigned tries = 0;
+	int rc = store_split_name(name, false, base);
+
+	if (rc == 0)
+		rc = image_check_size(size);
+	if (rc == 0)
+		rc = owner_claim(&store->owners, name, "isocache-admin resize", &claim);
+	if (rc)
+		return rc;
+	do
+		rc = image_resize_txn(store, name, size);
+	while (store_again(rc, &tries, name));
 	return owner_release_after(&store->owners, &claim, rc);
 }
 
@@ -248,39 +283,50 @@ out:
  * empty file that no record names); after it, at most the old file. The
  * old leaf is never emptied in place, so no order of failures loses data
  * that the metadata still names. */
+static int
+image_rollback_txn(struct ic_store *store, const struct owner_claim *claim, const char *name,
+		   const char *name_at_snap, struct ic_disk_rec *leaf)
+{
+	struct ic_meta_txn *txn;
+	struct ic_disk_rec snap, next = { 0 };
+	int rc = ic_meta_begin(store->meta, true, &txn);
+
+	if (rc)
+		return rc;
+	rc = owner_check(txn, claim);
+	if (rc == 0)
+		rc = store_image_get(store, txn, name_at_snap, &snap);
+	if (rc == 0)
+		rc = store_image_get(store, txn, name, leaf);
+	if (rc == 0)
+		rc = ic_meta_extent_clear(txn, IC_MAP_ALLOC, leaf->id);
+	if (rc == 0)
+		rc = ic_meta_disk_del(txn, leaf->id);
+	if (rc == 0)
+		rc = image_new_leaf(store, txn, name, snap.id, snap.size, &next);
+	return image_finish(store, txn, rc, next.id);
+}
+
 int
 ic_image_rollback(struct ic_store *store, const char *name_at_snap)
 {
 	char name[IC_NAME_MAX + 1];
 	struct owner_claim claim;
-	struct ic_meta_txn *txn;
-	struct ic_disk_rec snap, leaf, next = { 0 };
+	struct ic_disk_rec leaf;
+	unsigned tries = 0;
 	int rc = store_split_name(name_at_snap, true, name);
 
 	if (rc == 0)
 		rc = owner_claim(&store->owners, name, "isocache-admin snap rollback", &claim);
 	if (rc)
 		return rc;
-	rc = ic_meta_begin(store->meta, true, &txn);
-	if (rc)
-		goto out;
-	rc = owner_check(txn, &claim);
-	if (rc == 0)
-		rc = store_image_get(store, txn, name_at_snap, &snap);
-	if (rc == 0)
-		rc = store_image_get(store, txn, name, &leaf);
-	if (rc == 0)
-		rc = ic_meta_extent_clear(txn, IC_MAP_ALLOC, leaf.id);
-	if (rc == 0)
-		rc = ic_meta_disk_del(txn, leaf.id);
-	if (rc == 0)
-		rc = image_new_leaf(store, txn, name, snap.id, snap.size, &next);
-	rc = image_finish(store, txn, rc, next.id);
+	do
+		rc = image_rollback_txn(store, &claim, name, name_at_snap, &leaf);
+	while (store_again(rc, &tries, name));
 	if (rc == 0) {
 		store_layer_unlink(store, leaf.id);
 		claim.taken_over = false; /* the leaf a previous owner may still write is gone */
 	}
-out:
 	return owner_release_after(&store->owners, &claim, rc);
 }
 

@@ -64,6 +64,13 @@ int store_split_name(const char *image, bool want_snap, char *name);
 int store_image_get(struct ic_store *store, struct ic_meta_txn *txn, const char *image,
 		    struct ic_disk_rec *rec);
 
+/* ---- again.c ---- */
+/* Should an operation whose write transaction ended with rc run again? Yes
+ * when it lost a race (-EAGAIN: nothing was written) and has run fewer than
+ * a few times (counted in *tries, 0 at first): after a short random pause,
+ * logged naming what. */
+bool store_again(int rc, unsigned *tries, const char *what);
+
 /* ---- check_space.c ---- */
 /* Data in rec's layer file that its allocation map does not reference:
  * reported, or with repair punched out and reported so (a live process's

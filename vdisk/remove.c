@@ -1,7 +1,10 @@
 /* Removing images: a vdisk goes with its leaf; a snapshot with no layer on
  * top goes; a snapshot with exactly one layer on top is merged into it
  * (like qemu-img commit, the other way round); a shared one is refused.
- * Also flatten, which copies a vdisk's whole chain into its leaf. */
+ * What rm found on top of a snapshot is checked again in the transaction
+ * that removes it, and rm runs again when that, or anything else the
+ * transaction read, changed (vdisk/again.c). Also flatten, which copies a
+ * vdisk's whole chain into its leaf. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -56,6 +59,23 @@ rm_child(void *arg, const struct ic_disk_rec *rec)
 	snprintf(c->names + used, sizeof(c->names) - used, "%s%s", used ? ", " : "",
 		 rec->name[0] ? rec->name : "(unnamed layer)");
 	return 0;
+}
+
+/* Inside rm's write transaction: are the layers on top of s still only
+ * child (0: none), as rm's look before found? A clone of s made since
+ * would be left on a removed layer: -EAGAIN, and rm looks again. */
+static int
+rm_children_same(struct ic_meta_txn *txn, const struct ic_disk_rec *s, uint64_t child)
+{
+	struct rm_children kids = { .parent = s->id };
+	int rc = ic_meta_disk_foreach(txn, rm_child, &kids);
+
+	if (rc == 0 && (kids.n != (child != 0) || (child && kids.first.id != child))) {
+		ic_log(IC_LOG_INFO, "%s: a layer was made on top of it meanwhile (%s)", s->name,
+		       kids.names);
+		rc = -EAGAIN;
+	}
+	return rc;
 }
 
 /* Copy [off, off+len) from one file to another with plain syscalls. */
@@ -153,7 +173,9 @@ rm_merge_leaf(struct rm_merge *m)
 		rc = ic_meta_begin(m->store->meta, true, &txn);
 	if (rc)
 		return rc;
-	rc = extmap_save(txn, IC_MAP_ALLOC, m->c->id, &m->cmap);
+	rc = rm_children_same(txn, m->s, m->c->id);
+	if (rc == 0)
+		rc = extmap_save(txn, IC_MAP_ALLOC, m->c->id, &m->cmap);
 	m->c->parent = m->s->parent;
 	if (rc == 0)
 		rc = ic_meta_disk_put(txn, m->c);
@@ -255,7 +277,9 @@ rm_merge_frozen(struct rm_merge *m)
 			store_layer_unlink(store, n.id);
 		return rc;
 	}
-	rc = rm_layer_records(txn, m->c);
+	rc = rm_children_same(txn, m->s, m->c->id);
+	if (rc == 0)
+		rc = rm_layer_records(txn, m->c);
 	if (rc == 0)
 		rc = rm_layer_records(txn, m->s);
 	if (rc == 0)
@@ -359,7 +383,9 @@ rm_snapshot(struct ic_store *store, const char *image, ic_progress_fn progress, 
 		if (rc == 0)
 			rc = ic_meta_begin(store->meta, true, &txn);
 		if (rc == 0) {
-			rc = rm_layer_records(txn, &s);
+			rc = rm_children_same(txn, &s, 0);
+			if (rc == 0)
+				rc = rm_layer_records(txn, &s);
 			rc = rc ? (ic_meta_abort(txn), rc) : ic_meta_commit(txn);
 		}
 		if (rc == 0)
@@ -370,35 +396,44 @@ rm_snapshot(struct ic_store *store, const char *image, ic_progress_fn progress, 
 	return rc;
 }
 
+/* The records of the vdisk name (*rec) go, in one transaction. */
+static int
+rm_vdisk_txn(struct ic_store *store, const char *name, struct ic_disk_rec *rec)
+{
+	struct ic_meta_txn *txn;
+	int rc = ic_meta_begin(store->meta, true, &txn);
+
+	if (rc)
+		return rc;
+	rc = store_image_get(store, txn, name, rec);
+	if (rc == 0)
+		rc = store_layer_check(store, rec->id);
+	if (rc == 0)
+		rc = rm_layer_records(txn, rec);
+	return rc ? (ic_meta_abort(txn), rc) : ic_meta_commit(txn);
+}
+
 static int
 rm_vdisk(struct ic_store *store, const char *name)
 {
 	struct owner_claim claim;
-	struct ic_meta_txn *txn;
 	struct ic_disk_rec rec;
+	unsigned tries = 0;
 	int rc = owner_claim(&store->owners, name, "isocache-admin rm", &claim);
 
 	if (rc)
 		return rc;
-	rc = ic_meta_begin(store->meta, true, &txn);
-	if (rc) {
-		owner_release(&store->owners, &claim);
-		return rc;
-	}
-	rc = store_image_get(store, txn, name, &rec);
-	if (rc == 0)
-		rc = store_layer_check(store, rec.id);
-	if (rc == 0)
-		rc = rm_layer_records(txn, &rec);
-	if (rc) {
-		ic_meta_abort(txn);
-		owner_release(&store->owners, &claim);
-		return rc;
-	}
-	rc = ic_meta_commit(txn);
-	if (rc) {
-		/* The record stays for the next claimer to take over. */
+	do
+		rc = rm_vdisk_txn(store, name, &rec);
+	while (store_again(rc, &tries, name));
+	if (ic_meta_commit_unknown(rc)) {
+		/* The records may be gone with the ownership record, or may
+		 * stay for the next claimer to take over. */
 		owner_drop(&claim);
+		return rc;
+	}
+	if (rc) {
+		owner_release(&store->owners, &claim);
 		return rc;
 	}
 	store_layer_unlink(store, rec.id);
@@ -412,11 +447,17 @@ rm_vdisk(struct ic_store *store, const char *name)
 int
 ic_image_remove(struct ic_store *store, const char *image, ic_progress_fn progress, void *arg)
 {
+	unsigned tries = 0;
 	int rc = ic_name_check(image);
 
 	if (rc)
 		return rc;
-	return strchr(image, '@') ? rm_snapshot(store, image, progress, arg) : rm_vdisk(store, image);
+	if (!strchr(image, '@'))
+		return rm_vdisk(store, image);
+	do
+		rc = rm_snapshot(store, image, progress, arg);
+	while (store_again(rc, &tries, image));
+	return rc;
 }
 
 struct flatten_ctx {
