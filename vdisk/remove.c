@@ -345,6 +345,25 @@ rm_merge(struct ic_store *store, const struct ic_disk_rec *s, struct ic_disk_rec
 	return rc;
 }
 
+/* rm_merge found a layer file of s or c missing. Another rm merged one of
+ * them away since rm looked, and removed its file: -EAGAIN, look again.
+ * With both records still there, the file is lost: -ENOENT. */
+static int
+rm_merge_gone(struct ic_store *store, const struct ic_disk_rec *s, const struct ic_disk_rec *c)
+{
+	struct ic_meta_txn *txn;
+	struct ic_disk_rec rec;
+	int rc = ic_meta_begin(store->meta, false, &txn);
+
+	if (rc)
+		return rc;
+	rc = ic_meta_disk_get(txn, s->id, &rec);
+	if (rc == 0)
+		rc = ic_meta_disk_get(txn, c->id, &rec);
+	ic_meta_abort(txn);
+	return rc == -ENOENT ? -EAGAIN : rc ? rc : -ENOENT;
+}
+
 static int
 rm_snapshot(struct ic_store *store, const char *image, ic_progress_fn progress, void *arg)
 {
@@ -378,6 +397,8 @@ rm_snapshot(struct ic_store *store, const char *image, ic_progress_fn progress, 
 	}
 	if (kids.n == 1) {
 		rc = rm_merge(store, &s, &kids.first, progress, arg);
+		if (rc == -ENOENT)
+			rc = rm_merge_gone(store, &s, &kids.first);
 	} else {
 		rc = store_layer_check(store, s.id);
 		if (rc == 0)

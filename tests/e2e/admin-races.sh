@@ -10,6 +10,9 @@
 #   first, no clone is left on a removed layer. check finds no problem,
 #   every vdisk left reads its snapshot's bytes, and a command that fails
 #   says why. Before, the clone was left on a removed layer on both stores.
+# - two snapshots of one chain removed at once, six times: each merges into
+#   a layer the other removes, and both succeed. Before, one could fail
+#   naming a layer file the other had just removed.
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/../etcd.sh"
 etcd_cluster_start
@@ -42,6 +45,24 @@ snap_race() {
 		fail "round $i: rm failed unclearly: $(cat "$TESTDIR/rm$i.err")"
 }
 
+# Round i: "rm wI@a" and "rm wI@b" at once, on the chain wI@a, wI@b, wI:
+# each merges into a layer the other removes.
+chain_race() {
+	local i=$1 a=0 b=0
+	"$ADMIN" import "$TESTDIR/base.raw" "w$i"
+	"$ADMIN" snap "w$i@a"
+	"$ADMIN" snap "w$i@b"
+	"$ADMIN" rm "w$i@a" >"$TESTDIR/rma$i.err" 2>&1 &
+	local pa=$!
+	"$ADMIN" rm "w$i@b" >"$TESTDIR/rmb$i.err" 2>&1 &
+	wait "$pa" || a=$?
+	wait $! || b=$?
+	echo "round $i: rm w$i@a exit $a, rm w$i@b exit $b"
+	grep -h 'running it again' "$TESTDIR/rma$i.err" "$TESTDIR/rmb$i.err" || true
+	((a == 0)) || fail "round $i: rm w$i@a failed: $(cat "$TESTDIR/rma$i.err")"
+	((b == 0)) || fail "round $i: rm w$i@b failed: $(cat "$TESTDIR/rmb$i.err")"
+}
+
 races() {
 	local kind=$1 pids=() w i v
 	echo "== $kind store"
@@ -57,6 +78,7 @@ races() {
 	done
 	grep -h 'running it again' "$TESTDIR/$kind"-w*.err || true
 	for i in $(seq 10); do snap_race "$i"; done
+	for i in $(seq 6); do chain_race "$i"; done
 	"$ADMIN" check 2>&1 | tee "$TESTDIR/$kind-check"
 	! grep -q '^problem' "$TESTDIR/$kind-check" || fail "$kind: check found problems"
 	for v in $("$ADMIN" ls --json | python3 -c 'import json, sys
