@@ -101,6 +101,7 @@ struct rm_merge {
 	const struct ic_disk_rec *s;
 	struct ic_disk_rec *c;
 	struct extmap smap, cmap;
+	struct extmap copied; /* the ranges of s copied into fd */
 	char *buf;
 	uint64_t done, total;
 	ic_progress_fn progress;
@@ -144,6 +145,8 @@ rm_merge_snapshot_clusters(struct rm_merge *m, int sfd, int fd, uint64_t holder)
 			stop = next < end ? next : end;
 			/* Sizes only grow along a chain: s->size <= c->size. */
 			rc = rm_merge_copy(m, e->holder ? sfd : -1, fd, cl, stop, m->s->size);
+			if (e->holder && extmap_set(&m->copied, cl, stop - cl, 1) && rc == 0)
+				rc = -ENOMEM;
 			if (rc == 0)
 				rc = extmap_set(&m->cmap, cl, stop - cl, e->holder ? holder : 0);
 			cl = stop;
@@ -152,9 +155,31 @@ rm_merge_snapshot_clusters(struct rm_merge *m, int sfd, int fd, uint64_t holder)
 	return rc;
 }
 
+/* A leaf merge that did not commit gives back what it copied into the
+ * leaf's file cfd: ranges that c's map does not name, and that no one
+ * else writes while the caller holds c's claim. */
+static void
+rm_merge_unwind(struct rm_merge *m, int cfd)
+{
+	unsigned shift = m->store->cluster_shift;
+
+	for (size_t i = 0; cfd >= 0 && i < m->copied.n; i++) {
+		const struct ic_meta_extent *e = &m->copied.ext[i];
+
+		if (fallocate(cfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      (off_t)(e->start << shift), (off_t)(e->count << shift)) != 0) {
+			ic_log(IC_LOG_WARN, "%s: cannot give back what the merge copied (%s); "
+					    "isocache-admin check --repair reclaims it",
+			       m->c->name, strerror(errno));
+			break;
+		}
+	}
+	extmap_free(&m->copied);
+}
+
 /* A leaf c (its vdisk claimed by the caller) takes s's clusters into its
- * own file and map; a crash before the commit leaves only unreferenced
- * bytes in the leaf. */
+ * own file and map. A merge that fails gives them back; a crash before
+ * the commit leaves only unreferenced bytes in the leaf. */
 static int
 rm_merge_leaf(struct rm_merge *m)
 {
@@ -171,8 +196,10 @@ rm_merge_leaf(struct rm_merge *m)
 		rc = -errno;
 	if (rc == 0)
 		rc = ic_meta_begin(m->store->meta, true, &txn);
-	if (rc)
+	if (rc) {
+		rm_merge_unwind(m, cfd);
 		return rc;
+	}
 	rc = rm_children_same(txn, m->s, m->c->id);
 	if (rc == 0)
 		rc = extmap_save(txn, IC_MAP_ALLOC, m->c->id, &m->cmap);
@@ -183,7 +210,10 @@ rm_merge_leaf(struct rm_merge *m)
 		rc = resolve_rename(txn, m->s->id, m->c->id);
 	if (rc == 0)
 		rc = rm_layer_records(txn, m->s);
-	return rc ? (ic_meta_abort(txn), rc) : ic_meta_commit(txn);
+	rc = rc ? (ic_meta_abort(txn), rc) : ic_meta_commit(txn);
+	if (rc && !ic_meta_commit_unknown(rc))
+		rm_merge_unwind(m, cfd);
+	return rc;
 }
 
 struct rm_reparent {
@@ -342,6 +372,7 @@ rm_merge(struct ic_store *store, const struct ic_disk_rec *s, struct ic_disk_rec
 		store_layer_unlink(store, s->id);
 	extmap_free(&m.smap);
 	extmap_free(&m.cmap);
+	extmap_free(&m.copied);
 	return rc;
 }
 
