@@ -123,13 +123,15 @@ _ic_kill_pidfile() {
 # reaches FUNCTION, run the shell script SCRIPT there (a rival process to
 # start at that point of CMD), then let CMD go on. Returns CMD's status.
 # Non-stop mode: only the thread at the breakpoint waits, so CMD's other
-# threads (a lease keeper) go on. LeakSanitizer cannot run under gdb's
+# threads (a lease keeper) go on; with GDB_ALL_STOP=1 every thread waits,
+# as in a process frozen whole. LeakSanitizer cannot run under gdb's
 # ptrace: CMD runs without it in the sanitizer build.
 gdb_at() {
-	local fn=$1 script=$2 rc=0
+	local fn=$1 script=$2 rc=0 nonstop=on
 	shift 2
+	[ "${GDB_ALL_STOP:-}" != 1 ] || nonstop=off
 	cat >"$TESTDIR/gdb.cmd" <<-EOF
-		set non-stop on
+		set non-stop $nonstop
 		set breakpoint pending on
 		set confirm off
 		set environment ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0

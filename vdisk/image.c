@@ -234,7 +234,8 @@ ic_image_clone(struct ic_store *store, const char *name_at_snap, const char *new
 }
 
 static int
-image_resize_txn(struct ic_store *store, const char *name, uint64_t size)
+image_resize_txn(struct ic_store *store, const struct owner_claim *claim, const char *name,
+		 uint64_t size)
 {
 	struct ic_meta_txn *txn;
 	struct ic_disk_rec rec;
@@ -242,7 +243,9 @@ image_resize_txn(struct ic_store *store, const char *name, uint64_t size)
 
 	if (rc)
 		return rc;
-	rc = store_image_get(store, txn, name, &rec);
+	rc = owner_check(txn, claim);
+	if (rc == 0)
+		rc = store_image_get(store, txn, name, &rec);
 	if (rc == 0 && size < rec.size) {
 		ic_log(IC_LOG_ERR, "%s: cannot shrink from %llu to %llu bytes (grow only)", name,
 		       (unsigned long long)rec.size, (unsigned long long)size);
@@ -271,7 +274,7 @@ ic_image_resize(struct ic_store *store, const char *name, uint64_t size)
 	if (rc)
 		return rc;
 	do
-		rc = image_resize_txn(store, name, size);
+		rc = image_resize_txn(store, &claim, name, size);
 	while (store_again(rc, &tries, name));
 	return owner_release_after(&store->owners, &claim, rc);
 }

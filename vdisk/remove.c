@@ -78,16 +78,34 @@ rm_children_same(struct ic_meta_txn *txn, const struct ic_disk_rec *s, uint64_t 
 	return rc;
 }
 
-/* Copy [off, off+len) from one file to another with plain syscalls. */
+/* Is the claim on the layer a merge writes (NULL: a new layer, no one's
+ * but ours) fenced? Then -ESTALE: another process may write there now. */
 static int
-rm_copy(int from, int to, uint64_t off, uint64_t len, char *buf)
+rm_fenced(const struct owner_claim *claim, const char *name)
+{
+	const char *why = claim ? owner_fenced_why(claim) : NULL;
+
+	if (!why)
+		return 0;
+	ic_log(IC_LOG_ERR, "%s: %s; not writing", name, why);
+	return -ESTALE;
+}
+
+/* Copy [off, off+len) from one file to another with plain syscalls, each
+ * write only while claim is not fenced. */
+static int
+rm_copy(int from, int to, uint64_t off, uint64_t len, char *buf, const struct owner_claim *claim,
+	const char *name)
 {
 	while (len) {
 		size_t n = len < RM_CHUNK ? len : RM_CHUNK;
 		ssize_t r = pread(from, buf, n, (off_t)off);
+		int rc = r < 0 ? -errno : r == 0 ? -EIO : rm_fenced(claim, name);
 
-		if (r <= 0 || pwrite(to, buf, (size_t)r, (off_t)off) != r)
-			return r == 0 ? -EIO : -errno;
+		if (rc)
+			return rc;
+		if (pwrite(to, buf, (size_t)r, (off_t)off) != r)
+			return -errno;
 		off += (uint64_t)r;
 		len -= (uint64_t)r;
 	}
@@ -100,6 +118,7 @@ struct rm_merge {
 	struct ic_store *store;
 	const struct ic_disk_rec *s;
 	struct ic_disk_rec *c;
+	const struct owner_claim *claim; /* c's, when it is a vdisk */
 	struct extmap smap, cmap;
 	struct extmap copied; /* the ranges of s copied into fd */
 	char *buf;
@@ -115,8 +134,13 @@ rm_merge_copy(struct rm_merge *m, int from, int to, uint64_t cl, uint64_t stop, 
 {
 	unsigned shift = m->store->cluster_shift;
 	uint64_t off = cl << shift, lim = (stop << shift) < size ? stop << shift : size;
-	int rc = from < 0 ? 0 : rm_copy(from, to, off, lim > off ? lim - off : 0, m->buf);
+	int rc = from < 0 ? 0
+			  : rm_copy(from, to, off, lim > off ? lim - off : 0, m->buf, m->claim,
+				    m->c->name);
 
+	if (rc && rc != -ESTALE) /* -ESTALE: rm_fenced said why */
+		ic_log(IC_LOG_ERR, "%s: cannot copy %s's data into it: %s", m->c->name, m->s->name,
+		       strerror(-rc));
 	m->done += (stop - cl) << shift;
 	if (m->progress)
 		m->progress(m->arg, m->done, m->total);
@@ -157,13 +181,14 @@ rm_merge_snapshot_clusters(struct rm_merge *m, int sfd, int fd, uint64_t holder)
 
 /* A leaf merge that did not commit gives back what it copied into the
  * leaf's file cfd: ranges that c's map does not name, and that no one
- * else writes while the caller holds c's claim. */
+ * else writes while c's claim holds (not once it is fenced: another
+ * process may write there now). */
 static void
 rm_merge_unwind(struct rm_merge *m, int cfd)
 {
 	unsigned shift = m->store->cluster_shift;
 
-	for (size_t i = 0; cfd >= 0 && i < m->copied.n; i++) {
+	for (size_t i = 0; cfd >= 0 && !owner_fenced(m->claim) && i < m->copied.n; i++) {
 		const struct ic_meta_extent *e = &m->copied.ext[i];
 
 		if (fallocate(cfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
@@ -177,9 +202,11 @@ rm_merge_unwind(struct rm_merge *m, int cfd)
 	extmap_free(&m->copied);
 }
 
-/* A leaf c (its vdisk claimed by the caller) takes s's clusters into its
- * own file and map. A merge that fails gives them back; a crash before
- * the commit leaves only unreferenced bytes in the leaf. */
+/* A leaf c (its vdisk claimed by the caller, m->claim) takes s's clusters
+ * into its own file and map, fenced as a server's writes are: each write
+ * and the commit only while the claim holds. A merge that fails gives
+ * them back; a crash before the commit leaves only unreferenced bytes in
+ * the leaf. */
 static int
 rm_merge_leaf(struct rm_merge *m)
 {
@@ -200,7 +227,9 @@ rm_merge_leaf(struct rm_merge *m)
 		rm_merge_unwind(m, cfd);
 		return rc;
 	}
-	rc = rm_children_same(txn, m->s, m->c->id);
+	rc = owner_check(txn, m->claim);
+	if (rc == 0)
+		rc = rm_children_same(txn, m->s, m->c->id);
 	if (rc == 0)
 		rc = extmap_save(txn, IC_MAP_ALLOC, m->c->id, &m->cmap);
 	m->c->parent = m->s->parent;
@@ -347,10 +376,10 @@ rm_merge_frozen(struct rm_merge *m)
  * the commit. */
 static int
 rm_merge(struct ic_store *store, const struct ic_disk_rec *s, struct ic_disk_rec *c,
-	 ic_progress_fn progress, void *arg)
+	 const struct owner_claim *claim, ic_progress_fn progress, void *arg)
 {
 	IC_AUTOFREE char *buf = malloc(RM_CHUNK);
-	struct rm_merge m = { .store = store, .s = s, .c = c, .buf = buf,
+	struct rm_merge m = { .store = store, .s = s, .c = c, .claim = claim, .buf = buf,
 			      .progress = progress, .arg = arg };
 	bool frozen = c->flags & IC_DISK_FROZEN;
 	struct ic_meta_txn *txn;
@@ -427,7 +456,7 @@ rm_snapshot(struct ic_store *store, const char *image, ic_progress_fn progress, 
 		claimed = true;
 	}
 	if (kids.n == 1) {
-		rc = rm_merge(store, &s, &kids.first, progress, arg);
+		rc = rm_merge(store, &s, &kids.first, claimed ? &claim : NULL, progress, arg);
 		if (rc == -ENOENT)
 			rc = rm_merge_gone(store, &s, &kids.first);
 	} else {
@@ -448,16 +477,20 @@ rm_snapshot(struct ic_store *store, const char *image, ic_progress_fn progress, 
 	return rc;
 }
 
-/* The records of the vdisk name (*rec) go, in one transaction. */
+/* The records of the vdisk name (*rec) go, in one transaction that
+ * claim still holds. */
 static int
-rm_vdisk_txn(struct ic_store *store, const char *name, struct ic_disk_rec *rec)
+rm_vdisk_txn(struct ic_store *store, const struct owner_claim *claim, const char *name,
+	     struct ic_disk_rec *rec)
 {
 	struct ic_meta_txn *txn;
 	int rc = ic_meta_begin(store->meta, true, &txn);
 
 	if (rc)
 		return rc;
-	rc = store_image_get(store, txn, name, rec);
+	rc = owner_check(txn, claim);
+	if (rc == 0)
+		rc = store_image_get(store, txn, name, rec);
 	if (rc == 0)
 		rc = store_layer_check(store, rec->id);
 	if (rc == 0)
@@ -476,7 +509,7 @@ rm_vdisk(struct ic_store *store, const char *name)
 	if (rc)
 		return rc;
 	do
-		rc = rm_vdisk_txn(store, name, &rec);
+		rc = rm_vdisk_txn(store, &claim, name, &rec);
 	while (store_again(rc, &tries, name));
 	if (ic_meta_commit_unknown(rc)) {
 		/* The records may be gone with the ownership record, or may

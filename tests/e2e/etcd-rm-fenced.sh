@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# rm of a snapshot merges it into its vdisk: it writes the vdisk's file and
+# commits the vdisk's map under a claim on the vdisk, and both are fenced
+# as a server's writes are. rm runs under gdb, which stops the whole
+# process (its lease keeper too), as a host frozen mid-merge: at the
+# merge's first read, and at the fsync that ends its copy, just before
+# its commit. Its lease (TTL 2 s) runs out; a server claims the vdisk
+# (freezing rm's leaf as NAME@takeover-N, as after any owner that never
+# released), writes 16 MiB of 0x5a at 32 MiB, flushes and stops. Then rm
+# goes on. It must write and commit nothing more, and say why; check finds
+# no problem, and the vdisk reads the server's pattern over the snapshot's
+# bytes. The old code committed its merge over the takeover: check then
+# found "disk 2: resolved map names missing disk 1".
+source "$(dirname "$0")/../functions.sh"
+source "$(dirname "$0")/nbd-functions.bash"
+source "$(dirname "$0")/../etcd.sh"
+requires gdb qemu-io
+ETCD_MEMBERS=1
+etcd_cluster_start
+cleanup_fn chattr -R -i "$ISOCACHE_STORE"
+"$ADMIN" init --meta "etcd://$ETCD_ENDPOINTS/store"
+random_image "$TESTDIR/base.raw" 64
+cp "$TESTDIR/base.raw" "$TESTDIR/expect.raw"
+qemu-io -f raw -c "write -P 0x5a 32M 16M" "$TESTDIR/expect.raw" >/dev/null
+
+# frozen_rm VM FUNCTION: rm VM@s, stopped whole at FUNCTION while a server
+# takes VM over and writes.
+frozen_rm() {
+	local vm=$1 fn=$2 rc=0
+	echo "== rm $vm@s, frozen at $fn"
+	"$ADMIN" import "$TESTDIR/base.raw" "$vm"
+	"$ADMIN" snap "$vm@s"
+	cat >"$TESTDIR/rival" <<-EOF
+		#!/bin/sh
+		$(printf '%q ' "$NBD" --store "$ISOCACHE_STORE" -t -k "$TESTDIR/$vm.sock" --fork \
+		--pid-file "$TESTDIR/$vm.pid" "$vm") 2>"$TESTDIR/$vm.log" || exit 1
+		qemu-io -f raw -c "write -P 0x5a 32M 16M" -c flush \
+			"nbd+unix:///?socket=$TESTDIR/$vm.sock" >"$TESTDIR/$vm-io.log" 2>&1
+		echo \$? >"$TESTDIR/$vm.rc"
+		kill -TERM "\$(cat "$TESTDIR/$vm.pid")"
+	EOF
+	chmod +x "$TESTDIR/rival"
+	GDB_ALL_STOP=1 ISOCACHE_LEASE_TTL=2 gdb_at "$fn" "$TESTDIR/rival" "$ADMIN" rm "$vm@s" ||
+		rc=$?
+	cat "$TESTDIR/gdb.err" "$TESTDIR/$vm.log"
+	[ -s "$TESTDIR/$vm.rc" ] || fail "rm did not reach $fn: $(cat "$TESTDIR/gdb.out")"
+	[ "$(cat "$TESTDIR/$vm.rc")" = 0 ] || fail "the server could not write: $(cat "$TESTDIR/$vm-io.log")"
+	qemu_io_done "$TESTDIR/$vm-io.log" 1
+	wait_until 30 test ! -e "$TESTDIR/$vm.sock" || fail "the server did not stop"
+
+	"$ADMIN" check 2>&1 | tee "$TESTDIR/check"
+	! grep -q '^problem' "$TESTDIR/check" || fail "check found problems"
+	"$ADMIN" export --force "$vm" "$TESTDIR/out.raw"
+	cmp "$TESTDIR/expect.raw" "$TESTDIR/out.raw" || fail "$vm lost the server's flushed write"
+	[ "$rc" != 0 ] || fail "rm went on after its lease ran out"
+	grep -q "$vm: its etcd lease [^;]*; not writing" "$TESTDIR/gdb.err" ||
+		fail "rm does not say why it stopped"
+}
+
+frozen_rm vm1 pread64
+frozen_rm vm2 fsync
+echo PASS
