@@ -6,6 +6,8 @@
 #
 #   etcd_cluster_start          start m1..m3, wait (30 s) until all are healthy
 #   et ARGS...                  isocache-etcdtool -t $ETCD_TIMEOUT_MS $ETCD_URL ARGS...
+#   etcd_store_init             init $ISOCACHE_STORE with its metadata in the
+#                               cluster (prefix "store")
 #   ETCDTOOL                    the tool's path (tests/tools/etcdtool.c)
 #   ETCD_ENDPOINTS              "127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3"
 #   ETCD_URL                    etcd://$ETCD_ENDPOINTS/test
@@ -121,6 +123,14 @@ _etcd_stop_all() {
 }
 
 et() { "$ETCDTOOL" -t "$ETCD_TIMEOUT_MS" "$ETCD_URL" "$@"; }
+
+# etcd_store_init: make $ISOCACHE_STORE a store whose metadata is in the
+# cluster, under the prefix "store"; the immutable flags of its frozen
+# layer files are lifted at exit, so the test directory can go.
+etcd_store_init() {
+	cleanup_fn chattr -R -i "$ISOCACHE_STORE"
+	"$ADMIN" init --meta "etcd://$ETCD_ENDPOINTS/store"
+}
 
 etcd_cluster_start() {
 	requires etcd etcdctl python3 curl

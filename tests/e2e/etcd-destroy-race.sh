@@ -14,8 +14,7 @@ source "$(dirname "$0")/../etcd.sh"
 requires gdb qemu-io
 ETCD_MEMBERS=1
 etcd_cluster_start
-cleanup_fn chattr -R -i "$ISOCACHE_STORE"
-"$ADMIN" init --meta "etcd://$ETCD_ENDPOINTS/store"
+etcd_store_init
 "$ADMIN" create --size 64M vm
 "$ADMIN" create --size 64M vm2
 

@@ -16,8 +16,7 @@ requires qemu-io
 /usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "SKIP: python3-libnbd is not installed" >&2; exit 77; }
 ETCD_MEMBERS=1
 etcd_cluster_start
-cleanup_fn chattr -R -i "$ISOCACHE_STORE"
-"$ADMIN" init --meta "etcd://$ETCD_ENDPOINTS/store"
+etcd_store_init
 "$ADMIN" create --size 64M vm
 export ISOCACHE_LEASE_TTL=30 # no renewal needed in this test's time
 

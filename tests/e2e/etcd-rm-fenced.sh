@@ -15,11 +15,10 @@ source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/nbd-functions.bash"
 source "$(dirname "$0")/../etcd.sh"
 requires gdb qemu-io
+random_image "$TESTDIR/base.raw" 64
 ETCD_MEMBERS=1
 etcd_cluster_start
-cleanup_fn chattr -R -i "$ISOCACHE_STORE"
-"$ADMIN" init --meta "etcd://$ETCD_ENDPOINTS/store"
-random_image "$TESTDIR/base.raw" 64
+etcd_store_init
 cp "$TESTDIR/base.raw" "$TESTDIR/expect.raw"
 qemu-io -f raw -c "write -P 0x5a 32M 16M" "$TESTDIR/expect.raw" >/dev/null
 
