@@ -7,8 +7,8 @@
  * creation there compares), so an image operation redoes its transaction
  * itself, as its user would otherwise have to: the records are read again
  * and the checks made again, so a retry that now finds the name taken
- * fails as a first attempt would. On LMDB, -EAGAIN (a table of LMDB's
- * full) is as rare as it is passing. */
+ * fails as a first attempt would. On LMDB, -EAGAIN says one of LMDB's own
+ * tables (readers, dirty pages) was full: rare, and passing too. */
 #include <errno.h>
 #include <time.h>
 

@@ -99,13 +99,14 @@ rm_copy(int from, int to, uint64_t off, uint64_t len, char *buf, const struct ow
 {
 	while (len) {
 		size_t n = len < RM_CHUNK ? len : RM_CHUNK;
-		ssize_t r = pread(from, buf, n, (off_t)off);
+		ssize_t r = pread(from, buf, n, (off_t)off), w;
 		int rc = r < 0 ? -errno : r == 0 ? -EIO : rm_fenced(claim, name);
 
 		if (rc)
 			return rc;
-		if (pwrite(to, buf, (size_t)r, (off_t)off) != r)
-			return -errno;
+		w = pwrite(to, buf, (size_t)r, (off_t)off);
+		if (w != r) /* a short write: a full disk */
+			return w < 0 ? -errno : -ENOSPC;
 		off += (uint64_t)r;
 		len -= (uint64_t)r;
 	}
