@@ -34,10 +34,11 @@ echo "after the cut: a's last flush ok +$((last_ok - cut)) ms, its client's firs
 ((last_ok < fenced)) || fail "a acknowledged a flush after it fenced itself"
 [ "$HOST_STORE" = etcd ] || ((error < claimed)) || fail "a's client saw no error before b claimed"
 # On a store in etcd: at the fence (the commit it waits for is given up
-# within 20 ms; 500 ms for the stamps of a loaded machine), not at the
-# commit's timeout. (It came up to a second late when libcurl's progress
+# within 20 ms; 1000 ms for the stamps of a loaded machine: 531 ms seen
+# under ASan with three tests at once), not at the commit's timeout, 5 s
+# after it began. (It came up to a second late when libcurl's progress
 # calls looked.)
-[ "$HOST_STORE" != etcd ] || ((error < fenced + 500)) ||
+[ "$HOST_STORE" != etcd ] || ((error < fenced + 1000)) ||
 	fail "a's client's flush failed only $((error - fenced)) ms after a fenced itself"
 
 # Fenced, a stops watching etcd, and so stops trying to reach it: it
