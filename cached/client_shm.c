@@ -39,9 +39,12 @@
  * clone's front end reads every block once: cold copies. On the 2-vCPU
  * VM of bench/results, copying fresh blocks from a second mapping ran at
  * 340 MB/s, a pread of 64 KiB runs of them at 1.5 GB/s, and a copy of
- * blocks already touched at 3 GB/s; single blocks (random 4 KiB hits)
- * stay copies, a pread being a syscall and slower for them. */
-#define CLIENT_PREAD_MIN 16
+ * blocks already touched at 3 GB/s. Single blocks (random 4 KiB hits)
+ * stay copies: random 4 KiB reads of a warm daemon at QD1 ran 4 % slower
+ * as preads. Runs of 2 blocks up (a boot's 16 KiB reads) pread: 8 clones
+ * reading 64 MiB each in 16 KiB pieces took 1.09-1.18 s where copies of
+ * runs under 16 blocks took 1.40-1.51 s. */
+#define CLIENT_PREAD_MIN 2
 
 /* The arenas this process has mapped, each with the sessions using it,
  * and its memfd, which they pread (one descriptor per arena, however many

@@ -1,8 +1,8 @@
 /* Shared arenas: the slot seqlock, one mapping of an arena per process,
  * the hit ring's validation, and the torture: a writer evicts and refills blocks of a small store as fast as
  * it can while 8 readers copy random blocks through a read-only mapping of
- * the arena (the client library's own code; runs of 16 blocks with one
- * pread of the memfd, as a client reads them) and check each against its
+ * the arena (the client library's own code; runs of 4 and 16 blocks with
+ * one pread of the memfd, as a client reads them, single blocks copied) and check each against its
  * known checksum. A quarter of the readers splice instead (as a front end
  * sends a large hit): a run goes from the memfd into a pipe, is checked,
  * and is read out of the pipe only after the writer has gone on evicting
@@ -41,7 +41,7 @@
 #define READERS 8
 
 #define TORTURE_ENOUGH 1000  /* hits and refills before the torture may end */
-#define RUN 16 /* blocks a client reads with one pread (CLIENT_PREAD_MIN) */
+#define RUN 16 /* the writer's fills; read with one pread, as runs of 4 are */
 #define TORTURE_CAP_SEC 300  /* however few there are */
 #define SPLICE_WAIT 16 /* fills a spliced run waits for in its pipe */
 #define SPLICE_ENOUGH 20 /* spliced runs before the torture may end */
@@ -175,6 +175,63 @@ test_one_mapping(void **state)
 	client_arena_unmap(&b);
 	assert_false(mapped(base));
 	client_arena_unmap(&c);
+	cached_store_fini(&st);
+}
+
+/* Whether this process's page tables map the page at addr
+ * (/proc/self/pagemap: bit 63 of the page's entry, readable by anyone). */
+static bool
+present(const void *addr)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	uint64_t e = 0;
+
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &e, sizeof(e), (off_t)((uintptr_t)addr / (uintptr_t)page * 8)),
+			 (ssize_t)sizeof(e));
+	close(fd);
+	return e >> 63;
+}
+
+/* A run of blocks is read with a pread of the memfd, which maps nothing
+ * into this process: in a boot storm every front end reads each block
+ * once, and a copy would take a page fault for each page it touches
+ * first. A single block is copied through the mapping. The blocks are far
+ * from the slots, whose reads fault the index in with up to 16 pages
+ * around it (fault-around). */
+static void
+test_runs_not_faulted(void **state)
+{
+	const uint64_t first = LAYER_BLOCKS / 2;
+	struct cached_store st;
+	struct cached_layer *l;
+	struct client_arena a = { 0 };
+	static uint8_t buf[4 * IC_CACHED_BLOCK];
+
+	(void)state;
+	assert_int_equal(cached_store_init(&st, CAP * IC_CACHED_BLOCK), 0);
+	layer_open(&st, LAYER_BLOCKS, &l);
+	assert_int_equal(client_arena_map(&a, l->arena.ro_fd, l->arena.size), 0);
+	for (uint64_t b = first; b < first + 16; b++) {
+		uint32_t i = cached_store_alloc(&st, l->id, b, 0);
+
+		memset(cached_store_data(&st, i), (int)(b - first), IC_CACHED_BLOCK);
+		cached_store_publish(&st, i);
+	}
+	/* a boot's 16 KiB read, and a 2-block one */
+	assert_true(client_arena_read(&a, first + 4, 4, buf));
+	assert_int_equal(buf[0], 4);
+	assert_int_equal(buf[sizeof(buf) - 1], 7);
+	assert_true(client_arena_read(&a, first + 10, 2, buf));
+	assert_int_equal(buf[IC_CACHED_BLOCK], 11);
+	for (uint64_t b = first; b < first + 16; b++)
+		assert_false(present(a.data + b * IC_CACHED_BLOCK));
+	/* a single block: copied, so mapped (with its neighbours) */
+	assert_true(client_arena_read(&a, first + 9, 1, buf));
+	assert_int_equal(buf[0], 9);
+	assert_true(present(a.data + (first + 9) * IC_CACHED_BLOCK));
+	client_arena_unmap(&a);
 	cached_store_fini(&st);
 }
 
@@ -429,6 +486,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_slot_states),
 		cmocka_unit_test(test_one_mapping),
+		cmocka_unit_test(test_runs_not_faulted),
 		cmocka_unit_test(test_hitring_garbage),
 		cmocka_unit_test(test_torture),
 	};
