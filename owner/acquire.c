@@ -187,6 +187,31 @@ owner_ask(struct owner_store *os, const char *name, struct ic_owner_rec *self,
 	}
 }
 
+/* An owner with no control socket is an admin command: it takes no
+ * release requests and holds the vdisk only while it runs. Wait up to
+ * timeout_ms for it to finish, claiming as soon as it has. 0 (claimed),
+ * -ETIMEDOUT, -EAGAIN (now owned by a process that can be asked: look
+ * again), or -errno. */
+static int
+owner_outwait(struct owner_store *os, const char *name, struct ic_owner_rec *self,
+	      struct ic_owner_rec *seen, unsigned timeout_ms, struct owner_claim *out)
+{
+	long long until = ic_now_ms() + timeout_ms;
+	char desc[256];
+	int rc;
+
+	owner_describe(seen, desc, sizeof(desc));
+	ic_log(IC_LOG_INFO, "%s: owned by %s, which takes no release requests; waiting up to "
+	       "%u s for it to finish", name, desc, (timeout_ms + 999) / 1000);
+	do {
+		usleep(10000);
+		rc = owner_try_claim(os, name, self, seen, out);
+	} while (rc == -EBUSY && !seen->socket[0] && ic_now_ms() < until);
+	if (rc == -EBUSY)
+		return seen->socket[0] ? -EAGAIN : -ETIMEDOUT;
+	return rc;
+}
+
 static void
 owner_refusal(const char *name, const struct ic_owner_rec *seen, int rc, unsigned timeout_ms,
 	      const char *said, enum ic_takeover how)
@@ -198,8 +223,9 @@ owner_refusal(const char *name, const struct ic_owner_rec *seen, int rc, unsigne
 		ic_log(IC_LOG_ERR, "%s is in use: owned by %s; use --force to take it from that "
 		       "process (its clients then get errors)", name, desc);
 	else if (!seen->socket[0])
-		ic_log(IC_LOG_ERR, "%s is owned by %s, which cannot be asked to release it; "
-		       "use --force to take it over", name, desc);
+		ic_log(IC_LOG_ERR, "%s is owned by %s, which takes no release requests and did "
+		       "not finish within %u s; use --force to take it over", name, desc,
+		       (timeout_ms + 999) / 1000);
 	else if (rc == -ETIMEDOUT)
 		ic_log(IC_LOG_ERR, "%s is owned by %s; it did not answer a release request within "
 		       "%u s; use --force to take it over", name, desc, (timeout_ms + 999) / 1000);
@@ -255,16 +281,26 @@ owner_acquire(struct owner_store *os, const char *name, const char *who, unsigne
 		long long t0 = ic_now_ms();
 
 		rc = owner_try_claim(os, name, &self, &seen, out);
-		if (rc != -EBUSY || !owner_asks(how))
+		if (rc != -EBUSY)
 			break;
-		rc = seen.socket[0] ? owner_ask(os, name, &self, &seen, timeout_ms, force,
-						answer, sizeof(answer), out)
-				    : -ETIMEDOUT;
+		struct ic_owner_rec held = seen; /* for the log: a claim overwrites seen */
+		bool ask = seen.socket[0];
+
+		/* An owner that cannot be asked is an admin command, waited for
+		 * even by those that never ask: it has no clients to fail, and
+		 * soon lets go. */
+		if (!owner_asks(how) && (ask || how != IC_TAKEOVER_NEVER))
+			break;
+		if (ask)
+			rc = owner_ask(os, name, &self, &seen, timeout_ms, force, answer,
+				       sizeof(answer), out);
+		else
+			rc = force ? -ETIMEDOUT : owner_outwait(os, name, &self, &seen, timeout_ms, out);
 		if (said && answer[0])
 			snprintf(said, cap, "%s", answer);
 		if (rc == 0) {
-			ic_log(IC_LOG_INFO, "%s: released to us by %s (pid %u) in %lld ms", name,
-			       seen.who, seen.pid, ic_now_ms() - t0);
+			ic_log(IC_LOG_INFO, "%s: %s by %s (pid %u) in %lld ms", name,
+			       ask ? "released to us" : "left", held.who, held.pid, ic_now_ms() - t0);
 			return 0;
 		}
 		/* With force, a denial means the owner could not quiesce in time:
