@@ -25,7 +25,8 @@
 	"  --force         take the vdisk from a live owner: it is asked to release\n"  \
 	"                  it whatever its policy, and killed when it does not\n"       \
 	"                  answer; its clients then get errors. Without it, a vdisk\n"  \
-	"                  a live process owns is refused, naming that process.\n"
+	"                  a server or a mount owns is refused, naming that\n"        \
+	"                  process; another admin command is waited for (5 s).\n"
 
 static int
 run_init(struct ic_store *store, const char *dir, int argc, char **argv)
