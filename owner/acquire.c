@@ -219,13 +219,13 @@ owner_refusal(const char *name, const struct ic_owner_rec *seen, int rc, unsigne
 	char desc[256];
 
 	owner_describe(seen, desc, sizeof(desc));
-	if (how == IC_TAKEOVER_NEVER)
-		ic_log(IC_LOG_ERR, "%s is in use: owned by %s; use --force to take it from that "
-		       "process (its clients then get errors)", name, desc);
-	else if (!seen->socket[0])
+	if (!seen->socket[0]) /* an admin command, waited for (owner_outwait) */
 		ic_log(IC_LOG_ERR, "%s is owned by %s, which takes no release requests and did "
 		       "not finish within %u s; use --force to take it over", name, desc,
 		       (timeout_ms + 999) / 1000);
+	else if (how == IC_TAKEOVER_NEVER)
+		ic_log(IC_LOG_ERR, "%s is in use: owned by %s; use --force to take it from that "
+		       "process (its clients then get errors)", name, desc);
 	else if (rc == -ETIMEDOUT)
 		ic_log(IC_LOG_ERR, "%s is owned by %s; it did not answer a release request within "
 		       "%u s; use --force to take it over", name, desc, (timeout_ms + 999) / 1000);
